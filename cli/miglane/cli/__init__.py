@@ -1,0 +1,1 @@
+"""The `miglane` console script and its operator subcommands."""

@@ -1,0 +1,38 @@
+"""Entry point of the `miglane` console script: one parser, one subcommand per program."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each module exposes `register(subparsers)`, adding its subcommands with a `handler` default.
+# Modules keep their heavy imports (grpc, textual, libvirt) inside the handlers, so that
+# `miglane --help` stays fast.
+SUBCOMMAND_MODULES = [
+    "miglane.engine.cli",
+    "miglane.cli.inventory",
+    "miglane.agent.cli",
+    "miglane.lab.cli",
+    "miglane.tui.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="miglane", description="Miglane: the migration-network control plane."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

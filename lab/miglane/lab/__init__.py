@@ -1,0 +1,1 @@
+"""Miglane lab."""
