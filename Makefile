@@ -1,0 +1,69 @@
+# Miglane: `make run` brings the system up, `make test` runs the tests. Both work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard proto/miglane/v1/*.proto)
+DEBIAN_BUILD_DEPS := libvirt-dev pkg-config
+
+.PHONY: setup test check fmt lint types contracts buf proto proto-check run down bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	@missing=""; for p in $(DEBIAN_BUILD_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "need Debian packages:$$missing (run as root or apt-get install them)"; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,dev]'
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/pytest -n 0 -q
+
+fmt: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+types: setup
+	$(BIN)/mypy proto engine agent tui lab cli
+
+contracts: setup
+	$(BIN)/lint-imports
+
+buf:
+	cd proto && npx --yes @bufbuild/buf@1.50.0 lint
+
+proto: setup
+	$(PY) -m grpc_tools.protoc -I proto \
+	  --python_out=proto --pyi_out=proto --grpc_python_out=proto $(PROTO_SRC)
+
+# Fails when the committed generated code differs from what `make proto` makes.
+proto-check: proto
+	@git diff --exit-code --stat -- proto/ || { echo "generated code is stale: run 'make proto' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto/)" || { git status --porcelain -- proto/; echo "untracked generated files: run 'make proto' and commit"; exit 1; }
+
+check: lint types contracts buf proto-check test
+
+run: setup
+	$(BIN)/miglane demo up
+
+down: setup
+	$(BIN)/miglane demo down
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,7 @@
+"""The `miglane tui` subcommand (not yet built)."""
+
+import argparse
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Adds nothing yet."""
