@@ -1,0 +1,167 @@
+"""How the operator commands reach the engine: address, channel, errors, name resolution."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import grpc
+
+from miglane.v1 import engine_pb2, engine_pb2_grpc
+
+ENGINE_ADDRESS_ENV = "MIGLANE_ENGINE"
+DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
+CALL_TIMEOUT_S = 15.0
+
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """A failure to report to the operator in one line, without a traceback."""
+
+
+def engine_options() -> argparse.ArgumentParser:
+    """Options every command that talks to the engine accepts."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--engine",
+        default=os.environ.get(ENGINE_ADDRESS_ENV, DEFAULT_ENGINE_ADDRESS),
+        metavar="HOST:PORT",
+        help=f"engine address (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
+    )
+    parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parent
+
+
+@contextmanager
+def engine_stub(address: str) -> Iterator[engine_pb2_grpc.EngineServiceStub]:
+    with grpc.insecure_channel(address) as channel:
+        yield engine_pb2_grpc.EngineServiceStub(channel)
+
+
+def call(rpc: Callable[..., T], request: object, address: str) -> T:
+    """One unary call, with the engine's status turned into a CommandError."""
+    try:
+        return rpc(request, timeout=CALL_TIMEOUT_S)
+    except grpc.RpcError as error:
+        raise CommandError(describe_rpc_error(error, address)) from None
+
+
+def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
+    code = error.code() if isinstance(error, grpc.Call) else None
+    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return (
+            f"cannot reach the engine at {address} ({details}); "
+            f"start it with `miglane engine` or pass --engine / set {ENGINE_ADDRESS_ENV}"
+        )
+    name = code.name if code is not None else "ERROR"
+    return f"{name}: {details}"
+
+
+def resolve_cluster_id(stub: engine_pb2_grpc.EngineServiceStub, ref: str, address: str) -> str:
+    """A cluster given by id or by name."""
+    try:
+        return stub.GetCluster(
+            engine_pb2.GetClusterRequest(cluster_id=ref), timeout=CALL_TIMEOUT_S
+        ).cluster.id
+    except grpc.RpcError as error:
+        if not _is_lookup_miss(error):
+            raise CommandError(describe_rpc_error(error, address)) from None
+    clusters = [c for c in list_clusters(stub, address) if c.name == ref]
+    return _single(clusters, "cluster", ref).id
+
+
+def resolve_network_id(
+    stub: engine_pb2_grpc.EngineServiceStub, ref: str, cluster: str | None, address: str
+) -> str:
+    """A network given by id, or by name (within --cluster when names repeat across clusters)."""
+    try:
+        return stub.GetNetwork(
+            engine_pb2.GetNetworkRequest(network_id=ref), timeout=CALL_TIMEOUT_S
+        ).network.id
+    except grpc.RpcError as error:
+        if not _is_lookup_miss(error):
+            raise CommandError(describe_rpc_error(error, address)) from None
+    cluster_id = resolve_cluster_id(stub, cluster, address) if cluster else ""
+    networks = [n for n in list_networks(stub, cluster_id, address) if n.name == ref]
+    return _single(networks, "network", ref, hint="pass --cluster").id
+
+
+def resolve_host_id(
+    stub: engine_pb2_grpc.EngineServiceStub, ref: str, cluster: str | None, address: str
+) -> str:
+    try:
+        return stub.GetHost(engine_pb2.GetHostRequest(host_id=ref), timeout=CALL_TIMEOUT_S).host.id
+    except grpc.RpcError as error:
+        if not _is_lookup_miss(error):
+            raise CommandError(describe_rpc_error(error, address)) from None
+    cluster_id = resolve_cluster_id(stub, cluster, address) if cluster else ""
+    hosts = [h for h in list_hosts(stub, cluster_id, address) if h.name == ref]
+    return _single(hosts, "host", ref, hint="pass --cluster").id
+
+
+def list_clusters(
+    stub: engine_pb2_grpc.EngineServiceStub, address: str
+) -> list[engine_pb2.Cluster]:
+    return _all_pages(
+        lambda token: call(
+            stub.ListClusters, engine_pb2.ListClustersRequest(page_token=token), address
+        ),
+        "clusters",
+    )
+
+
+def list_networks(
+    stub: engine_pb2_grpc.EngineServiceStub, cluster_id: str, address: str
+) -> list[engine_pb2.Network]:
+    return _all_pages(
+        lambda token: call(
+            stub.ListNetworks,
+            engine_pb2.ListNetworksRequest(cluster_id=cluster_id, page_token=token),
+            address,
+        ),
+        "networks",
+    )
+
+
+def list_hosts(
+    stub: engine_pb2_grpc.EngineServiceStub, cluster_id: str, address: str
+) -> list[engine_pb2.Host]:
+    return _all_pages(
+        lambda token: call(
+            stub.ListHosts,
+            engine_pb2.ListHostsRequest(cluster_id=cluster_id, page_token=token),
+            address,
+        ),
+        "hosts",
+    )
+
+
+def _all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
+    items: list[Any] = []
+    token = ""
+    while True:
+        page = fetch(token)
+        items.extend(getattr(page, field))
+        token = page.next_page_token
+        if not token:
+            return items
+
+
+def _is_lookup_miss(error: grpc.RpcError) -> bool:
+    # An id-shaped lookup of a name answers NOT_FOUND or INVALID_ARGUMENT: then try the name.
+    code = error.code() if isinstance(error, grpc.Call) else None
+    return code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def _single(matches: list[T], kind: str, ref: str, hint: str = "") -> T:
+    if not matches:
+        raise CommandError(f"no {kind} with id or name {ref!r}")
+    if len(matches) > 1:
+        more = f"; {hint}" if hint else ""
+        raise CommandError(f"{len(matches)} {kind}s are named {ref!r}: give the id{more}")
+    return matches[0]

@@ -1,0 +1,59 @@
+"""Readable tables by default, JSON with --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+
+def enum_label(full_name: str, prefix: str) -> str:
+    """`NETWORK_ROLE_MIGRATION` → `migration`."""
+    name = full_name.removeprefix(prefix)
+    return name.lower().replace("_", "-") if name else "-"
+
+
+def print_json(messages: Message | Sequence[Message], out: TextIO = sys.stdout) -> None:
+    if isinstance(messages, Message):
+        payload: object = _as_dict(messages)
+    else:
+        payload = [_as_dict(m) for m in messages]
+    json.dump(payload, out, indent=2, sort_keys=True)
+    out.write("\n")
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO = sys.stdout
+) -> None:
+    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for index, row in enumerate(cells):
+        out.write("  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() + "\n")
+        if index == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    if not rows:
+        out.write("(none)\n")
+
+
+def print_fields(fields: Sequence[tuple[str, object]], out: TextIO = sys.stdout) -> None:
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        out.write(f"{name.ljust(width)}  {_cell(value)}\n")
+
+
+def _as_dict(message: Message) -> dict[str, object]:
+    return MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "":
+        return "-"
+    return str(value)
