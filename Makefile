@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 
 test: setup
-	$(BIN)/pytest -n 0 -q
+	$(BIN)/pytest -q
 
 fmt: setup
 	$(BIN)/ruff format .
