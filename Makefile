@@ -63,7 +63,7 @@ down: setup
 	$(BIN)/miglane demo down
 
 bench: setup
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
