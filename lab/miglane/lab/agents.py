@@ -1,0 +1,98 @@
+"""One Miglane agent per lab host, inside the host's network namespace."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+from . import network
+from .errors import LabError
+from .layout import HostPaths
+from .libvirtd import NSEXEC
+from .plan import HostPlan
+from .processes import is_ours
+
+
+def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "miglane.cli.main",
+        "agent",
+        "--listen",
+        f"{host.mgmt_addr}:{port}",
+        "--libvirt-uri",
+        libvirt_uri,
+        "--state-dir",
+        str(paths.agent_state_dir),
+    ]
+
+
+def is_agent(pid: int | None, paths: HostPaths) -> bool:
+    return is_ours(pid, "miglane.cli.main", "agent", str(paths.agent_state_dir))
+
+
+def start(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> subprocess.Popen[bytes]:
+    paths.agent_state_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-I",
+        "-S",
+        str(NSEXEC),
+        "--netns",
+        str(network.netns_path(host.netns)),
+        "--",
+        *agent_argv(host, paths, port, libvirt_uri),
+    ]
+    with paths.agent_log.open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def accepts(addr: str, port: int) -> bool:
+    try:
+        with socket.create_connection((addr, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(
+    starting: dict[str, tuple[HostPlan, HostPaths, subprocess.Popen[bytes]]],
+    port: int,
+    timeout: float = 30,
+) -> None:
+    """Waits until each agent accepts TCP connections on its management address."""
+    pending = dict(starting)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for name, (host, paths, process) in list(pending.items()):
+            if accepts(host.mgmt_addr, port):
+                del pending[name]
+            elif process.poll() is not None:
+                raise LabError(
+                    f"agent of {name} exited with status {process.returncode}; "
+                    f"see {paths.agent_log}:\n{_tail(paths)}"
+                )
+        if pending and time.monotonic() > deadline:
+            name, (host, paths, _) = next(iter(pending.items()))
+            raise LabError(
+                f"agent of {name} does not accept on {host.mgmt_addr}:{port} after "
+                f"{timeout:g} s; see {paths.agent_log}:\n{_tail(paths)}"
+            )
+        if pending:
+            time.sleep(0.05)
+
+
+def _tail(paths: HostPaths, lines: int = 10) -> str:
+    try:
+        return "\n".join(paths.agent_log.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"

@@ -1,0 +1,521 @@
+"""The lab: N hypervisor hosts on this machine, with separate management and migration networks.
+
+    lab = Lab("/tmp/my-lab")
+    status = lab.up(hosts=3, mig_mbit=2000)
+    lab.create_vm("host1", "vm1", memory_mib=256)
+    ...  # migrate host1 -> host2 with status.host("host2").peer_uri / .migration_uri
+    lab.down()
+
+Every operation is idempotent and works from any process: what was started is recorded in
+the state file under the base directory, and checked against the running system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import agents, libvirtd, network, packages
+from .commands import REQUIRED_TOOLS, tool
+from .configs import render_domain_xml, validate_vm_name
+from .errors import LabError
+from .guest import GuestPhase, build_guest_kernel
+from .layout import LabPaths
+from .libvirtd import NSEXEC
+from .network import NicCounters
+from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
+from .processes import netns_inode, pids_in_netns, stop_processes, wait_until
+from .state import HostRecord, LabState, load_state, save_state
+from .status import HostStatus, LabStatus, VmInfo
+from .virsh import Virsh
+
+DEFAULT_BASE_DIR = "/var/lib/miglane-lab"
+BASE_DIR_ENV = "MIGLANE_LAB_DIR"
+
+
+def default_base_dir() -> Path:
+    return Path(os.environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root (network namespaces, bridges, libvirtd): run it with sudo"
+        )
+
+
+class Lab:
+    """A lab under `base_dir`, in `slot` (0 for the operator's lab; tests use other slots)."""
+
+    def __init__(self, base_dir: str | Path | None = None, *, slot: int = 0) -> None:
+        self.paths = LabPaths(Path(base_dir or default_base_dir()).resolve())
+        self.slot = slot
+        plan_lab(slot, 0)  # validates the slot
+        # Children this process started: reaped on down, so they do not linger as zombies.
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def base_dir(self) -> Path:
+        return self.paths.base
+
+    # -- bringing it up ---------------------------------------------------------------------
+
+    def up(
+        self,
+        hosts: int = 3,
+        *,
+        mgmt_mbit: int | None = None,
+        mig_mbit: int | None = None,
+        agents: bool = False,
+        agent_port: int = DEFAULT_AGENT_PORT,
+        install: bool = True,
+    ) -> LabStatus:
+        """Brings the lab to `hosts` running hosts; what already runs is kept.
+
+        `mgmt_mbit`/`mig_mbit` cap each host's link on that network (None: no cap);
+        `agents` starts a Miglane agent per host on `<mgmt addr>:<agent_port>`;
+        `install` installs missing Debian packages with apt-get.
+        """
+        require_root()
+        if not 2 <= hosts <= MAX_HOSTS:
+            raise LabError(f"a lab has between 2 and {MAX_HOSTS} hosts, not {hosts}")
+        for mbit in (mgmt_mbit, mig_mbit):
+            if mbit is not None and mbit <= 0:
+                raise LabError(f"a link rate must be a positive number of Mbit/s, not {mbit}")
+        with self._locked():
+            self._prepare_machine(install)
+            kernel = build_guest_kernel(self.paths.guest_dir)
+            state = self._load_state_for_up()
+            plan = plan_lab(self.slot, hosts)
+            network.check_slot_free(plan, owner=str(self.base_dir))
+            self._shrink(state, hosts)
+            known = {record.name for record in state.hosts}
+            state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
+            state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
+            save_state(self.paths.state_file, state)  # before anything starts: down can undo it
+
+            network.ensure_bridges(plan, owner=str(self.base_dir))
+            for host in plan.hosts:
+                network.ensure_host_network(plan, host)
+                network.set_rate(host, Network.MGMT, mgmt_mbit)
+                network.set_rate(host, Network.MIG, mig_mbit)
+            self._start_daemons(plan, state)
+            if agents:
+                self._start_agents(plan, state, agent_port)
+        return self.status()
+
+    def _prepare_machine(self, install: bool) -> None:
+        if install:
+            packages.ensure_packages()
+        missing = [name for name in REQUIRED_TOOLS if not _has_tool(name)]
+        if missing:
+            needed = sorted({REQUIRED_TOOLS[name] for name in missing})
+            raise LabError(
+                f"missing tools {', '.join(missing)}: install the Debian packages "
+                f"{' '.join(needed)} (or run `miglane lab up` without --no-install)"
+            )
+        packages.ensure_qemu_user()
+
+    def _load_state_for_up(self) -> LabState:
+        try:
+            state = load_state(self.paths.state_file)
+        except LabError:
+            state = None  # a broken file from a crash: the running system is checked anyway
+        if state is None:
+            return LabState(slot=self.slot)
+        if state.slot != self.slot and state.hosts:
+            raise LabError(
+                f"the lab in {self.base_dir} runs in slot {state.slot}, not {self.slot}: "
+                f"bring it down first"
+            )
+        state.slot = self.slot
+        return state
+
+    def _shrink(self, state: LabState, hosts: int) -> None:
+        extra = [record for record in state.hosts if host_index(record.name) > hosts]
+        if not extra:
+            return
+        old_plan = plan_lab(self.slot, max(host_index(record.name) for record in state.hosts))
+        self._stop_hosts(extra, [old_plan.host(record.name).netns for record in extra])
+        for record in extra:
+            network.remove_host_network(old_plan.host(record.name))
+            shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
+        state.hosts = [record for record in state.hosts if record not in extra]
+
+    def _start_daemons(self, plan: LabPlan, state: LabState) -> None:
+        to_start = []
+        for host in plan.hosts:
+            paths = self.paths.host(host.name)
+            record = state.host(host.name)
+            running = libvirtd.daemon_pid(paths)
+            if running:
+                record.daemon_pid = running
+                continue
+            libvirtd.write_config(host, paths)
+            to_start.append(host)
+        seed = self.paths.capabilities_seed
+        if to_start and not any(seed.glob("*.xml")):
+            # Nothing to seed from yet: the first daemon probes QEMU alone (~1.5 s), the
+            # others start from its results.
+            first = to_start.pop(0)
+            self._start_and_wait(plan, state, [first])
+            libvirtd.save_capabilities(self.paths.host(first.name), seed)
+        self._start_and_wait(plan, state, to_start)
+
+    def _start_and_wait(self, plan: LabPlan, state: LabState, hosts: list[HostPlan]) -> None:
+        starting = {}
+        for host in hosts:
+            paths = self.paths.host(host.name)
+            libvirtd.seed_capabilities(self.paths.capabilities_seed, paths)
+            tini = libvirtd.start(host, paths)
+            self._children.append(tini)
+            state.host(host.name).tini_pid = tini.pid
+            starting[host.name] = (paths, tini)
+        save_state(self.paths.state_file, state)
+        libvirtd.wait_ready(starting)
+        for host in hosts:
+            state.host(host.name).daemon_pid = libvirtd.daemon_pid(self.paths.host(host.name))
+        save_state(self.paths.state_file, state)
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def start_agents(self, port: int = DEFAULT_AGENT_PORT) -> LabStatus:
+        """Starts a Miglane agent on each host that has none running; waits until each one
+        accepts connections on `<mgmt addr>:port`."""
+        require_root()
+        with self._locked():
+            state = self._require_state()
+            self._start_agents(self._plan(state), state, port)
+        return self.status()
+
+    def _start_agents(self, plan: LabPlan, state: LabState, port: int) -> None:
+        starting = {}
+        for host in plan.hosts:
+            paths = self.paths.host(host.name)
+            record = state.host(host.name)
+            if agents.is_agent(record.agent_pid, paths) and record.agent_port == port:
+                continue
+            if agents.is_agent(record.agent_pid, paths):
+                stop_processes([record.agent_pid or 0])
+            process = agents.start(host, paths, port, libvirtd.local_uri(paths))
+            self._children.append(process)
+            record.agent_pid, record.agent_port = process.pid, port
+            starting[host.name] = (host, paths, process)
+        save_state(self.paths.state_file, state)
+        agents.wait_listening(starting, port)
+
+    def stop_agents(self) -> None:
+        require_root()
+        with self._locked():
+            state = self._require_state()
+            pids = []
+            for record in state.hosts:
+                if agents.is_agent(record.agent_pid, self.paths.host(record.name)):
+                    pids.append(record.agent_pid or 0)
+                record.agent_pid = record.agent_port = None
+            stop_processes(pids)
+            save_state(self.paths.state_file, state)
+            self._reap_children()
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self) -> LabStatus:
+        """The lab as it runs now (links are read only when running as root)."""
+        state = load_state(self.paths.state_file)
+        slot = state.slot if state else self.slot
+        plan = plan_lab(slot, len(state.hosts) if state else 0)
+        root_links = network.links() if os.geteuid() == 0 else {}
+        hosts = []
+        for host in plan.hosts:
+            assert state is not None
+            hosts.append(self._host_status(host, state.host(host.name), root_links))
+        if not hosts:
+            lab_state = "down"
+        elif all(h.daemon_running for h in hosts):
+            lab_state = "up"
+        else:
+            lab_state = "degraded"
+        return LabStatus(
+            base_dir=str(self.base_dir),
+            slot=slot,
+            state=lab_state,
+            mgmt_bridge=plan.bridge(Network.MGMT),
+            mig_bridge=plan.bridge(Network.MIG),
+            mgmt_subnet=str(plan.mgmt_subnet),
+            mig_subnet=str(plan.mig_subnet),
+            root_mgmt_addr=plan.root_mgmt_addr,
+            mgmt_mbit=state.mgmt_mbit if state else None,
+            mig_mbit=state.mig_mbit if state else None,
+            guest_kernel=state.guest_kernel if state else None,
+            hosts=tuple(hosts),
+        )
+
+    def _host_status(
+        self, host: HostPlan, record: HostRecord, root_links: dict[str, dict[str, Any]]
+    ) -> HostStatus:
+        paths = self.paths.host(host.name)
+        daemon = libvirtd.daemon_pid(paths)
+        agent_running = agents.is_agent(record.agent_pid, paths)
+        return HostStatus(
+            name=host.name,
+            netns=host.netns,
+            mgmt_addr=host.mgmt_addr,
+            mig_addr=host.mig_addr,
+            libvirt_uri=libvirtd.local_uri(paths),
+            peer_uri=libvirtd.peer_uri(host),
+            migration_uri=f"tcp://{host.mig_addr}",
+            daemon_pid=daemon or record.daemon_pid,
+            daemon_running=daemon is not None,
+            links=tuple(network.link_states(host, root_links)) if root_links else (),
+            agent_addr=f"{host.mgmt_addr}:{record.agent_port}" if agent_running else None,
+            agent_pid=record.agent_pid if agent_running else None,
+            host_dir=str(paths.root),
+        )
+
+    # -- links ------------------------------------------------------------------------------
+
+    def set_link(self, host: str, network_name: Network | str, up: bool) -> None:
+        """Plugs (`up`) or cuts the host's link on a network; the host sees carrier come or go."""
+        require_root()
+        plan = self._plan(self._require_state())
+        network.set_port(self._host_plan(plan, host), _network(network_name), up)
+
+    def set_rate(self, network_name: Network | str, mbit: int | None) -> None:
+        """Caps every host's link on a network at `mbit` Mbit/s (None: no cap)."""
+        require_root()
+        with self._locked():
+            state = self._require_state()
+            which = _network(network_name)
+            for host in self._plan(state).hosts:
+                network.set_rate(host, which, mbit)
+            if which is Network.MGMT:
+                state.mgmt_mbit = mbit
+            else:
+                state.mig_mbit = mbit
+            save_state(self.paths.state_file, state)
+
+    def nic_counters(self, host: str, nic: Network | str) -> NicCounters:
+        """(rx_bytes, tx_bytes) of the host's `mgmt0` or `mig0`, read inside its namespace."""
+        require_root()
+        plan = self._plan(self._require_state())
+        return network.nic_counters(self._host_plan(plan, host), _network(nic))
+
+    def run_in_host(
+        self, host: str, argv: Sequence[str], **popen_kwargs: Any
+    ) -> subprocess.Popen[Any]:
+        """Starts `argv` inside the host's network namespace (with a /sys showing its NICs);
+        the Popen's pid is the program's own. Extra keyword arguments go to Popen."""
+        require_root()
+        plan = self._plan(self._require_state())
+        netns = network.netns_path(self._host_plan(plan, host).netns)
+        wrapper = [sys.executable, "-I", "-S", str(NSEXEC), "--netns", str(netns), "--sysfs"]
+        return subprocess.Popen([*wrapper, "--", *argv], **popen_kwargs)
+
+    # -- guests -----------------------------------------------------------------------------
+
+    def create_vm(
+        self,
+        host: str,
+        name: str,
+        memory_mib: int = 128,
+        dirty_mib: int = 0,
+        *,
+        persistent: bool = False,
+        virt_type: str = "qemu",
+        wait: bool = True,
+        timeout: float = 30,
+    ) -> VmInfo:
+        """Starts a guest running the lab kernel on `host`: it fills all its memory, then keeps
+        dirtying `dirty_mib` MiB (0: it halts). Transient unless `persistent`. With `wait`,
+        returns once the guest has filled its memory."""
+        require_root()
+        state = self._require_state()
+        plan = self._plan(state)
+        paths = self.paths.host(self._host_plan(plan, host).name)
+        kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
+        try:
+            xml = render_domain_xml(name, memory_mib, kernel, dirty_mib, virt_type)
+        except ValueError as exc:
+            raise LabError(str(exc)) from exc
+        xml_file = paths.domains_dir / f"{name}.xml"
+        xml_file.parent.mkdir(parents=True, exist_ok=True)
+        xml_file.write_text(xml)
+        serial = paths.guest_serial_log(name)
+        serial.unlink(missing_ok=True)
+        virsh = Virsh(libvirtd.local_uri(paths))
+        if persistent:
+            virsh.define_and_start(xml_file, name)
+        else:
+            virsh.create(xml_file)
+        if wait:
+            self.wait_guest(host, name, GuestPhase.FILLED, timeout=timeout)
+        return VmInfo(host=host, name=name, state="running", persistent=persistent)
+
+    def wait_guest(
+        self, host: str, name: str, phase: GuestPhase = GuestPhase.FILLED, timeout: float = 30
+    ) -> None:
+        """Waits until the guest running on `host` has announced `phase` on its console."""
+        if not wait_until(lambda: phase.serial_line in self.guest_console(host, name), timeout):
+            raise LabError(
+                f"guest {name} on {host} did not reach '{phase.name.lower()}' within "
+                f"{timeout:g} s; console: {self.guest_console(host, name)!r}"
+            )
+
+    def guest_console(self, host: str, name: str) -> str:
+        """What the guest wrote to its serial port while running on `host`."""
+        validate_vm_name(name)
+        try:
+            return self.paths.host(host).guest_serial_log(name).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def destroy_vm(self, host: str, name: str) -> None:
+        """Stops the guest on `host` and forgets it there (undefines a persistent one)."""
+        require_root()
+        plan = self._plan(self._require_state())
+        paths = self.paths.host(self._host_plan(plan, host).name)
+        virsh = Virsh(libvirtd.local_uri(paths))
+        entries = {entry.name: entry for entry in virsh.domains()}
+        if name not in entries:
+            raise LabError(f"no guest {name} on {host}")
+        if entries[name].state != "shut off":
+            virsh.destroy(name)
+        if name in {entry.name for entry in virsh.domains()}:
+            virsh.undefine(name)
+
+    def list_vms(self, host: str | None = None) -> list[VmInfo]:
+        require_root()
+        plan = self._plan(self._require_state())
+        chosen = [self._host_plan(plan, host)] if host else list(plan.hosts)
+        found = []
+        for host_plan in chosen:
+            virsh = Virsh(libvirtd.local_uri(self.paths.host(host_plan.name)))
+            for entry in virsh.domains():
+                found.append(VmInfo(host=host_plan.name, name=entry.name, state=entry.state))
+        return found
+
+    # -- taking it down ---------------------------------------------------------------------
+
+    def down(self, *, purge: bool = False) -> None:
+        """Stops every process the lab started (agents, daemons, QEMU, anything else in its
+        namespaces), removes namespaces, links, bridges and host state. Works on a lab that
+        crashed half-way. `purge` also removes the cache (guest kernel, QEMU capabilities)."""
+        require_root()
+        existed = self.base_dir.exists()
+        with self._locked():
+            try:
+                state = load_state(self.paths.state_file)
+            except LabError:
+                state = None
+            records = list(state.hosts) if state else []
+            known = {record.name for record in records}
+            records += [HostRecord(name) for name in self._host_dirs() if name not in known]
+            slot = state.slot if state else self.slot
+            indices = [host_index(record.name) for record in records]
+            plan = plan_lab(slot, max(indices, default=0))
+            if self._slot_owned_here(plan):
+                leftovers = self._leftover_netns_indices(plan)
+                plan = plan_lab(slot, max([*indices, *leftovers], default=0))
+                netns = [host.netns for host in plan.hosts]
+            else:
+                netns = []  # another lab owns these names: touch only our own processes
+            self._stop_hosts(records, netns)
+            if netns:
+                for host in plan.hosts:
+                    network.remove_host_network(host)
+                for which in Network:
+                    network.delete_link(plan.bridge(which))
+            shutil.rmtree(self.paths.hosts_dir, ignore_errors=True)
+            self.paths.state_file.unlink(missing_ok=True)
+        if purge or not existed:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def _host_dirs(self) -> list[str]:
+        names = []
+        if self.paths.hosts_dir.is_dir():
+            for entry in self.paths.hosts_dir.iterdir():
+                with contextlib.suppress(ValueError):
+                    host_index(entry.name)
+                    names.append(entry.name)
+        return names
+
+    def _slot_owned_here(self, plan: LabPlan) -> bool:
+        owners = {network.bridge_owner(plan.bridge(which)) for which in Network}
+        return owners <= {None, str(self.base_dir)}
+
+    @staticmethod
+    def _leftover_netns_indices(plan: LabPlan) -> list[int]:
+        prefix = plan.netns_pattern()
+        return [
+            int(name[len(prefix) :])
+            for name in network.list_netns()
+            if name.startswith(prefix) and name[len(prefix) :].isdigit()
+        ]
+
+    def _stop_hosts(self, records: list[HostRecord], netns: list[str]) -> None:
+        """Agents first, then daemons with their tini, then the QEMU they left, then whatever
+        still runs inside the hosts' namespaces; all hosts at once."""
+        agent_pids, host_pids = [], []
+        for record in records:
+            paths = self.paths.host(record.name)
+            if agents.is_agent(record.agent_pid, paths):
+                agent_pids.append(record.agent_pid or 0)
+            host_pids += libvirtd.host_pids(paths, record.tini_pid)
+        stop_processes(agent_pids)
+        stop_processes(host_pids)
+        inodes = [netns_inode(network.netns_path(name)) for name in netns]
+        stop_processes(pids_in_netns(inode for inode in inodes if inode), grace=2)
+        self._reap_children()
+
+    def _reap_children(self) -> None:
+        self._children = [child for child in self._children if child.poll() is None]
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `up`/`down` at a time per lab, across processes."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with self.paths.lock_file.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _require_state(self) -> LabState:
+        state = load_state(self.paths.state_file)
+        if state is None or not state.hosts:
+            raise LabError(f"no lab is up in {self.base_dir}: run `miglane lab up` first")
+        return state
+
+    def _plan(self, state: LabState) -> LabPlan:
+        return plan_lab(state.slot, len(state.hosts))
+
+    @staticmethod
+    def _host_plan(plan: LabPlan, host: str) -> HostPlan:
+        try:
+            return plan.host(host)
+        except KeyError as exc:
+            raise LabError(str(exc.args[0])) from exc
+
+
+def _network(value: Network | str) -> Network:
+    if isinstance(value, Network):
+        return value
+    try:
+        return Network.parse(value)
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
+
+
+def _has_tool(name: str) -> bool:
+    try:
+        tool(name)
+    except LabError:
+        return False
+    return True
