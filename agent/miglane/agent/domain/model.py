@@ -1,0 +1,174 @@
+"""Values the agent reasons with: job phases, failure kinds, schedules, job statistics."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+class MigrationMode(enum.Enum):
+    LIVE = "live"
+    HIBERNATE = "hibernate"
+
+
+class JobPhase(enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self is not JobPhase.RUNNING
+
+
+class FailureKind(enum.Enum):
+    """Why a job failed, for the engine's rerun and retry decisions."""
+
+    NONE = "none"
+    CANCELLED = "cancelled"
+    NOT_CONVERGING = "not_converging"
+    DESTINATION = "destination"
+    NETWORK = "network"
+    OTHER = "other"
+
+
+class VmState(enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUT_OFF = "shut_off"
+    MIGRATING = "migrating"
+    CRASHED = "crashed"
+    SAVED = "saved"
+    UNKNOWN = "unknown"
+
+
+class ConvergenceAction(enum.Enum):
+    SET_DOWNTIME = "set_downtime"
+    POST_COPY = "post_copy"
+    ABORT = "abort"
+
+
+@dataclass(frozen=True)
+class ConvergenceStep:
+    """After `stalled_iterations` iterations without a new low of remaining data, do `action`."""
+
+    stalled_iterations: int
+    action: ConvergenceAction
+    downtime_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ConvergenceSchedule:
+    initial_downtime_ms: int = 0
+    stalling: tuple[ConvergenceStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """One sample of a running (or the figures of a completed) hypervisor job.
+
+    Rates are bytes per second; `dirty_rate_bps` is 0 until the second iteration."""
+
+    data_total: int = 0
+    data_processed: int = 0
+    data_remaining: int = 0
+    memory_bps: int = 0
+    dirty_rate_bps: int = 0
+    iteration: int = 0
+    elapsed_ms: int = 0
+    downtime_ms: int = 0
+    post_copy: bool = False
+
+
+@dataclass(frozen=True)
+class Nic:
+    name: str
+    mac: str
+    addresses: tuple[str, ...]
+    link_up: bool
+    speed_mbps: int
+    mtu: int
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the hypervisor tells about its host."""
+
+    host_uuid: str
+    hostname: str
+    libvirt_version: str
+    qemu_version: str
+    cpus: int
+    memory_mib: int
+    free_memory_mib: int
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    id: str
+    name: str
+    state: VmState
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    host: HostFacts
+    peer_libvirt_uri: str
+    nics: tuple[Nic, ...]
+    agent_version: str
+    max_outgoing_migrations: int
+    running_outgoing_migrations: int
+
+
+@dataclass(frozen=True)
+class VmView:
+    domain: DomainInfo
+    migration_id: str = ""
+
+
+@dataclass(frozen=True)
+class BandwidthChange:
+    migration_id: str
+    max_bandwidth_mibps: int
+    max_downtime_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """0 means: the agent's default."""
+
+    no_progress_s: int = 0
+    completion_s_per_gib: int = 0
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    encrypted: bool = False
+    compressed: bool = False
+    auto_converge: bool = False
+    parallel_connections: int = 0
+    post_copy_allowed: bool = False
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    """The migrate verb as received, before validation."""
+
+    migration_id: str
+    vm_id: str
+    dst: str = ""
+    dst_params: dict[str, str] = field(default_factory=dict)
+    mode: MigrationMode | None = MigrationMode.LIVE
+    method: str = ""
+    migration_uri: str = ""
+    max_bandwidth_mibps: int | None = None
+    options: MigrationOptions = MigrationOptions()
+    schedule: ConvergenceSchedule = ConvergenceSchedule()
+    timeouts: Timeouts = Timeouts()

@@ -1,0 +1,235 @@
+"""The monitor of one migration job: polls the hypervisor's job statistics at a fixed interval
+(and at once on iteration events), turns them into the job's status, applies the convergence
+schedule and the timeouts, and writes the final figures when the job ends.
+
+The decisions are the pure functions of `domain.convergence`; this module only applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from miglane.agent.domain import convergence
+from miglane.agent.domain.job import JobStatus, apply_sample, complete, fail
+from miglane.agent.domain.model import (
+    ConvergenceAction,
+    FailureKind,
+    JobStats,
+    MigrationMode,
+    VmState,
+)
+from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver
+from miglane.agent.jobs import Job
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_POLL_INTERVAL_S = 0.5
+# Until the copy has started, poll faster: Migrate answers once the job is under way.
+STARTUP_POLL_INTERVAL_S = 0.05
+
+RunBlocking = Callable[..., Awaitable[Any]]
+
+FAILURE_OF_DRIVER_ERROR = {
+    DriverErrorKind.CANCELLED: FailureKind.CANCELLED,
+    DriverErrorKind.DESTINATION: FailureKind.DESTINATION,
+    DriverErrorKind.NETWORK: FailureKind.NETWORK,
+}
+
+
+class JobMonitor:
+    def __init__(
+        self,
+        driver: HypervisorDriver,
+        run_blocking: RunBlocking,
+        publish: Callable[[Job], None],
+        poll_interval: float = DEFAULT_POLL_INTERVAL_S,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.driver = driver
+        self.run_blocking = run_blocking
+        self.publish = publish
+        self.poll_interval = poll_interval
+        self.wall_clock = wall_clock
+
+    def _update(self, job: Job, status: JobStatus) -> None:
+        job.status = status
+        self.publish(job)
+
+    async def run(self, job: Job) -> None:
+        """Watches `job` until it ends, then records its outcome."""
+        try:
+            while not self._call_done(job):
+                await self._sample(job)
+                if self._call_done(job):
+                    break
+                if job.call is None and job.ended.is_set():
+                    break  # a recovered job whose hypervisor job is gone
+                interval = self.poll_interval if job.started.is_set() else STARTUP_POLL_INTERVAL_S
+                try:
+                    async with asyncio.timeout(interval):
+                        await job.wake.wait()
+                except TimeoutError:
+                    pass
+                job.wake.clear()
+            await self._finish(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("monitor of migration %s failed", job.migration_id)
+            self._update(
+                job, fail(job.status, FailureKind.OTHER, "agent monitor failed", self.wall_clock())
+            )
+        finally:
+            job.started.set()
+            job.ended.set()
+
+    @staticmethod
+    def _call_done(job: Job) -> bool:
+        return job.call is not None and job.call.done()
+
+    async def _sample(self, job: Job) -> None:
+        try:
+            stats: JobStats | None = await self.run_blocking(self.driver.job_stats, job.plan.vm_id)
+        except DriverError as e:
+            if e.kind is not DriverErrorKind.NO_DOMAIN:
+                log.warning("job stats of %s: %s", job.migration_id, e)
+            stats = None
+        if stats is None:
+            if job.call is None:
+                job.ended.set()
+            return
+        if not job.started.is_set() and stats.data_total > 0:
+            job.started.set()
+            await self._on_start(job)
+        self._update(job, apply_sample(job.status, stats, self.wall_clock()))
+        if job.plan.mode is MigrationMode.LIVE and job.abort_reason is None:
+            await self._converge(job, stats)
+
+    async def _on_start(self, job: Job) -> None:
+        downtime = job.plan.schedule.initial_downtime_ms
+        if downtime and job.plan.mode is MigrationMode.LIVE:
+            await self._act(job, self.driver.set_max_downtime, job.plan.vm_id, downtime)
+            self._update(job, dataclasses.replace(job.status, max_downtime_ms=downtime))
+
+    async def _converge(self, job: Job, stats: JobStats) -> None:
+        now = time.monotonic()
+        job.watermark = convergence.observe_remaining(job.watermark, stats.data_remaining, now)
+        job.stall = convergence.observe_iteration(job.stall, stats.iteration, stats.data_remaining)
+        step, job.schedule = convergence.next_convergence_step(
+            job.plan.schedule, job.schedule, job.stall, job.plan.post_copy_allowed
+        )
+        if step is not None:
+            log.info(
+                "migration %s stalled for %d iterations: %s",
+                job.migration_id,
+                job.stall.stalled_iterations,
+                step.action.value,
+            )
+            if step.action is ConvergenceAction.SET_DOWNTIME:
+                if await self._act(
+                    job, self.driver.set_max_downtime, job.plan.vm_id, step.downtime_ms
+                ):
+                    self._update(
+                        job, dataclasses.replace(job.status, max_downtime_ms=step.downtime_ms)
+                    )
+            elif step.action is ConvergenceAction.POST_COPY:
+                if await self._act(job, self.driver.start_post_copy, job.plan.vm_id):
+                    self._update(job, dataclasses.replace(job.status, post_copy=True))
+            else:
+                await self.abort(
+                    job,
+                    FailureKind.NOT_CONVERGING,
+                    f"convergence schedule aborted the migration after "
+                    f"{job.stall.stalled_iterations} stalled iterations "
+                    f"(remaining data not falling below "
+                    f"{(job.stall.lowest_remaining or 0) // 2**20} MiB)",
+                )
+            return
+        verdict = convergence.timeout_verdict(
+            now=now,
+            started_at=job.started_mono,
+            watermark=job.watermark,
+            memory_bytes=job.plan.memory_bytes or stats.data_total,
+            no_progress_timeout_s=job.plan.timeouts.no_progress_s,
+            completion_timeout_s_per_gib=job.plan.timeouts.completion_s_per_gib,
+            post_copy=job.status.post_copy,
+        )
+        if verdict is convergence.TimeoutVerdict.NO_PROGRESS:
+            await self.abort(
+                job,
+                FailureKind.NOT_CONVERGING,
+                f"no progress for {int(now - job.watermark.at)} s (no-progress timeout)",
+            )
+        elif verdict is convergence.TimeoutVerdict.COMPLETION:
+            await self.abort(
+                job,
+                FailureKind.NOT_CONVERGING,
+                f"running for {int(now - job.started_mono)} s (completion timeout per GiB)",
+            )
+
+    async def _act(self, job: Job, fn: Callable[..., Any], *args: Any) -> bool:
+        try:
+            await self.run_blocking(fn, *args)
+            return True
+        except DriverError as e:
+            log.warning("migration %s: %s failed: %s", job.migration_id, fn.__name__, e)
+            return False
+
+    async def abort(self, job: Job, kind: FailureKind, reason: str) -> None:
+        """Asks the hypervisor to abort; the job ends (and is recorded) when it did."""
+        if job.abort_reason is None:
+            job.abort_reason = (kind, reason)
+        log.info("aborting migration %s: %s", job.migration_id, reason)
+        try:
+            await self.run_blocking(self.driver.abort, job.plan.vm_id)
+        except DriverError as e:
+            if e.kind is not DriverErrorKind.NO_JOB:
+                job.abort_reason = None
+                raise
+        job.wake.set()
+
+    async def _finish(self, job: Job) -> None:
+        now = self.wall_clock()
+        error: BaseException | None = None
+        if job.call is not None:
+            error = job.call.exception()
+        elif not await self._ended_well_unwatched(job):
+            error = DriverError(
+                DriverErrorKind.OTHER,
+                "the job ended while the agent was not watching it and the VM is still here",
+            )
+        if error is None:
+            final = None
+            if job.plan.mode is MigrationMode.LIVE:
+                try:
+                    final = await self.run_blocking(
+                        self.driver.completed_job_stats, job.plan.vm_id, job.plan.peer_uri
+                    )
+                except DriverError as e:
+                    log.info("no completed-job figures for %s: %s", job.migration_id, e)
+            self._update(job, complete(job.status, final, now))
+            return
+        if job.abort_reason is not None:
+            kind, message = job.abort_reason
+        elif isinstance(error, DriverError):
+            kind = FAILURE_OF_DRIVER_ERROR.get(error.kind, FailureKind.OTHER)
+            message = error.message
+        else:
+            kind, message = FailureKind.OTHER, f"{type(error).__name__}: {error}"
+        self._update(job, fail(job.status, kind, message, now))
+
+    async def _ended_well_unwatched(self, job: Job) -> bool:
+        vm_id = job.plan.vm_id
+        if job.plan.mode is MigrationMode.LIVE:
+            return bool(await self.run_blocking(self.driver.arrived_at, vm_id, job.plan.peer_uri))
+        try:
+            info = await self.run_blocking(self.driver.domain, vm_id)
+        except DriverError:
+            return False
+        return info.state in (VmState.SAVED, VmState.SHUT_OFF)

@@ -1,0 +1,117 @@
+"""In-process fake agents for tests and scale runs (the engine's tests use these).
+
+    fabric, agents = await start_fake_agents(3, vms_per_host=2, speed=20.0)
+    ... talk to agents[0].address with an AgentService stub ...
+    await stop_fake_agents(agents)
+
+Each agent is a real grpc.aio server on 127.0.0.1:<free port> over a `FakeDriver`; all share
+one `FakeFabric`, so VMs really move between them. A host's NICs are given per host, so the
+engine can put hosts on (or off) its logical networks.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from miglane.agent.domain.model import Nic
+from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
+from miglane.agent.grpc_api.server import create_server
+from miglane.agent.service import Agent
+
+
+@dataclass
+class FakeAgent:
+    """One running fake agent: its address, its fake host and its in-process parts."""
+
+    name: str
+    address: str
+    host: FakeHost
+    driver: FakeDriver
+    agent: Agent
+    server: grpc.aio.Server
+    state_dir: str
+    vm_ids: list[str]
+
+    @property
+    def peer_uri(self) -> str:
+        return self.host.peer_uri
+
+    async def stop(self, grace: float = 0.5) -> None:
+        await self.server.stop(grace)
+        await self.agent.stop()
+
+    async def restart(self) -> None:
+        """A new agent process over the same host and state dir (jobs keep running)."""
+        await self.stop(0)
+        self.agent = Agent(
+            self.driver,
+            peer_uri=self.host.peer_uri,
+            state_dir=self.state_dir,
+            poll_interval=self.agent.monitor.poll_interval,
+            max_outgoing=self.agent.max_outgoing,
+            nic_source=self.agent.nic_source,
+        )
+        await self.agent.start()
+        self.server, _ = await create_server(self.agent, self.address)
+
+
+def default_nics(index: int) -> list[Nic]:
+    """Host `index` (0-based) on a management 10.0.0.0/16 and a migration 10.1.0.0/16 network."""
+    a, b = divmod(index + 1, 250)
+    return [
+        Nic("eth0", f"52:54:00:00:{a:02x}:{b:02x}", (f"10.0.{a}.{b}/16",), True, 10000, 1500),
+        Nic("mig0", f"52:54:00:01:{a:02x}:{b:02x}", (f"10.1.{a}.{b}/16",), True, 10000, 9000),
+    ]
+
+
+async def start_fake_agents(
+    n: int,
+    vms_per_host: int = 0,
+    *,
+    vm_memory_mib: int = 256,
+    speed: float = 1.0,
+    fabric: FakeFabric | None = None,
+    poll_interval: float = 0.5,
+    max_outgoing: int = 2,
+    nics: Callable[[int], Sequence[Nic]] = default_nics,
+    state_root: str | None = None,
+    name_prefix: str = "host",
+) -> tuple[FakeFabric, list[FakeAgent]]:
+    """Starts `n` fake agents with `vms_per_host` running VMs each (named
+    `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time."""
+    fabric = fabric or FakeFabric(FakeClock(speed))
+    state_root = state_root or tempfile.mkdtemp(prefix="miglane-fake-agents-")
+    agents = []
+    for i in range(n):
+        name = f"{name_prefix}{i}"
+        host = fabric.add_host(name)
+        vm_ids = [
+            host.add_domain(f"{name}-vm{k}", memory_mib=vm_memory_mib) for k in range(vms_per_host)
+        ]
+        driver = FakeDriver(host)
+        host_nics = list(nics(i))
+        state_dir = f"{state_root}/{name}"
+        agent = Agent(
+            driver,
+            peer_uri=host.peer_uri,
+            state_dir=state_dir,
+            poll_interval=poll_interval,
+            max_outgoing=max_outgoing,
+            nic_source=functools.partial(list, host_nics),
+        )
+        await agent.start()
+        server, port = await create_server(agent, "127.0.0.1:0")
+        agents.append(
+            FakeAgent(name, f"127.0.0.1:{port}", host, driver, agent, server, state_dir, vm_ids)
+        )
+    return fabric, agents
+
+
+async def stop_fake_agents(agents: Sequence[FakeAgent], grace: float = 0.5) -> None:
+    for agent in agents:
+        await agent.stop(grace)
