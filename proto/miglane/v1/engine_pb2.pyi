@@ -367,7 +367,7 @@ class UnsetNetworkRoleResponse(_message.Message):
     def __init__(self, network: _Optional[_Union[Network, _Mapping]] = ...) -> None: ...
 
 class NetworkAttachment(_message.Message):
-    __slots__ = ("network_id", "network_name", "nic", "address", "link_up", "speed_mbps", "mtu")
+    __slots__ = ("network_id", "network_name", "nic", "address", "link_up", "speed_mbps", "mtu", "note")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
     NIC_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +375,7 @@ class NetworkAttachment(_message.Message):
     LINK_UP_FIELD_NUMBER: _ClassVar[int]
     SPEED_MBPS_FIELD_NUMBER: _ClassVar[int]
     MTU_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     network_id: str
     network_name: str
     nic: str
@@ -382,7 +383,8 @@ class NetworkAttachment(_message.Message):
     link_up: bool
     speed_mbps: int
     mtu: int
-    def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbps: _Optional[int] = ..., mtu: _Optional[int] = ...) -> None: ...
+    note: str
+    def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbps: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
     __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpus", "memory_mib", "free_memory_mib", "outgoing_migrations", "incoming_migrations", "last_seen_at", "libvirt_version", "qemu_version")
