@@ -1,7 +1,144 @@
-"""The `miglane agent` subcommand (not yet built)."""
+"""The `miglane agent` subcommand: one agent per hypervisor host."""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+from miglane.agent.domain.validation import DEFAULT_LIBVIRT_TCP_PORT
+
+log = logging.getLogger("miglane.agent")
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Adds nothing yet."""
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "agent",
+        help="run the per-host agent (migrations through libvirt)",
+        description="Serve AgentService for this host: capabilities, VMs and migrations.",
+    )
+    p.add_argument(
+        "--listen",
+        required=True,
+        metavar="HOST:PORT",
+        help="address to serve gRPC on (port 0: any free port)",
+    )
+    p.add_argument(
+        "--libvirt-uri",
+        default="qemu:///system",
+        metavar="URI",
+        help="how this agent reaches its own libvirtd (default qemu:///system)",
+    )
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where job records survive a restart (default: none, memory only)",
+    )
+    p.add_argument(
+        "--driver",
+        choices=["libvirt", "fake"],
+        default="libvirt",
+        help="hypervisor driver; 'fake' simulates a host with --fake-vms guests",
+    )
+    p.add_argument(
+        "--fake-vms",
+        type=int,
+        default=2,
+        metavar="N",
+        help="guests of the fake host (--driver fake)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds between job-statistics samples (default 0.5)",
+    )
+    p.add_argument(
+        "--max-outgoing",
+        type=int,
+        default=2,
+        metavar="N",
+        help="outgoing migrations at once (default 2)",
+    )
+    p.add_argument(
+        "--peer-uri",
+        metavar="URI",
+        help="libvirt URI other hosts use to reach this host's libvirtd "
+        f"(default qemu+tcp://<listen host>:{DEFAULT_LIBVIRT_TCP_PORT}/system)",
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(handler=run)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SystemExit(f"--listen {listen!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def default_peer_uri(listen_host: str) -> str:
+    host = listen_host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"qemu+tcp://{host}:{DEFAULT_LIBVIRT_TCP_PORT}/system"
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return asyncio.run(serve(args))
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from miglane.agent.grpc_api.server import create_server
+    from miglane.agent.service import Agent
+
+    listen_host, _ = split_listen(args.listen)
+    peer_uri = args.peer_uri or default_peer_uri(listen_host)
+    if args.driver == "fake":
+        from miglane.agent.fake_driver import FakeDriver, FakeFabric
+
+        fake_host = FakeFabric().add_host(socket.gethostname(), peer_uri=peer_uri)
+        for k in range(args.fake_vms):
+            fake_host.add_domain(f"fake-vm{k}")
+        driver = FakeDriver(fake_host)
+    else:
+        from miglane.agent.libvirt_driver import LibvirtDriver
+
+        driver = LibvirtDriver(args.libvirt_uri)  # type: ignore[assignment]
+    agent = Agent(
+        driver,
+        peer_uri=peer_uri,
+        state_dir=args.state_dir,
+        poll_interval=args.poll_interval,
+        max_outgoing=args.max_outgoing,
+    )
+    await agent.start()
+    server, port = await create_server(agent, args.listen)
+    shown = f"[{listen_host}]" if ":" in listen_host else listen_host
+    log.info(
+        "agent listening on %s:%d (peer libvirt URI %s, driver %s)",
+        shown,
+        port,
+        peer_uri,
+        args.driver,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping; running migrations go on in libvirt")
+    await server.stop(2)
+    await agent.stop()
+    with contextlib.suppress(Exception):
+        driver.close()
+    return 0

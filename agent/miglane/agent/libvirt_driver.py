@@ -1,0 +1,414 @@
+"""`HypervisorDriver` over libvirt: the only module of Miglane that imports libvirt.
+
+libvirt error codes become `DriverErrorKind`s here (`driver_error`), so nothing above this
+module needs to know them. Facts this relies on (libvirt 9.0, QEMU 7.2; see the lab notes):
+`abortJob()` makes the migrate call fail with code 78 (OPERATION_ABORTED) in well under a
+second, the guest staying on the source; job statistics of a finished migration are on the
+destination when the source domain was undefined; `memory_dirty_rate` is in pages/s and 0 until
+the second iteration; libvirt-python prints every error, even handled ones, unless an error
+handler is registered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import re
+import socket
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import libvirt
+
+from miglane.agent.domain.model import DomainInfo, HostFacts, JobStats, VmState
+from miglane.agent.driver import DriverError, DriverErrorKind, JobListener, MigrationParams
+
+log = logging.getLogger(__name__)
+
+PEER_CONNECT_TIMEOUT_S = 3.0
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+PAGE_SIZE = 4096
+
+_STATE = {
+    libvirt.VIR_DOMAIN_RUNNING: VmState.RUNNING,
+    libvirt.VIR_DOMAIN_BLOCKED: VmState.RUNNING,
+    libvirt.VIR_DOMAIN_PAUSED: VmState.PAUSED,
+    libvirt.VIR_DOMAIN_PMSUSPENDED: VmState.PAUSED,
+    libvirt.VIR_DOMAIN_SHUTDOWN: VmState.RUNNING,
+    libvirt.VIR_DOMAIN_SHUTOFF: VmState.SHUT_OFF,
+    libvirt.VIR_DOMAIN_CRASHED: VmState.CRASHED,
+}
+_OUTGOING_OPERATIONS = (
+    libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT,
+    libvirt.VIR_DOMAIN_JOB_OPERATION_SAVE,
+)
+_UNSUPPORTED_CODES = (
+    libvirt.VIR_ERR_NO_SUPPORT,
+    libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+)
+_CONNECT_CODES = (
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_AUTH_FAILED,
+    libvirt.VIR_ERR_OPERATION_TIMEOUT,
+)
+_TLS_TEXT = re.compile(r"\bTLS\b|x509|certificate", re.IGNORECASE)
+_NETWORK_TEXT = re.compile(
+    r"socket|connection (refused|reset|timed out)|broken pipe|failed to connect|"
+    r"unable to (write|read)|network is unreachable|no route",
+    re.IGNORECASE,
+)
+
+_event_loop_lock = threading.Lock()
+_event_loop_started = False
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """libvirt-python prints every error to stderr by default; the agent reports them itself."""
+
+
+libvirt.registerErrorHandler(_quiet, None)
+
+
+def _ensure_event_loop() -> None:
+    """libvirt's default event loop, run on one daemon thread per process: it delivers domain
+    events and the keepalives that tell a dead peer."""
+    global _event_loop_started
+    with _event_loop_lock:
+        if _event_loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _event_loop_started = True
+
+
+def driver_error(e: libvirt.libvirtError, doing: str = "") -> DriverError:
+    """What a libvirt error means for the agent."""
+    code, domain = e.get_error_code(), e.get_error_domain()
+    text = e.get_error_message() or str(e)
+    message = f"{doing}: {text}" if doing else text
+    if code == libvirt.VIR_ERR_OPERATION_ABORTED:
+        kind = DriverErrorKind.CANCELLED
+    elif code == libvirt.VIR_ERR_NO_DOMAIN:
+        kind = DriverErrorKind.NO_DOMAIN
+    elif _TLS_TEXT.search(text):
+        kind = DriverErrorKind.TLS_NOT_CONFIGURED
+    elif code == libvirt.VIR_ERR_OPERATION_INVALID and "not running" in text:
+        kind = DriverErrorKind.NOT_RUNNING
+    elif code == libvirt.VIR_ERR_OPERATION_INVALID and re.search(r"no job|not active", text):
+        kind = DriverErrorKind.NO_JOB
+    elif "same host" in text:
+        kind = DriverErrorKind.DESTINATION
+    elif code in _UNSUPPORTED_CODES:
+        kind = DriverErrorKind.UNSUPPORTED
+    elif code in _CONNECT_CODES or domain == libvirt.VIR_FROM_RPC:
+        kind = DriverErrorKind.DESTINATION
+    elif code == libvirt.VIR_ERR_OPERATION_FAILED and _NETWORK_TEXT.search(text):
+        kind = DriverErrorKind.NETWORK
+    elif code == libvirt.VIR_ERR_SYSTEM_ERROR and "No such file" in text:
+        kind = DriverErrorKind.NOT_FOUND
+    else:
+        kind = DriverErrorKind.OTHER
+    return DriverError(kind, message)
+
+
+@contextlib.contextmanager
+def _mapped(doing: str = "") -> Iterator[None]:
+    try:
+        yield
+    except libvirt.libvirtError as e:
+        raise driver_error(e, doing) from e
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def _stats(raw: dict[str, Any]) -> JobStats:
+    page = int(raw.get("memory_page_size") or PAGE_SIZE)
+    return JobStats(
+        data_total=int(raw.get("data_total", 0)),
+        data_processed=int(raw.get("data_processed", 0)),
+        data_remaining=int(raw.get("data_remaining", 0)),
+        memory_bps=int(raw.get("memory_bps", 0)),
+        dirty_rate_bps=int(raw.get("memory_dirty_rate", 0)) * page,
+        iteration=int(raw.get("memory_iteration", 0)),
+        elapsed_ms=int(raw.get("time_elapsed", 0)),
+        downtime_ms=int(raw.get("downtime", 0)),
+    )
+
+
+def _tcp_endpoint(uri: str) -> tuple[str, int] | None:
+    parts = urlsplit(uri)
+    if not parts.scheme.endswith("+tcp") or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 16509
+
+
+class LibvirtDriver:
+    """One host's libvirtd, reached at `uri` (e.g. its unix socket)."""
+
+    def __init__(self, uri: str) -> None:
+        _ensure_event_loop()
+        self.uri = uri
+        self._lock = threading.Lock()
+        self._conn: libvirt.virConnect | None = None
+        self._listener: JobListener | None = None
+        self._callbacks: list[int] = []
+        self._post_copy: set[str] = set()
+        self._connect()
+
+    # -- connection --------------------------------------------------------------------------
+    def _connect(self) -> libvirt.virConnect:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    if self._conn.isAlive():
+                        return self._conn
+                log.warning("connection to %s lost; reconnecting", self.uri)
+                self._conn = None
+            with _mapped(f"connecting to libvirt at {self.uri}"):
+                conn = libvirt.open(self.uri)
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+            self._callbacks = [
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._on_event, None
+                ),
+                conn.domainEventRegisterAny(
+                    None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, self._on_event, None
+                ),
+            ]
+            self._conn = conn
+            return conn
+
+    def _on_event(self, _conn: Any, dom: libvirt.virDomain, *_args: Any) -> None:
+        listener = self._listener
+        if listener is not None:
+            try:
+                listener(dom.UUIDString())
+            except Exception:
+                log.exception("job listener failed")
+
+    def _dom(self, vm_id: str, conn: libvirt.virConnect | None = None) -> libvirt.virDomain:
+        with _mapped(f"domain {vm_id}"):
+            return (conn or self._connect()).lookupByUUIDString(vm_id)
+
+    @contextlib.contextmanager
+    def _own_connection(self, uri: str | None = None) -> Iterator[libvirt.virConnect]:
+        """A connection of its own, so a long blocking call never queues behind polls."""
+        with _mapped(f"connecting to libvirt at {uri or self.uri}"):
+            conn = libvirt.open(uri or self.uri)
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
+
+    # -- inventory ---------------------------------------------------------------------------
+    def host_facts(self) -> HostFacts:
+        conn = self._connect()
+        with _mapped("reading host facts"):
+            caps = ET.fromstring(conn.getCapabilities())
+            info = conn.getInfo()
+            return HostFacts(
+                host_uuid=caps.findtext("host/uuid") or "",
+                hostname=conn.getHostname(),
+                libvirt_version=_version(conn.getLibVersion()),
+                qemu_version=_version(conn.getVersion()),
+                cpus=int(info[2]),
+                memory_mib=int(info[1]),
+                free_memory_mib=int(conn.getFreeMemory() // 2**20),
+            )
+
+    @staticmethod
+    def _info(dom: libvirt.virDomain) -> DomainInfo:
+        state, reason = dom.state()
+        vm_state = _STATE.get(state, VmState.UNKNOWN)
+        if state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_SAVED:
+            vm_state = VmState.SAVED
+        return DomainInfo(dom.UUIDString(), dom.name(), vm_state, dom.maxMemory() // 1024)
+
+    def list_domains(self) -> list[DomainInfo]:
+        found = []
+        with _mapped("listing domains"):
+            domains = self._connect().listAllDomains()
+        for dom in domains:
+            with contextlib.suppress(libvirt.libvirtError):  # gone meanwhile
+                found.append(self._info(dom))
+        return found
+
+    def domain(self, vm_id: str) -> DomainInfo:
+        dom = self._dom(vm_id)
+        with _mapped(f"domain {vm_id}"):
+            return self._info(dom)
+
+    def check_peer(self, peer_uri: str) -> None:
+        endpoint = _tcp_endpoint(peer_uri)
+        if endpoint is not None:
+            # libvirt.open would wait for the kernel's TCP timeout on a silent peer
+            try:
+                socket.create_connection(endpoint, timeout=PEER_CONNECT_TIMEOUT_S).close()
+            except OSError as e:
+                raise DriverError(
+                    DriverErrorKind.DESTINATION,
+                    f"libvirt at {endpoint[0]}:{endpoint[1]} is not reachable: {e}",
+                ) from e
+        with self._own_connection(peer_uri) as peer, _mapped(f"asking {peer_uri}"):
+            theirs = ET.fromstring(peer.getCapabilities()).findtext("host/uuid")
+        mine = ET.fromstring(self._connect().getCapabilities()).findtext("host/uuid")
+        if theirs == mine:
+            raise DriverError(
+                DriverErrorKind.DESTINATION,
+                f"{peer_uri} is this host (host UUID {mine}): choose another destination",
+            )
+
+    # -- jobs --------------------------------------------------------------------------------
+    def migrate(self, vm_id: str, params: MigrationParams) -> None:
+        flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+        if params.persist_destination:
+            flags |= libvirt.VIR_MIGRATE_PERSIST_DEST
+        if params.undefine_source:
+            flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        if params.encrypted:
+            flags |= libvirt.VIR_MIGRATE_TLS
+        if params.compressed:
+            flags |= libvirt.VIR_MIGRATE_COMPRESSED
+        if params.auto_converge:
+            flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        if params.post_copy_allowed:
+            flags |= libvirt.VIR_MIGRATE_POSTCOPY
+        typed: dict[str, Any] = {libvirt.VIR_MIGRATE_PARAM_URI: params.migration_uri}
+        if params.bandwidth_mibps:
+            typed[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = params.bandwidth_mibps
+        if params.parallel_connections:
+            flags |= libvirt.VIR_MIGRATE_PARALLEL
+            typed[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = params.parallel_connections
+        self._post_copy.discard(vm_id)
+        with self._own_connection() as conn:
+            dom = self._dom(vm_id, conn)
+            try:
+                dom.migrateToURI3(params.peer_uri, typed, flags)
+            except libvirt.libvirtError as e:
+                error = driver_error(e, "migration")
+                if error.kind is DriverErrorKind.TLS_NOT_CONFIGURED:
+                    error.message += (
+                        " (QEMU TLS is not set up for migration on this host or the "
+                        "destination: see migrate_tls_x509_cert_dir in qemu.conf)"
+                    )
+                raise error from e
+            finally:
+                self._post_copy.discard(vm_id)
+
+    def save(self, vm_id: str, path: str) -> None:
+        with self._own_connection() as conn:
+            dom = self._dom(vm_id, conn)
+            with _mapped(f"saving to {path}"):
+                dom.save(path)
+
+    def job_stats(self, vm_id: str) -> JobStats | None:
+        dom = self._dom(vm_id)
+        with _mapped(f"job stats of {vm_id}"):
+            raw = dom.jobStats()
+        if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+            return None
+        if raw.get("operation", _OUTGOING_OPERATIONS[0]) not in _OUTGOING_OPERATIONS:
+            return None
+        stats = _stats(raw)
+        if vm_id in self._post_copy:
+            stats = dataclasses.replace(stats, post_copy=True)
+        return stats
+
+    def outgoing_jobs(self) -> list[str]:
+        found = []
+        with _mapped("listing domains"):
+            domains = self._connect().listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        for dom in domains:
+            with contextlib.suppress(libvirt.libvirtError):
+                raw = dom.jobStats()
+                if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE and (
+                    raw.get("operation") in _OUTGOING_OPERATIONS
+                ):
+                    found.append(dom.UUIDString())
+        return found
+
+    def completed_job_stats(self, vm_id: str, peer_uri: str = "") -> JobStats | None:
+        with contextlib.suppress(DriverError, libvirt.libvirtError):
+            raw = self._dom(vm_id).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
+                return _stats(raw)
+        if not peer_uri:
+            return None
+        with (
+            contextlib.suppress(DriverError, libvirt.libvirtError),
+            self._own_connection(peer_uri) as peer,
+        ):
+            raw = peer.lookupByUUIDString(vm_id).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
+                return _stats(raw)
+        return None
+
+    def arrived_at(self, vm_id: str, peer_uri: str) -> bool:
+        try:
+            if self._dom(vm_id).isActive():
+                return False
+        except DriverError as e:
+            if e.kind is not DriverErrorKind.NO_DOMAIN:
+                raise
+        with self._own_connection(peer_uri) as peer:
+            try:
+                return bool(peer.lookupByUUIDString(vm_id).isActive())
+            except libvirt.libvirtError:
+                return False
+
+    def abort(self, vm_id: str) -> None:
+        dom = self._dom(vm_id)
+        with _mapped("aborting the job"):
+            dom.abortJob()
+
+    def set_max_speed(self, vm_id: str, mibps: int) -> None:
+        dom = self._dom(vm_id)
+        with _mapped("setting the bandwidth"):
+            dom.migrateSetMaxSpeed(mibps, 0)
+
+    def set_max_downtime(self, vm_id: str, ms: int) -> None:
+        dom = self._dom(vm_id)
+        with _mapped("setting the maximum downtime"):
+            dom.migrateSetMaxDowntime(ms, 0)
+
+    def start_post_copy(self, vm_id: str) -> None:
+        dom = self._dom(vm_id)
+        with _mapped("switching to post-copy"):
+            dom.migrateStartPostCopy(0)
+        self._post_copy.add(vm_id)
+
+    def restore(self, path: str) -> DomainInfo:
+        conn = self._connect()
+        with _mapped(f"restoring {path}"):
+            desc = ET.fromstring(conn.saveImageGetXMLDesc(path, 0))
+            conn.restore(path)
+        return self.domain(desc.findtext("uuid") or "")
+
+    def set_job_listener(self, listener: JobListener | None) -> None:
+        self._listener = listener
+
+    def close(self) -> None:
+        self._listener = None
+        with self._lock:
+            if self._conn is not None:
+                for callback in self._callbacks:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        self._conn.domainEventDeregisterAny(callback)
+                with contextlib.suppress(libvirt.libvirtError):
+                    self._conn.close()
+                self._conn = None
