@@ -57,7 +57,7 @@ _CONNECT_CODES = (
     libvirt.VIR_ERR_AUTH_FAILED,
     libvirt.VIR_ERR_OPERATION_TIMEOUT,
 )
-_TLS_TEXT = re.compile(r"\bTLS\b|x509|certificate", re.IGNORECASE)
+_TLS_TEXT = re.compile(r"\bTLS\b|x509|certificate|credentials|/pki/", re.IGNORECASE)
 _NETWORK_TEXT = re.compile(
     r"socket|connection (refused|reset|timed out)|broken pipe|failed to connect|"
     r"unable to (write|read)|network is unreachable|no route",
@@ -165,7 +165,6 @@ class LibvirtDriver:
         self._conn: libvirt.virConnect | None = None
         self._listener: JobListener | None = None
         self._callbacks: list[int] = []
-        self._post_copy: set[str] = set()
         self._connect()
 
     # -- connection --------------------------------------------------------------------------
@@ -294,21 +293,21 @@ class LibvirtDriver:
         if params.parallel_connections:
             flags |= libvirt.VIR_MIGRATE_PARALLEL
             typed[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = params.parallel_connections
-        self._post_copy.discard(vm_id)
         with self._own_connection() as conn:
             dom = self._dom(vm_id, conn)
             try:
                 dom.migrateToURI3(params.peer_uri, typed, flags)
             except libvirt.libvirtError as e:
                 error = driver_error(e, "migration")
+                data_host = urlsplit(params.migration_uri).hostname or ""
+                if error.kind is DriverErrorKind.DESTINATION and data_host in error.message:
+                    error.kind = DriverErrorKind.NETWORK  # the data connection, not the peer
                 if error.kind is DriverErrorKind.TLS_NOT_CONFIGURED:
                     error.message += (
                         " (QEMU TLS is not set up for migration on this host or the "
                         "destination: see migrate_tls_x509_cert_dir in qemu.conf)"
                     )
                 raise error from e
-            finally:
-                self._post_copy.discard(vm_id)
 
     def save(self, vm_id: str, path: str) -> None:
         with self._own_connection() as conn:
@@ -317,16 +316,26 @@ class LibvirtDriver:
                 dom.save(path)
 
     def job_stats(self, vm_id: str) -> JobStats | None:
-        dom = self._dom(vm_id)
-        with _mapped(f"job stats of {vm_id}"):
-            raw = dom.jobStats()
+        try:
+            raw = self._dom(vm_id).jobStats()
+        except DriverError as e:
+            if e.kind is DriverErrorKind.NO_DOMAIN:
+                return None  # undefined at the end of its migration
+            raise
+        except libvirt.libvirtError as e:
+            error = driver_error(e, f"job stats of {vm_id}")
+            if error.kind is DriverErrorKind.NO_DOMAIN:
+                return None
+            raise error from e
         if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
             return None
         if raw.get("operation", _OUTGOING_OPERATIONS[0]) not in _OUTGOING_OPERATIONS:
             return None
         stats = _stats(raw)
-        if vm_id in self._post_copy:
-            stats = dataclasses.replace(stats, post_copy=True)
+        with contextlib.suppress(libvirt.libvirtError, DriverError):
+            state, reason = self._dom(vm_id).state()
+            if state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY:
+                stats = dataclasses.replace(stats, post_copy=True)
         return stats
 
     def outgoing_jobs(self) -> list[str]:
@@ -390,7 +399,6 @@ class LibvirtDriver:
         dom = self._dom(vm_id)
         with _mapped("switching to post-copy"):
             dom.migrateStartPostCopy(0)
-        self._post_copy.add(vm_id)
 
     def restore(self, path: str) -> DomainInfo:
         conn = self._connect()

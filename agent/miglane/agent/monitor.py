@@ -230,6 +230,6 @@ class JobMonitor:
             return bool(await self.run_blocking(self.driver.arrived_at, vm_id, job.plan.peer_uri))
         try:
             info = await self.run_blocking(self.driver.domain, vm_id)
-        except DriverError:
-            return False
+        except DriverError as e:
+            return e.kind is DriverErrorKind.NO_DOMAIN  # a transient domain is gone once saved
         return info.state in (VmState.SAVED, VmState.SHUT_OFF)
