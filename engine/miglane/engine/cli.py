@@ -1,7 +1,80 @@
-"""The `miglane engine` subcommand (not yet built)."""
+"""The `miglane engine` subcommand. Heavy imports (grpc, sqlite) wait for the handler."""
+
+from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Adds nothing yet."""
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "miglane" / "engine"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"where the engine keeps its SQLite database (default {default_state_dir()})",
+    )
+    parser.add_argument(
+        "--example-cluster",
+        action="store_true",
+        help='when the engine holds no cluster, create "Default" with a management and a '
+        "migration network",
+    )
+    parser.add_argument(
+        "--grace-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 5)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="default INFO",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser(
+        "engine",
+        help="run the Miglane engine (gRPC)",
+        description="Runs the engine: inventory, network roles and events over gRPC, with the "
+        "standard health service and server reflection. Logs the address it bound, serves "
+        "until SIGTERM or SIGINT, then stops gracefully.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from miglane.engine.runner import run_engine
+
+    return run_engine(
+        listen=args.listen,
+        state_dir=args.state_dir or default_state_dir(),
+        example_cluster=args.example_cluster,
+        grace_s=args.grace_s,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m miglane.engine`: the same as `miglane engine`."""
+    parser = argparse.ArgumentParser(prog="miglane engine")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

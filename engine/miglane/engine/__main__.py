@@ -1,0 +1,5 @@
+import sys
+
+from miglane.engine.cli import main
+
+sys.exit(main())

@@ -1,0 +1,412 @@
+"""The engine's inventory as plain, immutable values.
+
+Enums carry the same numbers as their `miglane.v1` counterparts (a test checks it), including
+the `UNSPECIFIED = 0` member, so converting is a lookup by value and validating what a client
+left unset stays a domain decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+
+
+class NetworkRole(IntEnum):
+    UNSPECIFIED = 0
+    MANAGEMENT = 1
+    DISPLAY = 2
+    MIGRATION = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+ASSIGNABLE_ROLES: tuple[NetworkRole, ...] = (
+    NetworkRole.MANAGEMENT,
+    NetworkRole.DISPLAY,
+    NetworkRole.MIGRATION,
+)
+
+
+class MigrationPhase(IntEnum):
+    UNSPECIFIED = 0
+    QUEUED = 1
+    PREPARING = 2
+    RUNNING = 3
+    COMPLETED = 4
+    FAILED = 5
+    CANCELLED = 6
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# A migration in one of these phases holds the cluster's migration role in place.
+ACTIVE_PHASES: frozenset[MigrationPhase] = frozenset(
+    {MigrationPhase.QUEUED, MigrationPhase.PREPARING, MigrationPhase.RUNNING}
+)
+
+
+class FallbackReason(IntEnum):
+    UNSPECIFIED = 0
+    NONE = 1
+    NO_MIGRATION_NETWORK = 2
+    DESTINATION_NOT_ATTACHED = 3
+    DESTINATION_LINK_DOWN = 4
+    SOURCE_LINK_DOWN = 5
+    NO_ADDRESS = 6
+    LEGACY_CLUSTER = 7
+    SOURCE_NOT_ATTACHED = 8
+
+
+class VmState(IntEnum):
+    UNSPECIFIED = 0
+    RUNNING = 1
+    PAUSED = 2
+    SHUT_OFF = 3
+    MIGRATING = 4
+    CRASHED = 5
+    SAVED = 6
+
+
+class HostStatus(IntEnum):
+    UNSPECIFIED = 0
+    UP = 1
+    NON_OPERATIONAL = 2
+    UNREACHABLE = 3
+    MAINTENANCE = 4
+    PREPARING_FOR_MAINTENANCE = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+class BandwidthMode(IntEnum):
+    UNSPECIFIED = 0
+    AUTO = 1
+    HYPERVISOR_DEFAULT = 2
+    CUSTOM = 3
+
+
+class ConvergencePolicy(IntEnum):
+    UNSPECIFIED = 0
+    MINIMAL_DOWNTIME = 1
+    SUSPEND_WORKLOAD_IF_NEEDED = 2
+    POST_COPY = 3
+
+
+class EventType(IntEnum):
+    UNSPECIFIED = 0
+    CLUSTER_CREATED = 1
+    CLUSTER_UPDATED = 2
+    CLUSTER_DELETED = 3
+    NETWORK_CREATED = 4
+    NETWORK_UPDATED = 5
+    NETWORK_DELETED = 6
+    ROLE_GRANTED = 7
+    ROLE_TAKEN = 8
+    ROLE_MOVED = 9
+    HOST_ADDED = 10
+    HOST_REMOVED = 11
+    HOST_STATUS_CHANGED = 12
+    MIGRATION_QUEUED = 13
+    MIGRATION_STARTED = 14
+    MIGRATION_FELL_BACK = 15
+    MIGRATION_COMPLETED = 16
+    MIGRATION_FAILED = 17
+    MIGRATION_CANCELLED = 18
+    MIGRATION_RERUN = 19
+    VM_UNPLACED = 20
+
+
+class EventSeverity(IntEnum):
+    UNSPECIFIED = 0
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+
+# ---------------------------------------------------------------- clusters
+
+DEFAULT_MAX_OUTGOING_PER_HOST = 2
+DEFAULT_MAX_INCOMING_PER_HOST = 2
+DEFAULT_NO_PROGRESS_TIMEOUT_S = 150
+DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB = 800
+
+
+@dataclass(frozen=True)
+class MigrationPolicy:
+    """A cluster's migration policy.
+
+    Stored policies have every default resolved; client input may still say "0 / UNSPECIFIED:
+    the default", which `validation.resolve_policy` turns into a stored one.
+    """
+
+    bandwidth_mode: BandwidthMode = BandwidthMode.AUTO
+    custom_mibps: int = 0
+    max_outgoing_per_host: int = DEFAULT_MAX_OUTGOING_PER_HOST
+    max_incoming_per_host: int = DEFAULT_MAX_INCOMING_PER_HOST
+    # 0: no cluster-wide limit.
+    max_concurrent_per_cluster: int = 0
+    convergence: ConvergencePolicy = ConvergencePolicy.MINIMAL_DOWNTIME
+    encrypted: bool = False
+    compressed: bool = False
+    auto_converge: bool = False
+    # 0 or 1: a single connection.
+    parallel_connections: int = 0
+    no_progress_timeout_s: int = DEFAULT_NO_PROGRESS_TIMEOUT_S
+    completion_timeout_s_per_gib: int = DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    compatibility_version: str
+    policy: MigrationPolicy
+    description: str
+    created_at: datetime
+    # Read from the role table, never written through the cluster.
+    migration_network_id: str = ""
+    management_network_id: str = ""
+    display_network_id: str = ""
+
+
+# ---------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    cluster_id: str
+    name: str
+    # Normalized CIDR ("10.0.2.0/24", "fd00:2::/64").
+    subnet: str
+    required: bool = False
+    # Read from the role table, sorted; never written through the network.
+    roles: tuple[NetworkRole, ...] = ()
+    # None: no QoS.
+    qos_mbps: int | None = None
+    description: str = ""
+    created_at: datetime | None = None
+
+    def holds(self, role: NetworkRole) -> bool:
+        return role in self.roles
+
+
+# ---------------------------------------------------------------- hosts
+
+
+@dataclass(frozen=True)
+class Nic:
+    """A host NIC as the agent reports it."""
+
+    name: str
+    addresses: tuple[str, ...] = ()
+    link_up: bool = True
+    speed_mbps: int = 0
+    mtu: int = 0
+    mac: str = ""
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A host's presence on one logical network, derived from its NICs."""
+
+    network_id: str
+    network_name: str
+    nic: str
+    # Inside the network's subnet, without prefix length.
+    address: str
+    link_up: bool
+    speed_mbps: int = 0
+    mtu: int = 0
+    # Why this NIC/address when several qualified; empty otherwise.
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the agent says about its host (filled by agent polling, issue 5)."""
+
+    host_uuid: str = ""
+    hostname: str = ""
+    peer_libvirt_uri: str = ""
+    cpus: int = 0
+    memory_mib: int = 0
+    free_memory_mib: int = 0
+    libvirt_version: str = ""
+    qemu_version: str = ""
+
+
+@dataclass(frozen=True)
+class Host:
+    id: str
+    cluster_id: str
+    name: str
+    agent_address: str
+    status: HostStatus
+    status_reason: str
+    created_at: datetime
+    nics: tuple[Nic, ...] = ()
+    facts: HostFacts = field(default_factory=HostFacts)
+    last_seen_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A host with what the engine derives on read: attachments and migration counts."""
+
+    host: Host
+    attachments: tuple[Attachment, ...] = ()
+    outgoing_migrations: int = 0
+    incoming_migrations: int = 0
+
+
+# ---------------------------------------------------------------- VMs
+
+
+@dataclass(frozen=True)
+class Vm:
+    id: str
+    name: str
+    host_id: str
+    cluster_id: str
+    state: VmState
+    memory_mib: int = 0
+    # Derived on read: the VM's active migration, empty when none. Never written.
+    migration_id: str = ""
+
+
+# ---------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    id: str
+    cluster_id: str
+    vm_id: str
+    source_host_id: str
+    phase: MigrationPhase
+    created_at: datetime
+    vm_name: str = ""
+    destination_host_id: str = ""
+    automatic: bool = False
+    progress_percent: int = 0
+    data_total_bytes: int = 0
+    data_processed_bytes: int = 0
+    data_remaining_bytes: int = 0
+    throughput_bps: int = 0
+    dirty_rate_bps: int = 0
+    iteration: int = 0
+    network_id: str = ""
+    migration_uri: str = ""
+    fallback_reason: FallbackReason = FallbackReason.UNSPECIFIED
+    fallback_detail: str = ""
+    max_bandwidth_mibps: int = 0
+    error: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    downtime_ms: int = 0
+    queue_reason: str = ""
+    eta_s: int = 0
+    tried_host_ids: tuple[str, ...] = ()
+    evacuation_host_id: str = ""
+    post_copy: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE_PHASES
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Event:
+    """An audit event. `sequence` is 0 until the store assigns it."""
+
+    type: EventType
+    message: str
+    created_at: datetime
+    severity: EventSeverity = EventSeverity.INFO
+    sequence: int = 0
+    cluster_id: str = ""
+    network_id: str = ""
+    host_id: str = ""
+    vm_id: str = ""
+    migration_id: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    # Empty: the newest level the engine knows.
+    compatibility_version: str = ""
+    # None: the default policy. Fields at 0 / UNSPECIFIED take their defaults.
+    policy: MigrationPolicy | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterPatch:
+    """None leaves a field as it is."""
+
+    cluster_id: str
+    name: str | None = None
+    compatibility_version: str | None = None
+    policy: MigrationPolicy | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    cluster_id: str
+    name: str
+    subnet: str
+    required: bool = False
+    roles: tuple[NetworkRole, ...] = ()
+    # None or 0: no QoS.
+    qos_mbps: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkPatch:
+    """None leaves a field as it is; qos_mbps=0 clears the QoS."""
+
+    network_id: str
+    name: str | None = None
+    subnet: str | None = None
+    required: bool | None = None
+    qos_mbps: int | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    cluster_id: str
+    name: str
+    agent_address: str
+
+
+@dataclass(frozen=True)
+class MigrationFilter:
+    """Empty strings and an empty phase set match everything."""
+
+    cluster_id: str = ""
+    vm_id: str = ""
+    # Source or destination.
+    host_id: str = ""
+    phases: frozenset[MigrationPhase] = frozenset()

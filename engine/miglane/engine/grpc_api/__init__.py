@@ -1,0 +1,1 @@
+"""The engine's gRPC surface: servicer, converters, the error map and the server factory."""

@@ -1,0 +1,342 @@
+"""One converter per message between `miglane.v1` and the domain values.
+
+Proto3 enums are open: an unknown number (role=99) arrives as is and is refused here, naming
+the field. UNSPECIFIED passes through: whether it means "default" or "missing" is the domain's
+call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from miglane.engine.domain import model
+from miglane.engine.domain.errors import InvalidArgument
+from miglane.v1 import common_pb2, engine_pb2
+
+E = TypeVar("E", bound=IntEnum)
+
+
+def _enum(domain: type[E], proto: EnumTypeWrapper, value: int, field: str) -> E:
+    try:
+        return domain(value)
+    except ValueError:
+        names = ", ".join(v.name for v in proto.DESCRIPTOR.values if v.number != 0)
+        raise InvalidArgument(
+            field, f"{value} is not a {proto.DESCRIPTOR.name} value; use one of {names}"
+        ) from None
+
+
+def _pb(value: IntEnum) -> Any:
+    # The generated stubs type enum fields as their wrapper class; the numbers are the same.
+    return int(value)
+
+
+def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if moment is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+# ---------------------------------------------------------------- enums
+
+
+def role_from_proto(value: int, field: str = "role") -> model.NetworkRole:
+    return _enum(model.NetworkRole, common_pb2.NetworkRole, value, field)
+
+
+def roles_from_proto(values: Iterable[int], field: str = "roles") -> tuple[model.NetworkRole, ...]:
+    return tuple(role_from_proto(v, f"{field}[{i}]") for i, v in enumerate(values))
+
+
+def phases_from_proto(
+    values: Iterable[int], field: str = "phases"
+) -> frozenset[model.MigrationPhase]:
+    return frozenset(
+        _enum(model.MigrationPhase, common_pb2.MigrationPhase, v, f"{field}[{i}]")
+        for i, v in enumerate(values)
+    )
+
+
+# ---------------------------------------------------------------- clusters
+
+
+def policy_from_proto(
+    message: engine_pb2.MigrationPolicy, field: str = "policy"
+) -> model.MigrationPolicy:
+    return model.MigrationPolicy(
+        bandwidth_mode=_enum(
+            model.BandwidthMode,
+            engine_pb2.BandwidthMode,
+            message.bandwidth_mode,
+            f"{field}.bandwidth_mode",
+        ),
+        custom_mibps=message.custom_mibps,
+        max_outgoing_per_host=message.max_outgoing_per_host,
+        max_incoming_per_host=message.max_incoming_per_host,
+        max_concurrent_per_cluster=message.max_concurrent_per_cluster,
+        convergence=_enum(
+            model.ConvergencePolicy,
+            engine_pb2.ConvergencePolicy,
+            message.convergence,
+            f"{field}.convergence",
+        ),
+        encrypted=message.encrypted,
+        compressed=message.compressed,
+        auto_converge=message.auto_converge,
+        parallel_connections=message.parallel_connections,
+        no_progress_timeout_s=message.no_progress_timeout_s,
+        completion_timeout_s_per_gib=message.completion_timeout_s_per_gib,
+    )
+
+
+def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy:
+    return engine_pb2.MigrationPolicy(
+        bandwidth_mode=_pb(policy.bandwidth_mode),
+        custom_mibps=policy.custom_mibps,
+        max_outgoing_per_host=policy.max_outgoing_per_host,
+        max_incoming_per_host=policy.max_incoming_per_host,
+        max_concurrent_per_cluster=policy.max_concurrent_per_cluster,
+        convergence=_pb(policy.convergence),
+        encrypted=policy.encrypted,
+        compressed=policy.compressed,
+        auto_converge=policy.auto_converge,
+        parallel_connections=policy.parallel_connections,
+        no_progress_timeout_s=policy.no_progress_timeout_s,
+        completion_timeout_s_per_gib=policy.completion_timeout_s_per_gib,
+    )
+
+
+def cluster_spec(request: engine_pb2.CreateClusterRequest) -> model.ClusterSpec:
+    return model.ClusterSpec(
+        name=request.name,
+        compatibility_version=request.compatibility_version,
+        policy=policy_from_proto(request.policy) if request.HasField("policy") else None,
+        description=request.description,
+    )
+
+
+def cluster_patch(request: engine_pb2.UpdateClusterRequest) -> model.ClusterPatch:
+    return model.ClusterPatch(
+        cluster_id=request.cluster_id,
+        name=request.name if request.HasField("name") else None,
+        compatibility_version=(
+            request.compatibility_version if request.HasField("compatibility_version") else None
+        ),
+        policy=policy_from_proto(request.policy) if request.HasField("policy") else None,
+        description=request.description if request.HasField("description") else None,
+    )
+
+
+def cluster_to_proto(cluster: model.Cluster) -> engine_pb2.Cluster:
+    return engine_pb2.Cluster(
+        id=cluster.id,
+        name=cluster.name,
+        compatibility_version=cluster.compatibility_version,
+        policy=policy_to_proto(cluster.policy),
+        description=cluster.description,
+        created_at=_timestamp(cluster.created_at),
+        migration_network_id=cluster.migration_network_id,
+        management_network_id=cluster.management_network_id,
+    )
+
+
+# ---------------------------------------------------------------- networks
+
+
+def network_spec(request: engine_pb2.CreateNetworkRequest) -> model.NetworkSpec:
+    return model.NetworkSpec(
+        cluster_id=request.cluster_id,
+        name=request.name,
+        subnet=request.subnet,
+        required=request.required,
+        roles=roles_from_proto(request.roles),
+        qos_mbps=request.qos_mbps if request.HasField("qos_mbps") else None,
+        description=request.description,
+    )
+
+
+def network_patch(request: engine_pb2.UpdateNetworkRequest) -> model.NetworkPatch:
+    return model.NetworkPatch(
+        network_id=request.network_id,
+        name=request.name if request.HasField("name") else None,
+        subnet=request.subnet if request.HasField("subnet") else None,
+        required=request.required if request.HasField("required") else None,
+        qos_mbps=request.qos_mbps if request.HasField("qos_mbps") else None,
+        description=request.description if request.HasField("description") else None,
+    )
+
+
+def network_to_proto(network: model.Network) -> engine_pb2.Network:
+    message = engine_pb2.Network(
+        id=network.id,
+        cluster_id=network.cluster_id,
+        name=network.name,
+        subnet=network.subnet,
+        required=network.required,
+        roles=[_pb(role) for role in network.roles],
+        description=network.description,
+        created_at=_timestamp(network.created_at),
+    )
+    if network.qos_mbps is not None:
+        message.qos_mbps = network.qos_mbps
+    return message
+
+
+# ---------------------------------------------------------------- hosts
+
+
+def host_spec(request: engine_pb2.AddHostRequest) -> model.HostSpec:
+    return model.HostSpec(
+        cluster_id=request.cluster_id, name=request.name, agent_address=request.agent_address
+    )
+
+
+def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
+    return common_pb2.Nic(
+        name=nic.name,
+        mac=nic.mac,
+        addresses=list(nic.addresses),
+        link_up=nic.link_up,
+        speed_mbps=nic.speed_mbps,
+        mtu=nic.mtu,
+        rx_bytes=nic.rx_bytes,
+        tx_bytes=nic.tx_bytes,
+    )
+
+
+def nic_from_proto(message: common_pb2.Nic) -> model.Nic:
+    """For issue 5: the NICs of an agent's GetCapabilities answer."""
+    return model.Nic(
+        name=message.name,
+        mac=message.mac,
+        addresses=tuple(message.addresses),
+        link_up=message.link_up,
+        speed_mbps=message.speed_mbps,
+        mtu=message.mtu,
+        rx_bytes=message.rx_bytes,
+        tx_bytes=message.tx_bytes,
+    )
+
+
+def attachment_to_proto(attachment: model.Attachment) -> engine_pb2.NetworkAttachment:
+    return engine_pb2.NetworkAttachment(
+        network_id=attachment.network_id,
+        network_name=attachment.network_name,
+        nic=attachment.nic,
+        address=attachment.address,
+        link_up=attachment.link_up,
+        speed_mbps=attachment.speed_mbps,
+        mtu=attachment.mtu,
+        note=attachment.note,
+    )
+
+
+def host_to_proto(view: model.HostView) -> engine_pb2.Host:
+    host, facts = view.host, view.host.facts
+    return engine_pb2.Host(
+        id=host.id,
+        name=host.name,
+        cluster_id=host.cluster_id,
+        agent_address=host.agent_address,
+        status=_pb(host.status),
+        status_reason=host.status_reason,
+        attachments=[attachment_to_proto(a) for a in view.attachments],
+        nics=[nic_to_proto(n) for n in host.nics],
+        host_uuid=facts.host_uuid,
+        hostname=facts.hostname,
+        peer_libvirt_uri=facts.peer_libvirt_uri,
+        cpus=facts.cpus,
+        memory_mib=facts.memory_mib,
+        free_memory_mib=facts.free_memory_mib,
+        outgoing_migrations=view.outgoing_migrations,
+        incoming_migrations=view.incoming_migrations,
+        last_seen_at=_timestamp(host.last_seen_at),
+        libvirt_version=facts.libvirt_version,
+        qemu_version=facts.qemu_version,
+    )
+
+
+# ---------------------------------------------------------------- VMs and migrations
+
+
+def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
+    return engine_pb2.Vm(
+        id=vm.id,
+        name=vm.name,
+        host_id=vm.host_id,
+        cluster_id=vm.cluster_id,
+        state=_pb(vm.state),
+        memory_mib=vm.memory_mib,
+        migration_id=vm.migration_id,
+    )
+
+
+def migration_filter(request: engine_pb2.ListMigrationsRequest) -> model.MigrationFilter:
+    return model.MigrationFilter(
+        cluster_id=request.cluster_id,
+        vm_id=request.vm_id,
+        host_id=request.host_id,
+        phases=phases_from_proto(request.phases),
+    )
+
+
+def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
+    return engine_pb2.Migration(
+        id=migration.id,
+        vm_id=migration.vm_id,
+        source_host_id=migration.source_host_id,
+        destination_host_id=migration.destination_host_id,
+        automatic=migration.automatic,
+        phase=_pb(migration.phase),
+        progress_percent=migration.progress_percent,
+        data_total_bytes=migration.data_total_bytes,
+        data_processed_bytes=migration.data_processed_bytes,
+        data_remaining_bytes=migration.data_remaining_bytes,
+        throughput_bps=migration.throughput_bps,
+        dirty_rate_bps=migration.dirty_rate_bps,
+        iteration=migration.iteration,
+        network_id=migration.network_id,
+        migration_uri=migration.migration_uri,
+        fallback_reason=_pb(migration.fallback_reason),
+        fallback_detail=migration.fallback_detail,
+        max_bandwidth_mibps=migration.max_bandwidth_mibps,
+        error=migration.error,
+        created_at=_timestamp(migration.created_at),
+        started_at=_timestamp(migration.started_at),
+        finished_at=_timestamp(migration.finished_at),
+        downtime_ms=migration.downtime_ms,
+        cluster_id=migration.cluster_id,
+        vm_name=migration.vm_name,
+        queue_reason=migration.queue_reason,
+        eta_s=migration.eta_s,
+        tried_host_ids=list(migration.tried_host_ids),
+        evacuation_host_id=migration.evacuation_host_id,
+        post_copy=migration.post_copy,
+    )
+
+
+# ---------------------------------------------------------------- events
+
+
+def event_to_proto(event: model.Event) -> engine_pb2.Event:
+    return engine_pb2.Event(
+        sequence=event.sequence,
+        type=_pb(event.type),
+        severity=_pb(event.severity),
+        created_at=_timestamp(event.created_at),
+        cluster_id=event.cluster_id,
+        network_id=event.network_id,
+        host_id=event.host_id,
+        vm_id=event.vm_id,
+        migration_id=event.migration_id,
+        message=event.message,
+        attributes=dict(event.attributes),
+    )

@@ -1,0 +1,257 @@
+"""EngineService: each RPC converts its request, calls the inventory service, converts back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from miglane.engine.domain.errors import NotImplementedYet
+from miglane.engine.grpc_api import converters as conv
+from miglane.engine.grpc_api.errors import map_domain_errors
+from miglane.engine.inventory import InventoryService
+from miglane.v1 import engine_pb2 as pb
+from miglane.v1 import engine_pb2_grpc
+
+Context = Any  # grpc.aio.ServicerContext, or grpc_testing's in servicer tests
+
+
+def _migrations_not_yet(rpc: str) -> NotImplementedYet:
+    return NotImplementedYet(
+        f"{rpc} is not implemented yet: migrations (agent polling, scheduler, queue, progress) "
+        "arrive with issue 5; this engine keeps the inventory, roles and migration records"
+    )
+
+
+class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
+    def __init__(self, inventory: InventoryService) -> None:
+        self._inventory = inventory
+
+    # ------------------------------------------------------------ clusters
+
+    @map_domain_errors
+    async def CreateCluster(
+        self, request: pb.CreateClusterRequest, context: Context
+    ) -> pb.CreateClusterResponse:
+        cluster = await self._inventory.create_cluster(conv.cluster_spec(request))
+        return pb.CreateClusterResponse(cluster=conv.cluster_to_proto(cluster))
+
+    @map_domain_errors
+    async def GetCluster(
+        self, request: pb.GetClusterRequest, context: Context
+    ) -> pb.GetClusterResponse:
+        cluster = await self._inventory.get_cluster(request.cluster_id)
+        return pb.GetClusterResponse(cluster=conv.cluster_to_proto(cluster))
+
+    @map_domain_errors
+    async def ListClusters(
+        self, request: pb.ListClustersRequest, context: Context
+    ) -> pb.ListClustersResponse:
+        page = await self._inventory.list_clusters(request.page_size, request.page_token)
+        return pb.ListClustersResponse(
+            clusters=[conv.cluster_to_proto(c) for c in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @map_domain_errors
+    async def UpdateCluster(
+        self, request: pb.UpdateClusterRequest, context: Context
+    ) -> pb.UpdateClusterResponse:
+        cluster = await self._inventory.update_cluster(conv.cluster_patch(request))
+        return pb.UpdateClusterResponse(cluster=conv.cluster_to_proto(cluster))
+
+    @map_domain_errors
+    async def DeleteCluster(
+        self, request: pb.DeleteClusterRequest, context: Context
+    ) -> pb.DeleteClusterResponse:
+        await self._inventory.delete_cluster(request.cluster_id)
+        return pb.DeleteClusterResponse()
+
+    # ------------------------------------------------------------ networks
+
+    @map_domain_errors
+    async def CreateNetwork(
+        self, request: pb.CreateNetworkRequest, context: Context
+    ) -> pb.CreateNetworkResponse:
+        network = await self._inventory.create_network(conv.network_spec(request))
+        return pb.CreateNetworkResponse(network=conv.network_to_proto(network))
+
+    @map_domain_errors
+    async def GetNetwork(
+        self, request: pb.GetNetworkRequest, context: Context
+    ) -> pb.GetNetworkResponse:
+        network = await self._inventory.get_network(request.network_id)
+        return pb.GetNetworkResponse(network=conv.network_to_proto(network))
+
+    @map_domain_errors
+    async def ListNetworks(
+        self, request: pb.ListNetworksRequest, context: Context
+    ) -> pb.ListNetworksResponse:
+        page = await self._inventory.list_networks(
+            request.cluster_id, request.page_size, request.page_token
+        )
+        return pb.ListNetworksResponse(
+            networks=[conv.network_to_proto(n) for n in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @map_domain_errors
+    async def UpdateNetwork(
+        self, request: pb.UpdateNetworkRequest, context: Context
+    ) -> pb.UpdateNetworkResponse:
+        network = await self._inventory.update_network(conv.network_patch(request))
+        return pb.UpdateNetworkResponse(network=conv.network_to_proto(network))
+
+    @map_domain_errors
+    async def DeleteNetwork(
+        self, request: pb.DeleteNetworkRequest, context: Context
+    ) -> pb.DeleteNetworkResponse:
+        await self._inventory.delete_network(request.network_id)
+        return pb.DeleteNetworkResponse()
+
+    @map_domain_errors
+    async def SetNetworkRole(
+        self, request: pb.SetNetworkRoleRequest, context: Context
+    ) -> pb.SetNetworkRoleResponse:
+        network, previous = await self._inventory.set_network_role(
+            request.network_id, conv.role_from_proto(request.role)
+        )
+        return pb.SetNetworkRoleResponse(
+            network=conv.network_to_proto(network), previous_network_id=previous
+        )
+
+    @map_domain_errors
+    async def UnsetNetworkRole(
+        self, request: pb.UnsetNetworkRoleRequest, context: Context
+    ) -> pb.UnsetNetworkRoleResponse:
+        network = await self._inventory.unset_network_role(
+            request.network_id, conv.role_from_proto(request.role)
+        )
+        return pb.UnsetNetworkRoleResponse(network=conv.network_to_proto(network))
+
+    # ------------------------------------------------------------ hosts
+
+    @map_domain_errors
+    async def AddHost(self, request: pb.AddHostRequest, context: Context) -> pb.AddHostResponse:
+        host = await self._inventory.add_host(conv.host_spec(request))
+        return pb.AddHostResponse(host=conv.host_to_proto(host))
+
+    @map_domain_errors
+    async def GetHost(self, request: pb.GetHostRequest, context: Context) -> pb.GetHostResponse:
+        host = await self._inventory.get_host(request.host_id)
+        return pb.GetHostResponse(host=conv.host_to_proto(host))
+
+    @map_domain_errors
+    async def ListHosts(
+        self, request: pb.ListHostsRequest, context: Context
+    ) -> pb.ListHostsResponse:
+        page = await self._inventory.list_hosts(
+            request.cluster_id, request.page_size, request.page_token
+        )
+        return pb.ListHostsResponse(
+            hosts=[conv.host_to_proto(h) for h in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @map_domain_errors
+    async def RemoveHost(
+        self, request: pb.RemoveHostRequest, context: Context
+    ) -> pb.RemoveHostResponse:
+        await self._inventory.remove_host(request.host_id)
+        return pb.RemoveHostResponse()
+
+    @map_domain_errors
+    async def SetHostMaintenance(
+        self, request: pb.SetHostMaintenanceRequest, context: Context
+    ) -> pb.SetHostMaintenanceResponse:
+        raise _migrations_not_yet("SetHostMaintenance")
+
+    # ------------------------------------------------------------ VMs
+
+    @map_domain_errors
+    async def ListVms(self, request: pb.ListVmsRequest, context: Context) -> pb.ListVmsResponse:
+        page = await self._inventory.list_vms(
+            request.cluster_id, request.host_id, request.page_size, request.page_token
+        )
+        return pb.ListVmsResponse(
+            vms=[conv.vm_to_proto(v) for v in page.items], next_page_token=page.next_page_token
+        )
+
+    @map_domain_errors
+    async def GetVm(self, request: pb.GetVmRequest, context: Context) -> pb.GetVmResponse:
+        vm = await self._inventory.get_vm(request.vm_id)
+        return pb.GetVmResponse(vm=conv.vm_to_proto(vm))
+
+    # ------------------------------------------------------------ migrations (issue 5)
+
+    @map_domain_errors
+    async def MigrateVm(
+        self, request: pb.MigrateVmRequest, context: Context
+    ) -> pb.MigrateVmResponse:
+        raise _migrations_not_yet("MigrateVm")
+
+    @map_domain_errors
+    async def ListMigrationCandidates(
+        self, request: pb.ListMigrationCandidatesRequest, context: Context
+    ) -> pb.ListMigrationCandidatesResponse:
+        raise _migrations_not_yet("ListMigrationCandidates")
+
+    @map_domain_errors
+    async def CancelMigration(
+        self, request: pb.CancelMigrationRequest, context: Context
+    ) -> pb.CancelMigrationResponse:
+        raise _migrations_not_yet("CancelMigration")
+
+    @map_domain_errors
+    async def SetMigrationBandwidth(
+        self, request: pb.SetMigrationBandwidthRequest, context: Context
+    ) -> pb.SetMigrationBandwidthResponse:
+        raise _migrations_not_yet("SetMigrationBandwidth")
+
+    @map_domain_errors
+    async def WatchMigrations(
+        self, request: pb.WatchMigrationsRequest, context: Context
+    ) -> AsyncIterator[pb.WatchMigrationsResponse]:
+        raise _migrations_not_yet("WatchMigrations")
+        yield  # an async generator, like every server stream
+
+    # ------------------------------------------------------------ migration records
+
+    @map_domain_errors
+    async def GetMigration(
+        self, request: pb.GetMigrationRequest, context: Context
+    ) -> pb.GetMigrationResponse:
+        migration = await self._inventory.get_migration(request.migration_id)
+        return pb.GetMigrationResponse(migration=conv.migration_to_proto(migration))
+
+    @map_domain_errors
+    async def ListMigrations(
+        self, request: pb.ListMigrationsRequest, context: Context
+    ) -> pb.ListMigrationsResponse:
+        page = await self._inventory.list_migrations(
+            conv.migration_filter(request), request.page_size, request.page_token
+        )
+        return pb.ListMigrationsResponse(
+            migrations=[conv.migration_to_proto(m) for m in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    # ------------------------------------------------------------ events
+
+    @map_domain_errors
+    async def ListEvents(
+        self, request: pb.ListEventsRequest, context: Context
+    ) -> pb.ListEventsResponse:
+        page = await self._inventory.list_events(
+            request.cluster_id, request.after_sequence, request.page_size, request.page_token
+        )
+        return pb.ListEventsResponse(
+            events=[conv.event_to_proto(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @map_domain_errors
+    async def WatchEvents(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.WatchEventsResponse]:
+        async for event in self._inventory.watch_events(request.cluster_id, request.after_sequence):
+            yield pb.WatchEventsResponse(event=conv.event_to_proto(event))
