@@ -1,0 +1,183 @@
+"""How engine values read on screen: sizes, rates, durations, bars, and the styled labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.text import Text
+
+from miglane.v1 import common_pb2, engine_pb2
+
+MIB = 1024 * 1024
+PROGRESS_WIDTH = 10
+
+PHASE_STYLES: dict[int, tuple[str, str]] = {
+    common_pb2.MIGRATION_PHASE_QUEUED: ("queued", "yellow"),
+    common_pb2.MIGRATION_PHASE_PREPARING: ("preparing", "cyan"),
+    common_pb2.MIGRATION_PHASE_RUNNING: ("running", "bold cyan"),
+    common_pb2.MIGRATION_PHASE_COMPLETED: ("completed", "green"),
+    common_pb2.MIGRATION_PHASE_FAILED: ("failed", "bold red"),
+    common_pb2.MIGRATION_PHASE_CANCELLED: ("cancelled", "magenta"),
+}
+
+HOST_STATUS_STYLES: dict[int, tuple[str, str]] = {
+    engine_pb2.HOST_STATUS_UP: ("up", "green"),
+    engine_pb2.HOST_STATUS_NON_OPERATIONAL: ("non-operational", "bold red"),
+    engine_pb2.HOST_STATUS_UNREACHABLE: ("unreachable", "bold red"),
+    engine_pb2.HOST_STATUS_MAINTENANCE: ("maintenance", "yellow"),
+    engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE: ("preparing for maintenance", "yellow"),
+}
+
+VM_STATE_STYLES: dict[int, tuple[str, str]] = {
+    common_pb2.VM_STATE_RUNNING: ("running", "green"),
+    common_pb2.VM_STATE_PAUSED: ("paused", "yellow"),
+    common_pb2.VM_STATE_SHUT_OFF: ("shut off", "dim"),
+    common_pb2.VM_STATE_MIGRATING: ("migrating", "bold cyan"),
+    common_pb2.VM_STATE_CRASHED: ("crashed", "bold red"),
+    common_pb2.VM_STATE_SAVED: ("saved", "dim"),
+}
+
+SEVERITY_STYLES: dict[int, tuple[str, str]] = {
+    engine_pb2.EVENT_SEVERITY_INFO: ("info", ""),
+    engine_pb2.EVENT_SEVERITY_WARNING: ("warning", "bold yellow"),
+    engine_pb2.EVENT_SEVERITY_ERROR: ("error", "bold red"),
+}
+
+ROLE_LABELS: dict[int, str] = {
+    common_pb2.NETWORK_ROLE_MANAGEMENT: "management",
+    common_pb2.NETWORK_ROLE_DISPLAY: "display",
+    common_pb2.NETWORK_ROLE_MIGRATION: "migration",
+}
+
+# Shown where a migration's data left the migration network: short, then the detail beside.
+FALLBACK_LABELS: dict[int, str] = {
+    common_pb2.FALLBACK_REASON_NO_MIGRATION_NETWORK: "no migration network",
+    common_pb2.FALLBACK_REASON_DESTINATION_NOT_ATTACHED: "destination not attached",
+    common_pb2.FALLBACK_REASON_DESTINATION_LINK_DOWN: "destination link down",
+    common_pb2.FALLBACK_REASON_SOURCE_LINK_DOWN: "source link down",
+    common_pb2.FALLBACK_REASON_NO_ADDRESS: "no usable address",
+    common_pb2.FALLBACK_REASON_LEGACY_CLUSTER: "cluster level below 3.3",
+    common_pb2.FALLBACK_REASON_SOURCE_NOT_ATTACHED: "source not attached",
+}
+
+MIGRATION_ROLE_STYLE = "bold black on magenta"
+FALLBACK_STYLE = "bold black on yellow"
+
+
+def size(n_bytes: int) -> str:
+    if n_bytes <= 0:
+        return "-"
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def rate(bytes_per_s: int) -> str:
+    if bytes_per_s <= 0:
+        return "-"
+    return f"{bytes_per_s / MIB:.1f} MiB/s"
+
+
+def mibps(value: int) -> str:
+    return f"{value} MiB/s" if value else "none"
+
+
+def link_speed(mbps: int) -> str:
+    if mbps <= 0:
+        return "?"
+    return f"{mbps // 1000}G" if mbps >= 1000 and mbps % 1000 == 0 else f"{mbps}M"
+
+
+def duration(seconds: int) -> str:
+    if seconds <= 0:
+        return "-"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def timestamp(value: Timestamp) -> str:
+    if not value.seconds and not value.nanos:
+        return "-"
+    moment = datetime.fromtimestamp(value.seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def progress_bar(percent: int, phase: int, width: int = PROGRESS_WIDTH) -> Text:
+    percent = max(0, min(100, percent))
+    filled = round(width * percent / 100)
+    _, style = PHASE_STYLES.get(phase, ("", ""))
+    bar = Text("█" * filled, style=style or "cyan")
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {percent:3d}%")
+    return bar
+
+
+def styled(table: dict[int, tuple[str, str]], value: int, unknown: str = "?") -> Text:
+    label, style = table.get(value, (unknown, "dim"))
+    return Text(label, style=style)
+
+
+def phase(value: int) -> Text:
+    return styled(PHASE_STYLES, value)
+
+
+def host_status(value: int) -> Text:
+    return styled(HOST_STATUS_STYLES, value, "unknown")
+
+
+def vm_state(value: int) -> Text:
+    return styled(VM_STATE_STYLES, value, "unknown")
+
+
+def severity(value: int) -> Text:
+    return styled(SEVERITY_STYLES, value, "-")
+
+
+def roles(values: list[int]) -> Text:
+    """The network's roles, with the migration role standing out."""
+    text = Text()
+    for value in sorted(values, key=lambda v: v != common_pb2.NETWORK_ROLE_MIGRATION):
+        if text:
+            text.append(" ")
+        label = ROLE_LABELS.get(value, "?")
+        if value == common_pb2.NETWORK_ROLE_MIGRATION:
+            text.append(f" ⇄ {label} ", style=MIGRATION_ROLE_STYLE)
+        else:
+            text.append(label)
+    return text or Text("-", style="dim")
+
+
+def link(up: bool, speed_mbps: int) -> Text:
+    if up:
+        return Text(f"▲ up {link_speed(speed_mbps)}", style="green")
+    return Text("▼ down", style="bold red")
+
+
+def fallback_label(reason: int) -> str:
+    return FALLBACK_LABELS.get(reason, "")
+
+
+def is_fallback(reason: int) -> bool:
+    return reason in FALLBACK_LABELS
+
+
+def carrier(network_name: str, reason: int) -> Text:
+    """The network carrying a migration; a fallback stands out with its reason."""
+    if is_fallback(reason):
+        text = Text(f"⚠ {network_name or 'management'}", style=FALLBACK_STYLE)
+        text.append(f" {fallback_label(reason)}", style="yellow")
+        return text
+    return Text(network_name or "-", style="")
+
+
+def enum_label(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).lower().replace("_", " ")

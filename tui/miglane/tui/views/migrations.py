@@ -1,0 +1,199 @@
+"""Migrations, live: progress that never goes backwards, the figures, and the network used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Static
+
+from miglane.tui import format as fmt
+from miglane.tui.models import Inventory, is_active
+from miglane.tui.views.base import View
+from miglane.tui.widgets.keyed_table import KeyedTable
+from miglane.v1 import engine_pb2
+
+MIGRATION_COLUMNS = [
+    ("vm", "VM"),
+    ("route", "From → To"),
+    ("kind", "Kind"),
+    ("phase", "Phase"),
+    ("progress", "Progress"),
+    ("throughput", "Throughput"),
+    ("remaining", "Remaining"),
+    ("eta", "ETA"),
+    ("dirty", "Dirty rate"),
+    ("iteration", "Iter"),
+    ("cap", "Cap"),
+    ("network", "Network used"),
+]
+
+
+class MigrationsView(View):
+    BINDINGS = [
+        Binding(
+            "c",
+            "cancel_migration",
+            "Cancel",
+            tooltip="Cancel the highlighted migration; the VM keeps running on its source",
+            id="cancel-migration",
+        ),
+        Binding(
+            "b",
+            "change_bandwidth",
+            "Bandwidth",
+            tooltip="Change the highlighted migration's bandwidth cap while it runs",
+            id="change-bandwidth",
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="migrations-notice")
+        yield KeyedTable(MIGRATION_COLUMNS, id="migrations-table")
+        with Vertical(id="migration-detail"):
+            yield Label("No migration highlighted.", id="migration-title", classes="section-title")
+            yield ProgressBar(total=100, show_eta=False, id="migration-progress")
+            yield Static("", id="migration-facts")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#migrations-table", KeyedTable)
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def selected_migration(self) -> engine_pb2.Migration | None:
+        key = self.table.selected_key
+        return self.miglane.board.get(key) if key else None
+
+    def set_notice(self, text: str) -> None:
+        notice = self.query_one("#migrations-notice", Static)
+        notice.update(text)
+        notice.display = bool(text)
+
+    def refresh_view(self) -> None:
+        """The inventory changed (names, hosts): redraw every row."""
+        inventory = self.miglane.inventory
+        self.table.sync({m.id: _migration_row(m, inventory) for m in _ordered(self.miglane.board)})
+        self._show_detail()
+        self.refresh_bindings()
+
+    def show(self, migration_ids: Iterable[str]) -> None:
+        """Some migrations changed: redraw their rows only."""
+        inventory = self.miglane.inventory
+        board = self.miglane.board
+        selected = self.table.selected_key
+        touched_selected = False
+        for migration_id in migration_ids:
+            migration = board.get(migration_id)
+            if migration is None:
+                self.table.drop(migration_id)
+            else:
+                self.table.put(migration_id, _migration_row(migration, inventory))
+            touched_selected |= migration_id == selected
+        if touched_selected or selected is None:
+            self._show_detail()
+            self.refresh_bindings()
+
+    def _show_detail(self) -> None:
+        migration = self.selected_migration()
+        title = self.query_one("#migration-title", Label)
+        bar = self.query_one("#migration-progress", ProgressBar)
+        facts = self.query_one("#migration-facts", Static)
+        if migration is None:
+            title.update("No migration highlighted.")
+            bar.update(progress=0)
+            facts.update("")
+            return
+        inventory = self.miglane.inventory
+        title.update(
+            f"{migration.vm_name or inventory.vm_name(migration.vm_id)}: "
+            f"{inventory.host_name(migration.source_host_id)} → "
+            f"{inventory.host_name(migration.destination_host_id)} "
+            f"({'automatic' if migration.automatic else 'chosen by the operator'}) · "
+            f"{fmt.PHASE_STYLES.get(migration.phase, ('?', ''))[0]}"
+        )
+        bar.update(progress=migration.progress_percent)
+        facts.update(_facts(migration, inventory))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("cancel_migration", "change_bandwidth"):
+            migration = self.selected_migration()
+            return True if migration is not None and is_active(migration) else None
+        return True
+
+    def action_cancel_migration(self) -> None:
+        migration = self.selected_migration()
+        if migration is not None:
+            self.miglane.cancel_migration(migration.id)
+
+    def action_change_bandwidth(self) -> None:
+        migration = self.selected_migration()
+        if migration is not None:
+            self.miglane.change_bandwidth(migration.id)
+
+
+def _ordered(migrations: Iterable[engine_pb2.Migration]) -> list[engine_pb2.Migration]:
+    return sorted(migrations, key=lambda m: (m.created_at.seconds, m.created_at.nanos, m.id))
+
+
+def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tuple[Text, ...]:
+    return (
+        Text(migration.vm_name or inventory.vm_name(migration.vm_id)),
+        Text(
+            f"{inventory.host_name(migration.source_host_id)} → "
+            f"{inventory.host_name(migration.destination_host_id)}"
+        ),
+        Text("auto" if migration.automatic else "manual"),
+        fmt.phase(migration.phase),
+        fmt.progress_bar(migration.progress_percent, migration.phase),
+        Text(fmt.rate(migration.throughput_bps)),
+        Text(fmt.size(migration.data_remaining_bytes)),
+        Text(fmt.duration(migration.eta_s)),
+        Text(fmt.rate(migration.dirty_rate_bps)),
+        Text(str(migration.iteration or "-")),
+        Text(fmt.mibps(migration.max_bandwidth_mibps)),
+        fmt.carrier(
+            inventory.network_name(migration.network_id) if migration.network_id else "",
+            migration.fallback_reason,
+        ),
+    )
+
+
+def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
+    text = Text()
+    network = inventory.network_name(migration.network_id) if migration.network_id else "?"
+    if fmt.is_fallback(migration.fallback_reason):
+        text.append(f" FALLBACK to {network} ", style=fmt.FALLBACK_STYLE)
+        text.append(
+            f" {fmt.fallback_label(migration.fallback_reason)}: "
+            f"{migration.fallback_detail or 'no detail from the engine'}\n",
+            style="yellow",
+        )
+    else:
+        text.append(f"Data over {network}")
+        if migration.migration_uri:
+            text.append(f" ({migration.migration_uri})")
+        text.append("\n")
+    if migration.queue_reason:
+        text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
+    if migration.error:
+        text.append(f"Error: {migration.error}\n", style="bold red")
+    text.append(
+        f"Copied {fmt.size(migration.data_processed_bytes)} of "
+        f"{fmt.size(migration.data_total_bytes)} · "
+        f"cap {fmt.mibps(migration.max_bandwidth_mibps)} · "
+        f"throughput {fmt.rate(migration.throughput_bps)} · "
+        f"dirty {fmt.rate(migration.dirty_rate_bps)} · "
+        f"iteration {migration.iteration or '-'} · ETA {fmt.duration(migration.eta_s)}"
+    )
+    if migration.downtime_ms:
+        text.append(f" · downtime {migration.downtime_ms} ms")
+    return text

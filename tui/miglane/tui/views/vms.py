@@ -1,0 +1,103 @@
+"""VMs: where each runs, its state, and its migration if one is under way."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from miglane.tui import format as fmt
+from miglane.tui.models import Inventory, MigrationBoard
+from miglane.tui.views.base import View
+from miglane.tui.widgets.keyed_table import KeyedTable
+from miglane.v1 import engine_pb2
+
+VM_COLUMNS = [
+    ("cluster", "Cluster"),
+    ("vm", "VM"),
+    ("host", "Host"),
+    ("state", "State"),
+    ("memory", "Memory"),
+    ("migration", "Migration"),
+]
+
+
+class VmsView(View):
+    BINDINGS = [
+        Binding(
+            "m",
+            "migrate(True)",
+            "Migrate to…",
+            tooltip="Choose the destination host; each candidate says why it cannot take the "
+            "VM or would fall back to management",
+            id="migrate-to",
+        ),
+        Binding(
+            "a",
+            "migrate(False)",
+            "Migrate (automatic)",
+            tooltip="Let the engine's scheduler choose the destination",
+            id="migrate-automatic",
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(VM_COLUMNS, id="vms-table")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one("#vms-table", KeyedTable)
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def selected_vm(self) -> engine_pb2.Vm | None:
+        key = self.table.selected_key
+        return self.miglane.inventory.vms.get(key) if key else None
+
+    def refresh_view(self) -> None:
+        inventory = self.miglane.inventory
+        board = self.miglane.board
+        self.table.sync({vm.id: _vm_row(vm, inventory, board) for vm in inventory.vms_sorted()})
+        self.refresh_bindings()
+
+    def show_migration_of(self, vm_id: str) -> None:
+        """A migration changed: redraw only its VM's row."""
+        vm = self.miglane.inventory.vms.get(vm_id)
+        if vm is not None and vm_id in self.table.keys:
+            self.table.put(vm_id, _vm_row(vm, self.miglane.inventory, self.miglane.board))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "migrate":
+            vm = self.selected_vm()
+            if vm is None or self.miglane.board.active_for_vm(vm.id) is not None:
+                return None
+        return True
+
+    def action_migrate(self, choose: bool) -> None:
+        vm = self.selected_vm()
+        if vm is not None:
+            self.miglane.migrate_vm(vm.id, choose=choose)
+
+
+def _vm_row(vm: engine_pb2.Vm, inventory: Inventory, board: MigrationBoard) -> tuple[Text, ...]:
+    migration = board.active_for_vm(vm.id)
+    if migration is not None:
+        progress = Text(f"→ {inventory.host_name(migration.destination_host_id)} ")
+        progress.append_text(fmt.progress_bar(migration.progress_percent, migration.phase, 10))
+        progress.append(" ")
+        progress.append_text(fmt.phase(migration.phase))
+    else:
+        progress = Text("-", style="dim")
+    return (
+        Text(inventory.cluster_name(vm.cluster_id)),
+        Text(vm.name),
+        Text(inventory.host_name(vm.host_id)),
+        fmt.vm_state(vm.state),
+        Text(f"{vm.memory_mib} MiB"),
+        progress,
+    )

@@ -1,0 +1,1 @@
+"""Widgets the views are made of."""
