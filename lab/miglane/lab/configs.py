@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape
+from html import escape
 
 from .layout import HostPaths, guest_serial_path_in_host
 from .plan import LIBVIRTD_TCP_PORT, MIGRATION_PORT_MAX, MIGRATION_PORT_MIN, HostPlan

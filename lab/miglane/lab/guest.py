@@ -44,8 +44,8 @@ def page_marker(addr: int) -> int:
 
 
 def fill_end(memory_mib: int) -> int:
-    """First address the guest leaves alone (it keeps 1 MiB below the top of RAM)."""
-    return (memory_mib - 1) * 1024 * 1024
+    """End of the guest's filled memory: the top of its RAM."""
+    return memory_mib * 1024 * 1024
 
 
 def sample_pages(memory_mib: int, count: int = 16) -> list[int]:

@@ -430,8 +430,7 @@ class Lab:
             if netns:
                 for host in plan.hosts:
                     network.remove_host_network(host)
-                for which in Network:
-                    network.delete_link(plan.bridge(which))
+                network.remove_bridges(plan)
             shutil.rmtree(self.paths.hosts_dir, ignore_errors=True)
             self.paths.state_file.unlink(missing_ok=True)
         if purge or not existed:

@@ -5,7 +5,8 @@
     mgl-mig  (no address)    -- mgl-hN-mig  == mig0  (10.231.2.1N/24)
 
 The root namespace has an address on the management bridge only: like the engine, it cannot
-reach the migration network. Hosts have no default route: they reach each other and nothing
+reach the migration network (an `unreachable` route for its subnet keeps packets for it from
+leaving by the default route). Hosts have no default route: they reach each other and nothing
 else. A link is cut at the bridge port (the root-namespace end), which the host sees as lost
 carrier; shaping is a token bucket on both ends of a host's link.
 """
@@ -111,7 +112,7 @@ def check_slot_free(plan: LabPlan, owner: str) -> None:
     bridges = {plan.bridge(network) for network in Network}
     for route in _ip_json("route", "show"):
         dst, dev = route.get("dst", ""), route.get("dev", "")
-        if dst == "default" or dev in bridges:
+        if dst == "default" or dev in bridges or _is_mig_guard(route, plan):
             continue
         try:
             routed = ipaddress.ip_network(dst, strict=False)
@@ -138,6 +139,19 @@ def ensure_bridge(name: str, owner: str, addr: str | None, prefixlen: int) -> No
 def ensure_bridges(plan: LabPlan, owner: str) -> None:
     ensure_bridge(plan.bridge(Network.MGMT), owner, plan.root_mgmt_addr, plan.mgmt_subnet.prefixlen)
     ensure_bridge(plan.bridge(Network.MIG), owner, None, plan.mig_subnet.prefixlen)
+    run(["ip", "route", "replace", "unreachable", str(plan.mig_subnet)])
+
+
+def remove_bridges(plan: LabPlan) -> None:
+    for route in _ip_json("route", "show"):
+        if _is_mig_guard(route, plan):
+            run(["ip", "route", "del", "unreachable", str(plan.mig_subnet)], check=False)
+    for network in Network:
+        delete_link(plan.bridge(network))
+
+
+def _is_mig_guard(route: dict[str, Any], plan: LabPlan) -> bool:
+    return route.get("type") == "unreachable" and route.get("dst") == str(plan.mig_subnet)
 
 
 def delete_link(name: str) -> bool:

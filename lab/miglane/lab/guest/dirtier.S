@@ -3,10 +3,13 @@
  * QEMU loads it with -kernel (libvirt <os><kernel>); it runs in 32-bit flat protected mode,
  * without interrupts, paging or devices other than the first serial port.
  *
- * 1. Fill: every 4 KiB page from FILL_START up to 1 MiB below the top of RAM gets the dword
- *    (page address XOR PAGE_MARK) at its offset 0. QEMU sends a zero page as a few bytes; a
- *    page holding one non-zero dword goes over the wire whole, so a migration of this guest
- *    moves its full memory and a bandwidth cap has something to slow down.
+ * 1. Fill: every 4 KiB page of RAM gets the dword (page address XOR PAGE_MARK) at its offset
+ *    0: conventional memory below 640 KiB, then everything above this kernel up to the top of
+ *    RAM (only the legacy hole at 640 KiB-1 MiB and the kernel itself are left as they are).
+ *    QEMU sends a zero page as a few bytes; a page holding one non-zero dword goes over the
+ *    wire whole, so a migration of this guest moves its full memory and a bandwidth cap has
+ *    something to slow down. The BIOS data in low memory is overwritten: nothing here calls
+ *    the BIOS or takes an interrupt.
  * 2. With "dirty=N" (N > 0) on the kernel command line it then dirties the first N MiB from
  *    FILL_START forever: pass after pass it increments the dword at offset 4 of each page (the
  *    markers stay intact). That is a migration which cannot converge without help.
@@ -26,6 +29,7 @@
         .set MIB,             0x100000
         .set FILL_START,      0x200000
         .set PAGE_MARK,       0x4d474c00      /* "\0LGM": Miglane */
+        .set LOW_END,         0xa0000         /* end of conventional memory */
         .set STATUS,          0x1ff000
         .set STATUS_MAGIC,    0x534c474d      /* "MGLS" */
         .set PHASE_BOOTED,    1
@@ -54,13 +58,14 @@ _start:
         movl $msg_booted, %esi
         call puts
 
-        /* fill end = 1 MiB + mem_upper KiB - 1 MiB margin = mem_upper KiB (page aligned) */
-        movl $(FILL_START + MIB), %eax      /* fallback: a 4 MiB guest */
+        /* fill end = top of RAM = 1 MiB + mem_upper KiB */
+        movl $(FILL_START + MIB), %eax      /* fallback: a 3 MiB guest */
         testl $MB_INFO_MEM, (%ebp)
         jz 1f
         movl 8(%ebp), %eax
         shll $10, %eax
         andl $~(PAGE - 1), %eax
+        addl $MIB, %eax
 1:      movl %eax, fill_end
         movl %eax, STATUS+16
 
@@ -68,17 +73,17 @@ _start:
         movl %eax, dirty_mib
         movl %eax, STATUS+8
 
-        /* 1. fill */
+        /* 1. fill (the multiboot info after this kernel is overwritten: it was read above) */
+        xorl %edi, %edi
+        movl $LOW_END, %ecx
+        call fill_range
+        movl $(image_end + PAGE - 1), %edi
+        andl $~(PAGE - 1), %edi
+        movl $STATUS, %ecx
+        call fill_range
         movl $FILL_START, %edi
-fill_page:
-        cmpl fill_end, %edi
-        jae fill_done
-        movl %edi, %eax
-        xorl $PAGE_MARK, %eax
-        movl %eax, (%edi)
-        addl $PAGE, %edi
-        jmp fill_page
-fill_done:
+        movl fill_end, %ecx
+        call fill_range
         movl $PHASE_FILLED, STATUS+4
         movl $msg_filled, %esi
         call puts
@@ -111,6 +116,17 @@ halt:
 4:      cli
         hlt
         jmp 4b
+
+/* marks every page in [edi, ecx) */
+fill_range:
+1:      cmpl %ecx, %edi
+        jae 2f
+        movl %edi, %eax
+        xorl $PAGE_MARK, %eax
+        movl %eax, (%edi)
+        addl $PAGE, %edi
+        jmp 1b
+2:      ret
 
 /* eax = N of the first "dirty=N" on the kernel command line, 0 when there is none */
 parse_dirty_mib:
@@ -169,3 +185,4 @@ msg_halted:     .asciz "miglane-guest: halted\n"
         .align 16
 stack:          .space 4096
 stack_top:
+image_end:

@@ -1,0 +1,143 @@
+"""Fixtures shared by every test suite: the real libvirt lab (`miglane.lab`), brought up once.
+
+    def test_something(lab: Lab) -> None:            # 3 hosts, up for the whole session
+        status = lab.status()
+        ...
+
+    def test_with_agents(lab_with_agents: LabStatus) -> None:   # plus one agent per host
+        ...
+
+Tests using these fixtures get the `lab` marker (deselect them with `-m "not lab"`). Without
+root they skip; in CI (`CI=true`) a lab that cannot start fails them instead.
+
+Each session claims a free lab slot (a lock under /tmp held until it ends), so sessions
+running side by side, and an operator's own lab in slot 0, never touch each other's hosts.
+Whatever a crashed session left in its slot is taken down before the lab comes up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from miglane.lab import Lab, LabStatus
+
+LAB_FIXTURES = {"lab", "lab_with_agents", "spare_lab"}
+TEST_SLOTS = range(10, 40)
+TEST_LAB_HOSTS = 3
+AGENT_PORT = 50061
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def lab_unavailable(reason: str) -> None:
+    """Skips the test, or fails it in CI, where the lab must always run."""
+    if in_ci():
+        pytest.fail(f"CI=true and the lab is unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def claim_lab_slot() -> Iterator[tuple[int, Path]]:
+    """A lab slot and base directory no other test session holds, until the block ends."""
+    from miglane.lab.network import bridge_owner
+    from miglane.lab.plan import Network, plan_lab
+
+    for slot in TEST_SLOTS:
+        base = Path(f"/tmp/miglane-test-lab-{slot}")
+        plan = plan_lab(slot, 0)
+        owners = {bridge_owner(plan.bridge(network)) for network in Network}
+        if not owners <= {None, str(base)}:
+            continue  # someone's own lab runs in this slot
+        with open(f"/tmp/miglane-test-lab-{slot}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            yield slot, base
+            return
+    raise RuntimeError(f"no free lab slot in {TEST_SLOTS}")
+
+
+@contextlib.contextmanager
+def running_lab(hosts: int) -> Iterator[Lab]:
+    """A lab of its own, up for the duration of the block, then down."""
+    if os.geteuid() != 0:
+        lab_unavailable("the lab needs root (network namespaces, bridges, libvirtd)")
+    from miglane.lab import Lab, LabError
+
+    with claim_lab_slot() as (slot, base):
+        lab = Lab(base, slot=slot)
+        try:
+            lab.down()  # whatever a crashed session left in this slot
+            lab.up(hosts=hosts)
+        except LabError as exc:
+            with contextlib.suppress(LabError):
+                lab.down()
+            lab_unavailable(f"the lab could not start: {exc}")
+        try:
+            yield lab
+        finally:
+            lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A 3-host lab for the whole session (shared: leave no guest behind)."""
+    with running_lab(TEST_LAB_HOSTS) as the_lab:
+        yield the_lab
+
+
+@pytest.fixture
+def spare_lab() -> Iterator[Lab]:
+    """A lab in a slot of its own, not yet up, for tests that bring labs up and down."""
+    if os.geteuid() != 0:
+        lab_unavailable("the lab needs root (network namespaces, bridges, libvirtd)")
+    from miglane.lab import Lab
+
+    with claim_lab_slot() as (slot, base):
+        spare = Lab(base, slot=slot)
+        spare.down()
+        try:
+            yield spare
+        finally:
+            spare.down()
+
+
+def agent_command_exists() -> bool:
+    from miglane.cli.main import build_parser
+
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    return "agent" in commands.choices
+
+
+@pytest.fixture(scope="session")
+def lab_with_agents(lab: Lab) -> Iterator[LabStatus]:
+    """The session lab with a Miglane agent on each host, at `<mgmt addr>:50061`."""
+    if not agent_command_exists():
+        pytest.skip("`miglane agent` does not exist yet")
+    status = lab.start_agents(AGENT_PORT)
+    try:
+        yield status
+    finally:
+        lab.stop_agents()

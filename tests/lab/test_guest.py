@@ -1,0 +1,60 @@
+"""The guest kernel: it builds from the packaged source into a multiboot ELF."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from miglane.lab.commands import find_tool
+from miglane.lab.guest import (
+    FILL_START,
+    PAGE,
+    GuestPhase,
+    build_guest_kernel,
+    fill_end,
+    guest_source,
+    page_marker,
+    sample_pages,
+)
+
+MULTIBOOT_MAGIC = 0x1BADB002
+
+
+def test_source_is_packaged_and_mirrors_our_constants() -> None:
+    source = guest_source().decode()
+    assert "PAGE_MARK,       0x4d474c00" in source
+    assert "STATUS,          0x1ff000" in source
+    for phase in GuestPhase:
+        assert f'.asciz "{phase.serial_line}\\n"' in source
+
+
+@pytest.mark.skipif(find_tool("as") is None, reason="binutils (as, ld) not installed")
+def test_builds_a_multiboot_elf_once(tmp_path: Path) -> None:
+    kernel = build_guest_kernel(tmp_path)
+    data = kernel.read_bytes()
+    assert data[:4] == b"\x7fELF"
+    assert len(data) < 64 * 1024
+    # the multiboot header sits in the first 8 KiB, 4-byte aligned, with a valid checksum
+    offset = next(
+        i for i in range(0, 8192, 4) if struct.unpack_from("<I", data, i)[0] == MULTIBOOT_MAGIC
+    )
+    magic, flags, checksum = struct.unpack_from("<III", data, offset)
+    assert (magic + flags + checksum) & 0xFFFFFFFF == 0
+    mtime = kernel.stat().st_mtime_ns
+    assert build_guest_kernel(tmp_path) == kernel
+    assert kernel.stat().st_mtime_ns == mtime
+
+
+def test_sample_pages_cover_the_filled_range() -> None:
+    pages = sample_pages(256, count=16)
+    assert len(pages) == 16
+    assert pages[0] == FILL_START
+    assert pages[-1] == fill_end(256) - PAGE == 256 * 1024 * 1024 - PAGE
+    assert all(page % PAGE == 0 for page in pages)
+    assert pages == sorted(set(pages))
+
+
+def test_page_marker_is_never_zero() -> None:
+    assert all(page_marker(page) != 0 for page in sample_pages(3072, count=1000))
