@@ -67,10 +67,12 @@ def run_schedule(
         step, state = next_convergence_step(
             schedule, state, StallState(1, 0, count), post_copy_allowed
         )
-        taken.append(
-            "-" if step is None else f"{step.action.value}{step.downtime_ms or ''}".rstrip("0")
-            if step.action is not A.SET_DOWNTIME else f"downtime {step.downtime_ms}"
-        )
+        if step is None:
+            taken.append("-")
+        elif step.action is A.SET_DOWNTIME:
+            taken.append(f"downtime {step.downtime_ms}")
+        else:
+            taken.append(step.action.value)
     return taken
 
 
@@ -78,14 +80,16 @@ def run_schedule(
     ("stalled", "post_copy_allowed", "expected"),
     [
         ([0, 0, 0], True, ["-", "-", "-"]),
-        ([0, 1, 2, 3, 4], True,
-         ["-", "downtime 150", "downtime 300", "post_copy", "abort"]),
+        ([0, 1, 2, 3, 4], True, ["-", "downtime 150", "downtime 300", "post_copy", "abort"]),
         ([1, 1, 1, 2], True, ["downtime 150", "-", "-", "downtime 300"]),  # one step per stall
         ([0, 1, 2, 3, 4], False, ["-", "downtime 150", "downtime 300", "-", "abort"]),
         ([4], True, ["downtime 150"]),  # a late look still takes steps one at a time
-        ([1, 0, 1, 2], True, ["downtime 150", "-", "downtime 300", "post_copy"]),  # reset
-        ([1, 2, 3, 4, 5, 6], True,
-         ["downtime 150", "downtime 300", "post_copy", "abort", "-", "-"]),  # schedule ends
+        ([1, 0, 1, 2], True, ["downtime 150", "-", "-", "downtime 300"]),  # converged: count anew
+        (
+            [1, 2, 3, 4, 5, 6],
+            True,
+            ["downtime 150", "downtime 300", "post_copy", "abort", "-", "-"],
+        ),  # schedule ends
     ],
 )
 def test_schedule(stalled: list[int], post_copy_allowed: bool, expected: list[str]) -> None:
@@ -123,8 +127,15 @@ def test_watermark_moves_only_on_new_low() -> None:
         (199, ProgressWatermark(1, 198), 2 * GIB, 0, 100, False, None),
         # a small guest still gets the floor
         (MIN_COMPLETION_TIMEOUT_S - 1, ProgressWatermark(1, 58), GIB // 16, 0, 100, False, None),
-        (MIN_COMPLETION_TIMEOUT_S, ProgressWatermark(1, 59), GIB // 16, 0, 100, False,
-         TimeoutVerdict.COMPLETION),
+        (
+            MIN_COMPLETION_TIMEOUT_S,
+            ProgressWatermark(1, 59),
+            GIB // 16,
+            0,
+            100,
+            False,
+            TimeoutVerdict.COMPLETION,
+        ),
     ],
 )
 def test_timeouts(now, mark, memory, no_progress, per_gib, post_copy, expected) -> None:  # type: ignore[no-untyped-def]

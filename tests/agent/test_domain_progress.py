@@ -37,8 +37,14 @@ def test_sequence_is_monotonic_and_only_done_reaches_100() -> None:
 
 @pytest.mark.parametrize(
     ("remaining", "throughput", "dirty", "expected"),
-    [(100, 10, 0, 10), (101, 10, 0, 11), (100, 10, 10, 0), (100, 10, 20, 0), (0, 10, 0, 0),
-     (90, 40, 10, 3)],
+    [
+        (100, 10, 0, 10),
+        (101, 10, 0, 11),
+        (100, 10, 10, 0),
+        (100, 10, 20, 0),
+        (0, 10, 0, 0),
+        (90, 40, 10, 3),
+    ],
 )
 def test_eta(remaining: int, throughput: int, dirty: int, expected: int) -> None:
     assert eta_seconds(remaining, throughput, dirty) == expected

@@ -1,0 +1,94 @@
+"""Helpers of the agent tests (imported by name: tests/agent is on sys.path)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from miglane.agent.driver import HypervisorDriver
+
+if TYPE_CHECKING:
+    from miglane.lab import Lab
+
+FAKE_SPEED = 4.0  # the fake's seconds run this much faster than real ones
+_names = itertools.count(1)
+
+
+def unique_name(prefix: str = "agt") -> str:
+    return f"{prefix}-{next(_names)}-{int(time.time() * 1000) % 100000}"
+
+
+@dataclass
+class Hypervisors:
+    """Two hosts: `src` where the guests start, `dst` to migrate to."""
+
+    kind: str
+    src: HypervisorDriver
+    dst: HypervisorDriver
+    src_peer_uri: str
+    dst_peer_uri: str
+    dst_migration_uri: str
+    unreachable_peer_uri: str
+    save_dir: str
+    _make_vm: Callable[[str, int, int], str]
+    _cleanup: list[Callable[[], None]] = field(default_factory=list)
+    # Real seconds per simulated second (1 on the lab).
+    time_scale: float = 1.0
+
+    def make_vm(self, memory_mib: int = 64, dirty_mib: int = 0) -> str:
+        """Starts a guest on `src` that filled its memory (and keeps dirtying `dirty_mib`)."""
+        return self._make_vm(unique_name(), memory_mib, dirty_mib)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleeps `seconds` of the hypervisors' time."""
+        time.sleep(seconds * self.time_scale)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def lab_hypervisors(lab: Lab, tmp_dir: str) -> Iterator[Hypervisors]:
+    from miglane.agent.libvirt_driver import LibvirtDriver
+    from miglane.lab.plan import plan_lab
+
+    status = lab.status()
+    h1, h2 = status.hosts[0], status.hosts[1]
+    src, dst = LibvirtDriver(h1.libvirt_uri), LibvirtDriver(h2.libvirt_uri)
+    made: list[str] = []
+
+    def make_vm(name: str, memory_mib: int, dirty_mib: int) -> str:
+        lab.create_vm(h1.name, name, memory_mib=memory_mib, dirty_mib=dirty_mib)
+        made.append(name)
+        return next(d.id for d in src.list_domains() if d.name == name)
+
+    unreachable = plan_lab(status.slot, 60).hosts[59].mgmt_addr  # planned, never up
+    hv = Hypervisors(
+        "libvirt",
+        src,
+        dst,
+        h1.peer_uri,
+        h2.peer_uri,
+        h2.migration_uri,
+        f"qemu+tcp://{unreachable}:16509/system",
+        tmp_dir,
+        make_vm,
+    )
+    try:
+        yield hv
+    finally:
+        for name in made:
+            for host in (h1.name, h2.name):
+                with contextlib.suppress(Exception):
+                    lab.destroy_vm(host, name)
+        src.close()
+        dst.close()

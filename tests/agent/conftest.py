@@ -1,0 +1,56 @@
+"""Fixtures of the agent tests: a source/destination pair of hypervisors, fake or on the lab.
+
+`hypervisors` is parametrized over the two drivers, so each contract test runs against the
+in-memory fake always and against real libvirt + QEMU on the lab (those get the `lab` marker
+through the `lab` fixture of tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from agent_support import FAKE_SPEED, Hypervisors, lab_hypervisors
+
+from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric
+
+
+@pytest.fixture
+def fake_hypervisors(tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-untyped-def]
+    fabric = FakeFabric(FakeClock(FAKE_SPEED))
+    src_host, dst_host = fabric.add_host("src"), fabric.add_host("dst")
+
+    def make_vm(name: str, memory_mib: int, dirty_mib: int) -> str:
+        # The lab's guest dirties its region far faster than any cap used in the tests.
+        return src_host.add_domain(
+            name,
+            memory_mib=memory_mib,
+            dirty_rate_mibps=2048 if dirty_mib else 0,
+            dirty_set_mib=dirty_mib,
+        )
+
+    hv = Hypervisors(
+        "fake",
+        FakeDriver(src_host),
+        FakeDriver(dst_host),
+        src_host.peer_uri,
+        dst_host.peer_uri,
+        "tcp://10.1.0.2",
+        "qemu+tcp://nowhere:16509/system",
+        str(tmp_path),
+        make_vm,
+        time_scale=1 / FAKE_SPEED,
+    )
+    hv.fabric = fabric  # type: ignore[attr-defined]
+    yield hv
+
+
+@pytest.fixture(params=["fake", pytest.param("libvirt", marks=pytest.mark.lab)])
+def hypervisors(request, tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-untyped-def]
+    if request.param == "fake":
+        yield request.getfixturevalue("fake_hypervisors")
+        return
+    lab = request.getfixturevalue("lab")
+    save_dir = lab.base_dir / "agent-tests"
+    save_dir.mkdir(exist_ok=True)
+    yield from lab_hypervisors(lab, str(save_dir))

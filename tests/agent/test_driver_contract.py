@@ -1,0 +1,169 @@
+"""One contract for every HypervisorDriver: the fake always, libvirt + QEMU on the lab."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from agent_support import Hypervisors, wait_for
+
+from miglane.agent.domain.model import MIB, VmState
+from miglane.agent.driver import DriverError, DriverErrorKind, MigrationParams
+
+UNKNOWN_UUID = "00000000-0000-4000-8000-00000000dead"
+
+
+class Call:
+    """A blocking driver call on a thread, as the agent runs migrate and save."""
+
+    def __init__(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+        self.error: DriverError | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+        try:
+            fn(*args)
+        except DriverError as e:
+            self.error = e
+
+    def join(self, timeout: float = 60) -> DriverError | None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the call did not return"
+        return self.error
+
+
+def params(hv: Hypervisors, mibps: int | None = 32, **kw: object) -> MigrationParams:
+    return MigrationParams(hv.dst_peer_uri, hv.dst_migration_uri, mibps, **kw)  # type: ignore[arg-type]
+
+
+def copying(hv: Hypervisors, vm_id: str) -> bool:
+    stats = hv.src.job_stats(vm_id)
+    return stats is not None and stats.data_processed > 0 and stats.memory_bps > 0
+
+
+def test_host_facts_and_domains(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    facts = hv.src.host_facts()
+    assert facts.host_uuid and facts.cpus > 0 and facts.memory_mib > 0
+    assert facts.libvirt_version.count(".") == 2
+    vm = hv.make_vm(64)
+    info = hv.src.domain(vm)
+    assert (info.id, info.state, info.memory_mib) == (vm, VmState.RUNNING, 64)
+    assert vm in {d.id for d in hv.src.list_domains()}
+    with pytest.raises(DriverError) as e:
+        hv.src.domain(UNKNOWN_UUID)
+    assert e.value.kind is DriverErrorKind.NO_DOMAIN
+    assert hv.src.job_stats(vm) is None
+
+
+def test_check_peer(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    hv.src.check_peer(hv.dst_peer_uri)
+    for uri in (hv.src_peer_uri, hv.unreachable_peer_uri):
+        with pytest.raises(DriverError) as e:
+            hv.src.check_peer(uri)
+        assert e.value.kind is DriverErrorKind.DESTINATION
+
+
+def test_migrate_moves_the_guest_at_the_cap(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    call = Call(hv.src.migrate, vm, params(hv, 32))
+    assert wait_for(lambda: copying(hv, vm), 10)
+    stats = hv.src.job_stats(vm)
+    assert stats is not None
+    assert stats.data_total >= 64 * MIB
+    assert stats.memory_bps == pytest.approx(32 * MIB, rel=0.05)
+    assert stats.iteration >= 1
+    assert vm in hv.src.outgoing_jobs()
+    assert call.join() is None
+    assert hv.dst.domain(vm).state is VmState.RUNNING
+    assert hv.src.arrived_at(vm, hv.dst_peer_uri)
+    assert hv.src.outgoing_jobs() == []
+    final = hv.src.completed_job_stats(vm, hv.dst_peer_uri)
+    assert final is not None
+    assert final.data_processed >= 60 * MIB
+    assert final.downtime_ms > 0
+
+
+def test_abort_keeps_the_guest_on_the_source(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    call = Call(hv.src.migrate, vm, params(hv, 8))
+    assert wait_for(lambda: copying(hv, vm), 10)
+    hv.src.abort(vm)
+    error = call.join(10)
+    assert error is not None and error.kind is DriverErrorKind.CANCELLED
+    assert hv.src.domain(vm).state is VmState.RUNNING
+    assert vm not in {d.id for d in hv.dst.list_domains()}
+    assert not hv.src.arrived_at(vm, hv.dst_peer_uri)
+    with pytest.raises(DriverError) as e:
+        hv.src.abort(vm)
+    assert e.value.kind is DriverErrorKind.NO_JOB
+
+
+def test_bandwidth_changes_mid_flight(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(128)
+    call = Call(hv.src.migrate, vm, params(hv, 8))
+    assert wait_for(lambda: copying(hv, vm), 10)
+    hv.src.set_max_speed(vm, 64)
+    hv.src.set_max_downtime(vm, 500)
+
+    def rate_followed() -> bool:
+        stats = hv.src.job_stats(vm)
+        return stats is not None and stats.memory_bps == pytest.approx(64 * MIB, rel=0.05)
+
+    assert wait_for(rate_followed, 5)  # libvirt measures the rate over QEMU's last period
+    assert call.join() is None
+
+
+def test_tls_without_setup_is_refused(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    error = Call(hv.src.migrate, vm, params(hv, 32, encrypted=True)).join()
+    assert error is not None and error.kind is DriverErrorKind.TLS_NOT_CONFIGURED
+    assert hv.src.domain(vm).state is VmState.RUNNING
+
+
+def test_unknown_domain(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    error = Call(hv.src.migrate, UNKNOWN_UUID, params(hv)).join()
+    assert error is not None and error.kind is DriverErrorKind.NO_DOMAIN
+
+
+def test_save_and_restore(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    path = os.path.join(hv.save_dir, f"{vm}.save")
+    assert Call(hv.src.save, vm, path).join() is None
+    assert os.path.exists(path)
+    assert vm not in {d.id for d in hv.src.list_domains() if d.state is VmState.RUNNING}
+    info = hv.src.restore(path)
+    assert (info.id, info.state) == (vm, VmState.RUNNING)
+    with pytest.raises(DriverError) as e:
+        hv.src.restore(os.path.join(hv.save_dir, "missing.save"))
+    assert e.value.kind is DriverErrorKind.NOT_FOUND
+
+
+def test_post_copy_finishes_the_migration(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64, dirty_mib=32)
+    call = Call(hv.src.migrate, vm, params(hv, 16, post_copy_allowed=True))
+    assert wait_for(lambda: copying(hv, vm), 10)
+    hv.src.start_post_copy(vm)
+    assert call.join(30) is None
+    assert hv.dst.domain(vm).state is VmState.RUNNING
+
+
+def test_post_copy_needs_the_flag(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    call = Call(hv.src.migrate, vm, params(hv, 8))
+    assert wait_for(lambda: copying(hv, vm), 10)
+    with pytest.raises(DriverError):
+        hv.src.start_post_copy(vm)
+    hv.src.abort(vm)
+    call.join()
