@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from engine_support import Engine, FakeClock, running_engine  # noqa: E402
+
+from miglane.engine.inventory import InventoryService  # noqa: E402
+
+
+@pytest.fixture
+async def inventory(tmp_path: Path) -> AsyncIterator[InventoryService]:
+    service = InventoryService.open(tmp_path / "state", clock=FakeClock())
+    try:
+        yield service
+    finally:
+        await service.close()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    async with running_engine(tmp_path / "state") as running:
+        yield running

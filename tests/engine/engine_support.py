@@ -1,0 +1,100 @@
+"""Helpers for the engine tests: a real engine in-process, and records written through the store
+(migrations and VMs come from issue 5's agent polling; here the tests insert them)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+
+from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
+from miglane.engine.events import EventHub
+from miglane.engine.grpc_api.server import create_server
+from miglane.engine.inventory import InventoryService
+from miglane.v1 import engine_pb2_grpc
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self._ticks = itertools.count()
+
+    def __call__(self) -> datetime:
+        return T0 + timedelta(seconds=next(self._ticks))
+
+
+@dataclass
+class Engine:
+    inventory: InventoryService
+    server: grpc.aio.Server
+    port: int
+    channel: grpc.aio.Channel
+    stub: engine_pb2_grpc.EngineServiceStub
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def running_engine(state_dir: Path, *, queue_size: int = 1024) -> AsyncIterator[Engine]:
+    inventory = InventoryService.open(state_dir, hub=EventHub(queue_size))
+    server, port = await create_server("127.0.0.1:0", inventory)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Engine(inventory, server, port, channel, engine_pb2_grpc.EngineServiceStub(channel))
+    finally:
+        await channel.close()
+        inventory.end_streams()
+        await server.stop(1)
+        await inventory.close()
+
+
+_ids = itertools.count(1)
+
+
+async def insert_vm(
+    inventory: InventoryService, host_id: str, cluster_id: str, name: str = ""
+) -> Vm:
+    number = next(_ids)
+    vm = Vm(
+        id=f"00000000-0000-0000-0000-{number:012d}",
+        name=name or f"vm{number}",
+        host_id=host_id,
+        cluster_id=cluster_id,
+        state=VmState.RUNNING,
+        memory_mib=1024,
+    )
+
+    def work(store):  # type: ignore[no-untyped-def]
+        store.replace_host_vms(host_id, [*store.vms_of_host(host_id), vm])
+        return vm, []
+
+    return await inventory.transact(work)
+
+
+async def insert_migration(
+    inventory: InventoryService,
+    vm: Vm,
+    *,
+    phase: MigrationPhase = MigrationPhase.RUNNING,
+    destination_host_id: str = "",
+) -> Migration:
+    migration = Migration(
+        id=f"mig-test{next(_ids)}",
+        cluster_id=vm.cluster_id,
+        vm_id=vm.id,
+        vm_name=vm.name,
+        source_host_id=vm.host_id,
+        destination_host_id=destination_host_id,
+        phase=phase,
+        created_at=T0,
+    )
+    return await inventory.record_migration(migration)
