@@ -1,0 +1,371 @@
+"""AgentService through real grpc.aio servers on port 0, over fake hosts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from miglane.agent.domain.model import MIB
+from miglane.agent.fake_driver import FakeClock, FakeFabric
+from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
+from miglane.v1 import agent_pb2 as pb
+from miglane.v1 import agent_pb2_grpc, common_pb2
+
+SPEED = 8.0
+Phase = common_pb2.MigrationPhase
+
+
+@pytest.fixture
+async def cluster(tmp_path) -> AsyncIterator[tuple[FakeFabric, list[FakeAgent]]]:  # type: ignore[no-untyped-def]
+    fabric, agents = await start_fake_agents(
+        3, 3, vm_memory_mib=256, speed=SPEED, poll_interval=0.05, state_root=str(tmp_path)
+    )
+    yield fabric, agents
+    await stop_fake_agents(agents, grace=0)
+
+
+def stub(agent: FakeAgent) -> agent_pb2_grpc.AgentServiceStub:
+    return agent_pb2_grpc.AgentServiceStub(grpc.aio.insecure_channel(agent.address))
+
+
+def request(
+    src: FakeAgent, dst: FakeAgent, vm: int = 0, mid: str = "m1", **kw
+) -> pb.MigrateRequest:  # type: ignore[no-untyped-def]
+    kw.setdefault("max_bandwidth_mibps", 64)
+    return pb.MigrateRequest(
+        migration_id=mid,
+        vm_id=src.vm_ids[vm],
+        dst=dst.peer_uri,
+        migration_uri="tcp://10.1.0.3",
+        mode=common_pb2.MIGRATION_MODE_LIVE,
+        **kw,
+    )
+
+
+async def watch(agent: FakeAgent, mid: str, timeout: float = 30) -> list[pb.MigrationProgress]:
+    samples = []
+    async with asyncio.timeout(timeout):
+        call = stub(agent).WatchMigrationProgress(
+            pb.WatchMigrationProgressRequest(migration_id=mid)
+        )
+        async for item in call:
+            samples.append(item.progress)
+    return samples
+
+
+async def code_of(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await coro
+    return e.value.code()
+
+
+async def test_capabilities_and_vms(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, *_) = cluster
+    caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
+    assert caps.host_uuid == a.host.uuid
+    assert caps.peer_libvirt_uri == a.peer_uri
+    assert caps.max_outgoing_migrations == 2 and caps.cpus > 0
+    assert {n.name for n in caps.nics} == {"eth0", "mig0"}
+    assert all(n.addresses and n.link_up for n in caps.nics)
+    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    assert {v.id for v in vms} == set(a.vm_ids)
+    assert all(v.state == common_pb2.VM_STATE_RUNNING and v.memory_mib == 256 for v in vms)
+
+
+async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  # type: ignore[no-untyped-def]
+    fabric, (a, b, _) = cluster
+    started = await stub(a).Migrate(request(a, b))
+    assert started.progress.phase == Phase.MIGRATION_PHASE_RUNNING
+    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    moving = next(v for v in vms if v.id == a.vm_ids[0])
+    assert (moving.state, moving.migration_id) == (common_pb2.VM_STATE_MIGRATING, "m1")
+    samples = await watch(a, "m1")
+    percents = [s.progress_percent for s in samples]
+    assert percents == sorted(percents)
+    assert all(p <= 99 for p in percents[:-1]) and percents[-1] == 100
+    final = samples[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_COMPLETED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NONE
+    assert final.data_total_bytes == 256 * MIB and final.data_processed_bytes >= 256 * MIB
+    assert final.downtime_ms > 0 and final.finished_at.seconds > 0
+    assert final.migration_uri == "tcp://10.1.0.3" and final.dst == b.peer_uri
+    running = [s for s in samples if s.phase == Phase.MIGRATION_PHASE_RUNNING]
+    assert any(s.throughput_bps == 64 * MIB for s in running)
+    assert a.vm_ids[0] in b.host.domains and a.vm_ids[0] not in a.host.domains
+    jobs = (
+        await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
+    ).jobs
+    assert [j.migration_id for j in jobs] == ["m1"]
+    assert not (await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest())).jobs
+    status = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="m1"))
+    assert status.progress == final
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"migration_uri": "udp://10.1.0.3"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"migration_uri": "tcp://fd00::1"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"migration_uri": "tcp://10.1.0.3:99999"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"max_bandwidth_mibps": 0}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"method": "offline"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"mode": 7}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"migration_id": ""}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"vm_id": "00000000-0000-4000-8000-000000000000"}, grpc.StatusCode.NOT_FOUND),
+        ({"dst": "qemu+tcp://nowhere:16509/system"}, grpc.StatusCode.FAILED_PRECONDITION),
+        ({"dst": "self"}, grpc.StatusCode.FAILED_PRECONDITION),
+        ({"encrypted": True}, grpc.StatusCode.FAILED_PRECONDITION),
+    ],
+)
+async def test_refusals(cluster, change: dict, code: grpc.StatusCode) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    req = request(a, b)
+    if change.get("dst") == "self":
+        change = {"dst": a.peer_uri}
+    for name, value in change.items():
+        setattr(req, name, value)
+    assert await code_of(stub(a).Migrate(req)) == code
+    # a refused migration leaves no job behind, and its id can be used again
+    assert not (
+        await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
+    ).jobs
+
+
+async def test_vm_not_running_and_duplicates(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    a.host.domains[a.vm_ids[2]].state = a.host.domains[a.vm_ids[2]].state.SHUT_OFF
+    assert (
+        await code_of(stub(a).Migrate(request(a, b, vm=2))) == grpc.StatusCode.FAILED_PRECONDITION
+    )
+    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    assert await code_of(stub(a).Migrate(request(a, b, vm=1))) == grpc.StatusCode.ALREADY_EXISTS
+    again = request(a, b, mid="m2")
+    assert await code_of(stub(a).Migrate(again)) == grpc.StatusCode.FAILED_PRECONDITION
+    for call in (
+        stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="nope")),
+        stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="nope")),
+        watch(a, "nope"),
+    ):
+        assert await code_of(call) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_outgoing_limit(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, c) = cluster
+    for k in range(2):
+        await stub(a).Migrate(request(a, b if k else c, vm=k, mid=f"m{k}", max_bandwidth_mibps=4))
+    third = stub(a).Migrate(request(a, b, vm=2, mid="m2", max_bandwidth_mibps=4))
+    assert await code_of(third) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
+    assert caps.running_outgoing_migrations == 2
+
+
+async def test_cancel_keeps_the_vm_on_the_source(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    await asyncio.sleep(0.2)
+    cancelled = (await stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="m1"))).progress
+    assert cancelled.phase == Phase.MIGRATION_PHASE_CANCELLED
+    assert cancelled.failure_kind == pb.MIGRATION_FAILURE_KIND_CANCELLED
+    assert 0 < cancelled.progress_percent < 100
+    assert a.vm_ids[0] in a.host.domains and a.vm_ids[0] not in b.host.domains
+    again = await stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="m1"))
+    assert again.progress.phase == Phase.MIGRATION_PHASE_CANCELLED
+
+
+async def test_change_bandwidth_mid_flight(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    bad = stub(a).MigrateChangeParams(pb.MigrateChangeParamsRequest(migration_id="m1"))
+    assert await code_of(bad) == grpc.StatusCode.INVALID_ARGUMENT
+    changed = await stub(a).MigrateChangeParams(
+        pb.MigrateChangeParamsRequest(
+            migration_id="m1", max_bandwidth_mibps=128, max_downtime_ms=400
+        )
+    )
+    assert changed.progress.max_bandwidth_mibps == 128 and changed.progress.max_downtime_ms == 400
+    samples = await watch(a, "m1")
+    assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+    assert any(s.throughput_bps == 128 * MIB for s in samples)
+    late = stub(a).MigrateChangeParams(
+        pb.MigrateChangeParamsRequest(migration_id="m1", max_bandwidth_mibps=1)
+    )
+    assert await code_of(late) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def schedule(*steps: tuple[int, int, int]) -> common_pb2.ConvergenceSchedule:
+    return common_pb2.ConvergenceSchedule(
+        initial_downtime_ms=100,
+        stalling=[
+            common_pb2.ConvergenceStep(stalled_iterations=n, action=action, downtime_ms=ms)
+            for n, action, ms in steps
+        ],
+    )
+
+
+async def test_schedule_aborts_a_migration_that_cannot_converge(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    a.host.set_dirty_rate(a.vm_ids[0], 512, dirty_set_mib=96)
+    req = request(
+        a,
+        b,
+        max_bandwidth_mibps=64,
+        convergence_schedule=schedule(
+            (1, common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME, 200),
+            (2, common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME, 500),
+            (3, common_pb2.CONVERGENCE_ACTION_ABORT, 0),
+        ),
+    )
+    await stub(a).Migrate(req)
+    samples = await watch(a, "m1")
+    final = samples[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_FAILED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
+    assert "convergence schedule" in final.error
+    assert final.max_downtime_ms == 500
+    assert {s.max_downtime_ms for s in samples} >= {100, 200, 500}
+    assert max(s.dirty_rate_bps for s in samples) > 0
+    assert a.vm_ids[0] in a.host.domains and a.vm_ids[0] not in b.host.domains
+
+
+async def test_schedule_switches_to_post_copy(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    a.host.set_dirty_rate(a.vm_ids[0], 512, dirty_set_mib=96)
+    req = request(
+        a,
+        b,
+        post_copy_allowed=True,
+        convergence_schedule=schedule(
+            (1, common_pb2.CONVERGENCE_ACTION_POST_COPY, 0),
+            (2, common_pb2.CONVERGENCE_ACTION_ABORT, 0),
+        ),
+    )
+    await stub(a).Migrate(req)
+    final = (await watch(a, "m1"))[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_COMPLETED and final.post_copy
+    assert a.vm_ids[0] in b.host.domains
+
+
+async def test_no_progress_timeout(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    a.host.set_dirty_rate(a.vm_ids[0], 512, dirty_set_mib=96)
+    await stub(a).Migrate(request(a, b, no_progress_timeout_s=1))
+    final = (await watch(a, "m1"))[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_FAILED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
+    assert "no-progress timeout" in final.error
+
+
+async def test_network_failure_is_reported(cluster) -> None:  # type: ignore[no-untyped-def]
+    from miglane.agent.driver import DriverErrorKind
+
+    _, (a, b, _) = cluster
+    a.host.fail_migrations_with = DriverErrorKind.NETWORK
+    await stub(a).Migrate(request(a, b))
+    final = (await watch(a, "m1"))[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_FAILED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NETWORK
+    assert a.vm_ids[0] in a.host.domains
+
+
+async def test_hibernate_and_restore(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, (a, _, _) = cluster
+    path = str(tmp_path / "vm.save")
+    req = pb.MigrateRequest(
+        migration_id="h1",
+        vm_id=a.vm_ids[0],
+        mode=common_pb2.MIGRATION_MODE_HIBERNATE,
+        dst_params={"path": path},
+    )
+    started = await stub(a).Migrate(req)
+    assert started.progress.mode == common_pb2.MIGRATION_MODE_HIBERNATE
+    final = (await watch(a, "h1"))[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_COMPLETED and final.progress_percent == 100
+    assert final.dst == path
+    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    assert next(v for v in vms if v.id == a.vm_ids[0]).state == common_pb2.VM_STATE_SAVED
+    restored = await stub(a).Restore(pb.RestoreRequest(path=path))
+    assert restored.vm.id == a.vm_ids[0] and restored.vm.state == common_pb2.VM_STATE_RUNNING
+    assert (
+        await code_of(stub(a).Restore(pb.RestoreRequest(path=path + "x")))
+        == grpc.StatusCode.NOT_FOUND
+    )
+    no_path = pb.MigrateRequest(
+        migration_id="h2", vm_id=a.vm_ids[1], mode=common_pb2.MIGRATION_MODE_HIBERNATE
+    )
+    assert await code_of(stub(a).Migrate(no_path)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_restart_resumes_the_running_migration(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    await stub(a).Migrate(request(a, b, vm=0, mid="done", max_bandwidth_mibps=512))
+    assert (await watch(a, "done"))[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+    await stub(a).Migrate(request(a, b, vm=1, mid="running", max_bandwidth_mibps=16))
+    before = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="running"))
+    await a.restart()
+    after = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="running"))
+    assert after.progress.phase == Phase.MIGRATION_PHASE_RUNNING
+    assert after.progress.progress_percent >= before.progress.progress_percent
+    samples = await watch(a, "running")
+    assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+    assert samples[-1].downtime_ms > 0
+    jobs = (
+        await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
+    ).jobs
+    assert {j.migration_id: j.phase for j in jobs} == {
+        "done": Phase.MIGRATION_PHASE_COMPLETED,
+        "running": Phase.MIGRATION_PHASE_COMPLETED,
+    }
+
+
+async def test_restart_after_the_job_ended_meanwhile(cluster) -> None:  # type: ignore[no-untyped-def]
+    fabric, (a, b, _) = cluster
+    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=64))
+    await a.stop(0)
+    fabric.clock.set_speed(SPEED * 50)  # the migration finishes while no agent watches
+    await asyncio.sleep(0.1)
+    assert await asyncio.to_thread(a.driver.job_stats, a.vm_ids[0]) is None
+    await a.restart()
+    status = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="m1"))
+    if status.progress.phase == Phase.MIGRATION_PHASE_RUNNING:
+        status = pb.GetMigrationStatusResponse(progress=(await watch(a, "m1"))[-1])
+    assert status.progress.phase == Phase.MIGRATION_PHASE_COMPLETED
+
+
+async def test_watch_everything_sees_new_jobs(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, c) = cluster
+    seen: dict[str, int] = {}
+
+    async def consume() -> None:
+        async for item in stub(a).WatchMigrationProgress(pb.WatchMigrationProgressRequest()):
+            seen[item.progress.migration_id] = item.progress.phase
+            if len(seen) == 2 and all(p == Phase.MIGRATION_PHASE_COMPLETED for p in seen.values()):
+                return
+
+    watcher = asyncio.create_task(consume())
+    await asyncio.sleep(0.1)
+    await stub(a).Migrate(request(a, b, vm=0, mid="x1"))
+    await stub(a).Migrate(request(a, c, vm=1, mid="x2"))
+    async with asyncio.timeout(30):
+        await watcher
+    assert set(seen) == {"x1", "x2"}
+
+
+async def test_many_agents_in_one_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fabric, agents = await start_fake_agents(
+        20, 10, vm_memory_mib=1024, speed=50, state_root=str(tmp_path), max_outgoing=2
+    )
+    try:
+        for i, agent in enumerate(agents):
+            dst = agents[(i + 1) % len(agents)]
+            for k in range(2):
+                await stub(agent).Migrate(request(agent, dst, vm=k, mid=f"{agent.name}-{k}"))
+        finals = await asyncio.gather(
+            *(watch(agent, f"{agent.name}-{k}", 60) for agent in agents for k in range(2))
+        )
+        assert all(f[-1].phase == Phase.MIGRATION_PHASE_COMPLETED for f in finals)
+        assert sum(len(h.domains) for h in fabric.hosts.values()) == 200
+    finally:
+        await stop_fake_agents(agents, grace=0)
