@@ -17,7 +17,8 @@ def enum_label(full_name: str, prefix: str) -> str:
     return name.lower().replace("_", "-") if name else "-"
 
 
-def print_json(messages: Message | Sequence[Message], out: TextIO = sys.stdout) -> None:
+def print_json(messages: Message | Sequence[Message], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if isinstance(messages, Message):
         payload: object = _as_dict(messages)
     else:
@@ -27,8 +28,9 @@ def print_json(messages: Message | Sequence[Message], out: TextIO = sys.stdout) 
 
 
 def print_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO = sys.stdout
+    headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO | None = None
 ) -> None:
+    out = out or sys.stdout
     cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for index, row in enumerate(cells):
@@ -39,7 +41,8 @@ def print_table(
         out.write("(none)\n")
 
 
-def print_fields(fields: Sequence[tuple[str, object]], out: TextIO = sys.stdout) -> None:
+def print_fields(fields: Sequence[tuple[str, object]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         out.write(f"{name.ljust(width)}  {_cell(value)}\n")

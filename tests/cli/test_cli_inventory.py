@@ -1,0 +1,124 @@
+"""The operator commands against a real engine: tables, --json, names for ids, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from miglane.cli.main import main
+
+
+def run(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--engine", engine])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cluster(capsys: pytest.CaptureFixture[str], engine_address: str) -> str:
+    code, out, err = run(capsys, engine_address, "clusters", "create", "Prod", "--json")
+    assert code == 0, err
+    return str(json.loads(out)["id"])
+
+
+def test_networks_roles_by_name(
+    capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
+) -> None:
+    e = engine_address
+    assert (
+        run(
+            capsys,
+            e,
+            "networks",
+            "create",
+            "ovirtmgmt",
+            "10.1.0.0/24",
+            "--cluster",
+            "Prod",
+            "--required",
+            "--role",
+            "management",
+        )[0]
+        == 0
+    )
+    assert (
+        run(
+            capsys,
+            e,
+            "networks",
+            "create",
+            "fast",
+            "fd00:1::/64",
+            "--cluster",
+            cluster,
+            "--qos-mbps",
+            "2000",
+        )[0]
+        == 0
+    )
+
+    code, out, _ = run(capsys, e, "networks", "set-role", "fast", "migration", "--cluster", "Prod")
+    assert code == 0
+    assert "network fast now holds the migration role" in out
+
+    code, out, _ = run(capsys, e, "networks", "list", "--cluster", "Prod")
+    assert code == 0
+    rows = {line.split()[2]: line for line in out.splitlines()[2:]}
+    assert "migration" in rows["fast"] and "2000 Mbit/s" in rows["fast"]
+    assert "management" in rows["ovirtmgmt"] and "yes" in rows["ovirtmgmt"]
+
+    code, out, _ = run(capsys, e, "clusters", "show", "Prod", "--json")
+    shown = json.loads(out)
+    code, out, _ = run(capsys, e, "networks", "show", "fast", "--json")
+    assert shown["migration_network_id"] == json.loads(out)["id"]
+
+    code, out, _ = run(capsys, e, "networks", "unset-role", "fast", "migration")
+    assert code == 0 and "migrations now use the management network" in out
+    code, out, _ = run(capsys, e, "clusters", "show", "Prod", "--json")
+    assert json.loads(out)["migration_network_id"] == ""
+
+
+def test_refusals_are_one_line_with_the_engine_reason(
+    capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
+) -> None:
+    e = engine_address
+    assert run(capsys, e, "networks", "create", "a", "10.2.0.0/24", "--cluster", cluster)[0] == 0
+
+    code, out, err = run(capsys, e, "networks", "create", "b", "10.2.0.0/16", "--cluster", cluster)
+    assert code == 1 and out == ""
+    assert err.startswith("miglane: FAILED_PRECONDITION: subnet:") and "overlaps" in err
+
+    code, _, err = run(capsys, e, "networks", "create", "c", "10.300.0.0/24", "--cluster", cluster)
+    assert code == 1 and "INVALID_ARGUMENT: subnet" in err
+
+    code, _, err = run(capsys, e, "networks", "set-role", "nosuch", "migration")
+    assert code == 1 and "no network with id or name 'nosuch'" in err
+
+    code, _, err = run(capsys, e, "hosts", "add", "h1", "not an address", "--cluster", cluster)
+    assert code == 1 and "INVALID_ARGUMENT: agent_address" in err
+    assert "Traceback" not in err
+
+
+def test_hosts_and_events(
+    capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
+) -> None:
+    e = engine_address
+    assert run(capsys, e, "hosts", "add", "host1", "127.0.0.1:1", "--cluster", "Prod")[0] == 0
+    code, out, _ = run(capsys, e, "hosts", "list", "--json")
+    (host,) = json.loads(out)
+    assert host["name"] == "host1" and host["status"] == "HOST_STATUS_UNREACHABLE"
+    assert host["status_reason"]
+
+    code, out, _ = run(capsys, e, "events", "list")
+    assert code == 0
+    assert "cluster-created" in out and "host-added" in out
+    code, out, _ = run(capsys, e, "hosts", "remove", "host1")
+    assert code == 0 and "removed host" in out
+
+
+def test_unreachable_engine_says_how_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["clusters", "list", "--engine", "127.0.0.1:1"])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "cannot reach the engine at 127.0.0.1:1" in err and "MIGLANE_ENGINE" in err
