@@ -1,0 +1,198 @@
+"""Each migration's bandwidth cap, from the cluster's policy or the request's override.
+
+- An override (MigrateVm's `max_bandwidth_mibps`, SetMigrationBandwidth) wins; 0 means no cap.
+- HYPERVISOR_DEFAULT: no cap from Miglane (0).
+- CUSTOM: `custom_mibps` per migration.
+- AUTO: the link budget of the network carrying the data, divided by the migrations sharing
+  that link, recomputed whenever that number changes (the orchestration re-sends the new cap
+  with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
+  of the two hosts' links on it; Mbit/s become MiB/s (x 10^6 / 8 / 2^20).
+
+When the data falls back to the management network, AUTO budgets the management network the
+same way (its `qos_mbps`, else the slower of the two management links) but takes only
+`MANAGEMENT_SHARE` of it: management also carries the engine's polling, the agents' gRPC and
+consoles, and migrations there must not starve them (the seed's complaint). When no link
+speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of 52 MiB/s as
+the budget.
+
+A link is shared by the migrations leaving its host over the same network (they share the
+source NIC's transmit side) or entering it (the destination NIC's receive side); a migration's
+divisor is the larger of the two counts at its ends.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from miglane.engine.domain.migration_path import ClusterNetworks, MigrationPath
+from miglane.engine.domain.model import Attachment, BandwidthMode, MigrationPolicy, Network
+
+MIB_PER_S_PER_MBIT_PER_S = 1_000_000 / 8 / 1_048_576
+# oVirt's default migration bandwidth, used when no link speed is known.
+UNKNOWN_LINK_MIBPS = 52
+# The part of the management network's budget migrations may use when they fall back to it.
+MANAGEMENT_SHARE = 0.5
+
+
+def mbps_to_mibps(mbps: float) -> float:
+    """Megabits per second (network units) to mebibytes per second (QEMU's unit)."""
+    return mbps * MIB_PER_S_PER_MBIT_PER_S
+
+
+@dataclass(frozen=True)
+class LinkBudget:
+    """What all migrations over one link may use together, in MiB/s, and where it comes
+    from."""
+
+    mibps: float
+    basis: str
+
+
+def _link(attachment: Attachment | None, end: str) -> tuple[int, str] | None:
+    if attachment is None or attachment.speed_mbps <= 0:
+        return None
+    return attachment.speed_mbps, f"{end} {attachment.nic} {attachment.speed_mbps} Mbit/s"
+
+
+def link_budget(path: MigrationPath, networks: ClusterNetworks) -> LinkBudget:
+    """The AUTO budget of the link carrying a migration (see the module docstring)."""
+    if path.fell_back:
+        network: Network | None = networks.management
+        share = MANAGEMENT_SHARE
+        which = "management"
+    else:
+        network = networks.migration
+        share = 1.0
+        which = "migration"
+    name = repr(network.name) if network is not None else path.network_id or "(none)"
+    scope = (
+        f" x {MANAGEMENT_SHARE:g} (the {which} network also carries control traffic)"
+        if share != 1.0
+        else ""
+    )
+    if network is not None and network.qos_mbps:
+        return LinkBudget(
+            mbps_to_mibps(network.qos_mbps) * share,
+            f"QoS {network.qos_mbps} Mbit/s of {which} network {name}{scope}",
+        )
+    links = [
+        link
+        for link in (
+            _link(path.source_attachment, "source"),
+            _link(path.destination_attachment, "destination"),
+        )
+        if link is not None
+    ]
+    if not links:
+        return LinkBudget(
+            UNKNOWN_LINK_MIBPS * share,
+            f"no link speed known on {which} network {name}: default "
+            f"{UNKNOWN_LINK_MIBPS} MiB/s{scope}",
+        )
+    speed, described = min(links, key=lambda link: link[0])
+    return LinkBudget(
+        mbps_to_mibps(speed) * share, f"slower link on {which} network {name}: {described}{scope}"
+    )
+
+
+@dataclass(frozen=True)
+class BandwidthCap:
+    # 0: no cap from Miglane (the hypervisor's default).
+    mibps: int
+    # A sentence: where the number comes from.
+    basis: str
+
+
+def bandwidth_cap(
+    policy: MigrationPolicy,
+    budget: LinkBudget,
+    sharing: int,
+    override_mibps: int | None = None,
+) -> BandwidthCap:
+    """One migration's cap, `sharing` migrations (itself included) sharing its link."""
+    if override_mibps is not None:
+        if override_mibps == 0:
+            return BandwidthCap(0, "no cap: set on the migration")
+        return BandwidthCap(override_mibps, f"{override_mibps} MiB/s: set on the migration")
+    mode = policy.bandwidth_mode
+    if mode is BandwidthMode.HYPERVISOR_DEFAULT:
+        return BandwidthCap(0, "no cap: the cluster leaves bandwidth to the hypervisor")
+    if mode is BandwidthMode.CUSTOM:
+        return BandwidthCap(
+            policy.custom_mibps, f"{policy.custom_mibps} MiB/s: the cluster's custom cap"
+        )
+    sharing = max(sharing, 1)
+    # Floor so the shares never add up to more than the link; at least 1, since 0 is "no cap".
+    mibps = max(math.floor(budget.mibps / sharing), 1)
+    shared = f", shared by {sharing} migrations" if sharing > 1 else ""
+    return BandwidthCap(mibps, f"{mibps} MiB/s: {budget.basis}{shared}")
+
+
+@dataclass(frozen=True)
+class MigrationFlow:
+    """A migration holding a slot (or about to), as far as bandwidth goes."""
+
+    migration_id: str
+    source_host_id: str
+    destination_host_id: str
+    # The network carrying its data (`MigrationPath.network_id`).
+    network_id: str
+    budget: LinkBudget
+    # The request's override or SetMigrationBandwidth's value; None: the policy decides.
+    override_mibps: int | None = None
+    # The cap in force at the agent; None: none sent yet (a migration about to start).
+    current_mibps: int | None = None
+
+
+def sharing_counts(flows: Sequence[MigrationFlow]) -> dict[str, int]:
+    """For each migration, how many migrations share its busier end's link."""
+    leaving: dict[tuple[str, str], int] = {}
+    entering: dict[tuple[str, str], int] = {}
+    for flow in flows:
+        out_key = (flow.source_host_id, flow.network_id)
+        in_key = (flow.destination_host_id, flow.network_id)
+        leaving[out_key] = leaving.get(out_key, 0) + 1
+        entering[in_key] = entering.get(in_key, 0) + 1
+    return {
+        flow.migration_id: max(
+            leaving[(flow.source_host_id, flow.network_id)],
+            entering[(flow.destination_host_id, flow.network_id)],
+        )
+        for flow in flows
+    }
+
+
+def bandwidth_caps(
+    policy: MigrationPolicy, flows: Sequence[MigrationFlow]
+) -> dict[str, BandwidthCap]:
+    """Every flow's cap, by migration id, with the flows given sharing the links."""
+    sharing = sharing_counts(flows)
+    return {
+        flow.migration_id: bandwidth_cap(
+            policy, flow.budget, sharing[flow.migration_id], flow.override_mibps
+        )
+        for flow in flows
+    }
+
+
+@dataclass(frozen=True)
+class BandwidthChange:
+    migration_id: str
+    cap: BandwidthCap
+
+
+def bandwidth_changes(
+    policy: MigrationPolicy, flows: Sequence[MigrationFlow]
+) -> list[BandwidthChange]:
+    """The caps to send: for every flow whose cap differs from the one in force (a flow with
+    `current_mibps` None gets its first cap here, for the migrate verb). Call it whenever a
+    migration of the cluster starts or ends, or an override changes; the others are left
+    alone, so agents are not asked to change what did not change."""
+    caps = bandwidth_caps(policy, flows)
+    return [
+        BandwidthChange(flow.migration_id, caps[flow.migration_id])
+        for flow in flows
+        if flow.current_mibps != caps[flow.migration_id].mibps
+    ]

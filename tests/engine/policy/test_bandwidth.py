@@ -1,0 +1,245 @@
+"""Bandwidth caps: override, HYPERVISOR_DEFAULT, CUSTOM, and AUTO split by the migrations
+sharing a link, recomputed as that number changes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from miglane.engine.domain.bandwidth import (
+    BandwidthCap,
+    LinkBudget,
+    MigrationFlow,
+    bandwidth_cap,
+    bandwidth_changes,
+    link_budget,
+    mbps_to_mibps,
+    sharing_counts,
+)
+from miglane.engine.domain.migration_path import choose_migration_uri
+from miglane.engine.domain.model import BandwidthMode, HostView, MigrationPolicy, Network
+
+from .builders import MANAGEMENT, MIGRATION, host, networks
+
+AUTO = MigrationPolicy(bandwidth_mode=BandwidthMode.AUTO)
+
+
+def test_megabits_to_mebibytes() -> None:
+    assert mbps_to_mibps(1000) == pytest.approx(119.209, abs=1e-3)
+    assert mbps_to_mibps(8 * 1_048_576 / 1_000_000) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "migration_network", "management_network", "mibps", "basis"),
+    [
+        pytest.param(
+            host(1, mig_speed=10000),
+            host(2, mig_speed=1000),
+            MIGRATION,
+            MANAGEMENT,
+            119.209,
+            "slower link on migration network 'migration': destination mig0 1000 Mbit/s",
+            id="slower of the two migration links",
+        ),
+        pytest.param(
+            host(1, mig_speed=1000),
+            host(2, mig_speed=10000),
+            MIGRATION,
+            MANAGEMENT,
+            119.209,
+            "source mig0 1000 Mbit/s",
+            id="the source can be the slower",
+        ),
+        pytest.param(
+            host(1, mig_speed=0),
+            host(2, mig_speed=2500),
+            MIGRATION,
+            MANAGEMENT,
+            298.023,
+            "destination mig0 2500 Mbit/s",
+            id="an unknown speed is ignored",
+        ),
+        pytest.param(
+            host(1, mig_speed=0),
+            host(2, mig_speed=0),
+            MIGRATION,
+            MANAGEMENT,
+            52.0,
+            "no link speed known on migration network 'migration': default 52 MiB/s",
+            id="no speed known: oVirt's 52 MiB/s",
+        ),
+        pytest.param(
+            host(1, mig_speed=10000),
+            host(2, mig_speed=10000),
+            replace(MIGRATION, qos_mbps=2000),
+            MANAGEMENT,
+            238.419,
+            "QoS 2000 Mbit/s of migration network 'migration'",
+            id="the network's QoS wins over links",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=1000),
+            host(2, mgmt_speed=1000),
+            MIGRATION,
+            MANAGEMENT,
+            59.605,
+            "slower link on management network 'ovirtmgmt': source mgmt0 1000 Mbit/s x 0.5",
+            id="fallback: half the management link",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False),
+            host(2),
+            MIGRATION,
+            replace(MANAGEMENT, qos_mbps=400),
+            23.842,
+            "QoS 400 Mbit/s of management network 'ovirtmgmt' x 0.5",
+            id="fallback: half the management QoS",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=0),
+            host(2, mgmt_speed=0),
+            MIGRATION,
+            MANAGEMENT,
+            26.0,
+            "default 52 MiB/s x 0.5",
+            id="fallback without speeds",
+        ),
+    ],
+)
+def test_link_budget(
+    source: HostView,
+    destination: HostView,
+    migration_network: Network,
+    management_network: Network,
+    mibps: float,
+    basis: str,
+) -> None:
+    cluster_networks = networks(
+        migration_network=migration_network, management_network=management_network
+    )
+    path = choose_migration_uri(cluster_networks, source, destination)
+    budget = link_budget(path, cluster_networks)
+    assert budget.mibps == pytest.approx(mibps, abs=1e-3)
+    assert basis in budget.basis
+
+
+def test_no_migration_network_budgets_management() -> None:
+    cluster_networks = networks(migration=False)
+    path = choose_migration_uri(cluster_networks, host(1), host(2, mgmt_speed=100))
+    assert "management network 'ovirtmgmt'" in link_budget(path, cluster_networks).basis
+
+
+BUDGET = LinkBudget(119.209, "slower link on migration network 'migration': mig0 1000 Mbit/s")
+
+
+@pytest.mark.parametrize(
+    ("policy", "sharing", "override", "mibps", "basis"),
+    [
+        pytest.param(AUTO, 1, None, 119, "119 MiB/s: slower link", id="auto alone"),
+        pytest.param(AUTO, 2, None, 59, "shared by 2 migrations", id="auto shared by 2"),
+        pytest.param(AUTO, 3, None, 39, "shared by 3 migrations", id="auto shared by 3"),
+        pytest.param(AUTO, 500, None, 1, "1 MiB/s", id="never 0, which means no cap"),
+        pytest.param(AUTO, 0, None, 119, "119 MiB/s", id="sharing 0 counts as alone"),
+        pytest.param(
+            MigrationPolicy(bandwidth_mode=BandwidthMode.UNSPECIFIED),
+            1,
+            None,
+            119,
+            "slower link",
+            id="unspecified is auto",
+        ),
+        pytest.param(
+            MigrationPolicy(bandwidth_mode=BandwidthMode.HYPERVISOR_DEFAULT),
+            3,
+            None,
+            0,
+            "no cap: the cluster leaves bandwidth to the hypervisor",
+            id="hypervisor default",
+        ),
+        pytest.param(
+            MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=80),
+            3,
+            None,
+            80,
+            "80 MiB/s: the cluster's custom cap",
+            id="custom, not shared",
+        ),
+        pytest.param(AUTO, 2, 500, 500, "500 MiB/s: set on the migration", id="override wins"),
+        pytest.param(
+            MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=80),
+            1,
+            0,
+            0,
+            "no cap: set on the migration",
+            id="override 0: no cap",
+        ),
+    ],
+)
+def test_bandwidth_cap(
+    policy: MigrationPolicy, sharing: int, override: int | None, mibps: int, basis: str
+) -> None:
+    cap = bandwidth_cap(policy, BUDGET, sharing, override)
+    assert cap.mibps == mibps
+    assert basis in cap.basis
+
+
+def flow(
+    ident: str,
+    src: str,
+    dst: str,
+    *,
+    network: str = "net-mig",
+    current_mibps: int | None = None,
+    override_mibps: int | None = None,
+) -> MigrationFlow:
+    return MigrationFlow(ident, src, dst, network, BUDGET, override_mibps, current_mibps)
+
+
+def test_sharing_counts_the_busier_end() -> None:
+    flows = [
+        flow("a", "h1", "h2"),
+        flow("b", "h1", "h3"),
+        flow("c", "h1", "h4"),
+        flow("d", "h5", "h4"),
+        flow("e", "h6", "h7"),
+        flow("f", "h1", "h8", network="net-mgmt"),  # another link of h1
+    ]
+    assert sharing_counts(flows) == {"a": 3, "b": 3, "c": 3, "d": 2, "e": 1, "f": 1}
+
+
+def test_caps_follow_the_number_sharing_the_link() -> None:
+    """A migration starts alone, a second joins, the first ends: the caps are re-sent as the
+    share changes, and only when it changes."""
+    first = [flow("a", "h1", "h2")]
+    assert [(c.migration_id, c.cap.mibps) for c in bandwidth_changes(AUTO, first)] == [("a", 119)]
+
+    both = [flow("a", "h1", "h2", current_mibps=119), flow("b", "h1", "h3")]
+    assert {(c.migration_id, c.cap.mibps) for c in bandwidth_changes(AUTO, both)} == {
+        ("a", 59),
+        ("b", 59),
+    }
+
+    steady = [flow("a", "h1", "h2", current_mibps=59), flow("b", "h1", "h3", current_mibps=59)]
+    assert bandwidth_changes(AUTO, steady) == []
+
+    alone = [flow("b", "h1", "h3", current_mibps=59)]
+    assert [(c.migration_id, c.cap.mibps) for c in bandwidth_changes(AUTO, alone)] == [("b", 119)]
+
+
+def test_override_and_fixed_modes_are_not_rebalanced() -> None:
+    flows = [
+        flow("a", "h1", "h2", current_mibps=500, override_mibps=500),
+        flow("b", "h1", "h3"),
+    ]
+    changes = {c.migration_id: c.cap for c in bandwidth_changes(AUTO, flows)}
+    # The override still shares the link: b gets half, a keeps its own number.
+    assert changes == {"b": BandwidthCap(59, changes["b"].basis)}
+    custom = MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=80)
+    assert (
+        bandwidth_changes(
+            custom,
+            [flow("a", "h1", "h2", current_mibps=80), flow("b", "h1", "h3", current_mibps=80)],
+        )
+        == []
+    )
