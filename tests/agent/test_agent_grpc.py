@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from miglane.agent.domain.model import MIB
-from miglane.agent.fake_driver import FakeClock, FakeFabric
+from miglane.agent.fake_driver import FakeFabric
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2

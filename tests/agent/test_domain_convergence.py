@@ -41,6 +41,7 @@ def stalls(samples: list[tuple[int, int]]) -> list[int]:
         ([(1, 100), (1, 10), (1, 5), (2, 60)], [0, 0, 0, 0]),  # same iteration: no count
         ([(1, 100), (2, 60), (2, 90), (3, 90)], [0, 0, 0, 1]),
         ([(2, 50), (1, 10)], [0, 0]),  # an older iteration changes nothing
+        ([(1, 1000), (2, 500), (3, 495), (4, 489)], [0, 0, 1, 0]),  # within 2%: no new low
     ],
 )
 def test_stall_counting(samples: list[tuple[int, int]], expected: list[int]) -> None:

@@ -28,14 +28,19 @@ class StallState:
     stalled_iterations: int = 0
 
 
-def observe_iteration(state: StallState, iteration: int, data_remaining: int) -> StallState:
-    """Counts consecutive iterations whose remaining data is not a new low.
+# A new low must be this much lower than the old one: samples taken a little later into an
+# iteration would otherwise look like progress on a migration that does not converge.
+NEW_LOW_MARGIN = 0.02
 
-    Only a new iteration counts (samples within one iteration change nothing), and a new low
-    resets the count."""
+
+def observe_iteration(state: StallState, iteration: int, data_remaining: int) -> StallState:
+    """Counts consecutive iterations whose remaining data is not a new low (by more than
+    NEW_LOW_MARGIN). Only a new iteration counts (samples within one iteration change
+    nothing), and a new low resets the count."""
     if iteration <= state.iteration:
         return state
-    if state.lowest_remaining is None or data_remaining < state.lowest_remaining:
+    lowest = state.lowest_remaining
+    if lowest is None or data_remaining < lowest * (1 - NEW_LOW_MARGIN):
         return StallState(iteration, data_remaining, 0)
     return StallState(iteration, state.lowest_remaining, state.stalled_iterations + 1)
 

@@ -1,0 +1,292 @@
+"""The agent over real libvirt + QEMU on the lab (root; marker `lab` through the fixture).
+
+An in-process agent serves host1 (its libvirtd over the unix socket, its gRPC on 127.0.0.1:0);
+the restart test runs a real `miglane agent` process inside host1's network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from agent_support import unique_name
+
+from miglane.agent.domain.model import MIB
+from miglane.v1 import agent_pb2 as pb
+from miglane.v1 import agent_pb2_grpc, common_pb2
+
+if TYPE_CHECKING:
+    from miglane.lab import Lab, LabStatus
+
+Phase = common_pb2.MigrationPhase
+RESTART_AGENT_PORT = 50071
+
+
+@dataclass
+class LabAgent:
+    lab: Lab
+    status: LabStatus
+    address: str
+    vms: list[str]
+
+    @property
+    def h1(self):  # type: ignore[no-untyped-def]
+        return self.status.hosts[0]
+
+    @property
+    def h2(self):  # type: ignore[no-untyped-def]
+        return self.status.hosts[1]
+
+    def make_vm(self, memory_mib: int = 128, dirty_mib: int = 0) -> str:
+        name = unique_name("agl")
+        self.lab.create_vm(self.h1.name, name, memory_mib=memory_mib, dirty_mib=dirty_mib)
+        self.vms.append(name)
+        return name
+
+    def vm_uuid(self, name: str) -> str:
+        from miglane.agent.libvirt_driver import LibvirtDriver
+
+        driver = LibvirtDriver(self.h1.libvirt_uri)
+        try:
+            return next(d.id for d in driver.list_domains() if d.name == name)
+        finally:
+            driver.close()
+
+    def where(self, name: str) -> set[str]:
+        return {vm.host for vm in self.lab.list_vms() if vm.name == name and vm.state == "running"}
+
+    def request(self, name: str, mid: str, mibps: int = 32, **kw) -> pb.MigrateRequest:  # type: ignore[no-untyped-def]
+        return pb.MigrateRequest(
+            migration_id=mid,
+            vm_id=self.vm_uuid(name),
+            dst=self.h2.peer_uri,
+            migration_uri=self.h2.migration_uri,
+            mode=common_pb2.MIGRATION_MODE_LIVE,
+            max_bandwidth_mibps=mibps,
+            **kw,
+        )
+
+
+@pytest.fixture
+async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ignore[no-untyped-def]
+    from miglane.agent.grpc_api.server import create_server
+    from miglane.agent.libvirt_driver import LibvirtDriver
+    from miglane.agent.service import Agent
+
+    status = lab.status()
+    driver = LibvirtDriver(status.hosts[0].libvirt_uri)
+    agent = Agent(
+        driver, peer_uri=status.hosts[0].peer_uri, state_dir=str(tmp_path), poll_interval=0.25
+    )
+    await agent.start()
+    server, port = await create_server(agent, "127.0.0.1:0")
+    la = LabAgent(lab, status, f"127.0.0.1:{port}", [])
+    try:
+        yield la
+    finally:
+        await server.stop(0)
+        await agent.stop()
+        driver.close()
+        for name in la.vms:
+            for host in (la.h1.name, la.h2.name):
+                with contextlib.suppress(Exception):
+                    lab.destroy_vm(host, name)
+
+
+def stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
+    return agent_pb2_grpc.AgentServiceStub(grpc.aio.insecure_channel(address))
+
+
+async def watch(address: str, mid: str, timeout: float = 60) -> list[pb.MigrationProgress]:
+    samples = []
+    async with asyncio.timeout(timeout):
+        call = stub(address).WatchMigrationProgress(
+            pb.WatchMigrationProgressRequest(migration_id=mid)
+        )
+        async for item in call:
+            samples.append(item.progress)
+    return samples
+
+
+def observed(s: pb.MigrationProgress) -> float:
+    return s.observed_at.seconds + s.observed_at.nanos / 1e9
+
+
+def measured_rate(samples: list[pb.MigrationProgress]) -> float:
+    """Bytes/s between the first and the last sample of the copy."""
+    copying = [s for s in samples if s.phase == Phase.MIGRATION_PHASE_RUNNING and s.iteration]
+    first, last = copying[0], copying[-1]
+    return (last.data_processed_bytes - first.data_processed_bytes) / (
+        observed(last) - observed(first)
+    )
+
+
+async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    name = la.make_vm(128)
+    tx_before = la.lab.nic_counters(la.h1.name, "mig").tx_bytes
+    await stub(la.address).Migrate(la.request(name, "cap", 32))
+    samples = await watch(la.address, "cap")
+    final = samples[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_COMPLETED, final.error
+    percents = [s.progress_percent for s in samples]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert max(percents[:-1]) <= 99
+    assert measured_rate(samples) == pytest.approx(32 * MIB, rel=0.10)
+    assert la.lab.nic_counters(la.h1.name, "mig").tx_bytes - tx_before >= 128 * MIB
+    assert final.downtime_ms > 0 and final.data_processed_bytes >= 120 * MIB
+    assert la.where(name) == {la.h2.name}
+
+
+async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    name = la.make_vm(128)
+    await stub(la.address).Migrate(la.request(name, "change", 16))
+    await asyncio.sleep(1.5)
+    changed_at = time.time()
+    await stub(la.address).MigrateChangeParams(
+        pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mibps=64)
+    )
+    samples = await watch(la.address, "change")
+    assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+    after = [s for s in samples if observed(s) > changed_at + 0.5 and s.iteration]
+    assert after, "no sample after the change"
+    assert measured_rate(after) == pytest.approx(64 * MIB, rel=0.15)
+
+
+async def test_cancel_keeps_the_guest_on_the_source(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    name = la.make_vm(128)
+    await stub(la.address).Migrate(la.request(name, "cancel", 16))
+    await asyncio.sleep(1)
+    reply = await stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id="cancel"))
+    assert reply.progress.phase == Phase.MIGRATION_PHASE_CANCELLED
+    assert la.where(name) == {la.h1.name}
+    assert name not in {vm.name for vm in la.lab.list_vms(la.h2.name)}
+
+
+async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    name = la.make_vm(64, dirty_mib=48)
+    schedule = common_pb2.ConvergenceSchedule(
+        stalling=[
+            common_pb2.ConvergenceStep(
+                stalled_iterations=1,
+                action=common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME,
+                downtime_ms=50,
+            ),
+            common_pb2.ConvergenceStep(
+                stalled_iterations=2, action=common_pb2.CONVERGENCE_ACTION_ABORT
+            ),
+        ]
+    )
+    await stub(la.address).Migrate(la.request(name, "dirty", 32, convergence_schedule=schedule))
+    samples = await watch(la.address, "dirty")
+    final = samples[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_FAILED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
+    assert "convergence schedule" in final.error
+    assert max(s.dirty_rate_bps for s in samples) > 0
+    assert la.where(name) == {la.h1.name}
+
+
+async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    name = la.make_vm(64)
+    path = str(la.lab.base_dir / f"{name}.save")
+    await stub(la.address).Migrate(
+        pb.MigrateRequest(
+            migration_id="hib",
+            vm_id=la.vm_uuid(name),
+            mode=common_pb2.MIGRATION_MODE_HIBERNATE,
+            dst_params={"path": path},
+        )
+    )
+    samples = await watch(la.address, "hib")
+    assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED, samples[-1].error
+    assert os.path.getsize(path) >= 60 * MIB
+    assert la.where(name) == set()
+    restored = await stub(la.address).Restore(pb.RestoreRequest(path=path))
+    assert restored.vm.name == name and restored.vm.state == common_pb2.VM_STATE_RUNNING
+    assert la.where(name) == {la.h1.name}
+    os.unlink(path)
+
+
+async def test_third_concurrent_migration_is_refused(lab_agent: LabAgent) -> None:
+    la = lab_agent
+    names = [la.make_vm(64) for _ in range(3)]
+    for k in range(2):
+        await stub(la.address).Migrate(la.request(names[k], f"c{k}", 4))
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub(la.address).Migrate(la.request(names[2], "c2", 4))
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    for k in range(2):
+        await stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
+    assert all(la.where(n) == {la.h1.name} for n in names)
+
+
+def start_agent_process(la: LabAgent, state_dir: str, log_path: str) -> subprocess.Popen:  # type: ignore[type-arg]
+    argv = [
+        sys.executable, "-m", "miglane.cli.main", "agent",
+        "--listen", f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}",
+        "--libvirt-uri", la.h1.libvirt_uri,
+        "--state-dir", state_dir,
+        "--poll-interval", "0.25",
+    ]  # fmt: skip
+    log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
+    process = la.lab.run_in_host(la.h1.name, argv, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((la.h1.mgmt_addr, RESTART_AGENT_PORT), timeout=0.5),
+        ):
+            return process
+        assert process.poll() is None, open(log_path).read()
+        time.sleep(0.1)
+    raise AssertionError(f"agent did not listen: {open(log_path).read()}")
+
+
+async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    la = lab_agent
+    name = la.make_vm(128)
+    state_dir, log_path = str(tmp_path / "state"), str(tmp_path / "agent.log")
+    address = f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}"
+    first = start_agent_process(la, state_dir, log_path)
+    try:
+        await stub(address).Migrate(la.request(name, "survivor", 16))
+        await asyncio.sleep(1.5)
+        before = await stub(address).GetMigrationStatus(
+            pb.GetMigrationStatusRequest(migration_id="survivor")
+        )
+        assert before.progress.phase == Phase.MIGRATION_PHASE_RUNNING
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+    second = start_agent_process(la, state_dir, log_path)
+    try:
+        status = await stub(address).GetMigrationStatus(
+            pb.GetMigrationStatusRequest(migration_id="survivor")
+        )
+        assert status.progress.progress_percent >= before.progress.progress_percent
+        samples = await watch(address, "survivor")
+        assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED, samples[-1].error
+        assert la.where(name) == {la.h2.name}
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(10)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait(5)
