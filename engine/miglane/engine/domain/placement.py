@@ -282,9 +282,10 @@ def assess_destination(
 
 
 def _by_preference(assessment: DestinationAssessment) -> tuple[bool, float, str, str]:
+    # Suitable hosts best first; the rejected ones by name, for an operator to scan.
     return (
         not assessment.suitable,
-        -assessment.score,
+        -assessment.score if assessment.suitable else 0.0,
         assessment.host.host.name,
         assessment.host.host.id,
     )
