@@ -138,3 +138,18 @@ def test_format_status_shows_uris_links_and_agents() -> None:
     assert "capped at 2000 Mbit/s" in text
     assert status.host("host1").link("mig0").up is False
     assert status.to_dict()["hosts"][0]["links"][1]["nic"] == "mig0"
+
+
+@pytest.mark.parametrize(
+    ("base_dir", "slot", "message"),
+    [
+        ("/tmp/a lab", 0, "may hold only letters"),
+        ("/tmp/lab?x=1", 0, "may hold only letters"),
+        ("/tmp/lab", 100, "slot must be between 0 and 99"),
+    ],
+)
+def test_lab_refuses_unsafe_base_dirs_and_bad_slots(base_dir: str, slot: int, message: str) -> None:
+    from miglane.lab import Lab, LabError
+
+    with pytest.raises(LabError, match=message):
+        Lab(base_dir, slot=slot)

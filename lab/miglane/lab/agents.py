@@ -10,12 +10,13 @@ import time
 from . import network
 from .errors import LabError
 from .layout import HostPaths
-from .libvirtd import NSEXEC
+from .libvirtd import NSEXEC, peer_uri
 from .plan import HostPlan
 from .processes import is_ours
 
 
 def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> list[str]:
+    """`miglane agent` serving on the host's management address, managing its libvirtd."""
     return [
         sys.executable,
         "-m",
@@ -27,6 +28,8 @@ def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) ->
         libvirt_uri,
         "--state-dir",
         str(paths.agent_state_dir),
+        "--peer-uri",
+        peer_uri(host),
     ]
 
 

@@ -210,7 +210,8 @@ def format_status(status: LabStatus) -> str:
         daemon = f"libvirtd pid {host.daemon_pid}" if host.daemon_running else "libvirtd DOWN"
         lines.append(f"{host.name}  netns {host.netns}  {daemon}")
         for link in host.links:
-            lines.append(f"  {link.nic:<6} {link.addr:<15} {'up' if link.up else 'DOWN'}")
+            rate = f"  {link.rate_mbit} Mbit/s" if link.rate_mbit else ""
+            lines.append(f"  {link.nic:<6} {link.addr:<15} {'up' if link.up else 'DOWN'}{rate}")
         lines.append(f"  libvirt {host.libvirt_uri}")
         lines.append(f"  peers   {host.peer_uri}")
         lines.append(f"  migrate {host.migration_uri}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from .status import HostStatus, LabStatus, VmInfo
 from .virsh import Virsh
 
 DEFAULT_BASE_DIR = "/var/lib/miglane-lab"
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
 BASE_DIR_ENV = "MIGLANE_LAB_DIR"
 
 
@@ -57,7 +59,15 @@ class Lab:
     def __init__(self, base_dir: str | Path | None = None, *, slot: int = 0) -> None:
         self.paths = LabPaths(Path(base_dir or default_base_dir()).resolve())
         self.slot = slot
-        plan_lab(slot, 0)  # validates the slot
+        if not _SAFE_PATH.match(str(self.base_dir)):
+            # it ends up in libvirt URIs and config files
+            raise LabError(
+                f"base directory {self.base_dir} may hold only letters, digits and . _ - /"
+            )
+        try:
+            plan_lab(slot, 0)
+        except ValueError as exc:
+            raise LabError(str(exc)) from exc
         # Children this process started: reaped on down, so they do not linger as zombies.
         self._children: list[subprocess.Popen[bytes]] = []
 
@@ -90,17 +100,29 @@ class Lab:
             if mbit is not None and mbit <= 0:
                 raise LabError(f"a link rate must be a positive number of Mbit/s, not {mbit}")
         with self._locked():
-            self._prepare_machine(install)
-            kernel = build_guest_kernel(self.paths.guest_dir)
-            state = self._load_state_for_up()
-            plan = plan_lab(self.slot, hosts)
-            network.check_slot_free(plan, owner=str(self.base_dir))
-            self._shrink(state, hosts)
-            known = {record.name for record in state.hosts}
-            state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
-            state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
-            save_state(self.paths.state_file, state)  # before anything starts: down can undo it
+            self._up_locked(hosts, mgmt_mbit, mig_mbit, agents, agent_port, install)
+        return self.status()
 
+    def _up_locked(
+        self,
+        hosts: int,
+        mgmt_mbit: int | None,
+        mig_mbit: int | None,
+        agents: bool,
+        agent_port: int,
+        install: bool,
+    ) -> None:
+        self._prepare_machine(install)
+        kernel = build_guest_kernel(self.paths.guest_dir)
+        state = self._load_state_for_up()
+        plan = plan_lab(self.slot, hosts)
+        network.check_slot_free(plan, owner=str(self.base_dir))
+        self._shrink(state, hosts)
+        known = {record.name for record in state.hosts}
+        state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
+        state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
+        save_state(self.paths.state_file, state)  # before anything starts: down can undo it
+        try:
             network.ensure_bridges(plan, owner=str(self.base_dir))
             for host in plan.hosts:
                 network.ensure_host_network(plan, host)
@@ -109,7 +131,11 @@ class Lab:
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
-        return self.status()
+        except LabError as exc:
+            raise LabError(
+                f"{exc}\nThe lab is partly up: `miglane lab up` again retries, "
+                f"`miglane lab down` removes it."
+            ) from exc
 
     def _prepare_machine(self, install: bool) -> None:
         if install:
@@ -143,7 +169,7 @@ class Lab:
         if not extra:
             return
         old_plan = plan_lab(self.slot, max(host_index(record.name) for record in state.hosts))
-        self._stop_hosts(extra, [old_plan.host(record.name).netns for record in extra])
+        self._stop_hosts(extra, [old_plan.host(record.name) for record in extra])
         for record in extra:
             network.remove_host_network(old_plan.host(record.name))
             shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
@@ -158,6 +184,8 @@ class Lab:
             if running:
                 record.daemon_pid = running
                 continue
+            # a daemon that lost its pid file, or a tini without its daemon: not twice
+            stop_processes(libvirtd.daemon_pids(paths, record.tini_pid, record.daemon_pid))
             libvirtd.write_config(host, paths)
             to_start.append(host)
         seed = self.paths.capabilities_seed
@@ -420,14 +448,13 @@ class Lab:
             slot = state.slot if state else self.slot
             indices = [host_index(record.name) for record in records]
             plan = plan_lab(slot, max(indices, default=0))
-            if self._slot_owned_here(plan):
+            owned = self._slot_owned_here(plan)
+            if owned:
                 leftovers = self._leftover_netns_indices(plan)
                 plan = plan_lab(slot, max([*indices, *leftovers], default=0))
-                netns = [host.netns for host in plan.hosts]
-            else:
-                netns = []  # another lab owns these names: touch only our own processes
-            self._stop_hosts(records, netns)
-            if netns:
+            # when another lab owns this slot's names, touch only our own processes
+            self._stop_hosts(records, list(plan.hosts) if owned else [])
+            if owned:
                 for host in plan.hosts:
                     network.remove_host_network(host)
                 network.remove_bridges(plan)
@@ -458,19 +485,21 @@ class Lab:
             if name.startswith(prefix) and name[len(prefix) :].isdigit()
         ]
 
-    def _stop_hosts(self, records: list[HostRecord], netns: list[str]) -> None:
+    def _stop_hosts(self, records: list[HostRecord], sweep: list[HostPlan]) -> None:
         """Agents first, then daemons with their tini, then the QEMU they left, then whatever
-        still runs inside the hosts' namespaces; all hosts at once."""
-        agent_pids, host_pids = [], []
+        else runs inside the namespaces of the `sweep` hosts; all hosts at once."""
+        inodes = {host.name: netns_inode(network.netns_path(host.netns)) for host in sweep}
+        agent_pids, daemon_pids, qemu_pids = [], [], []
         for record in records:
             paths = self.paths.host(record.name)
             if agents.is_agent(record.agent_pid, paths):
                 agent_pids.append(record.agent_pid or 0)
-            host_pids += libvirtd.host_pids(paths, record.tini_pid)
+            daemon_pids += libvirtd.daemon_pids(paths, record.tini_pid, record.daemon_pid)
+            qemu_pids += libvirtd.qemu_pids(paths, inodes.get(record.name))
         stop_processes(agent_pids)
-        stop_processes(host_pids)
-        inodes = [netns_inode(network.netns_path(name)) for name in netns]
-        stop_processes(pids_in_netns(inode for inode in inodes if inode), grace=2)
+        stop_processes(daemon_pids)
+        stop_processes(qemu_pids)
+        stop_processes(pids_in_netns(inode for inode in inodes.values() if inode), grace=2)
         self._reap_children()
 
     def _reap_children(self) -> None:

@@ -21,7 +21,7 @@ from .configs import render_libvirtd_conf, render_qemu_conf
 from .errors import LabError
 from .layout import LIBVIRT_SYSTEM_DIRS, UNIX_SOCKET_PATH_MAX, HostPaths
 from .plan import LIBVIRTD_TCP_PORT, HostPlan
-from .processes import cmdline, is_ours, is_running, read_pid_file
+from .processes import cmdline, is_ours, is_running, process_netns_inode, read_pid_file
 from .virsh import Virsh
 
 NSEXEC = Path(__file__).with_name("nsexec.py")
@@ -152,17 +152,29 @@ def _log_tail(paths: HostPaths, lines: int = 8) -> str:
     return "\n".join(text) or f"no log in {paths.root}"
 
 
-def host_pids(paths: HostPaths, tini_pid: int | None) -> list[int]:
-    """The host's daemon, its tini and every QEMU it started (by libvirt's pid files, which
-    outlive a killed daemon), each checked against its command line."""
+def daemon_pids(paths: HostPaths, tini_pid: int | None, daemon_pid_seen: int | None) -> list[int]:
+    """The host's libvirtd and its tini, each checked against its command line."""
     pids = []
-    daemon = daemon_pid(paths)
-    if daemon:
-        pids.append(daemon)
-    if tini_pid and is_ours(tini_pid, "tini", str(paths.libvirtd_conf)):
-        pids.append(tini_pid)
+    for pid in {daemon_pid(paths), daemon_pid_seen}:
+        if is_ours(pid, "libvirtd", str(paths.libvirtd_conf)):
+            pids.append(pid or 0)
+    if is_ours(tini_pid, "tini", str(paths.libvirtd_conf)):
+        pids.append(tini_pid or 0)
+    return pids
+
+
+def qemu_pids(paths: HostPaths, netns_inode: int | None) -> list[int]:
+    """QEMU processes the host's daemon started, by libvirt's pid files (they outlive a killed
+    daemon); only those running in the host's network namespace, as a reused PID is not."""
+    pids = []
     for pid_file in sorted(paths.qemu_pid_dir.glob("*.pid")):
         pid = read_pid_file(pid_file)
-        if pid and is_running(pid) and any("qemu-system" in arg for arg in cmdline(pid)[:1]):
+        if (
+            pid
+            and netns_inode
+            and is_running(pid)
+            and any("qemu-system" in arg for arg in cmdline(pid)[:1])
+            and process_netns_inode(pid) == netns_inode
+        ):
             pids.append(pid)
     return pids

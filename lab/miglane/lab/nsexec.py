@@ -44,6 +44,9 @@ def join_netns(path: str) -> None:
 def private_mounts(sysfs: bool, binds: list[tuple[str, str]]) -> None:
     _check(_libc.unshare(CLONE_NEWNS), "unshare mount namespace")
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    # The copies of /run/netns/* in this mount namespace would keep every other host's network
+    # namespace alive for as long as this process runs; it needs none of them.
+    _libc.umount2(b"/run/netns", MNT_DETACH)  # fails when /run/netns is no mount point: fine
     if sysfs:
         # Same as `ip netns exec`: a sysfs mounted from inside the namespace shows its NICs.
         _check(_libc.umount2(b"/sys", MNT_DETACH), "unmount /sys")

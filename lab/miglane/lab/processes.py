@@ -50,8 +50,12 @@ def read_pid_file(path: Path) -> int | None:
 def netns_inode(path: str | Path) -> int | None:
     try:
         return os.stat(path).st_ino
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+
+
+def process_netns_inode(pid: int) -> int | None:
+    return netns_inode(f"/proc/{pid}/ns/net")
 
 
 def pids_in_netns(inodes: Iterable[int]) -> list[int]:

@@ -1,0 +1,183 @@
+"""Benchmark of `miglane lab`: bring-up, VM start, and migration against a raw copy.
+
+    .venv/bin/python bench/bench_lab.py      (root; `make bench` runs it)
+
+Runs a lab of its own (slot $MIGLANE_BENCH_SLOT, default 90, base dir under /tmp) and takes it
+down at the end; an operator's lab is not touched. Measures:
+  - `up` of 3 hosts with packages present: cold (no cached QEMU probe) and warm;
+  - start of a 64 MiB guest until it has filled its memory, several times;
+  - live migration of a 256 MiB guest over the migration network, uncapped, several times,
+    against a raw TCP copy of 256 MiB between the same two hosts over the same link;
+  - `down`.
+Target: `up` of 3 hosts under 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import libvirt
+
+from miglane.lab import Lab, LabError, Network
+
+HOSTS = 3
+UP_TARGET_S = 10.0
+GUEST_MIB = 256
+RUNS = 5
+COPY_PORT = 5201
+MIB = 1024 * 1024
+
+# A receiver and a sender of COPY_MIB MiB over TCP; the sender prints the seconds from
+# connect to the receiver having read everything (it closes its end after EOF).
+RECEIVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+buf = bytearray(1 << 20); view = memoryview(buf)
+while c.recv_into(view):
+    pass
+c.close()
+"""
+SENDER = """
+import socket, sys, time
+mib = int(sys.argv[3]); chunk = b"\\x5a" * (1 << 20)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+started = time.monotonic()
+for _ in range(mib):
+    s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print(time.monotonic() - started)
+"""
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.3f} s, min {min(values):.3f}, "
+        f"max {max(values):.3f} ({len(values)} runs)"
+    )
+
+
+def migrate(lab: Lab, name: str, source: str, dest: str) -> tuple[float, int]:
+    """Seconds of the migrateToURI3 call, and the downtime libvirt reports (ms)."""
+    status = lab.status()
+    src, dst = status.host(source), status.host(dest)
+    conn = libvirt.open(src.libvirt_uri)
+    dconn = libvirt.open(dst.libvirt_uri)
+    try:
+        dom = conn.lookupByName(name)
+        started = time.monotonic()
+        dom.migrateToURI3(
+            dst.peer_uri,
+            {libvirt.VIR_MIGRATE_PARAM_URI: dst.migration_uri},
+            libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER,
+        )
+        seconds = time.monotonic() - started
+        stats = dconn.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        return seconds, int(stats.get("downtime", -1))
+    finally:
+        conn.close()
+        dconn.close()
+
+
+def raw_copy(lab: Lab, source: str, dest: str, mib: int) -> float:
+    """Seconds to push `mib` MiB over TCP from `source` to `dest`'s migration address."""
+    addr = lab.status().host(dest).mig_addr
+    receiver = lab.run_in_host(
+        dest,
+        [sys.executable, "-I", "-c", RECEIVER, addr, str(COPY_PORT)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        receiver.stdout.readline()  # "listening"
+        sender = lab.run_in_host(
+            source,
+            [sys.executable, "-I", "-c", SENDER, addr, str(COPY_PORT), str(mib)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        out, _ = sender.communicate(timeout=120)
+        return float(out.strip())
+    finally:
+        receiver.wait(timeout=10)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("bench_lab: needs root (the lab creates namespaces, bridges and daemons)")
+        return 1
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    slot = int(os.environ.get("MIGLANE_BENCH_SLOT", "90"))
+    lab = Lab(f"/tmp/miglane-bench-lab-{slot}", slot=slot)
+    try:
+        lab.up(hosts=2)  # packages and guest kernel present before anything is timed
+        lab.down(purge=True)
+        cold = timed(lambda: lab.up(hosts=HOSTS))
+        lab.down()
+        warm_runs = []
+        for _ in range(3):
+            warm_runs.append(timed(lambda: lab.up(hosts=HOSTS)))
+            if len(warm_runs) < 3:
+                lab.down()
+        again = timed(lambda: lab.up(hosts=HOSTS))
+        print(f"lab up, {HOSTS} hosts, packages present, first ever (QEMU probed): {cold:.2f} s")
+        print(f"lab up, {HOSTS} hosts, packages present, QEMU probe cached: {summary(warm_runs)}")
+        print(f"lab up again while up (idempotent, nothing to do): {again:.2f} s")
+        worst = max(cold, *warm_runs)
+        verdict = "met" if worst < UP_TARGET_S else "NOT met"
+        print(
+            f"target: lab up of {HOSTS} hosts < {UP_TARGET_S:g} s: {verdict} (worst {worst:.2f} s)"
+        )
+
+        starts = []
+        for i in range(RUNS):
+            starts.append(timed(lambda i=i: lab.create_vm("host3", f"b-start-{i}", 64)))
+            lab.destroy_vm("host3", f"b-start-{i}")
+        print(f"VM start, 64 MiB guest, until its memory is filled: {summary(starts)}")
+
+        lab.create_vm("host1", "b-mig", GUEST_MIB)
+        seconds, downtimes, path = [], [], ["host1", "host2"]
+        rx_before = sum(lab.nic_counters("host2", Network.MIG))
+        for run in range(RUNS):
+            source, dest = path[run % 2], path[(run + 1) % 2]
+            took, downtime = migrate(lab, "b-mig", source, dest)
+            seconds.append(took)
+            downtimes.append(downtime)
+        carried = (sum(lab.nic_counters("host2", Network.MIG)) - rx_before) / MIB
+        copies = [raw_copy(lab, "host1", "host2", GUEST_MIB) for _ in range(3)]
+        migration, copy = statistics.median(seconds), statistics.median(copies)
+        print(f"migration, {GUEST_MIB} MiB guest over mig0, uncapped: {summary(seconds)}")
+        print(f"  downtime (libvirt): median {statistics.median(downtimes):.0f} ms")
+        print(f"  mig0 of host2 moved {carried:.0f} MiB over {RUNS} migrations")
+        print(f"raw TCP copy, {GUEST_MIB} MiB, host1 -> host2 over mig0: {summary(copies)}")
+        print(
+            f"  migration / raw copy: {migration / copy:.1f}x "
+            f"({GUEST_MIB / migration:.0f} MiB/s vs {GUEST_MIB / copy:.0f} MiB/s)"
+        )
+        lab.destroy_vm(path[RUNS % 2], "b-mig")
+        print(f"lab down: {timed(lab.down):.2f} s")
+    except (LabError, libvirt.libvirtError) as exc:
+        print(f"bench_lab: {exc}")
+        return 1
+    finally:
+        lab.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
