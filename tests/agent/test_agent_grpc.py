@@ -76,7 +76,7 @@ async def test_capabilities_and_vms(cluster) -> None:  # type: ignore[no-untyped
 
 
 async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  # type: ignore[no-untyped-def]
-    fabric, (a, b, _) = cluster
+    _, (a, b, _) = cluster
     started = await stub(a).Migrate(request(a, b))
     assert started.progress.phase == Phase.MIGRATION_PHASE_RUNNING
     vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms

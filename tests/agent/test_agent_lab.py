@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -253,9 +254,9 @@ def start_agent_process(la: LabAgent, state_dir: str, log_path: str) -> subproce
             socket.create_connection((la.h1.mgmt_addr, RESTART_AGENT_PORT), timeout=0.5),
         ):
             return process
-        assert process.poll() is None, open(log_path).read()
+        assert process.poll() is None, Path(log_path).read_text()
         time.sleep(0.1)
-    raise AssertionError(f"agent did not listen: {open(log_path).read()}")
+    raise AssertionError(f"agent did not listen: {Path(log_path).read_text()}")
 
 
 async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_path) -> None:  # type: ignore[no-untyped-def]
