@@ -23,19 +23,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, libvirtd, network, packages
+from . import agents, guests, libvirtd, network, packages
 from .commands import REQUIRED_TOOLS, tool
-from .configs import render_domain_xml, validate_vm_name
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
-from .layout import LabPaths
+from .layout import HostPaths, LabPaths
 from .libvirtd import NSEXEC
 from .network import NicCounters
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
-from .processes import netns_inode, pids_in_netns, stop_processes, wait_until
+from .processes import netns_inode, pids_in_netns, stop_processes
 from .state import HostRecord, LabState, load_state, save_state
 from .status import HostStatus, LabStatus, VmInfo
-from .virsh import Virsh
 
 DEFAULT_BASE_DIR = "/var/lib/miglane-lab"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -99,8 +97,14 @@ class Lab:
         for mbit in (mgmt_mbit, mig_mbit):
             if mbit is not None and mbit <= 0:
                 raise LabError(f"a link rate must be a positive number of Mbit/s, not {mbit}")
-        with self._locked():
-            self._up_locked(hosts, mgmt_mbit, mig_mbit, agents, agent_port, install)
+        existed = self.base_dir.exists()
+        try:
+            with self._locked():
+                self._up_locked(hosts, mgmt_mbit, mig_mbit, agents, agent_port, install)
+        except LabError:
+            if not existed and not self.paths.state_file.exists():
+                shutil.rmtree(self.base_dir, ignore_errors=True)  # nothing started: no trace
+            raise
         return self.status()
 
     def _up_locked(
@@ -113,10 +117,10 @@ class Lab:
         install: bool,
     ) -> None:
         self._prepare_machine(install)
-        kernel = build_guest_kernel(self.paths.guest_dir)
         state = self._load_state_for_up()
         plan = plan_lab(self.slot, hosts)
         network.check_slot_free(plan, owner=str(self.base_dir))
+        kernel = build_guest_kernel(self.paths.guest_dir)
         self._shrink(state, hosts)
         known = {record.name for record in state.hosts}
         state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
@@ -193,11 +197,11 @@ class Lab:
             # Nothing to seed from yet: the first daemon probes QEMU alone (~1.5 s), the
             # others start from its results.
             first = to_start.pop(0)
-            self._start_and_wait(plan, state, [first])
+            self._start_and_wait(state, [first])
             libvirtd.save_capabilities(self.paths.host(first.name), seed)
-        self._start_and_wait(plan, state, to_start)
+        self._start_and_wait(state, to_start)
 
-    def _start_and_wait(self, plan: LabPlan, state: LabState, hosts: list[HostPlan]) -> None:
+    def _start_and_wait(self, state: LabState, hosts: list[HostPlan]) -> None:
         starting = {}
         for host in hosts:
             paths = self.paths.host(host.name)
@@ -260,10 +264,8 @@ class Lab:
         slot = state.slot if state else self.slot
         plan = plan_lab(slot, len(state.hosts) if state else 0)
         root_links = network.links() if os.geteuid() == 0 else {}
-        hosts = []
-        for host in plan.hosts:
-            assert state is not None
-            hosts.append(self._host_status(host, state.host(host.name), root_links))
+        records = {record.name: record for record in state.hosts} if state else {}
+        hosts = [self._host_status(host, records[host.name], root_links) for host in plan.hosts]
         if not hosts:
             lab_state = "down"
         elif all(h.daemon_running for h in hosts):
@@ -365,69 +367,45 @@ class Lab:
         returns once the guest has filled its memory."""
         require_root()
         state = self._require_state()
-        plan = self._plan(state)
-        paths = self.paths.host(self._host_plan(plan, host).name)
+        paths = self._host_paths(state, host)
         kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
-        try:
-            xml = render_domain_xml(name, memory_mib, kernel, dirty_mib, virt_type)
-        except ValueError as exc:
-            raise LabError(str(exc)) from exc
-        xml_file = paths.domains_dir / f"{name}.xml"
-        xml_file.parent.mkdir(parents=True, exist_ok=True)
-        xml_file.write_text(xml)
-        serial = paths.guest_serial_log(name)
-        serial.unlink(missing_ok=True)
-        virsh = Virsh(libvirtd.local_uri(paths))
-        if persistent:
-            virsh.define_and_start(xml_file, name)
-        else:
-            virsh.create(xml_file)
+        vm = guests.start_guest(
+            host,
+            paths,
+            name,
+            memory_mib,
+            dirty_mib,
+            kernel,
+            persistent=persistent,
+            virt_type=virt_type,
+        )
         if wait:
-            self.wait_guest(host, name, GuestPhase.FILLED, timeout=timeout)
-        return VmInfo(host=host, name=name, state="running", persistent=persistent)
+            guests.wait_for_phase(host, paths, name, GuestPhase.FILLED, timeout)
+        return vm
 
     def wait_guest(
         self, host: str, name: str, phase: GuestPhase = GuestPhase.FILLED, timeout: float = 30
     ) -> None:
         """Waits until the guest running on `host` has announced `phase` on its console."""
-        if not wait_until(lambda: phase.serial_line in self.guest_console(host, name), timeout):
-            raise LabError(
-                f"guest {name} on {host} did not reach '{phase.name.lower()}' within "
-                f"{timeout:g} s; console: {self.guest_console(host, name)!r}"
-            )
+        guests.wait_for_phase(host, self.paths.host(host), name, phase, timeout)
 
     def guest_console(self, host: str, name: str) -> str:
         """What the guest wrote to its serial port while running on `host`."""
-        validate_vm_name(name)
-        try:
-            return self.paths.host(host).guest_serial_log(name).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return guests.console(self.paths.host(host), name)
 
     def destroy_vm(self, host: str, name: str) -> None:
         """Stops the guest on `host` and forgets it there (undefines a persistent one)."""
         require_root()
-        plan = self._plan(self._require_state())
-        paths = self.paths.host(self._host_plan(plan, host).name)
-        virsh = Virsh(libvirtd.local_uri(paths))
-        entries = {entry.name: entry for entry in virsh.domains()}
-        if name not in entries:
-            raise LabError(f"no guest {name} on {host}")
-        if entries[name].state != "shut off":
-            virsh.destroy(name)
-        if name in {entry.name for entry in virsh.domains()}:
-            virsh.undefine(name)
+        guests.destroy_guest(host, self._host_paths(self._require_state(), host), name)
 
     def list_vms(self, host: str | None = None) -> list[VmInfo]:
+        """Guests on `host`, or on every host."""
         require_root()
-        plan = self._plan(self._require_state())
-        chosen = [self._host_plan(plan, host)] if host else list(plan.hosts)
-        found = []
-        for host_plan in chosen:
-            virsh = Virsh(libvirtd.local_uri(self.paths.host(host_plan.name)))
-            for entry in virsh.domains():
-                found.append(VmInfo(host=host_plan.name, name=entry.name, state=entry.state))
-        return found
+        state = self._require_state()
+        names = [host] if host else [record.name for record in state.hosts]
+        return [
+            vm for name in names for vm in guests.list_guests(name, self._host_paths(state, name))
+        ]
 
     # -- taking it down ---------------------------------------------------------------------
 
@@ -445,7 +423,10 @@ class Lab:
             records = list(state.hosts) if state else []
             known = {record.name for record in records}
             records += [HostRecord(name) for name in self._host_dirs() if name not in known]
-            slot = state.slot if state else self.slot
+            if state:
+                slot = state.slot
+            else:  # the bridges remember which lab made them
+                slot = next(iter(network.slots_owned_by(str(self.base_dir))), self.slot)
             indices = [host_index(record.name) for record in records]
             plan = plan_lab(slot, max(indices, default=0))
             owned = self._slot_owned_here(plan)
@@ -495,7 +476,9 @@ class Lab:
             if agents.is_agent(record.agent_pid, paths):
                 agent_pids.append(record.agent_pid or 0)
             daemon_pids += libvirtd.daemon_pids(paths, record.tini_pid, record.daemon_pid)
-            qemu_pids += libvirtd.qemu_pids(paths, inodes.get(record.name))
+            qemu_pids += libvirtd.qemu_pids(
+                paths, inodes.get(record.name), f"{self.paths.guest_dir}/"
+            )
         stop_processes(agent_pids)
         stop_processes(daemon_pids)
         stop_processes(qemu_pids)
@@ -523,6 +506,9 @@ class Lab:
 
     def _plan(self, state: LabState) -> LabPlan:
         return plan_lab(state.slot, len(state.hosts))
+
+    def _host_paths(self, state: LabState, host: str) -> HostPaths:
+        return self.paths.host(self._host_plan(self._plan(state), host).name)
 
     @staticmethod
     def _host_plan(plan: LabPlan, host: str) -> HostPlan:

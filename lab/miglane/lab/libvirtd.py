@@ -163,18 +163,19 @@ def daemon_pids(paths: HostPaths, tini_pid: int | None, daemon_pid_seen: int | N
     return pids
 
 
-def qemu_pids(paths: HostPaths, netns_inode: int | None) -> list[int]:
+def qemu_pids(paths: HostPaths, netns_inode: int | None, lab_marker: str) -> list[int]:
     """QEMU processes the host's daemon started, by libvirt's pid files (they outlive a killed
-    daemon); only those running in the host's network namespace, as a reused PID is not."""
+    daemon). A reused PID is not ours: the process must run in the host's network namespace,
+    or boot a kernel from the lab's directory (`lab_marker`)."""
     pids = []
     for pid_file in sorted(paths.qemu_pid_dir.glob("*.pid")):
         pid = read_pid_file(pid_file)
-        if (
-            pid
-            and netns_inode
-            and is_running(pid)
-            and any("qemu-system" in arg for arg in cmdline(pid)[:1])
-            and process_netns_inode(pid) == netns_inode
-        ):
+        if not pid or not is_running(pid):
+            continue
+        argv = cmdline(pid)
+        if not argv or "qemu-system" not in argv[0]:
+            continue
+        in_host = netns_inode is not None and process_netns_inode(pid) == netns_inode
+        if in_host or any(lab_marker in arg for arg in argv):
             pids.append(pid)
     return pids

@@ -99,6 +99,20 @@ def bridge_owner(name: str) -> str | None:
     return alias[len(_ALIAS_PREFIX) :] if alias.startswith(_ALIAS_PREFIX) else "(not a lab)"
 
 
+def slots_owned_by(owner: str) -> list[int]:
+    """Slots whose management bridge the lab at `owner` created (found by bridge alias)."""
+    slots = []
+    for name, link in links().items():
+        if link.get("ifalias") != _ALIAS_PREFIX + owner or not name.endswith("-mgmt"):
+            continue
+        prefix = name.removesuffix("-mgmt")
+        if prefix == "mgl":
+            slots.append(0)
+        elif prefix.startswith("mgl") and prefix[3:].isdigit():
+            slots.append(int(prefix[3:]))
+    return sorted(slots)
+
+
 def check_slot_free(plan: LabPlan, owner: str) -> None:
     """Refuses to touch bridges or subnets that belong to anything but this lab."""
     for network in Network:
