@@ -14,6 +14,7 @@ help; then the destination, because it is what the operator chooses.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ class ClusterNetworks:
         one and its level supports it); each pair of hosts may still fall back."""
         return self.cluster_level_fallback() is None
 
-    def cluster_level_fallback(self) -> FallbackReason | None:
-        """NO_MIGRATION_NETWORK or LEGACY_CLUSTER when the whole cluster falls back."""
+    @functools.cached_property
+    def _cluster_level(self) -> FallbackReason | None:
         verdict = cluster_migration_network(
             self.cluster.compatibility_version,
             self.cluster.migration_network_id,
@@ -58,6 +59,10 @@ class ClusterNetworks:
         if verdict.fallback_reason is FallbackReason.NONE:
             return None
         return verdict.fallback_reason
+
+    def cluster_level_fallback(self) -> FallbackReason | None:
+        """NO_MIGRATION_NETWORK or LEGACY_CLUSTER when the whole cluster falls back."""
+        return self._cluster_level
 
     @property
     def migration_label(self) -> str:
@@ -125,6 +130,9 @@ def attachment_on(host: HostView, network_id: str) -> Attachment | None:
     return None
 
 
+# Parsing dominates the scheduler's pass over thousands of hosts, and attachment addresses
+# rarely change: remember the answers.
+@functools.lru_cache(maxsize=1 << 16)
 def usable_address(text: str) -> IPAddress | None:
     """The attachment's address when QEMU can be told to connect to it.
 

@@ -411,7 +411,7 @@ def choose_destination(
     migration_network_id = networks.cluster.migration_network_id
     carrying = carrying_network_id(networks)
     best: HostView | None = None
-    best_key: tuple[float, str, str] | None = None
+    best_score = 0.0
     up = HostStatus.UP
     for view in hosts:
         host = view.host
@@ -440,16 +440,20 @@ def choose_destination(
         if host.id in busy_until and _is_busy(host.id, now, busy_until):
             continue
         link = attachment.speed_mbps if attachment is not None else 0
-        # Highest score first, then name, then id: negate the score to compare ascending.
-        key = (-destination_score(link, incoming, free, scale), host.name, host.id)
-        if best_key is None or key < best_key:
-            best, best_key = view, key
-    if best is not None and best_key is not None:
+        score = destination_score(link, incoming, free, scale)
+        # Highest score, then name, then id (the tuple is built only on a tie).
+        if (
+            best is None
+            or score > best_score
+            or (score == best_score and (host.name, host.id) < (best.host.name, best.host.id))
+        ):
+            best, best_score = view, score
+    if best is not None:
         return PlacementDecision(
             PlacementOutcome.PLACED,
             destination=best,
             path=choose_migration_uri(networks, source, best),
-            score=-best_key[0],
+            score=best_score,
         )
     assessments = tuple(
         assess_destinations(
