@@ -71,8 +71,8 @@ def summary(values: list[float]) -> str:
     )
 
 
-def migrate(lab: Lab, name: str, source: str, dest: str) -> tuple[float, int]:
-    """Seconds of the migrateToURI3 call, and the downtime libvirt reports (ms)."""
+def migrate(lab: Lab, name: str, source: str, dest: str) -> tuple[float, dict[str, int]]:
+    """Seconds of the migrateToURI3 call, and libvirt's statistics of the completed job."""
     status = lab.status()
     src, dst = status.host(source), status.host(dest)
     conn = libvirt.open(src.libvirt_uri)
@@ -87,7 +87,7 @@ def migrate(lab: Lab, name: str, source: str, dest: str) -> tuple[float, int]:
         )
         seconds = time.monotonic() - started
         stats = dconn.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-        return seconds, int(stats.get("downtime", -1))
+        return seconds, stats
     finally:
         conn.close()
         dconn.close()
@@ -151,18 +151,28 @@ def main() -> int:
         print(f"VM start, 64 MiB guest, until its memory is filled: {summary(starts)}")
 
         lab.create_vm("host1", "b-mig", GUEST_MIB)
-        seconds, downtimes, path = [], [], ["host1", "host2"]
+        seconds, jobs, path = [], [], ["host1", "host2"]
         rx_before = sum(lab.nic_counters("host2", Network.MIG))
         for run in range(RUNS):
             source, dest = path[run % 2], path[(run + 1) % 2]
-            took, downtime = migrate(lab, "b-mig", source, dest)
+            took, job = migrate(lab, "b-mig", source, dest)
             seconds.append(took)
-            downtimes.append(downtime)
+            jobs.append(job)
         carried = (sum(lab.nic_counters("host2", Network.MIG)) - rx_before) / MIB
         copies = [raw_copy(lab, "host1", "host2", GUEST_MIB) for _ in range(3)]
         migration, copy = statistics.median(seconds), statistics.median(copies)
         print(f"migration, {GUEST_MIB} MiB guest over mig0, uncapped: {summary(seconds)}")
-        print(f"  downtime (libvirt): median {statistics.median(downtimes):.0f} ms")
+        setup_ms = statistics.median(job.get("setup_time", 0) for job in jobs)
+        downtime_ms = statistics.median(job.get("downtime", 0) for job in jobs)
+        rates = [
+            job["memory_processed"] / MIB / ((job["time_elapsed"] - job.get("setup_time", 0)) / 1e3)
+            for job in jobs
+            if job.get("memory_processed") and job.get("time_elapsed")
+        ]
+        print(
+            f"  libvirt job: setup {setup_ms:.0f} ms, downtime {downtime_ms:.0f} ms, "
+            f"memory transfer {statistics.median(rates):.0f} MiB/s (medians)"
+        )
         print(f"  mig0 of host2 moved {carried:.0f} MiB over {RUNS} migrations")
         print(f"raw TCP copy, {GUEST_MIB} MiB, host1 -> host2 over mig0: {summary(copies)}")
         print(
