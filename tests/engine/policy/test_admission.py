@@ -25,6 +25,7 @@ from miglane.engine.domain.model import (
     MigrationPhase,
     MigrationPolicy,
     Vm,
+    VmState,
 )
 
 from .builders import T0, host, migration, networks, vm
@@ -355,3 +356,19 @@ def test_storm_of_200_vms_over_20_hosts_never_exceeds_a_limit(seed: int) -> None
         rng.shuffle(running)
         running = running[: rng.randint(len(running) // 2, len(running))]
     assert started == 200 and not queued
+
+
+@pytest.mark.parametrize("state", [VmState.SHUT_OFF, VmState.CRASHED, VmState.SAVED])
+def test_a_vm_that_stopped_while_queued_fails(state: VmState) -> None:
+    queued = [manual("m", 1, 2)]
+    stopped = replace(_ALL_VMS[queued[0].vm_id], state=state)
+    [(_, verdict, _, reason)] = admit(queued, vms=[stopped])
+    assert verdict is FAIL
+    assert reason == f"VM 'vm-m' is {state.name.lower()}: nothing to live-migrate"
+
+
+@pytest.mark.parametrize("state", [VmState.RUNNING, VmState.PAUSED])
+def test_running_and_paused_vms_start(state: VmState) -> None:
+    queued = [manual("m", 1, 2)]
+    [(_, verdict, _, _)] = admit(queued, vms=[replace(_ALL_VMS[queued[0].vm_id], state=state)])
+    assert verdict is START

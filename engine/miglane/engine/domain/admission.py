@@ -34,6 +34,7 @@ from miglane.engine.domain.model import (
     Migration,
     MigrationPolicy,
     Vm,
+    VmState,
 )
 from miglane.engine.domain.placement import (
     SLOT_PHASES,
@@ -106,6 +107,10 @@ _SENDING_STATUSES = frozenset(
 )
 
 
+# A guest that stopped while its migration waited has nothing left to move.
+_NOT_MIGRATABLE = frozenset({VmState.SHUT_OFF, VmState.CRASHED, VmState.SAVED})
+
+
 def _at(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
@@ -167,6 +172,9 @@ def admit_queued(
             continue
         if source is None:
             fail(migration, f"source host {migration.source_host_id} was removed")
+            continue
+        if vm.state in _NOT_MIGRATABLE:
+            fail(migration, f"VM {vm.name!r} is {vm.state.name.lower()}: nothing to live-migrate")
             continue
         if vm.host_id != migration.source_host_id:
             now_on = by_id[vm.host_id].host.name if vm.host_id in by_id else vm.host_id
