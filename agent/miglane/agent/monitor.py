@@ -65,11 +65,9 @@ class JobMonitor:
         """Watches `job` until it ends, then records its outcome."""
         try:
             while not self._call_done(job):
-                await self._sample(job)
-                if self._call_done(job):
-                    break
-                if job.call is None and job.ended.is_set():
-                    break  # a recovered job whose hypervisor job is gone
+                running = await self._sample(job)
+                if self._call_done(job) or (job.call is None and not running):
+                    break  # ended; a job taken up after a restart ends when libvirt's does
                 interval = self.poll_interval if job.started.is_set() else STARTUP_POLL_INTERVAL_S
                 try:
                     async with asyncio.timeout(interval):
@@ -93,7 +91,8 @@ class JobMonitor:
     def _call_done(job: Job) -> bool:
         return job.call is not None and job.call.done()
 
-    async def _sample(self, job: Job) -> None:
+    async def _sample(self, job: Job) -> bool:
+        """Takes one sample; False when the hypervisor runs no job for the VM."""
         try:
             stats: JobStats | None = await self.run_blocking(self.driver.job_stats, job.plan.vm_id)
         except DriverError as e:
@@ -101,15 +100,14 @@ class JobMonitor:
                 log.warning("job stats of %s: %s", job.migration_id, e)
             stats = None
         if stats is None:
-            if job.call is None:
-                job.ended.set()
-            return
+            return False
         if not job.started.is_set() and stats.data_total > 0:
             job.started.set()
             await self._on_start(job)
         self._update(job, apply_sample(job.status, stats, self.wall_clock()))
         if job.plan.mode is MigrationMode.LIVE and job.abort_reason is None:
             await self._converge(job, stats)
+        return True
 
     async def _on_start(self, job: Job) -> None:
         downtime = job.plan.schedule.initial_downtime_ms

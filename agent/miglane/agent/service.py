@@ -115,9 +115,8 @@ class Agent:
             if plan.vm_id in running:
                 log.info("resuming migration %s of VM %s", plan.migration_id, plan.vm_id)
                 running.discard(plan.vm_id)
-            else:
+            else:  # the monitor finds no job and records the outcome at once
                 log.info("migration %s ended while the agent was away", plan.migration_id)
-                job.ended.set()  # the monitor records the outcome at once
             job.started.set()
             self._watch(job)
         for vm_id in running:  # a job no record knows about: keep reporting it under a new id
