@@ -1,0 +1,1 @@
+"""Generated Protobuf and gRPC code of the miglane.v1 contracts (make proto)."""
