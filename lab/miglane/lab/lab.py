@@ -23,7 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, network, packages
+from . import agents, guests, libvirtd, packages
+from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
@@ -119,7 +120,7 @@ class Lab:
         self._prepare_machine(install)
         state = self._load_state_for_up()
         plan = plan_lab(self.slot, hosts)
-        network.check_slot_free(plan, owner=str(self.base_dir))
+        nets.check_slot_free(plan, owner=str(self.base_dir))
         kernel = build_guest_kernel(self.paths.guest_dir)
         self._shrink(state, hosts)
         known = {record.name for record in state.hosts}
@@ -127,11 +128,11 @@ class Lab:
         state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
         save_state(self.paths.state_file, state)  # before anything starts: down can undo it
         try:
-            network.ensure_bridges(plan, owner=str(self.base_dir))
+            nets.ensure_bridges(plan, owner=str(self.base_dir))
             for host in plan.hosts:
-                network.ensure_host_network(plan, host)
-                network.set_rate(host, Network.MGMT, mgmt_mbit)
-                network.set_rate(host, Network.MIG, mig_mbit)
+                nets.ensure_host_network(plan, host)
+                nets.set_rate(host, Network.MGMT, mgmt_mbit)
+                nets.set_rate(host, Network.MIG, mig_mbit)
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
@@ -175,7 +176,7 @@ class Lab:
         old_plan = plan_lab(self.slot, max(host_index(record.name) for record in state.hosts))
         self._stop_hosts(extra, [old_plan.host(record.name) for record in extra])
         for record in extra:
-            network.remove_host_network(old_plan.host(record.name))
+            nets.remove_host_network(old_plan.host(record.name))
             shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
         state.hosts = [record for record in state.hosts if record not in extra]
 
@@ -263,7 +264,7 @@ class Lab:
         state = load_state(self.paths.state_file)
         slot = state.slot if state else self.slot
         plan = plan_lab(slot, len(state.hosts) if state else 0)
-        root_links = network.links() if os.geteuid() == 0 else {}
+        root_links = nets.links() if os.geteuid() == 0 else {}
         records = {record.name: record for record in state.hosts} if state else {}
         hosts = [self._host_status(host, records[host.name], root_links) for host in plan.hosts]
         if not hosts:
@@ -303,7 +304,7 @@ class Lab:
             migration_uri=f"tcp://{host.mig_addr}",
             daemon_pid=daemon or record.daemon_pid,
             daemon_running=daemon is not None,
-            links=tuple(network.link_states(host, root_links)) if root_links else (),
+            links=tuple(nets.link_states(host, root_links)) if root_links else (),
             agent_addr=f"{host.mgmt_addr}:{record.agent_port}" if agent_running else None,
             agent_pid=record.agent_pid if agent_running else None,
             host_dir=str(paths.root),
@@ -311,20 +312,20 @@ class Lab:
 
     # -- links ------------------------------------------------------------------------------
 
-    def set_link(self, host: str, network_name: Network | str, up: bool) -> None:
+    def set_link(self, host: str, network: Network | str, up: bool) -> None:
         """Plugs (`up`) or cuts the host's link on a network; the host sees carrier come or go."""
         require_root()
         plan = self._plan(self._require_state())
-        network.set_port(self._host_plan(plan, host), _network(network_name), up)
+        nets.set_port(self._host_plan(plan, host), _network(network), up)
 
-    def set_rate(self, network_name: Network | str, mbit: int | None) -> None:
+    def set_rate(self, network: Network | str, mbit: int | None) -> None:
         """Caps every host's link on a network at `mbit` Mbit/s (None: no cap)."""
         require_root()
         with self._locked():
             state = self._require_state()
-            which = _network(network_name)
+            which = _network(network)
             for host in self._plan(state).hosts:
-                network.set_rate(host, which, mbit)
+                nets.set_rate(host, which, mbit)
             if which is Network.MGMT:
                 state.mgmt_mbit = mbit
             else:
@@ -335,7 +336,7 @@ class Lab:
         """(rx_bytes, tx_bytes) of the host's `mgmt0` or `mig0`, read inside its namespace."""
         require_root()
         plan = self._plan(self._require_state())
-        return network.nic_counters(self._host_plan(plan, host), _network(nic))
+        return nets.nic_counters(self._host_plan(plan, host), _network(nic))
 
     def run_in_host(
         self, host: str, argv: Sequence[str], **popen_kwargs: Any
@@ -344,7 +345,7 @@ class Lab:
         the Popen's pid is the program's own. Extra keyword arguments go to Popen."""
         require_root()
         plan = self._plan(self._require_state())
-        netns = network.netns_path(self._host_plan(plan, host).netns)
+        netns = nets.netns_path(self._host_plan(plan, host).netns)
         wrapper = [sys.executable, "-I", "-S", str(NSEXEC), "--netns", str(netns), "--sysfs"]
         return subprocess.Popen([*wrapper, "--", *argv], **popen_kwargs)
 
@@ -426,7 +427,7 @@ class Lab:
             if state:
                 slot = state.slot
             else:  # the bridges remember which lab made them
-                slot = next(iter(network.slots_owned_by(str(self.base_dir))), self.slot)
+                slot = next(iter(nets.slots_owned_by(str(self.base_dir))), self.slot)
             indices = [host_index(record.name) for record in records]
             plan = plan_lab(slot, max(indices, default=0))
             owned = self._slot_owned_here(plan)
@@ -437,8 +438,8 @@ class Lab:
             self._stop_hosts(records, list(plan.hosts) if owned else [])
             if owned:
                 for host in plan.hosts:
-                    network.remove_host_network(host)
-                network.remove_bridges(plan)
+                    nets.remove_host_network(host)
+                nets.remove_bridges(plan)
             shutil.rmtree(self.paths.hosts_dir, ignore_errors=True)
             self.paths.state_file.unlink(missing_ok=True)
         if purge or not existed:
@@ -454,7 +455,7 @@ class Lab:
         return names
 
     def _slot_owned_here(self, plan: LabPlan) -> bool:
-        owners = {network.bridge_owner(plan.bridge(which)) for which in Network}
+        owners = {nets.bridge_owner(plan.bridge(which)) for which in Network}
         return owners <= {None, str(self.base_dir)}
 
     @staticmethod
@@ -462,14 +463,14 @@ class Lab:
         prefix = plan.netns_pattern()
         return [
             int(name[len(prefix) :])
-            for name in network.list_netns()
+            for name in nets.list_netns()
             if name.startswith(prefix) and name[len(prefix) :].isdigit()
         ]
 
     def _stop_hosts(self, records: list[HostRecord], sweep: list[HostPlan]) -> None:
         """Agents first, then daemons with their tini, then the QEMU they left, then whatever
         else runs inside the namespaces of the `sweep` hosts; all hosts at once."""
-        inodes = {host.name: netns_inode(network.netns_path(host.netns)) for host in sweep}
+        inodes = {host.name: netns_inode(nets.netns_path(host.netns)) for host in sweep}
         agent_pids, daemon_pids, qemu_pids = [], [], []
         for record in records:
             paths = self.paths.host(record.name)
