@@ -185,7 +185,7 @@ def main() -> int:
         print(f"bench_lab: {exc}")
         return 1
     finally:
-        lab.down()
+        lab.down(purge=True)
     return 0
 
 

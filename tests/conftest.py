@@ -12,7 +12,9 @@ root they skip; in CI (`CI=true`) a lab that cannot start fails them instead.
 
 Each session claims a free lab slot (a lock under /tmp held until it ends), so sessions
 running side by side, and an operator's own lab in slot 0, never touch each other's hosts.
-Whatever a crashed session left in its slot is taken down before the lab comes up.
+Whatever a crashed session left in its slot is taken down before the lab comes up. Each slot's
+base directory (/tmp/miglane-test-lab-N) keeps its cache (guest kernel, QEMU capabilities)
+between sessions, so only the first session probes QEMU.
 """
 
 from __future__ import annotations
