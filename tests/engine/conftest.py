@@ -8,9 +8,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine_support import Engine, FakeClock, running_engine  # noqa: E402
+from engine_support import Engine, FakeClock, running_engine
 
-from miglane.engine.inventory import InventoryService  # noqa: E402
+from miglane.engine.inventory import InventoryService
 
 
 @pytest.fixture

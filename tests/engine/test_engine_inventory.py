@@ -243,7 +243,7 @@ async def test_host_with_active_migration_cannot_be_removed(
 
 
 async def test_network_update_and_delete(inventory: InventoryService) -> None:
-    cluster_id, mgmt_id, mig_id = await setup_cluster(inventory)
+    cluster_id, _, mig_id = await setup_cluster(inventory)
     updated = await inventory.update_network(
         NetworkPatch(mig_id, name="migration", qos_mbps=2500, required=True, description="fast")
     )
@@ -270,10 +270,12 @@ async def test_network_names_and_subnets_clash_only_within_a_cluster(
 ) -> None:
     cluster_id, _, mig_id = await setup_cluster(inventory)
     with pytest.raises(
-        AlreadyExists, match="^name: cluster 'c1' already has a network named 'mgmt'"
+        AlreadyExists, match=r"^name: cluster 'c1' already has a network named 'mgmt'"
     ):
         await inventory.create_network(NetworkSpec(cluster_id, "mgmt", "10.9.0.0/24"))
-    with pytest.raises(FailedPrecondition, match="^subnet: 10.0.0.0/16 overlaps network 'mgmt'"):
+    with pytest.raises(
+        FailedPrecondition, match=r"^subnet: 10\.0\.0\.0/16 overlaps network 'mgmt'"
+    ):
         await inventory.update_network(NetworkPatch(mig_id, subnet="10.0.0.0/16"))
     other = await inventory.create_cluster(ClusterSpec("c2"))
     await inventory.create_network(NetworkSpec(other.id, "mgmt", "10.0.1.0/24"))
@@ -281,7 +283,7 @@ async def test_network_names_and_subnets_clash_only_within_a_cluster(
 
 async def test_cluster_rules(inventory: InventoryService) -> None:
     cluster_id, mgmt_id, mig_id = await setup_cluster(inventory)
-    with pytest.raises(AlreadyExists, match="^name: a cluster named 'c1' exists"):
+    with pytest.raises(AlreadyExists, match=r"^name: a cluster named 'c1' exists"):
         await inventory.create_cluster(ClusterSpec("c1"))
     with pytest.raises(FailedPrecondition, match="still has 2 network"):
         await inventory.delete_cluster(cluster_id)
@@ -315,9 +317,9 @@ async def test_add_host_is_unreachable_until_polled(inventory: InventoryService)
     assert view.host.agent_address == "[fd00::11]:50052"
     assert view.host.status is HostStatus.UNREACHABLE
     assert "not contacted yet" in view.host.status_reason
-    with pytest.raises(AlreadyExists, match="^agent_address: host 'h1'"):
+    with pytest.raises(AlreadyExists, match=r"^agent_address: host 'h1'"):
         await inventory.add_host(HostSpec(cluster_id, "h2", "[fd00::11]:50052"))
-    with pytest.raises(AlreadyExists, match="^name: cluster 'c1' already has a host named 'h1'"):
+    with pytest.raises(AlreadyExists, match=r"^name: cluster 'c1' already has a host named 'h1'"):
         await inventory.add_host(HostSpec(cluster_id, "h1", "10.0.1.12:50052"))
 
 

@@ -167,7 +167,7 @@ def test_descriptions(text: str, ok: bool) -> None:
     if ok:
         assert validate_description("description", text) == text
     else:
-        with pytest.raises(InvalidArgument, match="^description: "):
+        with pytest.raises(InvalidArgument, match=r"^description: "):
             validate_description("description", text)
 
 
@@ -227,7 +227,7 @@ def test_valid_compatibility_versions(version: str, normalized: str) -> None:
      ("5.0", "not a level this engine knows"), ("2.9", "not a level"), ("4.7.1", "MAJOR.MINOR")],
 )  # fmt: skip
 def test_invalid_compatibility_versions(version: str, fragment: str) -> None:
-    with pytest.raises(InvalidArgument, match="^compatibility_version: ") as caught:
+    with pytest.raises(InvalidArgument, match=r"^compatibility_version: ") as caught:
         validate_compatibility_version("compatibility_version", version)
     assert fragment in caught.value.message
 
@@ -315,7 +315,7 @@ def test_unset_role_the_network_holds() -> None:
 
 @pytest.mark.parametrize("role", [NetworkRole.UNSPECIFIED])
 def test_unset_role_value_is_refused(role: NetworkRole) -> None:
-    with pytest.raises(InvalidArgument, match="^role: is unset; give one of NETWORK_ROLE_"):
+    with pytest.raises(InvalidArgument, match=r"^role: is unset; give one of NETWORK_ROLE_"):
         validate_role("role", role)
 
 
@@ -396,7 +396,7 @@ def test_page_sizes(size: int, effective: int) -> None:
 
 
 def test_negative_page_size_is_refused() -> None:
-    with pytest.raises(InvalidArgument, match="^page_size: -1 is negative"):
+    with pytest.raises(InvalidArgument, match=r"^page_size: -1 is negative"):
         parse_page(-1, "", "x")
 
 
@@ -412,5 +412,5 @@ def test_page_token_round_trip_and_scope() -> None:
     ["garbage", "!!!", "e30", "eyJ2IjogMX0", "x" * 10_000, "eyJ2IjogMSwgInMiOiAiIiwgImEiOiAtMX0"],
 )
 def test_bad_page_tokens(token: str) -> None:
-    with pytest.raises(InvalidArgument, match="^page_token: is not a token this list returned"):
+    with pytest.raises(InvalidArgument, match=r"^page_token: is not a token this list returned"):
         parse_page(10, token, "x")

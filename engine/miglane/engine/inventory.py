@@ -145,15 +145,20 @@ class InventoryService:
 
         A domain error raised by `work` rolls everything back: nothing is half-written.
         """
+        result, _ = await self._transact(work)
+        return result
+
+    async def _transact(self, work: Work[T]) -> tuple[T, list[Event]]:
         loop = asyncio.get_running_loop()
 
-        def run() -> T:
+        def run() -> tuple[T, list[Event]]:
             with self._store.transaction():
                 result, events = work(self._store)
                 stored = self._store.append_events(events)
             if stored:
+                # From this one worker thread, in commit order; the loop runs them in order.
                 loop.call_soon_threadsafe(self.hub.publish, stored)
-            return result
+            return result, stored
 
         return await loop.run_in_executor(self._worker, run)
 
@@ -161,8 +166,10 @@ class InventoryService:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work, self._store)
 
     async def emit(self, events: Sequence[Event]) -> list[Event]:
-        """Persists and publishes events that go with no other change."""
-        return await self.transact(lambda store: (store.append_events(events), ()))
+        """Persists and publishes events that go with no other change; returns them with their
+        sequence numbers."""
+        _, stored = await self._transact(lambda store: (None, events))
+        return stored
 
     def _event(
         self,
