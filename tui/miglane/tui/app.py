@@ -111,6 +111,7 @@ class MiglaneApp(App[None]):
         self._oldest_unshown: float | None = None
         self._flush_pending = False
         self._pending_events: list[engine_pb2.Event] = []
+        self._views: dict[str, View] = {}
 
     # ------------------------------------------------------------ layout
 
@@ -132,8 +133,13 @@ class MiglaneApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Kept, not queried: messages still arriving while the App shuts down find them.
+        self._views = {tab: self.query_one(f"#{tab}-view", View) for tab in TABS}
+        self.connection_bar = self.query_one(ConnectionBar)
+        self.action_line = self.query_one(ActionLine)
+        self._tabs = self.query_one(TabbedContent)
         self._refresh_now = asyncio.Event()
-        self.query_one(ConnectionBar).show_feeds(self.feeds)
+        self.connection_bar.show_feeds(self.feeds)
         self.migrations_view.set_notice("")
         self.networks_view.focus_table()
         self.watch_inventory()
@@ -145,33 +151,29 @@ class MiglaneApp(App[None]):
 
     @property
     def networks_view(self) -> NetworksView:
-        return self.query_one(NetworksView)
+        return self._views["networks"]  # type: ignore[return-value]
 
     @property
     def hosts_view(self) -> HostsView:
-        return self.query_one(HostsView)
+        return self._views["hosts"]  # type: ignore[return-value]
 
     @property
     def vms_view(self) -> VmsView:
-        return self.query_one(VmsView)
+        return self._views["vms"]  # type: ignore[return-value]
 
     @property
     def migrations_view(self) -> MigrationsView:
-        return self.query_one(MigrationsView)
+        return self._views["migrations"]  # type: ignore[return-value]
 
     @property
     def events_view(self) -> EventsView:
-        return self.query_one(EventsView)
-
-    @property
-    def action_line(self) -> ActionLine:
-        return self.query_one(ActionLine)
+        return self._views["events"]  # type: ignore[return-value]
 
     def view(self, tab: str) -> View:
-        return self.query_one(f"#{tab}-view", View)
+        return self._views[tab]
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self._tabs.active = tab
         self.view(tab).focus_table()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -277,6 +279,8 @@ class MiglaneApp(App[None]):
     # ------------------------------------------------------------ messages → views
 
     def on_inventory_refreshed(self, message: InventoryRefreshed) -> None:
+        if message.inventory == self.inventory:
+            return
         self.inventory = message.inventory
         with self.batch_update():
             for tab in TABS:
@@ -334,11 +338,14 @@ class MiglaneApp(App[None]):
         self.events_view.add(events)
 
     def on_feed_health_changed(self, message: FeedHealthChanged) -> None:
+        if self.feeds[message.feed] == message.state:
+            return
         was_lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
         self.feeds[message.feed] = message.state
         lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
-        self.query_one(ConnectionBar).show_feeds(self.feeds)
-        self.query_one("#views").set_class(lost, "-stale")
+        self.connection_bar.show_feeds(self.feeds)
+        if lost != was_lost:
+            self._tabs.set_class(lost, "-stale")
         if message.feed is Feed.MIGRATIONS:
             self.migrations_view.set_notice(
                 "This engine does not stream migrations yet "
@@ -359,7 +366,7 @@ class MiglaneApp(App[None]):
         if error.is_connection_problem or error.is_unimplemented:
             text = f"{what} failed: {error}"
         else:
-            text = f"{what} refused by the engine ({error.code}): {error.detail}"
+            text = f"{what} refused ({error.code}): {error.detail}"
         self.action_line.report(False, text)
         self.notify(text, title="Refused", severity="error", timeout=10)
 

@@ -23,12 +23,12 @@ EVENT_COLUMNS = [
 
 
 class EventsView(View):
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(EVENT_COLUMNS, id="events-table")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.table = KeyedTable(EVENT_COLUMNS, id="events-table")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#events-table", KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
 
     def focus_table(self) -> None:
         self.table.focus()

@@ -55,14 +55,16 @@ class HostsView(View):
         ),
     ]
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(HOST_COLUMNS, id="hosts-table")
-        yield Label("", id="host-nics-title", classes="section-title")
-        yield KeyedTable(ATTACHMENT_COLUMNS, id="host-nics-table", cursor_type="none")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.table = KeyedTable(HOST_COLUMNS, id="hosts-table")
+        self.nics_title = Label("", id="host-nics-title", classes="section-title")
+        self.nics = KeyedTable(ATTACHMENT_COLUMNS, id="host-nics-table", cursor_type="none")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#hosts-table", KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
+        yield self.nics_title
+        yield self.nics
 
     def focus_table(self) -> None:
         self.table.focus()
@@ -83,12 +85,12 @@ class HostsView(View):
             }
         )
         self._show_attachments()
-        self.refresh_bindings()
+        self.update_bindings()
 
     def _show_attachments(self) -> None:
         host = self.selected_host()
-        title = self.query_one("#host-nics-title", Label)
-        table = self.query_one("#host-nics-table", KeyedTable)
+        title = self.nics_title
+        table = self.nics
         if host is None:
             title.update("")
             table.sync({})
@@ -109,7 +111,7 @@ class HostsView(View):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "hosts-table":
             self._show_attachments()
-            self.refresh_bindings()
+            self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "maintenance":

@@ -50,17 +50,23 @@ class MigrationsView(View):
         ),
     ]
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="migrations-notice")
-        yield KeyedTable(MIGRATION_COLUMNS, id="migrations-table")
-        with Vertical(id="migration-detail"):
-            yield Label("No migration highlighted.", id="migration-title", classes="section-title")
-            yield ProgressBar(total=100, show_eta=False, id="migration-progress")
-            yield Static("", id="migration-facts")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.notice = Static("", id="migrations-notice")
+        self.table = KeyedTable(MIGRATION_COLUMNS, id="migrations-table")
+        self.heading = Label(
+            "No migration highlighted.", id="migration-title", classes="section-title"
+        )
+        self.bar = ProgressBar(total=100, show_eta=False, id="migration-progress")
+        self.facts = Static("", id="migration-facts")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#migrations-table", KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.notice
+        yield self.table
+        with Vertical(id="migration-detail"):
+            yield self.heading
+            yield self.bar
+            yield self.facts
 
     def focus_table(self) -> None:
         self.table.focus()
@@ -70,7 +76,7 @@ class MigrationsView(View):
         return self.miglane.board.get(key) if key else None
 
     def set_notice(self, text: str) -> None:
-        notice = self.query_one("#migrations-notice", Static)
+        notice = self.notice
         notice.update(text)
         notice.display = bool(text)
 
@@ -79,7 +85,7 @@ class MigrationsView(View):
         inventory = self.miglane.inventory
         self.table.sync({m.id: _migration_row(m, inventory) for m in _ordered(self.miglane.board)})
         self._show_detail()
-        self.refresh_bindings()
+        self.update_bindings()
 
     def show(self, migration_ids: Iterable[str]) -> None:
         """Some migrations changed: redraw their rows only."""
@@ -96,13 +102,11 @@ class MigrationsView(View):
             touched_selected |= migration_id == selected
         if touched_selected or selected is None:
             self._show_detail()
-            self.refresh_bindings()
+            self.update_bindings()
 
     def _show_detail(self) -> None:
         migration = self.selected_migration()
-        title = self.query_one("#migration-title", Label)
-        bar = self.query_one("#migration-progress", ProgressBar)
-        facts = self.query_one("#migration-facts", Static)
+        title, bar, facts = self.heading, self.bar, self.facts
         if migration is None:
             title.update("No migration highlighted.")
             bar.update(progress=0)
@@ -121,7 +125,7 @@ class MigrationsView(View):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()
-        self.refresh_bindings()
+        self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("cancel_migration", "change_bandwidth"):

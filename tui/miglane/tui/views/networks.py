@@ -51,14 +51,19 @@ class NetworksView(View):
         ),
     ]
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(NETWORK_COLUMNS, id="networks-table")
-        yield Label("", id="attachments-title", classes="section-title")
-        yield KeyedTable(ATTACHMENT_COLUMNS, id="attachments-table", cursor_type="none")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Kept, not queried: updates arriving while the App shuts down still find them.
+        self.table = KeyedTable(NETWORK_COLUMNS, id="networks-table")
+        self.attachments_title = Label("", id="attachments-title", classes="section-title")
+        self.attachments = KeyedTable(
+            ATTACHMENT_COLUMNS, id="attachments-table", cursor_type="none"
+        )
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#networks-table", KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
+        yield self.attachments_title
+        yield self.attachments
 
     def focus_table(self) -> None:
         self.table.focus()
@@ -71,13 +76,13 @@ class NetworksView(View):
         inventory = self.miglane.inventory
         self.table.sync({n.id: _network_row(n, inventory) for n in inventory.networks_sorted()})
         self._show_attachments()
-        self.refresh_bindings()
+        self.update_bindings()
 
     def _show_attachments(self) -> None:
         inventory = self.miglane.inventory
         network = self.selected_network()
-        title = self.query_one("#attachments-title", Label)
-        table = self.query_one("#attachments-table", KeyedTable)
+        title = self.attachments_title
+        table = self.attachments
         if network is None:
             title.update("")
             table.sync({})
@@ -109,7 +114,7 @@ class NetworksView(View):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "networks-table":
             self._show_attachments()
-            self.refresh_bindings()
+            self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "grant_migration_role":

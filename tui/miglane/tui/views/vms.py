@@ -42,12 +42,12 @@ class VmsView(View):
         ),
     ]
 
-    def compose(self) -> ComposeResult:
-        yield KeyedTable(VM_COLUMNS, id="vms-table")
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.table = KeyedTable(VM_COLUMNS, id="vms-table")
 
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one("#vms-table", KeyedTable)
+    def compose(self) -> ComposeResult:
+        yield self.table
 
     def focus_table(self) -> None:
         self.table.focus()
@@ -60,7 +60,7 @@ class VmsView(View):
         inventory = self.miglane.inventory
         board = self.miglane.board
         self.table.sync({vm.id: _vm_row(vm, inventory, board) for vm in inventory.vms_sorted()})
-        self.refresh_bindings()
+        self.update_bindings()
 
     def show_migration_of(self, vm_id: str) -> None:
         """A migration changed: redraw only its VM's row."""
@@ -69,7 +69,7 @@ class VmsView(View):
             self.table.put(vm_id, _vm_row(vm, self.miglane.inventory, self.miglane.board))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()
+        self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "migrate":

@@ -26,7 +26,7 @@ class ConnectionBar(Static):
             self.state = "reconnecting"
             text.append(f" ⟳ RECONNECTING to {self.address} ", style="bold")
             text.append(f"— {lost[0][1].detail}; retrying by itself")
-        elif all(s.health is FeedHealth.CONNECTING for s in feeds.values()):
+        elif feeds[Feed.INVENTORY].health is not FeedHealth.LIVE:
             self.state = "connecting"
             text.append(f" … connecting to {self.address}")
         else:

@@ -1,0 +1,74 @@
+"""What the TUI tests share: a screen as text, waiting for the screen, snapshot comparison."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+from textual.pilot import Pilot
+
+from miglane.tui.app import MiglaneApp
+from miglane.tui.client import EngineClient
+
+SIZE = (160, 50)
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+# Set to 1 to rewrite the expected screens from what the TUI draws now; review the diff.
+UPDATE_ENV = "MIGLANE_UPDATE_SNAPSHOTS"
+
+
+def make_app(client: EngineClient, **kwargs: float) -> MiglaneApp:
+    """The App as the tests run it: fast retries, no animation (so screens are stable)."""
+    kwargs.setdefault("refresh_interval_s", 0.2)
+    kwargs.setdefault("retry_delay_s", 0.1)
+    app = MiglaneApp(client, **kwargs)
+    app.animation_level = "none"
+    return app
+
+
+def screen_text(app: App[object]) -> str:
+    """The whole screen (with any dialog on top) as plain text, one line per row."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join(strip.text.rstrip() for strip in strips)
+
+
+async def wait_for(
+    pilot: Pilot[object], predicate: Callable[[], object], timeout: float = 5.0, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            screen = screen_text(pilot.app)
+            raise AssertionError(f"timed out waiting for {what or predicate}\n{screen}")
+        await pilot.pause(0.02)
+
+
+async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 5.0) -> None:
+    await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
+
+
+async def settle(pilot: Pilot[object]) -> None:
+    """Lets queued messages and refreshes run, twice over."""
+    for _ in range(3):
+        await pilot.pause(0.05)
+
+
+def assert_snapshot(app: App[object], name: str) -> None:
+    """Compares the screen with snapshots/<name>.txt; MIGLANE_UPDATE_SNAPSHOTS=1 rewrites it."""
+    actual = screen_text(app) + "\n"
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get(UPDATE_ENV) == "1" or not path.exists():
+        path.write_text(actual, encoding="utf-8")
+        if os.environ.get(UPDATE_ENV) != "1":
+            raise AssertionError(f"wrote the first snapshot {path}: review it, then rerun")
+        return
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        failed = path.with_suffix(".actual.txt")
+        failed.write_text(actual, encoding="utf-8")
+        raise AssertionError(
+            f"screen differs from {path.name}; see {failed.name}, "
+            f"or rerun with {UPDATE_ENV}=1 to accept it\n{actual}"
+        )
