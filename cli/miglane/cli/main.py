@@ -12,6 +12,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "miglane.engine.cli",
     "miglane.cli.inventory",
+    "miglane.cli.migrations",
     "miglane.agent.cli",
     "miglane.lab.cli",
     "miglane.tui.cli",

@@ -1,0 +1,310 @@
+"""Operator commands for migrations: migrate, candidates, cancel, bandwidth, list, watch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from miglane.cli.engine_client import (
+    CommandError,
+    call,
+    describe_rpc_error,
+    engine_options,
+    engine_stub,
+    resolve_cluster_id,
+    resolve_host_id,
+)
+from miglane.cli.inventory import run_command
+from miglane.cli.output import enum_label, print_fields, print_json, print_table
+
+MIB = 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parent = engine_options()
+    migrations = sub.add_parser("migrations", help="live migrations and their progress")
+    verbs = migrations.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    migrate = verbs.add_parser(
+        "start", parents=[parent], help="migrate a VM (automatic unless --to is given)"
+    )
+    migrate.add_argument("vm", help="VM id (libvirt UUID) or name")
+    migrate.add_argument("--to", metavar="HOST", help="destination host id or name (manual)")
+    migrate.add_argument("--bandwidth-mibps", type=int, help="override the cluster's policy")
+    migrate.set_defaults(handler=run_command(_start))
+
+    candidates = verbs.add_parser(
+        "candidates", parents=[parent], help="each host as a destination for a VM, and why"
+    )
+    candidates.add_argument("vm", help="VM id or name")
+    candidates.set_defaults(handler=run_command(_candidates))
+
+    listing = verbs.add_parser("list", parents=[parent], help="past and present migrations")
+    listing.add_argument("--cluster", help="only this cluster (id or name)")
+    listing.add_argument("--active", action="store_true", help="only queued and running ones")
+    listing.set_defaults(handler=run_command(_list))
+
+    show = verbs.add_parser("show", parents=[parent], help="one migration")
+    show.add_argument("migration")
+    show.set_defaults(handler=run_command(_show))
+
+    cancel = verbs.add_parser("cancel", parents=[parent], help="cancel a queued or running one")
+    cancel.add_argument("migration")
+    cancel.set_defaults(handler=run_command(_cancel))
+
+    bandwidth = verbs.add_parser("bandwidth", parents=[parent], help="change a migration's cap")
+    bandwidth.add_argument("migration")
+    bandwidth.add_argument("mibps", type=int, help="MiB/s")
+    bandwidth.set_defaults(handler=run_command(_bandwidth))
+
+    watch = verbs.add_parser("watch", parents=[parent], help="follow migrations' progress")
+    watch.add_argument("--cluster", help="only this cluster (id or name)")
+    watch.add_argument("--migration", default="", help="only this migration")
+    watch.set_defaults(handler=run_command(_watch))
+
+
+def resolve_vm_id(stub: Any, ref: str, address: str) -> str:
+    import grpc
+
+    from miglane.v1 import engine_pb2
+
+    try:
+        return str(stub.GetVm(engine_pb2.GetVmRequest(vm_id=ref), timeout=15).vm.id)
+    except grpc.RpcError as error:
+        code = error.code() if isinstance(error, grpc.Call) else None
+        if code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise CommandError(describe_rpc_error(error, address)) from None
+    matches: list[Any] = []
+    token = ""
+    while True:
+        page = call(stub.ListVms, engine_pb2.ListVmsRequest(page_token=token), address)
+        matches.extend(vm for vm in page.vms if vm.name == ref)
+        token = page.next_page_token
+        if not token:
+            break
+    if not matches:
+        raise CommandError(f"no VM with id or name {ref!r}")
+    if len(matches) > 1:
+        raise CommandError(f"{len(matches)} VMs are named {ref!r}: give the id")
+    return str(matches[0].id)
+
+
+def phase_label(phase: int) -> str:
+    from miglane.v1 import common_pb2
+
+    return enum_label(common_pb2.MigrationPhase.Name(phase), "MIGRATION_PHASE_")  # type: ignore[arg-type]
+
+
+def network_label(migration: Any) -> str:
+    """Which network carries the data, with the fallback reason when it is not migration's."""
+    from miglane.v1 import common_pb2
+
+    if migration.fallback_reason in (
+        common_pb2.FALLBACK_REASON_UNSPECIFIED,
+        common_pb2.FALLBACK_REASON_NONE,
+    ):
+        return "migration" if migration.network_id else "-"
+    reason = enum_label(
+        common_pb2.FallbackReason.Name(migration.fallback_reason), "FALLBACK_REASON_"
+    )
+    return f"management (fallback: {reason})"
+
+
+def _rate(bps: int) -> str:
+    return f"{bps / MIB:.1f} MiB/s" if bps else ""
+
+
+def _row(m: Any) -> list[object]:
+    return [
+        m.id,
+        m.vm_name or m.vm_id,
+        m.source_host_id,
+        m.destination_host_id,
+        phase_label(m.phase),
+        f"{m.progress_percent}%",
+        _rate(m.throughput_bps),
+        f"{m.data_remaining_bytes / MIB:.0f} MiB" if m.data_total_bytes else "",
+        f"{m.max_bandwidth_mibps} MiB/s" if m.max_bandwidth_mibps else "default",
+        network_label(m),
+    ]
+
+
+HEADERS = ["ID", "VM", "FROM", "TO", "PHASE", "DONE", "RATE", "LEFT", "CAP", "NETWORK"]
+
+
+def _print_migration(m: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(m)
+        return
+    print_fields(
+        [
+            ("id", m.id),
+            ("vm", f"{m.vm_name} ({m.vm_id})" if m.vm_name else m.vm_id),
+            ("from", m.source_host_id),
+            ("to", m.destination_host_id or "(scheduler chooses)"),
+            ("automatic", m.automatic),
+            ("phase", phase_label(m.phase)),
+            ("queued because", m.queue_reason),
+            ("progress", f"{m.progress_percent}%"),
+            (
+                "processed / total",
+                f"{m.data_processed_bytes / MIB:.0f} / {m.data_total_bytes / MIB:.0f} MiB",
+            ),
+            ("throughput", _rate(m.throughput_bps)),
+            ("dirty rate", _rate(m.dirty_rate_bps)),
+            ("iteration", m.iteration),
+            (
+                "bandwidth cap",
+                f"{m.max_bandwidth_mibps} MiB/s" if m.max_bandwidth_mibps else "default",
+            ),
+            ("network", network_label(m)),
+            ("fallback detail", m.fallback_detail),
+            ("migration uri", m.migration_uri),
+            ("downtime", f"{m.downtime_ms} ms" if m.downtime_ms else ""),
+            ("error", m.error),
+        ]
+    )
+
+
+def _start(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine) as stub:
+        request = engine_pb2.MigrateVmRequest(vm_id=resolve_vm_id(stub, args.vm, args.engine))
+        if args.to:
+            request.destination_host_id = resolve_host_id(stub, args.to, None, args.engine)
+        if args.bandwidth_mibps is not None:
+            if args.bandwidth_mibps <= 0:
+                raise CommandError(
+                    f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
+                )
+            request.max_bandwidth_mibps = args.bandwidth_mibps
+        migration = call(stub.MigrateVm, request, args.engine).migration
+    _print_migration(migration, args.json)
+
+
+def _candidates(args: argparse.Namespace) -> None:
+    from miglane.v1 import common_pb2, engine_pb2
+
+    with engine_stub(args.engine) as stub:
+        vm_id = resolve_vm_id(stub, args.vm, args.engine)
+        response = call(
+            stub.ListMigrationCandidates,
+            engine_pb2.ListMigrationCandidatesRequest(vm_id=vm_id),
+            args.engine,
+        )
+    if args.json:
+        print_json(list(response.candidates))
+        return
+    print_table(
+        ["HOST", "AUTOMATIC", "MANUAL", "NETWORK", "WHY"],
+        [
+            [
+                c.host_name or c.host_id,
+                c.suitable,
+                c.manual_allowed,
+                "migration"
+                if c.fallback_reason
+                in (common_pb2.FALLBACK_REASON_NONE, common_pb2.FALLBACK_REASON_UNSPECIFIED)
+                else "management",
+                "; ".join(
+                    [*c.rejections, c.fallback_detail] if c.fallback_detail else c.rejections
+                ),
+            ]
+            for c in response.candidates
+        ],
+    )
+
+
+def _list(args: argparse.Namespace) -> None:
+    from miglane.v1 import common_pb2, engine_pb2
+
+    active = [
+        common_pb2.MIGRATION_PHASE_QUEUED,
+        common_pb2.MIGRATION_PHASE_PREPARING,
+        common_pb2.MIGRATION_PHASE_RUNNING,
+    ]
+    with engine_stub(args.engine) as stub:
+        cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
+        migrations: list[Any] = []
+        token = ""
+        while True:
+            page = call(
+                stub.ListMigrations,
+                engine_pb2.ListMigrationsRequest(
+                    cluster_id=cluster_id, phases=active if args.active else [], page_token=token
+                ),
+                args.engine,
+            )
+            migrations.extend(page.migrations)
+            token = page.next_page_token
+            if not token:
+                break
+    if args.json:
+        print_json(migrations)
+        return
+    print_table(HEADERS, [_row(m) for m in migrations])
+
+
+def _show(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine) as stub:
+        migration = call(
+            stub.GetMigration,
+            engine_pb2.GetMigrationRequest(migration_id=args.migration),
+            args.engine,
+        ).migration
+    _print_migration(migration, args.json)
+
+
+def _cancel(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine) as stub:
+        migration = call(
+            stub.CancelMigration,
+            engine_pb2.CancelMigrationRequest(migration_id=args.migration),
+            args.engine,
+        ).migration
+    _print_migration(migration, args.json)
+
+
+def _bandwidth(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    if args.mibps <= 0:
+        raise CommandError(f"the bandwidth must be more than 0 MiB/s, not {args.mibps}")
+    with engine_stub(args.engine) as stub:
+        migration = call(
+            stub.SetMigrationBandwidth,
+            engine_pb2.SetMigrationBandwidthRequest(
+                migration_id=args.migration, max_bandwidth_mibps=args.mibps
+            ),
+            args.engine,
+        ).migration
+    _print_migration(migration, args.json)
+
+
+def _watch(args: argparse.Namespace) -> None:
+    import grpc
+
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine) as stub:
+        cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
+        stream = stub.WatchMigrations(
+            engine_pb2.WatchMigrationsRequest(cluster_id=cluster_id, migration_id=args.migration)
+        )
+        try:
+            for item in stream:
+                if not item.HasField("migration"):
+                    continue
+                if args.json:
+                    print_json(item.migration)
+                else:
+                    print("  ".join(str(c) for c in _row(item.migration)), flush=True)
+        except grpc.RpcError as error:
+            raise CommandError(describe_rpc_error(error, args.engine)) from None
+        except KeyboardInterrupt:
+            stream.cancel()
