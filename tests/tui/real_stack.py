@@ -1,0 +1,151 @@
+"""A real engine in-process (port 0, state in a tmp dir) for the TUI tests, seeded over gRPC.
+
+Migrations come with issue 5: until the engine's MigrateVm answers something other than
+UNIMPLEMENTED, `migrations_implemented()` is False and the migration tests use the in-memory
+engine instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+from miglane.engine.grpc_api.server import create_server
+from miglane.engine.inventory import InventoryService
+from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+
+MANAGEMENT = common_pb2.NETWORK_ROLE_MANAGEMENT
+DISPLAY = common_pb2.NETWORK_ROLE_DISPLAY
+MIGRATION = common_pb2.NETWORK_ROLE_MIGRATION
+
+_numbers = itertools.count(1)
+
+
+@dataclass
+class RealEngine:
+    state_dir: Path
+    inventory: InventoryService
+    server: grpc.aio.Server
+    port: int
+    stub: engine_pb2_grpc.EngineServiceStub
+    ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        self.inventory.end_streams()
+        await self.server.stop(0.2)
+        await self.inventory.close()
+
+    async def restart(self) -> None:
+        """The engine process again, same state dir, same port."""
+        self.inventory = InventoryService.open(self.state_dir)
+        self.server, _ = await create_server(self.address, self.inventory)
+        await self.server.start()
+
+
+@asynccontextmanager
+async def real_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
+    inventory = InventoryService.open(state_dir)
+    server, port = await create_server("127.0.0.1:0", inventory)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    engine = RealEngine(
+        state_dir, inventory, server, port, engine_pb2_grpc.EngineServiceStub(channel)
+    )
+    try:
+        await seed(engine)
+        yield engine
+    finally:
+        await channel.close(None)
+        await engine.stop()
+
+
+async def seed(engine: RealEngine) -> None:
+    """Cluster `prod`: `mgmt` (management, display), `migration` (the migration role) and
+    `backup` (no role), on the fake agents' subnets; one host (not contacted)."""
+    stub = engine.stub
+    cluster = (await stub.CreateCluster(engine_pb2.CreateClusterRequest(name="prod"))).cluster
+    engine.ids["prod"] = cluster.id
+    for name, subnet, roles, required in (
+        ("mgmt", "10.0.0.0/16", [MANAGEMENT, DISPLAY], True),
+        ("migration", "10.1.0.0/16", [MIGRATION], False),
+        ("backup", "10.2.0.0/16", [], False),
+    ):
+        network = (
+            await stub.CreateNetwork(
+                engine_pb2.CreateNetworkRequest(
+                    cluster_id=cluster.id, name=name, subnet=subnet, roles=roles, required=required
+                )
+            )
+        ).network
+        engine.ids[name] = network.id
+    host = (
+        await stub.AddHost(
+            engine_pb2.AddHostRequest(
+                cluster_id=cluster.id, name="host1", agent_address="127.0.0.1:9"
+            )
+        )
+    ).host
+    engine.ids["host1"] = host.id
+
+
+async def holder_of_migration_role(engine: RealEngine) -> str:
+    networks = (
+        await engine.stub.ListNetworks(
+            engine_pb2.ListNetworksRequest(cluster_id=engine.ids["prod"])
+        )
+    ).networks
+    return next((n.name for n in networks if MIGRATION in n.roles), "")
+
+
+async def record_running_migration(engine: RealEngine) -> str:
+    """A VM of host1 with a running migration record, written as the engine's own tests do
+    (agent reports and MigrateVm arrive with issue 5). Returns the VM's name."""
+    from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
+
+    number = next(_numbers)
+    host_id, cluster_id = engine.ids["host1"], engine.ids["prod"]
+    vm = Vm(
+        id=f"00000000-0000-0000-0000-{number:012d}",
+        name=f"web-{number}",
+        host_id=host_id,
+        cluster_id=cluster_id,
+        state=VmState.RUNNING,
+        memory_mib=1024,
+    )
+
+    def add_vm(store):  # type: ignore[no-untyped-def]
+        store.replace_host_vms(host_id, [*store.vms_of_host(host_id), vm])
+        return vm, []
+
+    await engine.inventory.transact(add_vm)
+    await engine.inventory.record_migration(
+        Migration(
+            id=f"mig-tui-{number}",
+            cluster_id=cluster_id,
+            vm_id=vm.id,
+            vm_name=vm.name,
+            source_host_id=host_id,
+            phase=MigrationPhase.RUNNING,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+    return vm.name
+
+
+async def migrations_implemented(engine: RealEngine) -> bool:
+    try:
+        await engine.stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id="probe"), timeout=5)
+    except grpc.aio.AioRpcError as error:
+        return error.code() != grpc.StatusCode.UNIMPLEMENTED
+    return True
