@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = [
     "miglane.engine.cli",
     "miglane.cli.inventory",
     "miglane.cli.migrations",
+    "miglane.cli.demo",
     "miglane.agent.cli",
     "miglane.lab.cli",
     "miglane.tui.cli",
