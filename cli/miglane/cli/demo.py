@@ -362,10 +362,10 @@ def _down(args: argparse.Namespace) -> int:
         Lab(paths.lab_dir).down()
     paths.state_file.unlink(missing_ok=True)
     paths.fleet_addresses.unlink(missing_ok=True)
-    print(
-        "demo stopped: engine, agents and lab hosts (the engine's state stays in "
-        f"{paths.engine_dir})"
-    )
+    # The demo's engine state describes hosts that are gone now: the next `up` starts afresh.
+    shutil.rmtree(paths.engine_dir, ignore_errors=True)
+    shutil.rmtree(paths.base / "fake-agents", ignore_errors=True)
+    print("demo stopped: engine, agents and lab hosts are gone")
     return 0
 
 
