@@ -3,6 +3,7 @@ atomicity."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -392,3 +393,31 @@ async def test_example_cluster_only_when_empty(inventory: InventoryService) -> N
     assert cluster.migration_network_id and cluster.management_network_id
     assert await inventory.create_example_cluster() is None
     assert len((await inventory.list_clusters()).items) == 1
+
+
+async def test_on_commit_runs_in_commit_order_after_the_events(inventory: InventoryService) -> None:
+    cluster_id, _, _ = await setup_cluster(inventory)
+    host = (await inventory.add_host(HostSpec(cluster_id, "h1", "10.0.1.11:50052"))).host
+    vm = await insert_vm(inventory, host.id, cluster_id)
+    migration = await insert_migration(inventory, vm, phase=MigrationPhase.QUEUED)
+    subscription = inventory.hub.subscribe()
+    seen: list[tuple[int, int]] = []  # (progress, events already published)
+
+    def on_commit(saved) -> None:  # type: ignore[no-untyped-def]
+        seen.append((saved.progress_percent, subscription._buffer.__len__()))
+
+    await asyncio.gather(
+        *(
+            inventory.save_migration(
+                replace(migration, progress_percent=p),
+                [inventory.make_event(EventType.MIGRATION_STARTED, f"p{p}", cluster_id=cluster_id)],
+                on_commit=on_commit,
+            )
+            for p in range(1, 51)
+        )
+    )
+    await asyncio.sleep(0)
+    assert [p for p, _ in seen] == list(range(1, 51))
+    assert [n for _, n in seen] == list(range(1, 51))  # each after its own event
+    assert (await inventory.get_migration(migration.id)).progress_percent == 50
+    subscription.close()

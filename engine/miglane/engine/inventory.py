@@ -124,8 +124,15 @@ class InventoryService:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miglane-store")
 
     @classmethod
-    def open(cls, state_dir: Path, **options: object) -> InventoryService:
-        return cls(Store.open(state_dir), **options)  # type: ignore[arg-type]
+    def open(
+        cls,
+        state_dir: Path,
+        *,
+        hub: EventHub | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        make_id: Callable[[str], str] = new_id,
+    ) -> InventoryService:
+        return cls(Store.open(state_dir), hub=hub, clock=clock, make_id=make_id)
 
     def end_streams(self) -> None:
         """Ends every WatchEvents stream (first step of a graceful stop)."""
@@ -139,25 +146,32 @@ class InventoryService:
 
     # ------------------------------------------------------------ store access
 
-    async def transact(self, work: Work[T]) -> T:
+    async def transact(self, work: Work[T], *, on_commit: Callable[[T], None] | None = None) -> T:
         """Runs `work` in one transaction on the store worker, appends the events it returns,
-        commits, then publishes the events (in commit order) to watchers.
+        commits, then publishes the events to watchers.
 
         A domain error raised by `work` rolls everything back: nothing is half-written.
+        `on_commit(result)` runs on the event loop right after the events are published, in
+        commit order across all transactions (for fan-outs such as WatchMigrations, where an
+        older snapshot must never overtake a newer one).
         """
-        result, _ = await self._transact(work)
+        result, _ = await self._transact(work, on_commit)
         return result
 
-    async def _transact(self, work: Work[T]) -> tuple[T, list[Event]]:
+    async def _transact(
+        self, work: Work[T], on_commit: Callable[[T], None] | None = None
+    ) -> tuple[T, list[Event]]:
         loop = asyncio.get_running_loop()
 
         def run() -> tuple[T, list[Event]]:
             with self._store.transaction():
                 result, events = work(self._store)
                 stored = self._store.append_events(events)
+            # Scheduled from this one worker thread, so the loop runs them in commit order.
             if stored:
-                # From this one worker thread, in commit order; the loop runs them in order.
                 loop.call_soon_threadsafe(self.hub.publish, stored)
+            if on_commit is not None:
+                loop.call_soon_threadsafe(on_commit, result)
             return result, stored
 
         return await loop.run_in_executor(self._worker, run)
@@ -168,10 +182,10 @@ class InventoryService:
     async def emit(self, events: Sequence[Event]) -> list[Event]:
         """Persists and publishes events that go with no other change; returns them with their
         sequence numbers."""
-        _, stored = await self._transact(lambda store: (None, events))
+        _, stored = await self._transact(lambda store: (None, events), None)
         return stored
 
-    def _event(
+    def make_event(  # an Event stamped with the service's clock, for work to return
         self,
         type_: EventType,
         message: str,
@@ -261,7 +275,7 @@ class InventoryService:
                 else f"; level {version} predates migration networks, so its migrations use "
                 "the management network"
             )
-            event = self._event(
+            event = self.make_event(
                 EventType.CLUSTER_CREATED,
                 f"cluster {name!r} created at level {version}{legacy}",
                 cluster_id=cluster.id,
@@ -326,7 +340,7 @@ class InventoryService:
                 )
             store.update_cluster(updated)
             attributes = {field: _shown_value(getattr(updated, field)) for field in changed}
-            event = self._event(
+            event = self.make_event(
                 EventType.CLUSTER_UPDATED,
                 f"cluster {updated.name!r} updated: {', '.join(changed)}",
                 cluster_id=cluster.id,
@@ -346,7 +360,7 @@ class InventoryService:
                     "host(s); remove them first"
                 )
             store.delete_cluster(cluster.id)
-            event = self._event(
+            event = self.make_event(
                 EventType.CLUSTER_DELETED,
                 f"cluster {cluster.name!r} deleted",
                 cluster_id=cluster.id,
@@ -413,7 +427,7 @@ class InventoryService:
         if change.kind is RoleChangeKind.GRANTED:
             target = name_of(change.to_network_id)
             return [
-                self._event(
+                self.make_event(
                     EventType.ROLE_GRANTED,
                     f"network {target!r} now holds the {role} role in cluster "
                     f"{cluster.name!r}{legacy_note}",
@@ -426,7 +440,7 @@ class InventoryService:
         if change.kind is RoleChangeKind.MOVED:
             source, target = name_of(change.from_network_id), name_of(change.to_network_id)
             return [
-                self._event(
+                self.make_event(
                     EventType.ROLE_MOVED,
                     f"the {role} role moved from network {source!r} to {target!r} in cluster "
                     f"{cluster.name!r}{legacy_note}",
@@ -445,7 +459,7 @@ class InventoryService:
         if change.kind is RoleChangeKind.TAKEN:
             source = name_of(change.from_network_id)
             return [
-                self._event(
+                self.make_event(
                     EventType.ROLE_TAKEN,
                     f"network {source!r} no longer holds the {role} role in cluster "
                     f"{cluster.name!r}{legacy_note}",
@@ -499,7 +513,7 @@ class InventoryService:
             )
             store.insert_network(network)
             events = [
-                self._event(
+                self.make_event(
                     EventType.NETWORK_CREATED,
                     f"network {name!r} ({subnet}) created in cluster {cluster.name!r}",
                     cluster_id=cluster.id,
@@ -581,7 +595,7 @@ class InventoryService:
                     store.active_migrations(cluster.id),
                 )
             store.update_network(updated)
-            event = self._event(
+            event = self.make_event(
                 EventType.NETWORK_UPDATED,
                 f"network {updated.name!r} of cluster {cluster.name!r} updated: "
                 + ", ".join(
@@ -614,7 +628,7 @@ class InventoryService:
                 events += self._role_events(store, cluster, change, {network.id: network})
             store.delete_network(network.id)
             events.append(
-                self._event(
+                self.make_event(
                     EventType.NETWORK_DELETED,
                     f"network {network.name!r} ({network.subnet}) deleted from cluster "
                     f"{cluster.name!r}",
@@ -719,7 +733,7 @@ class InventoryService:
                 created_at=self._clock(),
             )
             store.insert_host(host)
-            event = self._event(
+            event = self.make_event(
                 EventType.HOST_ADDED,
                 f"host {name!r} (agent {address}) added to cluster {cluster.name!r}",
                 cluster_id=cluster.id,
@@ -761,7 +775,7 @@ class InventoryService:
             cluster = store.get_cluster(host.cluster_id)
             vms = len(store.vms_of_host(host.id))
             store.delete_host(host.id)
-            event = self._event(
+            event = self.make_event(
                 EventType.HOST_REMOVED,
                 f"host {host.name!r} removed from cluster "
                 f"{cluster.name if cluster else host.cluster_id!r}"
@@ -812,7 +826,7 @@ class InventoryService:
             events = []
             if (updated.status, updated.status_reason) != (host.status, host.status_reason):
                 events.append(
-                    self._event(
+                    self.make_event(
                         EventType.HOST_STATUS_CHANGED,
                         f"host {host.name!r} is {updated.status.label}"
                         + (f": {updated.status_reason}" if updated.status_reason else ""),
@@ -898,7 +912,11 @@ class InventoryService:
         )
 
     async def record_migration(
-        self, migration: Migration, events: Sequence[Event] = ()
+        self,
+        migration: Migration,
+        events: Sequence[Event] = (),
+        *,
+        on_commit: Callable[[Migration], None] | None = None,
     ) -> Migration:
         """Writes a new migration record with its events (issue 5's MigrateVm)."""
 
@@ -906,16 +924,22 @@ class InventoryService:
             store.insert_migration(migration)
             return migration, events
 
-        return await self.transact(work)
+        return await self.transact(work, on_commit=on_commit)
 
-    async def save_migration(self, migration: Migration, events: Sequence[Event] = ()) -> Migration:
+    async def save_migration(
+        self,
+        migration: Migration,
+        events: Sequence[Event] = (),
+        *,
+        on_commit: Callable[[Migration], None] | None = None,
+    ) -> Migration:
         """Replaces a migration record (phase, progress, ...) with its events."""
 
         def work(store: Store) -> tuple[Migration, Sequence[Event]]:
             store.update_migration(migration)
             return migration, events
 
-        return await self.transact(work)
+        return await self.transact(work, on_commit=on_commit)
 
     async def active_migrations(self, cluster_id: str = "", host_id: str = "") -> list[Migration]:
         return await self.read(lambda store: store.active_migrations(cluster_id, host_id))
