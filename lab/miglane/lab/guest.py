@@ -1,4 +1,4 @@
-"""The lab guest kernel: built from `guest/dirtier.S`, plus what the host needs to read it.
+"""The lab guest kernel: built from `guest_kernel/dirtier.S`, plus what the host needs to read it.
 
 The constants mirror the assembly source; tests use them to check a guest's memory after a
 migration (virDomainMemoryPeek at `sample_pages`, expecting `page_marker(addr)`).
@@ -35,7 +35,7 @@ class GuestPhase(enum.IntEnum):
 
 
 def guest_source() -> bytes:
-    return (resources.files("miglane.lab") / "guest" / "dirtier.S").read_bytes()
+    return (resources.files("miglane.lab") / "guest_kernel" / "dirtier.S").read_bytes()
 
 
 def page_marker(addr: int) -> int:
