@@ -175,7 +175,7 @@ HOSTILE: list[Any] = [
     ("SetNetworkRole", lambda i: pb.SetNetworkRoleRequest(network_id=i["mig"], role=99), "INVALID_ARGUMENT", "role: 99 is not a NetworkRole value"),
     ("SetNetworkRole", lambda i: pb.SetNetworkRoleRequest(network_id="net-nope", role=3), "NOT_FOUND", "network_id: no network"),
     ("SetNetworkRole", lambda i: pb.SetNetworkRoleRequest(role=3), "INVALID_ARGUMENT", "network_id: is empty"),
-    ("UnsetNetworkRole", lambda i: pb.UnsetNetworkRoleRequest(network_id=i["mgmt"], role=3), "FAILED_PRECONDITION", "network 'mgmt' does not hold the migration role in its cluster (network 'mig' does)"),
+    ("UnsetNetworkRole", lambda i: pb.UnsetNetworkRoleRequest(network_id=i["mgmt"], role=3), "FAILED_PRECONDITION", "network 'mgmt' does not hold the migration role (network 'mig' holds it)"),
     ("UnsetNetworkRole", lambda i: pb.UnsetNetworkRoleRequest(network_id=i["mig"], role=-1), "INVALID_ARGUMENT", "role: -1 is not a NetworkRole value"),
     # hosts
     ("AddHost", lambda i: pb.AddHostRequest(cluster_id=i["c1"], name="h2", agent_address="10.0.1.12"), "INVALID_ARGUMENT", "agent_address: '10.0.1.12' is not host:port"),

@@ -296,7 +296,7 @@ def test_plan_role_grant(
 
 @pytest.mark.parametrize(
     ("holders", "holder_name", "fragment"),
-    [({}, "", "no network of it does"), ({G: "net-b"}, "b", "network 'b' does")],
+    [({}, "", "no network of the cluster holds it"), ({G: "net-b"}, "b", "network 'b' holds it")],
 )
 def test_unset_role_the_network_does_not_hold(
     holders: dict[NetworkRole, str], holder_name: str, fragment: str

@@ -80,10 +80,14 @@ def plan_role_unset(
     does hold it, for the message ("" when none)."""
     previous = holders.get(role, "")
     if previous != network.id:
-        elsewhere = f"network {holder_name!r} does" if previous else "no network of it does"
+        elsewhere = (
+            f"network {holder_name!r} holds it"
+            if previous
+            else "no network of the cluster holds it"
+        )
         raise FailedPrecondition(
             f"network_id: network {network.name!r} does not hold the {role.label} role "
-            f"in its cluster ({elsewhere})"
+            f"({elsewhere})"
         )
     return RoleChange(role, RoleChangeKind.TAKEN, "", network.id)
 
