@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
@@ -966,7 +966,7 @@ class InventoryService:
 
     async def watch_events(
         self, cluster_id: str = "", after_sequence: int = 0
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Events as they are committed; first those after `after_sequence` when it is not 0.
 
         No gap and no duplicate between replay and live events: the subscription starts

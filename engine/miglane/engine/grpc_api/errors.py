@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -71,8 +72,11 @@ def map_domain_errors(method: F) -> F:
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
             try:
-                async for item in method(self, request, context):
-                    yield item
+                # aclosing: a cancelled or abandoned stream closes the inner generator (and its
+                # subscription) now, not whenever the garbage collector gets to it.
+                async with contextlib.aclosing(method(self, request, context)) as items:
+                    async for item in items:
+                        yield item
                 return
             except grpc.aio.AbortError:
                 raise

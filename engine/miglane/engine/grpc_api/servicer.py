@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from miglane.engine.domain.errors import NotImplementedYet
@@ -253,5 +254,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def WatchEvents(
         self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.WatchEventsResponse]:
-        async for event in self._inventory.watch_events(request.cluster_id, request.after_sequence):
-            yield pb.WatchEventsResponse(event=conv.event_to_proto(event))
+        events = self._inventory.watch_events(request.cluster_id, request.after_sequence)
+        async with aclosing(events):
+            async for event in events:
+                yield pb.WatchEventsResponse(event=conv.event_to_proto(event))
