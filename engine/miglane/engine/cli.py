@@ -14,6 +14,13 @@ def default_state_dir() -> Path:
     return Path(base) / "miglane" / "engine"
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
@@ -40,6 +47,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         metavar="S",
         help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 5)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive,
+        default=2.0,
+        metavar="S",
+        help="how often each host's agent is polled for capabilities and VMs (default 2)",
+    )
+    parser.add_argument(
+        "--busy-retry-s",
+        type=_positive,
+        default=10.0,
+        metavar="S",
+        help="how long an agent that answered busy (or a destination its source could not "
+        "reach) is left alone before its migrations are tried again (default 10)",
+    )
+    parser.add_argument(
+        "--agent-timeout-s",
+        type=_positive,
+        default=5.0,
+        metavar="S",
+        help="deadline of each call to an agent (default 5; Migrate waits longer)",
     )
     parser.add_argument(
         "--log-level",
@@ -70,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         example_cluster=args.example_cluster,
         grace_s=args.grace_s,
         log_level=args.log_level,
+        poll_interval_s=args.poll_interval,
+        busy_retry_s=args.busy_retry_s,
+        agent_timeout_s=args.agent_timeout_s,
     )
 
 

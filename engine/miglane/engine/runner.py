@@ -14,8 +14,10 @@ from pathlib import Path
 
 from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
 
+from miglane.engine.agent_client import AgentClients
 from miglane.engine.grpc_api.server import bound_address, create_server
 from miglane.engine.inventory import InventoryService
+from miglane.engine.orchestrator import MigrationService
 from miglane.engine.store import StoreError
 
 log = logging.getLogger("miglane.engine")
@@ -49,7 +51,14 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
 
 
 async def serve(
-    listen: str, state_dir: Path, *, example_cluster: bool = False, grace_s: float = 5.0
+    listen: str,
+    state_dir: Path,
+    *,
+    example_cluster: bool = False,
+    grace_s: float = 5.0,
+    poll_interval_s: float = 2.0,
+    busy_retry_s: float = 10.0,
+    agent_timeout_s: float = 5.0,
 ) -> None:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
     streams ended, in-flight calls given `grace_s`, store closed."""
@@ -57,6 +66,12 @@ async def serve(
         inventory = InventoryService.open(state_dir)
     except StoreError as error:
         raise EngineStartError(str(error)) from None
+    migrations = MigrationService(
+        inventory,
+        AgentClients(call_timeout_s=agent_timeout_s),
+        poll_interval_s=poll_interval_s,
+        busy_retry_s=busy_retry_s,
+    )
     try:
         if example_cluster:
             cluster = await inventory.create_example_cluster()
@@ -64,9 +79,12 @@ async def serve(
                 log.info("created the example cluster %r (%s)", cluster.name, cluster.id)
         health = health_aio.HealthServicer()
         try:
-            server, port = await create_server(listen, inventory, health_servicer=health)
+            server, port = await create_server(
+                listen, inventory, health_servicer=health, migrations=migrations
+            )
         except OSError as error:
             raise EngineStartError(str(error)) from None
+        await migrations.start()
         await server.start()
         address = bound_address(listen, port)
         log.info("state in %s", state_dir)
@@ -81,14 +99,24 @@ async def serve(
         log.info("stopping (grace %.1f s)", grace_s)
         await health.enter_graceful_shutdown()
         inventory.end_streams()
+        migrations.end_streams()
         await server.stop(grace_s)
     finally:
+        await migrations.stop()
         await inventory.close()
     log.info("stopped")
 
 
 def run_engine(
-    *, listen: str, state_dir: Path, example_cluster: bool, grace_s: float, log_level: str
+    *,
+    listen: str,
+    state_dir: Path,
+    example_cluster: bool,
+    grace_s: float,
+    log_level: str,
+    poll_interval_s: float = 2.0,
+    busy_retry_s: float = 10.0,
+    agent_timeout_s: float = 5.0,
 ) -> int:
     logging.basicConfig(
         level=getattr(logging, log_level),
@@ -97,7 +125,17 @@ def run_engine(
     )
     try:
         with state_dir_lock(state_dir):
-            asyncio.run(serve(listen, state_dir, example_cluster=example_cluster, grace_s=grace_s))
+            asyncio.run(
+                serve(
+                    listen,
+                    state_dir,
+                    example_cluster=example_cluster,
+                    grace_s=grace_s,
+                    poll_interval_s=poll_interval_s,
+                    busy_retry_s=busy_retry_s,
+                    agent_timeout_s=agent_timeout_s,
+                )
+            )
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1

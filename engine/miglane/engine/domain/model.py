@@ -320,6 +320,9 @@ class Migration:
     tried_host_ids: tuple[str, ...] = ()
     evacuation_host_id: str = ""
     post_copy: bool = False
+    # The cap asked for this migration (MigrateVm's override, SetMigrationBandwidth); None:
+    # the cluster's policy decides (`max_bandwidth_mibps` is the cap in force).
+    bandwidth_override_mibps: int | None = None
 
     @property
     def active(self) -> bool:

@@ -17,6 +17,8 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from miglane.engine.domain import model
 from miglane.engine.domain.errors import InvalidArgument
+from miglane.engine.domain.evacuation import UnplacedVm
+from miglane.engine.domain.placement import DestinationAssessment
 from miglane.v1 import common_pb2, engine_pb2
 
 E = TypeVar("E", bound=IntEnum)
@@ -340,3 +342,31 @@ def event_to_proto(event: model.Event) -> engine_pb2.Event:
         message=event.message,
         attributes=dict(event.attributes),
     )
+
+
+def candidate_to_proto(assessment: DestinationAssessment) -> engine_pb2.MigrationCandidate:
+    host = assessment.host.host
+    path = assessment.path
+    message = engine_pb2.MigrationCandidate(
+        host_id=host.id,
+        host_name=host.name,
+        suitable=assessment.suitable,
+        rejections=[r.message for r in assessment.rejections],
+        manual_allowed=assessment.manual_allowed,
+        score=assessment.score,
+    )
+    if path is not None:
+        message.network_id = path.network_id
+        message.fallback_reason = _pb(path.fallback_reason)
+        message.fallback_detail = path.fallback_detail
+    return message
+
+
+def unplaced_to_proto(unplaced: UnplacedVm) -> engine_pb2.UnplacedVm:
+    return engine_pb2.UnplacedVm(
+        vm_id=unplaced.vm_id, vm_name=unplaced.vm_name, reason=unplaced.reason
+    )
+
+
+def bandwidth_override(request: engine_pb2.MigrateVmRequest) -> int | None:
+    return request.max_bandwidth_mibps if request.HasField("max_bandwidth_mibps") else None

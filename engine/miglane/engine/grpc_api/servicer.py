@@ -1,4 +1,5 @@
-"""EngineService: each RPC converts its request, calls the inventory service, converts back."""
+"""EngineService: each RPC converts its request, calls the inventory or migration service,
+converts back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from miglane.engine.domain.errors import NotImplementedYet
 from miglane.engine.grpc_api import converters as conv
 from miglane.engine.grpc_api.errors import map_domain_errors
 from miglane.engine.inventory import InventoryService
+from miglane.engine.orchestrator import MigrationService
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1 import engine_pb2_grpc
 
@@ -24,8 +26,16 @@ def _migrations_not_yet(rpc: str) -> NotImplementedYet:
 
 
 class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
-    def __init__(self, inventory: InventoryService) -> None:
+    def __init__(
+        self, inventory: InventoryService, migrations: MigrationService | None = None
+    ) -> None:
         self._inventory = inventory
+        self._service = migrations
+
+    def _migrations(self, rpc: str) -> MigrationService:
+        if self._service is None:
+            raise _migrations_not_yet(rpc)
+        return self._service
 
     # ------------------------------------------------------------ clusters
 
@@ -164,7 +174,14 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def SetHostMaintenance(
         self, request: pb.SetHostMaintenanceRequest, context: Context
     ) -> pb.SetHostMaintenanceResponse:
-        raise _migrations_not_yet("SetHostMaintenance")
+        result = await self._migrations("SetHostMaintenance").set_host_maintenance(
+            request.host_id, request.enabled
+        )
+        return pb.SetHostMaintenanceResponse(
+            host=conv.host_to_proto(result.host),
+            migrations=[conv.migration_to_proto(m) for m in result.migrations],
+            unplaced=[conv.unplaced_to_proto(u) for u in result.unplaced],
+        )
 
     # ------------------------------------------------------------ VMs
 
@@ -188,32 +205,48 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def MigrateVm(
         self, request: pb.MigrateVmRequest, context: Context
     ) -> pb.MigrateVmResponse:
-        raise _migrations_not_yet("MigrateVm")
+        migration = await self._migrations("MigrateVm").migrate_vm(
+            request.vm_id, request.destination_host_id, conv.bandwidth_override(request)
+        )
+        return pb.MigrateVmResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors
     async def ListMigrationCandidates(
         self, request: pb.ListMigrationCandidatesRequest, context: Context
     ) -> pb.ListMigrationCandidatesResponse:
-        raise _migrations_not_yet("ListMigrationCandidates")
+        candidates = await self._migrations("ListMigrationCandidates").candidates(request.vm_id)
+        return pb.ListMigrationCandidatesResponse(
+            candidates=[conv.candidate_to_proto(c) for c in candidates]
+        )
 
     @map_domain_errors
     async def CancelMigration(
         self, request: pb.CancelMigrationRequest, context: Context
     ) -> pb.CancelMigrationResponse:
-        raise _migrations_not_yet("CancelMigration")
+        migration = await self._migrations("CancelMigration").cancel(request.migration_id)
+        return pb.CancelMigrationResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors
     async def SetMigrationBandwidth(
         self, request: pb.SetMigrationBandwidthRequest, context: Context
     ) -> pb.SetMigrationBandwidthResponse:
-        raise _migrations_not_yet("SetMigrationBandwidth")
+        migration = await self._migrations("SetMigrationBandwidth").set_bandwidth(
+            request.migration_id, request.max_bandwidth_mibps
+        )
+        return pb.SetMigrationBandwidthResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors
     async def WatchMigrations(
         self, request: pb.WatchMigrationsRequest, context: Context
     ) -> AsyncIterator[pb.WatchMigrationsResponse]:
-        raise _migrations_not_yet("WatchMigrations")
-        yield  # an async generator, like every server stream
+        stream = self._migrations("WatchMigrations").watch(
+            request.cluster_id, request.vm_id, request.migration_id, request.include_finished
+        )
+        async for migration in stream:
+            if migration is None:
+                yield pb.WatchMigrationsResponse(snapshot_complete=True)
+            else:
+                yield pb.WatchMigrationsResponse(migration=conv.migration_to_proto(migration))
 
     # ------------------------------------------------------------ migration records
 
@@ -221,7 +254,10 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def GetMigration(
         self, request: pb.GetMigrationRequest, context: Context
     ) -> pb.GetMigrationResponse:
-        migration = await self._inventory.get_migration(request.migration_id)
+        if self._service is not None:
+            migration = await self._service.get(request.migration_id)
+        else:
+            migration = await self._inventory.get_migration(request.migration_id)
         return pb.GetMigrationResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors

@@ -1,0 +1,130 @@
+"""Host monitoring: every `interval` seconds the engine asks each host's agent for its
+capabilities (facts, NICs) and its VMs, and records what it learned (`record_agent_report`:
+attachments, UP / NON_OPERATIONAL / UNREACHABLE, the VM inventory, status events).
+
+All hosts are polled concurrently; a slow agent costs its own poll (bounded by the client's
+deadline), not the others'. A VM two hosts report (a migration's leftovers) belongs to the one
+where it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from miglane.engine.agent_client import AgentCallError, AgentClients
+from miglane.engine.domain.model import Host, Vm, VmState
+from miglane.engine.inventory import AgentReport, InventoryService
+from miglane.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL_S = 2.0
+
+# A VM reported by several hosts belongs to the first state here that one of them reports.
+_STATE_RANK = {
+    VmState.MIGRATING: 0,
+    VmState.RUNNING: 1,
+    VmState.PAUSED: 2,
+    VmState.CRASHED: 3,
+    VmState.SAVED: 4,
+    VmState.UNSPECIFIED: 5,
+    VmState.SHUT_OFF: 6,
+}
+
+
+def assign_duplicate_vms(reports: dict[str, list[Vm]]) -> dict[str, list[Vm]]:
+    """Each VM id kept on one host only: the one where it is most alive (then the first
+    host polled)."""
+    owner: dict[str, tuple[int, str]] = {}
+    for host_id, vms in reports.items():
+        for vm in vms:
+            rank = _STATE_RANK.get(vm.state, 5)
+            if vm.id not in owner or rank < owner[vm.id][0]:
+                owner[vm.id] = (rank, host_id)
+    return {
+        host_id: [vm for vm in vms if owner[vm.id][1] == host_id]
+        for host_id, vms in reports.items()
+    }
+
+
+class HostMonitor:
+    def __init__(
+        self,
+        inventory: InventoryService,
+        clients: AgentClients,
+        *,
+        interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        on_round: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._inventory = inventory
+        self._clients = clients
+        self.interval_s = interval_s
+        self._on_round = on_round
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self.rounds = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="host-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poll_soon(self) -> None:
+        """Starts the next round now (a host was added, maintenance changed...)."""
+        self._kick.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("host polling round failed")
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await self._kick.wait()
+
+    async def _poll(self, host: Host) -> tuple[Host, AgentReport]:
+        try:
+            capabilities, vms = await asyncio.gather(
+                self._clients.capabilities(host.agent_address),
+                self._clients.list_vms(host.agent_address),
+            )
+        except AgentCallError as error:
+            return host, AgentReport(reachable=False, error=error.detail)
+        return host, AgentReport(
+            reachable=True, nics=capabilities.nics, facts=capabilities.facts, vms=tuple(vms)
+        )
+
+    async def poll_all(self) -> None:
+        """One round: every host polled, the answers recorded."""
+        hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
+        results = await asyncio.gather(*(self._poll(host) for host in hosts))
+        listed = {
+            host.id: list(report.vms)
+            for host, report in results
+            if report.reachable and report.vms is not None
+        }
+        owned = assign_duplicate_vms(listed)
+        for host, report in results:
+            if host.id in owned:
+                report = AgentReport(
+                    reachable=True, nics=report.nics, facts=report.facts, vms=tuple(owned[host.id])
+                )
+            try:
+                await self._inventory.record_agent_report(host.id, report)
+            except Exception as error:  # the host was removed meanwhile
+                log.debug("report of host %s not recorded: %s", host.id, error)
+        self.rounds += 1
+        if self._on_round is not None:
+            await self._on_round()
