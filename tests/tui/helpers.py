@@ -21,7 +21,7 @@ UPDATE_ENV = "MIGLANE_UPDATE_SNAPSHOTS"
 
 def make_app(client: EngineClient, **kwargs: float) -> MiglaneApp:
     """The App as the tests run it: fast retries, no animation (so screens are stable)."""
-    kwargs.setdefault("refresh_interval_s", 0.2)
+    kwargs.setdefault("refresh_interval_s", 1.0)
     kwargs.setdefault("retry_delay_s", 0.1)
     app = MiglaneApp(client, **kwargs)
     app.animation_level = "none"

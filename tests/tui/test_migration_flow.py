@@ -131,6 +131,13 @@ async def test_migrate_to_a_chosen_host_progress_to_100_then_cancel_another(
         assert app.board.get(migration_id).phase == COMPLETED
         assert seen == sorted(seen) and seen[-1] == 100, seen
         await wait_for_text(pilot, "completed")
+        # The VM runs on its new host (the inventory is re-read after the phase change).
+        await wait_for(
+            pilot,
+            lambda: app.inventory.vms[first.id].host_id == target.host_id,
+            timeout=stack.timeout_s,
+            what="VM on its new host",
+        )
 
         # Start the second VM's migration automatically, and cancel it.
         await pilot.press("3")

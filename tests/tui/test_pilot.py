@@ -113,41 +113,6 @@ async def test_refusal_shows_the_engines_reason(fake: FakeEngineClient) -> None:
         assert _holder(fake, "prod") == "migration"
 
 
-async def test_legacy_cluster_refuses_a_migration_network(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await _select(pilot, "networks-table", "net-legacy-mig-legacy")
-        await pilot.press("g")
-        await _confirm(pilot)
-        await wait_for_text(pilot, "is at compatibility level 3.2; migration networks need 3.3")
-
-
-async def test_migrate_automatically_and_progress_reaches_100(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
-    seen: list[int] = []
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await _select(pilot, "vms-table", "vm-web-1")
-        await pilot.press("a")
-        await wait_for(pilot, lambda: len(app.board) == 1, what="migration shown")
-        migration_id = next(iter(app.board)).id
-        await pilot.press("4")
-        while app.board.get(migration_id).phase != common_pb2.MIGRATION_PHASE_COMPLETED:
-            await fake.tick(5)
-            await pilot.pause(0.02)
-            seen.append(app.board.get(migration_id).progress_percent)
-            assert len(seen) < 60
-        await wait_for_text(pilot, "completed")
-        assert seen == sorted(seen), "progress went backwards"
-        assert seen[-1] == 100
-        assert "web-1: host1 → host2 (automatic) · completed" in screen_text(app)
-        assert "Data over migration (tcp://10.0.2.12)" in screen_text(app)
-        # The VM now runs on host2 (the inventory is re-read after the phase change).
-        await wait_for(
-            pilot, lambda: app.inventory.vms["vm-web-1"].host_id == "host-host2", what="moved"
-        )
-
-
 async def test_progress_never_goes_backwards_on_screen(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:

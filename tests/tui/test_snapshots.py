@@ -34,59 +34,50 @@ async def _steady(pilot, app: MiglaneApp) -> None:  # type: ignore[no-untyped-de
     await pilot.pause(0.05)
 
 
-async def test_networks_view(fake: FakeEngineClient) -> None:
+async def test_each_view(fake: FakeEngineClient) -> None:
+    """One App run, one snapshot per view; every mismatch is reported, not only the first."""
+    await _with_migrations(fake)
     app = make_app(fake)
+    mismatches: list[str] = []
+
+    def check(name: str) -> None:
+        try:
+            assert_snapshot(app, name)
+        except AssertionError as error:
+            mismatches.append(str(error))
+
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "⇄ migration")
         app.query_one("#networks-table").select("net-prod-migration")
         await wait_for_text(pilot, "Hosts of cluster prod on network migration")
         await _steady(pilot, app)
-        assert_snapshot(app, "networks")
+        check("networks")
 
-
-async def test_hosts_view(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await wait_for_text(pilot, "required network 'storage' is missing")
         app.query_one("#hosts-table").select("host-host3")
         await wait_for_text(pilot, "Networks of host3")
         await _steady(pilot, app)
-        assert_snapshot(app, "hosts")
+        check("hosts")
 
-
-async def test_vms_view(fake: FakeEngineClient) -> None:
-    await _with_migrations(fake)
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await wait_for(pilot, lambda: len(app.board) == 5, what="migrations")
         await wait_for_text(pilot, "→ host2")
         await _steady(pilot, app)
-        assert_snapshot(app, "vms")
+        check("vms")
 
-
-async def test_migrations_view_with_a_fallback(fake: FakeEngineClient) -> None:
-    await _with_migrations(fake)
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        await wait_for(pilot, lambda: len(app.board) == 5, what="migrations")
         app.query_one("#migrations-table").select("mig-0002")
         await wait_for_text(pilot, "FALLBACK to ovirtmgmt")
         await _steady(pilot, app)
-        assert_snapshot(app, "migrations")
+        check("migrations")
 
-
-async def test_events_view(fake: FakeEngineClient) -> None:
-    await _with_migrations(fake)
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await wait_for(pilot, lambda: app.event_log.last_sequence == len(fake.events))
         await wait_for_text(pilot, "migration of web-1 started")
         await _steady(pilot, app)
-        assert_snapshot(app, "events")
+        check("events")
+    assert not mismatches, "\n\n".join(mismatches)
 
 
 async def test_grant_confirmation(fake: FakeEngineClient) -> None:

@@ -1,11 +1,12 @@
 """An in-memory engine behind the `EngineClient` interface, for tests, the bench and demos.
 
-It keeps the engine's rules that the TUI shows the consequences of: one holder per role and
-cluster, the migration role refused while a VM of the cluster migrates (and below cluster level
-3.3), candidates with their rejections and fallback, per-host outgoing limits (queueing),
-progress that holds at 99 until done, cancel, bandwidth changes, host maintenance evacuating
-by automatic migration. Time is its own: `tick(seconds)` moves it, so that what it produces is
-the same on every run. `disconnect()` / `reconnect()` play a lost engine.
+It keeps the engine's rules whose consequences the TUI shows: one holder per role and cluster;
+the migration role refused while a VM of the cluster migrates; fallback to management below
+cluster level 3.3 or when a link or attachment is missing; candidates with their rejections;
+per-host outgoing limits (queueing); progress that holds at 99 until done; cancel; bandwidth
+changes; host maintenance evacuating by automatic migration. Time is its own: `tick(seconds)`
+moves it, so what it produces is the same on every run. `disconnect()` / `reconnect()` play a
+lost engine.
 """
 
 from __future__ import annotations
@@ -248,14 +249,21 @@ class FakeEngineClient:
         network = self._network(network_id)
         cluster = self.clusters[network.cluster_id]
         if role == common_pb2.NETWORK_ROLE_MIGRATION:
-            if _version(cluster.compatibility_version) < LEGACY_BELOW:
-                raise EngineError(
-                    "FAILED_PRECONDITION",
-                    f"cluster {cluster.name!r} is at compatibility level "
-                    f"{cluster.compatibility_version}; migration networks need 3.3 or later",
-                )
+            # Granted even below level 3.3, as the engine does; its migrations still fall back.
             self._refuse_while_migrating(cluster)
         previous = self._grant(network, role)
+        if (
+            role == common_pb2.NETWORK_ROLE_MIGRATION
+            and _version(cluster.compatibility_version) < LEGACY_BELOW
+        ):
+            self._event(
+                engine_pb2.EVENT_TYPE_CLUSTER_UPDATED,
+                f"cluster level {cluster.compatibility_version} of {cluster.name!r} predates "
+                "migration networks (3.3), so its migrations keep using the management network",
+                severity=engine_pb2.EVENT_SEVERITY_WARNING,
+                cluster_id=cluster.id,
+                network_id=network.id,
+            )
         return engine_pb2.SetNetworkRoleResponse(
             network=_copy(network), previous_network_id=previous
         )
