@@ -1,8 +1,9 @@
 """A real engine in-process (port 0, state in a tmp dir) for the TUI tests, seeded over gRPC.
 
-Migrations come with issue 5: until the engine's MigrateVm answers something other than
-UNIMPLEMENTED, `migrations_implemented()` is False and the migration tests use the in-memory
-engine instead.
+The engine is built as `miglane engine` builds it: inventory, migration service (with short
+poll intervals) and the gRPC server from `create_server`. Where the engine has no migration
+service yet (before issue 5), it runs without one and MigrateVm answers UNIMPLEMENTED:
+`migrations_implemented()` tells, and the migration tests fall back to the in-memory engine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -41,27 +43,56 @@ class RealEngine:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    migrations: Any = None
+
     async def stop(self) -> None:
         self.inventory.end_streams()
+        if self.migrations is not None:
+            self.migrations.end_streams()
         await self.server.stop(0.2)
+        if self.migrations is not None:
+            await self.migrations.stop()
         await self.inventory.close()
 
     async def restart(self) -> None:
         """The engine process again, same state dir, same port."""
-        self.inventory = InventoryService.open(self.state_dir)
-        self.server, _ = await create_server(self.address, self.inventory)
-        await self.server.start()
+        self.inventory, self.migrations, self.server, _ = await _start(self.state_dir, self.address)
+
+
+async def _start(
+    state_dir: Path, address: str
+) -> tuple[InventoryService, Any, grpc.aio.Server, int]:
+    inventory = InventoryService.open(state_dir)
+    try:
+        from miglane.engine.agent_client import AgentClients
+        from miglane.engine.orchestrator import MigrationService
+    except ImportError:  # an engine before issue 5
+        migrations = None
+        server, port = await create_server(address, inventory)
+    else:
+        migrations = MigrationService(
+            inventory,
+            AgentClients(call_timeout_s=3.0),
+            poll_interval_s=0.2,
+            busy_retry_s=0.5,
+            persist_interval_s=0.2,
+            queue_interval_s=0.2,
+            follow_retry_s=0.2,
+        )
+        server, port = await create_server(address, inventory, migrations=migrations)
+        await migrations.start()
+    await server.start()
+    return inventory, migrations, server, port
 
 
 @asynccontextmanager
 async def real_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
-    inventory = InventoryService.open(state_dir)
-    server, port = await create_server("127.0.0.1:0", inventory)
-    await server.start()
+    inventory, migrations, server, port = await _start(state_dir, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     engine = RealEngine(
         state_dir, inventory, server, port, engine_pb2_grpc.EngineServiceStub(channel)
     )
+    engine.migrations = migrations
     try:
         await seed(engine)
         yield engine
@@ -72,7 +103,7 @@ async def real_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
 
 async def seed(engine: RealEngine) -> None:
     """Cluster `prod`: `mgmt` (management, display), `migration` (the migration role) and
-    `backup` (no role), on the fake agents' subnets; one host (not contacted)."""
+    `backup` (no role), on the fake agents' subnets; one host `spare` whose agent never answers."""
     stub = engine.stub
     cluster = (await stub.CreateCluster(engine_pb2.CreateClusterRequest(name="prod"))).cluster
     engine.ids["prod"] = cluster.id
@@ -92,11 +123,11 @@ async def seed(engine: RealEngine) -> None:
     host = (
         await stub.AddHost(
             engine_pb2.AddHostRequest(
-                cluster_id=cluster.id, name="host1", agent_address="127.0.0.1:9"
+                cluster_id=cluster.id, name="spare", agent_address="127.0.0.1:9"
             )
         )
     ).host
-    engine.ids["host1"] = host.id
+    engine.ids["spare"] = host.id
 
 
 async def holder_of_migration_role(engine: RealEngine) -> str:
@@ -109,12 +140,12 @@ async def holder_of_migration_role(engine: RealEngine) -> str:
 
 
 async def record_running_migration(engine: RealEngine) -> str:
-    """A VM of host1 with a running migration record, written as the engine's own tests do
+    """A VM of host `spare` with a running migration record, written as the engine's own tests do
     (agent reports and MigrateVm arrive with issue 5). Returns the VM's name."""
     from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
 
     number = next(_numbers)
-    host_id, cluster_id = engine.ids["host1"], engine.ids["prod"]
+    host_id, cluster_id = engine.ids["spare"], engine.ids["prod"]
     vm = Vm(
         id=f"00000000-0000-0000-0000-{number:012d}",
         name=f"web-{number}",

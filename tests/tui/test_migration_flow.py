@@ -35,6 +35,8 @@ class Stack:
     # Lets time pass for migrations (the fake's clock, or real time for real agents).
     advance: Callable[[], Awaitable[None]]
     timeout_s: float
+    # Makes the next migrations slow enough to cancel while they run.
+    slow_down: Callable[[], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -44,7 +46,10 @@ async def fake_stack() -> AsyncIterator[Stack]:
     async def advance() -> None:
         await fake.tick(3)
 
-    yield Stack(fake, advance, 10)
+    async def slow_down() -> None:
+        """The fake moves only on tick(): nothing to do."""
+
+    yield Stack(fake, advance, 10, slow_down)
 
 
 @asynccontextmanager
@@ -72,7 +77,15 @@ async def real_stack(state_dir: Path) -> AsyncIterator[Stack]:
             async def advance() -> None:
                 await asyncio.sleep(0.1)
 
-            yield Stack(GrpcEngineClient(engine.address), advance, 30)
+            async def slow_down() -> None:
+                policy = engine_pb2.MigrationPolicy(
+                    bandwidth_mode=engine_pb2.BANDWIDTH_MODE_CUSTOM, custom_mibps=1
+                )
+                await engine.stub.UpdateCluster(
+                    engine_pb2.UpdateClusterRequest(cluster_id=engine.ids["prod"], policy=policy)
+                )
+
+            yield Stack(GrpcEngineClient(engine.address), advance, 30, slow_down)
         finally:
             await stop_fake_agents(agents)
 
@@ -139,7 +152,8 @@ async def test_migrate_to_a_chosen_host_progress_to_100_then_cancel_another(
             what="VM on its new host",
         )
 
-        # Start the second VM's migration automatically, and cancel it.
+        # Start the second VM's migration automatically, and cancel it while it runs.
+        await stack.slow_down()
         await pilot.press("3")
         await wait_for(pilot, lambda: app.board.active_for_vm(second.id) is None, what="idle")
         table.select(second.id)
