@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from lab_rules import LAB_FIXTURES, lab_unavailable
 
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
 
-LAB_FIXTURES = {"lab", "lab_with_agents", "spare_lab"}
 TEST_SLOTS = range(10, 40)
 TEST_LAB_HOSTS = 3
 AGENT_PORT = 50061
@@ -42,17 +42,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def lab_unavailable(reason: str) -> None:
-    """Skips the test, or fails it in CI, where the lab must always run."""
-    if in_ci():
-        pytest.fail(f"CI=true and the lab is unavailable: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @contextlib.contextmanager

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import conftest
+import lab_rules
 import pytest
 
 
 def test_in_ci_an_unavailable_lab_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true and the lab is unavailable: no root"):
-        conftest.lab_unavailable("no root")
+        lab_rules.lab_unavailable("no root")
 
 
 @pytest.mark.parametrize("ci", ["", "false"])
 def test_elsewhere_an_unavailable_lab_skips(monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
     monkeypatch.setenv("CI", ci)
     with pytest.raises(pytest.skip.Exception, match="no root"):
-        conftest.lab_unavailable("no root")
+        lab_rules.lab_unavailable("no root")
 
 
 def test_lab_tests_get_the_lab_marker(request: pytest.FixtureRequest) -> None:
     assert request.node.get_closest_marker("lab") is None  # this one uses no lab fixture
-    assert {"lab", "lab_with_agents", "spare_lab"} <= conftest.LAB_FIXTURES
+    assert {"lab", "lab_with_agents", "spare_lab"} <= lab_rules.LAB_FIXTURES
