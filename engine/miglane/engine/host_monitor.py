@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from miglane.engine.agent_client import AgentCallError, AgentClients
 from miglane.engine.domain.model import Host, Vm, VmState
@@ -35,19 +35,39 @@ _STATE_RANK = {
 }
 
 
-def assign_duplicate_vms(reports: dict[str, list[Vm]]) -> dict[str, list[Vm]]:
-    """Each VM id kept on one host only: the one where it is most alive (then the first
-    host polled)."""
+def assign_vms(
+    reports: Mapping[str, Sequence[Vm]],
+    known: Mapping[str, Vm],
+    hints: Mapping[str, str],
+) -> dict[str, list[Vm]]:
+    """Each host's VMs after one round. `reports` are the VMs each reachable host listed,
+    `known` the VMs on record (by id), `hints` where the engine's migrations say a VM in
+    flight is (its source while it migrates, its destination just after).
+
+    A VM several hosts list belongs to the hinted one, else to the one where it is most
+    alive. A VM in flight that no host lists (between the source letting go and the
+    destination listing it) stays where the hint says, instead of vanishing for a round."""
     owner: dict[str, tuple[int, str]] = {}
     for host_id, vms in reports.items():
         for vm in vms:
-            rank = _STATE_RANK.get(vm.state, 5)
+            rank = -1 if hints.get(vm.id) == host_id else _STATE_RANK.get(vm.state, 5)
             if vm.id not in owner or rank < owner[vm.id][0]:
                 owner[vm.id] = (rank, host_id)
-    return {
+    assigned = {
         host_id: [vm for vm in vms if owner[vm.id][1] == host_id]
         for host_id, vms in reports.items()
     }
+    for vm_id, host_id in hints.items():
+        if vm_id in owner or host_id not in assigned:
+            continue
+        on_record = known.get(vm_id)
+        if on_record is not None:
+            assigned[host_id].append(on_record)
+    return assigned
+
+
+def _all_vms(store: Store) -> dict[str, Vm]:
+    return {vm.id: vm for vm in store.list_vms("", "", 0, 1 << 30).items}
 
 
 class HostMonitor:
@@ -58,13 +78,16 @@ class HostMonitor:
         *,
         interval_s: float = DEFAULT_POLL_INTERVAL_S,
         on_round: Callable[[], Awaitable[None]] | None = None,
+        hints: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._inventory = inventory
         self._clients = clients
         self.interval_s = interval_s
         self._on_round = on_round
+        self._hints = hints or dict
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
+        self.recording = asyncio.Lock()
         self.rounds = 0
 
     def start(self) -> None:
@@ -106,6 +129,16 @@ class HostMonitor:
             reachable=True, nics=capabilities.nics, facts=capabilities.facts, vms=tuple(vms)
         )
 
+    async def _record(self, host: Host, report: AgentReport, vms: list[Vm] | None) -> None:
+        if vms is not None:
+            report = AgentReport(
+                reachable=True, nics=report.nics, facts=report.facts, vms=tuple(vms)
+            )
+        try:
+            await self._inventory.record_agent_report(host.id, report)
+        except Exception as error:  # the host was removed meanwhile
+            log.debug("report of host %s not recorded: %s", host.id, error)
+
     async def poll_all(self) -> None:
         """One round: every host polled, the answers recorded."""
         hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
@@ -115,16 +148,14 @@ class HostMonitor:
             for host, report in results
             if report.reachable and report.vms is not None
         }
-        owned = assign_duplicate_vms(listed)
-        for host, report in results:
-            if host.id in owned:
-                report = AgentReport(
-                    reachable=True, nics=report.nics, facts=report.facts, vms=tuple(owned[host.id])
-                )
-            try:
-                await self._inventory.record_agent_report(host.id, report)
-            except Exception as error:  # the host was removed meanwhile
-                log.debug("report of host %s not recorded: %s", host.id, error)
+        # Completed migrations move their VM in the records under the same lock: a round's
+        # answers (taken before) are reconciled with the move, never written over it.
+        async with self.recording:
+            known = await self._inventory.read(_all_vms)
+            owned = assign_vms(listed, known, self._hints())
+            await asyncio.gather(
+                *(self._record(host, report, owned.get(host.id)) for host, report in results)
+            )
         self.rounds += 1
         if self._on_round is not None:
             await self._on_round()

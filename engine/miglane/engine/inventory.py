@@ -728,7 +728,7 @@ class InventoryService:
                 agent_address=address,
                 status=HostStatus.UNREACHABLE,
                 status_reason=(
-                    f"agent at {address} not contacted yet (agent polling arrives with issue 5)"
+                    f"agent at {address} not contacted yet: the first poll is on its way"
                 ),
                 created_at=self._clock(),
             )

@@ -180,8 +180,15 @@ class MigrationService:
         self.queue_interval_s = queue_interval_s
         self.follow_retry_s = follow_retry_s
         self.monitor = HostMonitor(
-            inventory, self._clients, interval_s=poll_interval_s, on_round=self._after_poll
+            inventory,
+            self._clients,
+            interval_s=poll_interval_s,
+            on_round=self._after_poll,
+            hints=self.vm_hints,
         )
+        # VM id -> (destination host, monotonic time) of migrations completed lately.
+        self._arrived: dict[str, tuple[str, float]] = {}
+        self._hint_window_s = 3 * poll_interval_s + 1.0
         self._live: dict[str, Migration] = {}
         self._persisted_at: dict[str, float] = {}
         self._followers: dict[str, asyncio.Task[None]] = {}
@@ -257,6 +264,11 @@ class MigrationService:
                 ended = self._ended.pop(migration.id, None)
                 if ended is not None:
                     ended.set()
+                if migration.phase is MigrationPhase.COMPLETED:
+                    self._arrived[migration.vm_id] = (
+                        migration.destination_host_id,
+                        time.monotonic(),
+                    )
         self.hub.publish(changed)
 
     async def _write(self, work: Callable[[Store], tuple[T, list[Migration], list[Event]]]) -> T:
@@ -937,7 +949,8 @@ class MigrationService:
                     events.append(self._unplaced_event(ended, decision.reason))
             return ended, changed, events
 
-        ended = await self._write(work)
+        async with self.monitor.recording:
+            ended = await self._write(work)
         if ended is None:
             return
         self._cancel_requested.discard(migration_id)
@@ -1362,6 +1375,21 @@ class MigrationService:
                 yield changed
         finally:
             watcher.close()
+
+    def vm_hints(self) -> dict[str, str]:
+        """Where VMs in flight are: the source while migrating, the destination for a
+        while after completing (the host monitor's tie-breaker)."""
+        now = time.monotonic()
+        self._arrived = {
+            vm_id: (host_id, at)
+            for vm_id, (host_id, at) in self._arrived.items()
+            if now - at < self._hint_window_s
+        }
+        hints = {vm_id: host_id for vm_id, (host_id, _) in self._arrived.items()}
+        for migration in self._live.values():
+            if migration.phase in SLOT_PHASES:
+                hints[migration.vm_id] = migration.source_host_id
+        return hints
 
     def live(self) -> Iterable[Migration]:
         return list(self._live.values())

@@ -144,6 +144,8 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     @map_domain_errors
     async def AddHost(self, request: pb.AddHostRequest, context: Context) -> pb.AddHostResponse:
         host = await self._inventory.add_host(conv.host_spec(request))
+        if self._service is not None:
+            self._service.monitor.poll_soon()
         return pb.AddHostResponse(host=conv.host_to_proto(host))
 
     @map_domain_errors
