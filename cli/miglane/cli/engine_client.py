@@ -64,50 +64,77 @@ def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
 
 def resolve_cluster_id(stub: engine_pb2_grpc.EngineServiceStub, ref: str, address: str) -> str:
     """A cluster given by id or by name."""
-    try:
-        return stub.GetCluster(
-            engine_pb2.GetClusterRequest(cluster_id=ref), timeout=CALL_TIMEOUT_S
-        ).cluster.id
-    except grpc.RpcError as error:
-        if not _is_lookup_miss(error):
-            raise CommandError(describe_rpc_error(error, address)) from None
-    clusters = [c for c in list_clusters(stub, address) if c.name == ref]
-    return _single(clusters, "cluster", ref).id
+    return _resolve(
+        lambda: (
+            stub.GetCluster(
+                engine_pb2.GetClusterRequest(cluster_id=ref), timeout=CALL_TIMEOUT_S
+            ).cluster
+        ),
+        lambda: list_clusters(stub, address),
+        "cluster",
+        ref,
+        address,
+    )
 
 
 def resolve_network_id(
     stub: engine_pb2_grpc.EngineServiceStub, ref: str, cluster: str | None, address: str
 ) -> str:
     """A network given by id, or by name (within --cluster when names repeat across clusters)."""
-    try:
-        return stub.GetNetwork(
-            engine_pb2.GetNetworkRequest(network_id=ref), timeout=CALL_TIMEOUT_S
-        ).network.id
-    except grpc.RpcError as error:
-        if not _is_lookup_miss(error):
-            raise CommandError(describe_rpc_error(error, address)) from None
-    cluster_id = resolve_cluster_id(stub, cluster, address) if cluster else ""
-    networks = [n for n in list_networks(stub, cluster_id, address) if n.name == ref]
-    return _single(networks, "network", ref, hint="pass --cluster").id
+    return _resolve(
+        lambda: (
+            stub.GetNetwork(
+                engine_pb2.GetNetworkRequest(network_id=ref), timeout=CALL_TIMEOUT_S
+            ).network
+        ),
+        lambda: list_networks(stub, _cluster_filter(stub, cluster, address), address),
+        "network",
+        ref,
+        address,
+        hint="pass --cluster",
+    )
 
 
 def resolve_host_id(
     stub: engine_pb2_grpc.EngineServiceStub, ref: str, cluster: str | None, address: str
 ) -> str:
+    """A host given by id, or by name (within --cluster when names repeat across clusters)."""
+    return _resolve(
+        lambda: stub.GetHost(engine_pb2.GetHostRequest(host_id=ref), timeout=CALL_TIMEOUT_S).host,
+        lambda: list_hosts(stub, _cluster_filter(stub, cluster, address), address),
+        "host",
+        ref,
+        address,
+        hint="pass --cluster",
+    )
+
+
+def _cluster_filter(
+    stub: engine_pb2_grpc.EngineServiceStub, cluster: str | None, address: str
+) -> str:
+    return resolve_cluster_id(stub, cluster, address) if cluster else ""
+
+
+def _resolve(
+    get_by_id: Callable[[], Any],
+    list_all: Callable[[], list[Any]],
+    kind: str,
+    ref: str,
+    address: str,
+    hint: str = "",
+) -> str:
     try:
-        return stub.GetHost(engine_pb2.GetHostRequest(host_id=ref), timeout=CALL_TIMEOUT_S).host.id
+        return str(get_by_id().id)
     except grpc.RpcError as error:
         if not _is_lookup_miss(error):
             raise CommandError(describe_rpc_error(error, address)) from None
-    cluster_id = resolve_cluster_id(stub, cluster, address) if cluster else ""
-    hosts = [h for h in list_hosts(stub, cluster_id, address) if h.name == ref]
-    return _single(hosts, "host", ref, hint="pass --cluster").id
+    return str(_single([item for item in list_all() if item.name == ref], kind, ref, hint).id)
 
 
 def list_clusters(
     stub: engine_pb2_grpc.EngineServiceStub, address: str
 ) -> list[engine_pb2.Cluster]:
-    return _all_pages(
+    return all_pages(
         lambda token: call(
             stub.ListClusters, engine_pb2.ListClustersRequest(page_token=token), address
         ),
@@ -118,7 +145,7 @@ def list_clusters(
 def list_networks(
     stub: engine_pb2_grpc.EngineServiceStub, cluster_id: str, address: str
 ) -> list[engine_pb2.Network]:
-    return _all_pages(
+    return all_pages(
         lambda token: call(
             stub.ListNetworks,
             engine_pb2.ListNetworksRequest(cluster_id=cluster_id, page_token=token),
@@ -131,7 +158,7 @@ def list_networks(
 def list_hosts(
     stub: engine_pb2_grpc.EngineServiceStub, cluster_id: str, address: str
 ) -> list[engine_pb2.Host]:
-    return _all_pages(
+    return all_pages(
         lambda token: call(
             stub.ListHosts,
             engine_pb2.ListHostsRequest(cluster_id=cluster_id, page_token=token),
@@ -141,7 +168,8 @@ def list_hosts(
     )
 
 
-def _all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
+def all_pages(fetch: Callable[[str], Any], field: str) -> list[Any]:
+    """Every item of a paged list RPC: `fetch(page_token)` returns one page."""
     items: list[Any] = []
     token = ""
     while True:

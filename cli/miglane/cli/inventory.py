@@ -7,6 +7,7 @@ from typing import Any
 
 from miglane.cli.engine_client import (
     CommandError,
+    all_pages,
     call,
     engine_options,
     engine_stub,
@@ -636,18 +637,14 @@ def _vms_list(args: argparse.Namespace) -> None:
     with engine_stub(args.engine) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine) if args.host else ""
-        vms: list[Any] = []
-        token = ""
-        while True:
-            page = call(
+        vms = all_pages(
+            lambda token: call(
                 stub.ListVms,
                 engine_pb2.ListVmsRequest(cluster_id=cluster_id, host_id=host_id, page_token=token),
                 args.engine,
-            )
-            vms.extend(page.vms)
-            token = page.next_page_token
-            if not token:
-                break
+            ),
+            "vms",
+        )
         host_names = {h.id: h.name for h in list_hosts(stub, "", args.engine)}
     if args.json:
         print_json(vms)
@@ -698,20 +695,16 @@ def _events_list(args: argparse.Namespace) -> None:
 
     with engine_stub(args.engine) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
-        events: list[Any] = []
-        token = ""
-        while True:
-            page = call(
+        events = all_pages(
+            lambda token: call(
                 stub.ListEvents,
                 engine_pb2.ListEventsRequest(
                     cluster_id=cluster_id, after_sequence=args.after, page_token=token
                 ),
                 args.engine,
-            )
-            events.extend(page.events)
-            token = page.next_page_token
-            if not token:
-                break
+            ),
+            "events",
+        )
     if args.json:
         print_json(events)
         return

@@ -7,6 +7,7 @@ from typing import Any
 
 from miglane.cli.engine_client import (
     CommandError,
+    all_pages,
     call,
     describe_rpc_error,
     engine_options,
@@ -74,14 +75,14 @@ def resolve_vm_id(stub: Any, ref: str, address: str) -> str:
         code = error.code() if isinstance(error, grpc.Call) else None
         if code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
             raise CommandError(describe_rpc_error(error, address)) from None
-    matches: list[Any] = []
-    token = ""
-    while True:
-        page = call(stub.ListVms, engine_pb2.ListVmsRequest(page_token=token), address)
-        matches.extend(vm for vm in page.vms if vm.name == ref)
-        token = page.next_page_token
-        if not token:
-            break
+    matches = [
+        vm
+        for vm in all_pages(
+            lambda token: call(stub.ListVms, engine_pb2.ListVmsRequest(page_token=token), address),
+            "vms",
+        )
+        if vm.name == ref
+    ]
     if not matches:
         raise CommandError(f"no VM with id or name {ref!r}")
     if len(matches) > 1:
@@ -226,20 +227,16 @@ def _list(args: argparse.Namespace) -> None:
     ]
     with engine_stub(args.engine) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
-        migrations: list[Any] = []
-        token = ""
-        while True:
-            page = call(
+        migrations = all_pages(
+            lambda token: call(
                 stub.ListMigrations,
                 engine_pb2.ListMigrationsRequest(
                     cluster_id=cluster_id, phases=active if args.active else [], page_token=token
                 ),
                 args.engine,
-            )
-            migrations.extend(page.migrations)
-            token = page.next_page_token
-            if not token:
-                break
+            ),
+            "migrations",
+        )
     if args.json:
         print_json(migrations)
         return
