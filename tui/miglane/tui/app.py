@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -40,6 +41,7 @@ from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import engine_pb2
 
+RENDER_SHARE = 4
 TABS = ("networks", "hosts", "vms", "migrations", "events")
 # Events after which the inventory (roles, host status and counts, where VMs run) is re-read
 # at once rather than at the next periodic refresh.
@@ -68,7 +70,8 @@ class MiglaneApp(App[None]):
     """
 
     TITLE = "Miglane"
-    CSS_PATH = "miglane.tcss"
+    # Absolute: a subclass in another directory (tests, benches) finds it too.
+    CSS_PATH = Path(__file__).parent / "miglane.tcss"
     COMMANDS = App.COMMANDS | {MiglaneCommands}
     BINDINGS = [
         Binding("1", "show_tab('networks')", "Networks", show=False, id="show-networks"),
@@ -93,12 +96,21 @@ class MiglaneApp(App[None]):
         refresh_interval_s: float = 2.0,
         retry_delay_s: float = 1.0,
         unsupported_retry_s: float = 15.0,
+        redraw_interval_s: float = 0.2,
     ) -> None:
         super().__init__()
         self.client = client
         self.refresh_interval_s = refresh_interval_s
         self.retry_delay_s = retry_delay_s
         self.unsupported_retry_s = unsupported_retry_s
+        # Migration rows are redrawn at most this often: under a flood of updates each redraw
+        # then carries many, and the screen's cost stays flat however fast the engine sends.
+        self.redraw_interval_s = redraw_interval_s
+        self._last_flush = 0.0
+        # Seconds a redraw of the migration rows took to reach the screen (smoothed): the next
+        # redraw waits at least RENDER_SHARE times that, so drawing never takes more than about
+        # a quarter of the loop, and the streams are read on time.
+        self._render_cost_s = 0.0
         self.inventory = Inventory()
         self.board = MigrationBoard()
         self.event_log = EventLog()
@@ -306,12 +318,18 @@ class MiglaneApp(App[None]):
         ):
             self._oldest_unshown = message.received_at
         if not self._flush_pending:
-            # Runs after the messages already queued: a burst is drawn in one go.
             self._flush_pending = True
-            self.call_later(self._flush_migrations)
+            interval = max(self.redraw_interval_s, RENDER_SHARE * self._render_cost_s)
+            wait = self._last_flush + interval - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._flush_migrations)
+            else:
+                # Runs after the messages already queued: a burst is drawn in one go.
+                self.call_later(self._flush_migrations)
 
     def _flush_migrations(self) -> None:
         self._flush_pending = False
+        self._last_flush = time.monotonic()
         dirty, self._dirty_migrations = self._dirty_migrations, set()
         received, self._oldest_unshown = self._oldest_unshown, None
         with self.batch_update():
@@ -320,9 +338,16 @@ class MiglaneApp(App[None]):
                 migration = self.board.get(migration_id)
                 if migration is not None:
                     self.vms_view.show_migration_of(migration.vm_id)
+        started = time.perf_counter()
         probe = self.render_lag_probe
-        if probe is not None and received is not None:
-            self.call_after_refresh(lambda: probe(time.perf_counter() - received))
+
+        def drawn() -> None:
+            now = time.perf_counter()
+            self._render_cost_s = 0.7 * self._render_cost_s + 0.3 * (now - started)
+            if probe is not None and received is not None:
+                probe(now - received)
+
+        self.call_after_refresh(drawn)
 
     def on_event_arrived(self, message: EventArrived) -> None:
         if not self.event_log.add(message.event):

@@ -59,6 +59,8 @@ class MigrationsView(View):
         )
         self.bar = ProgressBar(total=100, show_eta=False, id="migration-progress")
         self.facts = Static("", id="migration-facts")
+        self._shown_title = ""
+        self._shown_facts = Text("")
 
     def compose(self) -> ComposeResult:
         yield self.notice
@@ -106,22 +108,31 @@ class MigrationsView(View):
 
     def _show_detail(self) -> None:
         migration = self.selected_migration()
-        title, bar, facts = self.heading, self.bar, self.facts
         if migration is None:
-            title.update("No migration highlighted.")
-            bar.update(progress=0)
-            facts.update("")
+            self._set_detail("No migration highlighted.", 0, Text(""))
             return
         inventory = self.miglane.inventory
-        title.update(
+        title = (
             f"{migration.vm_name or inventory.vm_name(migration.vm_id)}: "
             f"{inventory.host_name(migration.source_host_id)} → "
             f"{inventory.host_name(migration.destination_host_id)} "
             f"({'automatic' if migration.automatic else 'chosen by the operator'}) · "
             f"{fmt.PHASE_STYLES.get(migration.phase, ('?', ''))[0]}"
         )
-        bar.update(progress=migration.progress_percent)
-        facts.update(_facts(migration, inventory))
+        self._set_detail(title, migration.progress_percent, _facts(migration, inventory))
+
+    def _set_detail(self, title: str, progress: int, facts: Text) -> None:
+        # The panel has a fixed size: updating it redraws it alone, without a layout pass of
+        # the whole screen, which matters when the highlighted migration changes many times
+        # a second.
+        if title != self._shown_title:
+            self._shown_title = title
+            self.heading.update(title, layout=False)
+        if progress != self.bar.progress:
+            self.bar.update(progress=progress)
+        if facts != self._shown_facts:
+            self._shown_facts = facts
+            self.facts.update(facts, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()

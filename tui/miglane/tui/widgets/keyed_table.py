@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 Cell = str | Text
 
@@ -59,7 +60,10 @@ class KeyedTable(DataTable[Cell]):
         else:
             for column, old, new in zip(self._column_keys, previous, values, strict=True):
                 if old != new:
-                    self.update_cell(key, column, new, update_width=True)
+                    # Columns only grow: re-measuring a column after a cell shrank reads every
+                    # row of it, which under a flood of updates costs more than drawing.
+                    grows = _width(new) > self.columns[ColumnKey(column)].content_width
+                    self.update_cell(key, column, new, update_width=grows)
         self._cells[key] = values
 
     def drop(self, key: str) -> None:
@@ -81,8 +85,31 @@ class KeyedTable(DataTable[Cell]):
                 self.put(key, rows[key])
             if selected is not None:
                 self.select(selected)
+            self._fit_columns()
             return
         for key in [k for k in self._order if k not in rows]:
             self.drop(key)
         for key in wanted:
             self.put(key, rows[key])
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Columns to the width of what they hold now, in one pass (`put` only grows them)."""
+        changed = False
+        for index, key in enumerate(self._column_keys):
+            column = self.columns[ColumnKey(key)]
+            width = max(
+                (_width(cells[index]) for cells in self._cells.values()),
+                default=0,
+            )
+            width = max(width, cell_len(column.label.plain))
+            if width != column.content_width:
+                column.content_width = width
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self.refresh(layout=True)
+
+
+def _width(cell: Cell) -> int:
+    return cell_len(cell.plain if isinstance(cell, Text) else cell)
