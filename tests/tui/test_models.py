@@ -1,0 +1,103 @@
+"""The TUI's plain state and formatting, without a screen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from miglane.tui import format as fmt
+from miglane.tui.client import EngineError
+from miglane.tui.models import EventLog, MigrationBoard
+from miglane.v1 import common_pb2, engine_pb2
+
+RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
+
+
+def _migration(percent: int, phase: int = RUNNING, vm: str = "vm1") -> engine_pb2.Migration:
+    return engine_pb2.Migration(id="m1", vm_id=vm, phase=phase, progress_percent=percent)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("updates", "shown"),
+    [
+        ([10, 40, 20], 40),  # a late, lower update does not pull the bar back
+        ([99, 99], 99),
+        ([50, 0], 50),  # a reconnect's snapshot that knows less
+    ],
+)
+def test_progress_never_goes_backwards(updates: list[int], shown: int) -> None:
+    board = MigrationBoard()
+    for percent in updates:
+        board.apply(_migration(percent))
+    assert board.get("m1").progress_percent == shown  # type: ignore[union-attr]
+
+
+def test_completed_shows_100_and_ends_the_vms_active_migration() -> None:
+    board = MigrationBoard()
+    board.apply(_migration(99))
+    assert board.active_for_vm("vm1") is not None
+    board.apply(_migration(99, common_pb2.MIGRATION_PHASE_COMPLETED))
+    assert board.get("m1").progress_percent == 100  # type: ignore[union-attr]
+    assert board.active_for_vm("vm1") is None
+
+
+def test_snapshot_replaces_what_is_gone() -> None:
+    board = MigrationBoard()
+    board.apply(_migration(30))
+    other = engine_pb2.Migration(id="m2", vm_id="vm2", phase=RUNNING)
+    assert board.replace_all([other]) == {"m1"}
+    assert "m1" not in board and board.active_for_vm("vm1") is None
+    assert board.active_for_vm("vm2") is not None
+
+
+def test_event_log_skips_replayed_events() -> None:
+    log = EventLog(capacity=3)
+    for sequence in (1, 2, 2, 3, 1, 4):
+        log.add(engine_pb2.Event(sequence=sequence))
+    assert [e.sequence for e in log.events] == [2, 3, 4]
+    assert log.last_sequence == 4
+
+
+def test_fallback_stands_out_with_its_reason() -> None:
+    plain = fmt.carrier("migration", common_pb2.FALLBACK_REASON_NONE)
+    fallback = fmt.carrier("ovirtmgmt", common_pb2.FALLBACK_REASON_DESTINATION_LINK_DOWN)
+    assert plain.plain == "migration" and not plain.style and not plain.spans
+    assert fallback.plain == "⚠ ovirtmgmt destination link down"
+    assert str(fallback.style) == fmt.FALLBACK_STYLE
+
+
+def test_migration_role_stands_out() -> None:
+    roles = fmt.roles([common_pb2.NETWORK_ROLE_MANAGEMENT, common_pb2.NETWORK_ROLE_MIGRATION])
+    assert roles.plain == " ⇄ migration  management"
+    assert any(str(span.style) == fmt.MIGRATION_ROLE_STYLE for span in roles.spans)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "-"), (5, "5s"), (65, "1m05s"), (3725, "1h02m")],
+)
+def test_duration(value: int, text: str) -> None:
+    assert fmt.duration(value) == text
+
+
+def test_engine_error_says_what_kind_it_is() -> None:
+    lost = EngineError("UNAVAILABLE", "connection refused", "127.0.0.1:1")
+    assert lost.is_connection_problem and "cannot reach the engine at 127.0.0.1:1" in str(lost)
+    refused = EngineError("FAILED_PRECONDITION", "a VM is migrating")
+    assert (
+        not refused.is_connection_problem
+        and str(refused) == "FAILED_PRECONDITION: a VM is migrating"
+    )
+    assert EngineError("UNIMPLEMENTED", "later").is_unimplemented
+
+
+def test_registering_the_subcommand_imports_neither_textual_nor_grpc() -> None:
+    code = (
+        "import sys, argparse; import miglane.tui.cli as c; "
+        "p = argparse.ArgumentParser(); c.register(p.add_subparsers()); "
+        "print(sorted(m for m in ('textual', 'grpc') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
