@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -66,8 +67,9 @@ def assign_vms(
     return assigned
 
 
-def _all_vms(store: Store) -> dict[str, Vm]:
-    return {vm.id: vm for vm in store.list_vms("", "", 0, 1 << 30).items}
+def _vms_by_id(store: Store, ids: Sequence[str]) -> dict[str, Vm]:
+    found = (store.get_vm(vm_id) for vm_id in ids)
+    return {vm.id: vm for vm in found if vm is not None}
 
 
 class HostMonitor:
@@ -151,8 +153,9 @@ class HostMonitor:
         # Completed migrations move their VM in the records under the same lock: a round's
         # answers (taken before) are reconciled with the move, never written over it.
         async with self.recording:
-            known = await self._inventory.read(_all_vms)
-            owned = assign_vms(listed, known, self._hints())
+            hints = self._hints()
+            known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
+            owned = assign_vms(listed, known, hints)
             await asyncio.gather(
                 *(self._record(host, report, owned.get(host.id)) for host, report in results)
             )

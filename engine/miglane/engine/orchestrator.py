@@ -115,6 +115,8 @@ DEFAULT_QUEUE_INTERVAL_S = 1.0
 # migration fails.
 MAX_DESTINATION_REFUSALS = 3
 _ALL = 1 << 30
+# Starts and ends within this long share one bandwidth rebalancing.
+REBALANCE_DELAY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -144,14 +146,34 @@ class MaintenanceResult:
     unplaced: list[UnplacedVm]
 
 
-def _read_cluster(store: Store, cluster_id: str) -> ClusterState | None:
+def _read_cluster(
+    store: Store, cluster_id: str, *, vms_of_host: str = "", vm_id: str = ""
+) -> ClusterState | None:
+    """The cluster, its hosts, its active migrations and the VMs those concern (plus the VMs
+    of `vms_of_host` and `vm_id` when given): what admission, placement and evacuation read,
+    without every VM of the cluster."""
     cluster = store.get_cluster(cluster_id)
     if cluster is None:
         return None
     networks = ClusterNetworks.of(cluster, store.networks_of_cluster(cluster_id))
     hosts = InventoryService._host_views(store, store.hosts_of_cluster(cluster_id))
-    vms = {vm.id: vm for vm in store.list_vms(cluster_id, "", 0, _ALL).items}
-    return ClusterState(networks, hosts, vms, store.active_migrations(cluster_id))
+    active = store.active_migrations(cluster_id)
+    vms: dict[str, Vm] = {}
+    if vms_of_host:
+        vms.update((vm.id, vm) for vm in store.vms_of_host(vms_of_host))
+    for wanted in {m.vm_id for m in active} | ({vm_id} if vm_id else set()):
+        if wanted not in vms:
+            found = store.get_vm(wanted)
+            if found is not None:
+                vms[found.id] = found
+    return ClusterState(networks, hosts, vms, active)
+
+
+def _read_vm_cluster(store: Store, vm_id: str) -> tuple[Vm, ClusterState | None] | None:
+    vm = store.get_vm(vm_id)
+    if vm is None:
+        return None
+    return vm, _read_cluster(store, vm.cluster_id, vm_id=vm_id)
 
 
 def _host_names(store: Store, cluster_id: str) -> dict[str, str]:
@@ -203,6 +225,7 @@ class MigrationService:
         self._pump_done: asyncio.Condition | None = None
         self._runner: asyncio.Task[None] | None = None
         self._rebalance_locks: dict[str, asyncio.Lock] = {}
+        self._rebalance_pending: set[str] = set()
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -327,8 +350,13 @@ class MigrationService:
         return state
 
     async def _vm_and_cluster(self, vm_id: str) -> tuple[Vm, ClusterState, HostView]:
-        vm = await self._inventory.get_vm(vm_id)
-        state = await self._cluster(vm.cluster_id)
+        validate_id("vm_id", vm_id, "VM")
+        found = await self._inventory.read(functools.partial(_read_vm_cluster, vm_id=vm_id))
+        if found is None:
+            raise NotFound("vm_id", "VM", vm_id)
+        vm, state = found
+        if state is None:
+            raise NotFound("cluster_id", "cluster", vm.cluster_id)
         source = state.by_id.get(vm.host_id)
         if source is None:
             raise FailedPrecondition(f"VM {vm.name!r} is on host {vm.host_id}, which is gone")
@@ -728,7 +756,7 @@ class MigrationService:
         self.wake()
 
     async def _fail(self, migration_id: str, reason: str) -> None:
-        def work(store: Store) -> tuple[None, list[Migration], list[Event]]:
+        def work(store: Store) -> tuple[Migration | None, list[Migration], list[Event]]:
             current = store.get_migration(migration_id)
             if current is None or not current.active:
                 return None, [], []
@@ -739,11 +767,11 @@ class MigrationService:
                 queue_reason="",
                 finished_at=self._clock(),
             )
-            return None, [failed], self._failure_events(failed, reason)
+            return failed, [failed], self._failure_events(failed, reason)
 
-        await self._write(work)
+        failed = await self._write(work)
         self.wake()
-        await self._after_end(migration_id)
+        await self._after_end(failed)
 
     async def _started(
         self, migration_id: str, sample: JobSample, destination_name: str, source_name: str
@@ -791,7 +819,7 @@ class MigrationService:
         self._follow(migration_id)
         if migration_id in self._cancel_requested:
             self._spawn(self._cancel_running(running), f"cancel-{migration_id}")
-        await self._rebalance(running.cluster_id)
+        self._schedule_rebalance(running.cluster_id)
 
     # ------------------------------------------------------------ following a job
 
@@ -955,7 +983,7 @@ class MigrationService:
             return
         self._cancel_requested.discard(migration_id)
         self.wake()
-        await self._after_end(migration_id, ended.cluster_id)
+        await self._after_end(ended)
 
     def _move_vm(self, store: Store, migration: Migration) -> None:
         """The VM runs on the destination now (the next poll confirms it)."""
@@ -977,14 +1005,14 @@ class MigrationService:
             ],
         )
 
-    async def _after_end(self, migration_id: str, cluster_id: str = "") -> None:
-        if not cluster_id:
-            stored = await self._inventory.read(lambda s: s.get_migration(migration_id))
-            if stored is None:
-                return
-            cluster_id = stored.cluster_id
-        await self._rebalance(cluster_id)
-        await self._check_evacuations(cluster_id)
+    async def _after_end(self, migration: Migration | None) -> None:
+        """A migration left its slot: shares of the cluster's links change, and the host it
+        evacuated may be empty now."""
+        if migration is None:
+            return
+        self._schedule_rebalance(migration.cluster_id)
+        if migration.evacuation_host_id:
+            await self._check_evacuations(migration.cluster_id)
 
     # ------------------------------------------------------------ recovery
 
@@ -1018,6 +1046,19 @@ class MigrationService:
             return
 
     # ------------------------------------------------------------ bandwidth
+
+    def _schedule_rebalance(self, cluster_id: str) -> None:
+        """Rebalancing soon, once for every start and end of the next moment."""
+        if cluster_id in self._rebalance_pending or self._stopping:
+            return
+        self._rebalance_pending.add(cluster_id)
+
+        async def later() -> None:
+            await asyncio.sleep(REBALANCE_DELAY_S)
+            self._rebalance_pending.discard(cluster_id)
+            await self._rebalance(cluster_id)
+
+        self._spawn(later(), f"rebalance-{cluster_id}")
 
     async def _rebalance(self, cluster_id: str) -> None:
         """AUTO caps follow the number of migrations sharing each link: re-sent with
@@ -1114,7 +1155,7 @@ class MigrationService:
 
             cancelled = await self._write(work)
             if cancelled is not None:
-                await self._after_end(migration_id, cancelled.cluster_id)
+                await self._after_end(cancelled)
                 return cancelled
             migration = await self.get(migration_id)
         if not migration.active:
@@ -1153,7 +1194,12 @@ class MigrationService:
 
     async def set_host_maintenance(self, host_id: str, enabled: bool) -> MaintenanceResult:
         host = await self._inventory.get_host(host_id)
-        state = await self._cluster(host.host.cluster_id)
+        cluster_id = host.host.cluster_id
+        state = await self._inventory.read(
+            functools.partial(_read_cluster, cluster_id=cluster_id, vms_of_host=host_id)
+        )
+        if state is None:
+            raise NotFound("cluster_id", "cluster", cluster_id)
         view = state.by_id[host.host.id]
         if not enabled:
             return await self._end_maintenance(view, state)

@@ -1,0 +1,276 @@
+"""Engine benchmark: migrations through the real engine (gRPC server, store, queue, progress
+followers) over real agent gRPC servers on the fake driver, all in this process.
+
+Prints, each against a baseline measured in the same run:
+- WatchMigrations lag: from the moment the engine publishes a migration snapshot to the
+  moment each of `--watchers` gRPC clients receives it, over `--migrations` migrations (p50,
+  p99, max); the baseline is the round trip of a bare unary gRPC call (health Check) on the
+  same server during the same storm.
+- MigrateVm latency (the call returns once the queue has admitted or queued the migration),
+  against that bare gRPC call made right after each MigrateVm, p50/p99 and the ratio.
+
+The fake agents run in a helper process; the watchers share the engine's process and event
+loop, so their own decoding counts in the lag: a pessimistic figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from miglane.agent.testing import start_fake_agents, stop_fake_agents
+from miglane.engine.agent_client import AgentClients
+from miglane.engine.domain.model import (
+    ClusterSpec,
+    HostSpec,
+    HostStatus,
+    Migration,
+    MigrationPolicy,
+    NetworkRole,
+    NetworkSpec,
+)
+from miglane.engine.events import EventHub
+from miglane.engine.grpc_api.server import create_server
+from miglane.engine.inventory import InventoryService
+from miglane.engine.orchestrator import MigrationService
+from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+
+FINAL = {
+    common_pb2.MIGRATION_PHASE_COMPLETED,
+    common_pb2.MIGRATION_PHASE_FAILED,
+    common_pb2.MIGRATION_PHASE_CANCELLED,
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(int(p / 100 * len(ordered)), len(ordered) - 1)]
+
+
+async def run(args: argparse.Namespace) -> int:
+    hosts = args.hosts
+    per_host = -(-args.migrations // hosts)
+    tmp = Path(tempfile.mkdtemp(prefix="miglane-bench-engine-"))
+    # The agents run in a process of their own, as they would on their hosts: their work does
+    # not share the engine's event loop.
+    helper = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve-agents",
+        f"--hosts={hosts}",
+        f"--vms-per-host={per_host}",
+        f"--limit={args.limit}",
+        f"--speed={args.speed}",
+        f"--state-root={tmp / 'agents'}",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert helper.stdout is not None and helper.stdin is not None
+    agents = [FakeAgentInfo(**record) for record in json.loads(await helper.stdout.readline())]
+    inventory = InventoryService.open(tmp / "engine", hub=EventHub(1_000_000))
+    migrations = MigrationService(
+        inventory,
+        AgentClients(),
+        poll_interval_s=1.0,
+        busy_retry_s=1.0,
+        queue_interval_s=0.2,
+    )
+    # Stamp every publish: (id, phase, processed bytes, percent) -> when it left the engine.
+    published: dict[tuple[str, int, int, int], float] = {}
+    publish = migrations.hub.publish
+
+    def stamped(batch: object) -> None:
+        items: list[Migration] = list(batch)  # type: ignore[call-overload]
+        now = time.perf_counter()
+        for m in items:
+            published.setdefault(
+                (m.id, int(m.phase), m.data_processed_bytes, m.progress_percent), now
+            )
+        publish(items)
+
+    migrations.hub.publish = stamped  # type: ignore[method-assign]
+    server, port = await create_server("127.0.0.1:0", inventory, migrations=migrations)
+    await migrations.start()
+    await server.start()
+    address = f"127.0.0.1:{port}"
+    channel = grpc.aio.insecure_channel(address)
+    stub = engine_pb2_grpc.EngineServiceStub(channel)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        cluster = await inventory.create_cluster(
+            ClusterSpec(
+                name="bench",
+                policy=MigrationPolicy(
+                    max_outgoing_per_host=args.limit, max_incoming_per_host=args.limit
+                ),
+            )
+        )
+        for name, subnet, role, required in (
+            ("mgmt", "10.0.0.0/16", NetworkRole.MANAGEMENT, True),
+            ("migration", "10.1.0.0/16", NetworkRole.MIGRATION, False),
+        ):
+            await inventory.create_network(
+                NetworkSpec(cluster.id, name, subnet, required=required, roles=(role,))
+            )
+        for agent in agents:
+            await inventory.add_host(HostSpec(cluster.id, agent.name, agent.address))
+        migrations.monitor.poll_soon()
+        while True:
+            listing = await inventory.list_hosts(cluster.id, page_size=1000)
+            vms = await inventory.list_vms(cluster.id, page_size=10_000)
+            if (
+                all(h.host.status is HostStatus.UP for h in listing.items)
+                and len(vms.items) == hosts * per_host
+            ):
+                break
+            await asyncio.sleep(0.1)
+        vm_ids = [vm for agent in agents for vm in agent.vm_ids][: args.migrations]
+
+        lags: list[float] = []
+        finals: list[set[str]] = [set() for _ in range(args.watchers)]
+        ready = [asyncio.Event() for _ in range(args.watchers)]
+        channels = [grpc.aio.insecure_channel(address) for _ in range(args.watchers)]
+
+        async def watch(index: int) -> None:
+            watcher = engine_pb2_grpc.EngineServiceStub(channels[index])
+            stream = watcher.WatchMigrations(engine_pb2.WatchMigrationsRequest())
+            async for reply in stream:
+                if reply.snapshot_complete:
+                    ready[index].set()
+                    continue
+                m = reply.migration
+                key = (m.id, int(m.phase), m.data_processed_bytes, m.progress_percent)
+                sent = published.get(key)
+                if sent is not None:
+                    lags.append(time.perf_counter() - sent)
+                if m.phase in FINAL:
+                    finals[index].add(m.id)
+
+        watchers = [asyncio.create_task(watch(i)) for i in range(args.watchers)]
+        await asyncio.gather(*(event.wait() for event in ready))
+
+        migrate_s: list[float] = []
+        bare_s: list[float] = []
+        ids = []
+        started = time.perf_counter()
+        for vm_id in vm_ids:
+            t0 = time.perf_counter()
+            reply = await stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id=vm_id))
+            t1 = time.perf_counter()
+            await health.Check(health_pb2.HealthCheckRequest())
+            t2 = time.perf_counter()
+            migrate_s.append(t1 - t0)
+            bare_s.append(t2 - t1)
+            ids.append(reply.migration.id)
+        wanted = set(ids)
+        deadline = time.monotonic() + args.timeout
+        while not all(wanted <= seen for seen in finals):
+            if time.monotonic() > deadline:
+                print("timed out waiting for the watchers to see every migration end")
+                return 1
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - started
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        for extra in channels:
+            await extra.close()
+        phases: dict[int, int] = {}
+        for migration_id in ids:
+            m = (
+                await stub.GetMigration(engine_pb2.GetMigrationRequest(migration_id=migration_id))
+            ).migration
+            phases[m.phase] = phases.get(m.phase, 0) + 1
+
+        ms = 1000.0
+        bare_p50 = statistics.median(bare_s)
+        print(
+            f"{args.migrations} migrations over {hosts} fake hosts (limit {args.limit} out/in per "
+            f"host), {args.watchers} WatchMigrations clients; all ended in {elapsed:.1f} s: "
+            + ", ".join(
+                f"{common_pb2.MigrationPhase.Name(k).removeprefix('MIGRATION_PHASE_').lower()} {v}"
+                for k, v in sorted(phases.items())
+            )
+        )
+        print(
+            f"baseline: bare unary gRPC call (health Check) p50 {bare_p50 * ms:.2f} ms, "
+            f"p99 {pct(bare_s, 99) * ms:.2f} ms"
+        )
+        print(
+            f"WatchMigrations lag over {len(lags)} deliveries: p50 {pct(lags, 50) * ms:.2f} ms "
+            f"(x{pct(lags, 50) / bare_p50:.1f} bare call), p99 {pct(lags, 99) * ms:.2f} ms "
+            f"(x{pct(lags, 99) / bare_p50:.1f}), max {max(lags) * ms:.2f} ms"
+        )
+        print(
+            f"MigrateVm latency: p50 {pct(migrate_s, 50) * ms:.2f} ms "
+            f"(x{pct(migrate_s, 50) / bare_p50:.1f} bare call), p99 "
+            f"{pct(migrate_s, 99) * ms:.2f} ms (x{pct(migrate_s, 99) / pct(bare_s, 99):.1f} "
+            "bare p99)"
+        )
+        return 0
+    finally:
+        await channel.close()
+        inventory.end_streams()
+        migrations.end_streams()
+        await server.stop(0.5)
+        await migrations.stop()
+        await inventory.close()
+        helper.stdin.close()
+        await helper.wait()
+
+
+async def serve_agents(args: argparse.Namespace) -> int:
+    """Helper process: fake agents until stdin closes; their addresses and VMs on stdout."""
+    _, agents = await start_fake_agents(
+        args.hosts,
+        vms_per_host=args.vms_per_host,
+        vm_memory_mib=512,
+        speed=args.speed,
+        poll_interval=0.1,
+        max_outgoing=args.limit,
+        state_root=args.state_root,
+    )
+    records = [{"name": a.name, "address": a.address, "vm_ids": a.vm_ids} for a in agents]
+    print(json.dumps(records), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    await stop_fake_agents(agents, grace=0)
+    return 0
+
+
+@dataclass(frozen=True)
+class FakeAgentInfo:
+    name: str
+    address: str
+    vm_ids: list[str]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve-agents", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--vms-per-host", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--state-root", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--migrations", type=int, default=500)
+    parser.add_argument("--watchers", type=int, default=50)
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--limit", type=int, default=4, help="per-host outgoing/incoming limit")
+    parser.add_argument("--speed", type=float, default=10.0, help="fake clock speed-up")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    return asyncio.run(serve_agents(args) if args.serve_agents else run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
