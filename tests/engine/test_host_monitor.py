@@ -1,0 +1,46 @@
+"""Which host a VM belongs to when the agents' answers, taken moments apart, disagree."""
+
+from __future__ import annotations
+
+import pytest
+
+from miglane.engine.domain.model import Vm, VmState
+from miglane.engine.host_monitor import assign_vms
+
+
+def vm(ident: str, state: VmState = VmState.RUNNING, host: str = "") -> Vm:
+    return Vm(id=ident, name=ident, host_id=host, cluster_id="c", state=state)
+
+
+R, M, S, P = VmState.RUNNING, VmState.MIGRATING, VmState.SHUT_OFF, VmState.PAUSED
+
+
+@pytest.mark.parametrize(
+    ("reports", "known", "hints", "expected"),
+    [
+        # one host each: as reported
+        ({"a": [vm("x")], "b": [vm("y")]}, {}, {}, {"a": ["x"], "b": ["y"]}),
+        # the source still lists it migrating, the destination paused (incoming): source
+        ({"a": [vm("x", M)], "b": [vm("x", P)]}, {}, {}, {"a": ["x"], "b": []}),
+        # leftovers: a shut-off copy loses to the running one
+        ({"a": [vm("x", S)], "b": [vm("x", R)]}, {}, {}, {"a": [], "b": ["x"]}),
+        # the engine knows it just completed to b: b, even if a's answer is older
+        ({"a": [vm("x", M)], "b": [vm("x", R)]}, {}, {"x": "b"}, {"a": [], "b": ["x"]}),
+        # between source and destination: nobody lists it; kept where the hint says
+        ({"a": [], "b": []}, {"x": vm("x", R, "a")}, {"x": "b"}, {"a": [], "b": ["x"]}),
+        # a hint to a host that did not answer changes nothing
+        ({"a": []}, {"x": vm("x", R, "b")}, {"x": "b"}, {"a": []}),
+        # really gone (no hint): gone
+        ({"a": []}, {"x": vm("x", R, "a")}, {}, {"a": []}),
+        # listed by one host only: reality beats a hint
+        ({"a": [], "b": [vm("x")]}, {}, {"x": "a"}, {"a": [], "b": ["x"]}),
+    ],
+)
+def test_assign_vms(
+    reports: dict[str, list[Vm]],
+    known: dict[str, Vm],
+    hints: dict[str, str],
+    expected: dict[str, list[str]],
+) -> None:
+    assigned = assign_vms(reports, known, hints)
+    assert {host: [v.id for v in vms] for host, vms in assigned.items()} == expected
