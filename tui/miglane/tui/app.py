@@ -363,10 +363,22 @@ class MiglaneApp(App[None]):
         self.events_view.add(events)
 
     def on_feed_health_changed(self, message: FeedHealthChanged) -> None:
-        if self.feeds[message.feed] == message.state:
+        previous = self.feeds[message.feed]
+        if previous == message.state:
             return
         was_lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
         self.feeds[message.feed] = message.state
+        if (
+            message.feed is Feed.INVENTORY
+            and previous.health is FeedHealth.LOST
+            and message.state.health is FeedHealth.LIVE
+        ):
+            # The engine answers again. A stream worker still lost may sit in a call made
+            # while the engine was going down: start it afresh rather than wait it out.
+            if self.feeds[Feed.MIGRATIONS].health is FeedHealth.LOST:
+                self.watch_migrations()
+            if self.feeds[Feed.EVENTS].health is FeedHealth.LOST:
+                self.watch_events()
         lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
         self.connection_bar.show_feeds(self.feeds)
         if lost != was_lost:

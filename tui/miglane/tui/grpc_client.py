@@ -19,6 +19,8 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # A channel dialled afresh after a failure must not inherit a shared subchannel's backoff.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 
 
