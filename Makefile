@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard proto/miglane/v1/*.proto)
-DEBIAN_BUILD_DEPS := libvirt-dev pkg-config
+# libvirt-python builds against libvirt-dev; the TUI test drives tmux.
+DEBIAN_BUILD_DEPS := libvirt-dev pkg-config tmux
 
 .PHONY: setup test check fmt lint types contracts buf proto proto-check run down bench clean
 

@@ -208,13 +208,19 @@ def _candidates(args: argparse.Namespace) -> None:
                 if c.fallback_reason
                 in (common_pb2.FALLBACK_REASON_NONE, common_pb2.FALLBACK_REASON_UNSPECIFIED)
                 else "management",
-                "; ".join(
-                    [*c.rejections, c.fallback_detail] if c.fallback_detail else c.rejections
-                ),
+                _candidate_why(c),
             ]
             for c in response.candidates
         ],
     )
+
+
+def _candidate_why(candidate: Any) -> str:
+    """Why the scheduler would not pick it, then which network would carry the data and why."""
+    detail = candidate.fallback_detail
+    # The detail repeats a link-down or not-attached rejection in full: say it once.
+    reasons = [r for r in candidate.rejections if not (detail and detail.startswith(r))]
+    return "; ".join([*reasons, detail] if detail else reasons)
 
 
 def _list(args: argparse.Namespace) -> None:
