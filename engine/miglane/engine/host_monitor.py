@@ -81,15 +81,16 @@ class HostMonitor:
         interval_s: float = DEFAULT_POLL_INTERVAL_S,
         on_round: Callable[[], Awaitable[None]] | None = None,
         hints: Callable[[], Mapping[str, str]] | None = None,
+        moves: Callable[[], int] | None = None,
     ) -> None:
         self._inventory = inventory
         self._clients = clients
         self.interval_s = interval_s
         self._on_round = on_round
         self._hints = hints or dict
+        self._moves = moves or (lambda: 0)
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
-        self.recording = asyncio.Lock()
         self.rounds = 0
 
     def start(self) -> None:
@@ -150,15 +151,17 @@ class HostMonitor:
             for host, report in results
             if report.reachable and report.vms is not None
         }
-        # Completed migrations move their VM in the records under the same lock: a round's
-        # answers (taken before) are reconciled with the move, never written over it.
-        async with self.recording:
-            hints = self._hints()
-            known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
-            owned = assign_vms(listed, known, hints)
-            await asyncio.gather(
-                *(self._record(host, report, owned.get(host.id)) for host, report in results)
-            )
+        moves = self._moves()
+        hints = self._hints()
+        known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
+        owned = assign_vms(listed, known, hints)
+        await asyncio.gather(
+            *(self._record(host, report, owned.get(host.id)) for host, report in results)
+        )
+        if self._moves() != moves:
+            # A migration completed while this round's answers were recorded: they may have
+            # put its VM back on the source; the next round, at once, puts it right.
+            self.poll_soon()
         self.rounds += 1
         if self._on_round is not None:
             await self._on_round()

@@ -117,6 +117,8 @@ MAX_DESTINATION_REFUSALS = 3
 _ALL = 1 << 30
 # Starts and ends within this long share one bandwidth rebalancing.
 REBALANCE_DELAY_S = 0.05
+# How long the queue may reuse a cluster's networks and hosts between poll rounds.
+TOPOLOGY_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -146,24 +148,46 @@ class MaintenanceResult:
     unplaced: list[UnplacedVm]
 
 
+# Above this many VMs to look up, one pass over the cluster's VMs is cheaper.
+_VM_LOOKUPS_MAX = 32
+
+
 def _read_cluster(
-    store: Store, cluster_id: str, *, vms_of_host: str = "", vm_id: str = ""
+    store: Store,
+    cluster_id: str,
+    *,
+    vms_of_host: str = "",
+    vm_id: str = "",
+    with_vms: bool = True,
+    active: Sequence[Migration] | None = None,
+    topology: tuple[ClusterNetworks, list[HostView]] | None = None,
 ) -> ClusterState | None:
     """The cluster, its hosts, its active migrations and the VMs those concern (plus the VMs
-    of `vms_of_host` and `vm_id` when given): what admission, placement and evacuation read,
-    without every VM of the cluster."""
-    cluster = store.get_cluster(cluster_id)
-    if cluster is None:
-        return None
-    networks = ClusterNetworks.of(cluster, store.networks_of_cluster(cluster_id))
-    hosts = InventoryService._host_views(store, store.hosts_of_cluster(cluster_id))
-    active = store.active_migrations(cluster_id)
+    of `vms_of_host` and `vm_id` when given): what admission, placement and evacuation read.
+    `with_vms=False`: no VM at all (starting a job, bandwidth). `active`: the cluster's active
+    migrations as the service holds them (else read from the store). `topology`: the
+    cluster's networks and hosts when the caller holds a fresh copy."""
+    if topology is not None:
+        networks, hosts = topology
+    else:
+        cluster = store.get_cluster(cluster_id)
+        if cluster is None:
+            return None
+        networks = ClusterNetworks.of(cluster, store.networks_of_cluster(cluster_id))
+        hosts = InventoryService._host_views(store, store.hosts_of_cluster(cluster_id))
+    active = list(active) if active is not None else store.active_migrations(cluster_id)
     vms: dict[str, Vm] = {}
     if vms_of_host:
         vms.update((vm.id, vm) for vm in store.vms_of_host(vms_of_host))
-    for wanted in {m.vm_id for m in active} | ({vm_id} if vm_id else set()):
-        if wanted not in vms:
-            found = store.get_vm(wanted)
+    wanted = ({m.vm_id for m in active} if with_vms else set()) | ({vm_id} if vm_id else set())
+    wanted -= set(vms)
+    if len(wanted) > _VM_LOOKUPS_MAX:
+        vms.update(
+            (vm.id, vm) for vm in store.list_vms(cluster_id, "", 0, _ALL).items if vm.id in wanted
+        )
+    else:
+        for ident in wanted:
+            found = store.get_vm(ident)
             if found is not None:
                 vms[found.id] = found
     return ClusterState(networks, hosts, vms, active)
@@ -207,9 +231,12 @@ class MigrationService:
             interval_s=poll_interval_s,
             on_round=self._after_poll,
             hints=self.vm_hints,
+            moves=lambda: self.arrivals,
         )
         # VM id -> (destination host, monotonic time) of migrations completed lately.
         self._arrived: dict[str, tuple[str, float]] = {}
+        # Completed migrations so far (the host monitor re-polls when one lands mid-round).
+        self.arrivals = 0
         self._hint_window_s = 3 * poll_interval_s + 1.0
         self._live: dict[str, Migration] = {}
         self._persisted_at: dict[str, float] = {}
@@ -226,6 +253,7 @@ class MigrationService:
         self._runner: asyncio.Task[None] | None = None
         self._rebalance_locks: dict[str, asyncio.Lock] = {}
         self._rebalance_pending: set[str] = set()
+        self._topology: dict[str, tuple[float, tuple[ClusterNetworks, list[HostView]]]] = {}
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -288,6 +316,7 @@ class MigrationService:
                 if ended is not None:
                     ended.set()
                 if migration.phase is MigrationPhase.COMPLETED:
+                    self.arrivals += 1
                     self._arrived[migration.vm_id] = (
                         migration.destination_host_id,
                         time.monotonic(),
@@ -301,10 +330,10 @@ class MigrationService:
         def run(store: Store) -> tuple[tuple[T, list[Migration]], list[Event]]:
             result, changed, events = work(store)
             for migration in changed:
-                if store.get_migration(migration.id) is None:
-                    store.insert_migration(migration)
-                else:
+                try:
                     store.update_migration(migration)
+                except KeyError:
+                    store.insert_migration(migration)
             return (result, changed), events
 
         result, _ = await self._inventory.transact(
@@ -343,8 +372,35 @@ class MigrationService:
             return live
         return await self._inventory.get_migration(migration_id)
 
-    async def _cluster(self, cluster_id: str) -> ClusterState:
-        state = await self._inventory.read(lambda store: _read_cluster(store, cluster_id))
+    def _active_of(self, cluster_id: str) -> list[Migration]:
+        """The cluster's active migrations, oldest first, from memory (`_live` follows every
+        committed change)."""
+        return sorted(
+            (m for m in self._live.values() if m.cluster_id == cluster_id),
+            key=lambda m: (m.created_at, m.id),
+        )
+
+    async def _read_state(self, cluster_id: str, **options: object) -> ClusterState | None:
+        """The cluster as the queue and the jobs need it. Its networks and hosts change only
+        with agent polls, maintenance and inventory calls: they are reused for up to
+        `TOPOLOGY_TTL_S` (dropped at each poll round and maintenance change)."""
+        cached = self._topology.get(cluster_id)
+        fresh = cached is not None and time.monotonic() - cached[0] < TOPOLOGY_TTL_S
+        state = await self._inventory.read(
+            functools.partial(
+                _read_cluster,
+                cluster_id=cluster_id,
+                active=self._active_of(cluster_id),
+                topology=cached[1] if cached is not None and fresh else None,
+                **options,  # type: ignore[arg-type]
+            )
+        )
+        if state is not None and not fresh:
+            self._topology[cluster_id] = (time.monotonic(), (state.networks, state.hosts))
+        return state
+
+    async def _cluster(self, cluster_id: str, *, with_vms: bool = True) -> ClusterState:
+        state = await self._read_state(cluster_id, with_vms=with_vms)
         if state is None:
             raise NotFound("cluster_id", "cluster", cluster_id)
         return state
@@ -511,7 +567,7 @@ class MigrationService:
             await self._admit(cluster_id)
 
     async def _admit(self, cluster_id: str) -> None:
-        state = await self._inventory.read(lambda store: _read_cluster(store, cluster_id))
+        state = await self._read_state(cluster_id)
         if state is None:
             return
         queued = [m for m in state.active if m.phase is MigrationPhase.QUEUED]
@@ -531,6 +587,11 @@ class MigrationService:
             started: list[Migration] = []
             events: list[Event] = []
             for admission in verdicts:
+                if (
+                    admission.verdict is AdmissionVerdict.WAIT
+                    and admission.migration.queue_reason == admission.reason
+                ):
+                    continue
                 current = store.get_migration(admission.migration.id)
                 if current is None or current.phase is not MigrationPhase.QUEUED:
                     continue  # cancelled meanwhile
@@ -645,7 +706,7 @@ class MigrationService:
         migration = self._live.get(migration_id)
         if migration is None or migration.phase is not MigrationPhase.PREPARING:
             return
-        state = await self._cluster(migration.cluster_id)
+        state = await self._cluster(migration.cluster_id, with_vms=False)
         by_id = state.by_id
         source = by_id.get(migration.source_host_id)
         destination = by_id.get(migration.destination_host_id)
@@ -977,8 +1038,7 @@ class MigrationService:
                     events.append(self._unplaced_event(ended, decision.reason))
             return ended, changed, events
 
-        async with self.monitor.recording:
-            ended = await self._write(work)
+        ended = await self._write(work)
         if ended is None:
             return
         self._cancel_requested.discard(migration_id)
@@ -1065,37 +1125,39 @@ class MigrationService:
         MigrateChangeParams to the running migrations whose share changed."""
         lock = self._rebalance_locks.setdefault(cluster_id, asyncio.Lock())
         async with lock:
-            state = await self._inventory.read(lambda store: _read_cluster(store, cluster_id))
+            state = await self._read_state(cluster_id, with_vms=False)
             if state is None:
                 return
             caps = bandwidth_caps(state.networks.cluster.policy, self._flows(state))
             by_id = state.by_id
+            changes = []
             for migration in state.slot_holders():
                 live = self._live.get(migration.id)
                 cap = caps.get(migration.id)
+                source = by_id.get(migration.source_host_id)
                 if (
                     live is None
                     or cap is None
+                    or source is None
                     or live.phase is not MigrationPhase.RUNNING
                     or cap.mibps <= 0
                     or cap.mibps == live.max_bandwidth_mibps
                 ):
                     continue
-                source = by_id.get(migration.source_host_id)
-                if source is None:
-                    continue
-                try:
-                    await self._clients.change_bandwidth(
-                        source.host.agent_address, migration.id, cap.mibps
-                    )
-                except AgentCallError as error:
-                    log.info("bandwidth of %s not changed: %s", migration.id, error)
-                    continue
-                current = self._live.get(migration.id)
-                if current is not None and current.active:
-                    updated = replace(current, max_bandwidth_mibps=cap.mibps)
-                    self._live[migration.id] = updated
-                    self.hub.publish([updated])
+                changes.append((migration.id, source.host.agent_address, cap.mibps))
+            await asyncio.gather(*(self._resend_cap(*change) for change in changes))
+
+    async def _resend_cap(self, migration_id: str, address: str, mibps: int) -> None:
+        try:
+            await self._clients.change_bandwidth(address, migration_id, mibps)
+        except AgentCallError as error:
+            log.info("bandwidth of %s not changed: %s", migration_id, error)
+            return
+        current = self._live.get(migration_id)
+        if current is not None and current.active:
+            updated = replace(current, max_bandwidth_mibps=mibps)
+            self._live[migration_id] = updated
+            self.hub.publish([updated])
 
     async def set_bandwidth(self, migration_id: str, mibps: int) -> Migration:
         migration = await self.get(migration_id)
@@ -1195,9 +1257,7 @@ class MigrationService:
     async def set_host_maintenance(self, host_id: str, enabled: bool) -> MaintenanceResult:
         host = await self._inventory.get_host(host_id)
         cluster_id = host.host.cluster_id
-        state = await self._inventory.read(
-            functools.partial(_read_cluster, cluster_id=cluster_id, vms_of_host=host_id)
-        )
+        state = await self._read_state(cluster_id, vms_of_host=host_id)
         if state is None:
             raise NotFound("cluster_id", "cluster", cluster_id)
         view = state.by_id[host.host.id]
@@ -1264,6 +1324,7 @@ class MigrationService:
             return created, created, events
 
         created = await self._write(work)
+        self._topology.clear()
         self.monitor.poll_soon()
         if created:
             await self._pump_and_wait()
@@ -1330,6 +1391,7 @@ class MigrationService:
             return changed, changed, events
 
         await self._write(work)
+        self._topology.clear()
         self.monitor.poll_soon()
         self.wake()
         return MaintenanceResult(await self._inventory.get_host(host_id), [], [])
@@ -1337,7 +1399,7 @@ class MigrationService:
     async def _check_evacuations(self, cluster_id: str) -> None:
         """Hosts preparing for maintenance whose live VMs are all gone enter MAINTENANCE."""
 
-        def work(store: Store) -> tuple[None, list[Migration], list[Event]]:
+        def work(store: Store) -> tuple[list[Event], list[Migration], list[Event]]:
             events: list[Event] = []
             active = store.active_migrations(cluster_id)
             for host in store.hosts_of_cluster(cluster_id):
@@ -1350,11 +1412,14 @@ class MigrationService:
                             store, host, HostStatus.MAINTENANCE, "evacuated; held out of service"
                         )
                     )
-            return None, [], events
+            return events, [], events
 
-        await self._write(work)
+        events = await self._write(work)
+        if events:
+            self._topology.clear()
 
     async def _after_poll(self) -> None:
+        self._topology.clear()
         clusters = await self._inventory.read(
             lambda store: sorted(
                 {
