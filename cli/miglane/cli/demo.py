@@ -26,8 +26,11 @@ ENGINE_ADDRESS = "127.0.0.1:50051"
 DEMO_HOSTS = 3
 MGMT_SUBNET = "10.231.1.0/24"
 MIG_SUBNET = "10.231.2.0/24"
+# QoS of the demo's migration network: AUTO bandwidth gives ~47 MiB/s, shared by the migrations
+# on a link, so that a migration lasts long enough to watch.
+MIG_QOS_MBPS = 400
 # (host index, VM name, memory MiB, MiB it keeps dirtying)
-DEMO_VMS = [(0, "web1", 128, 0), (0, "db1", 192, 16), (1, "app1", 128, 0), (1, "batch1", 128, 64)]
+DEMO_VMS = [(0, "web1", 128, 0), (0, "db1", 192, 8), (1, "app1", 128, 0), (1, "batch1", 256, 16)]
 FAKE_BANNER = (
     "DEMO ON THE FAKE DRIVER: no root or no libvirt here, so the hosts are simulated "
     "(real gRPC agents, simulated memory copy)."
@@ -250,10 +253,10 @@ def _configure_engine(hosts: list[dict[str, str]], mode: str) -> None:
             )
         networks = {n.name: n for n in list_networks(stub, cluster.id, address)}
         wanted = [
-            ("ovirtmgmt", MGMT_SUBNET, True, common_pb2.NETWORK_ROLE_MANAGEMENT),
-            ("migration", MIG_SUBNET, False, common_pb2.NETWORK_ROLE_MIGRATION),
+            ("ovirtmgmt", MGMT_SUBNET, True, common_pb2.NETWORK_ROLE_MANAGEMENT, None),
+            ("migration", MIG_SUBNET, False, common_pb2.NETWORK_ROLE_MIGRATION, MIG_QOS_MBPS),
         ]
-        for name, subnet, required, role in wanted:
+        for name, subnet, required, role, qos in wanted:
             if name not in networks:
                 call(
                     stub.CreateNetwork,
@@ -263,6 +266,7 @@ def _configure_engine(hosts: list[dict[str, str]], mode: str) -> None:
                         subnet=subnet,
                         required=required,
                         roles=[role],
+                        qos_mbps=qos,
                     ),
                     address,
                 )
