@@ -12,36 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from engine_process import engine_process
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
 @pytest.fixture
 def engine_address(tmp_path: Path) -> Iterator[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "miglane.cli.main",
-            "engine",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            str(tmp_path / "engine"),
-            "--example-cluster",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("engine listening on "), line
-        yield line.removeprefix("engine listening on ").strip()
-    finally:
-        process.terminate()
-        process.wait(10)
+    with engine_process(tmp_path / "engine", "--example-cluster") as address:
+        yield address
 
 
 class Tmux:
