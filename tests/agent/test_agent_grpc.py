@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import grpc
@@ -369,3 +370,11 @@ async def test_many_agents_in_one_process(tmp_path) -> None:  # type: ignore[no-
         assert sum(len(h.domains) for h in fabric.hosts.values()) == 200
     finally:
         await stop_fake_agents(agents, grace=0)
+
+
+async def test_stopping_removes_the_state_root_made_for_the_agents() -> None:
+    _, agents = await start_fake_agents(2)
+    root = agents[0].temporary_state_root
+    assert root and os.path.isdir(f"{root}/host1")
+    await stop_fake_agents(agents, grace=0)
+    assert not os.path.exists(root)

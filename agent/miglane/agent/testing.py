@@ -12,6 +12,7 @@ engine can put hosts on (or off) its logical networks.
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class FakeAgent:
     server: grpc.aio.Server
     state_dir: str
     vm_ids: list[str]
+    # The state root `start_fake_agents` made itself (none was given): removed on stop.
+    temporary_state_root: str | None = None
 
     @property
     def peer_uri(self) -> str:
@@ -85,7 +88,9 @@ async def start_fake_agents(
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time."""
     fabric = fabric or FakeFabric(FakeClock(speed))
-    state_root = state_root or tempfile.mkdtemp(prefix="miglane-fake-agents-")
+    temporary_state_root = None
+    if not state_root:
+        state_root = temporary_state_root = tempfile.mkdtemp(prefix="miglane-fake-agents-")
     agents = []
     for i in range(n):
         name = f"{name_prefix}{i}"
@@ -107,11 +112,24 @@ async def start_fake_agents(
         await agent.start()
         server, port = await create_server(agent, "127.0.0.1:0")
         agents.append(
-            FakeAgent(name, f"127.0.0.1:{port}", host, driver, agent, server, state_dir, vm_ids)
+            FakeAgent(
+                name,
+                f"127.0.0.1:{port}",
+                host,
+                driver,
+                agent,
+                server,
+                state_dir,
+                vm_ids,
+                temporary_state_root,
+            )
         )
     return fabric, agents
 
 
 async def stop_fake_agents(agents: Sequence[FakeAgent], grace: float = 0.5) -> None:
+    """Stops the agents and removes the state root `start_fake_agents` made for them."""
     for agent in agents:
         await agent.stop(grace)
+    for root in {a.temporary_state_root for a in agents if a.temporary_state_root}:
+        shutil.rmtree(root, ignore_errors=True)
