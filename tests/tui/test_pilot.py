@@ -127,8 +127,13 @@ async def test_progress_never_goes_backwards_on_screen(fake: FakeEngineClient) -
         stale = fake.migrations[migration.id].__class__()
         stale.CopyFrom(fake.migrations[migration.id])
         stale.progress_percent = 3
+        stale.iteration = 4242  # tells when the stale update has been taken
         fake.put_migration(stale)
-        await pilot.pause(0.1)
+        await wait_for(
+            pilot,
+            lambda: app.board.get(migration.id).iteration == 4242,
+            what="stale update applied",
+        )
         assert app.board.get(migration.id).progress_percent == high
         await pilot.press("4")
         cells = app.query_one("#migrations-table").cells_of(migration.id)
