@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
@@ -98,11 +97,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    from miglane.agent.driver import HypervisorDriver
     from miglane.agent.grpc_api.server import create_server
     from miglane.agent.service import Agent
 
     listen_host, _ = split_listen(args.listen)
     peer_uri = args.peer_uri or default_peer_uri(listen_host)
+    driver: HypervisorDriver
     if args.driver == "fake":
         from miglane.agent.fake_driver import FakeDriver, FakeFabric
 
@@ -113,7 +114,7 @@ async def serve(args: argparse.Namespace) -> int:
     else:
         from miglane.agent.libvirt_driver import LibvirtDriver
 
-        driver = LibvirtDriver(args.libvirt_uri)  # type: ignore[assignment]
+        driver = LibvirtDriver(args.libvirt_uri)
     agent = Agent(
         driver,
         peer_uri=peer_uri,
@@ -139,6 +140,5 @@ async def serve(args: argparse.Namespace) -> int:
     log.info("stopping; running migrations go on in libvirt")
     await server.stop(2)
     await agent.stop()
-    with contextlib.suppress(Exception):
-        driver.close()
+    driver.close()  # handles a connection that is already gone itself
     return 0
