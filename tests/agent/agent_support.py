@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import time
@@ -9,7 +10,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import grpc
+
 from miglane.agent.driver import HypervisorDriver
+from miglane.v1 import agent_pb2, agent_pb2_grpc
 
 if TYPE_CHECKING:
     from miglane.lab import Lab
@@ -46,6 +50,37 @@ class Hypervisors:
     def sleep(self, seconds: float) -> None:
         """Sleeps `seconds` of the hypervisors' time."""
         time.sleep(seconds * self.time_scale)
+
+
+_open_channels: list[grpc.aio.Channel] = []
+
+
+def agent_stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
+    """A stub on a channel of its own, closed after the test by the `agent_channels` fixture."""
+    channel = grpc.aio.insecure_channel(address)
+    _open_channels.append(channel)
+    return agent_pb2_grpc.AgentServiceStub(channel)
+
+
+async def close_agent_channels() -> None:
+    channels = list(_open_channels)
+    _open_channels.clear()
+    for channel in channels:
+        await channel.close(None)
+
+
+async def watch_progress(
+    address: str, migration_id: str, timeout: float
+) -> list[agent_pb2.MigrationProgress]:
+    """Every progress sample of one migration, until its last."""
+    samples = []
+    async with asyncio.timeout(timeout):
+        call = agent_stub(address).WatchMigrationProgress(
+            agent_pb2.WatchMigrationProgressRequest(migration_id=migration_id)
+        )
+        async for item in call:
+            samples.append(item.progress)
+    return samples
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30, step: float = 0.05) -> bool:

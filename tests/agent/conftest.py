@@ -7,10 +7,10 @@ through the `lab` fixture of tests/conftest.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from agent_support import FAKE_SPEED, Hypervisors, lab_hypervisors
+from agent_support import FAKE_SPEED, Hypervisors, close_agent_channels, lab_hypervisors
 
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric
 
@@ -54,3 +54,10 @@ def hypervisors(request, tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-
     save_dir = lab.base_dir / "agent-tests"
     save_dir.mkdir(exist_ok=True)
     yield from lab_hypervisors(lab, str(save_dir))
+
+
+@pytest.fixture
+async def agent_channels() -> AsyncIterator[None]:
+    """Closes the channels `agent_support.agent_stub` opened during the test."""
+    yield
+    await close_agent_channels()

@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from agent_support import agent_stub, watch_progress
 
 from miglane.agent.domain.model import MIB
 from miglane.agent.fake_driver import FakeFabric
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
+
+pytestmark = pytest.mark.usefixtures("agent_channels")
 
 SPEED = 8.0
 Phase = common_pb2.MigrationPhase
@@ -29,7 +32,7 @@ async def cluster(tmp_path) -> AsyncIterator[tuple[FakeFabric, list[FakeAgent]]]
 
 
 def stub(agent: FakeAgent) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.aio.insecure_channel(agent.address))
+    return agent_stub(agent.address)
 
 
 def request(
@@ -47,14 +50,7 @@ def request(
 
 
 async def watch(agent: FakeAgent, mid: str, timeout: float = 30) -> list[pb.MigrationProgress]:
-    samples = []
-    async with asyncio.timeout(timeout):
-        call = stub(agent).WatchMigrationProgress(
-            pb.WatchMigrationProgressRequest(migration_id=mid)
-        )
-        async for item in call:
-            samples.append(item.progress)
-    return samples
+    return await watch_progress(agent.address, mid, timeout)
 
 
 async def code_of(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]

@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from agent_support import unique_name
+from agent_support import agent_stub, unique_name, watch_progress
 
 from miglane.agent.domain.model import MIB
 from miglane.v1 import agent_pb2 as pb
-from miglane.v1 import agent_pb2_grpc, common_pb2
+from miglane.v1 import common_pb2
 
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
+
+pytestmark = pytest.mark.usefixtures("agent_channels")
 
 Phase = common_pb2.MigrationPhase
 RESTART_AGENT_PORT = 50071
@@ -105,19 +107,8 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
                     lab.destroy_vm(host, name)
 
 
-def stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.aio.insecure_channel(address))
-
-
 async def watch(address: str, mid: str, timeout: float = 60) -> list[pb.MigrationProgress]:
-    samples = []
-    async with asyncio.timeout(timeout):
-        call = stub(address).WatchMigrationProgress(
-            pb.WatchMigrationProgressRequest(migration_id=mid)
-        )
-        async for item in call:
-            samples.append(item.progress)
-    return samples
+    return await watch_progress(address, mid, timeout)
 
 
 def observed(s: pb.MigrationProgress) -> float:
@@ -137,7 +128,7 @@ async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
     tx_before = la.lab.nic_counters(la.h1.name, "mig").tx_bytes
-    await stub(la.address).Migrate(la.request(name, "cap", 32))
+    await agent_stub(la.address).Migrate(la.request(name, "cap", 32))
     samples = await watch(la.address, "cap")
     final = samples[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED, final.error
@@ -153,10 +144,10 @@ async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
 async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
-    await stub(la.address).Migrate(la.request(name, "change", 16))
+    await agent_stub(la.address).Migrate(la.request(name, "change", 16))
     await asyncio.sleep(1.5)
     changed_at = time.time()
-    await stub(la.address).MigrateChangeParams(
+    await agent_stub(la.address).MigrateChangeParams(
         pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mibps=64)
     )
     samples = await watch(la.address, "change")
@@ -169,9 +160,11 @@ async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
 async def test_cancel_keeps_the_guest_on_the_source(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
-    await stub(la.address).Migrate(la.request(name, "cancel", 16))
+    await agent_stub(la.address).Migrate(la.request(name, "cancel", 16))
     await asyncio.sleep(1)
-    reply = await stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id="cancel"))
+    reply = await agent_stub(la.address).MigrateCancel(
+        pb.MigrateCancelRequest(migration_id="cancel")
+    )
     assert reply.progress.phase == Phase.MIGRATION_PHASE_CANCELLED
     assert la.where(name) == {la.h1.name}
     assert name not in {vm.name for vm in la.lab.list_vms(la.h2.name)}
@@ -192,7 +185,9 @@ async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: Lab
             ),
         ]
     )
-    await stub(la.address).Migrate(la.request(name, "dirty", 32, convergence_schedule=schedule))
+    await agent_stub(la.address).Migrate(
+        la.request(name, "dirty", 32, convergence_schedule=schedule)
+    )
     samples = await watch(la.address, "dirty")
     final = samples[-1]
     assert final.phase == Phase.MIGRATION_PHASE_FAILED
@@ -206,7 +201,7 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(64)
     path = str(la.lab.base_dir / f"{name}.save")
-    await stub(la.address).Migrate(
+    await agent_stub(la.address).Migrate(
         pb.MigrateRequest(
             migration_id="hib",
             vm_id=la.vm_uuid(name),
@@ -218,7 +213,7 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED, samples[-1].error
     assert os.path.getsize(path) >= 60 * MIB
     assert la.where(name) == set()
-    restored = await stub(la.address).Restore(pb.RestoreRequest(path=path))
+    restored = await agent_stub(la.address).Restore(pb.RestoreRequest(path=path))
     assert restored.vm.name == name and restored.vm.state == common_pb2.VM_STATE_RUNNING
     assert la.where(name) == {la.h1.name}
     os.unlink(path)
@@ -228,12 +223,12 @@ async def test_third_concurrent_migration_is_refused(lab_agent: LabAgent) -> Non
     la = lab_agent
     names = [la.make_vm(64) for _ in range(3)]
     for k in range(2):
-        await stub(la.address).Migrate(la.request(names[k], f"c{k}", 4))
+        await agent_stub(la.address).Migrate(la.request(names[k], f"c{k}", 4))
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await stub(la.address).Migrate(la.request(names[2], "c2", 4))
+        await agent_stub(la.address).Migrate(la.request(names[2], "c2", 4))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     for k in range(2):
-        await stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
+        await agent_stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
     assert all(la.where(n) == {la.h1.name} for n in names)
 
 
@@ -266,9 +261,9 @@ async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_pa
     address = f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}"
     first = start_agent_process(la, state_dir, log_path)
     try:
-        await stub(address).Migrate(la.request(name, "survivor", 16))
+        await agent_stub(address).Migrate(la.request(name, "survivor", 16))
         await asyncio.sleep(1.5)
-        before = await stub(address).GetMigrationStatus(
+        before = await agent_stub(address).GetMigrationStatus(
             pb.GetMigrationStatusRequest(migration_id="survivor")
         )
         assert before.progress.phase == Phase.MIGRATION_PHASE_RUNNING
@@ -277,7 +272,7 @@ async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_pa
         first.wait(10)
     second = start_agent_process(la, state_dir, log_path)
     try:
-        status = await stub(address).GetMigrationStatus(
+        status = await agent_stub(address).GetMigrationStatus(
             pb.GetMigrationStatusRequest(migration_id="survivor")
         )
         assert status.progress.progress_percent >= before.progress.progress_percent
