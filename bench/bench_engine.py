@@ -9,8 +9,8 @@ Prints, each against a baseline measured in the same run:
 - MigrateVm latency (the call returns once the queue has admitted or queued the migration),
   against that bare gRPC call made right after each MigrateVm, p50/p99 and the ratio.
 
-The fake agents run in a helper process; the watchers share the engine's process and event
-loop, so their own decoding counts in the lag: a pessimistic figure.
+The fake agents and the watchers run in helper processes of their own, as they would on other
+machines; the three processes share this machine's CPUs.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> int:
 
     def stamped(batch: object) -> None:
         items: list[Migration] = list(batch)  # type: ignore[call-overload]
-        now = time.perf_counter()
+        now = time.monotonic()
         for m in items:
             published.setdefault(
                 (m.id, int(m.phase), m.data_processed_bytes, m.progress_percent), now
@@ -138,28 +138,21 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.1)
         vm_ids = [vm for agent in agents for vm in agent.vm_ids][: args.migrations]
 
-        lags: list[float] = []
-        finals: list[set[str]] = [set() for _ in range(args.watchers)]
-        ready = [asyncio.Event() for _ in range(args.watchers)]
-        channels = [grpc.aio.insecure_channel(address) for _ in range(args.watchers)]
-
-        async def watch(index: int) -> None:
-            watcher = engine_pb2_grpc.EngineServiceStub(channels[index])
-            stream = watcher.WatchMigrations(engine_pb2.WatchMigrationsRequest())
-            async for reply in stream:
-                if reply.snapshot_complete:
-                    ready[index].set()
-                    continue
-                m = reply.migration
-                key = (m.id, int(m.phase), m.data_processed_bytes, m.progress_percent)
-                sent = published.get(key)
-                if sent is not None:
-                    lags.append(time.perf_counter() - sent)
-                if m.phase in FINAL:
-                    finals[index].add(m.id)
-
-        watchers = [asyncio.create_task(watch(i)) for i in range(args.watchers)]
-        await asyncio.gather(*(event.wait() for event in ready))
+        # The watchers run in a process of their own too (so their decoding does not share
+        # the engine's loop); lags compare CLOCK_MONOTONIC readings across the processes.
+        watching = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--serve-watchers",
+            f"--address={address}",
+            f"--watchers={args.watchers}",
+            f"--migrations={len(vm_ids)}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 30,
+        )
+        assert watching.stdout is not None and watching.stdin is not None
+        assert (await watching.stdout.readline()).strip() == b"ready"
 
         migrate_s: list[float] = []
         bare_s: list[float] = []
@@ -174,19 +167,20 @@ async def run(args: argparse.Namespace) -> int:
             migrate_s.append(t1 - t0)
             bare_s.append(t2 - t1)
             ids.append(reply.migration.id)
-        wanted = set(ids)
-        deadline = time.monotonic() + args.timeout
-        while not all(wanted <= seen for seen in finals):
-            if time.monotonic() > deadline:
-                print("timed out waiting for the watchers to see every migration end")
-                return 1
-            await asyncio.sleep(0.1)
+        try:
+            async with asyncio.timeout(args.timeout):
+                deliveries = json.loads(await watching.stdout.readline())
+        except TimeoutError:
+            print("timed out waiting for the watchers to see every migration end")
+            watching.kill()
+            return 1
+        await watching.wait()
         elapsed = time.perf_counter() - started
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        for extra in channels:
-            await extra.close()
+        lags = []
+        for ident, phase, processed, percent, received in deliveries:
+            sent = published.get((ident, phase, processed, percent))
+            if sent is not None:
+                lags.append(received - sent)
         phases: dict[int, int] = {}
         for migration_id in ids:
             m = (
@@ -250,6 +244,43 @@ async def serve_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+async def serve_watchers(args: argparse.Namespace) -> int:
+    """Helper process: `--watchers` WatchMigrations clients; "ready" once every snapshot is
+    complete, then, once each has seen `--migrations` migrations end, every delivery as JSON
+    [id, phase, processed bytes, percent, monotonic time received]."""
+    deliveries: list[tuple[str, int, int, int, float]] = []
+    ready = [asyncio.Event() for _ in range(args.watchers)]
+    done = [asyncio.Event() for _ in range(args.watchers)]
+
+    async def watch(index: int) -> None:
+        async with grpc.aio.insecure_channel(args.address) as channel:
+            stream = engine_pb2_grpc.EngineServiceStub(channel).WatchMigrations(
+                engine_pb2.WatchMigrationsRequest()
+            )
+            ended: set[str] = set()
+            async for reply in stream:
+                if reply.snapshot_complete:
+                    ready[index].set()
+                    continue
+                m = reply.migration
+                deliveries.append(
+                    (m.id, m.phase, m.data_processed_bytes, m.progress_percent, time.monotonic())
+                )
+                if m.phase in FINAL:
+                    ended.add(m.id)
+                    if len(ended) >= args.migrations:
+                        done[index].set()
+                        return
+
+    tasks = [asyncio.create_task(watch(i)) for i in range(args.watchers)]
+    await asyncio.gather(*(event.wait() for event in ready))
+    print("ready", flush=True)
+    await asyncio.gather(*(event.wait() for event in done))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps(deliveries), flush=True)
+    return 0
+
+
 @dataclass(frozen=True)
 class FakeAgentInfo:
     name: str
@@ -260,6 +291,8 @@ class FakeAgentInfo:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve-agents", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-watchers", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--vms-per-host", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--state-root", default="", help=argparse.SUPPRESS)
     parser.add_argument("--migrations", type=int, default=500)
@@ -269,7 +302,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--speed", type=float, default=10.0, help="fake clock speed-up")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    return asyncio.run(serve_agents(args) if args.serve_agents else run(args))
+    if args.serve_agents:
+        return asyncio.run(serve_agents(args))
+    if args.serve_watchers:
+        return asyncio.run(serve_watchers(args))
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

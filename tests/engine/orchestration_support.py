@@ -37,6 +37,9 @@ from miglane.engine.inventory import InventoryService
 from miglane.engine.orchestrator import MigrationService
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
+# Engine gRPC server (by id) -> the address it serves on.
+ADDRESSES: dict[int, str] = {}
+
 FINAL = {
     common_pb2.MIGRATION_PHASE_COMPLETED,
     common_pb2.MIGRATION_PHASE_FAILED,
@@ -56,6 +59,10 @@ class World:
     cluster_id: str
     host_ids: list[str]
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def server_address(self) -> str:
+        return ADDRESSES[id(self.server)]
 
     @property
     def vm_ids(self) -> list[list[str]]:
@@ -122,6 +129,7 @@ async def start_engine(
     await migrations.start()
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    ADDRESSES[id(server)] = f"127.0.0.1:{port}"
     return inventory, migrations, server, channel
 
 

@@ -17,7 +17,7 @@ from miglane.agent.domain.model import Nic
 from miglane.agent.driver import DriverErrorKind
 from miglane.agent.testing import FakeAgent, default_nics
 from miglane.engine.domain.model import BandwidthMode, MigrationPhase, MigrationPolicy
-from miglane.v1 import common_pb2, engine_pb2
+from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
 COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
@@ -543,6 +543,14 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=4, vms_per_host=5, speed=20) as world:
         stuck = world.migrations.watch()
         assert await stuck.__anext__() is None  # snapshot complete, then never read again
+        # A gRPC client that opens the stream and never reads it.
+        stuck_channel = grpc.aio.insecure_channel(world.server_address)
+        stuck_call = engine_pb2_grpc.EngineServiceStub(stuck_channel).WatchMigrations(
+            engine_pb2.WatchMigrationsRequest(include_finished=True)
+        )
+        await wait_for(
+            lambda: asyncio.sleep(0, world.migrations.hub.watcher_count), lambda n: n == 2, 5
+        )
         seen: list[engine_pb2.WatchMigrationsResponse] = []
         stream = world.stub.WatchMigrations(engine_pb2.WatchMigrationsRequest())
         task = asyncio.create_task(_collect(stream, seen))
@@ -556,11 +564,12 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
             lambda done: ids <= done,
             5,
         )
-        # The stuck watcher holds one newest snapshot per migration, nothing more.
-        watcher = next(iter(world.migrations.hub._watchers - set()))
+        # The stuck watchers hold at most one newest snapshot per migration.
+        assert world.migrations.hub.watcher_count == 3
         assert max(w.pending for w in world.migrations.hub._watchers) <= len(ids)
-        del watcher
         stream.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await stuck.aclose()
+        stuck_call.cancel()
+        await stuck_channel.close()

@@ -164,7 +164,8 @@ def _read_cluster(
 ) -> ClusterState | None:
     """The cluster, its hosts, its active migrations and the VMs those concern (plus the VMs
     of `vms_of_host` and `vm_id` when given): what admission, placement and evacuation read.
-    `with_vms=False`: no VM at all (starting a job, bandwidth). `active`: the cluster's active
+    `with_vms=False`: only the VMs of migrations holding a slot (their memory is promised to
+    destinations), for placement, starting a job, bandwidth. `active`: the cluster's active
     migrations as the service holds them (else read from the store). `topology`: the
     cluster's networks and hosts when the caller holds a fresh copy."""
     if topology is not None:
@@ -179,7 +180,8 @@ def _read_cluster(
     vms: dict[str, Vm] = {}
     if vms_of_host:
         vms.update((vm.id, vm) for vm in store.vms_of_host(vms_of_host))
-    wanted = ({m.vm_id for m in active} if with_vms else set()) | ({vm_id} if vm_id else set())
+    holders = active if with_vms else [m for m in active if m.phase in SLOT_PHASES]
+    wanted = {m.vm_id for m in holders} | ({vm_id} if vm_id else set())
     wanted -= set(vms)
     if len(wanted) > _VM_LOOKUPS_MAX:
         vms.update(
@@ -191,13 +193,6 @@ def _read_cluster(
             if found is not None:
                 vms[found.id] = found
     return ClusterState(networks, hosts, vms, active)
-
-
-def _read_vm_cluster(store: Store, vm_id: str) -> tuple[Vm, ClusterState | None] | None:
-    vm = store.get_vm(vm_id)
-    if vm is None:
-        return None
-    return vm, _read_cluster(store, vm.cluster_id, vm_id=vm_id)
 
 
 def _host_names(store: Store, cluster_id: str) -> dict[str, str]:
@@ -239,7 +234,8 @@ class MigrationService:
         self.arrivals = 0
         self._hint_window_s = 3 * poll_interval_s + 1.0
         self._live: dict[str, Migration] = {}
-        self._persisted_at: dict[str, float] = {}
+        # Migrations whose newest progress is only in memory (written by `_flush_progress`).
+        self._unsaved: set[str] = set()
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy_until: dict[str, datetime] = {}
@@ -275,6 +271,7 @@ class MigrationService:
         if monitor:
             self.monitor.start()
         self._runner = asyncio.get_running_loop().create_task(self._run_queue(), name="queue")
+        self._spawn(self._flush_progress(), "flush-progress")
 
     def end_streams(self) -> None:
         self.hub.close()
@@ -311,7 +308,7 @@ class MigrationService:
                 self._live[migration.id] = migration
             else:
                 self._live.pop(migration.id, None)
-                self._persisted_at.pop(migration.id, None)
+                self._unsaved.discard(migration.id)
                 ended = self._ended.pop(migration.id, None)
                 if ended is not None:
                     ended.set()
@@ -406,11 +403,8 @@ class MigrationService:
         return state
 
     async def _vm_and_cluster(self, vm_id: str) -> tuple[Vm, ClusterState, HostView]:
-        validate_id("vm_id", vm_id, "VM")
-        found = await self._inventory.read(functools.partial(_read_vm_cluster, vm_id=vm_id))
-        if found is None:
-            raise NotFound("vm_id", "VM", vm_id)
-        vm, state = found
+        vm = await self._inventory.get_vm(vm_id)
+        state = await self._read_state(vm.cluster_id, with_vms=False)
         if state is None:
             raise NotFound("cluster_id", "cluster", vm.cluster_id)
         source = state.by_id.get(vm.host_id)
@@ -873,7 +867,6 @@ class MigrationService:
         running = await self._write(work)
         if running is None:
             return
-        self._persisted_at[migration_id] = time.monotonic()
         if running.phase in FINAL_PHASES:
             await self._on_sample(migration_id, sample)
             return
@@ -936,23 +929,34 @@ class MigrationService:
             return
         self._live[migration_id] = updated
         self.hub.publish([updated])
-        now = time.monotonic()
-        if (
-            updated.phase is not current.phase
-            or now - self._persisted_at.get(migration_id, 0.0) >= self.persist_interval_s
-        ):
-            self._persisted_at[migration_id] = now
-            await self._persist(updated)
+        if updated.phase is not current.phase:
+            await self._persist([migration_id])
+        else:
+            self._unsaved.add(migration_id)
 
-    async def _persist(self, migration: Migration) -> None:
+    async def _flush_progress(self) -> None:
+        """Writes the progress samples kept in memory: every `persist_interval_s`, all the
+        migrations that moved, in one transaction (a storm of samples is not a storm of
+        fsyncs; at most that much progress is lost with the process)."""
+        while True:
+            await asyncio.sleep(self.persist_interval_s)
+            if self._unsaved:
+                ids, self._unsaved = list(self._unsaved), set()
+                try:
+                    await self._persist(ids)
+                except Exception:
+                    log.exception("progress not written")
+
+    async def _persist(self, migration_ids: Sequence[str]) -> None:
         def work(store: Store) -> tuple[None, list[Migration], list[Event]]:
-            stored = store.get_migration(migration.id)
-            if stored is None or stored.phase in FINAL_PHASES:
-                return None, [], []
-            latest = self._live.get(migration.id, migration)
-            if latest.phase is not stored.phase and latest.phase is not MigrationPhase.RUNNING:
-                return None, [], []
-            store.update_migration(latest)
+            for migration_id in migration_ids:
+                latest = self._live.get(migration_id)
+                if latest is None or latest.phase is not MigrationPhase.RUNNING:
+                    continue
+                stored = store.get_migration(migration_id)
+                if stored is None or stored.phase in FINAL_PHASES:
+                    continue
+                store.update_migration(latest)
             return None, [], []
 
         await self._write(work)

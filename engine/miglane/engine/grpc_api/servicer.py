@@ -8,6 +8,7 @@ from contextlib import aclosing
 from typing import Any
 
 from miglane.engine.domain.errors import NotImplementedYet
+from miglane.engine.domain.model import Migration
 from miglane.engine.grpc_api import converters as conv
 from miglane.engine.grpc_api.errors import map_domain_errors
 from miglane.engine.inventory import InventoryService
@@ -16,6 +17,8 @@ from miglane.v1 import engine_pb2 as pb
 from miglane.v1 import engine_pb2_grpc
 
 Context = Any  # grpc.aio.ServicerContext, or grpc_testing's in servicer tests
+
+_REPLY_CACHE_MAX = 10_000
 
 
 def _migrations_not_yet(rpc: str) -> NotImplementedYet:
@@ -31,6 +34,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     ) -> None:
         self._inventory = inventory
         self._service = migrations
+        self._replies: dict[str, tuple[Migration, pb.WatchMigrationsResponse]] = {}
 
     def _migrations(self, rpc: str) -> MigrationService:
         if self._service is None:
@@ -248,7 +252,18 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
             if migration is None:
                 yield pb.WatchMigrationsResponse(snapshot_complete=True)
             else:
-                yield pb.WatchMigrationsResponse(migration=conv.migration_to_proto(migration))
+                yield self._watch_reply(migration)
+
+    def _watch_reply(self, migration: Migration) -> pb.WatchMigrationsResponse:
+        # Every watcher gets the same snapshot object: convert it once for all of them.
+        cached = self._replies.get(migration.id)
+        if cached is not None and cached[0] is migration:
+            return cached[1]
+        reply = pb.WatchMigrationsResponse(migration=conv.migration_to_proto(migration))
+        if len(self._replies) >= _REPLY_CACHE_MAX:
+            self._replies.clear()
+        self._replies[migration.id] = (migration, reply)
+        return reply
 
     # ------------------------------------------------------------ migration records
 
