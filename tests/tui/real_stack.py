@@ -1,9 +1,7 @@
 """A real engine in-process (port 0, state in a tmp dir) for the TUI tests, seeded over gRPC.
 
 The engine is built as `miglane engine` builds it: inventory, migration service (with short
-poll intervals) and the gRPC server from `create_server`. Where the engine has no migration
-service yet (before issue 5), it runs without one and MigrateVm answers UNIMPLEMENTED:
-`migrations_implemented()` tells, and the migration tests fall back to the in-memory engine.
+poll intervals) and the gRPC server from `create_server`.
 """
 
 from __future__ import annotations
@@ -14,13 +12,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import grpc
 import grpc.aio
 
+from miglane.engine.agent_client import AgentClients
 from miglane.engine.grpc_api.server import create_server
 from miglane.engine.inventory import InventoryService
+from miglane.engine.orchestrator import MigrationService
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 MANAGEMENT = common_pb2.NETWORK_ROLE_MANAGEMENT
@@ -34,6 +33,7 @@ _numbers = itertools.count(1)
 class RealEngine:
     state_dir: Path
     inventory: InventoryService
+    migrations: MigrationService
     server: grpc.aio.Server
     port: int
     stub: engine_pb2_grpc.EngineServiceStub
@@ -43,15 +43,11 @@ class RealEngine:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    migrations: Any = None
-
     async def stop(self) -> None:
         self.inventory.end_streams()
-        if self.migrations is not None:
-            self.migrations.end_streams()
+        self.migrations.end_streams()
         await self.server.stop(0.2)
-        if self.migrations is not None:
-            await self.migrations.stop()
+        await self.migrations.stop()
         await self.inventory.close()
 
     async def restart(self) -> None:
@@ -61,26 +57,19 @@ class RealEngine:
 
 async def _start(
     state_dir: Path, address: str
-) -> tuple[InventoryService, Any, grpc.aio.Server, int]:
+) -> tuple[InventoryService, MigrationService, grpc.aio.Server, int]:
     inventory = InventoryService.open(state_dir)
-    try:
-        from miglane.engine.agent_client import AgentClients
-        from miglane.engine.orchestrator import MigrationService
-    except ImportError:  # an engine before issue 5
-        migrations = None
-        server, port = await create_server(address, inventory)
-    else:
-        migrations = MigrationService(
-            inventory,
-            AgentClients(call_timeout_s=3.0),
-            poll_interval_s=0.2,
-            busy_retry_s=0.5,
-            persist_interval_s=0.2,
-            queue_interval_s=0.2,
-            follow_retry_s=0.2,
-        )
-        server, port = await create_server(address, inventory, migrations=migrations)
-        await migrations.start()
+    migrations = MigrationService(
+        inventory,
+        AgentClients(call_timeout_s=3.0),
+        poll_interval_s=0.2,
+        busy_retry_s=0.5,
+        persist_interval_s=0.2,
+        queue_interval_s=0.2,
+        follow_retry_s=0.2,
+    )
+    server, port = await create_server(address, inventory, migrations=migrations)
+    await migrations.start()
     await server.start()
     return inventory, migrations, server, port
 
@@ -90,9 +79,8 @@ async def real_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
     inventory, migrations, server, port = await _start(state_dir, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     engine = RealEngine(
-        state_dir, inventory, server, port, engine_pb2_grpc.EngineServiceStub(channel)
+        state_dir, inventory, migrations, server, port, engine_pb2_grpc.EngineServiceStub(channel)
     )
-    engine.migrations = migrations
     try:
         await seed(engine)
         yield engine
@@ -140,8 +128,8 @@ async def holder_of_migration_role(engine: RealEngine) -> str:
 
 
 async def record_running_migration(engine: RealEngine) -> str:
-    """A VM of host `spare` with a running migration record, written as the engine's own tests do
-    (agent reports and MigrateVm arrive with issue 5). Returns the VM's name."""
+    """A VM of host `spare` (whose agent never answers) with a running migration record, written
+    into the engine's store directly. Returns the VM's name."""
     from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
 
     number = next(_numbers)
@@ -172,11 +160,3 @@ async def record_running_migration(engine: RealEngine) -> str:
         )
     )
     return vm.name
-
-
-async def migrations_implemented(engine: RealEngine) -> bool:
-    try:
-        await engine.stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id="probe"), timeout=5)
-    except grpc.aio.AioRpcError as error:
-        return error.code() != grpc.StatusCode.UNIMPLEMENTED
-    return True

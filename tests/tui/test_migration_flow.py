@@ -1,8 +1,7 @@
 """Migrate, watch progress reach 100, cancel: the whole flow through the TUI's keys.
 
-Runs twice: `fake` against the in-memory engine (always), and `real` against a real engine with
-fake-driver agents (`miglane.agent.testing`) once the engine implements MigrateVm (issue 5);
-until then `real` is skipped with the reason.
+Runs twice: `fake` against the in-memory engine, and `real` against a real engine with
+fake-driver agents (`miglane.agent.testing`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from miglane.tui.widgets.dialogs import ConfirmDialog
 from miglane.v1 import common_pb2, engine_pb2
 
 from .helpers import SIZE, make_app, wait_for, wait_for_text
-from .real_stack import migrations_implemented, real_engine
+from .real_stack import real_engine
 
 COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
 CANCELLED = common_pb2.MIGRATION_PHASE_CANCELLED
@@ -55,8 +54,6 @@ async def fake_stack() -> AsyncIterator[Stack]:
 @asynccontextmanager
 async def real_stack(state_dir: Path) -> AsyncIterator[Stack]:
     async with real_engine(state_dir) as engine:
-        if not await migrations_implemented(engine):
-            pytest.skip("the engine's MigrateVm answers UNIMPLEMENTED (issue 5 not landed yet)")
         from miglane.agent.testing import start_fake_agents, stop_fake_agents
 
         _, agents = await start_fake_agents(3, vms_per_host=2, vm_memory_mib=256, speed=20.0)
@@ -68,11 +65,9 @@ async def real_stack(state_dir: Path) -> AsyncIterator[Stack]:
                     )
                 )
             vm_count = 2 * len(agents)
-            for _ in range(200):
-                listed = await engine.stub.ListVms(engine_pb2.ListVmsRequest())
-                if len(listed.vms) >= vm_count:
-                    break
-                await asyncio.sleep(0.1)
+            async with asyncio.timeout(30):  # the engine polls each new host at once
+                while len((await engine.stub.ListVms(engine_pb2.ListVmsRequest())).vms) < vm_count:
+                    await asyncio.sleep(0.1)
 
             async def advance() -> None:
                 await asyncio.sleep(0.1)

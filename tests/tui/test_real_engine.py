@@ -11,11 +11,10 @@ from miglane.tui.grpc_client import GrpcEngineClient
 from miglane.tui.widgets.dialogs import ConfirmDialog
 from miglane.tui.widgets.status import ActionLine
 
-from .helpers import SIZE, make_app, screen_text, wait_for, wait_for_text
+from .helpers import SIZE, make_app, wait_for, wait_for_text
 from .real_stack import (
     RealEngine,
     holder_of_migration_role,
-    migrations_implemented,
     real_engine,
     record_running_migration,
 )
@@ -97,14 +96,3 @@ async def test_engine_restart_shows_reconnecting_then_recovers(engine: RealEngin
         await pilot.press("g")
         await _confirm(pilot)
         await wait_for_text(pilot, "Migration role granted to prod/backup")
-
-
-async def test_engine_without_migrations_says_so(engine: RealEngine) -> None:
-    if await migrations_implemented(engine):
-        pytest.skip("the engine streams migrations now (issue 5)")
-    app = make_app(GrpcEngineClient(engine.address))
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for_text(pilot, "not offered by this engine yet: migrations")
-        await pilot.press("4")
-        await wait_for_text(pilot, "This engine does not stream migrations yet")
-        assert "RECONNECTING" not in screen_text(app)
