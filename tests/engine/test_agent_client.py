@@ -5,16 +5,12 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from miglane.engine.agent_client import (
-    AgentCallErrorKind,
-    MigrateCall,
-    _call_error,
-    migrate_request,
-    sample_from_proto,
-)
+from miglane.engine.agent_client import AgentCallErrorKind, _call_error
 from miglane.engine.domain.convergence import migration_tuning
 from miglane.engine.domain.evacuation import MigrationFailureKind
 from miglane.engine.domain.model import ConvergencePolicy, MigrationPhase, MigrationPolicy
+from miglane.engine.domain.progress import MigrateCall
+from miglane.engine.grpc_api.converters import migrate_request, sample_from_proto
 from miglane.v1 import agent_pb2, common_pb2
 
 

@@ -13,17 +13,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 
 import grpc
 
-from miglane.engine.domain.convergence import MigrationTuning
-from miglane.engine.domain.evacuation import MigrationFailureKind
-from miglane.engine.domain.model import HostFacts, MigrationPhase, Nic, Vm, VmState
-from miglane.engine.domain.progress import JobSample
-from miglane.engine.grpc_api.converters import nic_from_proto
-from miglane.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from miglane.engine.domain.model import HostFacts, Nic, Vm
+from miglane.engine.domain.progress import JobSample, MigrateCall
+from miglane.engine.grpc_api.converters import (
+    agent_vm_from_proto,
+    migrate_request,
+    nic_from_proto,
+    sample_from_proto,
+)
+from miglane.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -93,109 +95,6 @@ class Capabilities:
     running_outgoing: int
 
 
-@dataclass(frozen=True)
-class MigrateCall:
-    """What the engine asks a source agent to do (`MigrateRequest`)."""
-
-    migration_id: str
-    vm_id: str
-    # The destination's peer libvirt URI.
-    dst: str
-    migration_uri: str
-    # None: the hypervisor's default (no cap).
-    max_bandwidth_mibps: int | None
-    tuning: MigrationTuning
-
-
-# ---------------------------------------------------------------- converters
-
-
-def _moment(stamp: object) -> datetime | None:
-    seconds = getattr(stamp, "seconds", 0)
-    nanos = getattr(stamp, "nanos", 0)
-    if not seconds and not nanos:
-        return None
-    return datetime.fromtimestamp(seconds + nanos / 1e9, UTC)
-
-
-def _enum_or(enum: type[Enum], value: int, default: Enum) -> Enum:
-    try:
-        return enum(value)
-    except ValueError:
-        return default
-
-
-def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
-    phase = _enum_or(MigrationPhase, message.phase, MigrationPhase.RUNNING)
-    kind = _enum_or(MigrationFailureKind, message.failure_kind, MigrationFailureKind.OTHER)
-    assert isinstance(phase, MigrationPhase) and isinstance(kind, MigrationFailureKind)
-    return JobSample(
-        migration_id=message.migration_id,
-        phase=phase,
-        progress_percent=message.progress_percent,
-        data_total_bytes=message.data_total_bytes,
-        data_processed_bytes=message.data_processed_bytes,
-        data_remaining_bytes=message.data_remaining_bytes,
-        throughput_bps=message.throughput_bps,
-        dirty_rate_bps=message.dirty_rate_bps,
-        iteration=message.iteration,
-        downtime_ms=message.downtime_ms,
-        max_bandwidth_mibps=message.max_bandwidth_mibps,
-        post_copy=message.post_copy,
-        error=message.error,
-        failure_kind=kind,
-        eta_s=message.eta_s,
-        started_at=_moment(message.started_at),
-        finished_at=_moment(message.finished_at),
-    )
-
-
-def _vm_from_proto(message: agent_pb2.AgentVm) -> Vm:
-    state = _enum_or(VmState, message.state, VmState.UNSPECIFIED)
-    assert isinstance(state, VmState)
-    return Vm(
-        id=message.id,
-        name=message.name,
-        host_id="",
-        cluster_id="",
-        state=state,
-        memory_mib=message.memory_mib,
-    )
-
-
-def migrate_request(call: MigrateCall) -> agent_pb2.MigrateRequest:
-    tuning = call.tuning
-    schedule = common_pb2.ConvergenceSchedule(
-        initial_downtime_ms=tuning.convergence_schedule.initial_downtime_ms,
-        stalling=[
-            common_pb2.ConvergenceStep(
-                stalled_iterations=step.stalled_iterations,
-                action=int(step.action),  # type: ignore[arg-type]
-                downtime_ms=step.downtime_ms,
-            )
-            for step in tuning.convergence_schedule.stalling
-        ],
-    )
-    request = agent_pb2.MigrateRequest(
-        migration_id=call.migration_id,
-        vm_id=call.vm_id,
-        dst=call.dst,
-        mode=common_pb2.MIGRATION_MODE_LIVE,
-        migration_uri=call.migration_uri,
-        encrypted=tuning.encrypted,
-        compressed=tuning.compressed,
-        auto_converge=tuning.auto_converge,
-        parallel_connections=tuning.parallel_connections,
-        convergence_schedule=schedule,
-        no_progress_timeout_s=tuning.no_progress_timeout_s,
-        completion_timeout_s_per_gib=tuning.completion_timeout_s_per_gib,
-        post_copy_allowed=tuning.post_copy_allowed,
-    )
-    if call.max_bandwidth_mibps:
-        request.max_bandwidth_mibps = call.max_bandwidth_mibps
-    return request
-
-
 # ---------------------------------------------------------------- the client
 
 
@@ -260,7 +159,7 @@ class AgentClients:
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
-        return [_vm_from_proto(vm) for vm in reply.vms]
+        return [agent_vm_from_proto(vm) for vm in reply.vms]
 
     async def migrate(self, address: str, call: MigrateCall) -> JobSample:
         try:

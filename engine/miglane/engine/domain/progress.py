@@ -12,12 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from miglane.engine.domain.convergence import MigrationTuning
 from miglane.engine.domain.evacuation import MigrationFailureKind
 from miglane.engine.domain.model import Migration, MigrationPhase
 
 FINAL_PHASES = frozenset(
     {MigrationPhase.COMPLETED, MigrationPhase.FAILED, MigrationPhase.CANCELLED}
 )
+
+
+@dataclass(frozen=True)
+class MigrateCall:
+    """What the engine asks a source agent to do (the migrate verb, `MigrateRequest`)."""
+
+    migration_id: str
+    vm_id: str
+    # The destination's peer libvirt URI.
+    dst: str
+    migration_uri: str
+    # None: the hypervisor's default (no cap).
+    max_bandwidth_mibps: int | None
+    tuning: MigrationTuning
 
 
 @dataclass(frozen=True)

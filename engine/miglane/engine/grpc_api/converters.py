@@ -8,8 +8,8 @@ call.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from enum import IntEnum
+from datetime import UTC, datetime
+from enum import Enum, IntEnum
 from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
@@ -17,9 +17,10 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from miglane.engine.domain import model
 from miglane.engine.domain.errors import InvalidArgument
-from miglane.engine.domain.evacuation import UnplacedVm
+from miglane.engine.domain.evacuation import MigrationFailureKind, UnplacedVm
 from miglane.engine.domain.placement import DestinationAssessment
-from miglane.v1 import common_pb2, engine_pb2
+from miglane.engine.domain.progress import JobSample, MigrateCall
+from miglane.v1 import agent_pb2, common_pb2, engine_pb2
 
 E = TypeVar("E", bound=IntEnum)
 
@@ -370,3 +371,92 @@ def unplaced_to_proto(unplaced: UnplacedVm) -> engine_pb2.UnplacedVm:
 
 def bandwidth_override(request: engine_pb2.MigrateVmRequest) -> int | None:
     return request.max_bandwidth_mibps if request.HasField("max_bandwidth_mibps") else None
+
+
+# ---------------------------------------------------------------- AgentService messages
+
+
+def _moment(stamp: object) -> datetime | None:
+    seconds = getattr(stamp, "seconds", 0)
+    nanos = getattr(stamp, "nanos", 0)
+    if not seconds and not nanos:
+        return None
+    return datetime.fromtimestamp(seconds + nanos / 1e9, UTC)
+
+
+def _enum_or(enum: type[Enum], value: int, default: Enum) -> Enum:
+    try:
+        return enum(value)
+    except ValueError:
+        return default
+
+
+def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
+    phase = _enum_or(model.MigrationPhase, message.phase, model.MigrationPhase.RUNNING)
+    kind = _enum_or(MigrationFailureKind, message.failure_kind, MigrationFailureKind.OTHER)
+    assert isinstance(phase, model.MigrationPhase) and isinstance(kind, MigrationFailureKind)
+    return JobSample(
+        migration_id=message.migration_id,
+        phase=phase,
+        progress_percent=message.progress_percent,
+        data_total_bytes=message.data_total_bytes,
+        data_processed_bytes=message.data_processed_bytes,
+        data_remaining_bytes=message.data_remaining_bytes,
+        throughput_bps=message.throughput_bps,
+        dirty_rate_bps=message.dirty_rate_bps,
+        iteration=message.iteration,
+        downtime_ms=message.downtime_ms,
+        max_bandwidth_mibps=message.max_bandwidth_mibps,
+        post_copy=message.post_copy,
+        error=message.error,
+        failure_kind=kind,
+        eta_s=message.eta_s,
+        started_at=_moment(message.started_at),
+        finished_at=_moment(message.finished_at),
+    )
+
+
+def agent_vm_from_proto(message: agent_pb2.AgentVm) -> model.Vm:
+    state = _enum_or(model.VmState, message.state, model.VmState.UNSPECIFIED)
+    assert isinstance(state, model.VmState)
+    return model.Vm(
+        id=message.id,
+        name=message.name,
+        host_id="",
+        cluster_id="",
+        state=state,
+        memory_mib=message.memory_mib,
+    )
+
+
+def migrate_request(call: MigrateCall) -> agent_pb2.MigrateRequest:
+    tuning = call.tuning
+    schedule = common_pb2.ConvergenceSchedule(
+        initial_downtime_ms=tuning.convergence_schedule.initial_downtime_ms,
+        stalling=[
+            common_pb2.ConvergenceStep(
+                stalled_iterations=step.stalled_iterations,
+                action=int(step.action),  # type: ignore[arg-type]
+                downtime_ms=step.downtime_ms,
+            )
+            for step in tuning.convergence_schedule.stalling
+        ],
+    )
+    request = agent_pb2.MigrateRequest(
+        migration_id=call.migration_id,
+        vm_id=call.vm_id,
+        dst=call.dst,
+        mode=common_pb2.MIGRATION_MODE_LIVE,
+        migration_uri=call.migration_uri,
+        encrypted=tuning.encrypted,
+        compressed=tuning.compressed,
+        auto_converge=tuning.auto_converge,
+        parallel_connections=tuning.parallel_connections,
+        convergence_schedule=schedule,
+        no_progress_timeout_s=tuning.no_progress_timeout_s,
+        completion_timeout_s_per_gib=tuning.completion_timeout_s_per_gib,
+        post_copy_allowed=tuning.post_copy_allowed,
+    )
+    if call.max_bandwidth_mibps:
+        request.max_bandwidth_mibps = call.max_bandwidth_mibps
+    return request
