@@ -174,7 +174,7 @@ def _start_lab(paths: DemoPaths) -> list[dict[str, str]]:
 
 def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str, str]]:
     pid = state.get("fleet_pid")
-    if _alive(pid) and paths.fleet_addresses.exists():
+    if _fleet_running(paths, pid) and paths.fleet_addresses.exists():
         return list(json.loads(paths.fleet_addresses.read_text()))
     paths.fleet_addresses.unlink(missing_ok=True)
     command = [sys.executable, "-m", "miglane.cli.main", "demo", "fake-fleet"]
@@ -184,7 +184,7 @@ def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str,
     _save_state(paths, state)
     deadline = time.monotonic() + 30
     while not paths.fleet_addresses.exists():
-        if time.monotonic() > deadline or not _alive(state["fleet_pid"]):
+        if time.monotonic() > deadline or not _fleet_running(paths, state["fleet_pid"]):
             raise CommandError(f"the fake agents did not start; see {paths.fleet_log}")
         time.sleep(0.1)
     return list(json.loads(paths.fleet_addresses.read_text()))
@@ -192,14 +192,14 @@ def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str,
 
 def _ensure_engine(paths: DemoPaths, state: dict[str, Any]) -> int:
     running = state.get("engine_pid")
-    if isinstance(running, int) and _alive(running) and _engine_answers():
+    if isinstance(running, int) and _engine_running(paths, running) and _engine_answers():
         return running
     command = [sys.executable, "-m", "miglane.cli.main", "engine", "--listen", ENGINE_ADDRESS]
     command += ["--state-dir", str(paths.engine_dir)]
     pid = _spawn(command, paths.engine_log)
     deadline = time.monotonic() + 30
     while not _engine_answers():
-        if time.monotonic() > deadline or not _alive(pid):
+        if time.monotonic() > deadline or not _engine_running(paths, pid):
             raise CommandError(
                 f"the engine did not start on {ENGINE_ADDRESS}; see {paths.engine_log}"
             )
@@ -357,9 +357,16 @@ def _fake_fleet(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     paths = DemoPaths.choose(args.base_dir)
+    from miglane.lab.processes import stop_processes
+
     state = _load_state(paths)
-    for key in ("engine_pid", "fleet_pid"):
-        _stop(state.get(key))
+    engine_pid, fleet_pid = state.get("engine_pid"), state.get("fleet_pid")
+    ours: list[int] = []
+    if isinstance(engine_pid, int) and _engine_running(paths, engine_pid):
+        ours.append(engine_pid)
+    if isinstance(fleet_pid, int) and _fleet_running(paths, fleet_pid):
+        ours.append(fleet_pid)
+    stop_processes(ours, grace=10)
     if state.get("mode") == "lab" or paths.lab_dir.exists():
         from miglane.lab import Lab
 
@@ -382,12 +389,13 @@ def _status(args: argparse.Namespace) -> int:
     print(f"mode: {state.get('mode')}")
     print(
         f"engine: pid {state.get('engine_pid')} "
-        f"{'running' if _alive(state.get('engine_pid')) else 'stopped'} on {ENGINE_ADDRESS}"
+        f"{'running' if _engine_running(paths, state.get('engine_pid')) else 'stopped'} "
+        f"on {ENGINE_ADDRESS}"
     )
     if state.get("fleet_pid"):
         print(
             f"fake agents: pid {state['fleet_pid']} "
-            f"{'running' if _alive(state['fleet_pid']) else 'stopped'}"
+            f"{'running' if _fleet_running(paths, state['fleet_pid']) else 'stopped'}"
         )
     return 0
 
@@ -407,26 +415,20 @@ def _spawn(command: list[str], log: Path) -> int:
     return process.pid
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def _engine_running(paths: DemoPaths, pid: object) -> bool:
+    return _ours(pid, "engine", str(paths.engine_dir))
 
 
-def _stop(pid: object) -> None:
-    if not _alive(pid):
-        return
-    assert isinstance(pid, int)
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+def _fleet_running(paths: DemoPaths, pid: object) -> bool:
+    return _ours(pid, "fake-fleet", str(paths.fleet_addresses))
+
+
+def _ours(pid: object, *markers: str) -> bool:
+    """`pid` still runs the `miglane` process the demo started (its command line holds
+    `markers`), not one that got the PID after a reboot: only those are stopped."""
+    from miglane.lab.processes import is_ours
+
+    return isinstance(pid, int) and is_ours(pid, "miglane.cli.main", *markers)
 
 
 def _load_state(paths: DemoPaths) -> dict[str, Any]:
