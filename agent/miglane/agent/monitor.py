@@ -76,9 +76,7 @@ class JobMonitor:
                     pass
                 job.wake.clear()
             await self._finish(job)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # not CancelledError: a stopping agent leaves the job to the next one
             log.exception("monitor of migration %s failed", job.migration_id)
             self._update(
                 job, fail(job.status, FailureKind.OTHER, "agent monitor failed", self.wall_clock())
