@@ -10,7 +10,7 @@ import time
 from . import network
 from .errors import LabError
 from .layout import HostPaths
-from .libvirtd import NSEXEC, peer_uri
+from .libvirtd import peer_uri
 from .plan import HostPlan
 from .processes import is_ours
 
@@ -39,16 +39,7 @@ def is_agent(pid: int | None, paths: HostPaths) -> bool:
 
 def start(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> subprocess.Popen[bytes]:
     paths.agent_state_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-I",
-        "-S",
-        str(NSEXEC),
-        "--netns",
-        str(network.netns_path(host.netns)),
-        "--",
-        *agent_argv(host, paths, port, libvirt_uri),
-    ]
+    argv = network.in_host_argv(host, agent_argv(host, paths, port, libvirt_uri))
     with paths.agent_log.open("ab") as log:
         return subprocess.Popen(
             argv,

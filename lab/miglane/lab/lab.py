@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from .commands import REQUIRED_TOOLS, tool
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
 from .layout import HostPaths, LabPaths
-from .libvirtd import NSEXEC
 from .network import NicCounters
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
 from .processes import netns_inode, pids_in_netns, stop_processes
@@ -345,9 +343,8 @@ class Lab:
         the Popen's pid is the program's own. Extra keyword arguments go to Popen."""
         require_root()
         plan = self._plan(self._require_state())
-        netns = nets.netns_path(self._host_plan(plan, host).netns)
-        wrapper = [sys.executable, "-I", "-S", str(NSEXEC), "--netns", str(netns), "--sysfs"]
-        return subprocess.Popen([*wrapper, "--", *argv], **popen_kwargs)
+        command = nets.in_host_argv(self._host_plan(plan, host), argv, sysfs=True)
+        return subprocess.Popen(command, **popen_kwargs)
 
     # -- guests -----------------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from .plan import LIBVIRTD_TCP_PORT, HostPlan
 from .processes import cmdline, is_ours, is_running, process_netns_inode, read_pid_file
 from .virsh import Virsh
 
-NSEXEC = Path(__file__).with_name("nsexec.py")
 DAEMON_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LC_ALL": "C",
@@ -85,23 +83,11 @@ def start(host: HostPlan, paths: HostPaths) -> subprocess.Popen[bytes]:
     paths.libvirtd_pid_file.unlink(missing_ok=True)
     for stale in paths.socket_dir.glob("*"):
         stale.unlink()
-    binds: list[str] = []
+    binds = []
     for key, target in LIBVIRT_SYSTEM_DIRS.items():
         Path(target).mkdir(parents=True, exist_ok=True)  # the mount point, on this machine
-        binds += ["--bind", str(paths.system_dir(key)), target]
-    argv = [
-        tool("tini"),
-        "-s",
-        "--",
-        sys.executable,
-        "-I",
-        "-S",
-        str(NSEXEC),
-        "--netns",
-        str(network.netns_path(host.netns)),
-        "--sysfs",
-        *binds,
-        "--",
+        binds.append((str(paths.system_dir(key)), target))
+    daemon = [
         tool("libvirtd"),
         "--listen",
         "--config",
@@ -109,6 +95,7 @@ def start(host: HostPlan, paths: HostPaths) -> subprocess.Popen[bytes]:
         "--pid-file",
         str(paths.libvirtd_pid_file),
     ]
+    argv = [tool("tini"), "-s", "--", *network.in_host_argv(host, daemon, sysfs=True, binds=binds)]
     with paths.daemon_log.open("ab") as log:
         return subprocess.Popen(
             argv,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,6 +80,26 @@ def list_netns() -> list[str]:
 
 def netns_path(name: str) -> Path:
     return NETNS_DIR / name
+
+
+NSEXEC = Path(__file__).with_name("nsexec.py")
+
+
+def in_host_argv(
+    host: HostPlan,
+    program: Sequence[str],
+    *,
+    sysfs: bool = False,
+    binds: Sequence[tuple[str, str]] = (),
+) -> list[str]:
+    """`program` run by nsexec in the host's network namespace; with `sysfs` and `binds`, in
+    a mount namespace of its own where /sys shows the host's NICs and each SRC covers DST."""
+    argv = [sys.executable, "-I", "-S", str(NSEXEC), "--netns", str(netns_path(host.netns))]
+    if sysfs:
+        argv.append("--sysfs")
+    for src, dst in binds:
+        argv += ["--bind", src, dst]
+    return [*argv, "--", *program]
 
 
 def _disable_ipv6(device: str) -> None:
