@@ -38,6 +38,9 @@ class GrpcEngineClient:
         self._call_timeout_s = call_timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: engine_pb2_grpc.EngineServiceStub | None = None
+        # Closes of dropped channels still running: held so they are not garbage-collected
+        # mid-way, and awaited by close().
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> str:
@@ -56,7 +59,9 @@ class GrpcEngineClient:
             # older channel must not close the one another call just dialled.
             self._channel = None
             self._stub = None
-            asyncio.get_running_loop().create_task(channel.close(None))
+            closing = asyncio.get_running_loop().create_task(channel.close(None))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         return engine_error
 
     async def _unary(self, name: str, request: Any) -> Any:
@@ -181,3 +186,4 @@ class GrpcEngineClient:
         channel, self._channel, self._stub = self._channel, None, None
         if channel is not None:
             await channel.close(None)
+        await asyncio.gather(*self._closing)
