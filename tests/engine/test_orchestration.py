@@ -573,3 +573,17 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
         await stuck.aclose()
         stuck_call.cancel()
         await stuck_channel.close()
+
+
+async def test_source_agent_restart_mid_migration_is_followed_through(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=10) as world:
+        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=200)
+        await wait_for(
+            lambda: world.migration(migration.id),
+            lambda m: m.phase == RUNNING and m.data_processed_bytes > 0,
+            10,
+        )
+        await world.agents[0].restart()
+        done = await world.wait_final(migration.id)
+        assert done.phase == COMPLETED and done.progress_percent == 100
+        assert done.destination_host_id == world.host_ids[1]

@@ -281,6 +281,9 @@ class MigrationService:
         self._stopping = True
         self.hub.close()
         await self.monitor.stop()
+        if self._unsaved:
+            with contextlib.suppress(Exception):
+                await self._persist(list(self._unsaved))
         tasks = [t for t in (self._runner, *self._followers.values(), *self._tasks) if t]
         for task in tasks:
             task.cancel()
