@@ -1,4 +1,5 @@
-"""What the TUI tests share: a screen as text, waiting for the screen, snapshot comparison."""
+"""What the TUI tests share: a screen as text, waiting for the screen, selecting a row,
+answering a confirmation, snapshot comparison."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from textual.pilot import Pilot
 
 from miglane.tui.app import MiglaneApp
 from miglane.tui.client import EngineClient
+from miglane.tui.widgets.dialogs import ConfirmDialog
+from miglane.tui.widgets.keyed_table import KeyedTable
 
 SIZE = (160, 50)
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -47,6 +50,22 @@ async def wait_for(
 
 async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 5.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
+
+
+async def select_row(pilot: Pilot[object], table_id: str, key: str) -> None:
+    """Waits until the table `#table_id` has the row `key`, then selects it."""
+    table = pilot.app.query_one(f"#{table_id}", KeyedTable)
+    await wait_for(pilot, lambda: key in table.keys, what=f"row {key} in {table_id}")
+    table.select(key)
+    await pilot.pause()
+
+
+async def confirm(pilot: Pilot[object], answer: str = "y") -> None:
+    """Waits for the confirmation dialog, answers it, and waits until it is gone."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm dialog")
+    await pilot.press(answer)
+    await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog), what="dialog gone")
 
 
 async def settle(pilot: Pilot[object]) -> None:

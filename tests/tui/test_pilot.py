@@ -10,7 +10,7 @@ from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import common_pb2
 
-from .helpers import SIZE, make_app, screen_text, wait_for, wait_for_text
+from .helpers import SIZE, confirm, make_app, screen_text, select_row, wait_for, wait_for_text
 
 
 def _holder(fake: FakeEngineClient, cluster: str) -> str:
@@ -20,20 +20,6 @@ def _holder(fake: FakeEngineClient, cluster: str) -> str:
         if n.cluster_id == f"cluster-{cluster}" and MIGRATION in n.roles
     ]
     return names[0] if names else ""
-
-
-async def _confirm(pilot, answer: str = "y") -> None:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm dialog")
-    await pilot.press(answer)
-    await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog), what="dialog gone")
-
-
-async def _select(pilot, table_id: str, key: str) -> None:  # type: ignore[no-untyped-def]
-    table = pilot.app.query_one(f"#{table_id}")
-    await wait_for(pilot, lambda: key in table.keys, what=f"row {key} in {table_id}")
-    table.select(key)
-    await pilot.pause()
 
 
 async def test_shows_the_inventory_and_connection(fake: FakeEngineClient) -> None:
@@ -51,7 +37,7 @@ async def test_shows_the_inventory_and_connection(fake: FakeEngineClient) -> Non
 async def test_grant_migration_role_after_confirming(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await _select(pilot, "networks-table", "net-prod-storage")
+        await select_row(pilot, "networks-table", "net-prod-storage")
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await wait_for_text(pilot, "from network migration.")
@@ -72,7 +58,7 @@ async def test_grant_migration_role_after_confirming(fake: FakeEngineClient) -> 
 async def test_saying_no_leaves_the_role_where_it_is(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await _select(pilot, "networks-table", "net-prod-storage")
+        await select_row(pilot, "networks-table", "net-prod-storage")
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await pilot.press("n")
@@ -84,14 +70,14 @@ async def test_saying_no_leaves_the_role_where_it_is(fake: FakeEngineClient) -> 
 async def test_take_migration_role_then_migrations_fall_back(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await _select(pilot, "networks-table", "net-prod-migration")
+        await select_row(pilot, "networks-table", "net-prod-migration")
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await pilot.press("y")
         await wait_for(pilot, lambda: _holder(fake, "prod") == "", what="role taken")
         await wait_for_text(pilot, "Migration role taken from prod/migration")
         await pilot.press("3")
-        await _select(pilot, "vms-table", "vm-web-1")
+        await select_row(pilot, "vms-table", "vm-web-1")
         await pilot.press("a")
         await pilot.press("4")
         await wait_for_text(pilot, "no migration network")
@@ -102,7 +88,7 @@ async def test_refusal_shows_the_engines_reason(fake: FakeEngineClient) -> None:
     await fake.migrate_vm("vm-web-1")
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await _select(pilot, "networks-table", "net-prod-storage")
+        await select_row(pilot, "networks-table", "net-prod-storage")
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await pilot.press("y")
@@ -144,7 +130,7 @@ async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(fake: FakeEngin
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
-        await _select(pilot, "vms-table", "vm-web-1")
+        await select_row(pilot, "vms-table", "vm-web-1")
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, CandidateChooser), what="chooser")
         await pilot.pause(0.05)
@@ -177,7 +163,7 @@ async def test_cancel_keeps_the_vm_on_its_source(fake: FakeEngineClient) -> None
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        await _select(pilot, "migrations-table", migration.id)
+        await select_row(pilot, "migrations-table", migration.id)
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await wait_for_text(pilot, "keeps running on host1")
@@ -199,7 +185,7 @@ async def test_change_bandwidth_of_a_running_migration(fake: FakeEngineClient) -
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        await _select(pilot, "migrations-table", migration.id)
+        await select_row(pilot, "migrations-table", migration.id)
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, BandwidthDialog), what="dialog")
         await pilot.press("ctrl+a", *"x", "backspace")  # not a number: refused by the dialog
@@ -224,7 +210,7 @@ async def test_host_maintenance_on_and_off(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
-        await _select(pilot, "hosts-table", "host-host2")
+        await select_row(pilot, "hosts-table", "host-host2")
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="confirm")
         await wait_for_text(pilot, "(cache-1)")
@@ -253,9 +239,9 @@ async def test_evacuation_that_cannot_place_a_vm_says_why(fake: FakeEngineClient
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
-        await _select(pilot, "hosts-table", "host-host1")
+        await select_row(pilot, "hosts-table", "host-host1")
         await pilot.press("m")
-        await _confirm(pilot)
+        await confirm(pilot)
         await wait_for_text(pilot, "3 VM(s) cannot leave")
         assert "needs 2048 MiB, 0 MiB free" in screen_text(app)
 
@@ -283,7 +269,7 @@ async def test_actions_while_the_engine_is_away_say_so(fake: FakeEngineClient) -
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
-        await _select(pilot, "vms-table", "vm-web-1")
+        await select_row(pilot, "vms-table", "vm-web-1")
         fake.disconnect()
         await pilot.press("a")
         await wait_for_text(pilot, "Migrating web-1 to a host the engine chooses failed")
@@ -299,7 +285,7 @@ async def test_engine_without_migration_rpcs(fake: FakeEngineClient) -> None:
         await pilot.press("4")
         await wait_for_text(pilot, "This engine does not stream migrations yet")
         await pilot.press("3")
-        await _select(pilot, "vms-table", "vm-web-1")
+        await select_row(pilot, "vms-table", "vm-web-1")
         await pilot.press("a")
         await wait_for_text(pilot, "this engine does not offer it yet")
         assert "RECONNECTING" not in screen_text(app)

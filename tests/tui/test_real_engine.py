@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from miglane.tui.grpc_client import GrpcEngineClient
-from miglane.tui.widgets.dialogs import ConfirmDialog
 from miglane.tui.widgets.status import ActionLine
 
-from .helpers import SIZE, make_app, wait_for, wait_for_text
+from .helpers import SIZE, confirm, make_app, select_row, wait_for, wait_for_text
 from .real_stack import (
     RealEngine,
     holder_of_migration_role,
@@ -27,16 +26,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[RealEngine]:
 
 
 async def _select_network(pilot, engine: RealEngine, name: str) -> None:  # type: ignore[no-untyped-def]
-    table = pilot.app.query_one("#networks-table")
-    key = engine.ids[name]
-    await wait_for(pilot, lambda: key in table.keys, what=f"network {name}")
-    table.select(key)
-    await pilot.pause()
-
-
-async def _confirm(pilot) -> None:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), what="confirm")
-    await pilot.press("y")
+    await select_row(pilot, "networks-table", engine.ids[name])
 
 
 async def test_grant_and_take_the_migration_role(engine: RealEngine) -> None:
@@ -45,7 +35,7 @@ async def test_grant_and_take_the_migration_role(engine: RealEngine) -> None:
         await wait_for_text(pilot, f"connected to {engine.address}")
         await _select_network(pilot, engine, "backup")
         await pilot.press("g")
-        await _confirm(pilot)
+        await confirm(pilot)
         await wait_for_text(pilot, "Migration role granted to prod/backup (moved from migration)")
         assert await holder_of_migration_role(engine) == "backup"
         # The roles column follows, and the engine's event reaches the Events view.
@@ -62,7 +52,7 @@ async def test_grant_and_take_the_migration_role(engine: RealEngine) -> None:
         await pilot.press("1")
         await _select_network(pilot, engine, "backup")
         await pilot.press("t")
-        await _confirm(pilot)
+        await confirm(pilot)
         await wait_for_text(pilot, "Migration role taken from prod/backup")
         assert await holder_of_migration_role(engine) == ""
 
@@ -73,7 +63,7 @@ async def test_refusal_shows_the_real_engines_reason(engine: RealEngine) -> None
     async with app.run_test(size=SIZE) as pilot:
         await _select_network(pilot, engine, "backup")
         await pilot.press("g")
-        await _confirm(pilot)
+        await confirm(pilot)
         await wait_for_text(pilot, "refused (FAILED_PRECONDITION)")
         assert app.query_one(ActionLine).has_class("-refused")
         # The engine's own sentence, naming what blocks the change.
@@ -94,5 +84,5 @@ async def test_engine_restart_shows_reconnecting_then_recovers(engine: RealEngin
         # Still usable after the restart: a role change goes through.
         await _select_network(pilot, engine, "backup")
         await pilot.press("g")
-        await _confirm(pilot)
+        await confirm(pilot)
         await wait_for_text(pilot, "Migration role granted to prod/backup")
