@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from lab_rules import LAB_FIXTURES, lab_unavailable
+from lab_rules import lab_unavailable, mark_lab_tests
 
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
@@ -39,9 +39,7 @@ AGENT_PORT = 50061
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.lab)
+    mark_lab_tests(items)
 
 
 @contextlib.contextmanager

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import pytest
 
 LAB_FIXTURES = {"lab", "lab_with_agents", "spare_lab"}
+
+
+def mark_lab_tests(items: Iterable[pytest.Item]) -> None:
+    """Gives the `lab` marker to every test that uses a lab fixture."""
+    for item in items:
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
 
 
 def in_ci() -> bool:

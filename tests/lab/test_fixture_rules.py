@@ -19,6 +19,19 @@ def test_elsewhere_an_unavailable_lab_skips(monkeypatch: pytest.MonkeyPatch, ci:
         lab_rules.lab_unavailable("no root")
 
 
+class CollectedTest:
+    def __init__(self, *fixturenames: str) -> None:
+        self.fixturenames = fixturenames
+        self.markers: list[str] = []
+
+    def add_marker(self, marker: pytest.MarkDecorator) -> None:
+        self.markers.append(marker.name)
+
+
 def test_lab_tests_get_the_lab_marker(request: pytest.FixtureRequest) -> None:
     assert request.node.get_closest_marker("lab") is None  # this one uses no lab fixture
-    assert {"lab", "lab_with_agents", "spare_lab"} <= lab_rules.LAB_FIXTURES
+    uses = [CollectedTest(name, "tmp_path") for name in ("lab", "lab_with_agents", "spare_lab")]
+    plain = CollectedTest("tmp_path", "monkeypatch")
+    lab_rules.mark_lab_tests([*uses, plain])  # type: ignore[list-item]
+    assert [test.markers for test in uses] == [["lab"]] * 3
+    assert plain.markers == []
