@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.command import CommandPalette
+
 from miglane.tui.client import EngineError
 from miglane.tui.models import MIGRATION
 from miglane.tui.testing import FakeEngineClient
@@ -133,9 +135,8 @@ async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(fake: FakeEngin
         await select_row(pilot, "vms-table", "vm-web-1")
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, CandidateChooser), what="chooser")
-        await pilot.pause(0.05)
+        await wait_for_text(pilot, "the VM runs on it")
         text = screen_text(app)
-        assert "the VM runs on it" in text
         assert "host is non-operational: required network 'storage' is missing" in text
         assert "falls back: destination host3's eth1 on network 'migration' is down" in text
         # A host that cannot take the VM is refused in the chooser, with the reason.
@@ -143,9 +144,8 @@ async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(fake: FakeEngin
         table = chooser.query_one("#candidates")
         table.select("host-host4")
         await pilot.press("enter")
-        await pilot.pause(0.05)
+        await wait_for_text(pilot, "host4 cannot take web-1")
         assert isinstance(app.screen, CandidateChooser)
-        assert "host4 cannot take web-1" in screen_text(app)
         # host3 is allowed and falls back to management: the migration shows it.
         table.select("host-host3")
         await pilot.press("enter")
@@ -191,7 +191,7 @@ async def test_change_bandwidth_of_a_running_migration(fake: FakeEngineClient) -
         await pilot.press("ctrl+a", *"x", "backspace")  # not a number: refused by the dialog
         app.screen.query_one("Input").value = "abc"
         await pilot.press("enter")
-        await pilot.pause(0.05)
+        await wait_for_text(pilot, "Enter a whole number of MiB/s, 0 or more.")
         assert isinstance(app.screen, BandwidthDialog)
         app.screen.query_one("Input").value = "40"
         await pilot.press("enter")
@@ -296,7 +296,8 @@ async def test_command_palette_runs_an_action(fake: FakeEngineClient) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.inventory.vms, what="inventory")
         await pilot.press("ctrl+p")
-        await pilot.pause(0.1)
+        # Typed before the palette is up, the keys would go to the App's own bindings.
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
         await pilot.press(*"cache-1 auto")
         await wait_for_text(pilot, "Migrate VM cache-1 automatically")
         await pilot.press("enter")
