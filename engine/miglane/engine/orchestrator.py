@@ -19,6 +19,9 @@ the store:
   from it, so they include progress not yet written.
 - After a restart every PREPARING and RUNNING record is asked about at its source agent and
   followed again; queued ones simply wait for the queue runner.
+
+Host maintenance (`maintenance.py`) and host polling (`host_monitor.py`) build on this service;
+WatchMigrations fans out through `progress_hub.py`.
 """
 
 from __future__ import annotations
@@ -33,14 +36,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from miglane.engine.agent_client import (
-    AgentCallError,
-    AgentCallErrorKind,
-    AgentClients,
-    MigrateCall,
-)
+from miglane.engine.agent_client import AgentCallError, AgentCallErrorKind, AgentClients
 from miglane.engine.domain.admission import AdmissionVerdict, admit_queued, still_busy
-from miglane.engine.domain.attachments import derive_attachments, operational_status
 from miglane.engine.domain.bandwidth import (
     MigrationFlow,
     bandwidth_caps,
@@ -54,12 +51,8 @@ from miglane.engine.domain.errors import (
     ResourceExhausted,
 )
 from miglane.engine.domain.evacuation import (
-    EvacuationState,
     MigrationFailureKind,
-    UnplacedVm,
     decide_rerun,
-    evacuation_state,
-    plan_evacuation,
 )
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
@@ -94,6 +87,7 @@ from miglane.engine.domain.placement import (
 from miglane.engine.domain.progress import (
     FINAL_PHASES,
     JobSample,
+    MigrateCall,
     apply_sample,
     completion_message,
     duration_s,
@@ -101,6 +95,7 @@ from miglane.engine.domain.progress import (
 from miglane.engine.domain.validation import validate_id, validate_optional_id
 from miglane.engine.host_monitor import DEFAULT_POLL_INTERVAL_S, HostMonitor
 from miglane.engine.inventory import InventoryService
+from miglane.engine.maintenance import HostMaintenance, MaintenanceResult
 from miglane.engine.progress_hub import ProgressHub, WatcherDropped
 from miglane.engine.store import Store
 
@@ -139,13 +134,6 @@ class ClusterState:
 
     def loads(self) -> dict[str, HostLoad]:
         return host_loads(self.slot_holders(), {k: v.memory_mib for k, v in self.vms.items()})
-
-
-@dataclass(frozen=True)
-class MaintenanceResult:
-    host: HostView
-    migrations: list[Migration]
-    unplaced: list[UnplacedVm]
 
 
 # Above this many VMs to look up, one pass over the cluster's VMs is cheaper.
@@ -250,6 +238,7 @@ class MigrationService:
         self._rebalance_locks: dict[str, asyncio.Lock] = {}
         self._rebalance_pending: set[str] = set()
         self._topology: dict[str, tuple[float, tuple[ClusterNetworks, list[HostView]]]] = {}
+        self.maintenance = HostMaintenance(self)
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -323,7 +312,7 @@ class MigrationService:
                     )
         self.hub.publish(changed)
 
-    async def _write(self, work: Callable[[Store], tuple[T, list[Migration], list[Event]]]) -> T:
+    async def write(self, work: Callable[[Store], tuple[T, list[Migration], list[Event]]]) -> T:
         """One transaction whose changed migrations reach `_live` and watchers in commit
         order, right after its events."""
 
@@ -341,7 +330,9 @@ class MigrationService:
         )
         return result
 
-    def _event(self, type_: EventType, message: str, migration: Migration, **kw: object) -> Event:
+    def migration_event(
+        self, type_: EventType, message: str, migration: Migration, **kw: object
+    ) -> Event:
         severity = kw.pop("severity", EventSeverity.INFO)
         attributes = kw.pop("attributes", {})
         return self._inventory.make_event(
@@ -372,6 +363,24 @@ class MigrationService:
             return live
         return await self._inventory.get_migration(migration_id)
 
+    @property
+    def inventory(self) -> InventoryService:
+        return self._inventory
+
+    def clock(self) -> datetime:
+        return self._clock()
+
+    def live_version(self, migration_id: str) -> Migration | None:
+        """The newest version of an active migration (None once it ended)."""
+        return self._live.get(migration_id)
+
+    def forget_topology(self) -> None:
+        """Hosts changed (maintenance): decisions read them afresh."""
+        self._topology.clear()
+
+    async def set_host_maintenance(self, host_id: str, enabled: bool) -> MaintenanceResult:
+        return await self.maintenance.set_host_maintenance(host_id, enabled)
+
     def _active_of(self, cluster_id: str) -> list[Migration]:
         """The cluster's active migrations, oldest first, from memory (`_live` follows every
         committed change)."""
@@ -380,7 +389,7 @@ class MigrationService:
             key=lambda m: (m.created_at, m.id),
         )
 
-    async def _read_state(self, cluster_id: str, **options: object) -> ClusterState | None:
+    async def read_state(self, cluster_id: str, **options: object) -> ClusterState | None:
         """The cluster as the queue and the jobs need it. Its networks and hosts change only
         with agent polls, maintenance and inventory calls: they are reused for up to
         `TOPOLOGY_TTL_S` (dropped at each poll round and maintenance change)."""
@@ -400,14 +409,14 @@ class MigrationService:
         return state
 
     async def _cluster(self, cluster_id: str, *, with_vms: bool = True) -> ClusterState:
-        state = await self._read_state(cluster_id, with_vms=with_vms)
+        state = await self.read_state(cluster_id, with_vms=with_vms)
         if state is None:
             raise NotFound("cluster_id", "cluster", cluster_id)
         return state
 
     async def _vm_and_cluster(self, vm_id: str) -> tuple[Vm, ClusterState, HostView]:
         vm = await self._inventory.get_vm(vm_id)
-        state = await self._read_state(vm.cluster_id, with_vms=False)
+        state = await self.read_state(vm.cluster_id, with_vms=False)
         if state is None:
             raise NotFound("cluster_id", "cluster", vm.cluster_id)
         source = state.by_id.get(vm.host_id)
@@ -493,8 +502,8 @@ class MigrationService:
         )
         names = {view.host.id: view.host.name for view in state.hosts}
         target = names.get(destination_host_id, "") if destination_host_id else ""
-        created = await self._write(lambda store: self._enqueue(store, migration, names, target))
-        await self._pump_and_wait()
+        created = await self.write(lambda store: self._enqueue(store, migration, names, target))
+        await self.pump_and_wait()
         return self._live.get(created.id) or await self._inventory.get_migration(created.id)
 
     def _enqueue(
@@ -506,7 +515,7 @@ class MigrationService:
                 f"VM {migration.vm_name!r} is already migrating (migration {vm.migration_id})"
             )
         where = f"to {target}" if target else "(the scheduler chooses the destination)"
-        event = self._event(
+        event = self.migration_event(
             EventType.MIGRATION_QUEUED,
             f"migration of VM {migration.vm_name!r} from "
             f"{names.get(migration.source_host_id, migration.source_host_id)} {where} requested",
@@ -520,7 +529,7 @@ class MigrationService:
     def wake(self) -> None:
         self._wake.set()
 
-    async def _pump_and_wait(self, timeout_s: float = 10.0) -> None:
+    async def pump_and_wait(self, timeout_s: float = 10.0) -> None:
         """Asks the queue runner for a pass and waits for it (passes requested together are
         served by one)."""
         assert self._pump_done is not None
@@ -564,7 +573,7 @@ class MigrationService:
             await self._admit(cluster_id)
 
     async def _admit(self, cluster_id: str) -> None:
-        state = await self._read_state(cluster_id)
+        state = await self.read_state(cluster_id)
         if state is None:
             return
         queued = [m for m in state.active if m.phase is MigrationPhase.QUEUED]
@@ -616,11 +625,11 @@ class MigrationService:
                         events.append(self._fell_back_event(preparing, names))
             return started, changed, events
 
-        started = await self._write(work)
+        started = await self.write(work)
         for migration in started:
             self._spawn(self._launch(migration.id), f"launch-{migration.id}")
         if any(m.evacuation_host_id for m in queued):
-            await self._check_evacuations(cluster_id)
+            await self.maintenance.check_evacuations(cluster_id)
 
     @staticmethod
     def _prepared(migration: Migration, destination_id: str, path: MigrationPath) -> Migration:
@@ -636,7 +645,7 @@ class MigrationService:
         )
 
     def _fell_back_event(self, migration: Migration, names: dict[str, str]) -> Event:
-        return self._event(
+        return self.migration_event(
             EventType.MIGRATION_FELL_BACK,
             f"migration of VM {migration.vm_name!r} from "
             f"{names.get(migration.source_host_id, migration.source_host_id)} to "
@@ -652,7 +661,7 @@ class MigrationService:
 
     def _failure_events(self, migration: Migration, reason: str) -> list[Event]:
         events = [
-            self._event(
+            self.migration_event(
                 EventType.MIGRATION_FAILED,
                 f"migration of VM {migration.vm_name!r} failed: {reason}",
                 migration,
@@ -664,7 +673,7 @@ class MigrationService:
         return events
 
     def _unplaced_event(self, migration: Migration, reason: str) -> Event:
-        return self._event(
+        return self.migration_event(
             EventType.VM_UNPLACED,
             f"VM {migration.vm_name!r} cannot leave its host for maintenance: {reason}",
             migration,
@@ -788,7 +797,7 @@ class MigrationService:
                 cancelled = replace(
                     current, phase=MigrationPhase.CANCELLED, finished_at=self._clock()
                 )
-                event = self._event(
+                event = self.migration_event(
                     EventType.MIGRATION_CANCELLED,
                     f"migration of VM {current.vm_name!r} cancelled before it started",
                     cancelled,
@@ -810,7 +819,7 @@ class MigrationService:
                 )
             return None, [queued], []
 
-        await self._write(work)
+        await self.write(work)
         self.wake()
 
     async def _fail(self, migration_id: str, reason: str) -> None:
@@ -827,7 +836,7 @@ class MigrationService:
             )
             return failed, [failed], self._failure_events(failed, reason)
 
-        failed = await self._write(work)
+        failed = await self.write(work)
         self.wake()
         await self._after_end(failed)
 
@@ -853,7 +862,7 @@ class MigrationService:
                 if running.max_bandwidth_mibps
                 else "no bandwidth cap"
             )
-            event = self._event(
+            event = self.migration_event(
                 EventType.MIGRATION_STARTED,
                 f"migration of VM {running.vm_name!r} from {source_name} to {destination_name} "
                 f"started over {over} ({running.migration_uri}, {cap})",
@@ -867,7 +876,7 @@ class MigrationService:
             return running, [running], [event]
 
         self._refusals.pop(migration_id, None)
-        running = await self._write(work)
+        running = await self.write(work)
         if running is None:
             return
         if running.phase in FINAL_PHASES:
@@ -962,7 +971,7 @@ class MigrationService:
                 store.update_migration(latest)
             return None, [], []
 
-        await self._write(work)
+        await self.write(work)
 
     async def _finish(self, migration_id: str, sample: JobSample) -> None:
         """Ends the record of a job that finished, with its event; reruns a failed automatic
@@ -991,7 +1000,7 @@ class MigrationService:
             events: list[Event] = []
             if ended.phase is MigrationPhase.COMPLETED:
                 events.append(
-                    self._event(
+                    self.migration_event(
                         EventType.MIGRATION_COMPLETED,
                         message,
                         ended,
@@ -1004,10 +1013,10 @@ class MigrationService:
                 )
                 self._move_vm(store, ended)
             elif ended.phase is MigrationPhase.CANCELLED:
-                events.append(self._event(EventType.MIGRATION_CANCELLED, message, ended))
+                events.append(self.migration_event(EventType.MIGRATION_CANCELLED, message, ended))
             else:
                 events.append(
-                    self._event(
+                    self.migration_event(
                         EventType.MIGRATION_FAILED,
                         message,
                         ended,
@@ -1033,7 +1042,7 @@ class MigrationService:
                     )
                     changed.append(rerun)
                     events.append(
-                        self._event(
+                        self.migration_event(
                             EventType.MIGRATION_RERUN,
                             decision.reason + f" (migration {rerun.id})",
                             rerun,
@@ -1045,7 +1054,7 @@ class MigrationService:
                     events.append(self._unplaced_event(ended, decision.reason))
             return ended, changed, events
 
-        ended = await self._write(work)
+        ended = await self.write(work)
         if ended is None:
             return
         self._cancel_requested.discard(migration_id)
@@ -1079,7 +1088,7 @@ class MigrationService:
             return
         self._schedule_rebalance(migration.cluster_id)
         if migration.evacuation_host_id:
-            await self._check_evacuations(migration.cluster_id)
+            await self.maintenance.check_evacuations(migration.cluster_id)
 
     # ------------------------------------------------------------ recovery
 
@@ -1132,7 +1141,7 @@ class MigrationService:
         MigrateChangeParams to the running migrations whose share changed."""
         lock = self._rebalance_locks.setdefault(cluster_id, asyncio.Lock())
         async with lock:
-            state = await self._read_state(cluster_id, with_vms=False)
+            state = await self.read_state(cluster_id, with_vms=False)
             if state is None:
                 return
             caps = bandwidth_caps(state.networks.cluster.policy, self._flows(state))
@@ -1197,7 +1206,7 @@ class MigrationService:
             updated = replace(current, bandwidth_override_mibps=mibps, max_bandwidth_mibps=mibps)
             return updated, [updated], []
 
-        return await self._write(work)
+        return await self.write(work)
 
     # ------------------------------------------------------------ cancel
 
@@ -1215,14 +1224,14 @@ class MigrationService:
                     queue_reason="",
                     finished_at=self._clock(),
                 )
-                event = self._event(
+                event = self.migration_event(
                     EventType.MIGRATION_CANCELLED,
                     f"queued migration of VM {current.vm_name!r} cancelled",
                     cancelled,
                 )
                 return cancelled, [cancelled], [event]
 
-            cancelled = await self._write(work)
+            cancelled = await self.write(work)
             if cancelled is not None:
                 await self._after_end(cancelled)
                 return cancelled
@@ -1259,172 +1268,6 @@ class MigrationService:
             ) from None
         await self._on_sample(migration.id, sample)
 
-    # ------------------------------------------------------------ maintenance
-
-    async def set_host_maintenance(self, host_id: str, enabled: bool) -> MaintenanceResult:
-        host = await self._inventory.get_host(host_id)
-        cluster_id = host.host.cluster_id
-        state = await self._read_state(cluster_id, vms_of_host=host_id)
-        if state is None:
-            raise NotFound("cluster_id", "cluster", cluster_id)
-        view = state.by_id[host.host.id]
-        if not enabled:
-            return await self._end_maintenance(view, state)
-        vms = [vm for vm in state.vms.values() if vm.host_id == host_id]
-        plan = plan_evacuation(view, vms, state.hosts, state.networks, loads=state.loads())
-        now = self._clock()
-
-        def work(store: Store) -> tuple[list[Migration], list[Migration], list[Event]]:
-            current = store.get_host(host_id)
-            if current is None:
-                raise NotFound("host_id", "host", host_id)
-            events: list[Event] = []
-            created: list[Migration] = []
-            for item in plan.migrations:
-                vm = store.get_vm(item.vm.id)
-                if vm is None or vm.migration_id:
-                    continue
-                migration = Migration(
-                    id=self._inventory._make_id("mig"),
-                    cluster_id=current.cluster_id,
-                    vm_id=vm.id,
-                    vm_name=vm.name,
-                    source_host_id=host_id,
-                    automatic=True,
-                    phase=MigrationPhase.QUEUED,
-                    created_at=now,
-                    evacuation_host_id=host_id,
-                    queue_reason="evacuation; waiting for the queue runner",
-                )
-                created.append(migration)
-                events.append(
-                    self._event(
-                        EventType.MIGRATION_QUEUED,
-                        f"migration of VM {vm.name!r} queued to evacuate host {current.name!r}",
-                        migration,
-                        attributes={"automatic": "yes", "evacuation": "yes"},
-                    )
-                )
-            for unplaced in plan.unplaced:
-                events.append(
-                    self._inventory.make_event(
-                        EventType.VM_UNPLACED,
-                        f"VM {unplaced.vm_name!r} cannot leave host {current.name!r} for "
-                        f"maintenance: {unplaced.reason}",
-                        severity=EventSeverity.WARNING,
-                        cluster_id=current.cluster_id,
-                        host_id=host_id,
-                        vm_id=unplaced.vm_id,
-                    )
-                )
-            busy = created or plan.already_migrating or plan.unplaced
-            status = HostStatus.PREPARING_FOR_MAINTENANCE if busy else HostStatus.MAINTENANCE
-            reason = (
-                f"evacuating: {len(created)} VM(s) queued, {len(plan.already_migrating)} "
-                f"already migrating, {len(plan.unplaced)} no host can take"
-                if busy
-                else "maintenance requested; no VM to move"
-            )
-            if current.status is HostStatus.MAINTENANCE and not busy:
-                reason = current.status_reason
-            events.extend(self._status_events(store, current, status, reason))
-            return created, created, events
-
-        created = await self._write(work)
-        self._topology.clear()
-        self.monitor.poll_soon()
-        if created:
-            await self._pump_and_wait()
-        host = await self._inventory.get_host(host_id)
-        migrations = [self._live.get(m.id, m) for m in created]
-        return MaintenanceResult(
-            host, migrations, [UnplacedVm(u.vm_id, u.vm_name, u.reason) for u in plan.unplaced]
-        )
-
-    def _status_events(
-        self, store: Store, host: Host, status: HostStatus, reason: str
-    ) -> list[Event]:
-        if (host.status, host.status_reason) == (status, reason):
-            return []
-        store.update_host(replace(host, status=status, status_reason=reason))
-        return [
-            self._inventory.make_event(
-                EventType.HOST_STATUS_CHANGED,
-                f"host {host.name!r} is {status.label}" + (f": {reason}" if reason else ""),
-                cluster_id=host.cluster_id,
-                host_id=host.id,
-                attributes={"from": host.status.label, "to": status.label},
-            )
-        ]
-
-    async def _end_maintenance(self, view: HostView, state: ClusterState) -> MaintenanceResult:
-        host_id = view.host.id
-
-        def work(store: Store) -> tuple[list[Migration], list[Migration], list[Event]]:
-            current = store.get_host(host_id)
-            if current is None:
-                raise NotFound("host_id", "host", host_id)
-            changed: list[Migration] = []
-            events: list[Event] = []
-            for migration in store.active_migrations(host_id=host_id):
-                if (
-                    migration.evacuation_host_id == host_id
-                    and migration.phase is MigrationPhase.QUEUED
-                ):
-                    cancelled = replace(
-                        migration,
-                        phase=MigrationPhase.CANCELLED,
-                        queue_reason="",
-                        finished_at=self._clock(),
-                    )
-                    changed.append(cancelled)
-                    events.append(
-                        self._event(
-                            EventType.MIGRATION_CANCELLED,
-                            f"queued evacuation of VM {migration.vm_name!r} cancelled: host "
-                            f"{current.name!r} leaves maintenance",
-                            cancelled,
-                        )
-                    )
-            if current.status in (
-                HostStatus.MAINTENANCE,
-                HostStatus.PREPARING_FOR_MAINTENANCE,
-            ):
-                all_networks = store.networks_of_cluster(current.cluster_id)
-                verdict = operational_status(
-                    all_networks, derive_attachments(all_networks, current.nics)
-                )
-                events.extend(self._status_events(store, current, verdict.status, verdict.reason))
-            return changed, changed, events
-
-        await self._write(work)
-        self._topology.clear()
-        self.monitor.poll_soon()
-        self.wake()
-        return MaintenanceResult(await self._inventory.get_host(host_id), [], [])
-
-    async def _check_evacuations(self, cluster_id: str) -> None:
-        """Hosts preparing for maintenance whose live VMs are all gone enter MAINTENANCE."""
-
-        def work(store: Store) -> tuple[list[Event], list[Migration], list[Event]]:
-            events: list[Event] = []
-            active = store.active_migrations(cluster_id)
-            for host in store.hosts_of_cluster(cluster_id):
-                if host.status is not HostStatus.PREPARING_FOR_MAINTENANCE:
-                    continue
-                verdict = evacuation_state(host.id, store.vms_of_host(host.id), active)
-                if verdict is EvacuationState.EMPTY:
-                    events.extend(
-                        self._status_events(
-                            store, host, HostStatus.MAINTENANCE, "evacuated; held out of service"
-                        )
-                    )
-            return events, [], events
-
-        events = await self._write(work)
-        if events:
-            self._topology.clear()
-
     async def _after_poll(self) -> None:
         self._topology.clear()
         clusters = await self._inventory.read(
@@ -1437,7 +1280,7 @@ class MigrationService:
             )
         )
         for cluster_id in clusters:
-            await self._check_evacuations(cluster_id)
+            await self.maintenance.check_evacuations(cluster_id)
         self.wake()
 
     # ------------------------------------------------------------ watching
@@ -1513,4 +1356,4 @@ class MigrationService:
         return list(self._live.values())
 
 
-__all__ = ["MaintenanceResult", "MigrationFailureKind", "MigrationService"]
+__all__ = ["ClusterState", "MaintenanceResult", "MigrationFailureKind", "MigrationService"]
