@@ -587,3 +587,47 @@ async def test_source_agent_restart_mid_migration_is_followed_through(tmp_path: 
         done = await world.wait_final(migration.id)
         assert done.phase == COMPLETED and done.progress_percent == 100
         assert done.destination_host_id == world.host_ids[1]
+
+
+async def test_refusals_say_why(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=1) as world:
+        vm_id = world.vm_ids[0][0]
+
+        async def code_of(call) -> tuple[grpc.StatusCode, str]:  # type: ignore[no-untyped-def]
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            return caught.value.code(), caught.value.details() or ""
+
+        code, why = await code_of(migrate(world, vm_id, to=0))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION and "already" in why
+        code, _ = await code_of(migrate(world, "not-a-vm"))
+        assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
+        running = await migrate(world, vm_id, max_bandwidth_mibps=5)
+        code, why = await code_of(migrate(world, vm_id))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION and running.id in why
+        await wait_for(lambda: world.migration(running.id), lambda m: m.phase == RUNNING, 10)
+        code, _ = await code_of(
+            world.stub.SetMigrationBandwidth(
+                engine_pb2.SetMigrationBandwidthRequest(migration_id=running.id)
+            )
+        )
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        code, _ = await code_of(
+            world.stub.CancelMigration(engine_pb2.CancelMigrationRequest(migration_id="mig-nope"))
+        )
+        assert code == grpc.StatusCode.NOT_FOUND
+        cancelled = await world.stub.CancelMigration(
+            engine_pb2.CancelMigrationRequest(migration_id=running.id)
+        )
+        assert cancelled.migration.phase == common_pb2.MIGRATION_PHASE_CANCELLED
+        # Watching one finished migration: its final snapshot, then the marker.
+        stream = world.stub.WatchMigrations(
+            engine_pb2.WatchMigrationsRequest(migration_id=running.id)
+        )
+        first = await stream.read()
+        second = await stream.read()
+        assert first.migration.id == running.id and first.migration.phase == (
+            common_pb2.MIGRATION_PHASE_CANCELLED
+        )
+        assert second.snapshot_complete
+        stream.cancel()
