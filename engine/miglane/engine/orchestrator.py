@@ -561,7 +561,7 @@ class MigrationService:
     def _next_wait(self) -> float:
         wait = self.queue_interval_s
         now = self._clock()
-        for until in self._busy_until.values():
+        for until in self._busy().values():
             wait = min(wait, max((until - now).total_seconds(), 0.01))
         return wait
 
