@@ -2,9 +2,11 @@
 capabilities (facts, NICs) and its VMs, and records what it learned (`record_agent_report`:
 attachments, UP / NON_OPERATIONAL / UNREACHABLE, the VM inventory, status events).
 
-All hosts are polled concurrently; a slow agent costs its own poll (bounded by the client's
-deadline), not the others'. A VM two hosts report (a migration's leftovers) belongs to the one
-where it runs.
+All hosts are polled concurrently; a round lasts as long as its slowest agent, at most the
+client's call deadline (`--agent-timeout-s`), so an agent that hangs slows the rounds of the
+others to that deadline, no more. Agents answer at slightly different moments: a VM in flight
+is placed with the engine's own knowledge of its migration when their answers disagree
+(`assign_vms`).
 """
 
 from __future__ import annotations
