@@ -133,14 +133,6 @@ class FakeFabric:
             self.hosts[host.peer_uri] = host
         return host
 
-    def host_of(self, vm_id: str) -> FakeHost | None:
-        with self.lock:
-            for host in self.hosts.values():
-                domain = host.domains.get(vm_id)
-                if domain is not None and domain.state is not VmState.SHUT_OFF:
-                    return host
-        return None
-
 
 @dataclass
 class FakeHost:

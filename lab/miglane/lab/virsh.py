@@ -52,13 +52,6 @@ class Virsh:
     def undefine(self, name: str) -> None:
         self.run("undefine", name)
 
-    def is_persistent(self, name: str) -> bool:
-        for line in self.run("dominfo", name).splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Persistent":
-                return value.strip() == "yes"
-        return False
-
     def domains(self) -> list[DomainEntry]:
         entries = []
         for line in self.run("list", "--all").splitlines():
