@@ -20,6 +20,9 @@ SIZE = (160, 50)
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 # Set to 1 to rewrite the expected screens from what the TUI draws now; review the diff.
 UPDATE_ENV = "MIGLANE_UPDATE_SNAPSHOTS"
+# How long a wait for the screen may take before the test fails: generous, since a loaded
+# machine can be slow to draw; a TUI that is merely quick returns at once.
+WAIT_S = 15.0
 
 
 def make_app(client: EngineClient, **kwargs: float) -> MiglaneApp:
@@ -38,7 +41,7 @@ def screen_text(app: App[object]) -> str:
 
 
 async def wait_for(
-    pilot: Pilot[object], predicate: Callable[[], object], timeout: float = 5.0, what: str = ""
+    pilot: Pilot[object], predicate: Callable[[], object], timeout: float = WAIT_S, what: str = ""
 ) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -48,7 +51,7 @@ async def wait_for(
         await pilot.pause(0.02)
 
 
-async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = 5.0) -> None:
+async def wait_for_text(pilot: Pilot[object], text: str, timeout: float = WAIT_S) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
 
 
