@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.command import CommandPalette
 
 from miglane.tui.client import EngineError
@@ -318,16 +320,20 @@ async def test_events_stream_into_the_events_view(fake: FakeEngineClient) -> Non
 async def test_a_broken_stream_call_is_reported_and_retried(fake: FakeEngineClient) -> None:
     calls = 0
     real = fake.list_clusters
+    reported = asyncio.Event()
 
     async def flaky():  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         if calls == 1:
             raise EngineError("INTERNAL", "boom")
+        await reported.wait()  # the retry answers once the test has seen the report
         return await real()
 
     fake.list_clusters = flaky  # type: ignore[method-assign]
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "INTERNAL: boom")
+        reported.set()
         await wait_for_text(pilot, "connected to fake://demo")
         assert calls >= 2
