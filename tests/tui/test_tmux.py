@@ -3,6 +3,7 @@ screen read."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,18 +25,25 @@ def engine_address(tmp_path: Path) -> Iterator[str]:
 
 
 class Tmux:
+    """A tmux server of its own (socket `-L name`): the operator's tmux sessions are neither
+    seen nor touched, and kill() leaves nothing behind."""
+
     def __init__(self, command: list[str]) -> None:
         self.name = f"miglane-tui-test-{uuid.uuid4().hex[:8]}"
+        self.tmux = ["tmux", "-L", self.name]
+        # Where tmux puts the socket of `-L name`; it stays behind when the server ends.
+        tmp = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        self.socket = Path(tmp, f"tmux-{os.getuid()}", self.name)
         # COLUMNS/LINES inherited from the test runner would override the pane's real size.
         unsized = ["env", "-u", "COLUMNS", "-u", "LINES", *command]
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", *unsized],
+            [*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", *unsized],
             check=True,
         )
 
     def screen(self) -> str:
         result = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name],
+            [*self.tmux, "capture-pane", "-p", "-t", self.name],
             capture_output=True,
             text=True,
             check=False,
@@ -43,7 +51,7 @@ class Tmux:
         return result.stdout
 
     def send(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def wait_for(self, text: str, timeout: float = 15.0) -> str:
         deadline = time.monotonic() + timeout
@@ -56,11 +64,12 @@ class Tmux:
             time.sleep(0.1)
 
     def alive(self) -> bool:
-        result = subprocess.run(["tmux", "has-session", "-t", self.name], capture_output=True)
+        result = subprocess.run([*self.tmux, "has-session", "-t", self.name], capture_output=True)
         return result.returncode == 0
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)
 
 
 def test_operator_grants_the_migration_role_under_tmux(engine_address: str) -> None:
