@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
@@ -39,7 +39,6 @@ class Hypervisors:
     unreachable_peer_uri: str
     save_dir: str
     _make_vm: Callable[[str, int, int], str]
-    _cleanup: list[Callable[[], None]] = field(default_factory=list)
     # Real seconds per simulated second (1 on the lab).
     time_scale: float = 1.0
 

@@ -16,7 +16,7 @@ from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric
 
 
 @pytest.fixture
-def fake_hypervisors(tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-untyped-def]
+def fake_hypervisors(tmp_path) -> Hypervisors:  # type: ignore[no-untyped-def]
     fabric = FakeFabric(FakeClock(FAKE_SPEED))
     src_host, dst_host = fabric.add_host("src"), fabric.add_host("dst")
 
@@ -29,7 +29,7 @@ def fake_hypervisors(tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-unty
             dirty_set_mib=dirty_mib,
         )
 
-    hv = Hypervisors(
+    return Hypervisors(
         "fake",
         FakeDriver(src_host),
         FakeDriver(dst_host),
@@ -41,8 +41,6 @@ def fake_hypervisors(tmp_path) -> Iterator[Hypervisors]:  # type: ignore[no-unty
         make_vm,
         time_scale=1 / FAKE_SPEED,
     )
-    hv.fabric = fabric  # type: ignore[attr-defined]
-    yield hv
 
 
 @pytest.fixture(params=["fake", pytest.param("libvirt", marks=pytest.mark.lab)])
