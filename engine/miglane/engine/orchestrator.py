@@ -415,10 +415,29 @@ class MigrationService:
         return state
 
     async def _vm_and_cluster(self, vm_id: str) -> tuple[Vm, ClusterState, HostView]:
-        vm = await self._inventory.get_vm(vm_id)
-        state = await self.read_state(vm.cluster_id, with_vms=False)
+        """The VM, its cluster (slot holders' VMs only) and its host, in one store read.
+        Answers to clients read the hosts afresh (no topology reuse)."""
+        validate_id("vm_id", vm_id, "VM")
+        active = sorted(self._live.values(), key=lambda m: (m.created_at, m.id))
+
+        def work(store: Store) -> tuple[Vm, ClusterState | None] | None:
+            vm = store.get_vm(vm_id)
+            if vm is None:
+                return None
+            return vm, _read_cluster(
+                store,
+                vm.cluster_id,
+                with_vms=False,
+                active=[m for m in active if m.cluster_id == vm.cluster_id],
+            )
+
+        found = await self._inventory.read(work)
+        if found is None:
+            raise NotFound("vm_id", "VM", vm_id)
+        vm, state = found
         if state is None:
             raise NotFound("cluster_id", "cluster", vm.cluster_id)
+        self._topology[vm.cluster_id] = (time.monotonic(), (state.networks, state.hosts))
         source = state.by_id.get(vm.host_id)
         if source is None:
             raise FailedPrecondition(f"VM {vm.name!r} is on host {vm.host_id}, which is gone")
