@@ -175,7 +175,7 @@ class LibvirtDriver:
                     if self._conn.isAlive():
                         return self._conn
                 log.warning("connection to %s lost; reconnecting", self.uri)
-                self._conn = None
+                self._drop_connection()
             with _mapped(f"connecting to libvirt at {self.uri}"):
                 conn = libvirt.open(self.uri)
             with contextlib.suppress(libvirt.libvirtError):
@@ -413,10 +413,17 @@ class LibvirtDriver:
     def close(self) -> None:
         self._listener = None
         with self._lock:
-            if self._conn is not None:
-                for callback in self._callbacks:
-                    with contextlib.suppress(libvirt.libvirtError):
-                        self._conn.domainEventDeregisterAny(callback)
-                with contextlib.suppress(libvirt.libvirtError):
-                    self._conn.close()
-                self._conn = None
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        """Deregisters the event callbacks and closes the connection (alive or not); the
+        caller holds the lock."""
+        if self._conn is None:
+            return
+        for callback in self._callbacks:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.domainEventDeregisterAny(callback)
+        self._callbacks = []
+        with contextlib.suppress(libvirt.libvirtError):
+            self._conn.close()
+        self._conn = None
