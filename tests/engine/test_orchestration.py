@@ -631,3 +631,17 @@ async def test_refusals_say_why(tmp_path: Path) -> None:
         )
         assert second.snapshot_complete
         stream.cancel()
+
+
+async def test_maintenance_of_an_unreachable_host_is_refused(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=2, vms_per_host=1) as world:
+        await world.agents[0].stop(0)
+        await wait_for(
+            lambda: world.host(0), lambda h: h.status == engine_pb2.HOST_STATUS_UNREACHABLE, 10
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await world.stub.SetHostMaintenance(
+                engine_pb2.SetHostMaintenanceRequest(host_id=world.host_ids[0], enabled=True)
+            )
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "unreachable" in (caught.value.details() or "")

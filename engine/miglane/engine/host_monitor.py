@@ -93,6 +93,7 @@ class HostMonitor:
         self._moves = moves or (lambda: 0)
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
+        self._addresses: set[str] = set()
         self.rounds = 0
 
     def start(self) -> None:
@@ -147,6 +148,10 @@ class HostMonitor:
     async def poll_all(self) -> None:
         """One round: every host polled, the answers recorded."""
         hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
+        addresses = {host.agent_address for host in hosts}
+        for gone in self._addresses - addresses:  # removed hosts: close their channels
+            await self._clients.forget(gone)
+        self._addresses = addresses
         results = await asyncio.gather(*(self._poll(host) for host in hosts))
         listed = {
             host.id: list(report.vms)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from miglane.engine.domain.attachments import derive_attachments, operational_status
-from miglane.engine.domain.errors import NotFound
+from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.evacuation import (
     EvacuationState,
     UnplacedVm,
@@ -62,6 +62,11 @@ class HostMaintenance:
         view = state.by_id[host.host.id]
         if not enabled:
             return await self._end_maintenance(view, state)
+        if view.host.status is HostStatus.UNREACHABLE:
+            raise FailedPrecondition(
+                f"host {view.host.name!r} is unreachable ({view.host.status_reason}): its VMs "
+                "cannot be migrated off; bring its agent back first"
+            )
         vms = [vm for vm in state.vms.values() if vm.host_id == host_id]
         plan = plan_evacuation(view, vms, state.hosts, state.networks, loads=state.loads())
         now = self._service.clock()
