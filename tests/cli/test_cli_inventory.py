@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +127,25 @@ def test_unreachable_engine_says_how_to_fix(capsys: pytest.CaptureFixture[str]) 
     _, err = capsys.readouterr()
     assert code == 1
     assert "cannot reach the engine at 127.0.0.1:1" in err and "MIGLANE_ENGINE" in err
+
+
+def test_events_watch_follows_until_ctrl_c(
+    capsys: pytest.CaptureFixture[str], engine_address: str, tmp_path: Path
+) -> None:
+    out_path = tmp_path / "watch.out"
+    argv = [sys.executable, "-m", "miglane.cli.main", "events", "watch", "--engine", engine_address]
+    with open(out_path, "w") as out:
+        watcher = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "cluster-created" not in out_path.read_text():
+            # Until the watcher is subscribed, a new cluster's event may come before it.
+            run(capsys, engine_address, "clusters", "create", f"W{time.monotonic_ns()}")
+            assert time.monotonic() < deadline, out_path.read_text()
+            time.sleep(0.5)
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=15) == 0, out_path.read_text()
+    finally:
+        watcher.kill()
+        watcher.wait()
+    assert "Traceback" not in out_path.read_text()

@@ -50,6 +50,18 @@ def call(rpc: Callable[..., T], request: object, address: str) -> T:
         raise CommandError(describe_rpc_error(error, address)) from None
 
 
+def follow_stream(stream: Any, show: Callable[[Any], None], address: str) -> None:
+    """Shows each item of a server stream as it comes, until the engine ends it or the
+    operator presses Ctrl-C; a broken stream is a CommandError."""
+    try:
+        for item in stream:
+            show(item)
+    except grpc.RpcError as error:
+        raise CommandError(describe_rpc_error(error, address)) from None
+    except KeyboardInterrupt:
+        stream.cancel()
+
+
 def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
     code = error.code() if isinstance(error, grpc.Call) else None
     details = error.details() if isinstance(error, grpc.Call) else str(error)

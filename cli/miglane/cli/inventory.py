@@ -712,23 +712,18 @@ def _events_list(args: argparse.Namespace) -> None:
 
 
 def _events_watch(args: argparse.Namespace) -> None:
-    import grpc
-
-    from miglane.cli.engine_client import describe_rpc_error
+    from miglane.cli.engine_client import follow_stream
     from miglane.v1 import engine_pb2
+
+    def show(item: engine_pb2.WatchEventsResponse) -> None:
+        if args.json:
+            print_json(item.event)
+        else:
+            print("  ".join(str(c) for c in _event_row(item.event)), flush=True)
 
     with engine_stub(args.engine) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchEvents(
             engine_pb2.WatchEventsRequest(cluster_id=cluster_id, after_sequence=args.after)
         )
-        try:
-            for item in stream:
-                if args.json:
-                    print_json(item.event)
-                else:
-                    print("  ".join(str(c) for c in _event_row(item.event)), flush=True)
-        except grpc.RpcError as error:
-            raise CommandError(describe_rpc_error(error, args.engine)) from None
-        except KeyboardInterrupt:
-            stream.cancel()
+        follow_stream(stream, show, args.engine)

@@ -12,6 +12,7 @@ from miglane.cli.engine_client import (
     describe_rpc_error,
     engine_options,
     engine_stub,
+    follow_stream,
     resolve_cluster_id,
     resolve_host_id,
 )
@@ -290,24 +291,19 @@ def _bandwidth(args: argparse.Namespace) -> None:
 
 
 def _watch(args: argparse.Namespace) -> None:
-    import grpc
-
     from miglane.v1 import engine_pb2
+
+    def show(item: engine_pb2.WatchMigrationsResponse) -> None:
+        if not item.HasField("migration"):
+            return
+        if args.json:
+            print_json(item.migration)
+        else:
+            print("  ".join(str(c) for c in _row(item.migration)), flush=True)
 
     with engine_stub(args.engine) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchMigrations(
             engine_pb2.WatchMigrationsRequest(cluster_id=cluster_id, migration_id=args.migration)
         )
-        try:
-            for item in stream:
-                if not item.HasField("migration"):
-                    continue
-                if args.json:
-                    print_json(item.migration)
-                else:
-                    print("  ".join(str(c) for c in _row(item.migration)), flush=True)
-        except grpc.RpcError as error:
-            raise CommandError(describe_rpc_error(error, args.engine)) from None
-        except KeyboardInterrupt:
-            stream.cancel()
+        follow_stream(stream, show, args.engine)
