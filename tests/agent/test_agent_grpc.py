@@ -162,7 +162,10 @@ async def test_outgoing_limit(cluster) -> None:  # type: ignore[no-untyped-def]
 async def test_cancel_keeps_the_vm_on_the_source(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, _) = cluster
     await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
-    await asyncio.sleep(0.2)
+    status = pb.GetMigrationStatusRequest(migration_id="m1")
+    async with asyncio.timeout(30):  # some of it copied, however slow the machine
+        while (await stub(a).GetMigrationStatus(status)).progress.progress_percent == 0:
+            await asyncio.sleep(0.05)
     cancelled = (await stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="m1"))).progress
     assert cancelled.phase == Phase.MIGRATION_PHASE_CANCELLED
     assert cancelled.failure_kind == pb.MIGRATION_FAILURE_KIND_CANCELLED
