@@ -645,3 +645,26 @@ async def test_maintenance_of_an_unreachable_host_is_refused(tmp_path: Path) -> 
             )
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "unreachable" in (caught.value.details() or "")
+
+
+async def test_a_hanging_agent_does_not_hold_up_polling(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=3, vms_per_host=1) as world:
+        hanging = world.agents[1].agent
+
+        async def hang() -> None:
+            await asyncio.sleep(30)
+
+        hanging.capabilities = hang  # type: ignore[method-assign]
+        rounds = world.migrations.monitor.rounds
+        seen = (await world.host(0)).last_seen_at.ToDatetime()
+        # Rounds go on at their pace while host1's poll waits for its deadline (3 s here).
+        await wait_for(
+            lambda: asyncio.sleep(0, world.migrations.monitor.rounds),
+            lambda r: r >= rounds + 3,
+            2.5,
+        )
+        assert (await world.host(0)).last_seen_at.ToDatetime() > seen
+        down = await wait_for(
+            lambda: world.host(1), lambda h: h.status == engine_pb2.HOST_STATUS_UNREACHABLE, 10
+        )
+        assert "in time" in down.status_reason

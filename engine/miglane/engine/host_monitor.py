@@ -2,11 +2,12 @@
 capabilities (facts, NICs) and its VMs, and records what it learned (`record_agent_report`:
 attachments, UP / NON_OPERATIONAL / UNREACHABLE, the VM inventory, status events).
 
-All hosts are polled concurrently; a round lasts as long as its slowest agent, at most the
-client's call deadline (`--agent-timeout-s`), so an agent that hangs slows the rounds of the
-others to that deadline, no more. Agents answer at slightly different moments: a VM in flight
-is placed with the engine's own knowledge of its migration when their answers disagree
-(`assign_vms`).
+All hosts are polled concurrently. A round waits for the agents' answers for one interval (at
+least `MIN_ROUND_WAIT_S`); an agent that answers later, or hangs until the call deadline
+(`--agent-timeout-s`), is recorded with a later round and never holds up the others.
+
+Agents answer at slightly different moments: a VM in flight is placed with the engine's own
+knowledge of its migration when their answers disagree (`assign_vms`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 
 from miglane.engine.agent_client import AgentCallError, AgentClients
 from miglane.engine.domain.model import Host, Vm, VmState
@@ -25,6 +27,8 @@ from miglane.engine.store import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL_S = 2.0
+# A round waits at least this long for the agents' answers, however short the interval.
+MIN_ROUND_WAIT_S = 0.5
 
 # A VM reported by several hosts belongs to the first state here that one of them reports.
 _STATE_RANK = {
@@ -94,12 +98,18 @@ class HostMonitor:
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self._addresses: set[str] = set()
+        # Polls still waiting for their agent, by host id (they outlive a round).
+        self._polling: dict[str, asyncio.Task[tuple[Host, AgentReport]]] = {}
         self.rounds = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="host-monitor")
 
     async def stop(self) -> None:
+        for task in self._polling.values():
+            task.cancel()
+        await asyncio.gather(*self._polling.values(), return_exceptions=True)
+        self._polling.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,6 +141,9 @@ class HostMonitor:
             )
         except AgentCallError as error:
             return host, AgentReport(reachable=False, error=error.detail)
+        except Exception as error:  # an answer the engine cannot read is no answer
+            log.warning("poll of host %s failed: %r", host.name, error)
+            return host, AgentReport(reachable=False, error=f"unreadable answer ({error!r})")
         return host, AgentReport(
             reachable=True, nics=capabilities.nics, facts=capabilities.facts, vms=tuple(vms)
         )
@@ -145,6 +158,32 @@ class HostMonitor:
         except Exception as error:  # the host was removed meanwhile
             log.debug("report of host %s not recorded: %s", host.id, error)
 
+    async def _answers(self, hosts: Sequence[Host]) -> list[tuple[Host, AgentReport]]:
+        """The agents' answers of this round. An agent that has not answered within the
+        interval does not hold the round up: its poll goes on, and its answer is recorded
+        with a later round, without its VM list (too old to place VMs by)."""
+        late = [task.result() for task in self._polling.values() if task.done()]
+        for host_id in [h for h, task in self._polling.items() if task.done()]:
+            del self._polling[host_id]
+        for host in hosts:
+            if host.id not in self._polling:
+                self._polling[host.id] = asyncio.get_running_loop().create_task(
+                    self._poll(host), name=f"poll-{host.name}"
+                )
+        fresh = [self._polling[host.id] for host in hosts]
+        await asyncio.wait(fresh, timeout=max(self.interval_s, MIN_ROUND_WAIT_S))
+        answers = []
+        for host in hosts:
+            task = self._polling[host.id]
+            if task.done():
+                del self._polling[host.id]
+                answers.append(task.result())
+        answered = {host.id for host, _ in answers}
+        for host, report in late:
+            if host.id not in answered:
+                answers.append((host, replace(report, vms=None)))
+        return answers
+
     async def poll_all(self) -> None:
         """One round: every host polled, the answers recorded."""
         hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
@@ -152,7 +191,7 @@ class HostMonitor:
         for gone in self._addresses - addresses:  # removed hosts: close their channels
             await self._clients.forget(gone)
         self._addresses = addresses
-        results = await asyncio.gather(*(self._poll(host) for host in hosts))
+        results = await self._answers(hosts)
         listed = {
             host.id: list(report.vms)
             for host, report in results
