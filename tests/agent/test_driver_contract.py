@@ -75,9 +75,15 @@ def test_migrate_moves_the_guest_at_the_cap(hypervisors: Hypervisors) -> None:
     stats = hv.src.job_stats(vm)
     assert stats is not None
     assert stats.data_total >= 64 * MIB
-    assert stats.memory_bps == pytest.approx(32 * MIB, rel=0.05)
     assert stats.iteration >= 1
     assert vm in hv.src.outgoing_jobs()
+
+    def at_the_cap() -> bool:
+        # libvirt measures the rate over QEMU's last period, which a busy machine can slow.
+        now = hv.src.job_stats(vm)
+        return now is not None and now.memory_bps == pytest.approx(32 * MIB, rel=0.05)
+
+    assert wait_for(at_the_cap, 5)
     assert call.join() is None
     assert hv.dst.domain(vm).state is VmState.RUNNING
     assert hv.src.arrived_at(vm, hv.dst_peer_uri)
