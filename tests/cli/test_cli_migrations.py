@@ -1,0 +1,168 @@
+"""The migration commands against a real engine and real agent processes on the fake driver
+(the same fake fleet `make run` uses without root): start, candidates, bandwidth, cancel, show."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_process import engine_process
+
+from miglane.cli.main import main
+
+WAIT_S = 30.0
+
+
+def run_json(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> Any:
+    code = main([*argv, "--engine", engine, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def wait_for(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def fake_fleet(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
+    addresses = tmp_path / "fleet.json"
+    with open(tmp_path / "fleet.log", "w") as log:
+        fleet = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "miglane.cli.main", "demo", "fake-fleet"),
+                *("--addresses-file", str(addresses), "--state-dir", str(tmp_path / "agents")),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: addresses.exists() or fleet.poll() is not None, "the fake fleet")
+        assert fleet.poll() is None, (tmp_path / "fleet.log").read_text()
+        yield list(json.loads(addresses.read_text()))
+    finally:
+        fleet.terminate()
+        fleet.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_fleet: list[dict[str, str]]
+) -> Iterator[str]:
+    with engine_process(tmp_path / "engine", "--poll-interval", "0.2") as engine:
+        run_json(capsys, engine, "clusters", "create", "Prod")
+        run_json(
+            capsys,
+            engine,
+            "networks",
+            "create",
+            "mgmt",
+            "10.231.1.0/24",
+            "--cluster",
+            "Prod",
+            "--required",
+            "--role",
+            "management",
+        )
+        run_json(
+            capsys,
+            engine,
+            "networks",
+            "create",
+            "mig",
+            "10.231.2.0/24",
+            "--cluster",
+            "Prod",
+            "--role",
+            "migration",
+        )
+        for host in fake_fleet:
+            run_json(
+                capsys, engine, "hosts", "add", host["name"], host["agent"], "--cluster", "Prod"
+            )
+        wait_for(
+            lambda: all(
+                h["status"] == "HOST_STATUS_UP" for h in run_json(capsys, engine, "hosts", "list")
+            ),
+            "every host up",
+        )
+        yield engine
+
+
+def test_candidates_say_who_can_take_the_vm(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    main(["migrations", "candidates", "fake-host0-vm0", "--engine", cluster_engine])
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"fake-host0", "fake-host1", "fake-host2"}
+    assert "the VM runs there already" in rows["fake-host0"]
+    assert rows["fake-host1"].split()[1:4] == ["yes", "yes", "migration"]
+
+
+def test_start_change_bandwidth_and_cancel(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    started = run_json(capsys, e, "migrations", "start", "fake-host0-vm0", "--bandwidth-mibps", "1")
+    assert started["automatic"] is True
+    assert started["fallback_reason"] == "FALLBACK_REASON_NONE"
+    assert started["migration_uri"].startswith("tcp://10.231.2.")
+    assert started["max_bandwidth_mibps"] == 1
+
+    changed = run_json(capsys, e, "migrations", "bandwidth", started["id"], "2")
+    assert changed["max_bandwidth_mibps"] == 2
+    active = run_json(capsys, e, "migrations", "list", "--active")
+    assert [m["id"] for m in active] == [started["id"]]
+
+    cancelled = run_json(capsys, e, "migrations", "cancel", started["id"])
+    assert cancelled["phase"] == "MIGRATION_PHASE_CANCELLED"
+    vms = {vm["name"]: vm for vm in run_json(capsys, e, "vms", "list")}
+    hosts = {h["id"]: h["name"] for h in run_json(capsys, e, "hosts", "list")}
+    assert hosts[vms["fake-host0-vm0"]["host_id"]] == "fake-host0"
+
+
+def test_manual_migration_completes_on_the_chosen_host(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    started = run_json(capsys, e, "migrations", "start", "fake-host0-vm1", "--to", "fake-host2")
+    assert started["automatic"] is False
+
+    def completed() -> bool:
+        shown = run_json(capsys, e, "migrations", "show", started["id"])
+        assert shown["phase"] not in ("MIGRATION_PHASE_FAILED", "MIGRATION_PHASE_CANCELLED"), shown
+        return bool(shown["phase"] == "MIGRATION_PHASE_COMPLETED")
+
+    wait_for(completed, "the migration to complete")
+    shown = run_json(capsys, e, "migrations", "show", started["id"])
+    assert shown["progress_percent"] == 100
+    hosts = {h["name"]: h["id"] for h in run_json(capsys, e, "hosts", "list")}
+    wait_for(
+        lambda: (
+            {vm["name"]: vm for vm in run_json(capsys, e, "vms", "list")}["fake-host0-vm1"][
+                "host_id"
+            ]
+            == hosts["fake-host2"]
+        ),
+        "the VM to be reported on fake-host2",
+    )
+
+
+def test_refusals_name_what_to_fix(capsys: pytest.CaptureFixture[str], cluster_engine: str) -> None:
+    code = main(["migrations", "start", "no-such-vm", "--engine", cluster_engine])
+    assert code == 1 and "no VM with id or name 'no-such-vm'" in capsys.readouterr().err
+    code = main(
+        ["migrations", "start", "fake-host0-vm0", "--to", "fake-host0", "--engine", cluster_engine]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("miglane: FAILED_PRECONDITION") and "fake-host0" in err
