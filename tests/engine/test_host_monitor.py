@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from miglane.engine.agent_client import AgentClients
 from miglane.engine.domain.model import Vm, VmState
-from miglane.engine.host_monitor import assign_vms
+from miglane.engine.host_monitor import HostMonitor, assign_vms
+from miglane.engine.inventory import InventoryService
 
 
 def vm(ident: str, state: VmState = VmState.RUNNING, host: str = "") -> Vm:
@@ -44,3 +46,14 @@ def test_assign_vms(
 ) -> None:
     assigned = assign_vms(reports, known, hints)
     assert {host: [v.id for v in vms] for host, vms in assigned.items()} == expected
+
+
+async def test_a_round_without_hosts_is_quiet(inventory: InventoryService) -> None:
+    rounds = []
+
+    async def on_round() -> None:
+        rounds.append(1)
+
+    monitor = HostMonitor(inventory, AgentClients(), interval_s=0.01, on_round=on_round)
+    await monitor.poll_all()  # raised "Set of Tasks/Futures is empty" before
+    assert rounds == [1]

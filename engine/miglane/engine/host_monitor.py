@@ -171,7 +171,8 @@ class HostMonitor:
                     self._poll(host), name=f"poll-{host.name}"
                 )
         fresh = [self._polling[host.id] for host in hosts]
-        await asyncio.wait(fresh, timeout=max(self.interval_s, MIN_ROUND_WAIT_S))
+        if fresh:  # an engine with no host yet has nothing to wait for
+            await asyncio.wait(fresh, timeout=max(self.interval_s, MIN_ROUND_WAIT_S))
         answers = []
         for host in hosts:
             task = self._polling[host.id]
