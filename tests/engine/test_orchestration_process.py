@@ -45,7 +45,7 @@ def start_engine_process(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
         text=True,
     )
     assert process.stdout is not None
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         match = LISTENING.match(line.strip())
@@ -112,7 +112,7 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
             await wait_for(
                 lambda: stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=cluster.id)),
                 lambda r: len(r.vms) == 6,
-                20,
+                60,
             )
             running = (
                 await stub.MigrateVm(

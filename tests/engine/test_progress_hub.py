@@ -27,7 +27,7 @@ def snapshot(ident: str, percent: int = 0, cluster: str = "c1") -> Migration:
 
 
 async def drain(watcher, n: int) -> list[Migration]:  # type: ignore[no-untyped-def]
-    return [await asyncio.wait_for(watcher.next(), 1) for _ in range(n)]
+    return [await asyncio.wait_for(watcher.next(), 30) for _ in range(n)]
 
 
 async def test_a_slow_watcher_gets_the_newest_snapshot_per_migration_in_first_seen_order() -> None:
