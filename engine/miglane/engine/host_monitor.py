@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 from miglane.engine.agent_client import AgentCallError, AgentClients
+from miglane.engine.domain.errors import NotFound
 from miglane.engine.domain.model import Host, Vm, VmState
 from miglane.engine.inventory import AgentReport, InventoryService
 from miglane.engine.store import Store
@@ -155,8 +156,10 @@ class HostMonitor:
             )
         try:
             await self._inventory.record_agent_report(host.id, report)
-        except Exception as error:  # the host was removed meanwhile
+        except NotFound as error:  # the host was removed meanwhile
             log.debug("report of host %s not recorded: %s", host.id, error)
+        except Exception:  # a bug: said loudly, and the other hosts' reports still recorded
+            log.exception("report of host %s not recorded", host.name)
 
     async def _answers(self, hosts: Sequence[Host]) -> list[tuple[Host, AgentReport]]:
         """The agents' answers of this round. An agent that has not answered within the

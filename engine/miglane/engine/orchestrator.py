@@ -271,8 +271,10 @@ class MigrationService:
         self.hub.close()
         await self.monitor.stop()
         if self._unsaved:
-            with contextlib.suppress(Exception):
+            try:
                 await self._persist(list(self._unsaved))
+            except Exception:  # the agents still have it: a restarted engine reads it back
+                log.exception("last progress not written at stop")
         tasks = [t for t in (self._runner, *self._followers.values(), *self._tasks) if t]
         for task in tasks:
             task.cancel()
