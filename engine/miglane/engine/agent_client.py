@@ -8,7 +8,6 @@ module sees a protobuf.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -223,8 +222,5 @@ class AgentClients:
                 yield sample_from_proto(reply.progress)
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
-        except asyncio.CancelledError:
-            call.cancel()
-            raise
-        finally:
+        finally:  # ended, broken, cancelled or closed early: the call goes with it
             call.cancel()
