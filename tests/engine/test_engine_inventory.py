@@ -219,10 +219,19 @@ async def test_other_changes_are_allowed_while_migrating(
     inventory: InventoryService, migrating: dict[str, str]
 ) -> None:
     # Other roles, other networks, the migration network's other fields.
-    await inventory.set_network_role(migrating["spare"], NetworkRole.DISPLAY)
-    await inventory.update_network(NetworkPatch(migrating["mig"], qos_mbps=5000, required=True))
-    await inventory.update_cluster(ClusterPatch(migrating["cluster"], compatibility_version="4.0"))
+    spare, _ = await inventory.set_network_role(migrating["spare"], NetworkRole.DISPLAY)
+    assert NetworkRole.DISPLAY in spare.roles
+    mig = await inventory.update_network(
+        NetworkPatch(migrating["mig"], qos_mbps=5000, required=True)
+    )
+    assert mig.qos_mbps == 5000 and mig.required and NetworkRole.MIGRATION in mig.roles
+    cluster = await inventory.update_cluster(
+        ClusterPatch(migrating["cluster"], compatibility_version="4.0")
+    )
+    assert cluster.compatibility_version == "4.0"
     await inventory.delete_network(migrating["spare"])
+    with pytest.raises(NotFound):
+        await inventory.get_network(migrating["spare"])
 
 
 async def test_a_migration_in_another_cluster_does_not_freeze_this_one(
@@ -230,7 +239,8 @@ async def test_a_migration_in_another_cluster_does_not_freeze_this_one(
 ) -> None:
     other = await inventory.create_cluster(ClusterSpec("c2"))
     net = await inventory.create_network(NetworkSpec(other.id, "m", "10.0.2.0/24", roles=(G,)))
-    await inventory.unset_network_role(net.id, G)
+    assert G in net.roles
+    assert G not in (await inventory.unset_network_role(net.id, G)).roles
 
 
 async def test_host_with_active_migration_cannot_be_removed(
