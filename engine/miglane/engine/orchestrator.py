@@ -41,6 +41,7 @@ from miglane.engine.domain.admission import AdmissionVerdict, admit_queued, stil
 from miglane.engine.domain.bandwidth import (
     MigrationFlow,
     bandwidth_caps,
+    bandwidth_changes,
     link_budget,
 )
 from miglane.engine.domain.convergence import migration_tuning
@@ -1165,23 +1166,20 @@ class MigrationService:
             state = await self.read_state(cluster_id, with_vms=False)
             if state is None:
                 return
-            caps = bandwidth_caps(state.networks.cluster.policy, self._flows(state))
+            flows = {flow.migration_id: flow for flow in self._flows(state)}
             by_id = state.by_id
             changes = []
-            for migration in state.slot_holders():
-                live = self._live.get(migration.id)
-                cap = caps.get(migration.id)
-                source = by_id.get(migration.source_host_id)
+            for change in bandwidth_changes(state.networks.cluster.policy, list(flows.values())):
+                live = self._live.get(change.migration_id)
+                # One not yet running gets its cap with the migrate verb.
                 if (
                     live is None
-                    or cap is None
-                    or source is None
                     or live.phase is not MigrationPhase.RUNNING
-                    or cap.mibps <= 0
-                    or cap.mibps == live.max_bandwidth_mibps
+                    or change.cap.mibps <= 0
                 ):
                     continue
-                changes.append((migration.id, source.host.agent_address, cap.mibps))
+                source = by_id[flows[change.migration_id].source_host_id]
+                changes.append((change.migration_id, source.host.agent_address, change.cap.mibps))
             await asyncio.gather(*(self._resend_cap(*change) for change in changes))
 
     async def _resend_cap(self, migration_id: str, address: str, mibps: int) -> None:
