@@ -14,7 +14,6 @@ from miglane.engine.domain.admission import (
     AdmissionVerdict,
     MigrationLimits,
     admit_queued,
-    busy_retry_at,
     still_busy,
 )
 from miglane.engine.domain.model import (
@@ -176,7 +175,7 @@ def test_fifo_without_head_of_line_blocking() -> None:
 def test_busy_agents_are_skipped_until_their_retry_time(
     busy_host: int, now_offset: int, verdict: AdmissionVerdict, phrase: str
 ) -> None:
-    busy = {f"h{busy_host}": busy_retry_at(T0)}
+    busy = {f"h{busy_host}": T0 + timedelta(seconds=10)}  # busy at T0, retried 10 s later
     [(_, got, _, reason)] = admit(
         [manual("m", 1, 2)], now=T0 + timedelta(seconds=now_offset), busy_until=busy
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 
 from miglane.engine.domain.migration_path import (
@@ -45,8 +45,6 @@ from miglane.engine.domain.placement import (
     host_loads,
     manual_destination_rejections,
 )
-
-DESTINATION_BUSY_RETRY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -83,11 +81,6 @@ class Admission:
     destination_host_id: str = ""
     path: MigrationPath | None = None
     reason: str = ""
-
-
-def busy_retry_at(now: datetime) -> datetime:
-    """When to try again an agent that answered busy at `now`."""
-    return now + DESTINATION_BUSY_RETRY
 
 
 def still_busy(busy_until: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
