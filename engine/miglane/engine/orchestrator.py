@@ -979,7 +979,8 @@ class MigrationService:
                 try:
                     await self._persist(ids)
                 except Exception:
-                    log.exception("progress not written")
+                    log.exception("progress not written; tried again next time")
+                    self._unsaved.update(ids)
 
     async def _persist(self, migration_ids: Sequence[str]) -> None:
         def work(store: Store) -> tuple[None, list[Migration], list[Event]]:
