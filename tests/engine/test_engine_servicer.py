@@ -40,7 +40,7 @@ class AsyncContext:
 
 def sync_bridge(servicer: EngineServicer, loop: asyncio.AbstractEventLoop) -> SimpleNamespace:
     def run(coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=10)
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)
 
     handlers: dict[str, Callable[..., Any]] = {}
     for method in SERVICE.methods:

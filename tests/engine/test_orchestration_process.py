@@ -133,7 +133,7 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
                     r.migration.phase == common_pb2.MIGRATION_PHASE_RUNNING
                     and r.migration.data_processed_bytes > 0
                 ),
-                20,
+                60,
             )
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
