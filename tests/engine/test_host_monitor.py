@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from dataclasses import replace
 
-from miglane.engine.agent_client import AgentClients
-from miglane.engine.domain.model import Vm, VmState
+import pytest
+from engine_support import insert_vm
+
+from miglane.engine.agent_client import AgentClients, Capabilities
+from miglane.engine.domain.model import ClusterSpec, HostFacts, HostSpec, Vm, VmState
 from miglane.engine.host_monitor import HostMonitor, assign_vms
 from miglane.engine.inventory import InventoryService
 
@@ -57,3 +61,44 @@ async def test_a_round_without_hosts_is_quiet(inventory: InventoryService) -> No
     monitor = HostMonitor(inventory, AgentClients(), interval_s=0.01, on_round=on_round)
     await monitor.poll_all()  # raised "Set of Tasks/Futures is empty" before
     assert rounds == [1]
+
+
+class _AnswerFromBeforeTheMove:
+    """Agents of hosts a and b: a lists `vm` (as it did when asked), and the migration of
+    `vm` to b completes while a's answer is on its way."""
+
+    def __init__(self, vm: Vm, moved: Callable[[], None]) -> None:
+        self._vm = vm
+        self._moved = moved
+
+    async def capabilities(self, address: str) -> Capabilities:
+        return Capabilities(HostFacts(hostname=address), (), 2, 0)
+
+    async def list_vms(self, address: str) -> list[Vm]:
+        if address != "a:1":
+            return []
+        self._moved()
+        return [replace(self._vm, host_id="", cluster_id="")]
+
+
+async def test_an_answer_sent_before_a_migration_completed_does_not_undo_it(
+    inventory: InventoryService,
+) -> None:
+    cluster = await inventory.create_cluster(ClusterSpec("c1"))
+    a = (await inventory.add_host(HostSpec(cluster.id, "a", "a:1"))).host
+    b = (await inventory.add_host(HostSpec(cluster.id, "b", "b:1"))).host
+    moving = await insert_vm(inventory, a.id, cluster.id, name="x")
+    moves = {"count": 0}
+
+    def moved() -> None:
+        moves["count"] += 1
+
+    monitor = HostMonitor(
+        inventory,
+        _AnswerFromBeforeTheMove(moving, moved),  # type: ignore[arg-type]
+        moves=lambda: moves["count"],
+        hints=lambda: {moving.id: b.id},
+        arrived_after=lambda mark: {moving.id: b.id} if mark < 1 else {},
+    )
+    await monitor.poll_all()
+    assert (await inventory.get_vm(moving.id)).host_id == b.id

@@ -89,6 +89,7 @@ class HostMonitor:
         on_round: Callable[[], Awaitable[None]] | None = None,
         hints: Callable[[], Mapping[str, str]] | None = None,
         moves: Callable[[], int] | None = None,
+        arrived_after: Callable[[int], Mapping[str, str]] | None = None,
     ) -> None:
         self._inventory = inventory
         self._clients = clients
@@ -96,6 +97,9 @@ class HostMonitor:
         self._on_round = on_round
         self._hints = hints or dict
         self._moves = moves or (lambda: 0)
+        self._arrived_after = arrived_after or (lambda _: {})
+        # `moves` when each host's pending poll was sent, by host id.
+        self._sent_at: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self._addresses: set[str] = set()
@@ -170,6 +174,7 @@ class HostMonitor:
             del self._polling[host_id]
         for host in hosts:
             if host.id not in self._polling:
+                self._sent_at[host.id] = self._moves()
                 self._polling[host.id] = asyncio.get_running_loop().create_task(
                     self._poll(host), name=f"poll-{host.name}"
                 )
@@ -188,6 +193,12 @@ class HostMonitor:
                 answers.append((host, replace(report, vms=None)))
         return answers
 
+    def _listed(self, host: Host, vms: Sequence[Vm]) -> list[Vm]:
+        """The VMs a host listed, less those whose migration away from it completed after
+        the question was sent: that answer predates their leaving."""
+        arrived = self._arrived_after(self._sent_at.get(host.id, 0))
+        return [vm for vm in vms if arrived.get(vm.id, host.id) == host.id]
+
     async def poll_all(self) -> None:
         """One round: every host polled, the answers recorded."""
         hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
@@ -196,14 +207,16 @@ class HostMonitor:
             await self._clients.forget(gone)
         self._addresses = addresses
         results = await self._answers(hosts)
+        hints = self._hints()
+        known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
+        # From here to the records, no await: the answers are weighed against every
+        # migration completed so far.
+        moves = self._moves()
         listed = {
-            host.id: list(report.vms)
+            host.id: self._listed(host, report.vms)
             for host, report in results
             if report.reachable and report.vms is not None
         }
-        moves = self._moves()
-        hints = self._hints()
-        known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
         owned = assign_vms(listed, known, hints)
         await asyncio.gather(
             *(self._record(host, report, owned.get(host.id)) for host, report in results)

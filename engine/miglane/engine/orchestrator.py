@@ -216,11 +216,14 @@ class MigrationService:
             on_round=self._after_poll,
             hints=self.vm_hints,
             moves=lambda: self.arrivals,
+            arrived_after=self.arrived_after,
         )
         # VM id -> (destination host, monotonic time) of migrations completed lately.
         self._arrived: dict[str, tuple[str, float]] = {}
         # Completed migrations so far (the host monitor re-polls when one lands mid-round).
         self.arrivals = 0
+        # VM id -> (destination host, `arrivals` count) of its latest completed migration.
+        self._arrival_marks: dict[str, tuple[str, int]] = {}
         self._hint_window_s = 3 * poll_interval_s + 1.0
         self._live: dict[str, Migration] = {}
         # Migrations whose newest progress is only in memory (written by `_flush_progress`).
@@ -309,6 +312,10 @@ class MigrationService:
                     ended.set()
                 if migration.phase is MigrationPhase.COMPLETED:
                     self.arrivals += 1
+                    self._arrival_marks[migration.vm_id] = (
+                        migration.destination_host_id,
+                        self.arrivals,
+                    )
                     self._arrived[migration.vm_id] = (
                         migration.destination_host_id,
                         time.monotonic(),
@@ -1371,6 +1378,12 @@ class MigrationService:
             if migration.phase in SLOT_PHASES:
                 hints[migration.vm_id] = migration.source_host_id
         return hints
+
+    def arrived_after(self, mark: int) -> dict[str, str]:
+        """VM id -> destination of the migrations completed after `arrivals` was `mark`."""
+        return {
+            vm_id: host_id for vm_id, (host_id, seq) in self._arrival_marks.items() if seq > mark
+        }
 
     def live(self) -> Iterable[Migration]:
         return list(self._live.values())
