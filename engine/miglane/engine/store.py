@@ -5,244 +5,52 @@ WAL journal with `synchronous=FULL`: a committed change survives `kill -9` (and 
 anything not committed is rolled back on the next open. Every change the engine makes is one
 `transaction()`, so a request is either wholly written with its events or not at all.
 
-A Store is not thread-safe: one thread uses it at a time (InventoryService runs all store work
-on a single worker thread).
+A Store is not thread-safe: one thread uses it at a time (`StoreWorker` runs all store work on
+a single worker thread). The schema is in `store_schema`, row <-> model mapping in
+`store_codecs`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from miglane.engine.domain.model import (
-    ACTIVE_PHASES,
-    BandwidthMode,
     Cluster,
-    ConvergencePolicy,
     Event,
-    EventSeverity,
-    EventType,
-    FallbackReason,
     Host,
-    HostFacts,
-    HostStatus,
     Migration,
     MigrationFilter,
-    MigrationPhase,
-    MigrationPolicy,
     Network,
     NetworkRole,
-    Nic,
     Vm,
-    VmState,
 )
+from miglane.engine.store_codecs import (
+    ACTIVE_ARGS,
+    ACTIVE_SQL,
+    Page,
+    cluster_from_row,
+    cluster_values,
+    event_from_row,
+    event_values,
+    host_from_row,
+    host_state_values,
+    in_clause,
+    micros,
+    migration_from_json,
+    migration_values,
+    network_from_row,
+    network_values,
+    policy_json,
+    vm_from_row,
+)
+from miglane.engine.store_schema import StoreError, prepare_schema
 
 DATABASE_NAME = "engine.sqlite3"
-SCHEMA_VERSION = 1
-
-T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE clusters (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    compatibility_version TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    description TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE networks (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    cluster_id TEXT NOT NULL REFERENCES clusters(id),
-    name TEXT NOT NULL,
-    subnet TEXT NOT NULL,
-    required INTEGER NOT NULL,
-    qos_mbps INTEGER,
-    description TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    UNIQUE (cluster_id, name)
-);
--- The single source of truth for roles: the primary key makes "one network per role per
--- cluster" hold even against a buggy caller.
-CREATE TABLE network_roles (
-    cluster_id TEXT NOT NULL REFERENCES clusters(id),
-    role INTEGER NOT NULL,
-    network_id TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
-    PRIMARY KEY (cluster_id, role)
-);
-CREATE INDEX network_roles_network ON network_roles(network_id);
-CREATE TABLE hosts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    cluster_id TEXT NOT NULL REFERENCES clusters(id),
-    name TEXT NOT NULL,
-    agent_address TEXT NOT NULL UNIQUE,
-    status INTEGER NOT NULL,
-    status_reason TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    last_seen_at INTEGER,
-    nics TEXT NOT NULL,
-    facts TEXT NOT NULL,
-    UNIQUE (cluster_id, name)
-);
-CREATE TABLE vms (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
-    cluster_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    memory_mib INTEGER NOT NULL
-);
-CREATE INDEX vms_host ON vms(host_id);
-CREATE INDEX vms_cluster ON vms(cluster_id);
--- Migrations outlive hosts and clusters (history): no foreign keys. Filterable fields are
--- columns; the whole record is `body`.
-CREATE TABLE migrations (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    cluster_id TEXT NOT NULL,
-    vm_id TEXT NOT NULL,
-    source_host_id TEXT NOT NULL,
-    destination_host_id TEXT NOT NULL,
-    phase INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX migrations_cluster_phase ON migrations(cluster_id, phase);
-CREATE INDEX migrations_vm ON migrations(vm_id);
-CREATE TABLE events (
-    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
-    type INTEGER NOT NULL,
-    severity INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    cluster_id TEXT NOT NULL,
-    network_id TEXT NOT NULL,
-    host_id TEXT NOT NULL,
-    vm_id TEXT NOT NULL,
-    migration_id TEXT NOT NULL,
-    message TEXT NOT NULL,
-    attributes TEXT NOT NULL
-);
-CREATE INDEX events_cluster ON events(cluster_id, sequence);
-"""
-
-
-class StoreError(Exception):
-    """The database cannot be used (corrupt, from a newer engine, ...)."""
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    # The key to continue after, None on the last page.
-    next_after: int | None
-
-
-# ---------------------------------------------------------------- value codecs
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _micros(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: the engine stores aware times only")
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _moment(micros: int | None) -> datetime | None:
-    if micros is None:
-        return None
-    return _EPOCH + micros * _MICROSECOND
-
-
-def _required_moment(micros: int) -> datetime:
-    moment = _moment(micros)
-    assert moment is not None
-    return moment
-
-
-def _policy_json(policy: MigrationPolicy) -> str:
-    return json.dumps({k: int(v) if isinstance(v, bool) else v for k, v in asdict(policy).items()})
-
-
-def _policy_from_json(text: str) -> MigrationPolicy:
-    raw = json.loads(text)
-    known = {f.name for f in fields(MigrationPolicy)}
-    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
-    values["bandwidth_mode"] = BandwidthMode(values.get("bandwidth_mode", BandwidthMode.AUTO))
-    values["convergence"] = ConvergencePolicy(
-        values.get("convergence", ConvergencePolicy.MINIMAL_DOWNTIME)
-    )
-    for flag in ("encrypted", "compressed", "auto_converge"):
-        values[flag] = bool(values.get(flag, False))
-    return MigrationPolicy(**values)
-
-
-def _nics_json(nics: Sequence[Nic]) -> str:
-    return json.dumps([{**asdict(nic), "addresses": list(nic.addresses)} for nic in nics])
-
-
-def _nics_from_json(text: str) -> tuple[Nic, ...]:
-    known = {f.name for f in fields(Nic)}
-    nics = []
-    for raw in json.loads(text):
-        values = {k: v for k, v in raw.items() if k in known}
-        values["addresses"] = tuple(values.get("addresses", ()))
-        nics.append(Nic(**values))
-    return tuple(nics)
-
-
-def _facts_from_json(text: str) -> HostFacts:
-    known = {f.name for f in fields(HostFacts)}
-    return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})
-
-
-_MIGRATION_TIMES = ("created_at", "started_at", "finished_at")
-
-
-def _migration_json(migration: Migration) -> str:
-    body = asdict(migration)
-    for name in _MIGRATION_TIMES:
-        body[name] = _micros(getattr(migration, name))
-    body["phase"] = int(migration.phase)
-    body["fallback_reason"] = int(migration.fallback_reason)
-    body["tried_host_ids"] = list(migration.tried_host_ids)
-    return json.dumps(body)
-
-
-def _migration_from_json(text: str) -> Migration:
-    raw = json.loads(text)
-    known = {f.name for f in fields(Migration)}
-    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
-    for name in _MIGRATION_TIMES:
-        values[name] = _moment(values.get(name))
-    values["phase"] = MigrationPhase(values["phase"])
-    values["fallback_reason"] = FallbackReason(values.get("fallback_reason", 0))
-    values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
-    return Migration(**values)
-
-
-def _in_clause(values: Iterable[int | str]) -> tuple[str, list[int | str]]:
-    items = list(values)
-    return "(" + ",".join("?" * len(items)) + ")", items
-
-
-_ACTIVE_SQL, _ACTIVE_ARGS = _in_clause(int(p) for p in sorted(ACTIVE_PHASES))
-
-
-# ---------------------------------------------------------------- the store
 
 
 class Store:
@@ -272,26 +80,7 @@ class Store:
         self._db.close()
 
     def _migrate(self) -> None:
-        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise StoreError(f"integrity check failed: {check}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        if version != 0:
-            raise StoreError(
-                f"schema version {version}, this engine knows {SCHEMA_VERSION}: "
-                "it was written by a newer engine"
-            )
-        with self.transaction():
-            # Comments may hold ";": drop them before splitting into statements.
-            code = "\n".join(
-                line for line in _SCHEMA.splitlines() if not line.lstrip().startswith("--")
-            )
-            for statement in code.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        prepare_schema(self._db, self.transaction)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -333,31 +122,13 @@ class Store:
     # ------------------------------------------------------------ clusters
 
     def _cluster(self, row: sqlite3.Row) -> Cluster:
-        holders = self.role_holders(row["id"])
-        return Cluster(
-            id=row["id"],
-            name=row["name"],
-            compatibility_version=row["compatibility_version"],
-            policy=_policy_from_json(row["policy"]),
-            description=row["description"],
-            created_at=_required_moment(row["created_at"]),
-            migration_network_id=holders.get(NetworkRole.MIGRATION, ""),
-            management_network_id=holders.get(NetworkRole.MANAGEMENT, ""),
-            display_network_id=holders.get(NetworkRole.DISPLAY, ""),
-        )
+        return cluster_from_row(row, self.role_holders(row["id"]))
 
     def insert_cluster(self, cluster: Cluster) -> None:
         self._db.execute(
             "INSERT INTO clusters (id, name, compatibility_version, policy, description,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                cluster.id,
-                cluster.name,
-                cluster.compatibility_version,
-                _policy_json(cluster.policy),
-                cluster.description,
-                _micros(cluster.created_at),
-            ),
+            cluster_values(cluster),
         )
 
     def update_cluster(self, cluster: Cluster) -> None:
@@ -368,7 +139,7 @@ class Store:
             (
                 cluster.name,
                 cluster.compatibility_version,
-                _policy_json(cluster.policy),
+                policy_json(cluster.policy),
                 cluster.description,
                 cluster.id,
             ),
@@ -395,41 +166,15 @@ class Store:
     # ------------------------------------------------------------ networks and roles
 
     def _network(self, row: sqlite3.Row) -> Network:
-        roles = tuple(
-            sorted(
-                NetworkRole(r["role"])
-                for r in self._all(
-                    "SELECT role FROM network_roles WHERE network_id = ?", (row["id"],)
-                )
-            )
-        )
-        return Network(
-            id=row["id"],
-            cluster_id=row["cluster_id"],
-            name=row["name"],
-            subnet=row["subnet"],
-            required=bool(row["required"]),
-            roles=roles,
-            qos_mbps=row["qos_mbps"],
-            description=row["description"],
-            created_at=_moment(row["created_at"]),
-        )
+        rows = self._all("SELECT role FROM network_roles WHERE network_id = ?", (row["id"],))
+        return network_from_row(row, (NetworkRole(r["role"]) for r in rows))
 
     def insert_network(self, network: Network) -> None:
         """Writes the network; its roles are written with set_role_holder."""
         self._db.execute(
             "INSERT INTO networks (id, cluster_id, name, subnet, required, qos_mbps,"
             " description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                network.id,
-                network.cluster_id,
-                network.name,
-                network.subnet,
-                int(network.required),
-                network.qos_mbps,
-                network.description,
-                _micros(network.created_at),
-            ),
+            network_values(network),
         )
 
     def update_network(self, network: Network) -> None:
@@ -492,35 +237,13 @@ class Store:
     # ------------------------------------------------------------ hosts
 
     def _host(self, row: sqlite3.Row) -> Host:
-        return Host(
-            id=row["id"],
-            cluster_id=row["cluster_id"],
-            name=row["name"],
-            agent_address=row["agent_address"],
-            status=HostStatus(row["status"]),
-            status_reason=row["status_reason"],
-            created_at=_required_moment(row["created_at"]),
-            nics=_nics_from_json(row["nics"]),
-            facts=_facts_from_json(row["facts"]),
-            last_seen_at=_moment(row["last_seen_at"]),
-        )
+        return host_from_row(row)
 
     def insert_host(self, host: Host) -> None:
         self._db.execute(
-            "INSERT INTO hosts (id, cluster_id, name, agent_address, status, status_reason,"
-            " created_at, last_seen_at, nics, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                host.id,
-                host.cluster_id,
-                host.name,
-                host.agent_address,
-                int(host.status),
-                host.status_reason,
-                _micros(host.created_at),
-                _micros(host.last_seen_at),
-                _nics_json(host.nics),
-                json.dumps(asdict(host.facts)),
-            ),
+            "INSERT INTO hosts (id, cluster_id, created_at, name, agent_address, status,"
+            " status_reason, last_seen_at, nics, facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (host.id, host.cluster_id, micros(host.created_at), *host_state_values(host)),
         )
 
     def update_host(self, host: Host) -> None:
@@ -529,16 +252,7 @@ class Store:
         self._db.execute(
             "UPDATE hosts SET name = ?, agent_address = ?, status = ?, status_reason = ?,"
             " last_seen_at = ?, nics = ?, facts = ? WHERE id = ?",
-            (
-                host.name,
-                host.agent_address,
-                int(host.status),
-                host.status_reason,
-                _micros(host.last_seen_at),
-                _nics_json(host.nics),
-                json.dumps(asdict(host.facts)),
-                host.id,
-            ),
+            (*host_state_values(host), host.id),
         )
 
     def delete_host(self, host_id: str) -> None:
@@ -579,19 +293,11 @@ class Store:
 
     _VM_SELECT = (
         "SELECT v.*, (SELECT m.id FROM migrations m WHERE m.vm_id = v.id AND m.phase IN"
-        f" {_ACTIVE_SQL} ORDER BY m.seq DESC LIMIT 1) AS migration_id FROM vms v WHERE 1"
+        f" {ACTIVE_SQL} ORDER BY m.seq DESC LIMIT 1) AS migration_id FROM vms v WHERE 1"
     )
 
     def _vm(self, row: sqlite3.Row) -> Vm:
-        return Vm(
-            id=row["id"],
-            name=row["name"],
-            host_id=row["host_id"],
-            cluster_id=row["cluster_id"],
-            state=VmState(row["state"]),
-            memory_mib=row["memory_mib"],
-            migration_id=row["migration_id"] or "",
-        )
+        return vm_from_row(row)
 
     def replace_host_vms(self, host_id: str, vms: Sequence[Vm]) -> None:
         """The host's VM inventory becomes `vms` (as an agent reports it). A VM reported by
@@ -610,17 +316,17 @@ class Store:
             )
 
     def get_vm(self, vm_id: str) -> Vm | None:
-        row = self._one(self._VM_SELECT + " AND v.id = ?", [*_ACTIVE_ARGS, vm_id])
+        row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])
         return self._vm(row) if row else None
 
     def vms_of_host(self, host_id: str) -> list[Vm]:
         rows = self._all(
-            self._VM_SELECT + " AND v.host_id = ? ORDER BY v.seq", [*_ACTIVE_ARGS, host_id]
+            self._VM_SELECT + " AND v.host_id = ? ORDER BY v.seq", [*ACTIVE_ARGS, host_id]
         )
         return [self._vm(r) for r in rows]
 
     def list_vms(self, cluster_id: str, host_id: str, after: int, limit: int) -> Page[Vm]:
-        sql, args = self._VM_SELECT, list(_ACTIVE_ARGS)
+        sql, args = self._VM_SELECT, list(ACTIVE_ARGS)
         if cluster_id:
             sql, args = sql + " AND v.cluster_id = ?", [*args, cluster_id]
         if host_id:
@@ -632,17 +338,9 @@ class Store:
 
     def insert_migration(self, migration: Migration) -> None:
         self._db.execute(
-            "INSERT INTO migrations (id, cluster_id, vm_id, source_host_id,"
-            " destination_host_id, phase, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                migration.id,
-                migration.cluster_id,
-                migration.vm_id,
-                migration.source_host_id,
-                migration.destination_host_id,
-                int(migration.phase),
-                _migration_json(migration),
-            ),
+            "INSERT INTO migrations (cluster_id, vm_id, source_host_id, destination_host_id,"
+            " phase, body, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*migration_values(migration), migration.id),
         )
 
     def update_migration(self, migration: Migration) -> None:
@@ -650,27 +348,19 @@ class Store:
         cursor = self._db.execute(
             "UPDATE migrations SET cluster_id = ?, vm_id = ?, source_host_id = ?,"
             " destination_host_id = ?, phase = ?, body = ? WHERE id = ?",
-            (
-                migration.cluster_id,
-                migration.vm_id,
-                migration.source_host_id,
-                migration.destination_host_id,
-                int(migration.phase),
-                _migration_json(migration),
-                migration.id,
-            ),
+            (*migration_values(migration), migration.id),
         )
         if cursor.rowcount != 1:
             raise KeyError(f"no migration {migration.id!r} to update")
 
     def get_migration(self, migration_id: str) -> Migration | None:
         row = self._one("SELECT body FROM migrations WHERE id = ?", (migration_id,))
-        return _migration_from_json(row["body"]) if row else None
+        return migration_from_json(row["body"]) if row else None
 
     def active_migrations(self, cluster_id: str = "", host_id: str = "") -> list[Migration]:
         """Queued, preparing or running migrations, oldest first; of one cluster and/or with
         one host as source or destination when given."""
-        sql, args = f"SELECT body FROM migrations WHERE phase IN {_ACTIVE_SQL}", list(_ACTIVE_ARGS)
+        sql, args = f"SELECT body FROM migrations WHERE phase IN {ACTIVE_SQL}", list(ACTIVE_ARGS)
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [*args, cluster_id]
         if host_id:
@@ -682,7 +372,7 @@ class Store:
                     host_id,
                 ],
             )
-        return [_migration_from_json(r["body"]) for r in self._all(sql + " ORDER BY seq", args)]
+        return [migration_from_json(r["body"]) for r in self._all(sql + " ORDER BY seq", args)]
 
     def migration_counts(self, host_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per host: (outgoing, incoming) active migrations."""
@@ -690,12 +380,12 @@ class Store:
         counts = {host_id: (0, 0) for host_id in ids}
         if not ids:
             return counts
-        marks, id_args = _in_clause(ids)
+        marks, id_args = in_clause(ids)
         for column, index in (("source_host_id", 0), ("destination_host_id", 1)):
             rows = self._all(
                 f"SELECT {column} AS host, COUNT(*) AS n FROM migrations WHERE phase IN"
-                f" {_ACTIVE_SQL} AND {column} IN {marks} GROUP BY {column}",
-                [*_ACTIVE_ARGS, *id_args],
+                f" {ACTIVE_SQL} AND {column} IN {marks} GROUP BY {column}",
+                [*ACTIVE_ARGS, *id_args],
             )
             for row in rows:
                 pair = list(counts[row["host"]])
@@ -713,27 +403,12 @@ class Store:
             sql += " AND (source_host_id = ? OR destination_host_id = ?)"
             args = [*args, where.host_id, where.host_id]
         if where.phases:
-            marks, phase_args = _in_clause(int(p) for p in sorted(where.phases))
+            marks, phase_args = in_clause(int(p) for p in sorted(where.phases))
             sql, args = sql + f" AND phase IN {marks}", [*args, *phase_args]
         rows, next_after = self._page(sql, args, after, limit)
-        return Page([_migration_from_json(r["body"]) for r in rows], next_after)
+        return Page([migration_from_json(r["body"]) for r in rows], next_after)
 
     # ------------------------------------------------------------ events
-
-    def _event(self, row: sqlite3.Row) -> Event:
-        return Event(
-            sequence=row["sequence"],
-            type=EventType(row["type"]),
-            severity=EventSeverity(row["severity"]),
-            created_at=_required_moment(row["created_at"]),
-            cluster_id=row["cluster_id"],
-            network_id=row["network_id"],
-            host_id=row["host_id"],
-            vm_id=row["vm_id"],
-            migration_id=row["migration_id"],
-            message=row["message"],
-            attributes=json.loads(row["attributes"]),
-        )
 
     def append_events(self, events: Iterable[Event]) -> list[Event]:
         """Writes the events and returns them with their sequence numbers."""
@@ -743,18 +418,7 @@ class Store:
                 "INSERT INTO events (type, severity, created_at, cluster_id, network_id,"
                 " host_id, vm_id, migration_id, message, attributes)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    int(event.type),
-                    int(event.severity),
-                    _micros(event.created_at),
-                    event.cluster_id,
-                    event.network_id,
-                    event.host_id,
-                    event.vm_id,
-                    event.migration_id,
-                    event.message,
-                    json.dumps(dict(event.attributes), sort_keys=True),
-                ),
+                event_values(event),
             )
             assert cursor.lastrowid is not None
             stored.append(replace(event, sequence=cursor.lastrowid))
@@ -765,8 +429,11 @@ class Store:
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [cluster_id]
         rows, next_after = self._page(sql, args, after, limit, key="sequence")
-        return Page([self._event(r) for r in rows], next_after)
+        return Page([event_from_row(r) for r in rows], next_after)
 
     def last_event_sequence(self) -> int:
         row = self._db.execute("SELECT COALESCE(MAX(sequence), 0) FROM events").fetchone()
         return int(row[0])
+
+
+__all__ = ["DATABASE_NAME", "Page", "Store", "StoreError"]

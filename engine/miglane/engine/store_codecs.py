@@ -1,0 +1,281 @@
+"""How the engine's values are written to and read from SQLite rows: times as microseconds
+since the epoch, policies, NICs, facts and migrations as JSON, and each table's row as a model."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from miglane.engine.domain.model import (
+    ACTIVE_PHASES,
+    BandwidthMode,
+    Cluster,
+    ConvergencePolicy,
+    Event,
+    EventSeverity,
+    EventType,
+    FallbackReason,
+    Host,
+    HostFacts,
+    HostStatus,
+    Migration,
+    MigrationPhase,
+    MigrationPolicy,
+    Network,
+    NetworkRole,
+    Nic,
+    Vm,
+    VmState,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    # The key to continue after, None on the last page.
+    next_after: int | None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(when: datetime | None) -> int | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: the engine stores aware times only")
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def moment(count: int | None) -> datetime | None:
+    """The time `count` microseconds after the epoch (None stays None)."""
+    if count is None:
+        return None
+    return _EPOCH + count * _MICROSECOND
+
+
+def required_moment(count: int) -> datetime:
+    when = moment(count)
+    assert when is not None
+    return when
+
+
+def policy_json(policy: MigrationPolicy) -> str:
+    return json.dumps({k: int(v) if isinstance(v, bool) else v for k, v in asdict(policy).items()})
+
+
+def policy_from_json(text: str) -> MigrationPolicy:
+    raw = json.loads(text)
+    known = {f.name for f in fields(MigrationPolicy)}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    values["bandwidth_mode"] = BandwidthMode(values.get("bandwidth_mode", BandwidthMode.AUTO))
+    values["convergence"] = ConvergencePolicy(
+        values.get("convergence", ConvergencePolicy.MINIMAL_DOWNTIME)
+    )
+    for flag in ("encrypted", "compressed", "auto_converge"):
+        values[flag] = bool(values.get(flag, False))
+    return MigrationPolicy(**values)
+
+
+def nics_json(nics: Sequence[Nic]) -> str:
+    return json.dumps([{**asdict(nic), "addresses": list(nic.addresses)} for nic in nics])
+
+
+def nics_from_json(text: str) -> tuple[Nic, ...]:
+    known = {f.name for f in fields(Nic)}
+    nics = []
+    for raw in json.loads(text):
+        values = {k: v for k, v in raw.items() if k in known}
+        values["addresses"] = tuple(values.get("addresses", ()))
+        nics.append(Nic(**values))
+    return tuple(nics)
+
+
+def facts_from_json(text: str) -> HostFacts:
+    known = {f.name for f in fields(HostFacts)}
+    return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+_MIGRATION_TIMES = ("created_at", "started_at", "finished_at")
+
+
+def migration_json(migration: Migration) -> str:
+    body = asdict(migration)
+    for name in _MIGRATION_TIMES:
+        body[name] = micros(getattr(migration, name))
+    body["phase"] = int(migration.phase)
+    body["fallback_reason"] = int(migration.fallback_reason)
+    body["tried_host_ids"] = list(migration.tried_host_ids)
+    return json.dumps(body)
+
+
+def migration_from_json(text: str) -> Migration:
+    raw = json.loads(text)
+    known = {f.name for f in fields(Migration)}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    for name in _MIGRATION_TIMES:
+        values[name] = moment(values.get(name))
+    values["phase"] = MigrationPhase(values["phase"])
+    values["fallback_reason"] = FallbackReason(values.get("fallback_reason", 0))
+    values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
+    return Migration(**values)
+
+
+def in_clause(values: Iterable[int | str]) -> tuple[str, list[int | str]]:
+    items = list(values)
+    return "(" + ",".join("?" * len(items)) + ")", items
+
+
+ACTIVE_SQL, ACTIVE_ARGS = in_clause(int(p) for p in sorted(ACTIVE_PHASES))
+
+
+# ---------------------------------------------------------------- rows <-> models
+
+
+def cluster_from_row(row: sqlite3.Row, holders: Mapping[NetworkRole, str]) -> Cluster:
+    """`holders`: the cluster's role holders (network_roles rows)."""
+    return Cluster(
+        id=row["id"],
+        name=row["name"],
+        compatibility_version=row["compatibility_version"],
+        policy=policy_from_json(row["policy"]),
+        description=row["description"],
+        created_at=required_moment(row["created_at"]),
+        migration_network_id=holders.get(NetworkRole.MIGRATION, ""),
+        management_network_id=holders.get(NetworkRole.MANAGEMENT, ""),
+        display_network_id=holders.get(NetworkRole.DISPLAY, ""),
+    )
+
+
+def cluster_values(cluster: Cluster) -> tuple[Any, ...]:
+    """(id, name, compatibility_version, policy, description, created_at)"""
+    return (
+        cluster.id,
+        cluster.name,
+        cluster.compatibility_version,
+        policy_json(cluster.policy),
+        cluster.description,
+        micros(cluster.created_at),
+    )
+
+
+def network_from_row(row: sqlite3.Row, roles: Iterable[NetworkRole]) -> Network:
+    """`roles`: the roles the network holds (network_roles rows)."""
+    return Network(
+        id=row["id"],
+        cluster_id=row["cluster_id"],
+        name=row["name"],
+        subnet=row["subnet"],
+        required=bool(row["required"]),
+        roles=tuple(sorted(roles)),
+        qos_mbps=row["qos_mbps"],
+        description=row["description"],
+        created_at=moment(row["created_at"]),
+    )
+
+
+def network_values(network: Network) -> tuple[Any, ...]:
+    """(id, cluster_id, name, subnet, required, qos_mbps, description, created_at)"""
+    return (
+        network.id,
+        network.cluster_id,
+        network.name,
+        network.subnet,
+        int(network.required),
+        network.qos_mbps,
+        network.description,
+        micros(network.created_at),
+    )
+
+
+def host_from_row(row: sqlite3.Row) -> Host:
+    return Host(
+        id=row["id"],
+        cluster_id=row["cluster_id"],
+        name=row["name"],
+        agent_address=row["agent_address"],
+        status=HostStatus(row["status"]),
+        status_reason=row["status_reason"],
+        created_at=required_moment(row["created_at"]),
+        nics=nics_from_json(row["nics"]),
+        facts=facts_from_json(row["facts"]),
+        last_seen_at=moment(row["last_seen_at"]),
+    )
+
+
+def host_state_values(host: Host) -> tuple[Any, ...]:
+    """(name, agent_address, status, status_reason, last_seen_at, nics, facts): what changes."""
+    return (
+        host.name,
+        host.agent_address,
+        int(host.status),
+        host.status_reason,
+        micros(host.last_seen_at),
+        nics_json(host.nics),
+        json.dumps(asdict(host.facts)),
+    )
+
+
+def vm_from_row(row: sqlite3.Row) -> Vm:
+    """`row` carries the id of the VM's active migration, if any, as `migration_id`."""
+    return Vm(
+        id=row["id"],
+        name=row["name"],
+        host_id=row["host_id"],
+        cluster_id=row["cluster_id"],
+        state=VmState(row["state"]),
+        memory_mib=row["memory_mib"],
+        migration_id=row["migration_id"] or "",
+    )
+
+
+def migration_values(migration: Migration) -> tuple[Any, ...]:
+    """(cluster_id, vm_id, source_host_id, destination_host_id, phase, body)"""
+    return (
+        migration.cluster_id,
+        migration.vm_id,
+        migration.source_host_id,
+        migration.destination_host_id,
+        int(migration.phase),
+        migration_json(migration),
+    )
+
+
+def event_from_row(row: sqlite3.Row) -> Event:
+    return Event(
+        sequence=row["sequence"],
+        type=EventType(row["type"]),
+        severity=EventSeverity(row["severity"]),
+        created_at=required_moment(row["created_at"]),
+        cluster_id=row["cluster_id"],
+        network_id=row["network_id"],
+        host_id=row["host_id"],
+        vm_id=row["vm_id"],
+        migration_id=row["migration_id"],
+        message=row["message"],
+        attributes=json.loads(row["attributes"]),
+    )
+
+
+def event_values(event: Event) -> tuple[Any, ...]:
+    """(type, severity, created_at, cluster_id, network_id, host_id, vm_id, migration_id,
+    message, attributes)"""
+    return (
+        int(event.type),
+        int(event.severity),
+        micros(event.created_at),
+        event.cluster_id,
+        event.network_id,
+        event.host_id,
+        event.vm_id,
+        event.migration_id,
+        event.message,
+        json.dumps(dict(event.attributes), sort_keys=True),
+    )
