@@ -4,8 +4,8 @@ Publishing never waits: each subscriber has a bounded buffer. A subscriber that 
 fill is dropped — it still receives what was buffered, then learns it was dropped — rather than
 skipping events silently: audit events matter one by one, and every event is persisted with a
 sequence number, so a dropped client resumes with `after_sequence` and loses nothing.
-(Migration progress, issue 5, wants the other policy — keep the newest snapshot per migration —
-and gets its own hub.)
+(Migration progress wants the other policy — keep the newest snapshot per migration — and
+has its own hub, `progress_hub`.)
 """
 
 from __future__ import annotations

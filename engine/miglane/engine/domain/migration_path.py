@@ -19,8 +19,9 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from miglane.engine.domain.audit_messages import legacy_level_problem
 from miglane.engine.domain.model import Attachment, Cluster, FallbackReason, HostView, Network
-from miglane.engine.domain.roles import MIGRATION_NETWORK_MIN_VERSION, cluster_migration_network
+from miglane.engine.domain.roles import cluster_level_fallback
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -51,14 +52,9 @@ class ClusterNetworks:
 
     @functools.cached_property
     def _cluster_level(self) -> FallbackReason | None:
-        verdict = cluster_migration_network(
-            self.cluster.compatibility_version,
-            self.cluster.migration_network_id,
-            self.cluster.management_network_id,
+        return cluster_level_fallback(
+            self.cluster.compatibility_version, self.cluster.migration_network_id
         )
-        if verdict.fallback_reason is FallbackReason.NONE:
-            return None
-        return verdict.fallback_reason
 
     def cluster_level_fallback(self) -> FallbackReason | None:
         """NO_MIGRATION_NETWORK or LEGACY_CLUSTER when the whole cluster falls back."""
@@ -197,12 +193,7 @@ def _cluster_problem(networks: ClusterNetworks, reason: FallbackReason) -> str:
     cluster = networks.cluster
     if reason is FallbackReason.NO_MIGRATION_NETWORK:
         return f"cluster {cluster.name!r} has no network with the migration role"
-    low = ".".join(str(n) for n in MIGRATION_NETWORK_MIN_VERSION)
-    return (
-        f"cluster {cluster.name!r} is at level {cluster.compatibility_version or '?'}, which "
-        f"predates migration networks ({low}); its migration {networks.migration_label} is "
-        "not used"
-    )
+    return f"{legacy_level_problem(cluster)}; its migration {networks.migration_label} is not used"
 
 
 def _management_path(

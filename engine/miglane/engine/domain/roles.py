@@ -1,5 +1,6 @@
-"""Network-role rules (the seed's): each role is held by at most one network per cluster,
-granting moves it, and the migration role stays put while the cluster migrates."""
+"""Network-role rules: each role is held by at most one network per cluster, granting moves it,
+the migration role stays put while the cluster migrates, and which clusters (by role and level)
+migrate over management."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def plan_role_unset(
 
 
 def refuse_while_migrating(action: str, active: Sequence[Migration], *, shown_max: int = 5) -> None:
-    """The seed's guard: the migration network cannot change under a running migration.
+    """The migration network cannot change under a running migration.
 
     `active` holds the cluster's queued/preparing/running migrations; the message names them
     so that the operator knows what to wait for or cancel.
@@ -111,39 +112,17 @@ def refuse_while_migrating(action: str, active: Sequence[Migration], *, shown_ma
     )
 
 
-@dataclass(frozen=True)
-class ClusterMigrationNetwork:
-    """Which network carries a cluster's migration data, at the cluster level (before the
-    per-host checks of issue 5: attachment, link, addresses)."""
-
-    network_id: str
-    fallback_reason: FallbackReason
-    detail: str = ""
-
-
-def cluster_migration_network(
-    compatibility_version: str,
-    migration_network_id: str,
-    management_network_id: str,
-) -> ClusterMigrationNetwork:
-    """The migration network when the cluster has one and its level supports it; otherwise
-    management, with the reason (never a silent fallback)."""
+def cluster_level_fallback(
+    compatibility_version: str, migration_network_id: str
+) -> FallbackReason | None:
+    """Why the whole cluster migrates over management, before any per-host check: it has no
+    network with the migration role (NO_MIGRATION_NETWORK), or its level predates migration
+    networks (LEGACY_CLUSTER); None when it uses its migration network."""
     if not migration_network_id:
-        return ClusterMigrationNetwork(
-            management_network_id,
-            FallbackReason.NO_MIGRATION_NETWORK,
-            "the cluster has no network with the migration role; the management network "
-            "carries migrations",
-        )
+        return FallbackReason.NO_MIGRATION_NETWORK
     if not migration_network_supported(compatibility_version):
-        low = ".".join(str(n) for n in MIGRATION_NETWORK_MIN_VERSION)
-        return ClusterMigrationNetwork(
-            management_network_id,
-            FallbackReason.LEGACY_CLUSTER,
-            f"cluster level {compatibility_version} predates migration networks ({low}); "
-            "the management network carries migrations",
-        )
-    return ClusterMigrationNetwork(migration_network_id, FallbackReason.NONE)
+        return FallbackReason.LEGACY_CLUSTER
+    return None
 
 
 def level_change_moves_migrations(old_version: str, new_version: str) -> bool:

@@ -8,7 +8,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from miglane.engine.grpc_api.servicer import EngineServicer
-from miglane.engine.inventory import InventoryService
+from miglane.engine.inventory_parts import Inventory
 from miglane.engine.orchestrator import MigrationService
 from miglane.v1 import engine_pb2, engine_pb2_grpc
 
@@ -24,7 +24,7 @@ SERVER_OPTIONS = (
 
 async def create_server(
     address: str,
-    inventory: InventoryService,
+    inventory: Inventory,
     *,
     health_servicer: health_aio.HealthServicer | None = None,
     migrations: MigrationService | None = None,

@@ -1,0 +1,138 @@
+"""Hosts: add, read, list and remove, with their audit events; and the host read model
+(`host_views`: a host with its derived network attachments and migration counts), which the
+migration side reads too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from miglane.engine.domain import audit_messages as say
+from miglane.engine.domain.attachments import derive_attachments
+from miglane.engine.domain.errors import AlreadyExists, FailedPrecondition
+from miglane.engine.domain.model import Event, Host, HostSpec, HostStatus, HostView, Network
+from miglane.engine.domain.paging import Listing
+from miglane.engine.domain.validation import (
+    validate_agent_address,
+    validate_id,
+    validate_name,
+    validate_optional_id,
+)
+from miglane.engine.store import Page, Store
+from miglane.engine.store_lookups import (
+    check_cluster_exists,
+    read_page,
+    require_cluster,
+    require_host,
+)
+from miglane.engine.unit_of_work import StoreWorker
+
+
+def host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
+    """The hosts with their attachments (derived from their NICs and their cluster's
+    networks) and their active migration counts. Store work: runs on the store worker."""
+    networks: dict[str, list[Network]] = {}
+    counts = store.migration_counts(h.id for h in hosts)
+    views = []
+    for host in hosts:
+        if host.cluster_id not in networks:
+            networks[host.cluster_id] = store.networks_of_cluster(host.cluster_id)
+        outgoing, incoming = counts[host.id]
+        views.append(
+            HostView(
+                host=host,
+                attachments=tuple(derive_attachments(networks[host.cluster_id], host.nics)),
+                outgoing_migrations=outgoing,
+                incoming_migrations=incoming,
+            )
+        )
+    return views
+
+
+class HostService:
+    # The read model, also as a member (for holders of the service rather than the module).
+    host_views = staticmethod(host_views)
+
+    def __init__(
+        self,
+        worker: StoreWorker,
+        *,
+        clock: Callable[[], datetime],
+        make_id: Callable[[str], str],
+    ) -> None:
+        self._worker = worker
+        self._clock = clock
+        self._make_id = make_id
+
+    async def add_host(self, spec: HostSpec) -> HostView:
+        validate_id("cluster_id", spec.cluster_id, "cluster")
+        name = validate_name("name", spec.name)
+        address = validate_agent_address("agent_address", spec.agent_address)
+
+        def work(store: Store) -> tuple[HostView, list[Event]]:
+            cluster = require_cluster(store, spec.cluster_id)
+            taken = store.find_host(cluster_id=cluster.id, name=name)
+            if taken is not None:
+                raise AlreadyExists(
+                    "name",
+                    f"cluster {cluster.name!r} already has a host named {name!r} (id {taken.id})",
+                )
+            other = store.find_host_by_agent(address)
+            if other is not None:
+                raise AlreadyExists(
+                    "agent_address",
+                    f"host {other.name!r} (id {other.id}) already uses the agent at {address}",
+                )
+            host = Host(
+                id=self._make_id("host"),
+                cluster_id=cluster.id,
+                name=name,
+                agent_address=address,
+                status=HostStatus.UNREACHABLE,
+                status_reason=(
+                    f"agent at {address} not contacted yet: the first poll is on its way"
+                ),
+                created_at=self._clock(),
+            )
+            store.insert_host(host)
+            return host_views(store, [host])[0], [say.host_added(cluster, host, self._clock())]
+
+        return await self._worker.transact(work)
+
+    async def get_host(self, host_id: str) -> HostView:
+        return await self._worker.read(
+            lambda store: host_views(store, [require_host(store, host_id)])[0]
+        )
+
+    async def list_hosts(
+        self, cluster_id: str = "", page_size: int = 0, page_token: str = ""
+    ) -> Listing[HostView]:
+        cluster_id = validate_optional_id("cluster_id", cluster_id, "cluster")
+        if cluster_id:
+            await check_cluster_exists(self._worker, cluster_id)
+
+        def fetch(store: Store, after: int, size: int) -> Page[HostView]:
+            page = store.list_hosts(cluster_id, after, size)
+            return Page(host_views(store, page.items), page.next_after)
+
+        return await read_page(
+            self._worker, f"hosts?cluster={cluster_id}", page_size, page_token, fetch
+        )
+
+    async def remove_host(self, host_id: str) -> None:
+        def work(store: Store) -> tuple[None, list[Event]]:
+            host = require_host(store, host_id)
+            active = store.active_migrations(host_id=host.id)
+            if active:
+                ids = ", ".join(m.id for m in active[:5])
+                raise FailedPrecondition(
+                    f"host {host.name!r} takes part in {len(active)} queued or running "
+                    f"migration(s) ({ids}); wait for them or cancel them first"
+                )
+            cluster = store.get_cluster(host.cluster_id)
+            vms = len(store.vms_of_host(host.id))
+            store.delete_host(host.id)
+            cluster_name = cluster.name if cluster else host.cluster_id
+            return None, [say.host_removed(host, cluster_name, vms, self._clock())]
+
+        await self._worker.transact(work)
