@@ -30,7 +30,7 @@ from miglane.engine.domain.paging import (
 )
 from miglane.engine.domain.roles import (
     RoleChangeKind,
-    cluster_migration_network,
+    cluster_level_fallback,
     level_change_moves_migrations,
     migration_network_supported,
     plan_role_grant,
@@ -242,24 +242,18 @@ def test_migration_network_supported_from_3_3(version: str, supported: bool) -> 
 
 
 @pytest.mark.parametrize(
-    ("version", "migration", "management", "network", "reason"),
+    ("version", "migration", "reason"),
     [
-        ("4.7", "net-mig", "net-mgmt", "net-mig", FallbackReason.NONE),
-        ("3.3", "net-mig", "net-mgmt", "net-mig", FallbackReason.NONE),
-        ("3.2", "net-mig", "net-mgmt", "net-mgmt", FallbackReason.LEGACY_CLUSTER),
-        ("4.7", "", "net-mgmt", "net-mgmt", FallbackReason.NO_MIGRATION_NETWORK),
-        ("3.0", "", "net-mgmt", "net-mgmt", FallbackReason.NO_MIGRATION_NETWORK),
-        ("4.7", "", "", "", FallbackReason.NO_MIGRATION_NETWORK),
+        ("4.7", "net-mig", None),
+        ("3.3", "net-mig", None),
+        ("3.2", "net-mig", FallbackReason.LEGACY_CLUSTER),
+        ("garbage", "net-mig", FallbackReason.LEGACY_CLUSTER),
+        ("4.7", "", FallbackReason.NO_MIGRATION_NETWORK),
+        ("3.0", "", FallbackReason.NO_MIGRATION_NETWORK),
     ],
 )
-def test_cluster_migration_network(
-    version: str, migration: str, management: str, network: str, reason: FallbackReason
-) -> None:
-    choice = cluster_migration_network(version, migration, management)
-    assert (choice.network_id, choice.fallback_reason) == (network, reason)
-    assert bool(choice.detail) == (reason is not FallbackReason.NONE)  # never a silent fallback
-    if reason is FallbackReason.LEGACY_CLUSTER:
-        assert "3.2" in choice.detail and "3.3" in choice.detail
+def test_cluster_level_fallback(version: str, migration: str, reason: FallbackReason) -> None:
+    assert cluster_level_fallback(version, migration) is reason
 
 
 @pytest.mark.parametrize(
@@ -346,7 +340,10 @@ def test_refuse_while_migrating_names_the_migrations(count: int, shown: int, mor
 
 
 def test_nothing_migrating_refuses_nothing() -> None:
-    refuse_while_migrating("move the migration role", [])
+    try:
+        refuse_while_migrating("move the migration role", [])
+    except FailedPrecondition as refused:
+        pytest.fail(f"refused with nothing migrating: {refused.message}")
 
 
 # ---------------------------------------------------------------- policy

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 from engine_support import Engine, running_engine
+from migration_writers import emit
 
 from miglane.engine.domain.model import Event, EventType
 from miglane.engine.events import EventHub, SubscriptionOverflow
@@ -78,11 +79,11 @@ async def wait_for_subscribers(engine: Engine, count: int, *, at_most: bool = Fa
     """Until the hub has at least `count` subscribers (at most, with `at_most`)."""
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
-        have = engine.inventory.hub.subscriber_count
+        have = engine.inventory.audit.hub.subscriber_count
         if (have <= count) if at_most else (have >= count):
             return
         await asyncio.sleep(0.01)
-    have = engine.inventory.hub.subscriber_count
+    have = engine.inventory.audit.hub.subscriber_count
     raise AssertionError(f"{have} subscribers after {DEADLINE_S} s, wanted {count}")
 
 
@@ -158,14 +159,14 @@ async def test_a_stuck_client_does_not_hold_back_others_or_the_engine(tmp_path: 
                 for k in range(batch)
             ]
             # Never blocked by `stuck` (a block would hang here until the deadline).
-            await asyncio.wait_for(engine.inventory.emit(events), DEADLINE_S)
+            await asyncio.wait_for(emit(engine.inventory.worker, events), DEADLINE_S)
             while len(received) < start + batch:
                 progressed.clear()
                 await asyncio.wait_for(progressed.wait(), DEADLINE_S)
         assert received == list(range(2, total + 2))
         reader.cancel()
         # The stuck client was dropped once its buffer filled, not waited for.
-        assert engine.inventory.hub.subscriber_count <= 1
+        assert engine.inventory.audit.hub.subscriber_count <= 1
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             async for _ in stuck:
                 pass
@@ -184,8 +185,9 @@ async def test_overflow_then_resume_without_gap(tmp_path: Path) -> None:
     async with running_engine(tmp_path / "state", queue_size=4) as engine:
         call = engine.stub.WatchEvents(pb.WatchEventsRequest())
         await wait_for_subscribers(engine, 1)
-        await engine.inventory.emit(
-            [Event(EventType.CLUSTER_UPDATED, f"e{i}", NOW) for i in range(10)]
+        await emit(
+            engine.inventory.worker,
+            [Event(EventType.CLUSTER_UPDATED, f"e{i}", NOW) for i in range(10)],
         )
         received = []
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -203,6 +205,6 @@ async def test_streams_end_cleanly_when_the_engine_stops(tmp_path: Path) -> None
     async with running_engine(tmp_path / "state") as engine:
         call = engine.stub.WatchEvents(pb.WatchEventsRequest())
         await wait_for_subscribers(engine, 1)
-        engine.inventory.end_streams()
+        engine.inventory.audit.end_streams()
         assert [item async for item in call] == []
         assert await call.code() == grpc.StatusCode.OK
