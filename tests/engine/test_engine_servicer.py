@@ -148,9 +148,12 @@ def test_errors_map_to_status_codes(
 
 
 def test_unexpected_failures_are_internal_without_leaking(loop: asyncio.AbstractEventLoop) -> None:
-    class Broken:
+    class BrokenClusters:
         async def get_cluster(self, cluster_id: str) -> None:
             raise RuntimeError("secret /var/lib path in a stack trace")
+
+    class Broken:
+        clusters = BrokenClusters()
 
     server = make_server(EngineServicer(Broken()), loop)  # type: ignore[arg-type]
     _, code, details = unary(server, "GetCluster", pb.GetClusterRequest(cluster_id="c"))

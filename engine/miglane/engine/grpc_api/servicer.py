@@ -30,12 +30,7 @@ def _migrations_not_yet(rpc: str) -> NotImplementedYet:
 
 class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     def __init__(self, inventory: Inventory, migrations: MigrationService | None = None) -> None:
-        self._clusters = inventory.clusters
-        self._networks = inventory.networks
-        self._hosts = inventory.hosts
-        self._vms = inventory.vms
-        self._migration_records = inventory.migration_records
-        self._audit = inventory.audit
+        self._inventory = inventory
         self._service = migrations
         self._replies: dict[str, tuple[Migration, pb.WatchMigrationsResponse]] = {}
 
@@ -50,21 +45,21 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def CreateCluster(
         self, request: pb.CreateClusterRequest, context: Context
     ) -> pb.CreateClusterResponse:
-        cluster = await self._clusters.create_cluster(conv.cluster_spec(request))
+        cluster = await self._inventory.clusters.create_cluster(conv.cluster_spec(request))
         return pb.CreateClusterResponse(cluster=conv.cluster_to_proto(cluster))
 
     @map_domain_errors
     async def GetCluster(
         self, request: pb.GetClusterRequest, context: Context
     ) -> pb.GetClusterResponse:
-        cluster = await self._clusters.get_cluster(request.cluster_id)
+        cluster = await self._inventory.clusters.get_cluster(request.cluster_id)
         return pb.GetClusterResponse(cluster=conv.cluster_to_proto(cluster))
 
     @map_domain_errors
     async def ListClusters(
         self, request: pb.ListClustersRequest, context: Context
     ) -> pb.ListClustersResponse:
-        page = await self._clusters.list_clusters(request.page_size, request.page_token)
+        page = await self._inventory.clusters.list_clusters(request.page_size, request.page_token)
         return pb.ListClustersResponse(
             clusters=[conv.cluster_to_proto(c) for c in page.items],
             next_page_token=page.next_page_token,
@@ -74,14 +69,14 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def UpdateCluster(
         self, request: pb.UpdateClusterRequest, context: Context
     ) -> pb.UpdateClusterResponse:
-        cluster = await self._clusters.update_cluster(conv.cluster_patch(request))
+        cluster = await self._inventory.clusters.update_cluster(conv.cluster_patch(request))
         return pb.UpdateClusterResponse(cluster=conv.cluster_to_proto(cluster))
 
     @map_domain_errors
     async def DeleteCluster(
         self, request: pb.DeleteClusterRequest, context: Context
     ) -> pb.DeleteClusterResponse:
-        await self._clusters.delete_cluster(request.cluster_id)
+        await self._inventory.clusters.delete_cluster(request.cluster_id)
         return pb.DeleteClusterResponse()
 
     # ------------------------------------------------------------ networks
@@ -90,21 +85,21 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def CreateNetwork(
         self, request: pb.CreateNetworkRequest, context: Context
     ) -> pb.CreateNetworkResponse:
-        network = await self._networks.create_network(conv.network_spec(request))
+        network = await self._inventory.networks.create_network(conv.network_spec(request))
         return pb.CreateNetworkResponse(network=conv.network_to_proto(network))
 
     @map_domain_errors
     async def GetNetwork(
         self, request: pb.GetNetworkRequest, context: Context
     ) -> pb.GetNetworkResponse:
-        network = await self._networks.get_network(request.network_id)
+        network = await self._inventory.networks.get_network(request.network_id)
         return pb.GetNetworkResponse(network=conv.network_to_proto(network))
 
     @map_domain_errors
     async def ListNetworks(
         self, request: pb.ListNetworksRequest, context: Context
     ) -> pb.ListNetworksResponse:
-        page = await self._networks.list_networks(
+        page = await self._inventory.networks.list_networks(
             request.cluster_id, request.page_size, request.page_token
         )
         return pb.ListNetworksResponse(
@@ -116,21 +111,21 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def UpdateNetwork(
         self, request: pb.UpdateNetworkRequest, context: Context
     ) -> pb.UpdateNetworkResponse:
-        network = await self._networks.update_network(conv.network_patch(request))
+        network = await self._inventory.networks.update_network(conv.network_patch(request))
         return pb.UpdateNetworkResponse(network=conv.network_to_proto(network))
 
     @map_domain_errors
     async def DeleteNetwork(
         self, request: pb.DeleteNetworkRequest, context: Context
     ) -> pb.DeleteNetworkResponse:
-        await self._networks.delete_network(request.network_id)
+        await self._inventory.networks.delete_network(request.network_id)
         return pb.DeleteNetworkResponse()
 
     @map_domain_errors
     async def SetNetworkRole(
         self, request: pb.SetNetworkRoleRequest, context: Context
     ) -> pb.SetNetworkRoleResponse:
-        network, previous = await self._networks.set_network_role(
+        network, previous = await self._inventory.networks.set_network_role(
             request.network_id, conv.role_from_proto(request.role)
         )
         return pb.SetNetworkRoleResponse(
@@ -141,7 +136,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def UnsetNetworkRole(
         self, request: pb.UnsetNetworkRoleRequest, context: Context
     ) -> pb.UnsetNetworkRoleResponse:
-        network = await self._networks.unset_network_role(
+        network = await self._inventory.networks.unset_network_role(
             request.network_id, conv.role_from_proto(request.role)
         )
         return pb.UnsetNetworkRoleResponse(network=conv.network_to_proto(network))
@@ -150,21 +145,21 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
 
     @map_domain_errors
     async def AddHost(self, request: pb.AddHostRequest, context: Context) -> pb.AddHostResponse:
-        host = await self._hosts.add_host(conv.host_spec(request))
+        host = await self._inventory.hosts.add_host(conv.host_spec(request))
         if self._service is not None:
             self._service.monitor.poll_soon()
         return pb.AddHostResponse(host=conv.host_to_proto(host))
 
     @map_domain_errors
     async def GetHost(self, request: pb.GetHostRequest, context: Context) -> pb.GetHostResponse:
-        host = await self._hosts.get_host(request.host_id)
+        host = await self._inventory.hosts.get_host(request.host_id)
         return pb.GetHostResponse(host=conv.host_to_proto(host))
 
     @map_domain_errors
     async def ListHosts(
         self, request: pb.ListHostsRequest, context: Context
     ) -> pb.ListHostsResponse:
-        page = await self._hosts.list_hosts(
+        page = await self._inventory.hosts.list_hosts(
             request.cluster_id, request.page_size, request.page_token
         )
         return pb.ListHostsResponse(
@@ -176,7 +171,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def RemoveHost(
         self, request: pb.RemoveHostRequest, context: Context
     ) -> pb.RemoveHostResponse:
-        await self._hosts.remove_host(request.host_id)
+        await self._inventory.hosts.remove_host(request.host_id)
         return pb.RemoveHostResponse()
 
     @map_domain_errors
@@ -196,7 +191,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
 
     @map_domain_errors
     async def ListVms(self, request: pb.ListVmsRequest, context: Context) -> pb.ListVmsResponse:
-        page = await self._vms.list_vms(
+        page = await self._inventory.vms.list_vms(
             request.cluster_id, request.host_id, request.page_size, request.page_token
         )
         return pb.ListVmsResponse(
@@ -205,7 +200,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
 
     @map_domain_errors
     async def GetVm(self, request: pb.GetVmRequest, context: Context) -> pb.GetVmResponse:
-        vm = await self._vms.get_vm(request.vm_id)
+        vm = await self._inventory.vms.get_vm(request.vm_id)
         return pb.GetVmResponse(vm=conv.vm_to_proto(vm))
 
     # ------------------------------------------------------------ migrations (issue 5)
@@ -277,14 +272,14 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         if self._service is not None:
             migration = await self._service.get(request.migration_id)
         else:
-            migration = await self._migration_records.get_migration(request.migration_id)
+            migration = await self._inventory.migration_records.get_migration(request.migration_id)
         return pb.GetMigrationResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors
     async def ListMigrations(
         self, request: pb.ListMigrationsRequest, context: Context
     ) -> pb.ListMigrationsResponse:
-        page = await self._migration_records.list_migrations(
+        page = await self._inventory.migration_records.list_migrations(
             conv.migration_filter(request), request.page_size, request.page_token
         )
         return pb.ListMigrationsResponse(
@@ -298,7 +293,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def ListEvents(
         self, request: pb.ListEventsRequest, context: Context
     ) -> pb.ListEventsResponse:
-        page = await self._audit.list_events(
+        page = await self._inventory.audit.list_events(
             request.cluster_id, request.after_sequence, request.page_size, request.page_token
         )
         return pb.ListEventsResponse(
@@ -310,7 +305,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def WatchEvents(
         self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.WatchEventsResponse]:
-        events = self._audit.watch_events(request.cluster_id, request.after_sequence)
+        events = self._inventory.audit.watch_events(request.cluster_id, request.after_sequence)
         async with aclosing(events):
             async for event in events:
                 yield pb.WatchEventsResponse(event=conv.event_to_proto(event))
