@@ -1,0 +1,173 @@
+"""The sentences of inventory events, each from its one builder: role changes (and when they
+warn), host status changes (one severity rule for every writer), the legacy cluster level."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from miglane.engine.domain import audit_messages as say
+from miglane.engine.domain.migration_path import choose_migration_uri
+from miglane.engine.domain.model import (
+    EventSeverity,
+    EventType,
+    FallbackReason,
+    HostStatus,
+    NetworkRole,
+)
+from miglane.engine.domain.roles import RoleChange, RoleChangeKind
+
+from .builders import MGMT_ID, MIG_ID, MIGRATION, T0, cluster, host, networks
+
+K = RoleChangeKind
+NAMES = {MIG_ID: "migration", MGMT_ID: "ovirtmgmt"}
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "version", "type_", "severity", "message"),
+    [
+        pytest.param(
+            NetworkRole.MIGRATION, K.GRANTED, "4.7", EventType.ROLE_GRANTED, EventSeverity.INFO,
+            "network 'migration' now holds the migration role in cluster 'prod'",
+            id="granted",
+        ),
+        pytest.param(
+            NetworkRole.MIGRATION, K.MOVED, "4.7", EventType.ROLE_MOVED, EventSeverity.INFO,
+            "the migration role moved from network 'ovirtmgmt' to 'migration' in cluster 'prod'",
+            id="moved",
+        ),
+        pytest.param(
+            NetworkRole.MIGRATION, K.TAKEN, "4.7", EventType.ROLE_TAKEN, EventSeverity.WARNING,
+            "network 'migration' no longer holds the migration role in cluster 'prod'; "
+            "migrations now use the management network",
+            id="migration role taken warns",
+        ),
+        pytest.param(
+            NetworkRole.DISPLAY, K.TAKEN, "4.7", EventType.ROLE_TAKEN, EventSeverity.INFO,
+            "network 'migration' no longer holds the display role in cluster 'prod'",
+            id="other role taken",
+        ),
+        pytest.param(
+            NetworkRole.MIGRATION, K.GRANTED, "3.2", EventType.ROLE_GRANTED,
+            EventSeverity.WARNING,
+            "network 'migration' now holds the migration role in cluster 'prod'; "
+            + say.legacy_level_note(cluster(version="3.2")),
+            id="granted on a legacy cluster warns",
+        ),
+        pytest.param(
+            NetworkRole.DISPLAY, K.GRANTED, "3.2", EventType.ROLE_GRANTED, EventSeverity.INFO,
+            "network 'migration' now holds the display role in cluster 'prod'",
+            id="other role on a legacy cluster",
+        ),
+    ],
+)  # fmt: skip
+def test_role_events(
+    role: NetworkRole,
+    kind: RoleChangeKind,
+    version: str,
+    type_: EventType,
+    severity: EventSeverity,
+    message: str,
+) -> None:
+    to_id = "" if kind is K.TAKEN else MIG_ID
+    from_id = {K.GRANTED: "", K.MOVED: MGMT_ID, K.TAKEN: MIG_ID}[kind]
+    change = RoleChange(role, kind, to_id, from_id)
+    [event] = say.role_events(cluster(version=version), change, NAMES, T0)
+    assert (event.type, event.severity, event.message) == (type_, severity, message)
+    assert event.network_id == (to_id or from_id)
+    assert event.attributes["role"] == role.label
+
+
+def test_an_unchanged_role_says_nothing() -> None:
+    change = RoleChange(NetworkRole.MIGRATION, K.UNCHANGED, MIG_ID, MIG_ID)
+    assert say.role_events(cluster(), change, NAMES, T0) == []
+
+
+def test_an_unknown_network_is_named_by_its_id() -> None:
+    change = RoleChange(NetworkRole.DISPLAY, K.MOVED, MIG_ID, "net-gone")
+    [event] = say.role_events(cluster(), change, NAMES, T0)
+    assert "from network 'net-gone' to 'migration'" in event.message
+
+
+@pytest.mark.parametrize(
+    ("status", "severity"),
+    [
+        (HostStatus.UP, EventSeverity.INFO),
+        (HostStatus.MAINTENANCE, EventSeverity.INFO),
+        (HostStatus.PREPARING_FOR_MAINTENANCE, EventSeverity.INFO),
+        (HostStatus.NON_OPERATIONAL, EventSeverity.WARNING),
+        (HostStatus.UNREACHABLE, EventSeverity.WARNING),
+    ],
+)
+def test_host_status_changes(status: HostStatus, severity: EventSeverity) -> None:
+    before = host(
+        1, status=HostStatus.UP if status is not HostStatus.UP else HostStatus.UNREACHABLE
+    ).host
+    after = replace(before, status=status, status_reason="because")
+    [event] = say.host_status_changed(before, after, T0)
+    assert event.type is EventType.HOST_STATUS_CHANGED
+    assert event.severity is severity
+    assert event.message == f"host {before.name!r} is {status.label}: because"
+    assert event.attributes == {"from": before.status.label, "to": status.label}
+    assert (event.host_id, event.cluster_id) == (before.id, before.cluster_id)
+
+
+def test_a_host_status_without_reason_has_no_colon() -> None:
+    before = host(1, status=HostStatus.UNREACHABLE, status_reason="timeout").host
+    [event] = say.host_status_changed(
+        before, replace(before, status=HostStatus.UP, status_reason=""), T0
+    )
+    assert event.message == f"host {before.name!r} is up"
+
+
+def test_an_unchanged_host_status_says_nothing() -> None:
+    before = host(1, status=HostStatus.UP).host
+    assert say.host_status_changed(before, before, T0) == []
+    # The reason alone changing is a change.
+    assert say.host_status_changed(before, replace(before, status_reason="new"), T0)
+
+
+@pytest.mark.parametrize(
+    ("version", "legacy"), [("4.7", False), ("3.3", False), ("3.2", True), ("garbage", True)]
+)
+def test_cluster_created(version: str, legacy: bool) -> None:
+    created = cluster(version=version)
+    event = say.cluster_created(created, T0)
+    assert event.type is EventType.CLUSTER_CREATED
+    assert (say.legacy_level_note(created) in event.message) is legacy
+    assert event.attributes == {"name": "prod", "compatibility_version": version}
+
+
+def test_the_legacy_level_sentence_is_the_same_everywhere() -> None:
+    legacy = cluster(version="3.2")
+    problem = say.legacy_level_problem(legacy)
+    assert problem == (
+        "cluster 'prod' is at level 3.2, which predates migration networks "
+        f"({say.MIGRATION_NETWORK_MIN_LEVEL})"
+    )
+    path = choose_migration_uri(networks(version="3.2"), host(1), host(2))
+    assert path.fallback_reason is FallbackReason.LEGACY_CLUSTER
+    assert path.fallback_detail.startswith(problem)
+    assert problem in say.cluster_created(legacy, T0).message
+    grant = RoleChange(NetworkRole.MIGRATION, K.GRANTED, MIG_ID, "")
+    assert problem in say.role_events(legacy, grant, NAMES, T0)[0].message
+
+
+def test_network_updated_shows_old_and_new_values() -> None:
+    faster = replace(MIGRATION, qos_mbps=5000, required=True, description="fast")
+    event = say.network_updated(
+        cluster(), MIGRATION, faster, ["required", "qos_mbps", "description"], T0
+    )
+    assert event.message == (
+        "network 'migration' of cluster 'prod' updated: required no → yes, "
+        "qos_mbps none → 5000, description"
+    )
+    assert event.attributes == {"required": "yes", "qos_mbps": "5000", "description": "fast"}
+
+
+@pytest.mark.parametrize(("vms", "tail"), [(0, ""), (3, " with the records of its 3 VM(s)")])
+def test_host_removed(vms: int, tail: str) -> None:
+    removed = host(1).host
+    event = say.host_removed(removed, "prod", vms, T0)
+    assert event.message == f"host {removed.name!r} removed from cluster 'prod'{tail}"
