@@ -12,6 +12,7 @@ from miglane.engine.domain.host_status import (
     next_status,
     reported_host,
     reported_vms,
+    status_leaving_maintenance,
 )
 from miglane.engine.domain.model import HostFacts, HostStatus, Nic
 
@@ -92,3 +93,13 @@ def test_reported_vms_are_placed_on_the_host() -> None:
     assert {(v.host_id, v.cluster_id) for v in placed} == {(polled.id, polled.cluster_id)}
     assert reported_vms(polled, AgentReport(True)) is None
     assert reported_vms(polled, AgentReport(False, vms=listed)) is None
+
+
+@pytest.mark.parametrize(
+    ("nics", "status"), [(BOTH_UP, HostStatus.UP), (MIG_DOWN, HostStatus.NON_OPERATIONAL)]
+)
+def test_leaving_maintenance_takes_the_status_of_the_last_reported_nics(
+    nics: tuple[Nic, ...], status: HostStatus
+) -> None:
+    held = replace(host(1, status=HostStatus.MAINTENANCE, status_reason="held").host, nics=nics)
+    assert status_leaving_maintenance(held, NETWORKS).status is status

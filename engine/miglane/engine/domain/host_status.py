@@ -41,7 +41,17 @@ def next_status(host: Host, report: AgentReport, networks: Sequence[Network]) ->
         )
     if host.status in MAINTENANCE_STATES:
         return OperationalVerdict(host.status, host.status_reason)
-    return operational_status(networks, derive_attachments(networks, report.nics))
+    return _network_status(networks, report.nics)
+
+
+def status_leaving_maintenance(host: Host, networks: Sequence[Network]) -> OperationalVerdict:
+    """UP or NON_OPERATIONAL, as the NICs the agent last reported give it (the next poll
+    confirms or corrects it)."""
+    return _network_status(networks, host.nics)
+
+
+def _network_status(networks: Sequence[Network], nics: Sequence[Nic]) -> OperationalVerdict:
+    return operational_status(networks, derive_attachments(networks, nics))
 
 
 def reported_host(
