@@ -31,7 +31,8 @@ class StoreWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miglane-store")
 
     async def read(self, work: Callable[[Store], T]) -> T:
-        """Runs `work` on the worker thread (no transaction: one SELECT sees one snapshot)."""
+        """Runs `work` on the worker thread, outside any transaction: nothing the engine writes
+        can interleave, since every write runs on this same thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, self._store)
 
     async def transact(self, work: Work[T], *, on_commit: Callable[[T], None] | None = None) -> T:
