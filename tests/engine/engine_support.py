@@ -1,5 +1,6 @@
-"""Helpers for the engine tests: a real engine in-process, and records written through the store
-(migrations and VMs come from issue 5's agent polling; here the tests insert them)."""
+"""Helpers for the engine tests: a real engine in-process (its hosts not polled), and records
+written through the store (in production, VMs come from agent polls and migrations from the
+queue; here the tests insert them)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from pathlib import Path
 import grpc
 
 from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
-from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import create_server
 from miglane.engine.inventory import InventoryService
+from miglane.testing.engine_stack import start_engine
 from miglane.v1 import engine_pb2_grpc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,17 +44,19 @@ class Engine:
 
 @asynccontextmanager
 async def running_engine(state_dir: Path, *, queue_size: int = 1024) -> AsyncIterator[Engine]:
-    inventory = InventoryService.open(state_dir, hub=EventHub(queue_size))
-    server, port = await create_server("127.0.0.1:0", inventory)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    built = await start_engine(state_dir, event_queue_size=queue_size, poll_hosts=False)
+    channel = grpc.aio.insecure_channel(built.address)
     try:
-        yield Engine(inventory, server, port, channel, engine_pb2_grpc.EngineServiceStub(channel))
+        yield Engine(
+            built.inventory,
+            built.server,
+            built.port,
+            channel,
+            engine_pb2_grpc.EngineServiceStub(channel),
+        )
     finally:
         await channel.close()
-        inventory.end_streams()
-        await server.stop(1)
-        await inventory.close()
+        await built.stop(1)
 
 
 _ids = itertools.count(1)

@@ -10,7 +10,8 @@ from engine_support import insert_vm
 
 from miglane.engine.agent_client import AgentClients, Capabilities
 from miglane.engine.domain.model import ClusterSpec, HostFacts, HostSpec, Vm, VmState
-from miglane.engine.host_monitor import HostMonitor, assign_vms
+from miglane.engine.domain.whereabouts import assign_vms
+from miglane.engine.host_monitor import HostMonitor
 from miglane.engine.inventory import InventoryService
 
 
@@ -63,6 +64,24 @@ async def test_a_round_without_hosts_is_quiet(inventory: InventoryService) -> No
     assert rounds == [1]
 
 
+class _MovedTo:
+    """The engine's migrations: `vm_id` is on its way to `host_id` until `complete()`."""
+
+    def __init__(self, vm_id: str, host_id: str) -> None:
+        self._vm_id = vm_id
+        self._host_id = host_id
+        self.completed = 0
+
+    def complete(self) -> None:
+        self.completed += 1
+
+    def hints(self) -> dict[str, str]:
+        return {self._vm_id: self._host_id}
+
+    def arrived_after(self, mark: int) -> dict[str, str]:
+        return {self._vm_id: self._host_id} if mark < self.completed else {}
+
+
 class _AnswerFromBeforeTheMove:
     """Agents of hosts a and b: a lists `vm` (as it did when asked), and the migration of
     `vm` to b completes while a's answer is on its way."""
@@ -88,17 +107,11 @@ async def test_an_answer_sent_before_a_migration_completed_does_not_undo_it(
     a = (await inventory.add_host(HostSpec(cluster.id, "a", "a:1"))).host
     b = (await inventory.add_host(HostSpec(cluster.id, "b", "b:1"))).host
     moving = await insert_vm(inventory, a.id, cluster.id, name="x")
-    moves = {"count": 0}
-
-    def moved() -> None:
-        moves["count"] += 1
-
+    whereabouts = _MovedTo(moving.id, b.id)
     monitor = HostMonitor(
         inventory,
-        _AnswerFromBeforeTheMove(moving, moved),  # type: ignore[arg-type]
-        moves=lambda: moves["count"],
-        hints=lambda: {moving.id: b.id},
-        arrived_after=lambda mark: {moving.id: b.id} if mark < 1 else {},
+        _AnswerFromBeforeTheMove(moving, whereabouts.complete),  # type: ignore[arg-type]
+        whereabouts=whereabouts,
     )
     await monitor.poll_all()
     assert (await inventory.get_vm(moving.id)).host_id == b.id

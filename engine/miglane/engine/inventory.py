@@ -117,8 +117,8 @@ class InventoryService:
     ) -> None:
         self._store = store
         self.hub = hub or EventHub()
-        self._clock = clock
-        self._make_id = make_id
+        self.clock = clock
+        self.new_id = make_id
         # One worker: store work is serialized (check-then-write needs no locks) and the event
         # loop never waits on fsync.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miglane-store")
@@ -201,7 +201,7 @@ class InventoryService:
         return Event(
             type=type_,
             message=message,
-            created_at=self._clock(),
+            created_at=self.clock(),
             severity=severity,
             cluster_id=cluster_id,
             network_id=network_id,
@@ -261,12 +261,12 @@ class InventoryService:
             if taken is not None:
                 raise AlreadyExists("name", f"a cluster named {name!r} exists (id {taken.id})")
             cluster = Cluster(
-                id=self._make_id("cl"),
+                id=self.new_id("cl"),
                 name=name,
                 compatibility_version=version,
                 policy=policy,
                 description=description,
-                created_at=self._clock(),
+                created_at=self.clock(),
             )
             store.insert_cluster(cluster)
             legacy = (
@@ -502,14 +502,14 @@ class InventoryService:
                 cluster_name=cluster.name,
             )
             network = Network(
-                id=self._make_id("net"),
+                id=self.new_id("net"),
                 cluster_id=cluster.id,
                 name=name,
                 subnet=subnet,
                 required=spec.required,
                 qos_mbps=qos,
                 description=description,
-                created_at=self._clock(),
+                created_at=self.clock(),
             )
             store.insert_network(network)
             events = [
@@ -684,7 +684,7 @@ class InventoryService:
     # ------------------------------------------------------------ hosts
 
     @staticmethod
-    def _host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
+    def host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
         networks: dict[str, list[Network]] = {}
         counts = store.migration_counts(h.id for h in hosts)
         views = []
@@ -722,7 +722,7 @@ class InventoryService:
                     f"host {other.name!r} (id {other.id}) already uses the agent at {address}",
                 )
             host = Host(
-                id=self._make_id("host"),
+                id=self.new_id("host"),
                 cluster_id=cluster.id,
                 name=name,
                 agent_address=address,
@@ -730,7 +730,7 @@ class InventoryService:
                 status_reason=(
                     f"agent at {address} not contacted yet: the first poll is on its way"
                 ),
-                created_at=self._clock(),
+                created_at=self.clock(),
             )
             store.insert_host(host)
             event = self.make_event(
@@ -740,13 +740,13 @@ class InventoryService:
                 host_id=host.id,
                 attributes={"name": name, "agent_address": address},
             )
-            return self._host_views(store, [host])[0], [event]
+            return self.host_views(store, [host])[0], [event]
 
         return await self.transact(work)
 
     async def get_host(self, host_id: str) -> HostView:
         return await self.read(
-            lambda store: self._host_views(store, [self._host(store, host_id)])[0]
+            lambda store: self.host_views(store, [self._host(store, host_id)])[0]
         )
 
     async def list_hosts(
@@ -758,7 +758,7 @@ class InventoryService:
 
         def fetch(store: Store, after: int, size: int) -> Page[HostView]:
             page = store.list_hosts(cluster_id, after, size)
-            return Page(self._host_views(store, page.items), page.next_after)
+            return Page(self.host_views(store, page.items), page.next_after)
 
         return await self._list(f"hosts?cluster={cluster_id}", page_size, page_token, fetch)
 
@@ -795,7 +795,7 @@ class InventoryService:
 
         def work(store: Store) -> tuple[HostView, list[Event]]:
             host = self._host(store, host_id)
-            now = self._clock()
+            now = self.clock()
             if not report.reachable:
                 status = HostStatus.UNREACHABLE
                 reason = f"agent at {host.agent_address} unreachable: {report.error or 'no answer'}"
@@ -843,7 +843,7 @@ class InventoryService:
                         },
                     )
                 )
-            return self._host_views(store, [updated])[0], events
+            return self.host_views(store, [updated])[0], events
 
         return await self.transact(work)
 
