@@ -109,19 +109,25 @@ class Engine:
         await self.inventory.close()
 
 
-async def build_engine(
+@dataclass(frozen=True)
+class _MigrationSide:
+    ledger: MigrationLedger
+    queue: AdmissionQueue
+    monitor: HostMonitor
+    jobs: JobRunner
+    follower: JobFollower
+    tasks: BackgroundTasks
+    requests: MigrationRequests
+
+
+def _migration_side(
     config: EngineConfig,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    new_id: Callable[[str], str] = new_id,
-    agent_clients: AgentClients | None = None,
-) -> Engine:
-    """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
-    name every record (tests freeze them). Raises StoreError when the state dir cannot be
-    opened, OSError when the address cannot be bound."""
-    hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
-    inventory = InventoryService.open(config.state_dir, hub=hub, clock=clock, make_id=new_id)
-    clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
+    inventory: InventoryService,
+    clients: AgentClients,
+    clock: Callable[[], datetime],
+    new_id: Callable[[str], str],
+) -> _MigrationSide:
+    """The migration side and the host monitor, each part given what it uses."""
     arrivals = ArrivalLog(hint_window_s=3 * config.poll_interval_s + 1.0)
     ledger = MigrationLedger(inventory, inventory, ProgressHub(), arrivals)
     reader = ClusterReader(inventory, ledger, InventoryService.host_views)
@@ -139,17 +145,9 @@ async def build_engine(
     )
     balancer = BandwidthBalancer(ledger, reader, clients, tasks)
     follower = JobFollower(
-        ledger,
-        reader,
-        clients,
-        balancer,
-        evacuations,
-        events,
-        bell,
-        clock,
-        new_id,
+        ledger, reader, clients, balancer, evacuations, events, bell, clock, new_id,
         retry_s=config.follow_retry_s,
-    )
+    )  # fmt: skip
     jobs = JobRunner(ledger, reader, clients, follower, balancer, busy, events, bell, tasks, clock)
     queue = AdmissionQueue(
         ledger, reader, busy, events, jobs, evacuations, bell, clock,
@@ -174,7 +172,24 @@ async def build_engine(
         clock=clock,
         new_id=new_id,
     )
-    servicer = EngineServicer(inventory, requests)
+    return _MigrationSide(ledger, queue, monitor, jobs, follower, tasks, requests)
+
+
+async def build_engine(
+    config: EngineConfig,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    new_id: Callable[[str], str] = new_id,
+    agent_clients: AgentClients | None = None,
+) -> Engine:
+    """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
+    name every record (tests freeze them). Raises StoreError when the state dir cannot be
+    opened, OSError when the address cannot be bound."""
+    hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
+    inventory = InventoryService.open(config.state_dir, hub=hub, clock=clock, make_id=new_id)
+    clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
+    side = _migration_side(config, inventory, clients, clock, new_id)
+    servicer = EngineServicer(inventory, side.requests)
     health = health_aio.HealthServicer()
     try:
         server, port = await create_server(config.listen, servicer, health_servicer=health)
@@ -184,16 +199,16 @@ async def build_engine(
     return Engine(
         config,
         inventory,
-        requests,
-        ledger,
-        queue,
-        monitor,
+        side.requests,
+        side.ledger,
+        side.queue,
+        side.monitor,
         servicer,
         server,
         health,
         port,
-        _jobs=jobs,
-        _follower=follower,
-        _tasks=tasks,
+        _jobs=side.jobs,
+        _follower=side.follower,
+        _tasks=side.tasks,
         _clients=clients,
     )

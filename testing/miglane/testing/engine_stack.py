@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-from miglane.agent.testing import FakeAgent
 from miglane.engine.app import Engine, build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.domain.model import (
@@ -35,6 +35,17 @@ LOOPBACK_ANY_PORT = "127.0.0.1:0"
 # The fake agents' NICs (`miglane.agent.testing.default_nics`): eth0 and mig0 on these.
 MANAGEMENT_SUBNET = "10.0.0.0/16"
 MIGRATION_SUBNET = "10.1.0.0/16"
+
+
+class AgentEndpoint(Protocol):
+    """A fake agent as the cluster needs it (`miglane.agent.testing.FakeAgent`, or one served
+    by another process)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
 
 
 def quick_config(state_dir: Path, **overrides: object) -> EngineConfig:
@@ -72,7 +83,7 @@ async def start_engine(
 
 async def fake_agent_cluster(
     engine: Engine,
-    agents: Sequence[FakeAgent],
+    agents: Sequence[AgentEndpoint],
     *,
     name: str = "c1",
     policy: MigrationPolicy | None = None,
