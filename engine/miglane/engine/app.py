@@ -90,13 +90,14 @@ class Engine:
             return
         self._migrations_stopped = True
         self.hub.close()
+        # No new sample, launch or rebalance from here on; then the last progress is written.
+        await self._follower.stop()
+        await self._tasks.stop()
         await self.monitor.stop()
         try:
             await self.ledger.flush()
         except Exception:  # the agents still have it: a restarted engine reads it back
             log.exception("last progress not written at stop")
-        await self._follower.stop()
-        await self._tasks.stop()
         await self._clients.close()
 
     async def stop(self, grace_s: float | None = None) -> None:
