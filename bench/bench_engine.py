@@ -29,20 +29,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
-from miglane.engine.agent_client import AgentClients
-from miglane.engine.domain.model import (
-    ClusterSpec,
-    HostSpec,
-    HostStatus,
-    Migration,
-    MigrationPolicy,
-    NetworkRole,
-    NetworkSpec,
-)
-from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import create_server
-from miglane.engine.inventory import InventoryService
-from miglane.engine.orchestrator import MigrationService
+from miglane.engine.app import build_engine
+from miglane.engine.config import EngineConfig
+from miglane.engine.domain.model import Migration, MigrationPolicy
+from miglane.testing.engine_stack import LOOPBACK_ANY_PORT, fake_agent_cluster, wait_until_polled
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 FINAL = {
@@ -79,17 +69,19 @@ async def run(args: argparse.Namespace) -> int:
     )
     assert helper.stdout is not None and helper.stdin is not None
     agents = [FakeAgentInfo(**record) for record in json.loads(await helper.stdout.readline())]
-    inventory = InventoryService.open(tmp / "engine", hub=EventHub(1_000_000))
-    migrations = MigrationService(
-        inventory,
-        AgentClients(),
-        poll_interval_s=1.0,
-        busy_retry_s=1.0,
-        queue_interval_s=0.2,
+    engine = await build_engine(
+        EngineConfig(
+            state_dir=tmp / "engine",
+            listen=LOOPBACK_ANY_PORT,
+            poll_interval_s=1.0,
+            busy_retry_s=1.0,
+            queue_interval_s=0.2,
+            event_queue_size=1_000_000,
+        )
     )
     # Stamp every publish: (id, phase, processed bytes, percent) -> when it left the engine.
     published: dict[tuple[str, int, int, int], float] = {}
-    publish = migrations.hub.publish
+    publish = engine.hub.publish
 
     def stamped(batch: object) -> None:
         items: list[Migration] = list(batch)  # type: ignore[call-overload]
@@ -100,42 +92,16 @@ async def run(args: argparse.Namespace) -> int:
             )
         publish(items)
 
-    migrations.hub.publish = stamped  # type: ignore[method-assign]
-    server, port = await create_server("127.0.0.1:0", inventory, migrations=migrations)
-    await migrations.start()
-    await server.start()
-    address = f"127.0.0.1:{port}"
+    engine.hub.publish = stamped  # type: ignore[method-assign]
+    await engine.start()
+    address = engine.address
     channel = grpc.aio.insecure_channel(address)
     stub = engine_pb2_grpc.EngineServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     try:
-        cluster = await inventory.create_cluster(
-            ClusterSpec(
-                name="bench",
-                policy=MigrationPolicy(
-                    max_outgoing_per_host=args.limit, max_incoming_per_host=args.limit
-                ),
-            )
-        )
-        for name, subnet, role, required in (
-            ("mgmt", "10.0.0.0/16", NetworkRole.MANAGEMENT, True),
-            ("migration", "10.1.0.0/16", NetworkRole.MIGRATION, False),
-        ):
-            await inventory.create_network(
-                NetworkSpec(cluster.id, name, subnet, required=required, roles=(role,))
-            )
-        for agent in agents:
-            await inventory.add_host(HostSpec(cluster.id, agent.name, agent.address))
-        migrations.monitor.poll_soon()
-        while True:
-            listing = await inventory.list_hosts(cluster.id, page_size=1000)
-            vms = await inventory.list_vms(cluster.id, page_size=10_000)
-            if (
-                all(h.host.status is HostStatus.UP for h in listing.items)
-                and len(vms.items) == hosts * per_host
-            ):
-                break
-            await asyncio.sleep(0.1)
+        policy = MigrationPolicy(max_outgoing_per_host=args.limit, max_incoming_per_host=args.limit)
+        cluster_id, _ = await fake_agent_cluster(engine, agents, name="bench", policy=policy)
+        await wait_until_polled(engine, cluster_id, hosts=hosts, vms=hosts * per_host)
         vm_ids = [vm for agent in agents for vm in agent.vm_ids][: args.migrations]
 
         # The watchers run in a process of their own too (so their decoding does not share
@@ -216,11 +182,7 @@ async def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         await channel.close()
-        inventory.end_streams()
-        migrations.end_streams()
-        await server.stop(0.5)
-        await migrations.stop()
-        await inventory.close()
+        await engine.stop(0.5)
         helper.stdin.close()
         await helper.wait()
 

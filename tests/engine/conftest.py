@@ -10,12 +10,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_support import Engine, FakeClock, running_engine
 
-from miglane.engine.inventory import InventoryService
+from miglane.engine.inventory import Inventory, open_inventory
 
 
 @pytest.fixture
-async def inventory(tmp_path: Path) -> AsyncIterator[InventoryService]:
-    service = InventoryService.open(tmp_path / "state", clock=FakeClock())
+async def inventory(tmp_path: Path) -> AsyncIterator[Inventory]:
+    service = open_inventory(tmp_path / "state", clock=FakeClock())
     try:
         yield service
     finally:

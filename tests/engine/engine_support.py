@@ -1,5 +1,6 @@
-"""Helpers for the engine tests: a real engine in-process, and records written through the store
-(migrations and VMs come from issue 5's agent polling; here the tests insert them)."""
+"""Helpers for the engine tests: a real engine in-process (its hosts not polled), and records
+written through the store (in production, VMs come from agent polls and migrations from the
+queue; here the tests insert them)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from migration_writers import record_migration
 
 from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
-from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import create_server
-from miglane.engine.inventory import InventoryService
+from miglane.engine.inventory import Inventory
+from miglane.testing.engine_stack import start_engine
 from miglane.v1 import engine_pb2_grpc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +32,7 @@ class FakeClock:
 
 @dataclass
 class Engine:
-    inventory: InventoryService
+    inventory: Inventory
     server: grpc.aio.Server
     port: int
     channel: grpc.aio.Channel
@@ -44,25 +45,25 @@ class Engine:
 
 @asynccontextmanager
 async def running_engine(state_dir: Path, *, queue_size: int = 1024) -> AsyncIterator[Engine]:
-    inventory = InventoryService.open(state_dir, hub=EventHub(queue_size))
-    server, port = await create_server("127.0.0.1:0", inventory)
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    built = await start_engine(state_dir, event_queue_size=queue_size, poll_hosts=False)
+    channel = grpc.aio.insecure_channel(built.address)
     try:
-        yield Engine(inventory, server, port, channel, engine_pb2_grpc.EngineServiceStub(channel))
+        yield Engine(
+            built.inventory,
+            built.server,
+            built.port,
+            channel,
+            engine_pb2_grpc.EngineServiceStub(channel),
+        )
     finally:
         await channel.close()
-        inventory.end_streams()
-        await server.stop(1)
-        await inventory.close()
+        await built.stop(1)
 
 
 _ids = itertools.count(1)
 
 
-async def insert_vm(
-    inventory: InventoryService, host_id: str, cluster_id: str, name: str = ""
-) -> Vm:
+async def insert_vm(inventory: Inventory, host_id: str, cluster_id: str, name: str = "") -> Vm:
     number = next(_ids)
     vm = Vm(
         id=f"00000000-0000-0000-0000-{number:012d}",
@@ -77,11 +78,11 @@ async def insert_vm(
         store.replace_host_vms(host_id, [*store.vms_of_host(host_id), vm])
         return vm, []
 
-    return await inventory.transact(work)
+    return await inventory.worker.transact(work)
 
 
 async def insert_migration(
-    inventory: InventoryService,
+    inventory: Inventory,
     vm: Vm,
     *,
     phase: MigrationPhase = MigrationPhase.RUNNING,
@@ -97,4 +98,4 @@ async def insert_migration(
         phase=phase,
         created_at=T0,
     )
-    return await inventory.record_migration(migration)
+    return await record_migration(inventory.worker, migration)

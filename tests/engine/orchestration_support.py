@@ -1,4 +1,4 @@
-"""A real engine (inventory + migration service + gRPC server) over real fake-driver agents.
+"""A real engine (`build_engine`, `miglane.testing.engine_stack`) over real fake-driver agents.
 
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2) as world:
         reply = await world.stub.MigrateVm(pb.MigrateVmRequest(vm_id=world.vm_ids[0][0]))
@@ -22,23 +22,11 @@ import grpc
 
 from miglane.agent.domain.model import Nic
 from miglane.agent.testing import FakeAgent, default_nics, start_fake_agents, stop_fake_agents
-from miglane.engine.agent_client import AgentClients
-from miglane.engine.domain.model import (
-    ClusterSpec,
-    HostSpec,
-    HostStatus,
-    MigrationPolicy,
-    NetworkRole,
-    NetworkSpec,
-)
-from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import create_server
-from miglane.engine.inventory import InventoryService
-from miglane.engine.orchestrator import MigrationService
+from miglane.engine.app import Engine
+from miglane.engine.domain.model import MigrationPolicy
+from miglane.engine.inventory import Inventory
+from miglane.testing.engine_stack import fake_agent_cluster, start_engine, wait_until_polled
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
-
-# Engine gRPC server (by id) -> the address it serves on.
-ADDRESSES: dict[int, str] = {}
 
 FINAL = {
     common_pb2.MIGRATION_PHASE_COMPLETED,
@@ -51,9 +39,7 @@ FINAL = {
 class World:
     tmp: Path
     agents: list[FakeAgent]
-    inventory: InventoryService
-    migrations: MigrationService
-    server: grpc.aio.Server
+    engine: Engine
     channel: grpc.aio.Channel
     stub: engine_pb2_grpc.EngineServiceStub
     cluster_id: str
@@ -62,7 +48,11 @@ class World:
 
     @property
     def server_address(self) -> str:
-        return ADDRESSES[id(self.server)]
+        return self.engine.address
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.engine.inventory
 
     @property
     def vm_ids(self) -> list[list[str]]:
@@ -86,9 +76,9 @@ class World:
     async def restart_engine(self) -> None:
         """A new engine on the same state dir; the old one stops following its migrations
         without ending any record, as a killed engine would."""
-        await stop_engine(self.inventory, self.migrations, self.server, self.channel)
-        parts = await start_engine(self.tmp / "engine")
-        self.inventory, self.migrations, self.server, self.channel = parts
+        await stop_engine(self.engine, self.channel)
+        self.engine = await start_engine(self.tmp / "engine")
+        self.channel = grpc.aio.insecure_channel(self.engine.address)
         self.stub = engine_pb2_grpc.EngineServiceStub(self.channel)
 
     async def host(self, index: int) -> engine_pb2.Host:
@@ -111,45 +101,9 @@ async def wait_for(
         await asyncio.sleep(0.05)
 
 
-async def start_engine(
-    state_dir: Path,
-    *,
-    poll_interval_s: float = 0.2,
-    busy_retry_s: float = 0.5,
-    persist_interval_s: float = 0.2,
-    queue_interval_s: float = 0.2,
-    call_timeout_s: float = 3.0,
-) -> tuple[InventoryService, MigrationService, grpc.aio.Server, grpc.aio.Channel]:
-    inventory = InventoryService.open(state_dir, hub=EventHub(100_000))
-    migrations = MigrationService(
-        inventory,
-        AgentClients(call_timeout_s=call_timeout_s),
-        poll_interval_s=poll_interval_s,
-        busy_retry_s=busy_retry_s,
-        persist_interval_s=persist_interval_s,
-        queue_interval_s=queue_interval_s,
-        follow_retry_s=0.2,
-    )
-    server, port = await create_server("127.0.0.1:0", inventory, migrations=migrations)
-    await migrations.start()
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    ADDRESSES[id(server)] = f"127.0.0.1:{port}"
-    return inventory, migrations, server, channel
-
-
-async def stop_engine(
-    inventory: InventoryService,
-    migrations: MigrationService,
-    server: grpc.aio.Server,
-    channel: grpc.aio.Channel,
-) -> None:
+async def stop_engine(engine: Engine, channel: grpc.aio.Channel) -> None:
     await channel.close()
-    inventory.end_streams()
-    migrations.end_streams()
-    await server.stop(0.5)
-    await migrations.stop()
-    await inventory.close()
+    await engine.stop(0.5)
 
 
 @contextlib.asynccontextmanager
@@ -178,68 +132,22 @@ async def orchestrated(
         nics=nics,
         state_root=str(tmp / "agents"),
     )
-    inventory, migrations, server, channel = await start_engine(
-        tmp / "engine", call_timeout_s=call_timeout_s
-    )
-    world: World | None = None
+    engine = await start_engine(tmp / "engine", agent_timeout_s=call_timeout_s)
+    channel = grpc.aio.insecure_channel(engine.address)
+    world = World(tmp, agents, engine, channel, engine_pb2_grpc.EngineServiceStub(channel), "", [])
     try:
-        cluster = await inventory.create_cluster(
-            ClusterSpec(name="c1", compatibility_version=compatibility_version, policy=policy)
-        )
-        await inventory.create_network(
-            NetworkSpec(
-                cluster_id=cluster.id,
-                name="mgmt",
-                subnet="10.0.0.0/16",
-                required=True,
-                roles=(NetworkRole.MANAGEMENT,),
-            )
-        )
-        if migration_network:
-            await inventory.create_network(
-                NetworkSpec(
-                    cluster_id=cluster.id,
-                    name="migration",
-                    subnet="10.1.0.0/16",
-                    roles=(NetworkRole.MIGRATION,),
-                    qos_mbps=qos_mbps,
-                )
-            )
-        host_ids = []
-        for agent in agents:
-            view = await inventory.add_host(
-                HostSpec(cluster_id=cluster.id, name=agent.name, agent_address=agent.address)
-            )
-            host_ids.append(view.host.id)
-        migrations.monitor.poll_soon()
-        world = World(
-            tmp,
+        world.cluster_id, world.host_ids = await fake_agent_cluster(
+            engine,
             agents,
-            inventory,
-            migrations,
-            server,
-            channel,
-            engine_pb2_grpc.EngineServiceStub(channel),
-            cluster.id,
-            host_ids,
+            policy=policy,
+            compatibility_version=compatibility_version,
+            migration_network=migration_network,
+            qos_mbps=qos_mbps,
         )
-        expected = hosts * vms_per_host
-
-        async def known() -> tuple[int, int]:
-            listing = await inventory.list_hosts(cluster.id, page_size=1000)
-            up = sum(1 for h in listing.items if h.host.status is not HostStatus.UNREACHABLE)
-            vms = await inventory.list_vms(cluster.id, page_size=1000)
-            return up, len(vms.items)
-
-        await wait_for(known, lambda v: v == (hosts, expected), 60.0)
+        await wait_until_polled(
+            engine, world.cluster_id, hosts=hosts, vms=hosts * vms_per_host, timeout_s=60.0
+        )
         yield world
     finally:
-        if world is not None:
-            inventory, migrations, server, channel = (
-                world.inventory,
-                world.migrations,
-                world.server,
-                world.channel,
-            )
-        await stop_engine(inventory, migrations, server, channel)
+        await stop_engine(world.engine, world.channel)
         await stop_fake_agents(agents, grace=0)

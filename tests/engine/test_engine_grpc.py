@@ -193,12 +193,12 @@ HOSTILE: list[Any] = [
     ("ListMigrations", lambda i: pb.ListMigrationsRequest(phases=[99]), "INVALID_ARGUMENT", "phases[0]: 99 is not a MigrationPhase value"),
     ("ListMigrations", lambda i: pb.ListMigrationsRequest(phases=[0]), "INVALID_ARGUMENT", "phases: holds MIGRATION_PHASE_UNSPECIFIED"),
     ("ListEvents", lambda i: pb.ListEventsRequest(page_size=-5), "INVALID_ARGUMENT", "page_size: -5 is negative"),
-    # migrations: issue 5
-    ("MigrateVm", lambda i: pb.MigrateVmRequest(vm_id="x"), "UNIMPLEMENTED", "MigrateVm is not implemented yet"),
-    ("CancelMigration", lambda i: pb.CancelMigrationRequest(migration_id="x"), "UNIMPLEMENTED", "issue 5"),
-    ("SetMigrationBandwidth", lambda i: pb.SetMigrationBandwidthRequest(migration_id="x"), "UNIMPLEMENTED", "issue 5"),
-    ("ListMigrationCandidates", lambda i: pb.ListMigrationCandidatesRequest(vm_id="x"), "UNIMPLEMENTED", "issue 5"),
-    ("SetHostMaintenance", lambda i: pb.SetHostMaintenanceRequest(host_id=i["host"], enabled=True), "UNIMPLEMENTED", "issue 5"),
+    # migrations
+    ("MigrateVm", lambda i: pb.MigrateVmRequest(vm_id="x"), "NOT_FOUND", "vm_id: no VM with id 'x'"),
+    ("CancelMigration", lambda i: pb.CancelMigrationRequest(migration_id="x"), "NOT_FOUND", "migration_id: no migration with id 'x'"),
+    ("SetMigrationBandwidth", lambda i: pb.SetMigrationBandwidthRequest(migration_id="x"), "NOT_FOUND", "migration_id: no migration with id 'x'"),
+    ("ListMigrationCandidates", lambda i: pb.ListMigrationCandidatesRequest(vm_id="x"), "NOT_FOUND", "vm_id: no VM with id 'x'"),
+    ("SetHostMaintenance", lambda i: pb.SetHostMaintenanceRequest(host_id=i["host"], enabled=True), "FAILED_PRECONDITION", "bring its agent back first"),
 ]  # fmt: skip
 
 
@@ -226,14 +226,12 @@ async def test_hostile_client_gets_named_errors_and_nothing_is_written(engine: E
     assert await snapshot(engine) == before
 
 
-async def test_watch_migrations_is_unimplemented_and_watch_events_checks_its_cluster(
+async def test_watch_migrations_starts_with_its_snapshot_and_watch_events_checks_its_cluster(
     engine: Engine,
 ) -> None:
     stream = engine.stub.WatchMigrations(pb.WatchMigrationsRequest())
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stream.read()
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "WatchMigrations is not implemented yet" in (caught.value.details() or "")
+    assert (await stream.read()).snapshot_complete  # no migration yet
+    stream.cancel()
     stream = engine.stub.WatchEvents(pb.WatchEventsRequest(cluster_id="cl-nope"))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stream.read()

@@ -33,7 +33,7 @@ from miglane.engine.domain.model import (
     Nic,
 )
 from miglane.engine.example_cluster import create_example_cluster
-from miglane.engine.inventory_parts import Inventory
+from miglane.engine.inventory import Inventory
 
 G = NetworkRole.MIGRATION
 

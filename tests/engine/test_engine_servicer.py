@@ -18,8 +18,9 @@ import grpc
 import grpc_testing
 import pytest
 
+from miglane.engine.app import Engine, build_engine
 from miglane.engine.grpc_api.servicer import EngineServicer
-from miglane.engine.inventory import InventoryService
+from miglane.testing.engine_stack import quick_config
 from miglane.v1 import engine_pb2 as pb
 
 SERVICE = pb.DESCRIPTOR.services_by_name["EngineService"]
@@ -75,10 +76,13 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def inventory(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[InventoryService]:
-    service = InventoryService.open(tmp_path / "state")
-    yield service
-    asyncio.run_coroutine_threadsafe(service.close(), loop).result(10)
+def engine(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Engine]:
+    """The engine as `miglane engine` builds it, not started: its servicer is driven directly."""
+    built = asyncio.run_coroutine_threadsafe(
+        build_engine(quick_config(tmp_path / "state")), loop
+    ).result(10)
+    yield built
+    asyncio.run_coroutine_threadsafe(built.stop(0), loop).result(10)
 
 
 def make_server(servicer: EngineServicer, loop: asyncio.AbstractEventLoop) -> Any:
@@ -93,10 +97,8 @@ def unary(server: Any, method: str, request: Any) -> tuple[Any, grpc.StatusCode,
     return response, code, details
 
 
-def test_create_then_get_cluster(
-    inventory: InventoryService, loop: asyncio.AbstractEventLoop
-) -> None:
-    server = make_server(EngineServicer(inventory), loop)
+def test_create_then_get_cluster(engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
+    server = make_server(engine.servicer, loop)
     created, code, _ = unary(server, "CreateCluster", pb.CreateClusterRequest(name="c1"))
     assert code == grpc.StatusCode.OK and created.cluster.id.startswith("cl-")
     got, code, _ = unary(server, "GetCluster", pb.GetClusterRequest(cluster_id=created.cluster.id))
@@ -127,23 +129,17 @@ INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
             INVALID,
             "agent_address: 'nope' is not host:port",
         ),
-        (
-            "MigrateVm",
-            pb.MigrateVmRequest(vm_id="v"),
-            grpc.StatusCode.UNIMPLEMENTED,
-            "arrive with issue 5",
-        ),
     ],
 )
 def test_errors_map_to_status_codes(
-    inventory: InventoryService,
+    engine: Engine,
     loop: asyncio.AbstractEventLoop,
     method: str,
     request_: Any,
     code: grpc.StatusCode,
     fragment: str,
 ) -> None:
-    _, got_code, details = unary(make_server(EngineServicer(inventory), loop), method, request_)
+    _, got_code, details = unary(make_server(engine.servicer, loop), method, request_)
     assert got_code == code and fragment in details
 
 
@@ -155,22 +151,23 @@ def test_unexpected_failures_are_internal_without_leaking(loop: asyncio.Abstract
     class Broken:
         clusters = BrokenClusters()
 
-    server = make_server(EngineServicer(Broken()), loop)  # type: ignore[arg-type]
+    server = make_server(EngineServicer(Broken(), Broken()), loop)  # type: ignore[arg-type]
     _, code, details = unary(server, "GetCluster", pb.GetClusterRequest(cluster_id="c"))
     assert code == grpc.StatusCode.INTERNAL
     assert "internal error in GetCluster (RuntimeError)" in details and "secret" not in details
 
 
 def test_watch_events_replays_then_ends_with_the_engine(
-    inventory: InventoryService, loop: asyncio.AbstractEventLoop
+    engine: Engine, loop: asyncio.AbstractEventLoop
 ) -> None:
-    server = make_server(EngineServicer(inventory), loop)
+    inventory = engine.inventory
+    server = make_server(engine.servicer, loop)
     for name in ("a", "b", "c"):
         unary(server, "CreateCluster", pb.CreateClusterRequest(name=name))
     rpc = server.invoke_unary_stream(
         SERVICE.methods_by_name["WatchEvents"], (), pb.WatchEventsRequest(after_sequence=1), None
     )
     assert [rpc.take_response().event.sequence for _ in range(2)] == [2, 3]
-    loop.call_soon_threadsafe(inventory.end_streams)
+    loop.call_soon_threadsafe(inventory.audit.end_streams)
     _, code, _ = rpc.termination()
     assert code == grpc.StatusCode.OK

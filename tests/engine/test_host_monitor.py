@@ -10,8 +10,9 @@ from engine_support import insert_vm
 
 from miglane.engine.agent_client import AgentClients, Capabilities
 from miglane.engine.domain.model import ClusterSpec, HostFacts, HostSpec, Vm, VmState
-from miglane.engine.host_monitor import HostMonitor, assign_vms
-from miglane.engine.inventory import InventoryService
+from miglane.engine.domain.whereabouts import assign_vms
+from miglane.engine.host_monitor import HostMonitor
+from miglane.engine.inventory import Inventory
 
 
 def vm(ident: str, state: VmState = VmState.RUNNING, host: str = "") -> Vm:
@@ -52,15 +53,35 @@ def test_assign_vms(
     assert {host: [v.id for v in vms] for host, vms in assigned.items()} == expected
 
 
-async def test_a_round_without_hosts_is_quiet(inventory: InventoryService) -> None:
+async def test_a_round_without_hosts_is_quiet(inventory: Inventory) -> None:
     rounds = []
 
     async def on_round() -> None:
         rounds.append(1)
 
-    monitor = HostMonitor(inventory, AgentClients(), interval_s=0.01, on_round=on_round)
+    monitor = HostMonitor(
+        inventory.worker, inventory.reports, AgentClients(), interval_s=0.01, on_round=on_round
+    )
     await monitor.poll_all()  # raised "Set of Tasks/Futures is empty" before
     assert rounds == [1]
+
+
+class _MovedTo:
+    """The engine's migrations: `vm_id` is on its way to `host_id` until `complete()`."""
+
+    def __init__(self, vm_id: str, host_id: str) -> None:
+        self._vm_id = vm_id
+        self._host_id = host_id
+        self.completed = 0
+
+    def complete(self) -> None:
+        self.completed += 1
+
+    def hints(self) -> dict[str, str]:
+        return {self._vm_id: self._host_id}
+
+    def arrived_after(self, mark: int) -> dict[str, str]:
+        return {self._vm_id: self._host_id} if mark < self.completed else {}
 
 
 class _AnswerFromBeforeTheMove:
@@ -82,23 +103,18 @@ class _AnswerFromBeforeTheMove:
 
 
 async def test_an_answer_sent_before_a_migration_completed_does_not_undo_it(
-    inventory: InventoryService,
+    inventory: Inventory,
 ) -> None:
-    cluster = await inventory.create_cluster(ClusterSpec("c1"))
-    a = (await inventory.add_host(HostSpec(cluster.id, "a", "a:1"))).host
-    b = (await inventory.add_host(HostSpec(cluster.id, "b", "b:1"))).host
+    cluster = await inventory.clusters.create_cluster(ClusterSpec("c1"))
+    a = (await inventory.hosts.add_host(HostSpec(cluster.id, "a", "a:1"))).host
+    b = (await inventory.hosts.add_host(HostSpec(cluster.id, "b", "b:1"))).host
     moving = await insert_vm(inventory, a.id, cluster.id, name="x")
-    moves = {"count": 0}
-
-    def moved() -> None:
-        moves["count"] += 1
-
+    whereabouts = _MovedTo(moving.id, b.id)
     monitor = HostMonitor(
-        inventory,
-        _AnswerFromBeforeTheMove(moving, moved),  # type: ignore[arg-type]
-        moves=lambda: moves["count"],
-        hints=lambda: {moving.id: b.id},
-        arrived_after=lambda mark: {moving.id: b.id} if mark < 1 else {},
+        inventory.worker,
+        inventory.reports,
+        _AnswerFromBeforeTheMove(moving, whereabouts.complete),  # type: ignore[arg-type]
+        whereabouts=whereabouts,
     )
     await monitor.poll_all()
-    assert (await inventory.get_vm(moving.id)).host_id == b.id
+    assert (await inventory.vms.get_vm(moving.id)).host_id == b.id

@@ -188,7 +188,7 @@ async def test_storm_of_200_vms_over_20_hosts_keeps_every_limit(tmp_path: Path) 
                 worst["total"] = max(worst["total"], total)
                 holding = [
                     m
-                    for m in world.migrations.live()
+                    for m in world.engine.ledger.all_active()
                     if m.phase in (MigrationPhase.PREPARING, MigrationPhase.RUNNING)
                 ]
                 out_rec = Counter(m.source_host_id for m in holding)
@@ -214,9 +214,9 @@ async def test_storm_of_200_vms_over_20_hosts_keeps_every_limit(tmp_path: Path) 
         assert worst["rec_out"] <= 2 and worst["rec_in"] <= 2 and worst["rec_total"] <= 16, worst
         assert worst["rec_total"] >= 6, worst  # the limits are used, not just kept
         # After the next poll rounds the inventory shows every VM moved, none lost.
-        rounds = world.migrations.monitor.rounds
+        rounds = world.engine.monitor.rounds
         await wait_for(
-            lambda: asyncio.sleep(0, world.migrations.monitor.rounds), lambda r: r >= rounds + 2
+            lambda: asyncio.sleep(0, world.engine.monitor.rounds), lambda r: r >= rounds + 2
         )
         vms = (await world.stub.ListVms(engine_pb2.ListVmsRequest(page_size=1000))).vms
         assert len(vms) == 200
@@ -288,7 +288,7 @@ async def test_failed_automatic_migration_is_rerun_on_up_to_three_hosts(tmp_path
         assert list(tries[2].tried_host_ids) == destinations[:2]
         reruns = await world.events(engine_pb2.EVENT_TYPE_MIGRATION_RERUN)
         assert len(reruns) == 2 and "attempt 2 of 3" in reruns[0].message
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(world.engine.queue.wait_passes(3), 30)
         assert len(await attempts()) == 3  # given up: never looped on
 
 
@@ -451,7 +451,12 @@ async def test_maintenance_reports_a_vm_nothing_can_take(tmp_path: Path) -> None
         await world.wait_final(reply.migrations[0].id)
         unplaced = await world.events(engine_pb2.EVENT_TYPE_VM_UNPLACED)
         assert [e.vm_id for e in unplaced] == [big]
-        await asyncio.sleep(0.5)
+        # Poll rounds look for evacuated hosts and wake the queue: none reconsiders the VM.
+        rounds = world.engine.monitor.rounds
+        await wait_for(
+            lambda: asyncio.sleep(0, world.engine.monitor.rounds), lambda r: r >= rounds + 2
+        )
+        await asyncio.wait_for(world.engine.queue.wait_passes(2), 30)
         host = await world.host(0)
         assert host.status == engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE
         assert len(await world.events(engine_pb2.EVENT_TYPE_VM_UNPLACED)) == 1  # not looped on
@@ -485,7 +490,7 @@ async def test_restart_while_the_engine_was_away_the_job_finished(tmp_path: Path
     async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=10) as world:
         migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=300)
         await wait_for(lambda: world.migration(migration.id), lambda m: m.phase == RUNNING)
-        await world.migrations.stop()  # the engine dies; the agent's job goes on and ends
+        await world.engine.stop_migrations()  # the engine dies; the agent's job goes on and ends
         await wait_for(
             lambda: asyncio.sleep(0, world.agents[0].agent.jobs[migration.id].status.finished),
             bool,
@@ -534,16 +539,14 @@ async def test_watch_migrations_snapshot_then_changes(tmp_path: Path) -> None:
 
 async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=4, vms_per_host=5, speed=20) as world:
-        stuck = world.migrations.watch()
+        stuck = world.engine.migrations.watch()
         assert await stuck.__anext__() is None  # snapshot complete, then never read again
         # A gRPC client that opens the stream and never reads it.
         stuck_channel = grpc.aio.insecure_channel(world.server_address)
         stuck_call = engine_pb2_grpc.EngineServiceStub(stuck_channel).WatchMigrations(
             engine_pb2.WatchMigrationsRequest(include_finished=True)
         )
-        await wait_for(
-            lambda: asyncio.sleep(0, world.migrations.hub.watcher_count), lambda n: n == 2
-        )
+        await wait_for(lambda: asyncio.sleep(0, world.engine.hub.watcher_count), lambda n: n == 2)
         seen: list[engine_pb2.WatchMigrationsResponse] = []
         stream = world.stub.WatchMigrations(engine_pb2.WatchMigrationsRequest())
         task = asyncio.create_task(_collect(stream, seen))
@@ -557,8 +560,8 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
             lambda done: ids <= done,
         )
         # The stuck watchers hold at most one newest snapshot per migration.
-        assert world.migrations.hub.watcher_count == 3
-        assert max(w.pending for w in world.migrations.hub._watchers) <= len(ids)
+        assert world.engine.hub.watcher_count == 3
+        assert max(w.pending for w in world.engine.hub._watchers) <= len(ids)
         stream.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -652,11 +655,11 @@ async def test_a_hanging_agent_does_not_hold_up_polling(tmp_path: Path) -> None:
             await release.wait()
 
         hanging.capabilities = hang  # type: ignore[method-assign]
-        rounds = world.migrations.monitor.rounds
+        rounds = world.engine.monitor.rounds
         seen = (await world.host(0)).last_seen_at.ToDatetime()
         await wait_for(lambda: asyncio.sleep(0, calls), lambda n: n == 1)
         await wait_for(
-            lambda: asyncio.sleep(0, world.migrations.monitor.rounds), lambda r: r >= rounds + 3
+            lambda: asyncio.sleep(0, world.engine.monitor.rounds), lambda r: r >= rounds + 3
         )
         assert calls == 1 and not release.is_set()  # still that first poll of host1
         assert (await world.host(0)).last_seen_at.ToDatetime() > seen

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from orchestration_support import FINAL, start_engine, stop_engine, wait_for
+from orchestration_support import FINAL, stop_engine, wait_for
 
+from miglane.engine.app import Engine
 from miglane.engine.domain.model import (
     ClusterSpec,
     HostSpec,
@@ -27,8 +28,7 @@ from miglane.engine.domain.model import (
     NetworkRole,
     NetworkSpec,
 )
-from miglane.engine.inventory import InventoryService
-from miglane.engine.orchestrator import MigrationService
+from miglane.testing.engine_stack import start_engine
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
 class LabEngine:
     lab: Lab
     status: LabStatus
-    inventory: InventoryService
-    migrations: MigrationService
+    engine: Engine
     stub: engine_pb2_grpc.EngineServiceStub
     cluster_id: str
     host_ids: dict[str, str]  # lab host name -> engine host id
@@ -101,10 +100,12 @@ def guests(lab: Lab) -> Iterator[list[str]]:
 async def lab_engine(
     tmp: Path, lab: Lab, status: LabStatus, policy: MigrationPolicy | None = None
 ) -> AsyncIterator[LabEngine]:
-    inventory, migrations, server, channel = await start_engine(tmp / "engine", poll_interval_s=0.3)
+    built = await start_engine(tmp / "engine", poll_interval_s=0.3)
+    inventory = built.inventory
+    channel = grpc.aio.insecure_channel(built.address)
     try:
-        cluster = await inventory.create_cluster(ClusterSpec(name="lab", policy=policy))
-        mgmt = await inventory.create_network(
+        cluster = await inventory.clusters.create_cluster(ClusterSpec(name="lab", policy=policy))
+        mgmt = await inventory.networks.create_network(
             NetworkSpec(
                 cluster_id=cluster.id,
                 name="mgmt",
@@ -113,7 +114,7 @@ async def lab_engine(
                 roles=(NetworkRole.MANAGEMENT,),
             )
         )
-        migration = await inventory.create_network(
+        migration = await inventory.networks.create_network(
             NetworkSpec(
                 cluster_id=cluster.id,
                 name="migration",
@@ -124,16 +125,14 @@ async def lab_engine(
         host_ids = {}
         for host in status.hosts:
             assert host.agent_addr
-            view = await inventory.add_host(
+            view = await built.migrations.add_host(
                 HostSpec(cluster_id=cluster.id, name=host.name, agent_address=host.agent_addr)
             )
             host_ids[host.name] = view.host.id
-        migrations.monitor.poll_soon()
         engine = LabEngine(
             lab,
             status,
-            inventory,
-            migrations,
+            built,
             engine_pb2_grpc.EngineServiceStub(channel),
             cluster.id,
             host_ids,
@@ -145,7 +144,7 @@ async def lab_engine(
             )
         yield engine
     finally:
-        await stop_engine(inventory, migrations, server, channel)
+        await stop_engine(built, channel)
 
 
 def new_guest(lab: Lab, host: str, guests: list[str], memory_mib: int = GUEST_MIB) -> str:
@@ -281,7 +280,7 @@ async def test_maintenance_of_a_host_with_4_vms_and_outgoing_limit_2(
             while not stop.is_set():
                 holding = [
                     m
-                    for m in engine.migrations.live()
+                    for m in engine.engine.ledger.all_active()
                     if m.source_host_id == engine.host_ids[source]
                     and m.phase.name in ("PREPARING", "RUNNING")
                 ]

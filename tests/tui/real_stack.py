@@ -1,7 +1,7 @@
 """A real engine in-process (port 0, state in a tmp dir) for the TUI tests, seeded over gRPC.
 
-The engine is built as `miglane engine` builds it: inventory, migration service (with short
-poll intervals) and the gRPC server from `create_server`.
+The engine is built as `miglane engine` builds it (`build_engine`, through
+`miglane.testing.engine_stack` with short intervals).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from miglane.engine.agent_client import AgentClients
-from miglane.engine.grpc_api.server import create_server
-from miglane.engine.inventory import InventoryService
-from miglane.engine.orchestrator import MigrationService
+from miglane.engine.app import Engine
+from miglane.engine.inventory import Inventory
+from miglane.testing.engine_stack import start_engine
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 MANAGEMENT = common_pb2.NETWORK_ROLE_MANAGEMENT
@@ -32,61 +31,37 @@ _numbers = itertools.count(1)
 @dataclass
 class RealEngine:
     state_dir: Path
-    inventory: InventoryService
-    migrations: MigrationService
-    server: grpc.aio.Server
-    port: int
+    engine: Engine
     stub: engine_pb2_grpc.EngineServiceStub
     ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.engine.address
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.engine.inventory
 
     async def stop(self) -> None:
-        self.inventory.end_streams()
-        self.migrations.end_streams()
-        await self.server.stop(0.2)
-        await self.migrations.stop()
-        await self.inventory.close()
+        await self.engine.stop(0.2)
 
     async def restart(self) -> None:
         """The engine process again, same state dir, same port."""
-        self.inventory, self.migrations, self.server, _ = await _start(self.state_dir, self.address)
-
-
-async def _start(
-    state_dir: Path, address: str
-) -> tuple[InventoryService, MigrationService, grpc.aio.Server, int]:
-    inventory = InventoryService.open(state_dir)
-    migrations = MigrationService(
-        inventory,
-        AgentClients(call_timeout_s=3.0),
-        poll_interval_s=0.2,
-        busy_retry_s=0.5,
-        persist_interval_s=0.2,
-        queue_interval_s=0.2,
-        follow_retry_s=0.2,
-    )
-    server, port = await create_server(address, inventory, migrations=migrations)
-    await migrations.start()
-    await server.start()
-    return inventory, migrations, server, port
+        self.engine = await start_engine(self.state_dir, listen=self.address)
 
 
 @asynccontextmanager
 async def real_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
-    inventory, migrations, server, port = await _start(state_dir, "127.0.0.1:0")
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    engine = RealEngine(
-        state_dir, inventory, migrations, server, port, engine_pb2_grpc.EngineServiceStub(channel)
-    )
+    engine = await start_engine(state_dir)
+    channel = grpc.aio.insecure_channel(engine.address)
+    real = RealEngine(state_dir, engine, engine_pb2_grpc.EngineServiceStub(channel))
     try:
-        await seed(engine)
-        yield engine
+        await seed(real)
+        yield real
     finally:
         await channel.close(None)
-        await engine.stop()
+        await real.stop()
 
 
 async def seed(engine: RealEngine) -> None:
@@ -147,16 +122,20 @@ async def record_running_migration(engine: RealEngine) -> str:
         store.replace_host_vms(host_id, [*store.vms_of_host(host_id), vm])
         return vm, []
 
-    await engine.inventory.transact(add_vm)
-    await engine.inventory.record_migration(
-        Migration(
-            id=f"mig-tui-{number}",
-            cluster_id=cluster_id,
-            vm_id=vm.id,
-            vm_name=vm.name,
-            source_host_id=host_id,
-            phase=MigrationPhase.RUNNING,
-            created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        )
+    await engine.inventory.worker.transact(add_vm)
+    migration = Migration(
+        id=f"mig-tui-{number}",
+        cluster_id=cluster_id,
+        vm_id=vm.id,
+        vm_name=vm.name,
+        source_host_id=host_id,
+        phase=MigrationPhase.RUNNING,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
+
+    def add_migration(store):  # type: ignore[no-untyped-def]
+        store.insert_migration(migration)
+        return migration, []
+
+    await engine.inventory.worker.transact(add_migration)
     return vm.name

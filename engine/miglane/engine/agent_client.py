@@ -16,6 +16,7 @@ from enum import Enum
 
 import grpc
 
+from miglane.engine.config import DEFAULT_AGENT_TIMEOUT_S
 from miglane.engine.domain.model import HostFacts, Nic, Vm
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.engine.grpc_api.converters import (
@@ -28,7 +29,7 @@ from miglane.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CALL_TIMEOUT_S = 5.0
+DEFAULT_CALL_TIMEOUT_S = DEFAULT_AGENT_TIMEOUT_S
 # Migrate answers once the copy has started; the agent itself waits up to ~30 s for that.
 MIGRATE_TIMEOUT_S = 45.0
 CANCEL_TIMEOUT_S = 60.0

@@ -6,7 +6,14 @@ import argparse
 import os
 from pathlib import Path
 
-DEFAULT_LISTEN = "127.0.0.1:50051"
+from miglane.engine.config import (
+    DEFAULT_AGENT_TIMEOUT_S,
+    DEFAULT_BUSY_RETRY_S,
+    DEFAULT_GRACE_S,
+    DEFAULT_LISTEN,
+    DEFAULT_POLL_INTERVAL_S,
+    EngineConfig,
+)
 
 
 def default_state_dir() -> Path:
@@ -44,31 +51,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grace-s",
         type=float,
-        default=5.0,
+        default=DEFAULT_GRACE_S,
         metavar="S",
-        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default 5)",
+        help="on SIGTERM/SIGINT, how long in-flight calls may finish (default %(default)g)",
     )
     parser.add_argument(
         "--poll-interval",
         type=_positive,
-        default=2.0,
+        default=DEFAULT_POLL_INTERVAL_S,
         metavar="S",
-        help="how often each host's agent is polled for capabilities and VMs (default 2)",
+        help="how often each host's agent is polled for capabilities and VMs (default %(default)g)",
     )
     parser.add_argument(
         "--busy-retry-s",
         type=_positive,
-        default=10.0,
+        default=DEFAULT_BUSY_RETRY_S,
         metavar="S",
         help="how long an agent that answered busy (or a destination its source could not "
-        "reach) is left alone before its migrations are tried again (default 10)",
+        "reach) is left alone before its migrations are tried again (default %(default)g)",
     )
     parser.add_argument(
         "--agent-timeout-s",
         type=_positive,
-        default=5.0,
+        default=DEFAULT_AGENT_TIMEOUT_S,
         metavar="S",
-        help="deadline of each call to an agent (default 5; Migrate waits longer)",
+        help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
     parser.add_argument(
         "--log-level",
@@ -82,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser(
         "engine",
         help="run the Miglane engine (gRPC)",
-        description="Runs the engine: inventory, network roles and events over gRPC, with the "
+        description="Runs the engine: inventory, network roles, migrations and events over gRPC, "
+        "with the "
         "standard health service and server reflection. Logs the address it bound, serves "
         "until SIGTERM or SIGINT, then stops gracefully.",
     )
@@ -93,16 +101,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from miglane.engine.runner import run_engine
 
-    return run_engine(
-        listen=args.listen,
+    config = EngineConfig(
         state_dir=args.state_dir or default_state_dir(),
-        example_cluster=args.example_cluster,
+        listen=args.listen,
         grace_s=args.grace_s,
-        log_level=args.log_level,
         poll_interval_s=args.poll_interval,
         busy_retry_s=args.busy_retry_s,
         agent_timeout_s=args.agent_timeout_s,
     )
+    return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ least `MIN_ROUND_WAIT_S`); an agent that answers later, or hangs until the call 
 (`--agent-timeout-s`), is recorded with a later round and never holds up the others.
 
 Agents answer at slightly different moments: a VM in flight is placed with the engine's own
-knowledge of its migration when their answers disagree (`assign_vms`).
+knowledge of its migration when their answers disagree (`domain.whereabouts.assign_vms`).
 """
 
 from __future__ import annotations
@@ -18,60 +18,60 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Protocol, TypeVar
 
 from miglane.engine.agent_client import AgentCallError, AgentClients
+from miglane.engine.config import DEFAULT_POLL_INTERVAL_S
 from miglane.engine.domain.errors import NotFound
-from miglane.engine.domain.model import Host, Vm, VmState
-from miglane.engine.inventory import AgentReport, InventoryService
+from miglane.engine.domain.host_status import AgentReport
+from miglane.engine.domain.model import Host, Vm
+from miglane.engine.domain.whereabouts import assign_vms
 from miglane.engine.store import Store
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POLL_INTERVAL_S = 2.0
 # A round waits at least this long for the agents' answers, however short the interval.
 MIN_ROUND_WAIT_S = 0.5
 
-# A VM reported by several hosts belongs to the first state here that one of them reports.
-_STATE_RANK = {
-    VmState.MIGRATING: 0,
-    VmState.RUNNING: 1,
-    VmState.PAUSED: 2,
-    VmState.CRASHED: 3,
-    VmState.SAVED: 4,
-    VmState.UNSPECIFIED: 5,
-    VmState.SHUT_OFF: 6,
-}
+
+class VmWhereabouts(Protocol):
+    """What the engine's migrations say about where VMs are (`migrations.arrivals`)."""
+
+    @property
+    def completed(self) -> int:
+        """How many migrations completed so far."""
+
+    def hints(self) -> Mapping[str, str]:
+        """VM id -> host, for the VMs in flight or just arrived."""
+
+    def arrived_after(self, mark: int) -> Mapping[str, str]:
+        """VM id -> destination of the migrations completed after `completed` was `mark`."""
 
 
-def assign_vms(
-    reports: Mapping[str, Sequence[Vm]],
-    known: Mapping[str, Vm],
-    hints: Mapping[str, str],
-) -> dict[str, list[Vm]]:
-    """Each host's VMs after one round. `reports` are the VMs each reachable host listed,
-    `known` the VMs on record (by id), `hints` where the engine's migrations say a VM in
-    flight is (its source while it migrates, its destination just after).
+class NoMigrations:
+    """Whereabouts of an engine that migrates nothing."""
 
-    A VM several hosts list belongs to the hinted one, else to the one where it is most
-    alive. A VM in flight that no host lists (between the source letting go and the
-    destination listing it) stays where the hint says, instead of vanishing for a round."""
-    owner: dict[str, tuple[int, str]] = {}
-    for host_id, vms in reports.items():
-        for vm in vms:
-            rank = -1 if hints.get(vm.id) == host_id else _STATE_RANK.get(vm.state, 5)
-            if vm.id not in owner or rank < owner[vm.id][0]:
-                owner[vm.id] = (rank, host_id)
-    assigned = {
-        host_id: [vm for vm in vms if owner[vm.id][1] == host_id]
-        for host_id, vms in reports.items()
-    }
-    for vm_id, host_id in hints.items():
-        if vm_id in owner or host_id not in assigned:
-            continue
-        on_record = known.get(vm_id)
-        if on_record is not None:
-            assigned[host_id].append(on_record)
-    return assigned
+    completed = 0
+
+    def hints(self) -> Mapping[str, str]:
+        return {}
+
+    def arrived_after(self, mark: int) -> Mapping[str, str]:
+        return {}
+
+
+class StoreReads(Protocol):
+    """Reads of the store (on its worker thread)."""
+
+    async def read(self, work: Callable[[Store], T]) -> T: ...
+
+
+class ReportRecorder(Protocol):
+    """Where polls are recorded (the inventory's agent-report recorder)."""
+
+    async def record(self, host_id: str, report: AgentReport) -> object: ...
 
 
 def _vms_by_id(store: Store, ids: Sequence[str]) -> dict[str, Vm]:
@@ -82,23 +82,21 @@ def _vms_by_id(store: Store, ids: Sequence[str]) -> dict[str, Vm]:
 class HostMonitor:
     def __init__(
         self,
-        inventory: InventoryService,
+        store: StoreReads,
+        recorder: ReportRecorder,
         clients: AgentClients,
         *,
         interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        whereabouts: VmWhereabouts | None = None,
         on_round: Callable[[], Awaitable[None]] | None = None,
-        hints: Callable[[], Mapping[str, str]] | None = None,
-        moves: Callable[[], int] | None = None,
-        arrived_after: Callable[[int], Mapping[str, str]] | None = None,
     ) -> None:
-        self._inventory = inventory
+        self._store = store
+        self._recorder = recorder
         self._clients = clients
         self.interval_s = interval_s
         self._on_round = on_round
-        self._hints = hints or dict
-        self._moves = moves or (lambda: 0)
-        self._arrived_after = arrived_after or (lambda _: {})
-        # `moves` when each host's pending poll was sent, by host id.
+        self._whereabouts = whereabouts or NoMigrations()
+        # `whereabouts.completed` when each host's pending poll was sent, by host id.
         self._sent_at: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
@@ -159,7 +157,7 @@ class HostMonitor:
                 reachable=True, nics=report.nics, facts=report.facts, vms=tuple(vms)
             )
         try:
-            await self._inventory.record_agent_report(host.id, report)
+            await self._recorder.record(host.id, report)
         except NotFound as error:  # the host was removed meanwhile
             log.debug("report of host %s not recorded: %s", host.id, error)
         except Exception:  # a bug: said loudly, and the other hosts' reports still recorded
@@ -174,7 +172,7 @@ class HostMonitor:
             del self._polling[host_id]
         for host in hosts:
             if host.id not in self._polling:
-                self._sent_at[host.id] = self._moves()
+                self._sent_at[host.id] = self._whereabouts.completed
                 self._polling[host.id] = asyncio.get_running_loop().create_task(
                     self._poll(host), name=f"poll-{host.name}"
                 )
@@ -196,22 +194,22 @@ class HostMonitor:
     def _listed(self, host: Host, vms: Sequence[Vm]) -> list[Vm]:
         """The VMs a host listed, less those whose migration away from it completed after
         the question was sent: that answer predates their leaving."""
-        arrived = self._arrived_after(self._sent_at.get(host.id, 0))
+        arrived = self._whereabouts.arrived_after(self._sent_at.get(host.id, 0))
         return [vm for vm in vms if arrived.get(vm.id, host.id) == host.id]
 
     async def poll_all(self) -> None:
         """One round: every host polled, the answers recorded."""
-        hosts: Sequence[Host] = await self._inventory.read(Store.all_hosts)
+        hosts: Sequence[Host] = await self._store.read(Store.all_hosts)
         addresses = {host.agent_address for host in hosts}
         for gone in self._addresses - addresses:  # removed hosts: close their channels
             await self._clients.forget(gone)
         self._addresses = addresses
         results = await self._answers(hosts)
-        hints = self._hints()
-        known = await self._inventory.read(functools.partial(_vms_by_id, ids=list(hints)))
+        hints = self._whereabouts.hints()
+        known = await self._store.read(functools.partial(_vms_by_id, ids=list(hints)))
         # From here to the records, no await: the answers are weighed against every
         # migration completed so far.
-        moves = self._moves()
+        completed = self._whereabouts.completed
         listed = {
             host.id: self._listed(host, report.vms)
             for host, report in results
@@ -221,7 +219,7 @@ class HostMonitor:
         await asyncio.gather(
             *(self._record(host, report, owned.get(host.id)) for host, report in results)
         )
-        if self._moves() != moves:
+        if self._whereabouts.completed != completed:
             # A migration completed while this round's answers were recorded: they may have
             # put its VM back on the source; the next round, at once, puts it right.
             self.poll_soon()

@@ -1,110 +1,84 @@
-"""TEMPORARY adapter: `InventoryService`, the inventory's former one-class interface, delegating
-every call to the parts in `inventory_parts` (it adds no logic). It keeps the orchestrator, the
-host monitor, maintenance, the runner and their tests working until they take the parts from
-the composition root; then this module goes."""
+"""The inventory's parts — store worker, audit log, cluster, network and host services, the
+agent-report recorder, VM and migration reads — and `open_inventory`, which puts them together
+on one store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import fields
-from datetime import datetime
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
-from miglane.engine.domain.host_status import AgentReport
-from miglane.engine.domain.model import (
-    Cluster,
-    Event,
-    HostView,
-    Migration,
-    Vm,
-)
+from miglane.engine.audit import AuditLog
+from miglane.engine.clusters import ClusterService
 from miglane.engine.events import EventHub
-from miglane.engine.example_cluster import create_example_cluster
-from miglane.engine.hosts import host_views
-from miglane.engine.inventory_parts import Inventory, new_id, open_inventory, utc_now
+from miglane.engine.host_reports import AgentReportRecorder
+from miglane.engine.hosts import HostService
+from miglane.engine.networks import NetworkService
+from miglane.engine.records import MigrationRecords, VmRecords
 from miglane.engine.store import Store
-from miglane.engine.unit_of_work import Work
-
-T = TypeVar("T")
+from miglane.engine.unit_of_work import StoreWorker
 
 
-class InventoryService(Inventory):
-    """Temporary: each method is the part's method of the same name."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    _host_views = staticmethod(host_views)
 
-    @classmethod
-    def open(
-        cls,
-        state_dir: Path,
-        *,
-        hub: EventHub | None = None,
-        clock: Callable[[], datetime] = utc_now,
-        make_id: Callable[[str], str] = new_id,
-    ) -> InventoryService:
-        parts = open_inventory(state_dir, clock=clock, make_id=make_id, hub=hub)
-        return cls(**{f.name: getattr(parts, f.name) for f in fields(parts)})
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
-    @property
-    def hub(self) -> EventHub:
-        return self.audit.hub
 
-    @property
-    def _clock(self) -> Callable[[], datetime]:
-        return self.clock
+@dataclass(frozen=True)
+class Inventory:
+    """The inventory's parts, sharing one store worker (a holder: no logic of its own)."""
 
-    @property
-    def _make_id(self) -> Callable[[str], str]:
-        return self.new_id
+    worker: StoreWorker
+    audit: AuditLog
+    clusters: ClusterService
+    networks: NetworkService
+    hosts: HostService
+    reports: AgentReportRecorder
+    vms: VmRecords
+    migration_records: MigrationRecords
+    clock: Callable[[], datetime]
+    new_id: Callable[[str], str]
 
-    def end_streams(self) -> None:
+    async def close(self) -> None:
+        """Ends the event streams, waits for store work in progress, closes the database."""
         self.audit.end_streams()
-
-    async def read(self, work: Callable[[Store], T]) -> T:
-        return await self.worker.read(work)
-
-    async def transact(self, work: Work[T], *, on_commit: Callable[[T], None] | None = None) -> T:
-        return await self.worker.transact(work, on_commit=on_commit)
-
-    def make_event(self, *args: Any, **kwargs: Any) -> Event:
-        return self.audit.make_event(*args, **kwargs)
-
-    async def record_migration(
-        self, migration: Migration, events: Sequence[Event] = ()
-    ) -> Migration:
-        """Test-only writer, kept here until tests/engine/engine_support.py and
-        tests/tui/real_stack.py call tests/engine/migration_writers.record_migration."""
-
-        def work(store: Store) -> tuple[Migration, Sequence[Event]]:
-            store.insert_migration(migration)
-            return migration, events
-
-        return await self.worker.transact(work)
-
-    async def create_example_cluster(self) -> Cluster | None:
-        return await create_example_cluster(self)
-
-    def __getattr__(self, name: str) -> Any:
-        """The other calls (create_cluster, list_networks, remove_host, list_events, ...): the
-        method of that name of the part that has it."""
-        parts = (self.clusters, self.networks, self.hosts, self.vms, self.migration_records)
-        for part in (*parts, self.audit):
-            if hasattr(type(part), name):
-                return getattr(part, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    async def get_host(self, host_id: str) -> HostView:
-        return await self.hosts.get_host(host_id)
-
-    async def record_agent_report(self, host_id: str, report: AgentReport) -> HostView:
-        return await self.reports.record(host_id, report)
-
-    async def get_vm(self, vm_id: str) -> Vm:
-        return await self.vms.get_vm(vm_id)
-
-    async def get_migration(self, migration_id: str) -> Migration:
-        return await self.migration_records.get_migration(migration_id)
+        await self.worker.close()
 
 
-__all__ = ["AgentReport", "InventoryService", "Work"]
+def open_inventory(
+    state_dir: Path,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    make_id: Callable[[str], str] = new_id,
+    hub: EventHub | None = None,
+) -> Inventory:
+    """The inventory on the database in `state_dir` (created when missing)."""
+    return assemble_inventory(Store.open(state_dir), clock=clock, make_id=make_id, hub=hub)
+
+
+def assemble_inventory(
+    store: Store,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    make_id: Callable[[str], str] = new_id,
+    hub: EventHub | None = None,
+) -> Inventory:
+    hub = hub or EventHub()
+    worker = StoreWorker(store, publish=hub.publish)
+    return Inventory(
+        worker=worker,
+        audit=AuditLog(worker, hub, clock),
+        clusters=ClusterService(worker, clock=clock, make_id=make_id),
+        networks=NetworkService(worker, clock=clock, make_id=make_id),
+        hosts=HostService(worker, clock=clock, make_id=make_id),
+        reports=AgentReportRecorder(worker, clock=clock),
+        vms=VmRecords(worker),
+        migration_records=MigrationRecords(worker),
+        clock=clock,
+        new_id=make_id,
+    )

@@ -12,12 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
-
-from miglane.engine.agent_client import AgentClients
-from miglane.engine.grpc_api.server import bound_address, create_server
-from miglane.engine.inventory import InventoryService
-from miglane.engine.orchestrator import MigrationService
+from miglane.engine.app import build_engine
+from miglane.engine.config import EngineConfig
+from miglane.engine.example_cluster import create_example_cluster
 from miglane.engine.store import StoreError
 
 log = logging.getLogger("miglane.engine")
@@ -50,92 +47,43 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-async def serve(
-    listen: str,
-    state_dir: Path,
-    *,
-    example_cluster: bool = False,
-    grace_s: float = 5.0,
-    poll_interval_s: float = 2.0,
-    busy_retry_s: float = 10.0,
-    agent_timeout_s: float = 5.0,
-) -> None:
+async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
-    streams ended, in-flight calls given `grace_s`, store closed."""
+    streams ended, in-flight calls given the config's grace, store closed."""
     try:
-        inventory = InventoryService.open(state_dir)
-    except StoreError as error:
+        engine = await build_engine(config)
+    except (StoreError, OSError) as error:
         raise EngineStartError(str(error)) from None
-    migrations = MigrationService(
-        inventory,
-        AgentClients(call_timeout_s=agent_timeout_s),
-        poll_interval_s=poll_interval_s,
-        busy_retry_s=busy_retry_s,
-    )
     try:
         if example_cluster:
-            cluster = await inventory.create_example_cluster()
+            cluster = await create_example_cluster(engine.inventory)
             if cluster is not None:
                 log.info("created the example cluster %r (%s)", cluster.name, cluster.id)
-        health = health_aio.HealthServicer()
-        try:
-            server, port = await create_server(
-                listen, inventory, health_servicer=health, migrations=migrations
-            )
-        except OSError as error:
-            raise EngineStartError(str(error)) from None
-        await migrations.start()
-        await server.start()
-        address = bound_address(listen, port)
-        log.info("state in %s", state_dir)
+        await engine.start()
+        log.info("state in %s", config.state_dir)
         # On stdout, flushed: scripts and tests wait for this line to learn the port.
-        print(f"engine listening on {address}", flush=True)
+        print(f"engine listening on {engine.address}", flush=True)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
-        log.info("stopping (grace %.1f s)", grace_s)
-        await health.enter_graceful_shutdown()
-        inventory.end_streams()
-        migrations.end_streams()
-        await server.stop(grace_s)
+        log.info("stopping (grace %.1f s)", config.grace_s)
     finally:
-        await migrations.stop()
-        await inventory.close()
+        await engine.stop()
     log.info("stopped")
 
 
-def run_engine(
-    *,
-    listen: str,
-    state_dir: Path,
-    example_cluster: bool,
-    grace_s: float,
-    log_level: str,
-    poll_interval_s: float = 2.0,
-    busy_retry_s: float = 10.0,
-    agent_timeout_s: float = 5.0,
-) -> int:
+def run_engine(config: EngineConfig, *, example_cluster: bool, log_level: str) -> int:
     logging.basicConfig(
         level=getattr(logging, log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
-        with state_dir_lock(state_dir):
-            asyncio.run(
-                serve(
-                    listen,
-                    state_dir,
-                    example_cluster=example_cluster,
-                    grace_s=grace_s,
-                    poll_interval_s=poll_interval_s,
-                    busy_retry_s=busy_retry_s,
-                    agent_timeout_s=agent_timeout_s,
-                )
-            )
+        with state_dir_lock(config.state_dir):
+            asyncio.run(serve(config, example_cluster=example_cluster))
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1

@@ -13,10 +13,12 @@ from miglane.engine.domain.bandwidth import (
     MigrationFlow,
     bandwidth_cap,
     bandwidth_changes,
+    check_running_cap,
     link_budget,
     mbps_to_mibps,
     sharing_counts,
 )
+from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import BandwidthMode, HostView, MigrationPolicy, Network
 
@@ -243,3 +245,13 @@ def test_override_and_fixed_modes_are_not_rebalanced() -> None:
         )
         == []
     )
+
+
+@pytest.mark.parametrize("mibps", [0, -1])
+def test_a_running_cap_cannot_be_removed(mibps: int) -> None:
+    with pytest.raises(InvalidArgument, match="can be changed, not removed"):
+        check_running_cap(mibps)
+
+
+def test_a_running_cap_can_be_changed() -> None:
+    check_running_cap(1)

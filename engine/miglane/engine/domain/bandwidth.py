@@ -11,7 +11,7 @@
 When the data falls back to the management network, AUTO budgets the management network the
 same way (its `qos_mbps`, else the slower of the two management links) but takes only
 `MANAGEMENT_SHARE` of it: management also carries the engine's polling, the agents' gRPC and
-consoles, and migrations there must not starve them (the seed's complaint). When no link
+consoles, and migrations there must not starve them. When no link
 speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of 52 MiB/s as
 the budget.
 
@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.migration_path import ClusterNetworks, MigrationPath
 from miglane.engine.domain.model import Attachment, BandwidthMode, MigrationPolicy, Network
 
@@ -196,3 +197,13 @@ def bandwidth_changes(
         for flow in flows
         if flow.current_mibps != caps[flow.migration_id].mibps
     ]
+
+
+def check_running_cap(mibps: int) -> None:
+    """A running migration's cap can be changed, not removed: its job was started with a cap
+    (or none) the agent can only replace with another value."""
+    if mibps <= 0:
+        raise InvalidArgument(
+            "max_bandwidth_mibps",
+            "a running migration's cap can be changed, not removed: give a value > 0",
+        )

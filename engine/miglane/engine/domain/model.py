@@ -328,6 +328,42 @@ class Migration:
     def active(self) -> bool:
         return self.phase in ACTIVE_PHASES
 
+    @classmethod
+    def queued(
+        cls,
+        id: str,
+        *,
+        cluster_id: str,
+        vm_id: str,
+        vm_name: str,
+        source_host_id: str,
+        created_at: datetime,
+        queue_reason: str,
+        destination_host_id: str = "",
+        automatic: bool = True,
+        tried_host_ids: tuple[str, ...] = (),
+        evacuation_host_id: str = "",
+        bandwidth_override_mibps: int | None = None,
+        max_bandwidth_mibps: int = 0,
+    ) -> Migration:
+        """A new migration waiting for the queue (MigrateVm, a rerun, an evacuation)."""
+        return cls(
+            id=id,
+            cluster_id=cluster_id,
+            vm_id=vm_id,
+            vm_name=vm_name,
+            source_host_id=source_host_id,
+            destination_host_id=destination_host_id,
+            automatic=automatic,
+            phase=MigrationPhase.QUEUED,
+            created_at=created_at,
+            tried_host_ids=tried_host_ids,
+            evacuation_host_id=evacuation_host_id,
+            bandwidth_override_mibps=bandwidth_override_mibps,
+            max_bandwidth_mibps=max_bandwidth_mibps,
+            queue_reason=queue_reason,
+        )
+
 
 # ---------------------------------------------------------------- events
 

@@ -8,8 +8,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from miglane.engine.grpc_api.servicer import EngineServicer
-from miglane.engine.inventory_parts import Inventory
-from miglane.engine.orchestrator import MigrationService
 from miglane.v1 import engine_pb2, engine_pb2_grpc
 
 ENGINE_SERVICE_NAME: str = engine_pb2.DESCRIPTOR.services_by_name["EngineService"].full_name
@@ -24,17 +22,14 @@ SERVER_OPTIONS = (
 
 async def create_server(
     address: str,
-    inventory: Inventory,
+    servicer: EngineServicer,
     *,
     health_servicer: health_aio.HealthServicer | None = None,
-    migrations: MigrationService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0: any free port), not yet started; returns it with
     the port it bound. Raises OSError when the address cannot be bound."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    engine_pb2_grpc.add_EngineServiceServicer_to_server(
-        EngineServicer(inventory, migrations), server
-    )
+    engine_pb2_grpc.add_EngineServiceServicer_to_server(servicer, server)
     health_servicer = health_servicer or health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", ENGINE_SERVICE_NAME):

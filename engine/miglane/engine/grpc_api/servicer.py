@@ -1,4 +1,4 @@
-"""EngineService: each RPC converts its request, calls the inventory or migration service,
+"""EngineService: each RPC converts its request, calls the inventory or the migration requests,
 converts back."""
 
 from __future__ import annotations
@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from miglane.engine.domain.errors import NotImplementedYet
 from miglane.engine.domain.model import Migration
 from miglane.engine.grpc_api import converters as conv
 from miglane.engine.grpc_api.errors import map_domain_errors
-from miglane.engine.inventory_parts import Inventory
-from miglane.engine.orchestrator import MigrationService
+from miglane.engine.inventory import Inventory
+from miglane.engine.migrations.requests import MigrationRequests
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1 import engine_pb2_grpc
 
@@ -21,23 +20,11 @@ Context = Any  # grpc.aio.ServicerContext, or grpc_testing's in servicer tests
 _REPLY_CACHE_MAX = 10_000
 
 
-def _migrations_not_yet(rpc: str) -> NotImplementedYet:
-    return NotImplementedYet(
-        f"{rpc} is not implemented yet: migrations (agent polling, scheduler, queue, progress) "
-        "arrive with issue 5; this engine keeps the inventory, roles and migration records"
-    )
-
-
 class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
-    def __init__(self, inventory: Inventory, migrations: MigrationService | None = None) -> None:
+    def __init__(self, inventory: Inventory, migrations: MigrationRequests) -> None:
         self._inventory = inventory
-        self._service = migrations
+        self._migrations = migrations
         self._replies: dict[str, tuple[Migration, pb.WatchMigrationsResponse]] = {}
-
-    def _migrations(self, rpc: str) -> MigrationService:
-        if self._service is None:
-            raise _migrations_not_yet(rpc)
-        return self._service
 
     # ------------------------------------------------------------ clusters
 
@@ -145,9 +132,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
 
     @map_domain_errors
     async def AddHost(self, request: pb.AddHostRequest, context: Context) -> pb.AddHostResponse:
-        host = await self._inventory.hosts.add_host(conv.host_spec(request))
-        if self._service is not None:
-            self._service.monitor.poll_soon()
+        host = await self._migrations.add_host(conv.host_spec(request))
         return pb.AddHostResponse(host=conv.host_to_proto(host))
 
     @map_domain_errors
@@ -178,9 +163,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def SetHostMaintenance(
         self, request: pb.SetHostMaintenanceRequest, context: Context
     ) -> pb.SetHostMaintenanceResponse:
-        result = await self._migrations("SetHostMaintenance").set_host_maintenance(
-            request.host_id, request.enabled
-        )
+        result = await self._migrations.set_host_maintenance(request.host_id, request.enabled)
         return pb.SetHostMaintenanceResponse(
             host=conv.host_to_proto(result.host),
             migrations=[conv.migration_to_proto(m) for m in result.migrations],
@@ -203,13 +186,13 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         vm = await self._inventory.vms.get_vm(request.vm_id)
         return pb.GetVmResponse(vm=conv.vm_to_proto(vm))
 
-    # ------------------------------------------------------------ migrations (issue 5)
+    # ------------------------------------------------------------ migrations
 
     @map_domain_errors
     async def MigrateVm(
         self, request: pb.MigrateVmRequest, context: Context
     ) -> pb.MigrateVmResponse:
-        migration = await self._migrations("MigrateVm").migrate_vm(
+        migration = await self._migrations.migrate_vm(
             request.vm_id, request.destination_host_id, conv.bandwidth_override(request)
         )
         return pb.MigrateVmResponse(migration=conv.migration_to_proto(migration))
@@ -218,7 +201,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def ListMigrationCandidates(
         self, request: pb.ListMigrationCandidatesRequest, context: Context
     ) -> pb.ListMigrationCandidatesResponse:
-        candidates = await self._migrations("ListMigrationCandidates").candidates(request.vm_id)
+        candidates = await self._migrations.candidates(request.vm_id)
         return pb.ListMigrationCandidatesResponse(
             candidates=[conv.candidate_to_proto(c) for c in candidates]
         )
@@ -227,14 +210,14 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def CancelMigration(
         self, request: pb.CancelMigrationRequest, context: Context
     ) -> pb.CancelMigrationResponse:
-        migration = await self._migrations("CancelMigration").cancel(request.migration_id)
+        migration = await self._migrations.cancel(request.migration_id)
         return pb.CancelMigrationResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors
     async def SetMigrationBandwidth(
         self, request: pb.SetMigrationBandwidthRequest, context: Context
     ) -> pb.SetMigrationBandwidthResponse:
-        migration = await self._migrations("SetMigrationBandwidth").set_bandwidth(
+        migration = await self._migrations.set_bandwidth(
             request.migration_id, request.max_bandwidth_mibps
         )
         return pb.SetMigrationBandwidthResponse(migration=conv.migration_to_proto(migration))
@@ -243,7 +226,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def WatchMigrations(
         self, request: pb.WatchMigrationsRequest, context: Context
     ) -> AsyncIterator[pb.WatchMigrationsResponse]:
-        stream = self._migrations("WatchMigrations").watch(
+        stream = self._migrations.watch(
             request.cluster_id, request.vm_id, request.migration_id, request.include_finished
         )
         async for migration in stream:
@@ -269,10 +252,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
     async def GetMigration(
         self, request: pb.GetMigrationRequest, context: Context
     ) -> pb.GetMigrationResponse:
-        if self._service is not None:
-            migration = await self._service.get(request.migration_id)
-        else:
-            migration = await self._inventory.migration_records.get_migration(request.migration_id)
+        migration = await self._migrations.get(request.migration_id)
         return pb.GetMigrationResponse(migration=conv.migration_to_proto(migration))
 
     @map_domain_errors

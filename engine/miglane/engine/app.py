@@ -1,0 +1,218 @@
+"""The engine's composition root: `build_engine(config)` builds the inventory, the migration
+side, the host monitor and the gRPC server, and wires each part to what it needs. The runner,
+the tests and the benchmarks all assemble the engine here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import grpc
+from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
+
+from miglane.engine.agent_client import AgentClients
+from miglane.engine.config import EngineConfig
+from miglane.engine.events import EventHub
+from miglane.engine.grpc_api.server import bound_address, create_server
+from miglane.engine.grpc_api.servicer import EngineServicer
+from miglane.engine.host_monitor import HostMonitor
+from miglane.engine.hosts import host_views
+from miglane.engine.inventory import Inventory, new_id, open_inventory, utc_now
+from miglane.engine.maintenance import EvacuationWatch, HostMaintenance
+from miglane.engine.migrations.arrivals import ArrivalLog
+from miglane.engine.migrations.audit import MigrationEvents
+from miglane.engine.migrations.bandwidth import BandwidthBalancer
+from miglane.engine.migrations.busy import BusyMarks
+from miglane.engine.migrations.cluster_view import ClusterReader
+from miglane.engine.migrations.following import JobFollower
+from miglane.engine.migrations.jobs import JobRunner
+from miglane.engine.migrations.ledger import MigrationLedger
+from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
+from miglane.engine.migrations.requests import MigrationRequests
+from miglane.engine.migrations.tasks import BackgroundTasks
+from miglane.engine.progress_hub import ProgressHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """A built engine: `start`, then `stop` (or `end_streams` first, for a graceful stop)."""
+
+    config: EngineConfig
+    inventory: Inventory
+    migrations: MigrationRequests
+    ledger: MigrationLedger
+    queue: AdmissionQueue
+    monitor: HostMonitor
+    servicer: EngineServicer
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    port: int
+    _jobs: JobRunner
+    _follower: JobFollower
+    _tasks: BackgroundTasks
+    _clients: AgentClients
+    _migrations_stopped: bool = False
+
+    @property
+    def address(self) -> str:
+        """The address served on, with the port actually bound."""
+        return bound_address(self.config.listen, self.port)
+
+    @property
+    def hub(self) -> ProgressHub:
+        return self.ledger.hub
+
+    async def start(self, *, poll_hosts: bool = True) -> None:
+        """Takes up the migrations an earlier engine left active, starts polling hosts (unless
+        told not to: tests of the inventory alone), the queue and the progress flushes, then
+        serves."""
+        active = await self.ledger.load()
+        self._jobs.take_up(active)
+        if active:
+            log.info("took up %d active migration(s) from the records", len(active))
+        if poll_hosts:
+            self.monitor.start()
+        self._tasks.spawn(self.queue.run(), "queue")
+        self._tasks.spawn(self.ledger.run_flushes(self.config.persist_interval_s), "flush")
+        await self.server.start()
+
+    def end_streams(self) -> None:
+        """Ends every WatchEvents and WatchMigrations stream (first step of a graceful stop)."""
+        self.inventory.audit.end_streams()
+        self.hub.close()
+
+    async def stop_migrations(self) -> None:
+        """Stops following and polling; the agents' jobs go on (a new engine takes them up)."""
+        if self._migrations_stopped:
+            return
+        self._migrations_stopped = True
+        self.hub.close()
+        # No new sample, launch or rebalance from here on; then the last progress is written.
+        await self._follower.stop()
+        await self._tasks.stop()
+        await self.monitor.stop()
+        try:
+            await self.ledger.flush()
+        except Exception:  # the agents still have it: a restarted engine reads it back
+            log.exception("last progress not written at stop")
+        await self._clients.close()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Health NOT_SERVING, streams ended, in-flight calls given `grace_s` (default the
+        config's), migrations stopped, store closed."""
+        await self.health.enter_graceful_shutdown()
+        self.end_streams()
+        await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
+        await self.stop_migrations()
+        await self.inventory.close()
+
+
+@dataclass(frozen=True)
+class _MigrationSide:
+    ledger: MigrationLedger
+    queue: AdmissionQueue
+    monitor: HostMonitor
+    jobs: JobRunner
+    follower: JobFollower
+    tasks: BackgroundTasks
+    requests: MigrationRequests
+
+
+def _migration_side(
+    config: EngineConfig,
+    inventory: Inventory,
+    clients: AgentClients,
+    clock: Callable[[], datetime],
+    new_id: Callable[[str], str],
+) -> _MigrationSide:
+    """The migration side and the host monitor, each part given what it uses."""
+    arrivals = ArrivalLog(hint_window_s=3 * config.poll_interval_s + 1.0)
+    store = inventory.worker
+    ledger = MigrationLedger(store, inventory.migration_records, ProgressHub(), arrivals)
+    reader = ClusterReader(store, ledger, host_views)
+    busy = BusyMarks(clock, config.busy_retry_s)
+    events = MigrationEvents(inventory.audit)
+    tasks = BackgroundTasks()
+    bell = QueueBell()
+    evacuations = EvacuationWatch(store, ledger, reader, events, bell)
+    monitor = HostMonitor(
+        store,
+        inventory.reports,
+        clients,
+        interval_s=config.poll_interval_s,
+        whereabouts=arrivals,
+        on_round=evacuations.after_poll_round,
+    )
+    balancer = BandwidthBalancer(ledger, reader, clients, tasks)
+    follower = JobFollower(
+        ledger, reader, clients, balancer, evacuations, events, bell, clock, new_id,
+        retry_s=config.follow_retry_s,
+    )  # fmt: skip
+    jobs = JobRunner(ledger, reader, clients, follower, balancer, busy, events, bell, tasks, clock)
+    queue = AdmissionQueue(
+        ledger, reader, busy, events, jobs, evacuations, bell, clock,
+        interval_s=config.queue_interval_s,
+    )  # fmt: skip
+    maintenance = HostMaintenance(
+        inventory.hosts, ledger, reader, queue, bell, monitor, events, clock, new_id
+    )
+    requests = MigrationRequests(
+        store=store,
+        hosts=inventory.hosts,
+        ledger=ledger,
+        reader=reader,
+        queue=queue,
+        jobs=jobs,
+        follower=follower,
+        balancer=balancer,
+        maintenance=maintenance,
+        monitor=monitor,
+        busy=busy,
+        events=events,
+        clock=clock,
+        new_id=new_id,
+    )
+    return _MigrationSide(ledger, queue, monitor, jobs, follower, tasks, requests)
+
+
+async def build_engine(
+    config: EngineConfig,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    new_id: Callable[[str], str] = new_id,
+    agent_clients: AgentClients | None = None,
+) -> Engine:
+    """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
+    name every record (tests freeze them). Raises StoreError when the state dir cannot be
+    opened, OSError when the address cannot be bound."""
+    hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
+    inventory = open_inventory(config.state_dir, hub=hub, clock=clock, make_id=new_id)
+    clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
+    side = _migration_side(config, inventory, clients, clock, new_id)
+    servicer = EngineServicer(inventory, side.requests)
+    health = health_aio.HealthServicer()
+    try:
+        server, port = await create_server(config.listen, servicer, health_servicer=health)
+    except OSError:
+        await inventory.close()
+        raise
+    return Engine(
+        config,
+        inventory,
+        side.requests,
+        side.ledger,
+        side.queue,
+        side.monitor,
+        servicer,
+        server,
+        health,
+        port,
+        _jobs=side.jobs,
+        _follower=side.follower,
+        _tasks=side.tasks,
+        _clients=clients,
+    )

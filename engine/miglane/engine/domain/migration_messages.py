@@ -1,0 +1,113 @@
+"""The sentences people read about migrations and host maintenance: event messages, queue
+reasons and failure reasons, built from plain values."""
+
+from __future__ import annotations
+
+from miglane.engine.domain.model import FallbackReason
+from miglane.engine.domain.retry import MAX_DESTINATION_REFUSALS
+
+
+def queued(vm_name: str, source: str, destination: str) -> str:
+    """MIGRATION_QUEUED of MigrateVm; `destination` empty: the scheduler chooses."""
+    where = f"to {destination}" if destination else "(the scheduler chooses the destination)"
+    return f"migration of VM {vm_name!r} from {source} {where} requested"
+
+
+def queued_for_evacuation(vm_name: str, host: str) -> str:
+    return f"migration of VM {vm_name!r} queued to evacuate host {host!r}"
+
+
+def fell_back(vm_name: str, source: str, destination: str, detail: str) -> str:
+    return (
+        f"migration of VM {vm_name!r} from {source} to {destination} falls back to the "
+        f"management network: {detail}"
+    )
+
+
+def started(
+    vm_name: str,
+    source: str,
+    destination: str,
+    fallback_reason: FallbackReason,
+    migration_uri: str,
+    max_bandwidth_mibps: int,
+) -> str:
+    over = (
+        "the migration network"
+        if fallback_reason is FallbackReason.NONE
+        else "the management network"
+    )
+    cap = f"{max_bandwidth_mibps} MiB/s" if max_bandwidth_mibps else "no bandwidth cap"
+    return (
+        f"migration of VM {vm_name!r} from {source} to {destination} started over {over} "
+        f"({migration_uri}, {cap})"
+    )
+
+
+def failed(vm_name: str, reason: str) -> str:
+    return f"migration of VM {vm_name!r} failed: {reason}"
+
+
+def cannot_leave_for_maintenance(vm_name: str, reason: str, host: str = "") -> str:
+    """VM_UNPLACED: a VM of a host entering maintenance that no host can take."""
+    where = f"host {host!r}" if host else "its host"
+    return f"VM {vm_name!r} cannot leave {where} for maintenance: {reason}"
+
+
+def rerun(reason: str, rerun_id: str) -> str:
+    return f"{reason} (migration {rerun_id})"
+
+
+def cancelled_before_start(vm_name: str) -> str:
+    return f"migration of VM {vm_name!r} cancelled before it started"
+
+
+def cancelled_while_queued(vm_name: str) -> str:
+    return f"queued migration of VM {vm_name!r} cancelled"
+
+
+def evacuation_cancelled(vm_name: str, host: str) -> str:
+    return f"queued evacuation of VM {vm_name!r} cancelled: host {host!r} leaves maintenance"
+
+
+def host_status(host: str, status_label: str, reason: str) -> str:
+    """HOST_STATUS_CHANGED of maintenance."""
+    return f"host {host!r} is {status_label}" + (f": {reason}" if reason else "")
+
+
+def evacuating(queued: int, already_migrating: int, unplaced: int) -> str:
+    """The status reason of a host preparing for maintenance."""
+    return (
+        f"evacuating: {queued} VM(s) queued, {already_migrating} already migrating, "
+        f"{unplaced} no host can take"
+    )
+
+
+MAINTENANCE_WITHOUT_VMS = "maintenance requested; no VM to move"
+EVACUATED = "evacuated; held out of service"
+WAITING_FOR_QUEUE = "waiting for the queue runner"
+RERUN_WAITING = "rerun after a failure; waiting for the queue runner"
+EVACUATION_WAITING = "evacuation; waiting for the queue runner"
+RESTARTED_BEFORE_START = "the engine restarted before it started"
+
+
+# ---------------------------------------------------------------- refusals of the source agent
+
+
+def source_unreachable(source: str, detail: str) -> str:
+    return f"source host {source}'s agent: {detail}; retrying"
+
+
+def source_busy(source: str, detail: str, retry_at: str) -> str:
+    return f"source host {source}'s agent answered busy ({detail}); retrying after {retry_at}"
+
+
+def destination_refused(destination: str, detail: str, refusals: int) -> str:
+    return (
+        f"destination host {destination} refused or was unreachable ({detail}); retry "
+        f"{refusals} of {MAX_DESTINATION_REFUSALS - 1}"
+    )
+
+
+def source_refused(source: str, detail: str) -> str:
+    return f"source host {source}'s agent refused: {detail}"

@@ -1,0 +1,195 @@
+"""AdmissionQueue: the one runner that admits queued migrations, cluster by cluster, within
+the policy's limits (`domain.admission`); an admitted migration becomes PREPARING and its job
+is launched."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from typing import Protocol
+
+from miglane.engine.domain.admission import AdmissionVerdict, admit_queued
+from miglane.engine.domain.migration_path import MigrationPath
+from miglane.engine.domain.model import Event, Migration, MigrationPhase
+from miglane.engine.migrations.audit import MigrationEvents
+from miglane.engine.migrations.busy import BusyMarks
+from miglane.engine.migrations.cluster_view import ClusterReader
+from miglane.engine.migrations.ledger import MigrationLedger
+from miglane.engine.migrations.ports import Clock
+from miglane.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+# How long `run_admission_pass` waits for its pass at most.
+PASS_TIMEOUT_S = 10.0
+
+
+class QueueBell:
+    """Rings the queue runner for a pass soon (a slot freed, a migration was requeued)."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._rung.wait()
+        self._rung.clear()
+
+
+class JobLauncher(Protocol):
+    def launch(self, migration_id: str) -> None:
+        """Starts the job of a migration just made PREPARING (in the background)."""
+
+
+class EvacuationCheck(Protocol):
+    async def check_evacuations(self, cluster_id: str) -> None: ...
+
+
+def _prepared(migration: Migration, destination_id: str, path: MigrationPath) -> Migration:
+    return replace(
+        migration,
+        phase=MigrationPhase.PREPARING,
+        destination_host_id=destination_id,
+        network_id=path.network_id,
+        migration_uri=path.migration_uri,
+        fallback_reason=path.fallback_reason,
+        fallback_detail=path.fallback_detail,
+        queue_reason="",
+    )
+
+
+class AdmissionQueue:
+    """Used from the event loop's thread only."""
+
+    def __init__(
+        self,
+        ledger: MigrationLedger,
+        reader: ClusterReader,
+        busy: BusyMarks,
+        events: MigrationEvents,
+        jobs: JobLauncher,
+        evacuations: EvacuationCheck,
+        bell: QueueBell,
+        clock: Clock,
+        *,
+        interval_s: float,
+    ) -> None:
+        self._ledger = ledger
+        self._reader = reader
+        self._busy = busy
+        self._events = events
+        self._jobs = jobs
+        self._evacuations = evacuations
+        self._bell = bell
+        self._clock = clock
+        self.interval_s = interval_s
+        # Passes run so far.
+        self.passes = 0
+        # Passes asked for, and the last of them a pass has served.
+        self._requested = 0
+        self._served = 0
+        self._passed = asyncio.Condition()
+
+    async def run_admission_pass(self, timeout_s: float = PASS_TIMEOUT_S) -> None:
+        """Asks the runner for a pass and waits for it (passes asked for together are served
+        by one)."""
+        self._requested += 1
+        ticket = self._requested
+        self._bell.ring()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s), self._passed:
+                await self._passed.wait_for(lambda: self._served >= ticket)
+
+    async def wait_passes(self, count: int) -> None:
+        """Until `count` more passes were run (tests wait on the queue with it)."""
+        target = self.passes + count
+        async with self._passed:
+            await self._passed.wait_for(lambda: self.passes >= target)
+
+    async def run(self) -> None:
+        """The runner: a pass when rung, when a busy mark expires, and every `interval_s`."""
+        while True:
+            await self._bell.wait(self._busy.seconds_to_next_expiry(self.interval_s))
+            served = self._requested
+            try:
+                for cluster_id in self._queued_clusters():
+                    await self._admit(cluster_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue pass failed")
+            self._served = served
+            self.passes += 1
+            async with self._passed:
+                self._passed.notify_all()
+
+    def _queued_clusters(self) -> list[str]:
+        return sorted(
+            {m.cluster_id for m in self._ledger.all_active() if m.phase is MigrationPhase.QUEUED}
+        )
+
+    async def _admit(self, cluster_id: str) -> None:
+        state = await self._reader.read_state(cluster_id)
+        if state is None:
+            return
+        queued = [m for m in state.active if m.phase is MigrationPhase.QUEUED]
+        verdicts = admit_queued(
+            queued,
+            state.slot_holders(),
+            state.hosts,
+            state.vms,
+            state.networks,
+            now=self._clock(),
+            busy_until=self._busy.current(),
+        )
+        names = state.host_names
+        now = self._clock()
+        events = self._events
+
+        def work(store: Store) -> tuple[list[Migration], list[Migration], list[Event]]:
+            # On the store's worker thread: reads only the values given.
+            changed: list[Migration] = []
+            started: list[Migration] = []
+            written: list[Event] = []
+            for admission in verdicts:
+                if (
+                    admission.verdict is AdmissionVerdict.WAIT
+                    and admission.migration.queue_reason == admission.reason
+                ):
+                    continue
+                current = store.get_migration(admission.migration.id)
+                if current is None or current.phase is not MigrationPhase.QUEUED:
+                    continue  # cancelled meanwhile
+                if admission.verdict is AdmissionVerdict.WAIT:
+                    if current.queue_reason != admission.reason:
+                        changed.append(replace(current, queue_reason=admission.reason))
+                elif admission.verdict is AdmissionVerdict.FAIL:
+                    failed = replace(
+                        current,
+                        phase=MigrationPhase.FAILED,
+                        error=admission.reason,
+                        queue_reason="",
+                        finished_at=now,
+                    )
+                    changed.append(failed)
+                    written.extend(events.failure(failed, admission.reason))
+                else:
+                    assert admission.path is not None
+                    preparing = _prepared(current, admission.destination_host_id, admission.path)
+                    changed.append(preparing)
+                    started.append(preparing)
+                    if admission.path.fell_back:
+                        written.append(events.fell_back(preparing, names))
+            return started, changed, written
+
+        started = await self._ledger.write(work)
+        for migration in started:
+            self._jobs.launch(migration.id)
+        if any(m.evacuation_host_id for m in queued):
+            await self._evacuations.check_evacuations(cluster_id)

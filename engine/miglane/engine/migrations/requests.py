@@ -1,0 +1,282 @@
+"""MigrationRequests: the façade the gRPC servicer calls for migrations and host maintenance
+(MigrateVm, ListMigrationCandidates, CancelMigration, SetMigrationBandwidth, WatchMigrations,
+GetMigration, SetHostMaintenance, and AddHost, which polls the new host at once)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Protocol
+
+from miglane.engine.domain import migration_messages as say
+from miglane.engine.domain.errors import FailedPrecondition, NotFound, ResourceExhausted
+from miglane.engine.domain.model import (
+    Event,
+    HostSpec,
+    HostView,
+    Migration,
+    MigrationFilter,
+    MigrationPhase,
+    Vm,
+    VmState,
+)
+from miglane.engine.domain.placement import (
+    DestinationAssessment,
+    PlacementOutcome,
+    assess_destinations,
+    choose_destination,
+    manual_destination_rejections,
+)
+from miglane.engine.domain.progress import FINAL_PHASES
+from miglane.engine.domain.validation import validate_id, validate_optional_id
+from miglane.engine.maintenance import HostMaintenance, MaintenanceResult
+from miglane.engine.migrations.audit import MigrationEvents
+from miglane.engine.migrations.bandwidth import BandwidthBalancer
+from miglane.engine.migrations.busy import BusyMarks
+from miglane.engine.migrations.cluster_view import WHOLE_LISTING, ClusterReader, ClusterState
+from miglane.engine.migrations.following import JobFollower
+from miglane.engine.migrations.jobs import JobRunner
+from miglane.engine.migrations.ledger import MigrationLedger
+from miglane.engine.migrations.ports import Clock, HostRecords, IdFactory, StoreAccess
+from miglane.engine.migrations.queue import AdmissionQueue
+from miglane.engine.progress_hub import WatcherDropped
+from miglane.engine.store import Store
+
+# How long CancelMigration waits for the migration to end.
+CANCEL_WAIT_S = 60.0
+
+
+class PollTrigger(Protocol):
+    def poll_soon(self) -> None: ...
+
+
+class MigrationRequests:
+    """Used from the event loop's thread only."""
+
+    def __init__(
+        self,
+        *,
+        store: StoreAccess,
+        hosts: HostRecords,
+        ledger: MigrationLedger,
+        reader: ClusterReader,
+        queue: AdmissionQueue,
+        jobs: JobRunner,
+        follower: JobFollower,
+        balancer: BandwidthBalancer,
+        maintenance: HostMaintenance,
+        monitor: PollTrigger,
+        busy: BusyMarks,
+        events: MigrationEvents,
+        clock: Clock,
+        new_id: IdFactory,
+    ) -> None:
+        self._store = store
+        self._hosts = hosts
+        self._ledger = ledger
+        self._reader = reader
+        self._queue = queue
+        self._jobs = jobs
+        self._follower = follower
+        self._balancer = balancer
+        self._maintenance = maintenance
+        self._monitor = monitor
+        self._busy = busy
+        self._events = events
+        self._clock = clock
+        self._new_id = new_id
+
+    async def get(self, migration_id: str) -> Migration:
+        return await self._ledger.get(migration_id)
+
+    async def add_host(self, spec: HostSpec) -> HostView:
+        host = await self._hosts.add_host(spec)
+        self._monitor.poll_soon()
+        return host
+
+    async def set_host_maintenance(self, host_id: str, enabled: bool) -> MaintenanceResult:
+        return await self._maintenance.set_host_maintenance(host_id, enabled)
+
+    async def candidates(self, vm_id: str) -> list[DestinationAssessment]:
+        vm, state, source = await self._reader.vm_and_cluster(vm_id)
+        return assess_destinations(
+            vm,
+            source,
+            state.hosts,
+            state.networks,
+            loads=state.loads(),
+            now=self._clock(),
+            busy_until=self._busy.current(),
+        )
+
+    async def set_bandwidth(self, migration_id: str, mibps: int) -> Migration:
+        return await self._balancer.set_bandwidth(migration_id, mibps)
+
+    # ------------------------------------------------------------ MigrateVm
+
+    async def migrate_vm(
+        self, vm_id: str, destination_host_id: str = "", max_bandwidth_mibps: int | None = None
+    ) -> Migration:
+        validate_id("vm_id", vm_id, "VM")
+        destination_host_id = validate_optional_id(
+            "destination_host_id", destination_host_id, "host"
+        )
+        vm, state, source = await self._reader.vm_and_cluster(vm_id)
+        if vm.migration_id:
+            raise FailedPrecondition(
+                f"VM {vm.name!r} is already migrating (migration {vm.migration_id}); cancel it "
+                "or wait for it"
+            )
+        if vm.state not in (VmState.RUNNING, VmState.PAUSED):
+            raise FailedPrecondition(
+                f"VM {vm.name!r} is {vm.state.name.lower()}: only a running VM can be live-migrated"
+            )
+        if destination_host_id:
+            await self._check_destination(vm, state, destination_host_id)
+        else:
+            decision = choose_destination(
+                vm,
+                source,
+                state.hosts,
+                state.networks,
+                loads=state.loads(),
+                now=self._clock(),
+                busy_until=self._busy.current(),
+            )
+            if decision.outcome is PlacementOutcome.NO_HOST:
+                raise FailedPrecondition(decision.reason)
+        migration = Migration.queued(
+            self._new_id("mig"),
+            cluster_id=vm.cluster_id,
+            vm_id=vm.id,
+            vm_name=vm.name,
+            source_host_id=vm.host_id,
+            destination_host_id=destination_host_id,
+            automatic=not destination_host_id,
+            created_at=self._clock(),
+            bandwidth_override_mibps=max_bandwidth_mibps,
+            max_bandwidth_mibps=max_bandwidth_mibps or 0,
+            queue_reason=say.WAITING_FOR_QUEUE,
+        )
+        target = state.host_names.get(destination_host_id, "") if destination_host_id else ""
+        event = self._events.queued(migration, state.host_names, target)
+
+        def work(store: Store) -> tuple[Migration, list[Migration], list[Event]]:
+            # On the store's worker thread.
+            current = store.get_vm(migration.vm_id)
+            if current is not None and current.migration_id:
+                raise FailedPrecondition(
+                    f"VM {migration.vm_name!r} is already migrating (migration "
+                    f"{current.migration_id})"
+                )
+            return migration, [migration], [event]
+
+        created = await self._ledger.write(work)
+        await self._queue.run_admission_pass()
+        return await self._ledger.get(created.id)
+
+    async def _check_destination(self, vm: Vm, state: ClusterState, host_id: str) -> None:
+        """A destination the operator chose must be in the VM's cluster and able to take it."""
+        destination = state.by_id.get(host_id)
+        if destination is None:
+            other = await self._store.read(lambda s: s.get_host(host_id))
+            if other is None:
+                raise NotFound("destination_host_id", "host", host_id)
+            raise FailedPrecondition(
+                f"host {other.name!r} is in another cluster than VM {vm.name!r}"
+            )
+        refused = manual_destination_rejections(vm, destination, state.networks)
+        if refused:
+            raise FailedPrecondition(
+                f"VM {vm.name!r} cannot go to host {destination.host.name!r}: "
+                + "; ".join(r.message for r in refused)
+            )
+
+    # ------------------------------------------------------------ cancel
+
+    async def cancel(self, migration_id: str, timeout_s: float = CANCEL_WAIT_S) -> Migration:
+        migration = await self._ledger.get(migration_id)
+        if migration.phase is MigrationPhase.QUEUED:
+            cancelled = await self._cancel_queued(migration_id)
+            if cancelled is not None:
+                await self._follower.after_end(cancelled)
+                return cancelled
+            migration = await self._ledger.get(migration_id)
+        if not migration.active:
+            if migration.phase is MigrationPhase.CANCELLED:
+                return migration
+            raise FailedPrecondition(
+                f"migration {migration_id} is {migration.phase.label}: nothing to cancel"
+            )
+        await self._jobs.cancel(migration, timeout_s)
+        return await self._ledger.get(migration_id)
+
+    async def _cancel_queued(self, migration_id: str) -> Migration | None:
+        now = self._clock()
+        events = self._events
+
+        def work(store: Store) -> tuple[Migration | None, list[Migration], list[Event]]:
+            # On the store's worker thread.
+            current = store.get_migration(migration_id)
+            if current is None or current.phase is not MigrationPhase.QUEUED:
+                return None, [], []
+            cancelled = replace(
+                current, phase=MigrationPhase.CANCELLED, queue_reason="", finished_at=now
+            )
+            return cancelled, [cancelled], [events.cancelled_while_queued(cancelled)]
+
+        return await self._ledger.write(work)
+
+    # ------------------------------------------------------------ watching
+
+    async def watch(
+        self,
+        cluster_id: str = "",
+        vm_id: str = "",
+        migration_id: str = "",
+        include_finished: bool = False,
+    ) -> AsyncIterator[Migration | None]:
+        """The migrations matching the filter, then None (the snapshot is complete), then
+        every change. Raises ResourceExhausted when the client fell too far behind."""
+        cluster_id = validate_optional_id("cluster_id", cluster_id, "cluster")
+        vm_id = validate_optional_id("vm_id", vm_id, "VM")
+        migration_id = validate_optional_id("migration_id", migration_id, "migration")
+
+        def accept(migration: Migration) -> bool:
+            return (
+                (not cluster_id or migration.cluster_id == cluster_id)
+                and (not vm_id or migration.vm_id == vm_id)
+                and (not migration_id or migration.id == migration_id)
+            )
+
+        watcher = self._ledger.hub.subscribe(accept)
+        # Taken with the subscription, no await between: every later change is buffered.
+        snapshot = {m.id: m for m in self._ledger.all_active() if accept(m)}
+        try:
+            if include_finished or migration_id:
+                where = MigrationFilter(cluster_id=cluster_id, vm_id=vm_id)
+                stored = await self._store.read(
+                    lambda store: store.list_migrations(where, 0, WHOLE_LISTING).items
+                )
+                for migration in stored:
+                    if not accept(migration):
+                        continue
+                    newer = migration.phase in FINAL_PHASES or migration.id not in snapshot
+                    if newer and (include_finished or migration.active or migration_id):
+                        snapshot[migration.id] = migration
+            for migration in sorted(snapshot.values(), key=lambda m: (m.created_at, m.id)):
+                yield migration
+            yield None
+            while True:
+                try:
+                    changed = await watcher.next()
+                except WatcherDropped:
+                    raise ResourceExhausted(
+                        "this migration stream fell too far behind and was closed; "
+                        "reconnect for a fresh snapshot"
+                    ) from None
+                if changed is None:
+                    return
+                yield changed
+        finally:
+            watcher.close()
