@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from miglane.engine.domain.failures import MigrationFailureKind
-from miglane.engine.domain.migratable import is_live_migratable
+from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.migration_path import ClusterNetworks
 from miglane.engine.domain.model import HostView, Migration, Vm
 from miglane.engine.domain.placement import (
@@ -36,9 +36,6 @@ from miglane.engine.domain.placement import (
 )
 
 MAX_HOSTS_PER_VM = 3
-
-# VMs that live migration moves; a shut-off, crashed or saved domain has no guest to move.
-LIVE_STATES = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.MIGRATING})
 
 
 @dataclass(frozen=True)
@@ -85,8 +82,10 @@ def plan_evacuation(
     is, counting what earlier placements of the plan promised. Cost: O(VMs x log hosts) when
     VMs fit, up to O(VMs x hosts) when many hosts are nearly full."""
     context = PlacementContext(loads or {})
+    # Every live guest leaves: one that a job the engine does not track is migrating is queued
+    # too, and the queue waits for that job to end (`admission`).
     movable = sorted(
-        (vm for vm in vms if is_live_migratable(vm.state) and not vm.migration_id),
+        (vm for vm in vms if has_live_guest(vm.state) and not vm.migration_id),
         key=lambda vm: (-vm.memory_mib, vm.name, vm.id),
     )
     planned, unplaced_vms = _place(host, movable, hosts, networks, context)
@@ -96,9 +95,7 @@ def plan_evacuation(
         tuple(planned),
         tuple(unplaced),
         already_migrating=tuple(vm for vm in vms if vm.migration_id),
-        not_running=tuple(
-            vm for vm in vms if not is_live_migratable(vm.state) and not vm.migration_id
-        ),
+        not_running=tuple(vm for vm in vms if not has_live_guest(vm.state) and not vm.migration_id),
     )
 
 
@@ -254,7 +251,7 @@ def evacuation_state(
 ) -> EvacuationState:
     """Where the evacuation of `host_id` stands. `active` are the cluster's queued, preparing
     and running migrations."""
-    if not any(is_live_migratable(vm.state) for vm in vms_on_host):
+    if not any(has_live_guest(vm.state) for vm in vms_on_host):
         return EvacuationState.EMPTY
     if any(m.active and m.source_host_id == host_id for m in active):
         return EvacuationState.IN_PROGRESS

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
@@ -36,7 +37,6 @@ from miglane.engine.domain.migration_path import (
     usable_address,
 )
 from miglane.engine.domain.model import (
-    DEFAULT_MAX_INCOMING_PER_HOST,
     HostStatus,
     HostView,
     Migration,
@@ -157,7 +157,7 @@ def carrying_network_id(networks: ClusterNetworks) -> str:
 
 
 def incoming_limit(networks: ClusterNetworks) -> int:
-    return networks.cluster.policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST
+    return MigrationLimits.of(networks.cluster.policy).incoming_per_host
 
 
 # ---------------------------------------------------------------- the filters
