@@ -11,7 +11,7 @@
 When the data falls back to the management network, AUTO budgets the management network the
 same way (its `qos_mbps`, else the slower of the two management links) but takes only
 `MANAGEMENT_SHARE` of it: management also carries the engine's polling, the agents' gRPC and
-consoles, and migrations there must not starve them (the seed's complaint). When no link
+consoles, and migrations there must not starve them. When no link
 speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of 52 MiB/s as
 the budget.
 
