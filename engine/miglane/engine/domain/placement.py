@@ -221,15 +221,15 @@ class DestinationFilter:
 
     def screen(
         self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
-    ) -> Iterator[Screened]:
+    ) -> list[Screened]:
         """The hosts of `hosts` that can take a VM of `vm_memory_mib` (None: memory is not
         checked, the caller counts it) running on `source_host_id`, each found at the cost of
-        its first failing filter. Yields `(index in hosts, incoming, free memory, [])`."""
+        its first failing filter, as `(index in hosts, incoming, free memory, [])`."""
         return self._screen(hosts, source_host_id, vm_memory_mib, explain=False)
 
     def explain(
         self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
-    ) -> Iterator[Screened]:
+    ) -> list[Screened]:
         """Every host of `hosts`, with everything that keeps it from taking the VM (in the
         order the reasons are shown; empty: it passes)."""
         return self._screen(hosts, source_host_id, vm_memory_mib, explain=True)
@@ -241,7 +241,7 @@ class DestinationFilter:
         vm_memory_mib: int | None,
         *,
         explain: bool,
-    ) -> Iterator[Screened]:
+    ) -> list[Screened]:
         # One loop with every filter written flat, without a call per host or per filter: the
         # scheduler runs it over every host of the cluster. `continue` skips a host at its
         # first obstacle unless every obstacle is wanted.
@@ -254,6 +254,7 @@ class DestinationFilter:
             self.incoming_limit,
         )
         up = HostStatus.UP
+        screened: list[Screened] = []
         for index, view in enumerate(hosts):
             host = view.host
             load = loads.get(host.id)
@@ -304,7 +305,8 @@ class DestinationFilter:
                 found.append(RejectionKind.DESTINATION_BUSY)
             if len(found) > 1:
                 found.sort(key=_SHOWN_ORDER.__getitem__)
-            yield index, incoming, free, found
+            screened.append((index, incoming, free, found))
+        return screened
 
 
 _PASSED: list[RejectionKind] = []
