@@ -15,108 +15,21 @@ since it parses every host's migration address once.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from miglane.engine.domain.evacuation import plan_evacuation
-from miglane.engine.domain.migration_path import ClusterNetworks
-from miglane.engine.domain.model import (
-    Attachment,
-    Cluster,
-    Host,
-    HostFacts,
-    HostStatus,
-    HostView,
-    MigrationPolicy,
-    Network,
-    NetworkRole,
-    Vm,
-    VmState,
-)
 from miglane.engine.domain.placement import PlacementOutcome, choose_destination
+from miglane.testing.builders import big_cluster, networks, vms_on
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+VM_SIZES_MIB = (1024, 2048, 4096, 8192)
 
-
-def build_cluster(hosts: int, seed: int = 7) -> tuple[ClusterNetworks, list[HostView]]:
-    rng = random.Random(seed)
-    cluster = Cluster(
-        id="c",
-        name="bench",
-        compatibility_version="4.7",
-        policy=MigrationPolicy(),
-        description="",
-        created_at=T0,
-        migration_network_id="mig",
-        management_network_id="mgmt",
-    )
-    networks = [
-        Network("mgmt", "c", "ovirtmgmt", "10.64.0.0/16", roles=(NetworkRole.MANAGEMENT,)),
-        Network("mig", "c", "migration", "10.128.0.0/16", roles=(NetworkRole.MIGRATION,)),
-    ]
-    views = []
-    for i in range(hosts):
-        low = f"{i // 256}.{i % 256}"
-        statuses = [HostStatus.UP] * 97 + [HostStatus.UNREACHABLE, HostStatus.MAINTENANCE] * 1
-        attachments = [
-            Attachment("mgmt", "ovirtmgmt", "mgmt0", f"10.64.{low}", True, 1000),
-        ]
-        if rng.random() > 0.02:
-            attachments.append(
-                Attachment(
-                    "mig",
-                    "migration",
-                    "mig0",
-                    f"10.128.{low}",
-                    rng.random() > 0.05,
-                    rng.choice([1000, 10000, 25000]),
-                )
-            )
-        views.append(
-            HostView(
-                host=Host(
-                    id=f"h{i}",
-                    cluster_id="c",
-                    name=f"host{i:05d}",
-                    agent_address=f"10.64.{low}:50061",
-                    status=rng.choice(statuses),
-                    status_reason="",
-                    created_at=T0,
-                    facts=HostFacts(
-                        memory_mib=256 * 1024,
-                        free_memory_mib=rng.choice([2048, 16384, 65536, 131072]),
-                    ),
-                ),
-                attachments=tuple(attachments),
-                incoming_migrations=rng.choice([0, 0, 0, 1, 2]),
-            )
-        )
-    views[0] = HostView(
-        host=Host(
-            id="h0",
-            cluster_id="c",
-            name="host00000",
-            agent_address="10.64.0.0:50061",
-            status=HostStatus.PREPARING_FOR_MAINTENANCE,
-            status_reason="",
-            created_at=T0,
-            facts=HostFacts(memory_mib=256 * 1024, free_memory_mib=0),
-        ),
-        attachments=views[0].attachments,
-    )
-    return ClusterNetworks.of(cluster, networks), views
-
-
-def vms_on_source(count: int, seed: int = 11) -> list[Vm]:
-    rng = random.Random(seed)
-    return [
-        Vm(f"vm{i}", f"vm{i:04d}", "h0", "c", VmState.RUNNING, rng.choice([1024, 2048, 4096, 8192]))
-        for i in range(count)
-    ]
+# Fast enough to run per request, with room for a loaded machine: a regression to quadratic
+# work breaks them (seconds, the first call included).
+DECISION_LIMIT_S = 2.0
+EVACUATION_LIMIT_S = 5.0
 
 
 def timed(run: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -139,9 +52,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
 
-    networks, hosts = build_cluster(args.hosts)
+    cluster_networks, hosts = networks(), big_cluster(args.hosts)
     source = hosts[0]
-    vms = vms_on_source(args.vms)
+    vms = vms_on(0, args.vms, VM_SIZES_MIB)
     vm = vms[0]
 
     def baseline() -> int:
@@ -152,16 +65,16 @@ def main(argv: list[str]) -> int:
         return fits
 
     def decide() -> object:
-        decision = choose_destination(vm, source, hosts, networks)
+        decision = choose_destination(vm, source, hosts, cluster_networks)
         assert decision.outcome is PlacementOutcome.PLACED
         return decision
 
     def evacuate() -> object:
-        return plan_evacuation(source, vms, hosts, networks)
+        return plan_evacuation(source, vms, hosts, cluster_networks)
 
     _, base = timed(baseline, args.repeats)
     cold, decision = timed(decide, args.repeats)
-    plan = plan_evacuation(source, vms, hosts, networks)
+    plan = plan_evacuation(source, vms, hosts, cluster_networks)
     evacuation_cold, evacuation = timed(evacuate, max(args.repeats // 3, 3))
 
     ms = 1000.0
@@ -178,7 +91,17 @@ def main(argv: list[str]) -> int:
         f"first call {evacuation_cold * ms:.2f} ms) — placed {len(plan.migrations)}, "
         f"unplaced {len(plan.unplaced)}"
     )
-    return 0
+    slow = [
+        f"{what} took {seconds:.3f} s (limit {limit} s)"
+        for what, seconds, limit in (
+            ("decision", max(cold, decision), DECISION_LIMIT_S),
+            ("evacuation plan", max(evacuation_cold, evacuation), EVACUATION_LIMIT_S),
+        )
+        if seconds >= limit
+    ]
+    for line in slow:
+        print(f"TOO SLOW: {line}")
+    return 1 if slow else 0
 
 
 if __name__ == "__main__":

@@ -1,30 +1,74 @@
-"""Domain enums mirror the generated ones: same names, same numbers, in both directions."""
+"""Domain enums mirror the generated ones: same names (after the enum's prefix), same numbers,
+in both directions. The generated enum is found by the domain enum's name, in whichever
+contract module defines it."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import pkgutil
+import re
 from enum import IntEnum
+from types import ModuleType
 
 import pytest
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from miglane.engine.domain import model
-from miglane.v1 import common_pb2, engine_pb2
+from miglane.engine.domain import convergence, model
+from miglane.engine.domain.failures import MigrationFailureKind
 
-PAIRS = [
-    (model.NetworkRole, common_pb2.NetworkRole, "NETWORK_ROLE_"),
-    (model.MigrationPhase, common_pb2.MigrationPhase, "MIGRATION_PHASE_"),
-    (model.FallbackReason, common_pb2.FallbackReason, "FALLBACK_REASON_"),
-    (model.VmState, common_pb2.VmState, "VM_STATE_"),
-    (model.HostStatus, engine_pb2.HostStatus, "HOST_STATUS_"),
-    (model.BandwidthMode, engine_pb2.BandwidthMode, "BANDWIDTH_MODE_"),
-    (model.ConvergencePolicy, engine_pb2.ConvergencePolicy, "CONVERGENCE_POLICY_"),
-    (model.EventType, engine_pb2.EventType, "EVENT_TYPE_"),
-    (model.EventSeverity, engine_pb2.EventSeverity, "EVENT_SEVERITY_"),
+MIRRORS: list[type[IntEnum]] = [
+    model.NetworkRole,
+    model.MigrationPhase,
+    model.FallbackReason,
+    model.VmState,
+    model.HostStatus,
+    model.BandwidthMode,
+    model.ConvergencePolicy,
+    model.EventType,
+    model.EventSeverity,
+    convergence.ConvergenceAction,
+    MigrationFailureKind,
 ]
 
+CONTRACT_PACKAGES = ("miglane.v1", "miglane.engine.v1", "miglane.agent.v1")
 
-@pytest.mark.parametrize(("domain", "proto", "prefix"), PAIRS, ids=[p[0].__name__ for p in PAIRS])
-def test_domain_enum_mirrors_proto(
-    domain: type[IntEnum], proto: EnumTypeWrapper, prefix: str
-) -> None:
-    assert {prefix + member.name: member.value for member in domain} == dict(proto.items())
+
+def generated_modules() -> list[ModuleType]:
+    modules = []
+    for package_name in CONTRACT_PACKAGES:
+        with contextlib.suppress(ImportError):
+            package = importlib.import_module(package_name)
+            for info in pkgutil.iter_modules(package.__path__, package_name + "."):
+                if info.name.endswith("_pb2"):
+                    modules.append(importlib.import_module(info.name))
+    return modules
+
+
+def proto_enum(name: str) -> EnumTypeWrapper:
+    found = [
+        getattr(module, name)
+        for module in generated_modules()
+        if isinstance(getattr(module, name, None), EnumTypeWrapper)
+    ]
+    assert found, f"no generated enum {name}"
+    return found[0]
+
+
+def prefix_of(name: str) -> str:
+    """MigrationFailureKind -> MIGRATION_FAILURE_KIND_ (the buf style of enum value names)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper() + "_"
+
+
+@pytest.mark.parametrize("domain", MIRRORS, ids=[d.__name__ for d in MIRRORS])
+def test_domain_enum_mirrors_proto(domain: type[IntEnum]) -> None:
+    proto = proto_enum(domain.__name__)
+    prefix = prefix_of(domain.__name__)
+    assert all(name.startswith(prefix) for name, _ in proto.items())
+    generated = {name.removeprefix(prefix): number for name, number in proto.items()}
+    assert {member.name: member.value for member in domain} == generated
+
+
+def test_prefix_of() -> None:
+    assert prefix_of("VmState") == "VM_STATE_"
+    assert prefix_of("MigrationFailureKind") == "MIGRATION_FAILURE_KIND_"

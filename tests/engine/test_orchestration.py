@@ -13,7 +13,8 @@ import grpc
 import pytest
 from orchestration_support import FINAL, World, orchestrated, wait_for
 
-from miglane.agent.domain.model import Nic
+from miglane.agent.domain.model import BandwidthChange, Nic
+from miglane.agent.domain.model import MigrateRequest as AgentMigrateRequest
 from miglane.agent.driver import DriverErrorKind
 from miglane.agent.testing import FakeAgent, default_nics
 from miglane.engine.domain.model import BandwidthMode, MigrationPhase, MigrationPolicy
@@ -292,8 +293,8 @@ async def test_failed_automatic_migration_is_rerun_on_up_to_three_hosts(tmp_path
         assert len(await attempts()) == 3  # given up: never looped on
 
 
-async def test_busy_source_agent_is_retried_not_failed(tmp_path: Path) -> None:
-    # The agent allows 1 outgoing job, the policy 2: the second Migrate is RESOURCE_EXHAUSTED.
+async def test_the_agents_own_outgoing_limit_is_kept(tmp_path: Path) -> None:
+    # The agent allows 1 outgoing job, the policy 2: the second waits for the agent's limit.
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=10, max_outgoing=1) as world:
         # The first copies slowly (over a minute) until the second was seen waiting: however
         # slow the machine, the agent stays busy meanwhile.
@@ -301,15 +302,41 @@ async def test_busy_source_agent_is_retried_not_failed(tmp_path: Path) -> None:
         second = await migrate(world, world.vm_ids[0][1], to=2)
         seen = await wait_for(
             lambda: world.migration(second.id),
-            lambda m: "busy" in m.queue_reason or m.phase in FINAL,
+            lambda m: "1 of 1 outgoing" in m.queue_reason or m.phase in FINAL,
         )
         assert seen.phase == QUEUED, seen
+        assert "busy" not in seen.queue_reason  # never asked: the engine knew the limit
         await wait_for(lambda: world.migration(first.id), lambda m: m.phase == RUNNING)
         await world.stub.SetMigrationBandwidth(
             engine_pb2.SetMigrationBandwidthRequest(migration_id=first.id, max_bandwidth_mibps=200)
         )
         assert (await world.wait_final(first.id)).phase == COMPLETED
         assert (await world.wait_final(second.id)).phase == COMPLETED
+
+
+async def test_busy_source_agent_is_retried_not_failed(tmp_path: Path) -> None:
+    # A job the engine did not start fills the agent's only outgoing slot: the engine's
+    # Migrate is answered RESOURCE_EXHAUSTED, and retried once the job has ended.
+    async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=10, max_outgoing=1) as world:
+        source, destination = world.agents[0], world.agents[2]
+        [_, mig0] = default_nics(2)
+        await source.agent.migrate(
+            AgentMigrateRequest(
+                migration_id="not-the-engines",
+                vm_id=source.vm_ids[1],
+                dst=destination.peer_uri,
+                migration_uri="tcp://" + mig0.addresses[0].split("/")[0],
+                max_bandwidth_mibps=1,
+            )
+        )
+        migration = await migrate(world, source.vm_ids[0], to=1)
+        seen = await wait_for(
+            lambda: world.migration(migration.id),
+            lambda m: "busy" in m.queue_reason or m.phase in FINAL,
+        )
+        assert seen.phase == QUEUED, seen
+        await source.agent.change_params(BandwidthChange("not-the-engines", 200))
+        assert (await world.wait_final(migration.id)).phase == COMPLETED
 
 
 async def test_unreachable_destination_is_retried_later(tmp_path: Path) -> None:

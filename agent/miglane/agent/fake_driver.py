@@ -94,6 +94,9 @@ class _Job:
     iteration_started: float = 0.0
     fail_at_bytes: float | None = None
     fail_kind: DriverErrorKind = DriverErrorKind.NETWORK
+    # The guest was paused when the job started: it dirties no memory and, like libvirt's,
+    # arrives paused.
+    guest_paused: bool = False
     # Wakes the caller blocked in migrate()/save() when the job ends or its parameters change.
     cond: threading.Condition | None = None
 
@@ -174,6 +177,16 @@ class FakeHost:
             self.domains[domain.id] = domain
         return domain.id
 
+    def pause_domain(self, vm_id: str) -> None:
+        """Pauses a running guest (`virsh suspend`): it keeps its memory and dirties none."""
+        with self.fabric.lock:
+            domain = self.domains[vm_id]
+            if domain.state is not VmState.RUNNING:
+                raise DriverError(
+                    DriverErrorKind.NOT_RUNNING, f"domain {domain.name} is not running"
+                )
+            domain.state = VmState.PAUSED
+
     def set_dirty_rate(self, vm_id: str, mibps: float, dirty_set_mib: int | None = None) -> None:
         with self.fabric.lock:
             domain = self.domains[vm_id]
@@ -193,8 +206,11 @@ class FakeDriver:
     # -- inventory ---------------------------------------------------------------------------
     def host_facts(self) -> HostFacts:
         with self.fabric.lock:
+            # A paused guest keeps its memory.
             used = sum(
-                d.memory_mib for d in self.host.domains.values() if d.state is VmState.RUNNING
+                d.memory_mib
+                for d in self.host.domains.values()
+                if d.state in (VmState.RUNNING, VmState.PAUSED)
             )
             return HostFacts(
                 host_uuid=self.host.uuid,
@@ -247,7 +263,8 @@ class FakeDriver:
     def migrate(self, vm_id: str, params: MigrationParams) -> None:
         with self.fabric.lock:
             domain = self._domain(vm_id)
-            if domain.state is not VmState.RUNNING:
+            # libvirt migrates a running or a paused domain.
+            if domain.state not in (VmState.RUNNING, VmState.PAUSED):
                 raise DriverError(
                     DriverErrorKind.NOT_RUNNING, f"domain {domain.name} is not running"
                 )
@@ -276,6 +293,7 @@ class FakeDriver:
                 now,
                 to_send=domain.memory_mib * MIB,
                 iteration_started=now,
+                guest_paused=domain.state is VmState.PAUSED,
             )
             if self.host.fail_migrations_with is not None:
                 job.fail_at_bytes = job.memory_bytes / 2
@@ -339,7 +357,7 @@ class FakeDriver:
             job.t += dt
             job.sent_in_iteration += job.bandwidth_bps * dt
             job.processed += job.bandwidth_bps * dt
-            if job.kind == "migration" and not job.post_copy:
+            if job.kind == "migration" and not job.post_copy and not job.guest_paused:
                 job.dirtied_in_iteration = min(
                     float(job.domain.dirty_set_bytes),
                     job.dirtied_in_iteration + job.domain.dirty_rate_bps * dt,
@@ -388,7 +406,7 @@ class FakeDriver:
             else:
                 job.source.domains[domain.id] = dataclasses.replace(domain, state=VmState.SHUT_OFF)
                 job.source.completed[domain.id] = job.stats()
-            domain.state = VmState.RUNNING
+            domain.state = VmState.PAUSED if job.guest_paused else VmState.RUNNING
             domain.persistent = job.params.persist_destination
             job.destination.domains[domain.id] = domain
             job.destination.completed[domain.id] = job.stats()
@@ -435,7 +453,7 @@ class FakeDriver:
             here = self.host.domains.get(vm_id)
             there = peer.domains.get(vm_id) if peer is not None else None
             gone = here is None or here.state is VmState.SHUT_OFF
-            return gone and there is not None and there.state is VmState.RUNNING
+            return gone and there is not None and there.state in (VmState.RUNNING, VmState.PAUSED)
 
     def abort(self, vm_id: str) -> None:
         with self.fabric.lock:

@@ -26,6 +26,7 @@ from miglane.agent.domain.errors import (
     Unsupported,
 )
 from miglane.agent.domain.job import JobPlan, JobStatus
+from miglane.agent.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.agent.domain.model import (
     MIB,
     BandwidthChange,
@@ -240,10 +241,8 @@ class Agent:
             domain: DomainInfo = await self._blocking(self.driver.domain, request.vm_id)
         except DriverError as e:
             raise refusal(e, f"VM {request.vm_id}") from e
-        if domain.state is not VmState.RUNNING:
-            raise PreconditionFailed(
-                f"VM {domain.name} ({domain.id}) is {domain.state.value}, not running"
-            )
+        if not is_live_migratable(domain.state):
+            raise PreconditionFailed(not_live_migratable_reason(domain))
         busy = next((j for j in self._running() if j.plan.vm_id == request.vm_id), None)
         if busy is not None:
             raise PreconditionFailed(

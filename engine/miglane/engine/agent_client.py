@@ -146,6 +146,7 @@ class AgentClients:
                 free_memory_mib=reply.free_memory_mib,
                 libvirt_version=reply.libvirt_version,
                 qemu_version=reply.qemu_version,
+                max_outgoing_migrations=reply.max_outgoing_migrations,
             ),
             nics=tuple(nic_from_proto(nic) for nic in reply.nics),
             max_outgoing=reply.max_outgoing_migrations,

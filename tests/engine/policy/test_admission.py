@@ -16,6 +16,7 @@ from miglane.engine.domain.admission import (
     admit_queued,
     still_busy,
 )
+from miglane.engine.domain.migratable import not_live_migratable_reason
 from miglane.engine.domain.model import (
     FallbackReason,
     HostStatus,
@@ -36,7 +37,7 @@ HOSTS = [host(i) for i in range(1, 7)]
 
 def admit(
     queued: list[Migration],
-    running: list[Migration] | None = None,
+    slot_holders: list[Migration] | None = None,
     *,
     hosts: list[HostView] = HOSTS,
     vms: list[Vm] | None = None,
@@ -45,11 +46,11 @@ def admit(
     busy_until: dict[str, datetime] | None = None,
 ) -> list[tuple[str, AdmissionVerdict, str, str]]:
     """(migration id, verdict, destination, reason) per queued migration."""
-    running = running or []
-    known = vms if vms is not None else _vms_of([*queued, *running])
+    slot_holders = slot_holders or []
+    known = vms if vms is not None else _vms_of([*queued, *slot_holders])
     verdicts = admit_queued(
         queued,
-        running,
+        slot_holders,
         hosts,
         {v.id: v for v in known},
         networks(policy=policy),
@@ -357,13 +358,29 @@ def test_storm_of_200_vms_over_20_hosts_never_exceeds_a_limit(seed: int) -> None
     assert started == 200 and not queued
 
 
-@pytest.mark.parametrize("state", [VmState.SHUT_OFF, VmState.CRASHED, VmState.SAVED])
-def test_a_vm_that_stopped_while_queued_fails(state: VmState) -> None:
+@pytest.mark.parametrize(
+    ("state", "shown"),
+    [
+        (VmState.SHUT_OFF, "shut off"),
+        (VmState.CRASHED, "crashed"),
+        (VmState.SAVED, "saved"),
+        (VmState.UNSPECIFIED, "in an unknown state"),
+    ],
+)
+def test_a_vm_that_stopped_while_queued_fails(state: VmState, shown: str) -> None:
     queued = [manual("m", 1, 2)]
     stopped = replace(_ALL_VMS[queued[0].vm_id], state=state)
     [(_, verdict, _, reason)] = admit(queued, vms=[stopped])
     assert verdict is FAIL
-    assert reason == f"VM 'vm-m' is {state.name.lower()}: nothing to live-migrate"
+    assert reason == not_live_migratable_reason(stopped)
+    assert reason.startswith(f"VM 'vm-m' is {shown}: ")
+
+
+def test_a_vm_migrating_by_another_job_waits_for_it() -> None:
+    queued = [manual("m", 1, 2)]
+    moving = replace(_ALL_VMS[queued[0].vm_id], state=VmState.MIGRATING)
+    [(_, verdict, _, reason)] = admit(queued, vms=[moving])
+    assert verdict is WAIT and "migrating" in reason
 
 
 @pytest.mark.parametrize("state", [VmState.RUNNING, VmState.PAUSED])
@@ -371,3 +388,32 @@ def test_running_and_paused_vms_start(state: VmState) -> None:
     queued = [manual("m", 1, 2)]
     [(_, verdict, _, _)] = admit(queued, vms=[replace(_ALL_VMS[queued[0].vm_id], state=state)])
     assert verdict is START
+
+
+def with_agent_limit(view: HostView, limit: int) -> HostView:
+    facts = replace(view.host.facts, max_outgoing_migrations=limit)
+    return replace(view, host=replace(view.host, facts=facts))
+
+
+@pytest.mark.parametrize(
+    ("policy_limit", "agent_limit", "expected"),
+    [
+        (2, 0, 2),  # the agent did not report one: the policy's
+        (2, 1, 1),  # the agent runs fewer at once: its own
+        (2, 5, 2),  # the policy is lower: the policy's
+        (0, 1, 1),  # the policy's default (2) is above the agent's
+        (3, 3, 3),
+    ],
+)
+def test_outgoing_limit_is_the_lower_of_policy_and_agent(
+    policy_limit: int, agent_limit: int, expected: int
+) -> None:
+    hosts = [with_agent_limit(host(1), agent_limit), *HOSTS[1:]]
+    queued = [manual(f"m{i}", 1, 2 + i) for i in range(4)]
+    policy = MigrationPolicy(max_outgoing_per_host=policy_limit, max_incoming_per_host=4)
+    result = admit(queued, hosts=hosts, policy=policy)
+    assert [verdict for _, verdict, _, _ in result] == [START] * expected + [WAIT] * (4 - expected)
+    limits = MigrationLimits.of(policy)
+    assert limits.outgoing_for(hosts[0].host) == expected
+    whose = "max_outgoing_per_host" if expected == limits.outgoing_per_host else "its agent"
+    assert whose in result[-1][3]

@@ -3,6 +3,7 @@ done — a VM nothing can take is reported, never looped on."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import replace
 
@@ -25,9 +26,9 @@ from miglane.engine.domain.model import (
     Vm,
     VmState,
 )
-from miglane.engine.domain.placement import HostLoad
+from miglane.engine.domain.placement import HostLoad, assess_destinations, describe_rejections
 
-from .builders import host, migration, networks, vm, without_migration
+from .builders import host, migration, networks, random_host, vm, without_migration
 
 GIB = 1024
 
@@ -327,3 +328,34 @@ def test_maintenance_of_a_host_with_4_vms_and_outgoing_limit_2() -> None:
     assert reported == ["huge"]
     assert reruns >= 1
     assert {v.name for v in vms.values() if v.host_id == "h1"} == {"huge"}
+
+
+# ---------------------------------------------------------------- the plan agrees with placement
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_plan_places_a_vm_where_the_assessment_finds_room(seed: int) -> None:
+    """One VM: the plan puts it on the best-scored host the per-host assessment rejects only
+    for what waiting lifts (the queue waits for those), and reports the assessment's reasons
+    when there is none."""
+    rng = random.Random(seed)
+    source = host(1)
+    hosts = [source, *(random_host(rng, i) for i in range(2, rng.randint(2, 12)))]
+    rng.shuffle(hosts)
+    cluster_networks = networks(
+        migration=rng.random() > 0.2, version=rng.choice(["4.7", "4.7", "3.2"])
+    )
+    loads = {f"h{rng.randint(2, 12)}": HostLoad(rng.randint(0, 2), rng.randint(0, 9000))}
+    the_vm = vm("web1", on=1, memory_mib=4096)
+    plan = plan_evacuation(source, [the_vm], hosts, cluster_networks, loads=loads)
+    assessments = assess_destinations(the_vm, source, hosts, cluster_networks, loads=loads)
+    room = [a for a in assessments if all(r.kind.transient for r in a.rejections)]
+    best = min(room, key=lambda a: (-a.score, a.host.host.name, a.host.host.id), default=None)
+    if best is None:
+        assert not plan.migrations
+        [unplaced] = plan.unplaced
+        assert unplaced.reason == describe_rejections(the_vm, assessments)
+    else:
+        [planned] = plan.migrations
+        assert planned.destination_host_id == best.host.host.id
+        assert planned.score == best.score

@@ -28,7 +28,17 @@ from miglane.engine.domain.placement import (
     manual_destination_rejections,
 )
 
-from .builders import T0, host, mgmt, mig, migration, networks, vm, without_migration
+from .builders import (
+    T0,
+    host,
+    mgmt,
+    mig,
+    migration,
+    networks,
+    random_host,
+    vm,
+    without_migration,
+)
 
 K = RejectionKind
 SOURCE = host(1)
@@ -376,22 +386,6 @@ def test_host_loads_count_slot_holding_migrations() -> None:
 
 
 # ---------------------------------------------------------------- the fast pass agrees
-
-
-def random_host(rng: random.Random, index: int) -> HostView:
-    view = host(
-        index,
-        status=rng.choice([HostStatus.UP] * 4 + [HostStatus.UNREACHABLE, HostStatus.MAINTENANCE]),
-        free_mib=rng.choice([0, 2048, 4096, 8192, 65536]),
-        mig_link_up=rng.random() > 0.2,
-        mig_speed=rng.choice([0, 1000, 10000, 25000]),
-        mgmt_speed=rng.choice([0, 100, 1000]),
-        incoming=rng.choice([0, 0, 1, 2]),
-        cluster_id=rng.choice(["c1"] * 9 + ["c2"]),
-    )
-    if rng.random() < 0.15:
-        view = without_migration(view)
-    return view
 
 
 @pytest.mark.parametrize("seed", range(200))

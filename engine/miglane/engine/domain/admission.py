@@ -21,47 +21,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from miglane.engine.domain.limits import MigrationLimits
+from miglane.engine.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
     choose_migration_uri,
 )
-from miglane.engine.domain.model import (
-    DEFAULT_MAX_INCOMING_PER_HOST,
-    DEFAULT_MAX_OUTGOING_PER_HOST,
-    HostStatus,
-    HostView,
-    Migration,
-    MigrationPolicy,
-    Vm,
-    VmState,
-)
+from miglane.engine.domain.model import HostStatus, HostView, Migration, Vm, VmState
 from miglane.engine.domain.placement import (
     SLOT_PHASES,
     HostLoad,
+    PlacementContext,
     PlacementOutcome,
     RejectionKind,
-    choose_destination,
+    choose_in_context,
     host_loads,
     manual_destination_rejections,
 )
-
-
-@dataclass(frozen=True)
-class MigrationLimits:
-    outgoing_per_host: int
-    incoming_per_host: int
-    # 0: no cluster-wide cap.
-    per_cluster: int
-
-    @classmethod
-    def of(cls, policy: MigrationPolicy) -> MigrationLimits:
-        """The policy's limits, 0 meaning the defaults: 2 outgoing, 2 incoming, no cap."""
-        return cls(
-            policy.max_outgoing_per_host or DEFAULT_MAX_OUTGOING_PER_HOST,
-            policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST,
-            policy.max_concurrent_per_cluster,
-        )
 
 
 class AdmissionVerdict(Enum):
@@ -100,17 +77,100 @@ _SENDING_STATUSES = frozenset(
 )
 
 
-# A guest that stopped while its migration waited has nothing left to move.
-_NOT_MIGRATABLE = frozenset({VmState.SHUT_OFF, VmState.CRASHED, VmState.SAVED})
-
-
 def _at(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+@dataclass
+class _Pass:
+    """One admission pass over a cluster's queue: what it reads, and the slots it has counted
+    (the slot holders', then each START of the pass)."""
+
+    by_id: Mapping[str, HostView]
+    vms: Mapping[str, Vm]
+    networks: ClusterNetworks
+    limits: MigrationLimits
+    now: datetime
+    busy: Mapping[str, datetime]
+    outgoing: dict[str, int]
+    incoming: dict[str, int]
+    total: int
+    # Authoritative for every host, so that the scheduler never falls back to the counts a
+    # HostView was read with.
+    loads: dict[str, HostLoad]
+    # Slots a new automatic migration could still enter on UP hosts: when none is left, the
+    # rest of the queue waits without running the scheduler once per migration.
+    open_slots: int
+
+    @classmethod
+    def count(
+        cls,
+        slot_holders: Sequence[Migration],
+        hosts: Sequence[HostView],
+        vms: Mapping[str, Vm],
+        networks: ClusterNetworks,
+        now: datetime,
+        busy: Mapping[str, datetime],
+    ) -> _Pass:
+        limits = MigrationLimits.of(networks.cluster.policy)
+        active = [m for m in slot_holders if m.phase in SLOT_PHASES]
+        outgoing: dict[str, int] = {}
+        incoming: dict[str, int] = {}
+        for migration in active:
+            outgoing[migration.source_host_id] = outgoing.get(migration.source_host_id, 0) + 1
+            if migration.destination_host_id:
+                key = migration.destination_host_id
+                incoming[key] = incoming.get(key, 0) + 1
+        loads = {view.host.id: HostLoad() for view in hosts}
+        loads.update(host_loads(active, {vm_id: vm.memory_mib for vm_id, vm in vms.items()}))
+        open_slots = sum(
+            max(limits.incoming_per_host - incoming.get(view.host.id, 0), 0)
+            for view in hosts
+            if view.host.status is HostStatus.UP
+        )
+        by_id = {view.host.id: view for view in hosts}
+        return cls(
+            by_id,
+            vms,
+            networks,
+            limits,
+            now,
+            busy,
+            outgoing,
+            incoming,
+            len(active),
+            loads,
+            open_slots,
+        )
+
+    def busy_reason(self, view: HostView, role: str) -> str | None:
+        """The wait reason when the host's agent answered busy and its retry time has not come."""
+        until = self.busy.get(view.host.id)
+        if until is None or until <= self.now:
+            return None
+        return f"{role} host {view.host.name}'s agent answered busy; retrying after {_at(until)}"
+
+    def take_slot(self, source: HostView, destination: HostView, vm: Vm) -> None:
+        """Count a START: its source's, its destination's and the cluster's slot."""
+        self.total += 1
+        self.outgoing[source.host.id] = self.outgoing.get(source.host.id, 0) + 1
+        destination_id = destination.host.id
+        receiving_before = self.incoming.get(destination_id, 0)
+        self.incoming[destination_id] = receiving_before + 1
+        if (
+            destination.host.status is HostStatus.UP
+            and receiving_before < self.limits.incoming_per_host
+        ):
+            self.open_slots -= 1
+        previous = self.loads.get(destination_id, HostLoad())
+        self.loads[destination_id] = HostLoad(
+            previous.incoming + 1, previous.reserved_memory_mib + vm.memory_mib
+        )
+
+
 def admit_queued(
     queued: Sequence[Migration],
-    running: Sequence[Migration],
+    slot_holders: Sequence[Migration],
     hosts: Sequence[HostView],
     vms: Mapping[str, Vm],
     networks: ClusterNetworks,
@@ -120,170 +180,147 @@ def admit_queued(
 ) -> list[Admission]:
     """One verdict per queued migration of one cluster, in the order given (FIFO).
 
-    `running` holds the cluster's migrations that hold a slot (PREPARING or RUNNING; other
+    `slot_holders` are the cluster's migrations that hold a slot (PREPARING or RUNNING; other
     phases are ignored), `hosts` the cluster's hosts, `vms` the cluster's VMs by id. Starting
     every START verdict keeps every limit; a migration that waits says which limit or host it
     waits for; one that can never start as asked (its VM or host is gone, its manual
     destination is out of service, no host at all can take it) fails with the reason."""
-    busy = busy_until or {}
-    limits = MigrationLimits.of(networks.cluster.policy)
-    by_id = {view.host.id: view for view in hosts}
-    active = [m for m in running if m.phase in SLOT_PHASES]
-    outgoing: dict[str, int] = {}
-    incoming: dict[str, int] = {}
-    for migration in active:
-        outgoing[migration.source_host_id] = outgoing.get(migration.source_host_id, 0) + 1
-        if migration.destination_host_id:
-            key = migration.destination_host_id
-            incoming[key] = incoming.get(key, 0) + 1
-    total = len(active)
-    # Authoritative for every host, so that the scheduler never falls back to the counts a
-    # HostView was read with.
-    loads = {view.host.id: HostLoad() for view in hosts}
-    loads.update(host_loads(active, {vm_id: vm.memory_mib for vm_id, vm in vms.items()}))
-    # Hosts a new automatic migration could still enter: when none is left, the rest of the
-    # queue waits without running the scheduler once per migration.
-    open_slots = sum(
-        max(limits.incoming_per_host - incoming.get(view.host.id, 0), 0)
-        for view in hosts
-        if view.host.status is HostStatus.UP
+    state = _Pass.count(slot_holders, hosts, vms, networks, now, busy_until or {})
+    return [_admit(migration, state) for migration in queued]
+
+
+def _admit(migration: Migration, state: _Pass) -> Admission:
+    refused = _check_vm(migration, state)
+    if refused is not None:
+        return refused
+    vm = state.vms[migration.vm_id]
+    source = state.by_id[migration.source_host_id]
+    waiting = _check_source(source, state)
+    if waiting is not None:
+        return Admission(migration, AdmissionVerdict.WAIT, reason=waiting)
+    if migration.automatic:
+        admission = _admit_automatic(migration, vm, source, state)
+    else:
+        admission = _admit_manual(migration, vm, source, state)
+    if admission.verdict is AdmissionVerdict.START:
+        state.take_slot(source, state.by_id[admission.destination_host_id], vm)
+    return admission
+
+
+def _check_vm(migration: Migration, state: _Pass) -> Admission | None:
+    """FAIL (or WAIT) when the VM or its source is gone, moved, or has nothing to move."""
+
+    def fail(reason: str) -> Admission:
+        return Admission(migration, AdmissionVerdict.FAIL, reason=reason)
+
+    vm = state.vms.get(migration.vm_id)
+    source = state.by_id.get(migration.source_host_id)
+    if vm is None:
+        return fail(f"VM {migration.vm_name or migration.vm_id!r} is gone")
+    if source is None:
+        return fail(f"source host {migration.source_host_id} was removed")
+    if not is_live_migratable(vm.state):
+        if vm.state is VmState.MIGRATING:
+            # A job the engine does not track moves it: when it ends, the state says more.
+            return Admission(
+                migration,
+                AdmissionVerdict.WAIT,
+                reason=f"VM {vm.name!r} is migrating; waiting for that job to end",
+            )
+        # A guest that stopped while its migration waited has nothing left to move.
+        return fail(not_live_migratable_reason(vm))
+    if vm.host_id != migration.source_host_id:
+        now_on = state.by_id[vm.host_id].host.name if vm.host_id in state.by_id else vm.host_id
+        return fail(f"VM {vm.name!r} is no longer on {source.host.name} (now on {now_on})")
+    return None
+
+
+def _check_source(source: HostView, state: _Pass) -> str | None:
+    """Why the source cannot send one more migration now (None: it can)."""
+    name = source.host.name
+    if source.host.status not in _SENDING_STATUSES:
+        return f"source host {name} is {source.host.status.label}"
+    limits = state.limits
+    if limits.per_cluster and state.total >= limits.per_cluster:
+        return (
+            f"cluster {state.networks.cluster.name} has {state.total} of {limits.per_cluster} "
+            "concurrent migrations (max_concurrent_per_cluster)"
+        )
+    sending = state.outgoing.get(source.host.id, 0)
+    limit = limits.outgoing_for(source.host)
+    if sending >= limit:
+        whose = (
+            "max_outgoing_per_host"
+            if limit == limits.outgoing_per_host
+            else "the limit its agent reports"
+        )
+        return f"source host {name} has {sending} of {limit} outgoing migrations ({whose})"
+    return state.busy_reason(source, "source")
+
+
+def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:
+    """The destination chosen now, with the slots taken in this pass counted."""
+    limit = state.limits.incoming_per_host
+    if state.open_slots <= 0:
+        return Admission(
+            migration,
+            AdmissionVerdict.WAIT,
+            reason=f"every UP host has {limit} of {limit} incoming migrations "
+            "(max_incoming_per_host)",
+        )
+    context = PlacementContext(state.loads, migration.tried_host_ids, state.now, state.busy)
+    decision = choose_in_context(vm, source, list(state.by_id.values()), state.networks, context)
+    if decision.outcome is PlacementOutcome.WAIT:
+        return Admission(migration, AdmissionVerdict.WAIT, reason=decision.reason)
+    if decision.outcome is PlacementOutcome.NO_HOST:
+        return Admission(migration, AdmissionVerdict.FAIL, reason=decision.reason)
+    assert decision.destination is not None
+    return Admission(
+        migration,
+        AdmissionVerdict.START,
+        destination_host_id=decision.destination.host.id,
+        path=decision.path,
     )
-    cluster_name = networks.cluster.name
-    verdicts: list[Admission] = []
 
-    def wait(migration: Migration, reason: str) -> None:
-        verdicts.append(Admission(migration, AdmissionVerdict.WAIT, reason=reason))
 
-    def fail(migration: Migration, reason: str) -> None:
-        verdicts.append(Admission(migration, AdmissionVerdict.FAIL, reason=reason))
-
-    for migration in queued:
-        vm = vms.get(migration.vm_id)
-        source = by_id.get(migration.source_host_id)
-        if vm is None:
-            fail(migration, f"VM {migration.vm_name or migration.vm_id!r} is gone")
-            continue
-        if source is None:
-            fail(migration, f"source host {migration.source_host_id} was removed")
-            continue
-        if vm.state in _NOT_MIGRATABLE:
-            fail(migration, f"VM {vm.name!r} is {vm.state.name.lower()}: nothing to live-migrate")
-            continue
-        if vm.host_id != migration.source_host_id:
-            now_on = by_id[vm.host_id].host.name if vm.host_id in by_id else vm.host_id
-            fail(
-                migration,
-                f"VM {vm.name!r} is no longer on {source.host.name} (now on {now_on})",
-            )
-            continue
-        source_name = source.host.name
-        if source.host.status not in _SENDING_STATUSES:
-            wait(migration, f"source host {source_name} is {source.host.status.label}")
-            continue
-        if limits.per_cluster and total >= limits.per_cluster:
-            wait(
-                migration,
-                f"cluster {cluster_name} has {total} of {limits.per_cluster} concurrent "
-                "migrations (max_concurrent_per_cluster)",
-            )
-            continue
-        sending = outgoing.get(source.host.id, 0)
-        if sending >= limits.outgoing_per_host:
-            wait(
-                migration,
-                f"source host {source_name} has {sending} of {limits.outgoing_per_host} "
-                "outgoing migrations (max_outgoing_per_host)",
-            )
-            continue
-        source_busy = busy.get(source.host.id)
-        if source_busy is not None and source_busy > now:
-            wait(
-                migration,
-                f"source host {source_name}'s agent answered busy; retrying after "
-                f"{_at(source_busy)}",
-            )
-            continue
-
-        if migration.automatic:
-            if open_slots <= 0:
-                wait(
-                    migration,
-                    f"every UP host has {limits.incoming_per_host} of "
-                    f"{limits.incoming_per_host} incoming migrations (max_incoming_per_host)",
-                )
-                continue
-            decision = choose_destination(
-                vm,
-                source,
-                hosts,
-                networks,
-                loads=loads,
-                excluded_host_ids=migration.tried_host_ids,
-                now=now,
-                busy_until=busy,
-            )
-            if decision.outcome is PlacementOutcome.WAIT:
-                wait(migration, decision.reason)
-                continue
-            if decision.outcome is PlacementOutcome.NO_HOST:
-                fail(migration, decision.reason)
-                continue
-            assert decision.destination is not None
-            destination = decision.destination
-            path = decision.path
-        else:
-            found = by_id.get(migration.destination_host_id)
-            if found is None:
-                fail(migration, f"destination host {migration.destination_host_id} was removed")
-                continue
-            destination = found
-            destination_name = destination.host.name
-            refused = manual_destination_rejections(vm, destination, networks)
-            if refused:
-                words = "; ".join(r.message for r in refused)
-                if all(r.kind is RejectionKind.NOT_UP for r in refused) and (
-                    destination.host.status is HostStatus.UNREACHABLE
-                ):
-                    # An agent restarting is back in seconds: not worth failing the request.
-                    wait(migration, f"destination host {destination_name}: {words}")
-                else:
-                    fail(migration, f"destination host {destination_name} cannot take it: {words}")
-                continue
-            receiving = incoming.get(destination.host.id, 0)
-            if receiving >= limits.incoming_per_host:
-                wait(
-                    migration,
-                    f"destination host {destination_name} has {receiving} of "
-                    f"{limits.incoming_per_host} incoming migrations (max_incoming_per_host)",
-                )
-                continue
-            destination_busy = busy.get(destination.host.id)
-            if destination_busy is not None and destination_busy > now:
-                wait(
-                    migration,
-                    f"destination host {destination_name}'s agent answered busy; retrying "
-                    f"after {_at(destination_busy)}",
-                )
-                continue
-            path = choose_migration_uri(networks, source, destination)
-
-        destination_id = destination.host.id
-        verdicts.append(
-            Admission(
-                migration,
-                AdmissionVerdict.START,
-                destination_host_id=destination_id,
-                path=path,
-            )
+def _admit_manual(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:
+    """The operator's destination, if it is in service and has a slot."""
+    destination = state.by_id.get(migration.destination_host_id)
+    if destination is None:
+        return Admission(
+            migration,
+            AdmissionVerdict.FAIL,
+            reason=f"destination host {migration.destination_host_id} was removed",
         )
-        total += 1
-        outgoing[source.host.id] = sending + 1
-        receiving_before = incoming.get(destination_id, 0)
-        incoming[destination_id] = receiving_before + 1
-        if destination.host.status is HostStatus.UP and receiving_before < limits.incoming_per_host:
-            open_slots -= 1
-        previous = loads.get(destination_id, HostLoad())
-        loads[destination_id] = HostLoad(
-            previous.incoming + 1, previous.reserved_memory_mib + vm.memory_mib
+    name = destination.host.name
+    refused = manual_destination_rejections(vm, destination, state.networks)
+    if refused:
+        words = "; ".join(r.message for r in refused)
+        if all(r.kind is RejectionKind.NOT_UP for r in refused) and (
+            destination.host.status is HostStatus.UNREACHABLE
+        ):
+            # An agent restarting is back in seconds: not worth failing the request.
+            return Admission(
+                migration, AdmissionVerdict.WAIT, reason=f"destination host {name}: {words}"
+            )
+        return Admission(
+            migration,
+            AdmissionVerdict.FAIL,
+            reason=f"destination host {name} cannot take it: {words}",
         )
-    return verdicts
+    receiving = state.incoming.get(destination.host.id, 0)
+    limit = state.limits.incoming_per_host
+    waiting = (
+        f"destination host {name} has {receiving} of {limit} incoming migrations "
+        "(max_incoming_per_host)"
+        if receiving >= limit
+        else state.busy_reason(destination, "destination")
+    )
+    if waiting is not None:
+        return Admission(migration, AdmissionVerdict.WAIT, reason=waiting)
+    return Admission(
+        migration,
+        AdmissionVerdict.START,
+        destination_host_id=destination.host.id,
+        path=choose_migration_uri(state.networks, source, destination),
+    )

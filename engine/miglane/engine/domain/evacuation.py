@@ -18,24 +18,24 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 
-from miglane.engine.domain.migration_path import ClusterNetworks, attachment_on, usable_address
-from miglane.engine.domain.model import HostStatus, HostView, Migration, Vm, VmState
+from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.migratable import has_live_guest
+from miglane.engine.domain.migration_path import ClusterNetworks
+from miglane.engine.domain.model import HostView, Migration, Vm
 from miglane.engine.domain.placement import (
+    DestinationFilter,
     HostLoad,
-    ScoreScale,
+    PlacementContext,
     assess_destinations,
-    carrying_network_id,
     describe_rejections,
     destination_score,
     incoming_limit,
+    scale_and_speeds,
 )
 
 MAX_HOSTS_PER_VM = 3
-
-# VMs that live migration moves; a shut-off, crashed or saved domain has no guest to move.
-LIVE_STATES = frozenset({VmState.RUNNING, VmState.PAUSED, VmState.MIGRATING})
 
 
 @dataclass(frozen=True)
@@ -66,24 +66,6 @@ class EvacuationPlan:
     not_running: tuple[Vm, ...]
 
 
-def _static_candidate(view: HostView, source_id: str, networks: ClusterNetworks) -> bool:
-    """The filters that do not depend on the VM or on other placements."""
-    host = view.host
-    if host.id == source_id or host.status is not HostStatus.UP:
-        return False
-    if host.cluster_id != networks.cluster.id:
-        return False
-    if networks.uses_migration_network:
-        attachment = attachment_on(view, networks.cluster.migration_network_id)
-        if (
-            attachment is None
-            or not attachment.link_up
-            or usable_address(attachment.address) is None
-        ):
-            return False
-    return True
-
-
 def plan_evacuation(
     host: HostView,
     vms: Sequence[Vm],
@@ -99,36 +81,48 @@ def plan_evacuation(
     Incoming limits and busy agents are not obstacles here (the queue waits for them); memory
     is, counting what earlier placements of the plan promised. Cost: O(VMs x log hosts) when
     VMs fit, up to O(VMs x hosts) when many hosts are nearly full."""
-    loads = loads or {}
-    source_id = host.host.id
-    live = sorted(
-        (vm for vm in vms if vm.state in LIVE_STATES and not vm.migration_id),
+    context = PlacementContext(loads or {})
+    # Every live guest leaves: one that a job the engine does not track is migrating is queued
+    # too, and the queue waits for that job to end (`admission`).
+    movable = sorted(
+        (vm for vm in vms if has_live_guest(vm.state) and not vm.migration_id),
         key=lambda vm: (-vm.memory_mib, vm.name, vm.id),
     )
-    already = tuple(vm for vm in vms if vm.migration_id)
-    not_running = tuple(vm for vm in vms if vm.state not in LIVE_STATES and not vm.migration_id)
+    planned, unplaced_vms = _place(host, movable, hosts, networks, context)
+    unplaced = _unplaced(host, unplaced_vms, planned, hosts, networks, context)
+    return EvacuationPlan(
+        host.host.id,
+        tuple(planned),
+        tuple(unplaced),
+        already_migrating=tuple(vm for vm in vms if vm.migration_id),
+        not_running=tuple(vm for vm in vms if not has_live_guest(vm.state) and not vm.migration_id),
+    )
 
-    limit = incoming_limit(networks)
-    scale = ScoreScale.of(hosts, networks, limit)
-    carrying = carrying_network_id(networks)
-    candidates = [view for view in hosts if _static_candidate(view, source_id, networks)]
-    free: list[int] = []
-    incoming: list[int] = []
-    links: list[int] = []
+
+def _place(
+    source: HostView,
+    vms: Sequence[Vm],
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    context: PlacementContext,
+) -> tuple[list[PlannedMigration], list[Vm]]:
+    """Each VM, largest first, on the best-scored host with room, promising it that memory.
+    The candidates pass the scheduler's filters but memory (counted here, with the plan's
+    promises) and what waiting lifts."""
+    scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
+    destination_filter = DestinationFilter.of(networks, context, count_waits=False)
+    free: dict[int, int] = {}
+    incoming: dict[int, int] = {}
     heap: list[tuple[float, str, str, int]] = []
-    for index, view in enumerate(candidates):
-        load = loads.get(view.host.id, HostLoad(view.incoming_migrations))
-        free.append(view.host.facts.free_memory_mib - load.reserved_memory_mib)
-        incoming.append(load.incoming)
-        attachment = attachment_on(view, carrying)
-        links.append(attachment.speed_mbps if attachment is not None else 0)
-        score = destination_score(links[index], incoming[index], free[index], scale)
-        heap.append((-score, view.host.name, view.host.id, index))
+    for index, arriving, room, _ in destination_filter.screen(hosts, source.host.id, None):
+        free[index], incoming[index] = room, arriving
+        score = destination_score(speeds[index], arriving, room, scale)
+        heap.append((-score, hosts[index].host.name, hosts[index].host.id, index))
     heapq.heapify(heap)
 
     planned: list[PlannedMigration] = []
-    unplaced_vms: list[Vm] = []
-    for vm in live:
+    unplaced: list[Vm] = []
+    for vm in vms:
         skipped = []
         chosen = None
         while heap:
@@ -140,50 +134,47 @@ def plan_evacuation(
         for entry in skipped:
             heapq.heappush(heap, entry)
         if chosen is None:
-            unplaced_vms.append(vm)
+            unplaced.append(vm)
             continue
         index = chosen[3]
-        planned.append(PlannedMigration(vm, candidates[index].host.id, -chosen[0]))
+        planned.append(PlannedMigration(vm, hosts[index].host.id, -chosen[0]))
         free[index] -= vm.memory_mib
         incoming[index] += 1
-        score = destination_score(links[index], incoming[index], free[index], scale)
+        score = destination_score(speeds[index], incoming[index], free[index], scale)
         heapq.heappush(heap, (-score, chosen[1], chosen[2], index))
+    return planned, unplaced
 
+
+def _unplaced(
+    source: HostView,
+    vms: Sequence[Vm],
+    planned: Sequence[PlannedMigration],
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    context: PlacementContext,
+) -> list[UnplacedVm]:
+    """Why no host takes each of `vms`, with the plan's promises counted, so that "not enough
+    memory" shows what is left once the placed VMs have arrived."""
+    if not vms:
+        return []
+    promised: dict[str, int] = {}
+    for item in planned:
+        key = item.destination_host_id
+        promised[key] = promised.get(key, 0) + item.vm.memory_mib
+    reason_loads = {}
+    for view in hosts:
+        load = context.load_of(view)
+        reason_loads[view.host.id] = HostLoad(
+            load.incoming, load.reserved_memory_mib + promised.get(view.host.id, 0)
+        )
     unplaced = []
-    if unplaced_vms:
-        # The reasons with the plan's promises counted, so that "not enough memory" shows what
-        # is left once the placed VMs have arrived.
-        promised: dict[str, int] = {}
-        for item in planned:
-            key = item.destination_host_id
-            promised[key] = promised.get(key, 0) + item.vm.memory_mib
-        reason_loads = {
-            view.host.id: HostLoad(
-                loads.get(view.host.id, HostLoad(view.incoming_migrations)).incoming,
-                loads.get(view.host.id, HostLoad()).reserved_memory_mib
-                + promised.get(view.host.id, 0),
-            )
-            for view in hosts
-        }
-        for vm in unplaced_vms:
-            assessments = assess_destinations(vm, host, hosts, networks, loads=reason_loads)
-            unplaced.append(UnplacedVm(vm.id, vm.name, describe_rejections(vm, assessments)))
-    return EvacuationPlan(source_id, tuple(planned), tuple(unplaced), already, not_running)
+    for vm in vms:
+        assessments = assess_destinations(vm, source, hosts, networks, loads=reason_loads)
+        unplaced.append(UnplacedVm(vm.id, vm.name, describe_rejections(vm, assessments)))
+    return unplaced
 
 
 # ---------------------------------------------------------------- reruns
-
-
-class MigrationFailureKind(IntEnum):
-    """Mirrors `miglane.v1.MigrationFailureKind`: why the agent says a job failed."""
-
-    UNSPECIFIED = 0
-    NONE = 1
-    CANCELLED = 2
-    NOT_CONVERGING = 3
-    DESTINATION = 4
-    NETWORK = 5
-    OTHER = 6
 
 
 @dataclass(frozen=True)
@@ -260,7 +251,7 @@ def evacuation_state(
 ) -> EvacuationState:
     """Where the evacuation of `host_id` stands. `active` are the cluster's queued, preparing
     and running migrations."""
-    if not any(vm.state in LIVE_STATES for vm in vms_on_host):
+    if not any(has_live_guest(vm.state) for vm in vms_on_host):
         return EvacuationState.EMPTY
     if any(m.active and m.source_host_id == host_id for m in active):
         return EvacuationState.IN_PROGRESS

@@ -234,7 +234,7 @@ class Attachment:
 
 @dataclass(frozen=True)
 class HostFacts:
-    """What the agent says about its host (filled by agent polling, issue 5)."""
+    """What the agent says about its host (filled by agent polling)."""
 
     host_uuid: str = ""
     hostname: str = ""
@@ -244,6 +244,8 @@ class HostFacts:
     free_memory_mib: int = 0
     libvirt_version: str = ""
     qemu_version: str = ""
+    # How many outgoing migrations the agent runs at once (0: not reported).
+    max_outgoing_migrations: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,18 @@ most free memory (weights below), ties broken by host name then id so the answer
 depends on input order.
 
 Manual migrations (destination given) may go to any UP host of the cluster but the source, even
-without the migration network (the seed: "if the admin wants to keep jamming the management
-network, let her"); `choose_migration_uri` then says which network carries the data.
+without the migration network ("if the admin wants to keep jamming the management network, let
+her"); `choose_migration_uri` then says which network carries the data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
@@ -36,7 +37,6 @@ from miglane.engine.domain.migration_path import (
     usable_address,
 )
 from miglane.engine.domain.model import (
-    DEFAULT_MAX_INCOMING_PER_HOST,
     HostStatus,
     HostView,
     Migration,
@@ -117,15 +117,22 @@ class ScoreScale:
     def of(
         cls, hosts: Iterable[HostView], networks: ClusterNetworks, incoming_limit: int
     ) -> ScoreScale:
-        carrying = carrying_network_id(networks)
-        max_link = 0
-        max_free = 0
-        for view in hosts:
-            attachment = attachment_on(view, carrying)
-            if attachment is not None:
-                max_link = max(max_link, attachment.speed_mbps)
-            max_free = max(max_free, view.host.facts.free_memory_mib)
-        return cls(max_link, max_free, max(incoming_limit, 1))
+        return scale_and_speeds(hosts, networks, incoming_limit)[0]
+
+
+def scale_and_speeds(
+    hosts: Iterable[HostView], networks: ClusterNetworks, incoming_limit: int
+) -> tuple[ScoreScale, list[int]]:
+    """The scale of one decision, and each host's link speed on the network automatic
+    migrations use (0: not attached), in one pass over the hosts."""
+    carrying = carrying_network_id(networks)
+    speeds = []
+    max_free = 0
+    for view in hosts:
+        attachment = attachment_on(view, carrying)
+        speeds.append(0 if attachment is None else attachment.speed_mbps)
+        max_free = max(max_free, view.host.facts.free_memory_mib)
+    return ScoreScale(max(speeds, default=0), max_free, max(incoming_limit, 1)), speeds
 
 
 def destination_score(
@@ -150,7 +157,165 @@ def carrying_network_id(networks: ClusterNetworks) -> str:
 
 
 def incoming_limit(networks: ClusterNetworks) -> int:
-    return networks.cluster.policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST
+    return MigrationLimits.of(networks.cluster.policy).incoming_per_host
+
+
+# ---------------------------------------------------------------- the filters
+
+
+@dataclass(frozen=True)
+class PlacementContext:
+    """What one placement decision reads besides the hosts: migrations on their way in, the
+    hosts a rerun must avoid, and agents that answered busy."""
+
+    # By host id; a host without an entry is read from its HostView's counts.
+    loads: Mapping[str, HostLoad] = field(default_factory=dict)
+    excluded_host_ids: Collection[str] = ()
+    now: datetime | None = None
+    busy_until: Mapping[str, datetime] = field(default_factory=dict)
+
+    def load_of(self, view: HostView) -> HostLoad:
+        load = self.loads.get(view.host.id)
+        return HostLoad(view.incoming_migrations) if load is None else load
+
+    def busy_until_of(self, host_id: str) -> datetime | None:
+        """When the host's agent may be asked again; None when it may be now."""
+        until = self.busy_until.get(host_id)
+        if until is None or self.now is None or until <= self.now:
+            return None
+        return until
+
+
+# What any destination needs, automatic or manual.
+MANUAL_KINDS = frozenset({RejectionKind.OTHER_CLUSTER, RejectionKind.SOURCE, RejectionKind.NOT_UP})
+
+
+@dataclass(frozen=True)
+class DestinationFilter:
+    """Every filter a destination host passes, in the order their reasons are shown: the one
+    definition that the scheduler's choice, the per-host assessment and the evacuation plan
+    share. Built once per decision; it formats no sentence (`_explain` does)."""
+
+    cluster_id: str
+    # Empty when the cluster does not send migrations over its migration network.
+    required_network_id: str
+    # None: incoming limits and busy agents are not counted (the evacuation plan: the queue
+    # waits for them).
+    incoming_limit: int | None
+    context: PlacementContext
+
+    @classmethod
+    def of(
+        cls,
+        networks: ClusterNetworks,
+        context: PlacementContext | None = None,
+        *,
+        count_waits: bool = True,
+    ) -> DestinationFilter:
+        return cls(
+            networks.cluster.id,
+            networks.cluster.migration_network_id if networks.uses_migration_network else "",
+            incoming_limit(networks) if count_waits else None,
+            context or PlacementContext(),
+        )
+
+    def screen(
+        self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
+    ) -> list[Screened]:
+        """The hosts of `hosts` that can take a VM of `vm_memory_mib` (None: memory is not
+        checked, the caller counts it) running on `source_host_id`, each found at the cost of
+        its first failing filter, as `(index in hosts, incoming, free memory, [])`."""
+        return self._screen(hosts, source_host_id, vm_memory_mib, explain=False)
+
+    def explain(
+        self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
+    ) -> list[Screened]:
+        """Every host of `hosts`, with everything that keeps it from taking the VM (in the
+        order the reasons are shown; empty: it passes)."""
+        return self._screen(hosts, source_host_id, vm_memory_mib, explain=True)
+
+    def _screen(
+        self,
+        hosts: Sequence[HostView],
+        source_host_id: str,
+        vm_memory_mib: int | None,
+        *,
+        explain: bool,
+    ) -> list[Screened]:
+        # One loop with every filter written flat, without a call per host or per filter: the
+        # scheduler runs it over every host of the cluster. `continue` skips a host at its
+        # first obstacle unless every obstacle is wanted.
+        stop = not explain
+        context = self.context
+        loads, excluded, busy = context.loads, context.excluded_host_ids, context.busy_until
+        cluster_id, network_id, limit = (
+            self.cluster_id,
+            self.required_network_id,
+            self.incoming_limit,
+        )
+        up = HostStatus.UP
+        screened: list[Screened] = []
+        for index, view in enumerate(hosts):
+            host = view.host
+            load = loads.get(host.id)
+            incoming = view.incoming_migrations if load is None else load.incoming
+            free = host.facts.free_memory_mib - (0 if load is None else load.reserved_memory_mib)
+            # Never appended to when `stop`: a host with an obstacle is skipped.
+            found: list[RejectionKind] = [] if explain else _PASSED
+            if host.cluster_id != cluster_id:
+                if stop:
+                    continue
+                found.append(RejectionKind.OTHER_CLUSTER)
+            if host.id == source_host_id:
+                if stop:
+                    continue
+                found.append(RejectionKind.SOURCE)
+            if host.status is not up:
+                if stop:
+                    continue
+                found.append(RejectionKind.NOT_UP)
+            if excluded and host.id in excluded:
+                if stop:
+                    continue
+                found.append(RejectionKind.ALREADY_TRIED)
+            if vm_memory_mib is not None and free < vm_memory_mib:
+                if stop:
+                    continue
+                found.append(RejectionKind.NOT_ENOUGH_MEMORY)
+            # Before the migration network, which costs more to check; `explain` puts the
+            # reasons back in their order.
+            if limit is not None and incoming >= limit:
+                if stop:
+                    continue
+                found.append(RejectionKind.INCOMING_LIMIT)
+            if network_id:
+                # The host's end of the migration network is usable (`end_problem` says why not).
+                attachment = attachment_on(view, network_id)
+                if (
+                    attachment is None
+                    or not attachment.link_up
+                    or usable_address(attachment.address) is None
+                ):
+                    if stop:
+                        continue
+                    found.append(RejectionKind.MIGRATION_NETWORK)
+            if limit is not None and host.id in busy and context.busy_until_of(host.id) is not None:
+                if stop:
+                    continue
+                found.append(RejectionKind.DESTINATION_BUSY)
+            if len(found) > 1:
+                found.sort(key=_SHOWN_ORDER.__getitem__)
+            screened.append((index, incoming, free, found))
+        return screened
+
+
+_PASSED: list[RejectionKind] = []
+# The order of RejectionKind: manual rules first, then what automatic placement adds.
+_SHOWN_ORDER = {kind: order for order, kind in enumerate(RejectionKind)}
+
+# One host through the filters: its index in the hosts screened, its incoming migrations, its
+# free memory net of what they were promised, and what keeps it from taking the VM.
+Screened = tuple[int, int, int, list[RejectionKind]]
 
 
 # ---------------------------------------------------------------- per-host assessment
@@ -183,32 +348,93 @@ class DestinationAssessment:
         return bool(self.rejections) and all(r.kind.transient for r in self.rejections)
 
 
+def _explain(
+    kind: RejectionKind,
+    vm: Vm,
+    destination: HostView,
+    networks: ClusterNetworks,
+    load: HostLoad,
+    context: PlacementContext,
+) -> str:
+    """The sentence for one rejection, about the host without its name."""
+    host = destination.host
+    if kind is RejectionKind.OTHER_CLUSTER:
+        return f"in another cluster ({host.cluster_id}), not the VM's {networks.cluster.name!r}"
+    if kind is RejectionKind.SOURCE:
+        return "the VM runs there already"
+    if kind is RejectionKind.NOT_UP:
+        why = f" ({host.status_reason})" if host.status_reason else ""
+        return f"status {host.status.label}{why}"
+    if kind is RejectionKind.ALREADY_TRIED:
+        return "tried before for this VM; not again"
+    if kind is RejectionKind.NOT_ENOUGH_MEMORY:
+        free = host.facts.free_memory_mib - load.reserved_memory_mib
+        held = (
+            f" ({load.reserved_memory_mib} MiB of {host.facts.free_memory_mib} promised to "
+            "incoming migrations)"
+            if load.reserved_memory_mib
+            else ""
+        )
+        return f"{max(free, 0)} MiB free{held}, the VM needs {vm.memory_mib} MiB"
+    if kind is RejectionKind.MIGRATION_NETWORK:
+        problem = end_problem(networks, destination, "destination")
+        assert problem is not None
+        return problem[1]
+    if kind is RejectionKind.INCOMING_LIMIT:
+        return (
+            f"{load.incoming} of {incoming_limit(networks)} incoming migrations "
+            "(max_incoming_per_host)"
+        )
+    until = context.busy_until_of(host.id)
+    assert until is not None
+    return f"its agent answered busy; skipped until {until.isoformat(timespec='seconds')}"
+
+
 def manual_destination_rejections(
     vm: Vm, destination: HostView, networks: ClusterNetworks
 ) -> tuple[Rejection, ...]:
     """Why a manual migration of `vm` to `destination` is refused (empty: allowed). Limits
     and busy agents only delay it (the queue), and the missing migration network only makes
     it fall back."""
-    host = destination.host
-    rejections = []
-    if host.cluster_id != networks.cluster.id:
-        rejections.append(
-            Rejection(
-                RejectionKind.OTHER_CLUSTER,
-                f"in another cluster ({host.cluster_id}), not the VM's {networks.cluster.name!r}",
-            )
+    destination_filter = DestinationFilter.of(networks, count_waits=False)
+    [(_, _, _, kinds)] = destination_filter.explain([destination], vm.host_id, None)
+    context = destination_filter.context
+    return tuple(
+        Rejection(kind, _explain(kind, vm, destination, networks, HostLoad(), context))
+        for kind in kinds
+        if kind in MANUAL_KINDS
+    )
+
+
+def _assessments(
+    vm: Vm,
+    source: HostView,
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    scale: ScoreScale,
+    context: PlacementContext,
+) -> Iterator[DestinationAssessment]:
+    carrying = carrying_network_id(networks)
+    screened = DestinationFilter.of(networks, context).explain(hosts, vm.host_id, vm.memory_mib)
+    for index, incoming, free, kinds in screened:
+        destination = hosts[index]
+        load = context.load_of(destination)
+        rejections = tuple(
+            Rejection(kind, _explain(kind, vm, destination, networks, load, context))
+            for kind in kinds
         )
-    if host.id == vm.host_id:
-        rejections.append(Rejection(RejectionKind.SOURCE, "the VM runs there already"))
-    if host.status is not HostStatus.UP:
-        why = f" ({host.status_reason})" if host.status_reason else ""
-        rejections.append(Rejection(RejectionKind.NOT_UP, f"status {host.status.label}{why}"))
-    return tuple(rejections)
-
-
-def _is_busy(host_id: str, now: datetime | None, busy_until: Mapping[str, datetime]) -> bool:
-    until = busy_until.get(host_id)
-    return until is not None and now is not None and until > now
+        host_id = destination.host.id
+        attachment = attachment_on(destination, carrying)
+        link = attachment.speed_mbps if attachment is not None else 0
+        yield DestinationAssessment(
+            host=destination,
+            rejections=rejections,
+            manual_rejections=tuple(r for r in rejections if r.kind in MANUAL_KINDS),
+            path=None
+            if host_id == vm.host_id
+            else choose_migration_uri(networks, source, destination),
+            score=destination_score(link, incoming, free, scale),
+        )
 
 
 def assess_destination(
@@ -224,61 +450,14 @@ def assess_destination(
     busy_until: Mapping[str, datetime] | None = None,
 ) -> DestinationAssessment:
     """Every filter, with its reason, for one host (what `ListMigrationCandidates` shows)."""
-    host = destination.host
-    load = load or HostLoad(destination.incoming_migrations)
-    rejections = list(manual_destination_rejections(vm, destination, networks))
-    if host.id in excluded_host_ids:
-        rejections.append(
-            Rejection(RejectionKind.ALREADY_TRIED, "tried before for this VM; not again")
-        )
-    free = host.facts.free_memory_mib - load.reserved_memory_mib
-    if free < vm.memory_mib:
-        held = (
-            f" ({load.reserved_memory_mib} MiB of {host.facts.free_memory_mib} promised to "
-            "incoming migrations)"
-            if load.reserved_memory_mib
-            else ""
-        )
-        rejections.append(
-            Rejection(
-                RejectionKind.NOT_ENOUGH_MEMORY,
-                f"{max(free, 0)} MiB free{held}, the VM needs {vm.memory_mib} MiB",
-            )
-        )
-    if networks.uses_migration_network:
-        problem = end_problem(networks, destination, "destination")
-        if problem is not None:
-            rejections.append(Rejection(RejectionKind.MIGRATION_NETWORK, problem[1]))
-    limit = incoming_limit(networks)
-    if load.incoming >= limit:
-        rejections.append(
-            Rejection(
-                RejectionKind.INCOMING_LIMIT,
-                f"{load.incoming} of {limit} incoming migrations (max_incoming_per_host)",
-            )
-        )
-    if _is_busy(host.id, now, busy_until or {}):
-        until = (busy_until or {})[host.id]
-        rejections.append(
-            Rejection(
-                RejectionKind.DESTINATION_BUSY,
-                f"its agent answered busy; skipped until {until.isoformat(timespec='seconds')}",
-            )
-        )
-    path = None if host.id == vm.host_id else choose_migration_uri(networks, source, destination)
-    attachment = attachment_on(destination, carrying_network_id(networks))
-    link = attachment.speed_mbps if attachment is not None else 0
-    return DestinationAssessment(
-        host=destination,
-        rejections=tuple(rejections),
-        manual_rejections=tuple(
-            r
-            for r in rejections
-            if r.kind in (RejectionKind.OTHER_CLUSTER, RejectionKind.SOURCE, RejectionKind.NOT_UP)
-        ),
-        path=path,
-        score=destination_score(link, load.incoming, free, scale),
+    context = PlacementContext(
+        {} if load is None else {destination.host.id: load},
+        excluded_host_ids,
+        now,
+        busy_until or {},
     )
+    [assessment] = _assessments(vm, source, [destination], networks, scale, context)
+    return assessment
 
 
 def _by_preference(assessment: DestinationAssessment) -> tuple[bool, float, str, str]:
@@ -304,22 +483,20 @@ def assess_destinations(
 ) -> list[DestinationAssessment]:
     """Every host of `hosts` as a destination of `vm` (`ListMigrationCandidates`): suitable
     ones first, best score first; then the others by name."""
-    loads = loads or {}
+    context = PlacementContext(loads or {}, excluded_host_ids, now, busy_until or {})
+    return assess_in_context(vm, source, hosts, networks, context)
+
+
+def assess_in_context(
+    vm: Vm,
+    source: HostView,
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    context: PlacementContext,
+) -> list[DestinationAssessment]:
+    """`assess_destinations` with its context as one value."""
     scale = ScoreScale.of(hosts, networks, incoming_limit(networks))
-    assessments = [
-        assess_destination(
-            vm,
-            source,
-            view,
-            networks,
-            scale,
-            load=loads.get(view.host.id),
-            excluded_host_ids=excluded_host_ids,
-            now=now,
-            busy_until=busy_until,
-        )
-        for view in hosts
-    ]
+    assessments = list(_assessments(vm, source, hosts, networks, scale, context))
     assessments.sort(key=_by_preference)
     return assessments
 
@@ -398,75 +575,32 @@ def choose_destination(
     busy_until: Mapping[str, datetime] | None = None,
 ) -> PlacementDecision:
     """The destination of an automatic migration of `vm` (running on `source`) among `hosts`
-    (the cluster's), or why there is none now (WAIT) or at all (NO_HOST).
+    (the cluster's), or why there is none now (WAIT) or at all (NO_HOST)."""
+    context = PlacementContext(loads or {}, excluded_host_ids, now, busy_until or {})
+    return choose_in_context(vm, source, hosts, networks, context)
+
+
+def choose_in_context(
+    vm: Vm,
+    source: HostView,
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    context: PlacementContext,
+) -> PlacementDecision:
+    """`choose_destination` with its context as one value.
 
     One cheap pass over the hosts finds the best; only when none qualifies are the hosts
     assessed again with sentences, for the operator."""
-    loads = loads or {}
-    busy_until = busy_until or {}
-    cluster_id = networks.cluster.id
-    limit = incoming_limit(networks)
-    scale = ScoreScale.of(hosts, networks, limit)
-    needs_migration_network = networks.uses_migration_network
-    migration_network_id = networks.cluster.migration_network_id
-    carrying = carrying_network_id(networks)
-    best: HostView | None = None
-    best_score = 0.0
-    up = HostStatus.UP
-    for view in hosts:
-        host = view.host
-        if (
-            host.id == vm.host_id
-            or host.status is not up
-            or host.cluster_id != cluster_id
-            or host.id in excluded_host_ids
-        ):
-            continue
-        load = loads.get(host.id)
-        incoming = view.incoming_migrations if load is None else load.incoming
-        free = host.facts.free_memory_mib - (0 if load is None else load.reserved_memory_mib)
-        if free < vm.memory_mib or incoming >= limit:
-            continue
-        if needs_migration_network:
-            attachment = attachment_on(view, migration_network_id)
-            if (
-                attachment is None
-                or not attachment.link_up
-                or usable_address(attachment.address) is None
-            ):
-                continue
-        else:
-            attachment = attachment_on(view, carrying)
-        if host.id in busy_until and _is_busy(host.id, now, busy_until):
-            continue
-        link = attachment.speed_mbps if attachment is not None else 0
-        score = destination_score(link, incoming, free, scale)
-        # Highest score, then name, then id (the tuple is built only on a tie).
-        if (
-            best is None
-            or score > best_score
-            or (score == best_score and (host.name, host.id) < (best.host.name, best.host.id))
-        ):
-            best, best_score = view, score
+    best = _best_destination(vm, hosts, networks, context)
     if best is not None:
+        view, score = best
         return PlacementDecision(
             PlacementOutcome.PLACED,
-            destination=best,
-            path=choose_migration_uri(networks, source, best),
-            score=best_score,
+            destination=view,
+            path=choose_migration_uri(networks, source, view),
+            score=score,
         )
-    assessments = tuple(
-        assess_destinations(
-            vm,
-            source,
-            hosts,
-            networks,
-            loads=loads,
-            excluded_host_ids=excluded_host_ids,
-            now=now,
-            busy_until=busy_until,
-        )
-    )
+    assessments = tuple(assess_in_context(vm, source, hosts, networks, context))
     if any(a.only_transient for a in assessments):
         return PlacementDecision(
             PlacementOutcome.WAIT, reason=describe_wait(assessments), assessments=assessments
@@ -476,3 +610,27 @@ def choose_destination(
         reason=describe_rejections(vm, assessments),
         assessments=assessments,
     )
+
+
+def _best_destination(
+    vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
+) -> tuple[HostView, float] | None:
+    """The suitable host with the highest score (then name, then id), without a sentence."""
+    scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
+    screened = DestinationFilter.of(networks, context).screen(hosts, vm.host_id, vm.memory_mib)
+    best: HostView | None = None
+    best_score = 0.0
+    for index, incoming, free, _ in screened:
+        score = destination_score(speeds[index], incoming, free, scale)
+        view = hosts[index]
+        # Highest score, then name, then id (the tuple is built only on a tie).
+        if (
+            best is None
+            or score > best_score
+            or (
+                score == best_score
+                and (view.host.name, view.host.id) < (best.host.name, best.host.id)
+            )
+        ):
+            best, best_score = view, score
+    return None if best is None else (best, best_score)

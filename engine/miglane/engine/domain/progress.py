@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from miglane.engine.domain.convergence import MigrationTuning
-from miglane.engine.domain.evacuation import MigrationFailureKind
-from miglane.engine.domain.model import Migration, MigrationPhase
+from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.model import FallbackReason, Migration, MigrationPhase
 
 FINAL_PHASES = frozenset(
     {MigrationPhase.COMPLETED, MigrationPhase.FAILED, MigrationPhase.CANCELLED}
@@ -118,7 +118,7 @@ def completion_message(
     route = f"from {source_name} to {destination_name}"
     over = (
         " over the migration network"
-        if migration.fallback_reason.name == "NONE"
+        if migration.fallback_reason is FallbackReason.NONE
         else " over the management network"
     )
     if migration.phase is MigrationPhase.COMPLETED:

@@ -1,0 +1,36 @@
+"""How many migrations may hold a slot at once: the one place that resolves the cluster policy's
+limits (0 meaning the default) and weighs them against what each host's agent allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from miglane.engine.domain.model import (
+    DEFAULT_MAX_INCOMING_PER_HOST,
+    DEFAULT_MAX_OUTGOING_PER_HOST,
+    Host,
+    MigrationPolicy,
+)
+
+
+@dataclass(frozen=True)
+class MigrationLimits:
+    outgoing_per_host: int
+    incoming_per_host: int
+    # 0: no cluster-wide cap.
+    per_cluster: int
+
+    @classmethod
+    def of(cls, policy: MigrationPolicy) -> MigrationLimits:
+        """The policy's limits, 0 meaning the defaults: 2 outgoing, 2 incoming, no cap."""
+        return cls(
+            policy.max_outgoing_per_host or DEFAULT_MAX_OUTGOING_PER_HOST,
+            policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST,
+            policy.max_concurrent_per_cluster,
+        )
+
+    def outgoing_for(self, host: Host) -> int:
+        """The outgoing limit of `host`: the policy's, or the agent's own when it reported a
+        lower one (the agent would answer busy above it)."""
+        reported = host.facts.max_outgoing_migrations
+        return min(self.outgoing_per_host, reported) if reported > 0 else self.outgoing_per_host
