@@ -37,16 +37,15 @@ class _Ending(Protocol):
 
 
 def move_vm(store: Store, migration: Migration) -> None:
-    """On the store's worker thread: the VM runs on the destination now (the next poll
-    confirms it)."""
+    """On the store's worker thread: the VM is on the destination now, running, or paused if it
+    left paused (a paused domain arrives paused; the next poll confirms it)."""
     vm = store.get_vm(migration.vm_id)
     destination = store.get_host(migration.destination_host_id)
     if vm is None or destination is None:
         return
     on_destination = [v for v in store.vms_of_host(destination.id) if v.id != vm.id]
-    moved = replace(
-        vm, host_id=destination.id, cluster_id=destination.cluster_id, state=VmState.RUNNING
-    )
+    state = VmState.PAUSED if vm.state is VmState.PAUSED else VmState.RUNNING
+    moved = replace(vm, host_id=destination.id, cluster_id=destination.cluster_id, state=state)
     store.replace_host_vms(destination.id, [*on_destination, moved])
 
 

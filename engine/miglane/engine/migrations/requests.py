@@ -10,6 +10,7 @@ from typing import Protocol
 
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.errors import FailedPrecondition, NotFound, ResourceExhausted
+from miglane.engine.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.engine.domain.model import (
     Event,
     HostSpec,
@@ -18,7 +19,6 @@ from miglane.engine.domain.model import (
     MigrationFilter,
     MigrationPhase,
     Vm,
-    VmState,
 )
 from miglane.engine.domain.placement import (
     DestinationAssessment,
@@ -127,10 +127,8 @@ class MigrationRequests:
                 f"VM {vm.name!r} is already migrating (migration {vm.migration_id}); cancel it "
                 "or wait for it"
             )
-        if vm.state not in (VmState.RUNNING, VmState.PAUSED):
-            raise FailedPrecondition(
-                f"VM {vm.name!r} is {vm.state.name.lower()}: only a running VM can be live-migrated"
-            )
+        if not is_live_migratable(vm.state):
+            raise FailedPrecondition(not_live_migratable_reason(vm))
         if destination_host_id:
             await self._check_destination(vm, state, destination_host_id)
         else:
