@@ -108,7 +108,6 @@ async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  
         ({"migration_uri": "tcp://fd00::1"}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"migration_uri": "tcp://10.1.0.3:99999"}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"max_bandwidth_mibps": 0}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"method": "offline"}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"mode": 7}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"migration_id": ""}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"vm_id": "00000000-0000-4000-8000-000000000000"}, grpc.StatusCode.NOT_FOUND),

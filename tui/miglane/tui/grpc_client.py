@@ -11,6 +11,7 @@ import grpc.aio
 
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+from miglane.v1.rich_errors import error_details
 
 PAGE_SIZE = 500
 # A fresh engine comes back within a second or two; grpc's default backoff (up to 120 s)
@@ -53,7 +54,14 @@ class GrpcEngineClient:
         return self._stub, self._channel
 
     def _error(self, error: grpc.aio.AioRpcError, channel: grpc.aio.Channel) -> EngineError:
-        engine_error = EngineError(error.code().name, error.details() or "", self._address)
+        details = error_details(error.trailing_metadata())
+        engine_error = EngineError(
+            error.code().name,
+            error.details() or "",
+            self._address,
+            reason=details.reason,
+            metadata=details.metadata,
+        )
         if engine_error.is_connection_problem and channel is self._channel:
             # Only the call that saw the current channel fail drops it: a late failure on an
             # older channel must not close the one another call just dialled.

@@ -5,26 +5,26 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from miglane.agent.domain import model
-from miglane.agent.domain.errors import InvalidRequest
+from miglane.agent.domain.errors import InvalidArgument
 from miglane.agent.domain.job import JobStatus
 from miglane.v1 import agent_pb2, common_pb2
 
-MODE_FROM_PB = {
+MODE_FROM_PROTO = {
     common_pb2.MIGRATION_MODE_UNSPECIFIED: model.MigrationMode.LIVE,
     common_pb2.MIGRATION_MODE_LIVE: model.MigrationMode.LIVE,
     common_pb2.MIGRATION_MODE_HIBERNATE: model.MigrationMode.HIBERNATE,
 }
-MODE_TO_PB = {
+MODE_TO_PROTO = {
     model.MigrationMode.LIVE: common_pb2.MIGRATION_MODE_LIVE,
     model.MigrationMode.HIBERNATE: common_pb2.MIGRATION_MODE_HIBERNATE,
 }
-PHASE_TO_PB = {
+PHASE_TO_PROTO = {
     model.JobPhase.RUNNING: common_pb2.MIGRATION_PHASE_RUNNING,
     model.JobPhase.COMPLETED: common_pb2.MIGRATION_PHASE_COMPLETED,
     model.JobPhase.FAILED: common_pb2.MIGRATION_PHASE_FAILED,
     model.JobPhase.CANCELLED: common_pb2.MIGRATION_PHASE_CANCELLED,
 }
-FAILURE_TO_PB = {
+FAILURE_TO_PROTO = {
     model.FailureKind.NONE: agent_pb2.MIGRATION_FAILURE_KIND_NONE,
     model.FailureKind.CANCELLED: agent_pb2.MIGRATION_FAILURE_KIND_CANCELLED,
     model.FailureKind.NOT_CONVERGING: agent_pb2.MIGRATION_FAILURE_KIND_NOT_CONVERGING,
@@ -32,7 +32,7 @@ FAILURE_TO_PB = {
     model.FailureKind.NETWORK: agent_pb2.MIGRATION_FAILURE_KIND_NETWORK,
     model.FailureKind.OTHER: agent_pb2.MIGRATION_FAILURE_KIND_OTHER,
 }
-VM_STATE_TO_PB = {
+VM_STATE_TO_PROTO = {
     model.VmState.RUNNING: common_pb2.VM_STATE_RUNNING,
     model.VmState.PAUSED: common_pb2.VM_STATE_PAUSED,
     model.VmState.SHUT_OFF: common_pb2.VM_STATE_SHUT_OFF,
@@ -41,7 +41,7 @@ VM_STATE_TO_PB = {
     model.VmState.SAVED: common_pb2.VM_STATE_SAVED,
     model.VmState.UNKNOWN: common_pb2.VM_STATE_UNSPECIFIED,
 }
-ACTION_FROM_PB = {
+ACTION_FROM_PROTO = {
     common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME: model.ConvergenceAction.SET_DOWNTIME,
     common_pb2.CONVERGENCE_ACTION_POST_COPY: model.ConvergenceAction.POST_COPY,
     common_pb2.CONVERGENCE_ACTION_ABORT: model.ConvergenceAction.ABORT,
@@ -56,27 +56,28 @@ def _timestamp(seconds: float) -> Timestamp | None:
     return ts
 
 
-def schedule_from_pb(pb: common_pb2.ConvergenceSchedule) -> model.ConvergenceSchedule:
+def schedule_from_proto(pb: common_pb2.ConvergenceSchedule) -> model.ConvergenceSchedule:
     steps = []
     for step in pb.stalling:
-        if step.action not in ACTION_FROM_PB:
-            raise InvalidRequest(f"convergence_schedule: unknown action {step.action}")
+        if step.action not in ACTION_FROM_PROTO:
+            raise InvalidArgument(
+                f"unknown action {step.action}", field="convergence_schedule.stalling.action"
+            )
         steps.append(
             model.ConvergenceStep(
-                step.stalled_iterations, ACTION_FROM_PB[step.action], step.downtime_ms
+                step.stalled_iterations, ACTION_FROM_PROTO[step.action], step.downtime_ms
             )
         )
     return model.ConvergenceSchedule(pb.initial_downtime_ms, tuple(steps))
 
 
-def migrate_request_from_pb(pb: agent_pb2.MigrateRequest) -> model.MigrateRequest:
+def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateRequest:
     return model.MigrateRequest(
         migration_id=pb.migration_id,
         vm_id=pb.vm_id,
         dst=pb.dst,
-        dst_params=dict(pb.dst_params),
-        mode=MODE_FROM_PB.get(pb.mode),
-        method=pb.method,
+        mode=MODE_FROM_PROTO.get(pb.mode),
+        save_path=pb.dst_params.get("path", ""),
         migration_uri=pb.migration_uri,
         max_bandwidth_mibps=pb.max_bandwidth_mibps if pb.HasField("max_bandwidth_mibps") else None,
         options=model.MigrationOptions(
@@ -86,21 +87,21 @@ def migrate_request_from_pb(pb: agent_pb2.MigrateRequest) -> model.MigrateReques
             parallel_connections=pb.parallel_connections,
             post_copy_allowed=pb.post_copy_allowed,
         ),
-        schedule=schedule_from_pb(pb.convergence_schedule),
+        schedule=schedule_from_proto(pb.convergence_schedule),
         timeouts=model.Timeouts(pb.no_progress_timeout_s, pb.completion_timeout_s_per_gib),
     )
 
 
-def change_from_pb(pb: agent_pb2.MigrateChangeParamsRequest) -> model.BandwidthChange:
+def change_from_proto(pb: agent_pb2.MigrateChangeParamsRequest) -> model.BandwidthChange:
     return model.BandwidthChange(pb.migration_id, pb.max_bandwidth_mibps, pb.max_downtime_ms)
 
 
-def progress_to_pb(status: JobStatus) -> agent_pb2.MigrationProgress:
+def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
     return agent_pb2.MigrationProgress(
         migration_id=status.migration_id,
         vm_id=status.vm_id,
-        mode=MODE_TO_PB[status.mode],
-        phase=PHASE_TO_PB[status.phase],
+        mode=MODE_TO_PROTO[status.mode],
+        phase=PHASE_TO_PROTO[status.phase],
         progress_percent=status.progress.percent,
         data_total_bytes=status.data_total,
         data_processed_bytes=status.data_processed,
@@ -113,7 +114,7 @@ def progress_to_pb(status: JobStatus) -> agent_pb2.MigrationProgress:
         max_bandwidth_mibps=status.max_bandwidth_mibps,
         post_copy=status.post_copy,
         error=status.error,
-        failure_kind=FAILURE_TO_PB[status.failure_kind],
+        failure_kind=FAILURE_TO_PROTO[status.failure_kind],
         observed_at=_timestamp(status.observed_at),
         started_at=_timestamp(status.started_at),
         finished_at=_timestamp(status.finished_at),
@@ -124,7 +125,7 @@ def progress_to_pb(status: JobStatus) -> agent_pb2.MigrationProgress:
     )
 
 
-def nic_to_pb(nic: model.Nic) -> common_pb2.Nic:
+def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
     return common_pb2.Nic(
         name=nic.name,
         mac=nic.mac,
@@ -137,7 +138,7 @@ def nic_to_pb(nic: model.Nic) -> common_pb2.Nic:
     )
 
 
-def capabilities_to_pb(caps: model.Capabilities) -> agent_pb2.GetCapabilitiesResponse:
+def capabilities_to_proto(caps: model.Capabilities) -> agent_pb2.GetCapabilitiesResponse:
     h = caps.host
     return agent_pb2.GetCapabilitiesResponse(
         host_uuid=h.host_uuid,
@@ -148,19 +149,19 @@ def capabilities_to_pb(caps: model.Capabilities) -> agent_pb2.GetCapabilitiesRes
         memory_mib=h.memory_mib,
         free_memory_mib=h.free_memory_mib,
         peer_libvirt_uri=caps.peer_libvirt_uri,
-        nics=[nic_to_pb(n) for n in caps.nics],
+        nics=[nic_to_proto(n) for n in caps.nics],
         agent_version=caps.agent_version,
         max_outgoing_migrations=caps.max_outgoing_migrations,
         running_outgoing_migrations=caps.running_outgoing_migrations,
     )
 
 
-def vm_to_pb(vm: model.VmView) -> agent_pb2.AgentVm:
+def vm_to_proto(vm: model.VmView) -> agent_pb2.AgentVm:
     d = vm.domain
     return agent_pb2.AgentVm(
         id=d.id,
         name=d.name,
-        state=VM_STATE_TO_PB[d.state],
+        state=VM_STATE_TO_PROTO[d.state],
         memory_mib=d.memory_mib,
         migration_id=vm.migration_id,
     )
