@@ -11,9 +11,9 @@ import grpc
 import pytest
 from engine_support import Engine, running_engine
 
+from miglane.engine.domain.errors import Reason
 from miglane.engine.domain.model import Event, EventType
 from miglane.engine.events import EventHub, SubscriptionOverflow
-from miglane.engine.domain.errors import Reason
 from miglane.v1 import common_pb2, engine_pb2_grpc
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1.rich_errors import error_details
