@@ -154,21 +154,21 @@ class AgentClients:
                 host_uuid=reply.host_uuid,
                 hostname=reply.hostname,
                 peer_libvirt_uri=reply.peer_libvirt_uri,
-                cpus=reply.cpus,
+                cpus=reply.cpu_count,
                 memory_mib=reply.memory_mib,
                 free_memory_mib=reply.free_memory_mib,
                 libvirt_version=reply.libvirt_version,
                 qemu_version=reply.qemu_version,
             ),
             nics=tuple(nic_from_proto(nic) for nic in reply.nics),
-            max_outgoing=reply.max_outgoing_migrations,
-            running_outgoing=reply.running_outgoing_migrations,
+            max_outgoing=reply.max_outgoing_migration_count,
+            running_outgoing=reply.running_outgoing_migration_count,
         )
 
     async def list_vms(self, address: str) -> list[Vm]:
         try:
             reply = await self._stub(address).ListVms(
-                agent_pb2.AgentServiceListVmsRequest(), timeout=self.call_timeout_s
+                agent_pb2.ListVmsRequest(), timeout=self.call_timeout_s
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -197,7 +197,7 @@ class AgentClients:
         try:
             reply = await self._stub(address).MigrateChangeParams(
                 agent_pb2.MigrateChangeParamsRequest(
-                    migration_id=migration_id, max_bandwidth_mibps=mibps
+                    migration_id=migration_id, max_bandwidth_mib_per_second=mibps
                 ),
                 timeout=self.call_timeout_s,
             )

@@ -489,7 +489,7 @@ class InventoryService:
         validate_id(cluster_field, spec.cluster_id, "cluster")
         name = validate_name("name", spec.name)
         subnet = normalize_subnet("subnet", spec.subnet)
-        qos = validate_qos_mbps("qos_mbps", spec.qos_mbps)
+        qos = validate_qos_mbps("qos_mbit_per_second", spec.qos_mbps)
         description = validate_description("description", spec.description)
         roles = sorted({validate_role(f"roles[{i}]", r) for i, r in enumerate(spec.roles)})
 
@@ -560,7 +560,7 @@ class InventoryService:
         )
         # qos_mbps: None leaves it, 0 clears it.
         qos_given = patch.qos_mbps is not None
-        qos = validate_qos_mbps("qos_mbps", patch.qos_mbps)
+        qos = validate_qos_mbps("qos_mbit_per_second", patch.qos_mbps)
 
         def work(store: Store) -> tuple[Network, list[Event]]:
             network = self._network(store, patch.network_id)

@@ -131,15 +131,13 @@ class GrpcEngineClient:
     ) -> engine_pb2.Migration:
         request = engine_pb2.MigrateVmRequest(vm_id=vm_id, destination_host_id=destination_host_id)
         if max_bandwidth_mibps is not None:
-            request.max_bandwidth_mibps = max_bandwidth_mibps
+            request.max_bandwidth_mib_per_second = max_bandwidth_mibps
         response = await self._unary("MigrateVm", request)
         migration: engine_pb2.Migration = response.migration
         return migration
 
     async def list_migration_candidates(self, vm_id: str) -> list[engine_pb2.MigrationCandidate]:
-        request = engine_pb2.ListMigrationCandidatesRequest(vm_id=vm_id)
-        response = await self._unary("ListMigrationCandidates", request)
-        return list(response.candidates)
+        return await self._pages("ListMigrationCandidates", "candidates", vm_id=vm_id)
 
     async def cancel_migration(self, migration_id: str) -> engine_pb2.Migration:
         request = engine_pb2.CancelMigrationRequest(migration_id=migration_id)
@@ -151,7 +149,7 @@ class GrpcEngineClient:
         self, migration_id: str, max_bandwidth_mibps: int
     ) -> engine_pb2.Migration:
         request = engine_pb2.SetMigrationBandwidthRequest(
-            migration_id=migration_id, max_bandwidth_mibps=max_bandwidth_mibps
+            migration_id=migration_id, max_bandwidth_mib_per_second=max_bandwidth_mibps
         )
         response = await self._unary("SetMigrationBandwidth", request)
         migration: engine_pb2.Migration = response.migration

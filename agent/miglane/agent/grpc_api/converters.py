@@ -1,7 +1,9 @@
-"""Conversions between `miglane.v1` messages and the agent's domain values, one per message."""
+"""Conversions between the AgentService messages (`miglane.agent.v1`, generated as
+`miglane.v1.agent_pb2`) and the agent's domain values, one per message."""
 
 from __future__ import annotations
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from miglane.agent.domain import model
@@ -9,11 +11,6 @@ from miglane.agent.domain.errors import InvalidArgument
 from miglane.agent.domain.job import JobStatus
 from miglane.v1 import agent_pb2, common_pb2
 
-MODE_FROM_PROTO = {
-    common_pb2.MIGRATION_MODE_UNSPECIFIED: model.MigrationMode.LIVE,
-    common_pb2.MIGRATION_MODE_LIVE: model.MigrationMode.LIVE,
-    common_pb2.MIGRATION_MODE_HIBERNATE: model.MigrationMode.HIBERNATE,
-}
 MODE_TO_PROTO = {
     model.MigrationMode.LIVE: common_pb2.MIGRATION_MODE_LIVE,
     model.MigrationMode.HIBERNATE: common_pb2.MIGRATION_MODE_HIBERNATE,
@@ -25,7 +22,7 @@ PHASE_TO_PROTO = {
     model.JobPhase.CANCELLED: common_pb2.MIGRATION_PHASE_CANCELLED,
 }
 FAILURE_TO_PROTO = {
-    model.FailureKind.NONE: agent_pb2.MIGRATION_FAILURE_KIND_NONE,
+    model.FailureKind.NONE: agent_pb2.MIGRATION_FAILURE_KIND_UNSPECIFIED,
     model.FailureKind.CANCELLED: agent_pb2.MIGRATION_FAILURE_KIND_CANCELLED,
     model.FailureKind.NOT_CONVERGING: agent_pb2.MIGRATION_FAILURE_KIND_NOT_CONVERGING,
     model.FailureKind.DESTINATION: agent_pb2.MIGRATION_FAILURE_KIND_DESTINATION,
@@ -40,6 +37,11 @@ VM_STATE_TO_PROTO = {
     model.VmState.CRASHED: common_pb2.VM_STATE_CRASHED,
     model.VmState.SAVED: common_pb2.VM_STATE_SAVED,
     model.VmState.UNKNOWN: common_pb2.VM_STATE_UNSPECIFIED,
+}
+# Which MigrateRequest.target is set (vdsm's `mode`).
+MODE_OF_TARGET = {
+    "live": model.MigrationMode.LIVE,
+    "hibernation": model.MigrationMode.HIBERNATE,
 }
 ACTION_FROM_PROTO = {
     common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME: model.ConvergenceAction.SET_DOWNTIME,
@@ -56,6 +58,19 @@ def _timestamp(seconds: float) -> Timestamp | None:
     return ts
 
 
+def _duration(milliseconds: int) -> Duration | None:
+    """Unset for 0: "none" or "unknown" in every duration field of the contract."""
+    if not milliseconds:
+        return None
+    duration = Duration()
+    duration.FromMilliseconds(milliseconds)
+    return duration
+
+
+def _milliseconds(duration: Duration) -> int:
+    return duration.ToMilliseconds()
+
+
 def schedule_from_proto(pb: common_pb2.ConvergenceSchedule) -> model.ConvergenceSchedule:
     steps = []
     for step in pb.stalling:
@@ -65,21 +80,25 @@ def schedule_from_proto(pb: common_pb2.ConvergenceSchedule) -> model.Convergence
             )
         steps.append(
             model.ConvergenceStep(
-                step.stalled_iterations, ACTION_FROM_PROTO[step.action], step.downtime_ms
+                step.stalled_iterations,
+                ACTION_FROM_PROTO[step.action],
+                _milliseconds(step.downtime),
             )
         )
-    return model.ConvergenceSchedule(pb.initial_downtime_ms, tuple(steps))
+    return model.ConvergenceSchedule(_milliseconds(pb.initial_downtime), tuple(steps))
 
 
 def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateRequest:
     return model.MigrateRequest(
         migration_id=pb.migration_id,
         vm_id=pb.vm_id,
-        dst=pb.dst,
-        mode=MODE_FROM_PROTO.get(pb.mode),
-        save_path=pb.dst_params.get("path", ""),
-        migration_uri=pb.migration_uri,
-        max_bandwidth_mibps=pb.max_bandwidth_mibps if pb.HasField("max_bandwidth_mibps") else None,
+        dst=pb.live.dst,
+        mode=MODE_OF_TARGET.get(pb.WhichOneof("target") or ""),
+        migration_uri=pb.live.migration_uri,
+        save_path=pb.hibernation.path,
+        max_bandwidth_mibps=(
+            pb.max_bandwidth_mib_per_second if pb.HasField("max_bandwidth_mib_per_second") else None
+        ),
         options=model.MigrationOptions(
             encrypted=pb.encrypted,
             compressed=pb.compressed,
@@ -88,12 +107,16 @@ def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateReq
             post_copy_allowed=pb.post_copy_allowed,
         ),
         schedule=schedule_from_proto(pb.convergence_schedule),
-        timeouts=model.Timeouts(pb.no_progress_timeout_s, pb.completion_timeout_s_per_gib),
+        timeouts=model.Timeouts(
+            pb.no_progress_timeout.seconds, pb.completion_timeout_per_gib.seconds
+        ),
     )
 
 
 def change_from_proto(pb: agent_pb2.MigrateChangeParamsRequest) -> model.BandwidthChange:
-    return model.BandwidthChange(pb.migration_id, pb.max_bandwidth_mibps, pb.max_downtime_ms)
+    return model.BandwidthChange(
+        pb.migration_id, pb.max_bandwidth_mib_per_second, _milliseconds(pb.max_downtime)
+    )
 
 
 def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
@@ -106,12 +129,12 @@ def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
         data_total_bytes=status.data_total,
         data_processed_bytes=status.data_processed,
         data_remaining_bytes=status.data_remaining,
-        throughput_bps=status.throughput_bps,
-        dirty_rate_bps=status.dirty_rate_bps,
+        throughput_bytes_per_second=status.throughput_bps,
+        dirty_rate_bytes_per_second=status.dirty_rate_bps,
         iteration=status.iteration,
-        downtime_ms=status.downtime_ms,
-        max_downtime_ms=status.max_downtime_ms,
-        max_bandwidth_mibps=status.max_bandwidth_mibps,
+        downtime=_duration(status.downtime_ms),
+        max_downtime=_duration(status.max_downtime_ms),
+        max_bandwidth_mib_per_second=status.max_bandwidth_mibps,
         post_copy=status.post_copy,
         error=status.error,
         failure_kind=FAILURE_TO_PROTO[status.failure_kind],
@@ -120,8 +143,8 @@ def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
         finished_at=_timestamp(status.finished_at),
         migration_uri=status.migration_uri,
         dst=status.dst,
-        eta_s=status.eta_s,
-        elapsed_ms=status.elapsed_ms,
+        eta=_duration(status.eta_s * 1000),
+        elapsed=_duration(status.elapsed_ms),
     )
 
 
@@ -131,7 +154,7 @@ def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
         mac=nic.mac,
         addresses=list(nic.addresses),
         link_up=nic.link_up,
-        speed_mbps=nic.speed_mbps,
+        speed_mbit_per_second=nic.speed_mbps,
         mtu=nic.mtu,
         rx_bytes=nic.rx_bytes,
         tx_bytes=nic.tx_bytes,
@@ -145,14 +168,14 @@ def capabilities_to_proto(caps: model.Capabilities) -> agent_pb2.GetCapabilities
         hostname=h.hostname,
         libvirt_version=h.libvirt_version,
         qemu_version=h.qemu_version,
-        cpus=h.cpus,
+        cpu_count=h.cpus,
         memory_mib=h.memory_mib,
         free_memory_mib=h.free_memory_mib,
         peer_libvirt_uri=caps.peer_libvirt_uri,
         nics=[nic_to_proto(n) for n in caps.nics],
         agent_version=caps.agent_version,
-        max_outgoing_migrations=caps.max_outgoing_migrations,
-        running_outgoing_migrations=caps.running_outgoing_migrations,
+        max_outgoing_migration_count=caps.max_outgoing_migrations,
+        running_outgoing_migration_count=caps.running_outgoing_migrations,
     )
 
 

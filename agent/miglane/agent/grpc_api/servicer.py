@@ -26,11 +26,9 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return conv.capabilities_to_proto(await self.agent.capabilities())
 
     @map_domain_errors
-    async def ListVms(
-        self, request: pb.AgentServiceListVmsRequest, context: Context
-    ) -> pb.AgentServiceListVmsResponse:
+    async def ListVms(self, request: pb.ListVmsRequest, context: Context) -> pb.ListVmsResponse:
         vms = await self.agent.list_vms()
-        return pb.AgentServiceListVmsResponse(vms=[conv.vm_to_proto(v) for v in vms])
+        return pb.ListVmsResponse(vms=[conv.vm_to_proto(v) for v in vms])
 
     @map_domain_errors
     async def Migrate(self, request: pb.MigrateRequest, context: Context) -> pb.MigrateResponse:

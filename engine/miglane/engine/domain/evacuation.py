@@ -177,8 +177,8 @@ def plan_evacuation(
 class MigrationFailureKind(IntEnum):
     """Mirrors `miglane.v1.MigrationFailureKind`: why the agent says a job failed."""
 
+    # Not failed.
     UNSPECIFIED = 0
-    NONE = 1
     CANCELLED = 2
     NOT_CONVERGING = 3
     DESTINATION = 4
