@@ -43,8 +43,14 @@ types: setup
 contracts: setup
 	$(BIN)/lint-imports
 
+BUF := npx --yes @bufbuild/buf@1.50.0
+# The contracts as released: `make buf` fails on a change that would break their clients. At a
+# release, write the next image (`cd proto && $(BUF) build -o released/vX.Y.binpb`) and point
+# RELEASED_CONTRACTS at it.
+RELEASED_CONTRACTS := released/v0.2.binpb
+
 buf:
-	cd proto && npx --yes @bufbuild/buf@1.50.0 lint
+	cd proto && $(BUF) lint && $(BUF) breaking --against $(RELEASED_CONTRACTS)
 
 proto: setup
 	$(PY) -m grpc_tools.protoc -I proto \

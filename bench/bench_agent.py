@@ -53,10 +53,8 @@ def request(src: FakeAgent, dst: FakeAgent, vm: int, mid: str, mibps: int) -> pb
     return pb.MigrateRequest(
         migration_id=mid,
         vm_id=src.vm_ids[vm],
-        dst=dst.peer_uri,
-        migration_uri="tcp://10.1.0.9",
-        mode=common_pb2.MIGRATION_MODE_LIVE,
-        max_bandwidth_mibps=mibps,
+        live=pb.LiveTarget(dst=dst.peer_uri, migration_uri="tcp://10.1.0.9"),
+        max_bandwidth_mib_per_second=mibps,
     )
 
 
@@ -320,10 +318,8 @@ async def libvirt_measure(lab: Lab, lab_error: type[Exception]) -> int:
         req = pb.MigrateRequest(
             migration_id=mid,
             vm_id=uuid,
-            dst=dst.peer_uri,
-            migration_uri=dst.migration_uri,
-            mode=common_pb2.MIGRATION_MODE_LIVE,
-            max_bandwidth_mibps=LIBVIRT_CAP_MIBPS,
+            live=pb.LiveTarget(dst=dst.peer_uri, migration_uri=dst.migration_uri),
+            max_bandwidth_mib_per_second=LIBVIRT_CAP_MIBPS,
         )
         lat, idle, busy, seconds, phase = await libvirt_migration(
             src.agent_addr, src.agent_pid, req

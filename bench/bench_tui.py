@@ -90,8 +90,8 @@ def build_engine(migrations: int) -> FakeEngineClient:
             data_total_bytes=4096 * MIB,
             data_remaining_bytes=4096 * MIB,
             network_id=mig.id,
-            fallback_reason=common_pb2.FALLBACK_REASON_NONE,
-            max_bandwidth_mibps=100,
+            fallback_reason=common_pb2.FALLBACK_REASON_UNSPECIFIED,
+            max_bandwidth_mib_per_second=100,
         )
         migration.created_at.FromSeconds(1767258000 + n)
         fake.migrations[migration.id] = migration
@@ -128,9 +128,9 @@ class Producer:
         update.progress_percent = min(99, update.iteration % 100)
         update.data_processed_bytes += 50 * MIB
         update.data_remaining_bytes = max(0, update.data_remaining_bytes - 50 * MIB)
-        update.throughput_bps = 100 * MIB
-        update.dirty_rate_bps = 8 * MIB
-        update.eta_s = 30
+        update.throughput_bytes_per_second = 100 * MIB
+        update.dirty_rate_bytes_per_second = 8 * MIB
+        update.eta.FromSeconds(30)
         self.produced_at[(migration_id, update.iteration)] = time.perf_counter()
         self.fake.put_migration(update)
         self.count += 1

@@ -9,12 +9,21 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from agent_support import agent_stub, watch_progress
+from google.protobuf.duration_pb2 import Duration
 
+from miglane.agent.domain.errors import Reason
 from miglane.agent.domain.model import MIB
+from miglane.agent.domain.validation import (
+    DST_FIELD,
+    MAX_BANDWIDTH_FIELD,
+    MIGRATION_URI_FIELD,
+)
 from miglane.agent.fake_driver import FakeFabric
+from miglane.agent.grpc_api.errors import ERROR_DOMAIN
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
+from miglane.v1.rich_errors import error_details
 
 pytestmark = pytest.mark.usefixtures("agent_channels")
 
@@ -38,13 +47,11 @@ def stub(agent: FakeAgent) -> agent_pb2_grpc.AgentServiceStub:
 def request(
     src: FakeAgent, dst: FakeAgent, vm: int = 0, mid: str = "m1", **kw
 ) -> pb.MigrateRequest:  # type: ignore[no-untyped-def]
-    kw.setdefault("max_bandwidth_mibps", 64)
+    kw.setdefault("max_bandwidth_mib_per_second", 64)
     return pb.MigrateRequest(
         migration_id=mid,
         vm_id=src.vm_ids[vm],
-        dst=dst.peer_uri,
-        migration_uri="tcp://10.1.0.3",
-        mode=common_pb2.MIGRATION_MODE_LIVE,
+        live=pb.LiveTarget(dst=dst.peer_uri, migration_uri="tcp://10.1.0.3"),
         **kw,
     )
 
@@ -64,10 +71,10 @@ async def test_capabilities_and_vms(cluster) -> None:  # type: ignore[no-untyped
     caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
     assert caps.host_uuid == a.host.uuid
     assert caps.peer_libvirt_uri == a.peer_uri
-    assert caps.max_outgoing_migrations == 2 and caps.cpus > 0
+    assert caps.max_outgoing_migration_count == 2 and caps.cpu_count > 0
     assert {n.name for n in caps.nics} == {"eth0", "mig0"}
     assert all(n.addresses and n.link_up for n in caps.nics)
-    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
     assert {v.id for v in vms} == set(a.vm_ids)
     assert all(v.state == common_pb2.VM_STATE_RUNNING and v.memory_mib == 256 for v in vms)
 
@@ -76,7 +83,7 @@ async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  
     _, (a, b, _) = cluster
     started = await stub(a).Migrate(request(a, b))
     assert started.progress.phase == Phase.MIGRATION_PHASE_RUNNING
-    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
     moving = next(v for v in vms if v.id == a.vm_ids[0])
     assert (moving.state, moving.migration_id) == (common_pb2.VM_STATE_MIGRATING, "m1")
     samples = await watch(a, "m1")
@@ -85,12 +92,12 @@ async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  
     assert all(p <= 99 for p in percents[:-1]) and percents[-1] == 100
     final = samples[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED
-    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NONE
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_UNSPECIFIED
     assert final.data_total_bytes == 256 * MIB and final.data_processed_bytes >= 256 * MIB
-    assert final.downtime_ms > 0 and final.finished_at.seconds > 0
+    assert final.downtime.ToMilliseconds() > 0 and final.finished_at.seconds > 0
     assert final.migration_uri == "tcp://10.1.0.3" and final.dst == b.peer_uri
     running = [s for s in samples if s.phase == Phase.MIGRATION_PHASE_RUNNING]
-    assert any(s.throughput_bps == 64 * MIB for s in running)
+    assert any(s.throughput_bytes_per_second == 64 * MIB for s in running)
     assert a.vm_ids[0] in b.host.domains and a.vm_ids[0] not in a.host.domains
     jobs = (
         await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
@@ -101,30 +108,75 @@ async def test_migration_completes_with_trustworthy_progress(cluster) -> None:  
     assert status.progress == final
 
 
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+REFUSED = grpc.StatusCode.FAILED_PRECONDITION
+
+
 @pytest.mark.parametrize(
-    ("change", "code"),
+    ("change", "code", "reason", "field"),
     [
-        ({"migration_uri": "udp://10.1.0.3"}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"migration_uri": "tcp://fd00::1"}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"migration_uri": "tcp://10.1.0.3:99999"}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"max_bandwidth_mibps": 0}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"method": "offline"}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"mode": 7}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"migration_id": ""}, grpc.StatusCode.INVALID_ARGUMENT),
-        ({"vm_id": "00000000-0000-4000-8000-000000000000"}, grpc.StatusCode.NOT_FOUND),
-        ({"dst": "qemu+tcp://nowhere:16509/system"}, grpc.StatusCode.FAILED_PRECONDITION),
-        ({"dst": "self"}, grpc.StatusCode.FAILED_PRECONDITION),
-        ({"encrypted": True}, grpc.StatusCode.FAILED_PRECONDITION),
+        (
+            {"live.migration_uri": "udp://10.1.0.3"},
+            INVALID,
+            Reason.INVALID_FIELD,
+            MIGRATION_URI_FIELD,
+        ),
+        (
+            {"live.migration_uri": "tcp://fd00::1"},
+            INVALID,
+            Reason.INVALID_FIELD,
+            MIGRATION_URI_FIELD,
+        ),
+        (
+            {"live.migration_uri": "tcp://10.1.0.3:99999"},
+            INVALID,
+            Reason.INVALID_FIELD,
+            MIGRATION_URI_FIELD,
+        ),
+        ({"live.migration_uri": ""}, INVALID, Reason.INVALID_FIELD, MIGRATION_URI_FIELD),
+        ({"live.dst": ""}, INVALID, Reason.INVALID_FIELD, DST_FIELD),
+        ({"max_bandwidth_mib_per_second": 0}, INVALID, Reason.INVALID_FIELD, MAX_BANDWIDTH_FIELD),
+        ({"live": None}, INVALID, Reason.INVALID_FIELD, "target"),
+        ({"migration_id": ""}, INVALID, Reason.INVALID_FIELD, "migration_id"),
+        (
+            {"vm_id": "00000000-0000-4000-8000-000000000000"},
+            grpc.StatusCode.NOT_FOUND,
+            Reason.VM_NOT_FOUND,
+            "",
+        ),
+        (
+            {"live.dst": "qemu+tcp://nowhere:16509/system"},
+            REFUSED,
+            Reason.DESTINATION_UNREACHABLE,
+            "",
+        ),
+        ({"live.dst": "self"}, REFUSED, Reason.DESTINATION_UNREACHABLE, ""),
+        ({"encrypted": True}, REFUSED, Reason.TLS_NOT_CONFIGURED, ""),
     ],
 )
-async def test_refusals(cluster, change: dict, code: grpc.StatusCode) -> None:  # type: ignore[no-untyped-def]
+async def test_refusals_carry_a_reason_and_the_field_at_fault(  # type: ignore[no-untyped-def]
+    cluster, change: dict, code: grpc.StatusCode, reason: Reason, field: str
+) -> None:
     _, (a, b, _) = cluster
     req = request(a, b)
-    if change.get("dst") == "self":
-        change = {"dst": a.peer_uri}
     for name, value in change.items():
-        setattr(req, name, value)
-    assert await code_of(stub(a).Migrate(req)) == code
+        if value is None:
+            req.ClearField(name)
+        elif name.startswith("live."):
+            setattr(req.live, name.removeprefix("live."), a.peer_uri if value == "self" else value)
+        else:
+            setattr(req, name, value)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(req)
+    said = error_details(refused.value.trailing_metadata())
+    assert (refused.value.code(), said.reason, said.domain) == (code, reason, ERROR_DOMAIN)
+    # The sentence stays in the message; BadRequest names the field of an invalid request.
+    assert refused.value.details()
+    if field:
+        assert [f for f, _ in said.field_violations] == [field]
+        assert said.field_violations[0][1] == refused.value.details()
+    else:
+        assert not said.field_violations
     # a refused migration leaves no job behind, and its id can be used again
     assert not (
         await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
@@ -137,7 +189,7 @@ async def test_vm_not_running_and_duplicates(cluster) -> None:  # type: ignore[n
     assert (
         await code_of(stub(a).Migrate(request(a, b, vm=2))) == grpc.StatusCode.FAILED_PRECONDITION
     )
-    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=8))
     assert await code_of(stub(a).Migrate(request(a, b, vm=1))) == grpc.StatusCode.ALREADY_EXISTS
     again = request(a, b, mid="m2")
     assert await code_of(stub(a).Migrate(again)) == grpc.StatusCode.FAILED_PRECONDITION
@@ -152,16 +204,20 @@ async def test_vm_not_running_and_duplicates(cluster) -> None:  # type: ignore[n
 async def test_outgoing_limit(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, c) = cluster
     for k in range(2):
-        await stub(a).Migrate(request(a, b if k else c, vm=k, mid=f"m{k}", max_bandwidth_mibps=4))
-    third = stub(a).Migrate(request(a, b, vm=2, mid="m2", max_bandwidth_mibps=4))
-    assert await code_of(third) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        await stub(a).Migrate(
+            request(a, b if k else c, vm=k, mid=f"m{k}", max_bandwidth_mib_per_second=4)
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(request(a, b, vm=2, mid="m2", max_bandwidth_mib_per_second=4))
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_details(refused.value.trailing_metadata()).reason == Reason.AGENT_BUSY
     caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
-    assert caps.running_outgoing_migrations == 2
+    assert caps.running_outgoing_migration_count == caps.max_outgoing_migration_count == 2
 
 
 async def test_cancel_keeps_the_vm_on_the_source(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, _) = cluster
-    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=8))
     status = pb.GetMigrationStatusRequest(migration_id="m1")
     async with asyncio.timeout(30):  # some of it copied, however slow the machine
         while (await stub(a).GetMigrationStatus(status)).progress.progress_percent == 0:
@@ -177,29 +233,34 @@ async def test_cancel_keeps_the_vm_on_the_source(cluster) -> None:  # type: igno
 
 async def test_change_bandwidth_mid_flight(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, _) = cluster
-    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=8))
+    await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=8))
     bad = stub(a).MigrateChangeParams(pb.MigrateChangeParamsRequest(migration_id="m1"))
     assert await code_of(bad) == grpc.StatusCode.INVALID_ARGUMENT
     changed = await stub(a).MigrateChangeParams(
         pb.MigrateChangeParamsRequest(
-            migration_id="m1", max_bandwidth_mibps=128, max_downtime_ms=400
+            migration_id="m1",
+            max_bandwidth_mib_per_second=128,
+            max_downtime=Duration(nanos=400 * 1_000_000),
         )
     )
-    assert changed.progress.max_bandwidth_mibps == 128 and changed.progress.max_downtime_ms == 400
+    assert changed.progress.max_bandwidth_mib_per_second == 128
+    assert changed.progress.max_downtime.ToMilliseconds() == 400
     samples = await watch(a, "m1")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
-    assert any(s.throughput_bps == 128 * MIB for s in samples)
+    assert any(s.throughput_bytes_per_second == 128 * MIB for s in samples)
     late = stub(a).MigrateChangeParams(
-        pb.MigrateChangeParamsRequest(migration_id="m1", max_bandwidth_mibps=1)
+        pb.MigrateChangeParamsRequest(migration_id="m1", max_bandwidth_mib_per_second=1)
     )
     assert await code_of(late) == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def schedule(*steps: tuple[int, int, int]) -> common_pb2.ConvergenceSchedule:
     return common_pb2.ConvergenceSchedule(
-        initial_downtime_ms=100,
+        initial_downtime=Duration(nanos=100 * 1_000_000),
         stalling=[
-            common_pb2.ConvergenceStep(stalled_iterations=n, action=action, downtime_ms=ms)
+            common_pb2.ConvergenceStep(
+                stalled_iterations=n, action=action, downtime=Duration(nanos=ms * 1_000_000)
+            )
             for n, action, ms in steps
         ],
     )
@@ -211,7 +272,7 @@ async def test_schedule_aborts_a_migration_that_cannot_converge(cluster) -> None
     req = request(
         a,
         b,
-        max_bandwidth_mibps=64,
+        max_bandwidth_mib_per_second=64,
         convergence_schedule=schedule(
             (1, common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME, 200),
             (2, common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME, 500),
@@ -224,9 +285,9 @@ async def test_schedule_aborts_a_migration_that_cannot_converge(cluster) -> None
     assert final.phase == Phase.MIGRATION_PHASE_FAILED
     assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
     assert "convergence schedule" in final.error
-    assert final.max_downtime_ms == 500
-    assert {s.max_downtime_ms for s in samples} >= {100, 200, 500}
-    assert max(s.dirty_rate_bps for s in samples) > 0
+    assert final.max_downtime.ToMilliseconds() == 500
+    assert {s.max_downtime.ToMilliseconds() for s in samples} >= {100, 200, 500}
+    assert max(s.dirty_rate_bytes_per_second for s in samples) > 0
     assert a.vm_ids[0] in a.host.domains and a.vm_ids[0] not in b.host.domains
 
 
@@ -251,7 +312,7 @@ async def test_schedule_switches_to_post_copy(cluster) -> None:  # type: ignore[
 async def test_no_progress_timeout(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, _) = cluster
     a.host.set_dirty_rate(a.vm_ids[0], 512, dirty_set_mib=96)
-    await stub(a).Migrate(request(a, b, no_progress_timeout_s=1))
+    await stub(a).Migrate(request(a, b, no_progress_timeout=Duration(seconds=1)))
     final = (await watch(a, "m1"))[-1]
     assert final.phase == Phase.MIGRATION_PHASE_FAILED
     assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
@@ -276,15 +337,14 @@ async def test_hibernate_and_restore(cluster, tmp_path) -> None:  # type: ignore
     req = pb.MigrateRequest(
         migration_id="h1",
         vm_id=a.vm_ids[0],
-        mode=common_pb2.MIGRATION_MODE_HIBERNATE,
-        dst_params={"path": path},
+        hibernation=pb.HibernationTarget(path=path),
     )
     started = await stub(a).Migrate(req)
     assert started.progress.mode == common_pb2.MIGRATION_MODE_HIBERNATE
     final = (await watch(a, "h1"))[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED and final.progress_percent == 100
     assert final.dst == path
-    vms = (await stub(a).ListVms(pb.AgentServiceListVmsRequest())).vms
+    vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
     assert next(v for v in vms if v.id == a.vm_ids[0]).state == common_pb2.VM_STATE_SAVED
     restored = await stub(a).Restore(pb.RestoreRequest(path=path))
     assert restored.vm.id == a.vm_ids[0] and restored.vm.state == common_pb2.VM_STATE_RUNNING
@@ -293,16 +353,16 @@ async def test_hibernate_and_restore(cluster, tmp_path) -> None:  # type: ignore
         == grpc.StatusCode.NOT_FOUND
     )
     no_path = pb.MigrateRequest(
-        migration_id="h2", vm_id=a.vm_ids[1], mode=common_pb2.MIGRATION_MODE_HIBERNATE
+        migration_id="h2", vm_id=a.vm_ids[1], hibernation=pb.HibernationTarget()
     )
     assert await code_of(stub(a).Migrate(no_path)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_restart_resumes_the_running_migration(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, _) = cluster
-    await stub(a).Migrate(request(a, b, vm=0, mid="done", max_bandwidth_mibps=512))
+    await stub(a).Migrate(request(a, b, vm=0, mid="done", max_bandwidth_mib_per_second=512))
     assert (await watch(a, "done"))[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
-    await stub(a).Migrate(request(a, b, vm=1, mid="running", max_bandwidth_mibps=16))
+    await stub(a).Migrate(request(a, b, vm=1, mid="running", max_bandwidth_mib_per_second=16))
     before = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="running"))
     await a.restart()
     after = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="running"))
@@ -310,7 +370,7 @@ async def test_restart_resumes_the_running_migration(cluster) -> None:  # type: 
     assert after.progress.progress_percent >= before.progress.progress_percent
     samples = await watch(a, "running")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
-    assert samples[-1].downtime_ms > 0
+    assert samples[-1].downtime.ToMilliseconds() > 0
     jobs = (
         await stub(a).ListMigrationJobs(pb.ListMigrationJobsRequest(include_finished=True))
     ).jobs
@@ -322,7 +382,7 @@ async def test_restart_resumes_the_running_migration(cluster) -> None:  # type: 
 
 async def test_restart_after_the_job_ended_meanwhile(cluster) -> None:  # type: ignore[no-untyped-def]
     fabric, (a, b, _) = cluster
-    await stub(a).Migrate(request(a, b, max_bandwidth_mibps=64))
+    await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=64))
     await a.stop(0)
     fabric.clock.set_speed(SPEED * 50)  # the migration finishes while no agent watches
     await asyncio.sleep(0.1)

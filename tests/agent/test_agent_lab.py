@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from agent_support import agent_stub, unique_name, watch_progress
+from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.model import MIB
 from miglane.v1 import agent_pb2 as pb
@@ -73,10 +74,8 @@ class LabAgent:
         return pb.MigrateRequest(
             migration_id=mid,
             vm_id=self.vm_uuid(name),
-            dst=self.h2.peer_uri,
-            migration_uri=self.h2.migration_uri,
-            mode=common_pb2.MIGRATION_MODE_LIVE,
-            max_bandwidth_mibps=mibps,
+            live=pb.LiveTarget(dst=self.h2.peer_uri, migration_uri=self.h2.migration_uri),
+            max_bandwidth_mib_per_second=mibps,
             **kw,
         )
 
@@ -138,7 +137,7 @@ async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
     assert max(percents[:-1]) <= 99
     assert measured_rate(samples) == pytest.approx(32 * MIB, rel=0.10)
     assert la.lab.nic_counters(la.h1.name, "mig").tx_bytes - tx_before >= 128 * MIB
-    assert final.downtime_ms > 0 and final.data_processed_bytes >= 120 * MIB
+    assert final.downtime.ToMilliseconds() > 0 and final.data_processed_bytes >= 120 * MIB
     assert la.where(name) == {la.h2.name}
 
 
@@ -149,7 +148,7 @@ async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
     await asyncio.sleep(1.5)
     changed_at = time.time()
     await agent_stub(la.address).MigrateChangeParams(
-        pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mibps=64)
+        pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mib_per_second=64)
     )
     samples = await watch(la.address, "change")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
@@ -179,7 +178,7 @@ async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: Lab
             common_pb2.ConvergenceStep(
                 stalled_iterations=1,
                 action=common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME,
-                downtime_ms=50,
+                downtime=Duration(nanos=50 * 1_000_000),
             ),
             common_pb2.ConvergenceStep(
                 stalled_iterations=2, action=common_pb2.CONVERGENCE_ACTION_ABORT
@@ -194,7 +193,7 @@ async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: Lab
     assert final.phase == Phase.MIGRATION_PHASE_FAILED
     assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
     assert "convergence schedule" in final.error
-    assert max(s.dirty_rate_bps for s in samples) > 0
+    assert max(s.dirty_rate_bytes_per_second for s in samples) > 0
     assert la.where(name) == {la.h1.name}
 
 
@@ -206,8 +205,7 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
         pb.MigrateRequest(
             migration_id="hib",
             vm_id=la.vm_uuid(name),
-            mode=common_pb2.MIGRATION_MODE_HIBERNATE,
-            dst_params={"path": path},
+            hibernation=pb.HibernationTarget(path=path),
         )
     )
     samples = await watch(la.address, "hib")

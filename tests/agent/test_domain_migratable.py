@@ -6,7 +6,7 @@ import pytest
 
 from miglane.agent.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.agent.domain.model import DomainInfo, VmState
-from miglane.agent.grpc_api.converters import VM_STATE_TO_PB
+from miglane.agent.grpc_api.converters import VM_STATE_TO_PROTO
 from miglane.engine.domain import migratable as engine_rule
 from miglane.engine.domain.model import VmState as EngineVmState
 
@@ -38,7 +38,7 @@ def test_engine_and_agent_agree_on_every_state() -> None:
     # The agent's states reach the engine through the contract's VmState.
     seen = set()
     for state in VmState:
-        engine_state = EngineVmState(VM_STATE_TO_PB[state])
+        engine_state = EngineVmState(VM_STATE_TO_PROTO[state])
         seen.add(engine_state)
         assert engine_rule.is_live_migratable(engine_state) is is_live_migratable(state), state
     assert seen == set(EngineVmState)

@@ -115,12 +115,12 @@ def test_start_change_bandwidth_and_cancel(
     e = cluster_engine
     started = run_json(capsys, e, "migrations", "start", "fake-host0-vm0", "--bandwidth-mibps", "1")
     assert started["automatic"] is True
-    assert started["fallback_reason"] == "FALLBACK_REASON_NONE"
+    assert started["fallback_reason"] == "FALLBACK_REASON_UNSPECIFIED"
     assert started["migration_uri"].startswith("tcp://10.231.2.")
-    assert started["max_bandwidth_mibps"] == 1
+    assert started["max_bandwidth_mib_per_second"] == 1
 
     changed = run_json(capsys, e, "migrations", "bandwidth", started["id"], "2")
-    assert changed["max_bandwidth_mibps"] == 2
+    assert changed["max_bandwidth_mib_per_second"] == 2
     active = run_json(capsys, e, "migrations", "list", "--active")
     assert [m["id"] for m in active] == [started["id"]]
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from miglane.engine.agent_client import AgentCallErrorKind, _call_error
+from miglane.agent.testing import start_fake_agents, stop_fake_agents
+from miglane.engine.agent_client import (
+    DESTINATION_UNREACHABLE,
+    VM_NOT_RUNNING,
+    AgentCallError,
+    AgentCallErrorKind,
+    AgentClients,
+    _call_error,
+)
 from miglane.engine.domain.convergence import migration_tuning
 from miglane.engine.domain.evacuation import MigrationFailureKind
-from miglane.engine.domain.model import ConvergencePolicy, MigrationPhase, MigrationPolicy
+from miglane.engine.domain.model import (
+    DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
+    DEFAULT_NO_PROGRESS_TIMEOUT_S,
+    ConvergencePolicy,
+    MigrationPhase,
+    MigrationPolicy,
+)
 from miglane.engine.domain.progress import MigrateCall
 from miglane.engine.grpc_api.converters import migrate_request, sample_from_proto
 from miglane.v1 import agent_pb2, common_pb2
@@ -49,19 +63,20 @@ def test_migrate_request_carries_the_policy(cap: int | None) -> None:
             "m1", "vm1", "qemu+tcp://h2/system", "tcp://10.1.0.2", cap, migration_tuning(policy)
         )
     )
-    assert (request.migration_id, request.vm_id, request.dst) == (
+    assert (request.migration_id, request.vm_id, request.live.dst) == (
         "m1",
         "vm1",
         "qemu+tcp://h2/system",
     )
-    assert request.mode == common_pb2.MIGRATION_MODE_LIVE
-    assert request.migration_uri == "tcp://10.1.0.2"
-    assert request.HasField("max_bandwidth_mibps") is bool(cap)
+    assert request.WhichOneof("target") == "live"
+    assert request.live.migration_uri == "tcp://10.1.0.2"
+    assert request.HasField("max_bandwidth_mib_per_second") is bool(cap)
     assert request.encrypted and request.compressed and request.auto_converge
     assert request.parallel_connections == 4 and request.post_copy_allowed
     actions = [step.action for step in request.convergence_schedule.stalling]
     assert actions[-1] == common_pb2.CONVERGENCE_ACTION_POST_COPY
-    assert request.no_progress_timeout_s == 150 and request.completion_timeout_s_per_gib == 800
+    assert request.no_progress_timeout.seconds == DEFAULT_NO_PROGRESS_TIMEOUT_S
+    assert request.completion_timeout_per_gib.seconds == DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
 
 
 def test_sample_from_proto() -> None:
@@ -79,3 +94,45 @@ def test_sample_from_proto() -> None:
     assert sample.finished_at is not None and sample.started_at is None
     odd = sample_from_proto(agent_pb2.MigrationProgress(phase=77, failure_kind=99))  # type: ignore[arg-type]
     assert odd.phase is MigrationPhase.RUNNING and odd.failure_kind is MigrationFailureKind.OTHER
+
+
+async def test_the_agents_refusal_reason_reaches_the_engine() -> None:
+    """Against a real agent on a loopback port: the engine tells "the destination refused"
+    and "the VM is not running" from the ErrorInfo reason, not from the sentence."""
+    _, (source, destination) = await start_fake_agents(2, 2)
+    clients = AgentClients()
+    tuning = migration_tuning(MigrationPolicy())
+    try:
+        to_nowhere = MigrateCall(
+            "m1", source.vm_ids[0], "qemu+tcp://nowhere:16509/system", "tcp://10.1.0.2", 8, tuning
+        )
+        with pytest.raises(AgentCallError) as refused:
+            await clients.migrate(source.address, to_nowhere)
+        assert refused.value.kind is AgentCallErrorKind.REFUSED
+        assert refused.value.reason == DESTINATION_UNREACHABLE
+
+        source.host.domains[source.vm_ids[1]].state = source.host.domains[
+            source.vm_ids[1]
+        ].state.SHUT_OFF
+        stopped = MigrateCall(
+            "m2", source.vm_ids[1], destination.peer_uri, "tcp://10.1.0.2", 8, tuning
+        )
+        with pytest.raises(AgentCallError) as refused:
+            await clients.migrate(source.address, stopped)
+        assert (refused.value.kind, refused.value.reason) == (
+            AgentCallErrorKind.REFUSED,
+            VM_NOT_RUNNING,
+        )
+    finally:
+        await clients.close()
+        await stop_fake_agents([source, destination], grace=0)
+
+
+async def test_an_unreachable_agent_gives_no_reason() -> None:
+    clients = AgentClients(call_timeout_s=0.5)
+    try:
+        with pytest.raises(AgentCallError) as failed:
+            await clients.list_vms("127.0.0.1:1")
+        assert (failed.value.kind, failed.value.reason) == (AgentCallErrorKind.UNREACHABLE, "")
+    finally:
+        await clients.close()

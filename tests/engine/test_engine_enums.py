@@ -16,11 +16,12 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from miglane.engine.domain import convergence, model
 from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.grpc_api.converters import fallback_reason_to_proto
+from miglane.v1 import common_pb2
 
 MIRRORS: list[type[IntEnum]] = [
     model.NetworkRole,
     model.MigrationPhase,
-    model.FallbackReason,
     model.VmState,
     model.HostStatus,
     model.BandwidthMode,
@@ -72,3 +73,20 @@ def test_domain_enum_mirrors_proto(domain: type[IntEnum]) -> None:
 def test_prefix_of() -> None:
     assert prefix_of("VmState") == "VM_STATE_"
     assert prefix_of("MigrationFailureKind") == "MIGRATION_FAILURE_KIND_"
+
+
+def test_fallback_reason_mirrors_proto_but_none_is_unspecified() -> None:
+    """The domain tells "not decided yet" (UNSPECIFIED) from "no fallback" (NONE); the
+    contract has no NONE: UNSPECIFIED there means no fallback."""
+    domain = {
+        f"FALLBACK_REASON_{member.name}": member.value
+        for member in model.FallbackReason
+        if member is not model.FallbackReason.NONE
+    }
+    assert domain == dict(common_pb2.FallbackReason.items())
+    assert fallback_reason_to_proto(model.FallbackReason.NONE) == (
+        common_pb2.FALLBACK_REASON_UNSPECIFIED
+    )
+    assert fallback_reason_to_proto(model.FallbackReason.NO_ADDRESS) == (
+        common_pb2.FALLBACK_REASON_NO_ADDRESS
+    )

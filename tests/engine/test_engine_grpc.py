@@ -14,8 +14,12 @@ from engine_support import Engine, insert_migration, insert_vm
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from miglane.engine.domain.errors import Reason
 from miglane.engine.domain.model import MigrationPhase
+from miglane.engine.grpc_api.errors import ERROR_DOMAIN
+from miglane.engine.grpc_api.server import ENGINE_SERVICE_NAME
 from miglane.v1 import engine_pb2 as pb
+from miglane.v1.rich_errors import error_details
 
 MANAGEMENT, DISPLAY, MIGRATION = 1, 2, 3
 
@@ -85,25 +89,31 @@ async def test_inventory_round_trip(engine: Engine) -> None:
 
     updated = (
         await stub.UpdateNetwork(
-            pb.UpdateNetworkRequest(network_id=ids["mig"], qos_mbps=2500, required=True)
+            pb.UpdateNetworkRequest(network_id=ids["mig"], qos_mbit_per_second=2500, required=True)
         )
     ).network
-    assert updated.HasField("qos_mbps") and updated.qos_mbps == 2500 and updated.required
+    assert (
+        updated.HasField("qos_mbit_per_second")
+        and updated.qos_mbit_per_second == 2500
+        and updated.required
+    )
     cleared = (
-        await stub.UpdateNetwork(pb.UpdateNetworkRequest(network_id=ids["mig"], qos_mbps=0))
+        await stub.UpdateNetwork(
+            pb.UpdateNetworkRequest(network_id=ids["mig"], qos_mbit_per_second=0)
+        )
     ).network
-    assert not cleared.HasField("qos_mbps")
+    assert not cleared.HasField("qos_mbit_per_second")
 
     host = (await stub.GetHost(pb.GetHostRequest(host_id=ids["host"]))).host
     assert host.status == pb.HOST_STATUS_UNREACHABLE and "not contacted yet" in host.status_reason
 
-    policy = pb.MigrationPolicy(bandwidth_mode=pb.BANDWIDTH_MODE_CUSTOM, custom_mibps=64)
+    policy = pb.MigrationPolicy(bandwidth_mode=pb.BANDWIDTH_MODE_CUSTOM, custom_mib_per_second=64)
     cluster = (
         await stub.UpdateCluster(
             pb.UpdateClusterRequest(cluster_id=ids["c1"], policy=policy, name="prod")
         )
     ).cluster
-    assert (cluster.name, cluster.policy.custom_mibps, cluster.policy.max_incoming_per_host) == (
+    assert (cluster.name, cluster.policy.custom_mib_per_second, cluster.policy.max_incoming_per_host) == (
         "prod", 64, 2,
     )  # fmt: skip
 
@@ -163,7 +173,7 @@ HOSTILE: list[Any] = [
     ("CreateNetwork", lambda i: pb.CreateNetworkRequest(cluster_id=i["c1"], name="mig", subnet="10.0.9.0/24"), "ALREADY_EXISTS", "name: cluster 'c1' already has a network named 'mig'"),
     ("CreateNetwork", lambda i: pb.CreateNetworkRequest(cluster_id=i["c1"], name="n", subnet="10.0.9.0/24", roles=[99]), "INVALID_ARGUMENT", "roles[0]: 99 is not a NetworkRole value"),
     ("CreateNetwork", lambda i: pb.CreateNetworkRequest(cluster_id=i["c1"], name="n", subnet="10.0.9.0/24", roles=[1, 0]), "INVALID_ARGUMENT", "roles[1]: is unset"),
-    ("CreateNetwork", lambda i: pb.CreateNetworkRequest(cluster_id=i["c1"], name="n", subnet="10.0.9.0/24", qos_mbps=4_000_000_000), "INVALID_ARGUMENT", "qos_mbps: 4000000000 is more than"),
+    ("CreateNetwork", lambda i: pb.CreateNetworkRequest(cluster_id=i["c1"], name="n", subnet="10.0.9.0/24", qos_mbit_per_second=4_000_000_000), "INVALID_ARGUMENT", "qos_mbit_per_second: 4000000000 is more than"),
     ("GetNetwork", lambda i: pb.GetNetworkRequest(network_id="net-nope"), "NOT_FOUND", "network_id: no network with id 'net-nope'"),
     ("ListNetworks", lambda i: pb.ListNetworksRequest(cluster_id="cl-nope"), "NOT_FOUND", "cluster_id: no cluster"),
     ("ListNetworks", lambda i: pb.ListNetworksRequest(page_size=-100), "INVALID_ARGUMENT", "page_size"),
@@ -311,20 +321,43 @@ async def test_pagination(engine: Engine) -> None:
     assert code == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_a_client_branches_on_the_reason_and_reads_the_field_at_fault(
+    engine: Engine,
+) -> None:
+    cluster = (await engine.stub.CreateCluster(pb.CreateClusterRequest(name="c1"))).cluster
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await engine.stub.CreateNetwork(
+            pb.CreateNetworkRequest(cluster_id=cluster.id, name="n", subnet="10.0.1.0/33")
+        )
+    said = error_details(refused.value.trailing_metadata())
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (said.reason, said.domain) == (Reason.INVALID_FIELD, ERROR_DOMAIN)
+    assert [field for field, _ in said.field_violations] == ["subnet"]
+    # The sentence a person reads stays the message.
+    assert said.field_violations[0][1] == refused.value.details()
+
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await engine.stub.GetHost(pb.GetHostRequest(host_id="host-nope"))
+    said = error_details(missing.value.trailing_metadata())
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (said.reason, dict(said.metadata)) == (Reason.NOT_FOUND, {"field": "host_id"})
+    assert not said.field_violations
+
+
 async def test_health_and_reflection(engine: Engine) -> None:
     health = health_pb2_grpc.HealthStub(engine.channel)
-    for service in ("", "miglane.v1.EngineService"):
+    for service in ("", ENGINE_SERVICE_NAME):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(engine.channel)
     stream = reflection.ServerReflectionInfo()
     await stream.write(reflection_pb2.ServerReflectionRequest(list_services=""))
     await stream.write(
-        reflection_pb2.ServerReflectionRequest(file_containing_symbol="miglane.v1.EngineService")
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=ENGINE_SERVICE_NAME)
     )
     services = await stream.read()
     names = {s.name for s in services.list_services_response.service}
-    assert {"miglane.v1.EngineService", "grpc.health.v1.Health"} <= names
+    assert {ENGINE_SERVICE_NAME, "grpc.health.v1.Health"} <= names
     files = await stream.read()
     assert files.file_descriptor_response.file_descriptor_proto
     await stream.done_writing()

@@ -94,7 +94,7 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
             name=f"n{i}",
             subnet=f"10.{i // 256}.{i % 256}.0/24",
             roles=[3] if i % 7 == 0 else [],  # role moves along the way
-            qos_mbps=100 + i,
+            qos_mbit_per_second=100 + i,
         )
         for i in range(400)
     ]
@@ -125,8 +125,8 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
     # Every acknowledged change is there, exactly as acknowledged (roles may have moved on).
     for name, network in acknowledged.items():
         assert name in networks
-        assert (networks[name].id, networks[name].subnet, networks[name].qos_mbps) == (
-            network.id, network.subnet, network.qos_mbps,
+        assert (networks[name].id, networks[name].subnet, networks[name].qos_mbit_per_second) == (
+            network.id, network.subnet, network.qos_mbit_per_second,
         )  # fmt: skip
     # Nothing half-written: each network has exactly its creation event, and the sequence has no
     # hole (a rolled-back transaction leaves none).

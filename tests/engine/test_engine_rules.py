@@ -365,8 +365,11 @@ def test_policy_defaults_resolve() -> None:
 @pytest.mark.parametrize(
     ("policy", "fragment"),
     [
-        (MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM), "policy.custom_mibps: is 0"),
-        (MigrationPolicy(custom_mibps=50), "policy.custom_mibps: applies only with"),
+        (
+            MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM),
+            "policy.custom_mib_per_second: is 0",
+        ),
+        (MigrationPolicy(custom_mibps=50), "policy.custom_mib_per_second: applies only with"),
         (MigrationPolicy(max_outgoing_per_host=65), "policy.max_outgoing_per_host: 65 is more"),
         (MigrationPolicy(parallel_connections=-1), "policy.parallel_connections: -1 is negative"),
     ],

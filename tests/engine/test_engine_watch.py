@@ -12,11 +12,12 @@ import pytest
 from engine_support import Engine, running_engine
 from migration_writers import emit
 
+from miglane.engine.domain.errors import Reason
 from miglane.engine.domain.model import Event, EventType
 from miglane.engine.events import EventHub, SubscriptionOverflow
-from miglane.engine.grpc_api.errors import RESUME_AFTER_KEY
 from miglane.v1 import common_pb2, engine_pb2_grpc
 from miglane.v1 import engine_pb2 as pb
+from miglane.v1.rich_errors import error_details
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -172,7 +173,9 @@ async def test_a_stuck_client_does_not_hold_back_others_or_the_engine(tmp_path: 
                 pass
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         details = caught.value.details() or ""
-        resume = int(dict(caught.value.trailing_metadata() or ())[RESUME_AFTER_KEY])
+        said = error_details(caught.value.trailing_metadata())
+        assert said.reason == Reason.CONSUMER_TOO_SLOW
+        resume = int(said.metadata["resume_after"])
         assert f"reconnect with after_sequence={resume}" in details
         assert 1 < resume < total, resume
         # Resuming from there loses nothing.
@@ -196,7 +199,8 @@ async def test_overflow_then_resume_without_gap(tmp_path: Path) -> None:
         assert received == [1, 2, 3, 4]
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "fell more than 4 events behind" in (caught.value.details() or "")
-        assert dict(caught.value.trailing_metadata() or ())[RESUME_AFTER_KEY] == "4"
+        said = error_details(caught.value.trailing_metadata())
+        assert (said.reason, said.metadata["resume_after"]) == (Reason.CONSUMER_TOO_SLOW, "4")
         rest = await collect(engine.stub, 6, after_sequence=4)
         assert [e.sequence for e in rest] == list(range(5, 11))
 

@@ -48,7 +48,7 @@ async def test_automatic_migration_goes_over_the_migration_network(tmp_path: Pat
         assert migration.automatic
         done = await world.wait_final(migration.id)
         assert done.phase == COMPLETED, done
-        assert done.fallback_reason == common_pb2.FALLBACK_REASON_NONE
+        assert done.fallback_reason == common_pb2.FALLBACK_REASON_UNSPECIFIED
         assert done.migration_uri.startswith("tcp://10.1.")
         assert done.destination_host_id in world.host_ids[1:]
         assert done.progress_percent == 100 and done.finished_at.seconds
@@ -228,7 +228,7 @@ async def test_storm_of_200_vms_over_20_hosts_keeps_every_limit(tmp_path: Path) 
 async def test_storm_reasons_name_the_limit(tmp_path: Path) -> None:
     policy = MigrationPolicy(max_outgoing_per_host=1, max_concurrent_per_cluster=1)
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=5, policy=policy) as world:
-        first = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=100)
+        first = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=100)
         second = await migrate(world, world.vm_ids[1][0])
         assert second.phase == QUEUED
         assert "max_concurrent_per_cluster" in second.queue_reason
@@ -242,7 +242,7 @@ async def test_storm_reasons_name_the_limit(tmp_path: Path) -> None:
 async def test_cancel_queued_and_running(tmp_path: Path) -> None:
     policy = MigrationPolicy(max_outgoing_per_host=1)
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=1, policy=policy) as world:
-        running = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=10)
+        running = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=10)
         queued = await migrate(world, world.vm_ids[0][1])
         assert queued.phase == QUEUED and "max_outgoing_per_host" in queued.queue_reason
         reply = await world.stub.CancelMigration(
@@ -262,7 +262,7 @@ async def test_cancel_queued_and_running(tmp_path: Path) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await world.stub.SetMigrationBandwidth(
                 engine_pb2.SetMigrationBandwidthRequest(
-                    migration_id=running.id, max_bandwidth_mibps=5
+                    migration_id=running.id, max_bandwidth_mib_per_second=5
                 )
             )
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -298,7 +298,7 @@ async def test_the_agents_own_outgoing_limit_is_kept(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=10, max_outgoing=1) as world:
         # The first copies slowly (over a minute) until the second was seen waiting: however
         # slow the machine, the agent stays busy meanwhile.
-        first = await migrate(world, world.vm_ids[0][0], to=1, max_bandwidth_mibps=1)
+        first = await migrate(world, world.vm_ids[0][0], to=1, max_bandwidth_mib_per_second=1)
         second = await migrate(world, world.vm_ids[0][1], to=2)
         seen = await wait_for(
             lambda: world.migration(second.id),
@@ -308,7 +308,9 @@ async def test_the_agents_own_outgoing_limit_is_kept(tmp_path: Path) -> None:
         assert "busy" not in seen.queue_reason  # never asked: the engine knew the limit
         await wait_for(lambda: world.migration(first.id), lambda m: m.phase == RUNNING)
         await world.stub.SetMigrationBandwidth(
-            engine_pb2.SetMigrationBandwidthRequest(migration_id=first.id, max_bandwidth_mibps=200)
+            engine_pb2.SetMigrationBandwidthRequest(
+                migration_id=first.id, max_bandwidth_mib_per_second=200
+            )
         )
         assert (await world.wait_final(first.id)).phase == COMPLETED
         assert (await world.wait_final(second.id)).phase == COMPLETED
@@ -364,16 +366,20 @@ async def test_auto_bandwidth_is_shared_and_resent_as_migrations_end(tmp_path: P
         for migration in (a, b):
             await wait_for(
                 lambda m=migration: world.migration(m.id),
-                lambda m: m.phase == RUNNING and m.max_bandwidth_mibps == 47,
+                lambda m: m.phase == RUNNING and m.max_bandwidth_mib_per_second == 47,
             )
         await world.stub.CancelMigration(engine_pb2.CancelMigrationRequest(migration_id=a.id))
-        await wait_for(lambda: world.migration(b.id), lambda m: m.max_bandwidth_mibps == 95)
+        await wait_for(
+            lambda: world.migration(b.id), lambda m: m.max_bandwidth_mib_per_second == 95
+        )
         job = world.agents[0].agent.jobs[b.id]
         assert job.status.max_bandwidth_mibps == 95
         reply = await world.stub.SetMigrationBandwidth(
-            engine_pb2.SetMigrationBandwidthRequest(migration_id=b.id, max_bandwidth_mibps=30)
+            engine_pb2.SetMigrationBandwidthRequest(
+                migration_id=b.id, max_bandwidth_mib_per_second=30
+            )
         )
-        assert reply.migration.max_bandwidth_mibps == 30
+        assert reply.migration.max_bandwidth_mib_per_second == 30
         await wait_for(lambda: asyncio.sleep(0, job.status.max_bandwidth_mibps), lambda v: v == 30)
         await world.stub.CancelMigration(engine_pb2.CancelMigrationRequest(migration_id=b.id))
 
@@ -382,9 +388,13 @@ async def test_custom_bandwidth_and_override(tmp_path: Path) -> None:
     policy = MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=40)
     async with orchestrated(tmp_path, hosts=2, vms_per_host=2, speed=1, policy=policy) as world:
         a = await migrate(world, world.vm_ids[0][0])
-        b = await migrate(world, world.vm_ids[0][1], max_bandwidth_mibps=25)
-        await wait_for(lambda: world.migration(a.id), lambda m: m.max_bandwidth_mibps == 40)
-        await wait_for(lambda: world.migration(b.id), lambda m: m.max_bandwidth_mibps == 25)
+        b = await migrate(world, world.vm_ids[0][1], max_bandwidth_mib_per_second=25)
+        await wait_for(
+            lambda: world.migration(a.id), lambda m: m.max_bandwidth_mib_per_second == 40
+        )
+        await wait_for(
+            lambda: world.migration(b.id), lambda m: m.max_bandwidth_mib_per_second == 25
+        )
         for migration in (a, b):
             await world.stub.CancelMigration(
                 engine_pb2.CancelMigrationRequest(migration_id=migration.id)
@@ -396,7 +406,7 @@ async def test_custom_bandwidth_and_override(tmp_path: Path) -> None:
 
 async def test_role_change_refused_while_migrating(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=1) as world:
-        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=10)
+        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=10)
         networks = (
             await world.stub.ListNetworks(
                 engine_pb2.ListNetworksRequest(cluster_id=world.cluster_id)
@@ -499,13 +509,13 @@ async def test_maintenance_reports_a_vm_nothing_can_take(tmp_path: Path) -> None
 async def test_engine_restart_mid_migration_finds_running_and_queued(tmp_path: Path) -> None:
     policy = MigrationPolicy(max_outgoing_per_host=1)
     async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=10, policy=policy) as world:
-        running = await migrate(world, world.vm_ids[0][0], to=1, max_bandwidth_mibps=200)
+        running = await migrate(world, world.vm_ids[0][0], to=1, max_bandwidth_mib_per_second=200)
         queued = await migrate(world, world.vm_ids[0][1], to=2)
         await wait_for(lambda: world.migration(running.id), lambda m: m.phase == RUNNING)
         assert (await world.migration(queued.id)).phase == QUEUED
         await world.restart_engine()
         done = await world.wait_final(running.id)
-        assert done.phase == COMPLETED and done.downtime_ms > 0
+        assert done.phase == COMPLETED and done.downtime.ToMilliseconds() > 0
         assert (await world.wait_final(queued.id)).phase == COMPLETED
         await wait_for(
             lambda: world.stub.GetVm(engine_pb2.GetVmRequest(vm_id=world.vm_ids[0][0])),
@@ -515,7 +525,7 @@ async def test_engine_restart_mid_migration_finds_running_and_queued(tmp_path: P
 
 async def test_restart_while_the_engine_was_away_the_job_finished(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=10) as world:
-        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=300)
+        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=300)
         await wait_for(lambda: world.migration(migration.id), lambda m: m.phase == RUNNING)
         await world.engine.stop_migrations()  # the engine dies; the agent's job goes on and ends
         await wait_for(
@@ -547,7 +557,7 @@ async def test_watch_migrations_snapshot_then_changes(tmp_path: Path) -> None:
             lambda: asyncio.sleep(0, seen), lambda s: any(r.snapshot_complete for r in s)
         )
         assert [r.migration.id for r in seen[:-1]] == [earlier.id]
-        migration = await migrate(world, world.vm_ids[1][0], max_bandwidth_mibps=200)
+        migration = await migrate(world, world.vm_ids[1][0], max_bandwidth_mib_per_second=200)
         await world.wait_final(migration.id)
         updates = await wait_for(
             lambda: asyncio.sleep(0, [r.migration for r in seen if r.migration.id == migration.id]),
@@ -599,7 +609,7 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
 
 async def test_source_agent_restart_mid_migration_is_followed_through(tmp_path: Path) -> None:
     async with orchestrated(tmp_path, hosts=2, vms_per_host=1, speed=10) as world:
-        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mibps=200)
+        migration = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=200)
         await wait_for(
             lambda: world.migration(migration.id),
             lambda m: m.phase == RUNNING and m.data_processed_bytes > 0,
@@ -623,7 +633,7 @@ async def test_refusals_say_why(tmp_path: Path) -> None:
         assert code == grpc.StatusCode.FAILED_PRECONDITION and "already" in why
         code, _ = await code_of(migrate(world, "not-a-vm"))
         assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
-        running = await migrate(world, vm_id, max_bandwidth_mibps=5)
+        running = await migrate(world, vm_id, max_bandwidth_mib_per_second=5)
         code, why = await code_of(migrate(world, vm_id))
         assert code == grpc.StatusCode.FAILED_PRECONDITION and running.id in why
         await wait_for(lambda: world.migration(running.id), lambda m: m.phase == RUNNING)

@@ -167,7 +167,7 @@ async def test_automatic_migration_uses_the_migration_network(
         reply = await engine.stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id=vm_id))
         done = await engine.wait_final(reply.migration.id)
         assert done.phase == COMPLETED, done.error
-        assert done.fallback_reason == common_pb2.FALLBACK_REASON_NONE
+        assert done.fallback_reason == common_pb2.FALLBACK_REASON_UNSPECIFIED
         assert done.network_id == engine.networks["migration"]
         destination = engine.name_of(done.destination_host_id)
         assert done.migration_uri == f"tcp://{status.host(destination).mig_addr}"
@@ -240,7 +240,7 @@ async def test_role_change_refused_during_a_migration(
     async with lab_engine(tmp_path, lab, status) as engine:
         vm_id = await engine.vm_id(name)
         reply = await engine.stub.MigrateVm(
-            engine_pb2.MigrateVmRequest(vm_id=vm_id, max_bandwidth_mibps=4)
+            engine_pb2.MigrateVmRequest(vm_id=vm_id, max_bandwidth_mib_per_second=4)
         )
         await wait_for(
             lambda: engine.migration(reply.migration.id),

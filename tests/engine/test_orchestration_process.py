@@ -119,7 +119,7 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
                     engine_pb2.MigrateVmRequest(
                         vm_id=agents[0].vm_ids[0],
                         destination_host_id=hosts[1],
-                        max_bandwidth_mibps=150,
+                        max_bandwidth_mib_per_second=150,
                     )
                 )
             ).migration
@@ -151,7 +151,7 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
 
             done = await wait_for(lambda: get(running.id), lambda m: m.phase in FINAL, 30)
             assert done.phase == common_pb2.MIGRATION_PHASE_COMPLETED, done
-            assert done.progress_percent == 100 and done.downtime_ms > 0
+            assert done.progress_percent == 100 and done.downtime.ToMilliseconds() > 0
             later = await wait_for(lambda: get(queued.id), lambda m: m.phase in FINAL, 30)
             assert later.phase == common_pb2.MIGRATION_PHASE_COMPLETED, later
             events = (await stub.ListEvents(engine_pb2.ListEventsRequest(page_size=1000))).events

@@ -74,7 +74,7 @@ async def real_stack(state_dir: Path) -> AsyncIterator[Stack]:
 
             async def slow_down() -> None:
                 policy = engine_pb2.MigrationPolicy(
-                    bandwidth_mode=engine_pb2.BANDWIDTH_MODE_CUSTOM, custom_mibps=1
+                    bandwidth_mode=engine_pb2.BANDWIDTH_MODE_CUSTOM, custom_mib_per_second=1
                 )
                 await engine.stub.UpdateCluster(
                     engine_pb2.UpdateClusterRequest(cluster_id=engine.ids["prod"], policy=policy)

@@ -61,7 +61,7 @@ def test_event_log_skips_replayed_events() -> None:
 
 
 def test_fallback_stands_out_with_its_reason() -> None:
-    plain = fmt.carrier("migration", common_pb2.FALLBACK_REASON_NONE)
+    plain = fmt.carrier("migration", common_pb2.FALLBACK_REASON_UNSPECIFIED)
     fallback = fmt.carrier("ovirtmgmt", common_pb2.FALLBACK_REASON_DESTINATION_LINK_DOWN)
     assert plain.plain == "migration" and not plain.style and not plain.spans
     assert fallback.plain == "⚠ ovirtmgmt destination link down"

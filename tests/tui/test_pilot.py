@@ -198,7 +198,7 @@ async def test_change_bandwidth_of_a_running_migration(fake: FakeEngineClient) -
         app.screen.query_one("Input").value = "40"
         await pilot.press("enter")
         await wait_for_text(pilot, "Migration of db-1 capped at 40 MiB/s")
-        assert fake.migrations[migration.id].max_bandwidth_mibps == 40
+        assert fake.migrations[migration.id].max_bandwidth_mib_per_second == 40
         await wait_for(
             pilot,
             lambda: (

@@ -19,10 +19,12 @@ from typing import Any
 from miglane.agent import nics as host_nics
 from miglane.agent.domain.errors import (
     AlreadyExists,
-    InvalidRequest,
-    LimitReached,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
     NotFound,
-    PreconditionFailed,
+    Reason,
+    ResourceExhausted,
     Unsupported,
 )
 from miglane.agent.domain.job import JobPlan, JobStatus
@@ -54,22 +56,25 @@ DEFAULT_MAX_OUTGOING = 2
 START_TIMEOUT_S = 15.0
 CANCEL_TIMEOUT_S = 15.0
 
-REFUSAL_OF_DRIVER_ERROR: dict[DriverErrorKind, type[Exception]] = {
-    DriverErrorKind.NO_DOMAIN: NotFound,
-    DriverErrorKind.NOT_FOUND: NotFound,
-    DriverErrorKind.NOT_RUNNING: PreconditionFailed,
-    DriverErrorKind.NO_JOB: PreconditionFailed,
-    DriverErrorKind.DESTINATION: PreconditionFailed,
-    DriverErrorKind.NETWORK: PreconditionFailed,
-    DriverErrorKind.TLS_NOT_CONFIGURED: PreconditionFailed,
-    DriverErrorKind.CANCELLED: PreconditionFailed,
-    DriverErrorKind.UNSUPPORTED: Unsupported,
+REFUSAL_OF_DRIVER_ERROR: dict[DriverErrorKind, tuple[type[DomainError], Reason]] = {
+    DriverErrorKind.NO_DOMAIN: (NotFound, Reason.VM_NOT_FOUND),
+    DriverErrorKind.NOT_FOUND: (NotFound, Reason.SAVED_STATE_NOT_FOUND),
+    DriverErrorKind.NOT_RUNNING: (FailedPrecondition, Reason.VM_NOT_RUNNING),
+    DriverErrorKind.NO_JOB: (FailedPrecondition, Reason.NO_HYPERVISOR_JOB),
+    DriverErrorKind.DESTINATION: (FailedPrecondition, Reason.DESTINATION_UNREACHABLE),
+    DriverErrorKind.NETWORK: (FailedPrecondition, Reason.MIGRATION_NETWORK_FAILED),
+    DriverErrorKind.TLS_NOT_CONFIGURED: (FailedPrecondition, Reason.TLS_NOT_CONFIGURED),
+    DriverErrorKind.CANCELLED: (FailedPrecondition, Reason.HYPERVISOR_CANCELLED),
+    DriverErrorKind.UNSUPPORTED: (Unsupported, Reason.UNSUPPORTED),
 }
 
 
-def refusal(error: DriverError, doing: str) -> Exception:
-    cls = REFUSAL_OF_DRIVER_ERROR.get(error.kind, PreconditionFailed)
-    return cls(f"{doing}: {error.message}")
+def refusal(error: DriverError, doing: str, reason: Reason | None = None) -> DomainError:
+    """The refusal for a failed hypervisor call; `reason` overrides the one its kind implies."""
+    cls, implied = REFUSAL_OF_DRIVER_ERROR.get(
+        error.kind, (FailedPrecondition, Reason.HYPERVISOR_ERROR)
+    )
+    return cls(f"{doing}: {error.message}", reason=reason or implied)
 
 
 class Agent:
@@ -203,7 +208,7 @@ class Agent:
     def _job(self, migration_id: str) -> Job:
         job = self.jobs.get(migration_id)
         if job is None:
-            raise NotFound(f"no migration job {migration_id!r} on this host")
+            raise NotFound(f"no migration job {migration_id!r} on this host", field="migration_id")
         return job
 
     # -- RPCs --------------------------------------------------------------------------------
@@ -235,23 +240,27 @@ class Agent:
         if request.migration_id in self.jobs:
             raise AlreadyExists(
                 f"migration {request.migration_id!r} is already known here "
-                f"({self.jobs[request.migration_id].status.phase.value}); use a new id"
+                f"({self.jobs[request.migration_id].status.phase.value}); use a new id",
+                field="migration_id",
             )
         try:
             domain: DomainInfo = await self._blocking(self.driver.domain, request.vm_id)
         except DriverError as e:
             raise refusal(e, f"VM {request.vm_id}") from e
         if not is_live_migratable(domain.state):
-            raise PreconditionFailed(not_live_migratable_reason(domain))
+            raise FailedPrecondition(
+                not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING
+            )
         busy = next((j for j in self._running() if j.plan.vm_id == request.vm_id), None)
         if busy is not None:
-            raise PreconditionFailed(
-                f"VM {domain.name} is already migrating (job {busy.migration_id})"
+            raise FailedPrecondition(
+                f"VM {domain.name} is already migrating (job {busy.migration_id})",
+                reason=Reason.VM_ALREADY_MIGRATING,
             )
         if self._stopping:
-            raise PreconditionFailed("the agent is stopping")
+            raise FailedPrecondition("the agent is stopping", reason=Reason.AGENT_STOPPING)
         if len(self._running()) >= self.max_outgoing:
-            raise LimitReached(
+            raise ResourceExhausted(
                 f"this host already runs {len(self._running())} outgoing migrations "
                 f"(limit {self.max_outgoing}); retry when one has finished"
             )
@@ -287,7 +296,9 @@ class Agent:
                 try:
                     await self._blocking(self.driver.check_peer, checked.peer_uri)
                 except DriverError as e:
-                    raise refusal(e, f"destination {checked.peer_uri}") from e
+                    raise refusal(
+                        e, f"destination {checked.peer_uri}", Reason.DESTINATION_UNREACHABLE
+                    ) from e
                 params = MigrationParams(
                     peer_uri=checked.peer_uri,
                     migration_uri=str(checked.migration_uri),
@@ -329,13 +340,16 @@ class Agent:
     async def cancel(self, migration_id: str) -> JobStatus:
         job = self._job(migration_id)
         if job.status.phase is JobPhase.COMPLETED:
-            raise PreconditionFailed(f"migration {migration_id} already completed")
+            raise FailedPrecondition(
+                f"migration {migration_id} already completed", reason=Reason.JOB_FINISHED
+            )
         if job.status.finished:
             return job.status
         if job.status.post_copy:
-            raise PreconditionFailed(
+            raise FailedPrecondition(
                 f"migration {migration_id} is in post-copy: the VM already runs on the "
-                "destination and cannot be brought back"
+                "destination and cannot be brought back",
+                reason=Reason.JOB_IN_POST_COPY,
             )
         try:
             await self.monitor.abort(job, FailureKind.CANCELLED, "cancelled by a client")
@@ -352,11 +366,15 @@ class Agent:
 
     async def change_params(self, change: BandwidthChange) -> JobStatus:
         if change.max_bandwidth_mibps <= 0 and change.max_downtime_ms <= 0:
-            raise InvalidRequest("give max_bandwidth_mibps > 0 (and/or max_downtime_ms > 0)")
+            raise InvalidArgument(
+                "give max_bandwidth_mibps > 0 (and/or max_downtime_ms > 0)",
+                field="max_bandwidth_mibps",
+            )
         job = self._job(change.migration_id)
         if job.status.finished:
-            raise PreconditionFailed(
-                f"migration {change.migration_id} is {job.status.phase.value}, not running"
+            raise FailedPrecondition(
+                f"migration {change.migration_id} is {job.status.phase.value}, not running",
+                reason=Reason.JOB_FINISHED,
             )
         status = job.status
         try:
@@ -398,7 +416,9 @@ class Agent:
 
     async def restore(self, path: str) -> VmView:
         if not path.startswith("/"):
-            raise InvalidRequest("path must be the absolute path a hibernation saved to")
+            raise InvalidArgument(
+                "path must be the absolute path a hibernation saved to", field="path"
+            )
         try:
             info: DomainInfo = await self._blocking(self.driver.restore, path)
         except DriverError as e:

@@ -266,7 +266,7 @@ def _configure_engine(hosts: list[dict[str, str]], mode: str) -> None:
                         subnet=subnet,
                         required=required,
                         roles=[role],
-                        qos_mbps=qos,
+                        qos_mbit_per_second=qos,
                     ),
                     address,
                 )

@@ -11,10 +11,13 @@ from typing import Any, TypeVar
 import grpc
 
 from miglane.v1 import engine_pb2, engine_pb2_grpc
+from miglane.v1.rich_errors import error_details
 
 ENGINE_ADDRESS_ENV = "MIGLANE_ENGINE"
 DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
 CALL_TIMEOUT_S = 15.0
+# The engine's ErrorInfo reason for a stream it stopped because its client fell behind.
+CONSUMER_TOO_SLOW = "CONSUMER_TOO_SLOW"
 
 T = TypeVar("T")
 
@@ -71,6 +74,10 @@ def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
             f"start it with `miglane engine` or pass --engine / set {ENGINE_ADDRESS_ENV}"
         )
     name = code.name if code is not None else "ERROR"
+    said = error_details(error.trailing_metadata() if isinstance(error, grpc.Call) else None)
+    resume_after = said.metadata.get("resume_after")
+    if said.reason == CONSUMER_TOO_SLOW and resume_after:
+        return f"{name}: {details}; resume with --after {resume_after}"
     return f"{name}: {details}"
 
 

@@ -340,7 +340,7 @@ def _networks_list(args: argparse.Namespace) -> None:
                 n.subnet,
                 n.required,
                 _role_labels(n.roles),
-                f"{n.qos_mbps} Mbit/s" if n.HasField("qos_mbps") else "",
+                f"{n.qos_mbit_per_second} Mbit/s" if n.HasField("qos_mbit_per_second") else "",
             ]
             for n in networks
         ],
@@ -359,7 +359,12 @@ def _print_network(network: Any, as_json: bool) -> None:
             ("subnet", network.subnet),
             ("required", network.required),
             ("roles", _role_labels(network.roles)),
-            ("qos", f"{network.qos_mbps} Mbit/s" if network.HasField("qos_mbps") else ""),
+            (
+                "qos",
+                f"{network.qos_mbit_per_second} Mbit/s"
+                if network.HasField("qos_mbit_per_second")
+                else "",
+            ),
             ("description", network.description),
         ]
     )
@@ -391,7 +396,7 @@ def _networks_create(args: argparse.Namespace) -> None:
         if args.qos_mbps is not None:
             if args.qos_mbps < 0:
                 raise CommandError(f"--qos-mbps must be 0 or more, not {args.qos_mbps}")
-            request.qos_mbps = args.qos_mbps
+            request.qos_mbit_per_second = args.qos_mbps
         network = call(stub.CreateNetwork, request, args.engine).network
     _print_network(network, args.json)
 
@@ -412,7 +417,7 @@ def _networks_update(args: argparse.Namespace) -> None:
         if args.qos_mbps is not None:
             if args.qos_mbps < 0:
                 raise CommandError(f"--qos-mbps must be 0 or more, not {args.qos_mbps}")
-            request.qos_mbps = args.qos_mbps
+            request.qos_mbit_per_second = args.qos_mbps
         if args.description is not None:
             request.description = args.description
         network = call(stub.UpdateNetwork, request, args.engine).network
@@ -525,7 +530,7 @@ def _hosts_list(args: argparse.Namespace) -> None:
                     f"{a.network_name}:{a.address}{'' if a.link_up else '(down)'}"
                     for a in h.attachments
                 ),
-                f"{h.outgoing_migrations}/{h.incoming_migrations}",
+                f"{h.outgoing_migration_count}/{h.incoming_migration_count}",
                 h.status_reason,
             ]
             for h in hosts
@@ -547,8 +552,14 @@ def _print_host(host: Any, as_json: bool) -> None:
             ("reason", host.status_reason),
             ("host uuid", host.host_uuid),
             ("peer libvirt uri", host.peer_libvirt_uri),
-            ("cpus / memory", f"{host.cpus} / {host.memory_mib} MiB ({host.free_memory_mib} free)"),
-            ("migrations out / in", f"{host.outgoing_migrations} / {host.incoming_migrations}"),
+            (
+                "cpus / memory",
+                f"{host.cpu_count} / {host.memory_mib} MiB ({host.free_memory_mib} free)",
+            ),
+            (
+                "migrations out / in",
+                f"{host.outgoing_migration_count} / {host.incoming_migration_count}",
+            ),
         ]
     )
     print()
@@ -560,7 +571,7 @@ def _print_host(host: Any, as_json: bool) -> None:
                 a.nic,
                 a.address,
                 "up" if a.link_up else "down",
-                f"{a.speed_mbps} Mbit/s" if a.speed_mbps else "",
+                f"{a.speed_mbit_per_second} Mbit/s" if a.speed_mbit_per_second else "",
             ]
             for a in host.attachments
         ],

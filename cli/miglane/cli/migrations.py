@@ -101,10 +101,7 @@ def network_label(migration: Any) -> str:
     """Which network carries the data, with the fallback reason when it is not migration's."""
     from miglane.v1 import common_pb2
 
-    if migration.fallback_reason in (
-        common_pb2.FALLBACK_REASON_UNSPECIFIED,
-        common_pb2.FALLBACK_REASON_NONE,
-    ):
+    if migration.fallback_reason == common_pb2.FALLBACK_REASON_UNSPECIFIED:
         return "migration" if migration.network_id else "-"
     reason = enum_label(
         common_pb2.FallbackReason.Name(migration.fallback_reason), "FALLBACK_REASON_"
@@ -124,9 +121,9 @@ def _row(m: Any) -> list[object]:
         m.destination_host_id,
         phase_label(m.phase),
         f"{m.progress_percent}%",
-        _rate(m.throughput_bps),
+        _rate(m.throughput_bytes_per_second),
         f"{m.data_remaining_bytes / MIB:.0f} MiB" if m.data_total_bytes else "",
-        f"{m.max_bandwidth_mibps} MiB/s" if m.max_bandwidth_mibps else "default",
+        f"{m.max_bandwidth_mib_per_second} MiB/s" if m.max_bandwidth_mib_per_second else "default",
         network_label(m),
     ]
 
@@ -152,17 +149,22 @@ def _print_migration(m: Any, as_json: bool) -> None:
                 "processed / total",
                 f"{m.data_processed_bytes / MIB:.0f} / {m.data_total_bytes / MIB:.0f} MiB",
             ),
-            ("throughput", _rate(m.throughput_bps)),
-            ("dirty rate", _rate(m.dirty_rate_bps)),
+            ("throughput", _rate(m.throughput_bytes_per_second)),
+            ("dirty rate", _rate(m.dirty_rate_bytes_per_second)),
             ("iteration", m.iteration),
             (
                 "bandwidth cap",
-                f"{m.max_bandwidth_mibps} MiB/s" if m.max_bandwidth_mibps else "default",
+                f"{m.max_bandwidth_mib_per_second} MiB/s"
+                if m.max_bandwidth_mib_per_second
+                else "default",
             ),
             ("network", network_label(m)),
             ("fallback detail", m.fallback_detail),
             ("migration uri", m.migration_uri),
-            ("downtime", f"{m.downtime_ms} ms" if m.downtime_ms else ""),
+            (
+                "downtime",
+                f"{m.downtime.ToMilliseconds()} ms" if m.downtime.ToMilliseconds() else "",
+            ),
             ("error", m.error),
         ]
     )
@@ -180,7 +182,7 @@ def _start(args: argparse.Namespace) -> None:
                 raise CommandError(
                     f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
                 )
-            request.max_bandwidth_mibps = args.bandwidth_mibps
+            request.max_bandwidth_mib_per_second = args.bandwidth_mibps
         migration = call(stub.MigrateVm, request, args.engine).migration
     _print_migration(migration, args.json)
 
@@ -190,13 +192,16 @@ def _candidates(args: argparse.Namespace) -> None:
 
     with engine_stub(args.engine) as stub:
         vm_id = resolve_vm_id(stub, args.vm, args.engine)
-        response = call(
-            stub.ListMigrationCandidates,
-            engine_pb2.ListMigrationCandidatesRequest(vm_id=vm_id),
-            args.engine,
+        candidates = all_pages(
+            lambda token: call(
+                stub.ListMigrationCandidates,
+                engine_pb2.ListMigrationCandidatesRequest(vm_id=vm_id, page_token=token),
+                args.engine,
+            ),
+            "candidates",
         )
     if args.json:
-        print_json(list(response.candidates))
+        print_json(candidates)
         return
     print_table(
         ["HOST", "AUTOMATIC", "MANUAL", "NETWORK", "WHY"],
@@ -206,12 +211,11 @@ def _candidates(args: argparse.Namespace) -> None:
                 c.suitable,
                 c.manual_allowed,
                 "migration"
-                if c.fallback_reason
-                in (common_pb2.FALLBACK_REASON_NONE, common_pb2.FALLBACK_REASON_UNSPECIFIED)
+                if c.fallback_reason == common_pb2.FALLBACK_REASON_UNSPECIFIED
                 else "management",
                 _candidate_why(c),
             ]
-            for c in response.candidates
+            for c in candidates
         ],
     )
 
@@ -283,7 +287,7 @@ def _bandwidth(args: argparse.Namespace) -> None:
         migration = call(
             stub.SetMigrationBandwidth,
             engine_pb2.SetMigrationBandwidthRequest(
-                migration_id=args.migration, max_bandwidth_mibps=args.mibps
+                migration_id=args.migration, max_bandwidth_mib_per_second=args.mibps
             ),
             args.engine,
         ).migration

@@ -1,6 +1,7 @@
 """The engine's side of AgentService: one grpc.aio channel per agent address, a deadline on
 every unary call, and the agent's status codes turned into `AgentCallError` kinds the
-orchestration decides on (busy: retry later; refused: fail; unreachable: try again).
+orchestration decides on (busy: retry later; refused: fail; unreachable: try again), with the
+agent's `ErrorInfo` reason beside the kind (e.g. DESTINATION_UNREACHABLE).
 
 Everything returned is a domain value (`AgentReport` parts, `JobSample`); nothing past this
 module sees a protobuf.
@@ -26,11 +27,12 @@ from miglane.engine.grpc_api.converters import (
     sample_from_proto,
 )
 from miglane.v1 import agent_pb2, agent_pb2_grpc
+from miglane.v1.rich_errors import error_details
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT_S = DEFAULT_AGENT_TIMEOUT_S
-# Migrate answers once the copy has started; the agent itself waits up to ~30 s for that.
+# Migrate answers once the copy has started; the agent itself waits up to 15 s for that.
 MIGRATE_TIMEOUT_S = 45.0
 CANCEL_TIMEOUT_S = 60.0
 
@@ -70,12 +72,24 @@ _KINDS = {
 }
 
 
+# ErrorInfo reasons of the AgentService contract the engine decides on.
+DESTINATION_UNREACHABLE = "DESTINATION_UNREACHABLE"
+AGENT_BUSY = "AGENT_BUSY"
+VM_NOT_RUNNING = "VM_NOT_RUNNING"
+
+
 class AgentCallError(Exception):
-    def __init__(self, kind: AgentCallErrorKind, address: str, detail: str) -> None:
+    """A failed agent call: `kind` from the status code, `reason` the agent's ErrorInfo reason
+    ("" when it gave none, e.g. unreachable), `detail` its sentence."""
+
+    def __init__(
+        self, kind: AgentCallErrorKind, address: str, detail: str, reason: str = ""
+    ) -> None:
         super().__init__(f"agent at {address}: {detail}")
         self.kind = kind
         self.address = address
         self.detail = detail
+        self.reason = reason
 
 
 def _call_error(address: str, error: grpc.aio.AioRpcError) -> AgentCallError:
@@ -84,7 +98,7 @@ def _call_error(address: str, error: grpc.aio.AioRpcError) -> AgentCallError:
     detail = error.details() or code.name
     if kind is AgentCallErrorKind.UNREACHABLE and code is grpc.StatusCode.DEADLINE_EXCEEDED:
         detail = f"no answer in time ({detail})"
-    return AgentCallError(kind, address, detail)
+    return AgentCallError(kind, address, detail, error_details(error.trailing_metadata()).reason)
 
 
 @dataclass(frozen=True)
@@ -141,22 +155,22 @@ class AgentClients:
                 host_uuid=reply.host_uuid,
                 hostname=reply.hostname,
                 peer_libvirt_uri=reply.peer_libvirt_uri,
-                cpus=reply.cpus,
+                cpus=reply.cpu_count,
                 memory_mib=reply.memory_mib,
                 free_memory_mib=reply.free_memory_mib,
                 libvirt_version=reply.libvirt_version,
                 qemu_version=reply.qemu_version,
-                max_outgoing_migrations=reply.max_outgoing_migrations,
+                max_outgoing_migrations=reply.max_outgoing_migration_count,
             ),
             nics=tuple(nic_from_proto(nic) for nic in reply.nics),
-            max_outgoing=reply.max_outgoing_migrations,
-            running_outgoing=reply.running_outgoing_migrations,
+            max_outgoing=reply.max_outgoing_migration_count,
+            running_outgoing=reply.running_outgoing_migration_count,
         )
 
     async def list_vms(self, address: str) -> list[Vm]:
         try:
             reply = await self._stub(address).ListVms(
-                agent_pb2.AgentServiceListVmsRequest(), timeout=self.call_timeout_s
+                agent_pb2.ListVmsRequest(), timeout=self.call_timeout_s
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -185,7 +199,7 @@ class AgentClients:
         try:
             reply = await self._stub(address).MigrateChangeParams(
                 agent_pb2.MigrateChangeParamsRequest(
-                    migration_id=migration_id, max_bandwidth_mibps=mibps
+                    migration_id=migration_id, max_bandwidth_mib_per_second=mibps
                 ),
                 timeout=self.call_timeout_s,
             )

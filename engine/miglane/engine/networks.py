@@ -68,7 +68,7 @@ class NetworkService:
         validate_id("cluster_id", spec.cluster_id, "cluster")
         name = validate_name("name", spec.name)
         subnet = normalize_subnet("subnet", spec.subnet)
-        qos = validate_qos_mbps("qos_mbps", spec.qos_mbps)
+        qos = validate_qos_mbps("qos_mbit_per_second", spec.qos_mbps)
         description = validate_description("description", spec.description)
         roles = sorted({validate_role(f"roles[{i}]", r) for i, r in enumerate(spec.roles)})
 
@@ -248,5 +248,5 @@ def _validated_patch(patch: NetworkPatch) -> dict[str, Any]:
     if patch.description is not None:
         changes["description"] = validate_description("description", patch.description)
     if patch.qos_mbps is not None:
-        changes["qos_mbps"] = validate_qos_mbps("qos_mbps", patch.qos_mbps)
+        changes["qos_mbps"] = validate_qos_mbps("qos_mbit_per_second", patch.qos_mbps)
     return changes

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from miglane.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -14,14 +15,12 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class MigrationFailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MIGRATION_FAILURE_KIND_UNSPECIFIED: _ClassVar[MigrationFailureKind]
-    MIGRATION_FAILURE_KIND_NONE: _ClassVar[MigrationFailureKind]
     MIGRATION_FAILURE_KIND_CANCELLED: _ClassVar[MigrationFailureKind]
     MIGRATION_FAILURE_KIND_NOT_CONVERGING: _ClassVar[MigrationFailureKind]
     MIGRATION_FAILURE_KIND_DESTINATION: _ClassVar[MigrationFailureKind]
     MIGRATION_FAILURE_KIND_NETWORK: _ClassVar[MigrationFailureKind]
     MIGRATION_FAILURE_KIND_OTHER: _ClassVar[MigrationFailureKind]
 MIGRATION_FAILURE_KIND_UNSPECIFIED: MigrationFailureKind
-MIGRATION_FAILURE_KIND_NONE: MigrationFailureKind
 MIGRATION_FAILURE_KIND_CANCELLED: MigrationFailureKind
 MIGRATION_FAILURE_KIND_NOT_CONVERGING: MigrationFailureKind
 MIGRATION_FAILURE_KIND_DESTINATION: MigrationFailureKind
@@ -33,32 +32,32 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCapabilitiesResponse(_message.Message):
-    __slots__ = ("host_uuid", "hostname", "libvirt_version", "qemu_version", "cpus", "memory_mib", "free_memory_mib", "peer_libvirt_uri", "nics", "agent_version", "max_outgoing_migrations", "running_outgoing_migrations")
+    __slots__ = ("host_uuid", "hostname", "libvirt_version", "qemu_version", "cpu_count", "memory_mib", "free_memory_mib", "peer_libvirt_uri", "nics", "agent_version", "max_outgoing_migration_count", "running_outgoing_migration_count")
     HOST_UUID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     LIBVIRT_VERSION_FIELD_NUMBER: _ClassVar[int]
     QEMU_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CPUS_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     FREE_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     PEER_LIBVIRT_URI_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
-    MAX_OUTGOING_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
-    RUNNING_OUTGOING_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTGOING_MIGRATION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_OUTGOING_MIGRATION_COUNT_FIELD_NUMBER: _ClassVar[int]
     host_uuid: str
     hostname: str
     libvirt_version: str
     qemu_version: str
-    cpus: int
+    cpu_count: int
     memory_mib: int
     free_memory_mib: int
     peer_libvirt_uri: str
     nics: _containers.RepeatedCompositeFieldContainer[_common_pb2.Nic]
     agent_version: str
-    max_outgoing_migrations: int
-    running_outgoing_migrations: int
-    def __init__(self, host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., cpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., peer_libvirt_uri: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., agent_version: _Optional[str] = ..., max_outgoing_migrations: _Optional[int] = ..., running_outgoing_migrations: _Optional[int] = ...) -> None: ...
+    max_outgoing_migration_count: int
+    running_outgoing_migration_count: int
+    def __init__(self, host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., peer_libvirt_uri: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., agent_version: _Optional[str] = ..., max_outgoing_migration_count: _Optional[int] = ..., running_outgoing_migration_count: _Optional[int] = ...) -> None: ...
 
 class AgentVm(_message.Message):
     __slots__ = ("id", "name", "state", "memory_mib", "migration_id")
@@ -74,58 +73,59 @@ class AgentVm(_message.Message):
     migration_id: str
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ...) -> None: ...
 
-class AgentServiceListVmsRequest(_message.Message):
+class ListVmsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class AgentServiceListVmsResponse(_message.Message):
+class ListVmsResponse(_message.Message):
     __slots__ = ("vms",)
     VMS_FIELD_NUMBER: _ClassVar[int]
     vms: _containers.RepeatedCompositeFieldContainer[AgentVm]
     def __init__(self, vms: _Optional[_Iterable[_Union[AgentVm, _Mapping]]] = ...) -> None: ...
 
+class LiveTarget(_message.Message):
+    __slots__ = ("dst", "migration_uri")
+    DST_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
+    dst: str
+    migration_uri: str
+    def __init__(self, dst: _Optional[str] = ..., migration_uri: _Optional[str] = ...) -> None: ...
+
+class HibernationTarget(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class MigrateRequest(_message.Message):
-    __slots__ = ("migration_id", "vm_id", "dst", "dst_params", "mode", "method", "migration_uri", "max_bandwidth_mibps", "encrypted", "compressed", "auto_converge", "parallel_connections", "convergence_schedule", "no_progress_timeout_s", "completion_timeout_s_per_gib", "post_copy_allowed")
-    class DstParamsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("migration_id", "vm_id", "live", "hibernation", "max_bandwidth_mib_per_second", "encrypted", "compressed", "auto_converge", "parallel_connections", "convergence_schedule", "no_progress_timeout", "completion_timeout_per_gib", "post_copy_allowed")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
-    DST_FIELD_NUMBER: _ClassVar[int]
-    DST_PARAMS_FIELD_NUMBER: _ClassVar[int]
-    MODE_FIELD_NUMBER: _ClassVar[int]
-    METHOD_FIELD_NUMBER: _ClassVar[int]
-    MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_FIELD_NUMBER: _ClassVar[int]
+    HIBERNATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ENCRYPTED_FIELD_NUMBER: _ClassVar[int]
     COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
     PARALLEL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     CONVERGENCE_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
-    NO_PROGRESS_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
-    COMPLETION_TIMEOUT_S_PER_GIB_FIELD_NUMBER: _ClassVar[int]
+    NO_PROGRESS_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
     POST_COPY_ALLOWED_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
     vm_id: str
-    dst: str
-    dst_params: _containers.ScalarMap[str, str]
-    mode: _common_pb2.MigrationMode
-    method: str
-    migration_uri: str
-    max_bandwidth_mibps: int
+    live: LiveTarget
+    hibernation: HibernationTarget
+    max_bandwidth_mib_per_second: int
     encrypted: bool
     compressed: bool
     auto_converge: bool
     parallel_connections: int
     convergence_schedule: _common_pb2.ConvergenceSchedule
-    no_progress_timeout_s: int
-    completion_timeout_s_per_gib: int
+    no_progress_timeout: _duration_pb2.Duration
+    completion_timeout_per_gib: _duration_pb2.Duration
     post_copy_allowed: bool
-    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., dst: _Optional[str] = ..., dst_params: _Optional[_Mapping[str, str]] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., method: _Optional[str] = ..., migration_uri: _Optional[str] = ..., max_bandwidth_mibps: _Optional[int] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., convergence_schedule: _Optional[_Union[_common_pb2.ConvergenceSchedule, _Mapping]] = ..., no_progress_timeout_s: _Optional[int] = ..., completion_timeout_s_per_gib: _Optional[int] = ..., post_copy_allowed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., live: _Optional[_Union[LiveTarget, _Mapping]] = ..., hibernation: _Optional[_Union[HibernationTarget, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., convergence_schedule: _Optional[_Union[_common_pb2.ConvergenceSchedule, _Mapping]] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., post_copy_allowed: _Optional[bool] = ...) -> None: ...
 
 class MigrateResponse(_message.Message):
     __slots__ = ("progress",)
@@ -146,14 +146,14 @@ class MigrateCancelResponse(_message.Message):
     def __init__(self, progress: _Optional[_Union[MigrationProgress, _Mapping]] = ...) -> None: ...
 
 class MigrateChangeParamsRequest(_message.Message):
-    __slots__ = ("migration_id", "max_bandwidth_mibps", "max_downtime_ms")
+    __slots__ = ("migration_id", "max_bandwidth_mib_per_second", "max_downtime")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
-    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    MAX_DOWNTIME_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
-    max_bandwidth_mibps: int
-    max_downtime_ms: int
-    def __init__(self, migration_id: _Optional[str] = ..., max_bandwidth_mibps: _Optional[int] = ..., max_downtime_ms: _Optional[int] = ...) -> None: ...
+    max_bandwidth_mib_per_second: int
+    max_downtime: _duration_pb2.Duration
+    def __init__(self, migration_id: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class MigrateChangeParamsResponse(_message.Message):
     __slots__ = ("progress",)
@@ -210,7 +210,7 @@ class RestoreResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[AgentVm, _Mapping]] = ...) -> None: ...
 
 class MigrationProgress(_message.Message):
-    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bps", "dirty_rate_bps", "iteration", "downtime_ms", "max_downtime_ms", "max_bandwidth_mibps", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta_s", "elapsed_ms")
+    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "downtime", "max_downtime", "max_bandwidth_mib_per_second", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta", "elapsed")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -219,12 +219,12 @@ class MigrationProgress(_message.Message):
     DATA_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
-    THROUGHPUT_BPS_FIELD_NUMBER: _ClassVar[int]
-    DIRTY_RATE_BPS_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ITERATION_FIELD_NUMBER: _ClassVar[int]
-    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
-    MAX_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_DOWNTIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     POST_COPY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FAILURE_KIND_FIELD_NUMBER: _ClassVar[int]
@@ -233,8 +233,8 @@ class MigrationProgress(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
-    ETA_S_FIELD_NUMBER: _ClassVar[int]
-    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
     vm_id: str
     mode: _common_pb2.MigrationMode
@@ -243,12 +243,12 @@ class MigrationProgress(_message.Message):
     data_total_bytes: int
     data_processed_bytes: int
     data_remaining_bytes: int
-    throughput_bps: int
-    dirty_rate_bps: int
+    throughput_bytes_per_second: int
+    dirty_rate_bytes_per_second: int
     iteration: int
-    downtime_ms: int
-    max_downtime_ms: int
-    max_bandwidth_mibps: int
+    downtime: _duration_pb2.Duration
+    max_downtime: _duration_pb2.Duration
+    max_bandwidth_mib_per_second: int
     post_copy: bool
     error: str
     failure_kind: MigrationFailureKind
@@ -257,6 +257,6 @@ class MigrationProgress(_message.Message):
     finished_at: _timestamp_pb2.Timestamp
     migration_uri: str
     dst: str
-    eta_s: int
-    elapsed_ms: int
-    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bps: _Optional[int] = ..., dirty_rate_bps: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime_ms: _Optional[int] = ..., max_downtime_ms: _Optional[int] = ..., max_bandwidth_mibps: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta_s: _Optional[int] = ..., elapsed_ms: _Optional[int] = ...) -> None: ...
+    eta: _duration_pb2.Duration
+    elapsed: _duration_pb2.Duration
+    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...

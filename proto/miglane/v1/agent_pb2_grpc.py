@@ -28,6 +28,19 @@ if _version_not_supported:
 class AgentServiceStub:
     """One agent per hypervisor host (Miglane's VDSM): reports the host and carries out migrations
     through libvirt.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "agent.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    VM_NOT_FOUND, JOB_NOT_FOUND, SAVED_STATE_NOT_FOUND (NOT_FOUND);
+    JOB_EXISTS (ALREADY_EXISTS);
+    VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
+    destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
+    TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
+    UNSUPPORTED (UNIMPLEMENTED).
     """
 
     def __init__(self, channel):
@@ -37,47 +50,47 @@ class AgentServiceStub:
             channel: A grpc.Channel.
         """
         self.GetCapabilities = channel.unary_unary(
-                '/miglane.v1.AgentService/GetCapabilities',
+                '/miglane.agent.v1.AgentService/GetCapabilities',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.GetCapabilitiesRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.GetCapabilitiesResponse.FromString,
                 _registered_method=True)
         self.ListVms = channel.unary_unary(
-                '/miglane.v1.AgentService/ListVms',
-                request_serializer=miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsRequest.SerializeToString,
-                response_deserializer=miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsResponse.FromString,
+                '/miglane.agent.v1.AgentService/ListVms',
+                request_serializer=miglane_dot_v1_dot_agent__pb2.ListVmsRequest.SerializeToString,
+                response_deserializer=miglane_dot_v1_dot_agent__pb2.ListVmsResponse.FromString,
                 _registered_method=True)
         self.Migrate = channel.unary_unary(
-                '/miglane.v1.AgentService/Migrate',
+                '/miglane.agent.v1.AgentService/Migrate',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.MigrateRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.MigrateResponse.FromString,
                 _registered_method=True)
         self.MigrateCancel = channel.unary_unary(
-                '/miglane.v1.AgentService/MigrateCancel',
+                '/miglane.agent.v1.AgentService/MigrateCancel',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.MigrateCancelRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.MigrateCancelResponse.FromString,
                 _registered_method=True)
         self.MigrateChangeParams = channel.unary_unary(
-                '/miglane.v1.AgentService/MigrateChangeParams',
+                '/miglane.agent.v1.AgentService/MigrateChangeParams',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.MigrateChangeParamsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.MigrateChangeParamsResponse.FromString,
                 _registered_method=True)
         self.GetMigrationStatus = channel.unary_unary(
-                '/miglane.v1.AgentService/GetMigrationStatus',
+                '/miglane.agent.v1.AgentService/GetMigrationStatus',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.GetMigrationStatusRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.GetMigrationStatusResponse.FromString,
                 _registered_method=True)
         self.ListMigrationJobs = channel.unary_unary(
-                '/miglane.v1.AgentService/ListMigrationJobs',
+                '/miglane.agent.v1.AgentService/ListMigrationJobs',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.ListMigrationJobsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.ListMigrationJobsResponse.FromString,
                 _registered_method=True)
         self.WatchMigrationProgress = channel.unary_stream(
-                '/miglane.v1.AgentService/WatchMigrationProgress',
+                '/miglane.agent.v1.AgentService/WatchMigrationProgress',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.WatchMigrationProgressRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.WatchMigrationProgressResponse.FromString,
                 _registered_method=True)
         self.Restore = channel.unary_unary(
-                '/miglane.v1.AgentService/Restore',
+                '/miglane.agent.v1.AgentService/Restore',
                 request_serializer=miglane_dot_v1_dot_agent__pb2.RestoreRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.RestoreResponse.FromString,
                 _registered_method=True)
@@ -86,6 +99,19 @@ class AgentServiceStub:
 class AgentServiceServicer:
     """One agent per hypervisor host (Miglane's VDSM): reports the host and carries out migrations
     through libvirt.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "agent.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    VM_NOT_FOUND, JOB_NOT_FOUND, SAVED_STATE_NOT_FOUND (NOT_FOUND);
+    JOB_EXISTS (ALREADY_EXISTS);
+    VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
+    destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
+    TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
+    UNSUPPORTED (UNIMPLEMENTED).
     """
 
     def GetCapabilities(self, request, context):
@@ -101,7 +127,8 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Migrate(self, request, context):
-        """The migrate verb. RESOURCE_EXHAUSTED beyond the host's outgoing limit.
+        """The migrate verb (vdsm's VM.migrate). RESOURCE_EXHAUSTED (AGENT_BUSY) while the host
+        already runs max_outgoing_migration_count outgoing migrations.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,8 +185,8 @@ def add_AgentServiceServicer_to_server(servicer, server):
             ),
             'ListVms': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVms,
-                    request_deserializer=miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsRequest.FromString,
-                    response_serializer=miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsResponse.SerializeToString,
+                    request_deserializer=miglane_dot_v1_dot_agent__pb2.ListVmsRequest.FromString,
+                    response_serializer=miglane_dot_v1_dot_agent__pb2.ListVmsResponse.SerializeToString,
             ),
             'Migrate': grpc.unary_unary_rpc_method_handler(
                     servicer.Migrate,
@@ -198,15 +225,28 @@ def add_AgentServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'miglane.v1.AgentService', rpc_method_handlers)
+            'miglane.agent.v1.AgentService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('miglane.v1.AgentService', rpc_method_handlers)
+    server.add_registered_method_handlers('miglane.agent.v1.AgentService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
 class AgentService:
     """One agent per hypervisor host (Miglane's VDSM): reports the host and carries out migrations
     through libvirt.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "agent.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    VM_NOT_FOUND, JOB_NOT_FOUND, SAVED_STATE_NOT_FOUND (NOT_FOUND);
+    JOB_EXISTS (ALREADY_EXISTS);
+    VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
+    destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
+    TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
+    UNSUPPORTED (UNIMPLEMENTED).
     """
 
     @staticmethod
@@ -223,7 +263,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/GetCapabilities',
+            '/miglane.agent.v1.AgentService/GetCapabilities',
             miglane_dot_v1_dot_agent__pb2.GetCapabilitiesRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.GetCapabilitiesResponse.FromString,
             options,
@@ -250,9 +290,9 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/ListVms',
-            miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsRequest.SerializeToString,
-            miglane_dot_v1_dot_agent__pb2.AgentServiceListVmsResponse.FromString,
+            '/miglane.agent.v1.AgentService/ListVms',
+            miglane_dot_v1_dot_agent__pb2.ListVmsRequest.SerializeToString,
+            miglane_dot_v1_dot_agent__pb2.ListVmsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -277,7 +317,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/Migrate',
+            '/miglane.agent.v1.AgentService/Migrate',
             miglane_dot_v1_dot_agent__pb2.MigrateRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.MigrateResponse.FromString,
             options,
@@ -304,7 +344,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/MigrateCancel',
+            '/miglane.agent.v1.AgentService/MigrateCancel',
             miglane_dot_v1_dot_agent__pb2.MigrateCancelRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.MigrateCancelResponse.FromString,
             options,
@@ -331,7 +371,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/MigrateChangeParams',
+            '/miglane.agent.v1.AgentService/MigrateChangeParams',
             miglane_dot_v1_dot_agent__pb2.MigrateChangeParamsRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.MigrateChangeParamsResponse.FromString,
             options,
@@ -358,7 +398,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/GetMigrationStatus',
+            '/miglane.agent.v1.AgentService/GetMigrationStatus',
             miglane_dot_v1_dot_agent__pb2.GetMigrationStatusRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.GetMigrationStatusResponse.FromString,
             options,
@@ -385,7 +425,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/ListMigrationJobs',
+            '/miglane.agent.v1.AgentService/ListMigrationJobs',
             miglane_dot_v1_dot_agent__pb2.ListMigrationJobsRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.ListMigrationJobsResponse.FromString,
             options,
@@ -412,7 +452,7 @@ class AgentService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/miglane.v1.AgentService/WatchMigrationProgress',
+            '/miglane.agent.v1.AgentService/WatchMigrationProgress',
             miglane_dot_v1_dot_agent__pb2.WatchMigrationProgressRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.WatchMigrationProgressResponse.FromString,
             options,
@@ -439,7 +479,7 @@ class AgentService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.AgentService/Restore',
+            '/miglane.agent.v1.AgentService/Restore',
             miglane_dot_v1_dot_agent__pb2.RestoreRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.RestoreResponse.FromString,
             options,

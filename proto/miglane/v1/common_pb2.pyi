@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -27,7 +30,6 @@ class MigrationPhase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 class FallbackReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FALLBACK_REASON_UNSPECIFIED: _ClassVar[FallbackReason]
-    FALLBACK_REASON_NONE: _ClassVar[FallbackReason]
     FALLBACK_REASON_NO_MIGRATION_NETWORK: _ClassVar[FallbackReason]
     FALLBACK_REASON_DESTINATION_NOT_ATTACHED: _ClassVar[FallbackReason]
     FALLBACK_REASON_DESTINATION_LINK_DOWN: _ClassVar[FallbackReason]
@@ -70,7 +72,6 @@ MIGRATION_PHASE_COMPLETED: MigrationPhase
 MIGRATION_PHASE_FAILED: MigrationPhase
 MIGRATION_PHASE_CANCELLED: MigrationPhase
 FALLBACK_REASON_UNSPECIFIED: FallbackReason
-FALLBACK_REASON_NONE: FallbackReason
 FALLBACK_REASON_NO_MIGRATION_NETWORK: FallbackReason
 FALLBACK_REASON_DESTINATION_NOT_ATTACHED: FallbackReason
 FALLBACK_REASON_DESTINATION_LINK_DOWN: FallbackReason
@@ -94,30 +95,30 @@ CONVERGENCE_ACTION_POST_COPY: ConvergenceAction
 CONVERGENCE_ACTION_ABORT: ConvergenceAction
 
 class ConvergenceStep(_message.Message):
-    __slots__ = ("stalled_iterations", "action", "downtime_ms")
+    __slots__ = ("stalled_iterations", "action", "downtime")
     STALLED_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
-    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_FIELD_NUMBER: _ClassVar[int]
     stalled_iterations: int
     action: ConvergenceAction
-    downtime_ms: int
-    def __init__(self, stalled_iterations: _Optional[int] = ..., action: _Optional[_Union[ConvergenceAction, str]] = ..., downtime_ms: _Optional[int] = ...) -> None: ...
+    downtime: _duration_pb2.Duration
+    def __init__(self, stalled_iterations: _Optional[int] = ..., action: _Optional[_Union[ConvergenceAction, str]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ConvergenceSchedule(_message.Message):
-    __slots__ = ("initial_downtime_ms", "stalling")
-    INITIAL_DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("initial_downtime", "stalling")
+    INITIAL_DOWNTIME_FIELD_NUMBER: _ClassVar[int]
     STALLING_FIELD_NUMBER: _ClassVar[int]
-    initial_downtime_ms: int
+    initial_downtime: _duration_pb2.Duration
     stalling: _containers.RepeatedCompositeFieldContainer[ConvergenceStep]
-    def __init__(self, initial_downtime_ms: _Optional[int] = ..., stalling: _Optional[_Iterable[_Union[ConvergenceStep, _Mapping]]] = ...) -> None: ...
+    def __init__(self, initial_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stalling: _Optional[_Iterable[_Union[ConvergenceStep, _Mapping]]] = ...) -> None: ...
 
 class Nic(_message.Message):
-    __slots__ = ("name", "mac", "addresses", "link_up", "speed_mbps", "mtu", "rx_bytes", "tx_bytes")
+    __slots__ = ("name", "mac", "addresses", "link_up", "speed_mbit_per_second", "mtu", "rx_bytes", "tx_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     LINK_UP_FIELD_NUMBER: _ClassVar[int]
-    SPEED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    SPEED_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MTU_FIELD_NUMBER: _ClassVar[int]
     RX_BYTES_FIELD_NUMBER: _ClassVar[int]
     TX_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -125,8 +126,8 @@ class Nic(_message.Message):
     mac: str
     addresses: _containers.RepeatedScalarFieldContainer[str]
     link_up: bool
-    speed_mbps: int
+    speed_mbit_per_second: int
     mtu: int
     rx_bytes: int
     tx_bytes: int
-    def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., link_up: _Optional[bool] = ..., speed_mbps: _Optional[int] = ..., mtu: _Optional[int] = ..., rx_bytes: _Optional[int] = ..., tx_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., link_up: _Optional[bool] = ..., speed_mbit_per_second: _Optional[int] = ..., mtu: _Optional[int] = ..., rx_bytes: _Optional[int] = ..., tx_bytes: _Optional[int] = ...) -> None: ...

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from miglane.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -105,9 +106,9 @@ EVENT_SEVERITY_WARNING: EventSeverity
 EVENT_SEVERITY_ERROR: EventSeverity
 
 class MigrationPolicy(_message.Message):
-    __slots__ = ("bandwidth_mode", "custom_mibps", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout_s", "completion_timeout_s_per_gib")
+    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib")
     BANDWIDTH_MODE_FIELD_NUMBER: _ClassVar[int]
-    CUSTOM_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTGOING_PER_HOST_FIELD_NUMBER: _ClassVar[int]
     MAX_INCOMING_PER_HOST_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_PER_CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -116,10 +117,10 @@ class MigrationPolicy(_message.Message):
     COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     AUTO_CONVERGE_FIELD_NUMBER: _ClassVar[int]
     PARALLEL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
-    NO_PROGRESS_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
-    COMPLETION_TIMEOUT_S_PER_GIB_FIELD_NUMBER: _ClassVar[int]
+    NO_PROGRESS_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
     bandwidth_mode: BandwidthMode
-    custom_mibps: int
+    custom_mib_per_second: int
     max_outgoing_per_host: int
     max_incoming_per_host: int
     max_concurrent_per_cluster: int
@@ -128,9 +129,9 @@ class MigrationPolicy(_message.Message):
     compressed: bool
     auto_converge: bool
     parallel_connections: int
-    no_progress_timeout_s: int
-    completion_timeout_s_per_gib: int
-    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mibps: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout_s: _Optional[int] = ..., completion_timeout_s_per_gib: _Optional[int] = ...) -> None: ...
+    no_progress_timeout: _duration_pb2.Duration
+    completion_timeout_per_gib: _duration_pb2.Duration
+    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Cluster(_message.Message):
     __slots__ = ("id", "name", "compatibility_version", "policy", "description", "created_at", "migration_network_id", "management_network_id")
@@ -229,14 +230,14 @@ class DeleteClusterResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Network(_message.Message):
-    __slots__ = ("id", "cluster_id", "name", "subnet", "required", "roles", "qos_mbps", "description", "created_at")
+    __slots__ = ("id", "cluster_id", "name", "subnet", "required", "roles", "qos_mbit_per_second", "description", "created_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
-    QOS_MBPS_FIELD_NUMBER: _ClassVar[int]
+    QOS_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
@@ -245,28 +246,28 @@ class Network(_message.Message):
     subnet: str
     required: bool
     roles: _containers.RepeatedScalarFieldContainer[_common_pb2.NetworkRole]
-    qos_mbps: int
+    qos_mbit_per_second: int
     description: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.NetworkRole, str]]] = ..., qos_mbps: _Optional[int] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.NetworkRole, str]]] = ..., qos_mbit_per_second: _Optional[int] = ..., description: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateNetworkRequest(_message.Message):
-    __slots__ = ("cluster_id", "name", "subnet", "required", "roles", "qos_mbps", "description")
+    __slots__ = ("cluster_id", "name", "subnet", "required", "roles", "qos_mbit_per_second", "description")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
-    QOS_MBPS_FIELD_NUMBER: _ClassVar[int]
+    QOS_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     name: str
     subnet: str
     required: bool
     roles: _containers.RepeatedScalarFieldContainer[_common_pb2.NetworkRole]
-    qos_mbps: int
+    qos_mbit_per_second: int
     description: str
-    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.NetworkRole, str]]] = ..., qos_mbps: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+    def __init__(self, cluster_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.NetworkRole, str]]] = ..., qos_mbit_per_second: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
 
 class CreateNetworkResponse(_message.Message):
     __slots__ = ("network",)
@@ -305,20 +306,20 @@ class ListNetworksResponse(_message.Message):
     def __init__(self, networks: _Optional[_Iterable[_Union[Network, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateNetworkRequest(_message.Message):
-    __slots__ = ("network_id", "name", "subnet", "required", "qos_mbps", "description")
+    __slots__ = ("network_id", "name", "subnet", "required", "qos_mbit_per_second", "description")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
-    QOS_MBPS_FIELD_NUMBER: _ClassVar[int]
+    QOS_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     network_id: str
     name: str
     subnet: str
     required: bool
-    qos_mbps: int
+    qos_mbit_per_second: int
     description: str
-    def __init__(self, network_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., qos_mbps: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+    def __init__(self, network_id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., required: _Optional[bool] = ..., qos_mbit_per_second: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
 
 class UpdateNetworkResponse(_message.Message):
     __slots__ = ("network",)
@@ -367,13 +368,13 @@ class UnsetNetworkRoleResponse(_message.Message):
     def __init__(self, network: _Optional[_Union[Network, _Mapping]] = ...) -> None: ...
 
 class NetworkAttachment(_message.Message):
-    __slots__ = ("network_id", "network_name", "nic", "address", "link_up", "speed_mbps", "mtu", "note")
+    __slots__ = ("network_id", "network_name", "nic", "address", "link_up", "speed_mbit_per_second", "mtu", "note")
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     NETWORK_NAME_FIELD_NUMBER: _ClassVar[int]
     NIC_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     LINK_UP_FIELD_NUMBER: _ClassVar[int]
-    SPEED_MBPS_FIELD_NUMBER: _ClassVar[int]
+    SPEED_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MTU_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     network_id: str
@@ -381,13 +382,13 @@ class NetworkAttachment(_message.Message):
     nic: str
     address: str
     link_up: bool
-    speed_mbps: int
+    speed_mbit_per_second: int
     mtu: int
     note: str
-    def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbps: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+    def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbit_per_second: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpus", "memory_mib", "free_memory_mib", "outgoing_migrations", "incoming_migrations", "last_seen_at", "libvirt_version", "qemu_version")
+    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -399,11 +400,11 @@ class Host(_message.Message):
     HOST_UUID_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     PEER_LIBVIRT_URI_FIELD_NUMBER: _ClassVar[int]
-    CPUS_FIELD_NUMBER: _ClassVar[int]
+    CPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     FREE_MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
-    OUTGOING_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
-    INCOMING_MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTGOING_MIGRATION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    INCOMING_MIGRATION_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
     LIBVIRT_VERSION_FIELD_NUMBER: _ClassVar[int]
     QEMU_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -418,15 +419,15 @@ class Host(_message.Message):
     host_uuid: str
     hostname: str
     peer_libvirt_uri: str
-    cpus: int
+    cpu_count: int
     memory_mib: int
     free_memory_mib: int
-    outgoing_migrations: int
-    incoming_migrations: int
+    outgoing_migration_count: int
+    incoming_migration_count: int
     last_seen_at: _timestamp_pb2.Timestamp
     libvirt_version: str
     qemu_version: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpus: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migrations: _Optional[int] = ..., incoming_migrations: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ...) -> None: ...
 
 class AddHostRequest(_message.Message):
     __slots__ = ("cluster_id", "name", "agent_address")
@@ -563,7 +564,7 @@ class GetVmResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class Migration(_message.Message):
-    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bps", "dirty_rate_bps", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mibps", "error", "created_at", "started_at", "finished_at", "downtime_ms", "cluster_id", "vm_name", "queue_reason", "eta_s", "tried_host_ids", "evacuation_host_id", "post_copy")
+    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy")
     ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -574,23 +575,23 @@ class Migration(_message.Message):
     DATA_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
-    THROUGHPUT_BPS_FIELD_NUMBER: _ClassVar[int]
-    DIRTY_RATE_BPS_FIELD_NUMBER: _ClassVar[int]
+    THROUGHPUT_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ITERATION_FIELD_NUMBER: _ClassVar[int]
     NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_URI_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_DETAIL_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
-    DOWNTIME_MS_FIELD_NUMBER: _ClassVar[int]
+    DOWNTIME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     VM_NAME_FIELD_NUMBER: _ClassVar[int]
     QUEUE_REASON_FIELD_NUMBER: _ClassVar[int]
-    ETA_S_FIELD_NUMBER: _ClassVar[int]
+    ETA_FIELD_NUMBER: _ClassVar[int]
     TRIED_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     EVACUATION_HOST_ID_FIELD_NUMBER: _ClassVar[int]
     POST_COPY_FIELD_NUMBER: _ClassVar[int]
@@ -604,37 +605,37 @@ class Migration(_message.Message):
     data_total_bytes: int
     data_processed_bytes: int
     data_remaining_bytes: int
-    throughput_bps: int
-    dirty_rate_bps: int
+    throughput_bytes_per_second: int
+    dirty_rate_bytes_per_second: int
     iteration: int
     network_id: str
     migration_uri: str
     fallback_reason: _common_pb2.FallbackReason
     fallback_detail: str
-    max_bandwidth_mibps: int
+    max_bandwidth_mib_per_second: int
     error: str
     created_at: _timestamp_pb2.Timestamp
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
-    downtime_ms: int
+    downtime: _duration_pb2.Duration
     cluster_id: str
     vm_name: str
     queue_reason: str
-    eta_s: int
+    eta: _duration_pb2.Duration
     tried_host_ids: _containers.RepeatedScalarFieldContainer[str]
     evacuation_host_id: str
     post_copy: bool
-    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bps: _Optional[int] = ..., dirty_rate_bps: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mibps: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime_ms: _Optional[int] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta_s: _Optional[int] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ...) -> None: ...
 
 class MigrateVmRequest(_message.Message):
-    __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mibps")
+    __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second")
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_HOST_ID_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     vm_id: str
     destination_host_id: str
-    max_bandwidth_mibps: int
-    def __init__(self, vm_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., max_bandwidth_mibps: _Optional[int] = ...) -> None: ...
+    max_bandwidth_mib_per_second: int
+    def __init__(self, vm_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ...) -> None: ...
 
 class MigrateVmResponse(_message.Message):
     __slots__ = ("migration",)
@@ -665,16 +666,22 @@ class MigrationCandidate(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., host_name: _Optional[str] = ..., suitable: _Optional[bool] = ..., rejections: _Optional[_Iterable[str]] = ..., manual_allowed: _Optional[bool] = ..., network_id: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class ListMigrationCandidatesRequest(_message.Message):
-    __slots__ = ("vm_id",)
+    __slots__ = ("vm_id", "page_size", "page_token")
     VM_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     vm_id: str
-    def __init__(self, vm_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, vm_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListMigrationCandidatesResponse(_message.Message):
-    __slots__ = ("candidates",)
+    __slots__ = ("candidates", "next_page_token")
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     candidates: _containers.RepeatedCompositeFieldContainer[MigrationCandidate]
-    def __init__(self, candidates: _Optional[_Iterable[_Union[MigrationCandidate, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, candidates: _Optional[_Iterable[_Union[MigrationCandidate, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CancelMigrationRequest(_message.Message):
     __slots__ = ("migration_id",)
@@ -689,12 +696,12 @@ class CancelMigrationResponse(_message.Message):
     def __init__(self, migration: _Optional[_Union[Migration, _Mapping]] = ...) -> None: ...
 
 class SetMigrationBandwidthRequest(_message.Message):
-    __slots__ = ("migration_id", "max_bandwidth_mibps")
+    __slots__ = ("migration_id", "max_bandwidth_mib_per_second")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
-    MAX_BANDWIDTH_MIBPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
-    max_bandwidth_mibps: int
-    def __init__(self, migration_id: _Optional[str] = ..., max_bandwidth_mibps: _Optional[int] = ...) -> None: ...
+    max_bandwidth_mib_per_second: int
+    def __init__(self, migration_id: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ...) -> None: ...
 
 class SetMigrationBandwidthResponse(_message.Message):
     __slots__ = ("migration",)

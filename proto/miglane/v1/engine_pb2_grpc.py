@@ -27,6 +27,18 @@ if _version_not_supported:
 
 class EngineServiceStub:
     """The Miglane engine: clusters, logical networks and their roles, hosts, VMs and migrations.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "engine.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    NOT_FOUND (metadata "field": the request field whose id names nothing);
+    ALREADY_EXISTS (metadata "field");
+    STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
+    LIMIT_REACHED (RESOURCE_EXHAUSTED);
+    CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
+    "resume_after": the sequence to resume after);
+    NOT_IMPLEMENTED (UNIMPLEMENTED).
     """
 
     def __init__(self, channel):
@@ -36,142 +48,142 @@ class EngineServiceStub:
             channel: A grpc.Channel.
         """
         self.CreateCluster = channel.unary_unary(
-                '/miglane.v1.EngineService/CreateCluster',
+                '/miglane.engine.v1.EngineService/CreateCluster',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.CreateClusterRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.CreateClusterResponse.FromString,
                 _registered_method=True)
         self.GetCluster = channel.unary_unary(
-                '/miglane.v1.EngineService/GetCluster',
+                '/miglane.engine.v1.EngineService/GetCluster',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetClusterRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetClusterResponse.FromString,
                 _registered_method=True)
         self.ListClusters = channel.unary_unary(
-                '/miglane.v1.EngineService/ListClusters',
+                '/miglane.engine.v1.EngineService/ListClusters',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListClustersRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListClustersResponse.FromString,
                 _registered_method=True)
         self.UpdateCluster = channel.unary_unary(
-                '/miglane.v1.EngineService/UpdateCluster',
+                '/miglane.engine.v1.EngineService/UpdateCluster',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.UpdateClusterRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.UpdateClusterResponse.FromString,
                 _registered_method=True)
         self.DeleteCluster = channel.unary_unary(
-                '/miglane.v1.EngineService/DeleteCluster',
+                '/miglane.engine.v1.EngineService/DeleteCluster',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.DeleteClusterRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.DeleteClusterResponse.FromString,
                 _registered_method=True)
         self.CreateNetwork = channel.unary_unary(
-                '/miglane.v1.EngineService/CreateNetwork',
+                '/miglane.engine.v1.EngineService/CreateNetwork',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.CreateNetworkRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.CreateNetworkResponse.FromString,
                 _registered_method=True)
         self.GetNetwork = channel.unary_unary(
-                '/miglane.v1.EngineService/GetNetwork',
+                '/miglane.engine.v1.EngineService/GetNetwork',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetNetworkRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetNetworkResponse.FromString,
                 _registered_method=True)
         self.ListNetworks = channel.unary_unary(
-                '/miglane.v1.EngineService/ListNetworks',
+                '/miglane.engine.v1.EngineService/ListNetworks',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListNetworksRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListNetworksResponse.FromString,
                 _registered_method=True)
         self.UpdateNetwork = channel.unary_unary(
-                '/miglane.v1.EngineService/UpdateNetwork',
+                '/miglane.engine.v1.EngineService/UpdateNetwork',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.UpdateNetworkRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.UpdateNetworkResponse.FromString,
                 _registered_method=True)
         self.DeleteNetwork = channel.unary_unary(
-                '/miglane.v1.EngineService/DeleteNetwork',
+                '/miglane.engine.v1.EngineService/DeleteNetwork',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.DeleteNetworkRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.DeleteNetworkResponse.FromString,
                 _registered_method=True)
         self.SetNetworkRole = channel.unary_unary(
-                '/miglane.v1.EngineService/SetNetworkRole',
+                '/miglane.engine.v1.EngineService/SetNetworkRole',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.SetNetworkRoleRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.SetNetworkRoleResponse.FromString,
                 _registered_method=True)
         self.UnsetNetworkRole = channel.unary_unary(
-                '/miglane.v1.EngineService/UnsetNetworkRole',
+                '/miglane.engine.v1.EngineService/UnsetNetworkRole',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.UnsetNetworkRoleRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.UnsetNetworkRoleResponse.FromString,
                 _registered_method=True)
         self.AddHost = channel.unary_unary(
-                '/miglane.v1.EngineService/AddHost',
+                '/miglane.engine.v1.EngineService/AddHost',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.AddHostRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.AddHostResponse.FromString,
                 _registered_method=True)
         self.GetHost = channel.unary_unary(
-                '/miglane.v1.EngineService/GetHost',
+                '/miglane.engine.v1.EngineService/GetHost',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetHostRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetHostResponse.FromString,
                 _registered_method=True)
         self.ListHosts = channel.unary_unary(
-                '/miglane.v1.EngineService/ListHosts',
+                '/miglane.engine.v1.EngineService/ListHosts',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListHostsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListHostsResponse.FromString,
                 _registered_method=True)
         self.RemoveHost = channel.unary_unary(
-                '/miglane.v1.EngineService/RemoveHost',
+                '/miglane.engine.v1.EngineService/RemoveHost',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.RemoveHostRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.RemoveHostResponse.FromString,
                 _registered_method=True)
         self.SetHostMaintenance = channel.unary_unary(
-                '/miglane.v1.EngineService/SetHostMaintenance',
+                '/miglane.engine.v1.EngineService/SetHostMaintenance',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.SetHostMaintenanceRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.SetHostMaintenanceResponse.FromString,
                 _registered_method=True)
         self.ListVms = channel.unary_unary(
-                '/miglane.v1.EngineService/ListVms',
+                '/miglane.engine.v1.EngineService/ListVms',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListVmsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListVmsResponse.FromString,
                 _registered_method=True)
         self.GetVm = channel.unary_unary(
-                '/miglane.v1.EngineService/GetVm',
+                '/miglane.engine.v1.EngineService/GetVm',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetVmRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetVmResponse.FromString,
                 _registered_method=True)
         self.MigrateVm = channel.unary_unary(
-                '/miglane.v1.EngineService/MigrateVm',
+                '/miglane.engine.v1.EngineService/MigrateVm',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.MigrateVmRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.MigrateVmResponse.FromString,
                 _registered_method=True)
         self.ListMigrationCandidates = channel.unary_unary(
-                '/miglane.v1.EngineService/ListMigrationCandidates',
+                '/miglane.engine.v1.EngineService/ListMigrationCandidates',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListMigrationCandidatesRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListMigrationCandidatesResponse.FromString,
                 _registered_method=True)
         self.CancelMigration = channel.unary_unary(
-                '/miglane.v1.EngineService/CancelMigration',
+                '/miglane.engine.v1.EngineService/CancelMigration',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.CancelMigrationRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.CancelMigrationResponse.FromString,
                 _registered_method=True)
         self.SetMigrationBandwidth = channel.unary_unary(
-                '/miglane.v1.EngineService/SetMigrationBandwidth',
+                '/miglane.engine.v1.EngineService/SetMigrationBandwidth',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.SetMigrationBandwidthRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.SetMigrationBandwidthResponse.FromString,
                 _registered_method=True)
         self.GetMigration = channel.unary_unary(
-                '/miglane.v1.EngineService/GetMigration',
+                '/miglane.engine.v1.EngineService/GetMigration',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetMigrationRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetMigrationResponse.FromString,
                 _registered_method=True)
         self.ListMigrations = channel.unary_unary(
-                '/miglane.v1.EngineService/ListMigrations',
+                '/miglane.engine.v1.EngineService/ListMigrations',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListMigrationsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListMigrationsResponse.FromString,
                 _registered_method=True)
         self.WatchMigrations = channel.unary_stream(
-                '/miglane.v1.EngineService/WatchMigrations',
+                '/miglane.engine.v1.EngineService/WatchMigrations',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.WatchMigrationsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.WatchMigrationsResponse.FromString,
                 _registered_method=True)
         self.ListEvents = channel.unary_unary(
-                '/miglane.v1.EngineService/ListEvents',
+                '/miglane.engine.v1.EngineService/ListEvents',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
         self.WatchEvents = channel.unary_stream(
-                '/miglane.v1.EngineService/WatchEvents',
+                '/miglane.engine.v1.EngineService/WatchEvents',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
@@ -179,6 +191,18 @@ class EngineServiceStub:
 
 class EngineServiceServicer:
     """The Miglane engine: clusters, logical networks and their roles, hosts, VMs and migrations.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "engine.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    NOT_FOUND (metadata "field": the request field whose id names nothing);
+    ALREADY_EXISTS (metadata "field");
+    STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
+    LIMIT_REACHED (RESOURCE_EXHAUSTED);
+    CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
+    "resume_after": the sequence to resume after);
+    NOT_IMPLEMENTED (UNIMPLEMENTED).
     """
 
     def CreateCluster(self, request, context):
@@ -325,7 +349,7 @@ class EngineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetMigrationBandwidth(self, request, context):
-        """Changes the bandwidth cap of a queued or running migration.
+        """Changes the bandwidth cap of a queued or running migration (see the request for 0).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -508,14 +532,26 @@ def add_EngineServiceServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'miglane.v1.EngineService', rpc_method_handlers)
+            'miglane.engine.v1.EngineService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('miglane.v1.EngineService', rpc_method_handlers)
+    server.add_registered_method_handlers('miglane.engine.v1.EngineService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
 class EngineService:
     """The Miglane engine: clusters, logical networks and their roles, hosts, VMs and migrations.
+
+    Failures carry a google.rpc.Status: the message is a sentence for people; the details hold a
+    google.rpc.ErrorInfo (domain "engine.miglane") whose reason programs branch on, and, for
+    INVALID_ARGUMENT, a google.rpc.BadRequest naming the request field at fault. Reasons:
+    INVALID_FIELD (INVALID_ARGUMENT);
+    NOT_FOUND (metadata "field": the request field whose id names nothing);
+    ALREADY_EXISTS (metadata "field");
+    STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
+    LIMIT_REACHED (RESOURCE_EXHAUSTED);
+    CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
+    "resume_after": the sequence to resume after);
+    NOT_IMPLEMENTED (UNIMPLEMENTED).
     """
 
     @staticmethod
@@ -532,7 +568,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/CreateCluster',
+            '/miglane.engine.v1.EngineService/CreateCluster',
             miglane_dot_v1_dot_engine__pb2.CreateClusterRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.CreateClusterResponse.FromString,
             options,
@@ -559,7 +595,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/GetCluster',
+            '/miglane.engine.v1.EngineService/GetCluster',
             miglane_dot_v1_dot_engine__pb2.GetClusterRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetClusterResponse.FromString,
             options,
@@ -586,7 +622,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListClusters',
+            '/miglane.engine.v1.EngineService/ListClusters',
             miglane_dot_v1_dot_engine__pb2.ListClustersRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListClustersResponse.FromString,
             options,
@@ -613,7 +649,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/UpdateCluster',
+            '/miglane.engine.v1.EngineService/UpdateCluster',
             miglane_dot_v1_dot_engine__pb2.UpdateClusterRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.UpdateClusterResponse.FromString,
             options,
@@ -640,7 +676,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/DeleteCluster',
+            '/miglane.engine.v1.EngineService/DeleteCluster',
             miglane_dot_v1_dot_engine__pb2.DeleteClusterRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.DeleteClusterResponse.FromString,
             options,
@@ -667,7 +703,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/CreateNetwork',
+            '/miglane.engine.v1.EngineService/CreateNetwork',
             miglane_dot_v1_dot_engine__pb2.CreateNetworkRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.CreateNetworkResponse.FromString,
             options,
@@ -694,7 +730,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/GetNetwork',
+            '/miglane.engine.v1.EngineService/GetNetwork',
             miglane_dot_v1_dot_engine__pb2.GetNetworkRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetNetworkResponse.FromString,
             options,
@@ -721,7 +757,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListNetworks',
+            '/miglane.engine.v1.EngineService/ListNetworks',
             miglane_dot_v1_dot_engine__pb2.ListNetworksRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListNetworksResponse.FromString,
             options,
@@ -748,7 +784,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/UpdateNetwork',
+            '/miglane.engine.v1.EngineService/UpdateNetwork',
             miglane_dot_v1_dot_engine__pb2.UpdateNetworkRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.UpdateNetworkResponse.FromString,
             options,
@@ -775,7 +811,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/DeleteNetwork',
+            '/miglane.engine.v1.EngineService/DeleteNetwork',
             miglane_dot_v1_dot_engine__pb2.DeleteNetworkRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.DeleteNetworkResponse.FromString,
             options,
@@ -802,7 +838,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/SetNetworkRole',
+            '/miglane.engine.v1.EngineService/SetNetworkRole',
             miglane_dot_v1_dot_engine__pb2.SetNetworkRoleRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.SetNetworkRoleResponse.FromString,
             options,
@@ -829,7 +865,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/UnsetNetworkRole',
+            '/miglane.engine.v1.EngineService/UnsetNetworkRole',
             miglane_dot_v1_dot_engine__pb2.UnsetNetworkRoleRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.UnsetNetworkRoleResponse.FromString,
             options,
@@ -856,7 +892,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/AddHost',
+            '/miglane.engine.v1.EngineService/AddHost',
             miglane_dot_v1_dot_engine__pb2.AddHostRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.AddHostResponse.FromString,
             options,
@@ -883,7 +919,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/GetHost',
+            '/miglane.engine.v1.EngineService/GetHost',
             miglane_dot_v1_dot_engine__pb2.GetHostRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetHostResponse.FromString,
             options,
@@ -910,7 +946,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListHosts',
+            '/miglane.engine.v1.EngineService/ListHosts',
             miglane_dot_v1_dot_engine__pb2.ListHostsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListHostsResponse.FromString,
             options,
@@ -937,7 +973,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/RemoveHost',
+            '/miglane.engine.v1.EngineService/RemoveHost',
             miglane_dot_v1_dot_engine__pb2.RemoveHostRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.RemoveHostResponse.FromString,
             options,
@@ -964,7 +1000,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/SetHostMaintenance',
+            '/miglane.engine.v1.EngineService/SetHostMaintenance',
             miglane_dot_v1_dot_engine__pb2.SetHostMaintenanceRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.SetHostMaintenanceResponse.FromString,
             options,
@@ -991,7 +1027,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListVms',
+            '/miglane.engine.v1.EngineService/ListVms',
             miglane_dot_v1_dot_engine__pb2.ListVmsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListVmsResponse.FromString,
             options,
@@ -1018,7 +1054,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/GetVm',
+            '/miglane.engine.v1.EngineService/GetVm',
             miglane_dot_v1_dot_engine__pb2.GetVmRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetVmResponse.FromString,
             options,
@@ -1045,7 +1081,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/MigrateVm',
+            '/miglane.engine.v1.EngineService/MigrateVm',
             miglane_dot_v1_dot_engine__pb2.MigrateVmRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.MigrateVmResponse.FromString,
             options,
@@ -1072,7 +1108,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListMigrationCandidates',
+            '/miglane.engine.v1.EngineService/ListMigrationCandidates',
             miglane_dot_v1_dot_engine__pb2.ListMigrationCandidatesRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListMigrationCandidatesResponse.FromString,
             options,
@@ -1099,7 +1135,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/CancelMigration',
+            '/miglane.engine.v1.EngineService/CancelMigration',
             miglane_dot_v1_dot_engine__pb2.CancelMigrationRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.CancelMigrationResponse.FromString,
             options,
@@ -1126,7 +1162,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/SetMigrationBandwidth',
+            '/miglane.engine.v1.EngineService/SetMigrationBandwidth',
             miglane_dot_v1_dot_engine__pb2.SetMigrationBandwidthRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.SetMigrationBandwidthResponse.FromString,
             options,
@@ -1153,7 +1189,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/GetMigration',
+            '/miglane.engine.v1.EngineService/GetMigration',
             miglane_dot_v1_dot_engine__pb2.GetMigrationRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetMigrationResponse.FromString,
             options,
@@ -1180,7 +1216,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListMigrations',
+            '/miglane.engine.v1.EngineService/ListMigrations',
             miglane_dot_v1_dot_engine__pb2.ListMigrationsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListMigrationsResponse.FromString,
             options,
@@ -1207,7 +1243,7 @@ class EngineService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/miglane.v1.EngineService/WatchMigrations',
+            '/miglane.engine.v1.EngineService/WatchMigrations',
             miglane_dot_v1_dot_engine__pb2.WatchMigrationsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.WatchMigrationsResponse.FromString,
             options,
@@ -1234,7 +1270,7 @@ class EngineService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/miglane.v1.EngineService/ListEvents',
+            '/miglane.engine.v1.EngineService/ListEvents',
             miglane_dot_v1_dot_engine__pb2.ListEventsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.ListEventsResponse.FromString,
             options,
@@ -1261,7 +1297,7 @@ class EngineService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/miglane.v1.EngineService/WatchEvents',
+            '/miglane.engine.v1.EngineService/WatchEvents',
             miglane_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
             options,

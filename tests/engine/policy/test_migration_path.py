@@ -214,7 +214,7 @@ def test_ipv6_migration_network_uri_is_bracketed() -> None:
         pytest.param(
             replace(host(2, attachments=()), host=replace(host(2).host, agent_address="")),
             "",
-            id="nothing known: libvirt's default",
+            id="nothing known: no URI, which the agent refuses",
         ),
     ],
 )

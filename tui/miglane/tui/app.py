@@ -522,7 +522,9 @@ class MiglaneApp(App[None]):
             return
         vm_name = migration.vm_name or self.inventory.vm_name(migration.vm_id)
         mibps = await self.push_screen_wait(
-            BandwidthDialog(f"Bandwidth of {vm_name}'s migration", migration.max_bandwidth_mibps)
+            BandwidthDialog(
+                f"Bandwidth of {vm_name}'s migration", migration.max_bandwidth_mib_per_second
+            )
         )
         if mibps is None:
             return

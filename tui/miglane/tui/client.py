@@ -16,7 +16,7 @@ grpc.aio) and `miglane.tui.testing.FakeEngineClient` (in memory, for tests and d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from miglane.v1 import common_pb2, engine_pb2
@@ -29,13 +29,23 @@ class EngineError(Exception):
     """A call the engine refused or could not answer.
 
     `code` is the gRPC status name ("FAILED_PRECONDITION", "UNAVAILABLE", ...), `detail` the
-    engine's own sentence, shown to the operator as is.
+    engine's own sentence, shown to the operator as is; `reason` and `metadata` the engine's
+    `ErrorInfo` ("" and empty when it gave none), e.g. CONSUMER_TOO_SLOW with "resume_after".
     """
 
-    def __init__(self, code: str, detail: str, address: str = "") -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        address: str = "",
+        reason: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
         self.code = code
         self.detail = detail
         self.address = address
+        self.reason = reason
+        self.metadata: Mapping[str, str] = dict(metadata or {})
         super().__init__(self.describe())
 
     @property

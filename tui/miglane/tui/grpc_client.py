@@ -11,6 +11,7 @@ import grpc.aio
 
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+from miglane.v1.rich_errors import error_details
 
 PAGE_SIZE = 500
 # A fresh engine comes back within a second or two; grpc's default backoff (up to 120 s)
@@ -53,7 +54,14 @@ class GrpcEngineClient:
         return self._stub, self._channel
 
     def _error(self, error: grpc.aio.AioRpcError, channel: grpc.aio.Channel) -> EngineError:
-        engine_error = EngineError(error.code().name, error.details() or "", self._address)
+        details = error_details(error.trailing_metadata())
+        engine_error = EngineError(
+            error.code().name,
+            error.details() or "",
+            self._address,
+            reason=details.reason,
+            metadata=details.metadata,
+        )
         if engine_error.is_connection_problem and channel is self._channel:
             # Only the call that saw the current channel fail drops it: a late failure on an
             # older channel must not close the one another call just dialled.
@@ -123,15 +131,13 @@ class GrpcEngineClient:
     ) -> engine_pb2.Migration:
         request = engine_pb2.MigrateVmRequest(vm_id=vm_id, destination_host_id=destination_host_id)
         if max_bandwidth_mibps is not None:
-            request.max_bandwidth_mibps = max_bandwidth_mibps
+            request.max_bandwidth_mib_per_second = max_bandwidth_mibps
         response = await self._unary("MigrateVm", request)
         migration: engine_pb2.Migration = response.migration
         return migration
 
     async def list_migration_candidates(self, vm_id: str) -> list[engine_pb2.MigrationCandidate]:
-        request = engine_pb2.ListMigrationCandidatesRequest(vm_id=vm_id)
-        response = await self._unary("ListMigrationCandidates", request)
-        return list(response.candidates)
+        return await self._pages("ListMigrationCandidates", "candidates", vm_id=vm_id)
 
     async def cancel_migration(self, migration_id: str) -> engine_pb2.Migration:
         request = engine_pb2.CancelMigrationRequest(migration_id=migration_id)
@@ -143,7 +149,7 @@ class GrpcEngineClient:
         self, migration_id: str, max_bandwidth_mibps: int
     ) -> engine_pb2.Migration:
         request = engine_pb2.SetMigrationBandwidthRequest(
-            migration_id=migration_id, max_bandwidth_mibps=max_bandwidth_mibps
+            migration_id=migration_id, max_bandwidth_mib_per_second=max_bandwidth_mibps
         )
         response = await self._unary("SetMigrationBandwidth", request)
         migration: engine_pb2.Migration = response.migration

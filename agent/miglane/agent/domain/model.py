@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 GIB = 1024**3
 MIB = 1024**2
@@ -159,15 +159,16 @@ class MigrationOptions:
 
 @dataclass(frozen=True)
 class MigrateRequest:
-    """The migrate verb as received, before validation."""
+    """The migrate verb as received, before validation: a live migration to `dst` over
+    `migration_uri`, or a hibernation to `save_path`. `mode` is None when the request named
+    no target."""
 
     migration_id: str
     vm_id: str
     dst: str = ""
-    dst_params: dict[str, str] = field(default_factory=dict)
     mode: MigrationMode | None = MigrationMode.LIVE
-    method: str = ""
     migration_uri: str = ""
+    save_path: str = ""
     max_bandwidth_mibps: int | None = None
     options: MigrationOptions = MigrationOptions()
     schedule: ConvergenceSchedule = ConvergenceSchedule()

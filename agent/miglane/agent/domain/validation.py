@@ -1,6 +1,7 @@
 """Validation of the migrate verb: migration URIs, destination peers, request fields.
 
-Refusals raise `InvalidRequest` with a message that says what to change."""
+Refusals raise `InvalidArgument` naming the field at fault, with a message that says what to
+change."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from miglane.agent.domain.errors import InvalidRequest
+from miglane.agent.domain.errors import InvalidArgument
 from miglane.agent.domain.model import MigrateRequest, MigrationMode
 
 DEFAULT_LIBVIRT_TCP_PORT = 16509
@@ -17,6 +18,11 @@ MIGRATION_URI_SCHEMES = ("tcp", "tls")
 PEER_URI_SCHEME = re.compile(r"^(qemu|test)(\+(tcp|tls|ssh|unix|libssh|libssh2))?://")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# The MigrateRequest fields refusals name (paths in the AgentService contract).
+DST_FIELD = "live.dst"
+MIGRATION_URI_FIELD = "live.migration_uri"
+SAVE_PATH_FIELD = "hibernation.path"
+MAX_BANDWIDTH_FIELD = "max_bandwidth_mib_per_second"
 
 
 @dataclass(frozen=True)
@@ -45,79 +51,100 @@ def is_hostname(name: str) -> bool:
     return all(_HOSTNAME_LABEL.match(label) for label in labels)
 
 
-def _parse_port(text: str, uri: str) -> int:
+def _parse_port(text: str, uri: str, field: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise InvalidRequest(f"migration URI {uri!r}: port {text!r} is not in 1..65535")
+        raise InvalidArgument(
+            f"migration URI {uri!r}: port {text!r} is not in 1..65535", field=field
+        )
     return int(text)
 
 
-def parse_migration_uri(uri: str) -> MigrationUri:
+def parse_migration_uri(uri: str, field: str = MIGRATION_URI_FIELD) -> MigrationUri:
     """`tcp://ADDR[:PORT]` or `tls://ADDR[:PORT]`; ADDR an IPv4 address, a bracketed IPv6
-    address or a hostname. Nothing else (no path, user or query) is accepted."""
+    address or a hostname. Nothing else (no path, user or query) is accepted. `field` is the
+    request field the URI came from, named in a refusal."""
     scheme, sep, rest = uri.partition("://")
     if not sep:
-        raise InvalidRequest(f"migration URI {uri!r} has no scheme; use tcp://ADDR[:PORT]")
+        raise InvalidArgument(
+            f"migration URI {uri!r} has no scheme; use tcp://ADDR[:PORT]", field=field
+        )
     scheme = scheme.lower()
     if scheme not in MIGRATION_URI_SCHEMES:
-        raise InvalidRequest(
-            f"migration URI {uri!r}: scheme {scheme!r} is not supported; use tcp:// or tls://"
+        raise InvalidArgument(
+            f"migration URI {uri!r}: scheme {scheme!r} is not supported; use tcp:// or tls://",
+            field=field,
         )
     if not rest or any(c in rest for c in "/?#@ "):
-        raise InvalidRequest(
-            f"migration URI {uri!r} must be {scheme}://ADDR[:PORT] with no path, user or query"
+        raise InvalidArgument(
+            f"migration URI {uri!r} must be {scheme}://ADDR[:PORT] with no path, user or query",
+            field=field,
         )
     port: int | None = None
     if rest.startswith("["):
         host, bracket, after = rest[1:].partition("]")
         if not bracket:
-            raise InvalidRequest(f"migration URI {uri!r}: unclosed '[' around the IPv6 address")
+            raise InvalidArgument(
+                f"migration URI {uri!r}: unclosed '[' around the IPv6 address", field=field
+            )
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise InvalidRequest(
-                f"migration URI {uri!r}: {host!r} is not an IPv6 address"
+            raise InvalidArgument(
+                f"migration URI {uri!r}: {host!r} is not an IPv6 address", field=field
             ) from None
         if after:
             if not after.startswith(":"):
-                raise InvalidRequest(f"migration URI {uri!r}: unexpected {after!r} after ']'")
-            port = _parse_port(after[1:], uri)
+                raise InvalidArgument(
+                    f"migration URI {uri!r}: unexpected {after!r} after ']'", field=field
+                )
+            port = _parse_port(after[1:], uri, field)
         return MigrationUri(scheme, host, port)
     if rest.count(":") > 1:
-        raise InvalidRequest(
-            f"migration URI {uri!r}: an IPv6 address must be in brackets, e.g. tcp://[fd00::5]"
+        raise InvalidArgument(
+            f"migration URI {uri!r}: an IPv6 address must be in brackets, e.g. tcp://[fd00::5]",
+            field=field,
         )
     host, colon, port_text = rest.partition(":")
     if colon:
-        port = _parse_port(port_text, uri)
+        port = _parse_port(port_text, uri, field)
     try:
         ipaddress.IPv4Address(host)
     except ValueError:
         if not is_hostname(host):
-            raise InvalidRequest(
-                f"migration URI {uri!r}: {host!r} is neither an IPv4 address nor a hostname"
+            raise InvalidArgument(
+                f"migration URI {uri!r}: {host!r} is neither an IPv4 address nor a hostname",
+                field=field,
             ) from None
     return MigrationUri(scheme, host, port)
 
 
-def peer_uri_for(dst: str, default_port: int = DEFAULT_LIBVIRT_TCP_PORT) -> str:
-    """The libvirt URI the source daemon uses to reach the destination daemon.
+def peer_uri_for(
+    dst: str, default_port: int = DEFAULT_LIBVIRT_TCP_PORT, field: str = DST_FIELD
+) -> str:
+    """The libvirt URI the source daemon uses to reach the destination daemon; this agent is
+    the only place that builds one from an address.
 
-    `dst` is either such a URI already (as the destination agent reports in its capabilities)
-    or a management address `HOST`, `HOST:LIBVIRT_PORT` or `[V6]:LIBVIRT_PORT`."""
+    `dst` is either such a URI already (as the destination agent reports it in its
+    capabilities' `peer_libvirt_uri`) or the destination's management address `HOST`,
+    `HOST:LIBVIRT_PORT` or `[V6]:LIBVIRT_PORT`."""
     dst = dst.strip()
     if not dst:
-        raise InvalidRequest("dst is empty: give the destination's peer libvirt URI or address")
+        raise InvalidArgument(
+            "dst is empty: give the destination's peer libvirt URI or management address",
+            field=field,
+        )
     if "://" in dst:
         if not PEER_URI_SCHEME.match(dst):
-            raise InvalidRequest(
-                f"dst {dst!r} is not a libvirt URI such as qemu+tcp://HOST:16509/system"
+            raise InvalidArgument(
+                f"dst {dst!r} is not a libvirt URI such as qemu+tcp://HOST:16509/system",
+                field=field,
             )
         return dst
     try:
-        parsed = parse_migration_uri(f"tcp://{dst}")
-    except InvalidRequest:
-        raise InvalidRequest(
-            f"dst {dst!r} is neither a libvirt URI nor HOST[:PORT] / [IPv6][:PORT]"
+        parsed = parse_migration_uri(f"tcp://{dst}", field)
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"dst {dst!r} is neither a libvirt URI nor HOST[:PORT] / [IPv6][:PORT]", field=field
         ) from None
     host = f"[{parsed.host}]" if parsed.is_ipv6 else parsed.host
     return f"qemu+tcp://{host}:{parsed.port or default_port}/system"
@@ -135,33 +162,43 @@ class ValidatedMigration:
 def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
     """Everything that can be checked without the hypervisor."""
     if not _MIGRATION_ID.match(request.migration_id):
-        raise InvalidRequest(
+        raise InvalidArgument(
             f"migration_id {request.migration_id!r} must be 1-128 characters of "
-            "letters, digits, '.', '_', ':' or '-'"
+            "letters, digits, '.', '_', ':' or '-'",
+            field="migration_id",
         )
     if not request.vm_id:
-        raise InvalidRequest("vm_id is empty: give the libvirt domain UUID")
+        raise InvalidArgument("vm_id is empty: give the libvirt domain UUID", field="vm_id")
     if request.mode is None:
-        raise InvalidRequest("mode is unknown: use MIGRATION_MODE_LIVE or MIGRATION_MODE_HIBERNATE")
-    if request.method not in ("", "online"):
-        raise InvalidRequest(f"method {request.method!r} is not supported; only 'online'")
+        raise InvalidArgument(
+            "the target is missing: give a live target or a hibernation target", field="target"
+        )
     if request.max_bandwidth_mibps is not None and request.max_bandwidth_mibps <= 0:
-        raise InvalidRequest("max_bandwidth_mibps must be > 0 when given (unset: no cap)")
+        raise InvalidArgument(
+            "the bandwidth cap must be > 0 when given (unset: no cap)",
+            field=MAX_BANDWIDTH_FIELD,
+        )
     if request.options.parallel_connections > 255:
-        raise InvalidRequest("parallel_connections must be at most 255")
+        raise InvalidArgument(
+            "parallel_connections must be at most 255", field="parallel_connections"
+        )
     for step in request.schedule.stalling:
         if step.action.name == "SET_DOWNTIME" and step.downtime_ms <= 0:
-            raise InvalidRequest(
-                "a SET_DOWNTIME step of convergence_schedule needs downtime_ms > 0"
+            raise InvalidArgument(
+                "a SET_DOWNTIME step of convergence_schedule needs a downtime > 0",
+                field="convergence_schedule",
             )
     if request.mode is MigrationMode.HIBERNATE:
-        path = request.dst_params.get("path", "")
-        if not path.startswith("/"):
-            raise InvalidRequest(
-                'hibernation needs dst_params["path"], an absolute path to save the VM to'
+        if not request.save_path.startswith("/"):
+            raise InvalidArgument(
+                "hibernation needs the absolute path of the file to save the VM to",
+                field=SAVE_PATH_FIELD,
             )
-        return ValidatedMigration(request, request.mode, save_path=path)
+        return ValidatedMigration(request, request.mode, save_path=request.save_path)
     if not request.migration_uri:
-        raise InvalidRequest("migration_uri is empty: give tcp://<destination migration address>")
-    uri = parse_migration_uri(request.migration_uri)
+        raise InvalidArgument(
+            "migration_uri is empty: give tcp://<destination migration address>",
+            field=MIGRATION_URI_FIELD,
+        )
+    uri = parse_migration_uri(request.migration_uri, MIGRATION_URI_FIELD)
     return ValidatedMigration(request, request.mode, peer_uri_for(request.dst), uri)

@@ -1,38 +1,35 @@
-"""Conversions between `miglane.v1` messages and the agent's domain values, one per message."""
+"""Conversions between the AgentService messages (`miglane.agent.v1`, generated as
+`miglane.v1.agent_pb2`) and the agent's domain values, one per message."""
 
 from __future__ import annotations
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from miglane.agent.domain import model
-from miglane.agent.domain.errors import InvalidRequest
+from miglane.agent.domain.errors import InvalidArgument
 from miglane.agent.domain.job import JobStatus
 from miglane.v1 import agent_pb2, common_pb2
 
-MODE_FROM_PB = {
-    common_pb2.MIGRATION_MODE_UNSPECIFIED: model.MigrationMode.LIVE,
-    common_pb2.MIGRATION_MODE_LIVE: model.MigrationMode.LIVE,
-    common_pb2.MIGRATION_MODE_HIBERNATE: model.MigrationMode.HIBERNATE,
-}
-MODE_TO_PB = {
+MODE_TO_PROTO = {
     model.MigrationMode.LIVE: common_pb2.MIGRATION_MODE_LIVE,
     model.MigrationMode.HIBERNATE: common_pb2.MIGRATION_MODE_HIBERNATE,
 }
-PHASE_TO_PB = {
+PHASE_TO_PROTO = {
     model.JobPhase.RUNNING: common_pb2.MIGRATION_PHASE_RUNNING,
     model.JobPhase.COMPLETED: common_pb2.MIGRATION_PHASE_COMPLETED,
     model.JobPhase.FAILED: common_pb2.MIGRATION_PHASE_FAILED,
     model.JobPhase.CANCELLED: common_pb2.MIGRATION_PHASE_CANCELLED,
 }
-FAILURE_TO_PB = {
-    model.FailureKind.NONE: agent_pb2.MIGRATION_FAILURE_KIND_NONE,
+FAILURE_TO_PROTO = {
+    model.FailureKind.NONE: agent_pb2.MIGRATION_FAILURE_KIND_UNSPECIFIED,
     model.FailureKind.CANCELLED: agent_pb2.MIGRATION_FAILURE_KIND_CANCELLED,
     model.FailureKind.NOT_CONVERGING: agent_pb2.MIGRATION_FAILURE_KIND_NOT_CONVERGING,
     model.FailureKind.DESTINATION: agent_pb2.MIGRATION_FAILURE_KIND_DESTINATION,
     model.FailureKind.NETWORK: agent_pb2.MIGRATION_FAILURE_KIND_NETWORK,
     model.FailureKind.OTHER: agent_pb2.MIGRATION_FAILURE_KIND_OTHER,
 }
-VM_STATE_TO_PB = {
+VM_STATE_TO_PROTO = {
     model.VmState.RUNNING: common_pb2.VM_STATE_RUNNING,
     model.VmState.PAUSED: common_pb2.VM_STATE_PAUSED,
     model.VmState.SHUT_OFF: common_pb2.VM_STATE_SHUT_OFF,
@@ -41,7 +38,12 @@ VM_STATE_TO_PB = {
     model.VmState.SAVED: common_pb2.VM_STATE_SAVED,
     model.VmState.UNKNOWN: common_pb2.VM_STATE_UNSPECIFIED,
 }
-ACTION_FROM_PB = {
+# Which MigrateRequest.target is set (vdsm's `mode`).
+MODE_OF_TARGET = {
+    "live": model.MigrationMode.LIVE,
+    "hibernation": model.MigrationMode.HIBERNATE,
+}
+ACTION_FROM_PROTO = {
     common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME: model.ConvergenceAction.SET_DOWNTIME,
     common_pb2.CONVERGENCE_ACTION_POST_COPY: model.ConvergenceAction.POST_COPY,
     common_pb2.CONVERGENCE_ACTION_ABORT: model.ConvergenceAction.ABORT,
@@ -56,29 +58,47 @@ def _timestamp(seconds: float) -> Timestamp | None:
     return ts
 
 
-def schedule_from_pb(pb: common_pb2.ConvergenceSchedule) -> model.ConvergenceSchedule:
+def _duration(milliseconds: int) -> Duration | None:
+    """Unset for 0: "none" or "unknown" in every duration field of the contract."""
+    if not milliseconds:
+        return None
+    duration = Duration()
+    duration.FromMilliseconds(milliseconds)
+    return duration
+
+
+def _milliseconds(duration: Duration) -> int:
+    return duration.ToMilliseconds()
+
+
+def schedule_from_proto(pb: common_pb2.ConvergenceSchedule) -> model.ConvergenceSchedule:
     steps = []
     for step in pb.stalling:
-        if step.action not in ACTION_FROM_PB:
-            raise InvalidRequest(f"convergence_schedule: unknown action {step.action}")
+        if step.action not in ACTION_FROM_PROTO:
+            raise InvalidArgument(
+                f"unknown action {step.action}", field="convergence_schedule.stalling.action"
+            )
         steps.append(
             model.ConvergenceStep(
-                step.stalled_iterations, ACTION_FROM_PB[step.action], step.downtime_ms
+                step.stalled_iterations,
+                ACTION_FROM_PROTO[step.action],
+                _milliseconds(step.downtime),
             )
         )
-    return model.ConvergenceSchedule(pb.initial_downtime_ms, tuple(steps))
+    return model.ConvergenceSchedule(_milliseconds(pb.initial_downtime), tuple(steps))
 
 
-def migrate_request_from_pb(pb: agent_pb2.MigrateRequest) -> model.MigrateRequest:
+def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateRequest:
     return model.MigrateRequest(
         migration_id=pb.migration_id,
         vm_id=pb.vm_id,
-        dst=pb.dst,
-        dst_params=dict(pb.dst_params),
-        mode=MODE_FROM_PB.get(pb.mode),
-        method=pb.method,
-        migration_uri=pb.migration_uri,
-        max_bandwidth_mibps=pb.max_bandwidth_mibps if pb.HasField("max_bandwidth_mibps") else None,
+        dst=pb.live.dst,
+        mode=MODE_OF_TARGET.get(pb.WhichOneof("target") or ""),
+        migration_uri=pb.live.migration_uri,
+        save_path=pb.hibernation.path,
+        max_bandwidth_mibps=(
+            pb.max_bandwidth_mib_per_second if pb.HasField("max_bandwidth_mib_per_second") else None
+        ),
         options=model.MigrationOptions(
             encrypted=pb.encrypted,
             compressed=pb.compressed,
@@ -86,81 +106,85 @@ def migrate_request_from_pb(pb: agent_pb2.MigrateRequest) -> model.MigrateReques
             parallel_connections=pb.parallel_connections,
             post_copy_allowed=pb.post_copy_allowed,
         ),
-        schedule=schedule_from_pb(pb.convergence_schedule),
-        timeouts=model.Timeouts(pb.no_progress_timeout_s, pb.completion_timeout_s_per_gib),
+        schedule=schedule_from_proto(pb.convergence_schedule),
+        timeouts=model.Timeouts(
+            pb.no_progress_timeout.seconds, pb.completion_timeout_per_gib.seconds
+        ),
     )
 
 
-def change_from_pb(pb: agent_pb2.MigrateChangeParamsRequest) -> model.BandwidthChange:
-    return model.BandwidthChange(pb.migration_id, pb.max_bandwidth_mibps, pb.max_downtime_ms)
+def change_from_proto(pb: agent_pb2.MigrateChangeParamsRequest) -> model.BandwidthChange:
+    return model.BandwidthChange(
+        pb.migration_id, pb.max_bandwidth_mib_per_second, _milliseconds(pb.max_downtime)
+    )
 
 
-def progress_to_pb(status: JobStatus) -> agent_pb2.MigrationProgress:
+def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
     return agent_pb2.MigrationProgress(
         migration_id=status.migration_id,
         vm_id=status.vm_id,
-        mode=MODE_TO_PB[status.mode],
-        phase=PHASE_TO_PB[status.phase],
+        mode=MODE_TO_PROTO[status.mode],
+        phase=PHASE_TO_PROTO[status.phase],
         progress_percent=status.progress.percent,
         data_total_bytes=status.data_total,
         data_processed_bytes=status.data_processed,
         data_remaining_bytes=status.data_remaining,
-        throughput_bps=status.throughput_bps,
-        dirty_rate_bps=status.dirty_rate_bps,
+        throughput_bytes_per_second=status.throughput_bps,
+        dirty_rate_bytes_per_second=status.dirty_rate_bps,
         iteration=status.iteration,
-        downtime_ms=status.downtime_ms,
-        max_downtime_ms=status.max_downtime_ms,
-        max_bandwidth_mibps=status.max_bandwidth_mibps,
+        downtime=_duration(status.downtime_ms),
+        max_downtime=_duration(status.max_downtime_ms),
+        max_bandwidth_mib_per_second=status.max_bandwidth_mibps,
         post_copy=status.post_copy,
         error=status.error,
-        failure_kind=FAILURE_TO_PB[status.failure_kind],
+        failure_kind=FAILURE_TO_PROTO[status.failure_kind],
         observed_at=_timestamp(status.observed_at),
         started_at=_timestamp(status.started_at),
         finished_at=_timestamp(status.finished_at),
         migration_uri=status.migration_uri,
         dst=status.dst,
-        eta_s=status.eta_s,
-        elapsed_ms=status.elapsed_ms,
+        eta=_duration(status.eta_s * 1000),
+        elapsed=_duration(status.elapsed_ms),
     )
 
 
-def nic_to_pb(nic: model.Nic) -> common_pb2.Nic:
+def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
     return common_pb2.Nic(
         name=nic.name,
         mac=nic.mac,
         addresses=list(nic.addresses),
         link_up=nic.link_up,
-        speed_mbps=nic.speed_mbps,
+        speed_mbit_per_second=nic.speed_mbps,
         mtu=nic.mtu,
         rx_bytes=nic.rx_bytes,
         tx_bytes=nic.tx_bytes,
     )
 
 
-def capabilities_to_pb(caps: model.Capabilities) -> agent_pb2.GetCapabilitiesResponse:
+def capabilities_to_proto(caps: model.Capabilities) -> agent_pb2.GetCapabilitiesResponse:
     h = caps.host
     return agent_pb2.GetCapabilitiesResponse(
         host_uuid=h.host_uuid,
         hostname=h.hostname,
         libvirt_version=h.libvirt_version,
         qemu_version=h.qemu_version,
-        cpus=h.cpus,
+        cpu_count=h.cpus,
         memory_mib=h.memory_mib,
         free_memory_mib=h.free_memory_mib,
         peer_libvirt_uri=caps.peer_libvirt_uri,
-        nics=[nic_to_pb(n) for n in caps.nics],
+        nics=[nic_to_proto(n) for n in caps.nics],
         agent_version=caps.agent_version,
-        max_outgoing_migrations=caps.max_outgoing_migrations,
-        running_outgoing_migrations=caps.running_outgoing_migrations,
+        max_outgoing_migration_count=caps.max_outgoing_migrations,
+        running_outgoing_migration_count=caps.running_outgoing_migrations,
     )
 
 
-def vm_to_pb(vm: model.VmView) -> agent_pb2.AgentVm:
+def vm_to_proto(vm: model.VmView) -> agent_pb2.AgentVm:
     d = vm.domain
     return agent_pb2.AgentVm(
         id=d.id,
         name=d.name,
-        state=VM_STATE_TO_PB[d.state],
+        state=VM_STATE_TO_PROTO[d.state],
         memory_mib=d.memory_mib,
         migration_id=vm.migration_id,
     )

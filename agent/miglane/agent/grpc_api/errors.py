@@ -1,7 +1,10 @@
-"""The one place where the agent's refusals become gRPC status codes."""
+"""The one place where the agent's refusals become gRPC statuses: a status code per error
+class, and `google.rpc` details a client branches on (`ErrorInfo` with the refusal's reason;
+`BadRequest` naming the field at fault for INVALID_ARGUMENT). The message stays the sentence."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -9,42 +12,77 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from miglane.agent.domain import errors
 
 log = logging.getLogger(__name__)
 
-STATUS_OF_ERROR: dict[type[errors.AgentError], grpc.StatusCode] = {
-    errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+# ErrorInfo.domain of every refusal the agent answers with.
+ERROR_DOMAIN = "agent.miglane"
+
+STATUS_OF_ERROR: dict[type[errors.DomainError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unsupported: grpc.StatusCode.UNIMPLEMENTED,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def status_of(error: errors.AgentError) -> grpc.StatusCode:
+def status_code(error: errors.DomainError) -> grpc.StatusCode:
     for cls in type(error).__mro__:
         if cls in STATUS_OF_ERROR:
             return STATUS_OF_ERROR[cls]
     return grpc.StatusCode.INTERNAL
 
 
-def handle_agent_errors(method: F) -> F:
-    """Aborts the RPC with the mapped status when the agent refuses; works for unary methods
-    and for server-streaming async generators."""
+def _packed(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def rich_status(error: errors.DomainError) -> grpc.Status:
+    """The status a refusal ends its RPC with: code, sentence and details."""
+    code = status_code(error)
+    details = [_packed(error_details_pb2.ErrorInfo(reason=str(error.reason), domain=ERROR_DOMAIN))]
+    if error.field:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
+        details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=error.message, details=details
+    )
+    return rpc_status.to_status(status)
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.DomainError) -> None:
+    status = rich_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def map_domain_errors(method: F) -> F:
+    """Wraps a servicer method (coroutine or async generator): a refusal ends the RPC with its
+    rich status; anything else goes to grpc, which answers UNKNOWN."""
     if inspect.isasyncgenfunction(method):
 
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
             try:
-                async for item in method(self, request, context):
-                    yield item
-            except errors.AgentError as e:
-                await context.abort(status_of(e), str(e))
+                async with contextlib.aclosing(method(self, request, context)) as items:
+                    async for item in items:
+                        yield item
+                return
+            except errors.DomainError as e:
+                refusal = e
+            await _abort(context, refusal)
 
         return stream  # type: ignore[return-value]
 
@@ -52,7 +90,8 @@ def handle_agent_errors(method: F) -> F:
     async def unary(self: Any, request: Any, context: Any) -> Any:
         try:
             return await method(self, request, context)
-        except errors.AgentError as e:
-            await context.abort(status_of(e), str(e))
+        except errors.DomainError as e:
+            refusal = e
+        await _abort(context, refusal)
 
     return unary  # type: ignore[return-value]

@@ -8,9 +8,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from miglane.agent.grpc_api.servicer import AgentServicer
 from miglane.agent.service import Agent
-from miglane.v1 import agent_pb2_grpc
+from miglane.v1 import agent_pb2, agent_pb2_grpc
 
-SERVICE_NAME = "miglane.v1.AgentService"
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 
 
 async def create_server(agent: Agent, address: str = "127.0.0.1:0") -> tuple[grpc.aio.Server, int]:

@@ -1,67 +1,76 @@
-"""AgentService over an injected `Agent`: convert, call, convert."""
+"""AgentService over an injected `Agent`: each RPC converts its request, calls the agent,
+converts back."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-import grpc
-
-from miglane.agent.grpc_api import converters as cv
-from miglane.agent.grpc_api.errors import handle_agent_errors
+from miglane.agent.grpc_api import converters as conv
+from miglane.agent.grpc_api.errors import map_domain_errors
 from miglane.agent.service import Agent
-from miglane.v1 import agent_pb2, agent_pb2_grpc
+from miglane.v1 import agent_pb2 as pb
+from miglane.v1 import agent_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
+Context = Any  # grpc.aio.ServicerContext, or grpc_testing's in servicer tests
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
-    @handle_agent_errors
-    async def GetCapabilities(self, request: agent_pb2.GetCapabilitiesRequest, context: Ctx):  # type: ignore[override]
-        return cv.capabilities_to_pb(await self.agent.capabilities())
+    @map_domain_errors
+    async def GetCapabilities(
+        self, request: pb.GetCapabilitiesRequest, context: Context
+    ) -> pb.GetCapabilitiesResponse:
+        return conv.capabilities_to_proto(await self.agent.capabilities())
 
-    @handle_agent_errors
-    async def ListVms(self, request: agent_pb2.AgentServiceListVmsRequest, context: Ctx):  # type: ignore[override]
+    @map_domain_errors
+    async def ListVms(self, request: pb.ListVmsRequest, context: Context) -> pb.ListVmsResponse:
         vms = await self.agent.list_vms()
-        return agent_pb2.AgentServiceListVmsResponse(vms=[cv.vm_to_pb(v) for v in vms])
+        return pb.ListVmsResponse(vms=[conv.vm_to_proto(v) for v in vms])
 
-    @handle_agent_errors
-    async def Migrate(self, request: agent_pb2.MigrateRequest, context: Ctx):  # type: ignore[override]
-        status = await self.agent.migrate(cv.migrate_request_from_pb(request))
-        return agent_pb2.MigrateResponse(progress=cv.progress_to_pb(status))
+    @map_domain_errors
+    async def Migrate(self, request: pb.MigrateRequest, context: Context) -> pb.MigrateResponse:
+        status = await self.agent.migrate(conv.migrate_request_from_proto(request))
+        return pb.MigrateResponse(progress=conv.progress_to_proto(status))
 
-    @handle_agent_errors
-    async def MigrateCancel(self, request: agent_pb2.MigrateCancelRequest, context: Ctx):  # type: ignore[override]
+    @map_domain_errors
+    async def MigrateCancel(
+        self, request: pb.MigrateCancelRequest, context: Context
+    ) -> pb.MigrateCancelResponse:
         status = await self.agent.cancel(request.migration_id)
-        return agent_pb2.MigrateCancelResponse(progress=cv.progress_to_pb(status))
+        return pb.MigrateCancelResponse(progress=conv.progress_to_proto(status))
 
-    @handle_agent_errors
+    @map_domain_errors
     async def MigrateChangeParams(
-        self, request: agent_pb2.MigrateChangeParamsRequest, context: Ctx
-    ):  # type: ignore[override]
-        status = await self.agent.change_params(cv.change_from_pb(request))
-        return agent_pb2.MigrateChangeParamsResponse(progress=cv.progress_to_pb(status))
+        self, request: pb.MigrateChangeParamsRequest, context: Context
+    ) -> pb.MigrateChangeParamsResponse:
+        status = await self.agent.change_params(conv.change_from_proto(request))
+        return pb.MigrateChangeParamsResponse(progress=conv.progress_to_proto(status))
 
-    @handle_agent_errors
-    async def GetMigrationStatus(self, request: agent_pb2.GetMigrationStatusRequest, context: Ctx):  # type: ignore[override]
+    @map_domain_errors
+    async def GetMigrationStatus(
+        self, request: pb.GetMigrationStatusRequest, context: Context
+    ) -> pb.GetMigrationStatusResponse:
         status = await self.agent.status(request.migration_id)
-        return agent_pb2.GetMigrationStatusResponse(progress=cv.progress_to_pb(status))
+        return pb.GetMigrationStatusResponse(progress=conv.progress_to_proto(status))
 
-    @handle_agent_errors
-    async def ListMigrationJobs(self, request: agent_pb2.ListMigrationJobsRequest, context: Ctx):  # type: ignore[override]
+    @map_domain_errors
+    async def ListMigrationJobs(
+        self, request: pb.ListMigrationJobsRequest, context: Context
+    ) -> pb.ListMigrationJobsResponse:
         jobs = await self.agent.list_jobs(request.include_finished)
-        return agent_pb2.ListMigrationJobsResponse(jobs=[cv.progress_to_pb(j) for j in jobs])
+        return pb.ListMigrationJobsResponse(jobs=[conv.progress_to_proto(j) for j in jobs])
 
-    @handle_agent_errors
-    async def WatchMigrationProgress(  # type: ignore[override]
-        self, request: agent_pb2.WatchMigrationProgressRequest, context: Ctx
-    ) -> AsyncIterator[agent_pb2.WatchMigrationProgressResponse]:
+    @map_domain_errors
+    async def WatchMigrationProgress(
+        self, request: pb.WatchMigrationProgressRequest, context: Context
+    ) -> AsyncIterator[pb.WatchMigrationProgressResponse]:
         async for status in self.agent.watch(request.migration_id):
-            yield agent_pb2.WatchMigrationProgressResponse(progress=cv.progress_to_pb(status))
+            yield pb.WatchMigrationProgressResponse(progress=conv.progress_to_proto(status))
 
-    @handle_agent_errors
-    async def Restore(self, request: agent_pb2.RestoreRequest, context: Ctx):  # type: ignore[override]
+    @map_domain_errors
+    async def Restore(self, request: pb.RestoreRequest, context: Context) -> pb.RestoreResponse:
         vm = await self.agent.restore(request.path)
-        return agent_pb2.RestoreResponse(vm=cv.vm_to_pb(vm))
+        return pb.RestoreResponse(vm=conv.vm_to_proto(vm))

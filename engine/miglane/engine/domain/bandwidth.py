@@ -204,6 +204,6 @@ def check_running_cap(mibps: int) -> None:
     (or none) the agent can only replace with another value."""
     if mibps <= 0:
         raise InvalidArgument(
-            "max_bandwidth_mibps",
+            "max_bandwidth_mib_per_second",
             "a running migration's cap can be changed, not removed: give a value > 0",
         )

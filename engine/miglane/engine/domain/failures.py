@@ -9,7 +9,6 @@ class MigrationFailureKind(IntEnum):
     """Mirrors `miglane.v1.MigrationFailureKind`."""
 
     UNSPECIFIED = 0
-    NONE = 1
     CANCELLED = 2
     NOT_CONVERGING = 3
     DESTINATION = 4

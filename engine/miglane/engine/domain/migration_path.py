@@ -85,8 +85,9 @@ class MigrationPath:
 
     # The network carrying the data ("" when the cluster has no management network either).
     network_id: str
-    # tcp://ADDRESS (IPv6 bracketed); "" when no address is known, leaving libvirt to use the
-    # destination's peer URI.
+    # tcp://ADDRESS (IPv6 bracketed): the agent contract's required LiveTarget.migration_uri.
+    # "" only when no address of the destination is known at all (no agent address), and then
+    # the migration cannot be carried out: the agent refuses an empty URI.
     migration_uri: str
     fallback_reason: FallbackReason
     # A sentence for the operator; empty when the migration network carries the data.

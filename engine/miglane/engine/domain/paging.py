@@ -85,3 +85,12 @@ def _decode(token: str, scope: str) -> int:
             "again with an empty page_token",
         )
     return int(payload["a"])
+
+
+def page_of(items: list[T], size: int, token: str, scope: str) -> Listing[T]:
+    """One page of a list computed afresh on each call rather than read by key from the store
+    (e.g. migration candidates): the token holds the position to continue from."""
+    page = parse_page(size, token, scope)
+    chunk = items[page.after : page.after + page.size]
+    end = page.after + len(chunk)
+    return Listing(chunk, next_page_token(scope, end) if end < len(items) else "")

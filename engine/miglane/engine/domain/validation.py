@@ -159,6 +159,7 @@ def validate_compatibility_version(field: str, value: str) -> str:
 
 # ---------------------------------------------------------------- numbers and policy
 
+# By MigrationPolicy attribute; a refusal names the request field (POLICY_FIELDS).
 POLICY_LIMITS: dict[str, int] = {
     "custom_mibps": 1_000_000,
     "max_outgoing_per_host": 64,
@@ -167,6 +168,12 @@ POLICY_LIMITS: dict[str, int] = {
     "parallel_connections": 64,
     "no_progress_timeout_s": 86_400,
     "completion_timeout_s_per_gib": 86_400,
+}
+# The MigrationPolicy message's field for each attribute whose name differs.
+POLICY_FIELDS = {
+    "custom_mibps": "custom_mib_per_second",
+    "no_progress_timeout_s": "no_progress_timeout",
+    "completion_timeout_s_per_gib": "completion_timeout_per_gib",
 }
 
 
@@ -190,18 +197,18 @@ def resolve_policy(field: str, policy: MigrationPolicy | None) -> MigrationPolic
     if policy is None:
         return MigrationPolicy()
     for name, maximum in POLICY_LIMITS.items():
-        validate_at_most(f"{field}.{name}", getattr(policy, name), maximum)
+        validate_at_most(f"{field}.{POLICY_FIELDS.get(name, name)}", getattr(policy, name), maximum)
     mode = policy.bandwidth_mode or BandwidthMode.AUTO
     if mode is BandwidthMode.CUSTOM and policy.custom_mibps == 0:
         raise InvalidArgument(
-            f"{field}.custom_mibps",
+            f"{field}.custom_mib_per_second",
             "is 0 with bandwidth_mode BANDWIDTH_MODE_CUSTOM; give the cap in MiB/s",
         )
     if mode is not BandwidthMode.CUSTOM and policy.custom_mibps:
         raise InvalidArgument(
-            f"{field}.custom_mibps",
+            f"{field}.custom_mib_per_second",
             f"applies only with bandwidth_mode BANDWIDTH_MODE_CUSTOM, not {mode.name}; "
-            "set the mode to custom or leave custom_mibps at 0",
+            "set the mode to custom or leave custom_mib_per_second at 0",
         )
     return replace(
         policy,

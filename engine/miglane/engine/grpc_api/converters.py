@@ -1,4 +1,5 @@
-"""One converter per message between `miglane.v1` and the domain values.
+"""One converter per message between the contracts (`miglane.engine.v1`, `miglane.agent.v1`,
+`miglane.common.v1`, generated as `miglane.v1.*_pb2`) and the domain values.
 
 Proto3 enums are open: an unknown number (role=99) arrives as is and is refused here, naming
 the field. UNSPECIFIED passes through: whether it means "default" or "missing" is the domain's
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from enum import Enum, IntEnum
 from typing import Any, TypeVar
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from miglane.engine.domain import model
@@ -38,6 +39,27 @@ def _enum(domain: type[E], proto: EnumTypeWrapper, value: int, field: str) -> E:
 def _pb(value: IntEnum) -> Any:
     # The generated stubs type enum fields as their wrapper class; the numbers are the same.
     return int(value)
+
+
+def _duration(milliseconds: int) -> duration_pb2.Duration | None:
+    """Unset for 0: "none" or "unknown" in every duration field of the contracts."""
+    if not milliseconds:
+        return None
+    duration = duration_pb2.Duration()
+    duration.FromMilliseconds(milliseconds)
+    return duration
+
+
+def _seconds(duration: duration_pb2.Duration, field: str) -> int:
+    """A whole-seconds duration of a request; a negative one is refused."""
+    if duration.seconds < 0 or duration.nanos < 0:
+        raise InvalidArgument(field, "must not be negative")
+    return duration.seconds
+
+
+def fallback_reason_to_proto(reason: model.FallbackReason) -> Any:
+    """The contract has no NONE: UNSPECIFIED means the migration network carries the data."""
+    return 0 if reason is model.FallbackReason.NONE else int(reason)
 
 
 def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -81,7 +103,7 @@ def policy_from_proto(
             message.bandwidth_mode,
             f"{field}.bandwidth_mode",
         ),
-        custom_mibps=message.custom_mibps,
+        custom_mibps=message.custom_mib_per_second,
         max_outgoing_per_host=message.max_outgoing_per_host,
         max_incoming_per_host=message.max_incoming_per_host,
         max_concurrent_per_cluster=message.max_concurrent_per_cluster,
@@ -95,15 +117,17 @@ def policy_from_proto(
         compressed=message.compressed,
         auto_converge=message.auto_converge,
         parallel_connections=message.parallel_connections,
-        no_progress_timeout_s=message.no_progress_timeout_s,
-        completion_timeout_s_per_gib=message.completion_timeout_s_per_gib,
+        no_progress_timeout_s=_seconds(message.no_progress_timeout, f"{field}.no_progress_timeout"),
+        completion_timeout_s_per_gib=_seconds(
+            message.completion_timeout_per_gib, f"{field}.completion_timeout_per_gib"
+        ),
     )
 
 
 def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy:
     return engine_pb2.MigrationPolicy(
         bandwidth_mode=_pb(policy.bandwidth_mode),
-        custom_mibps=policy.custom_mibps,
+        custom_mib_per_second=policy.custom_mibps,
         max_outgoing_per_host=policy.max_outgoing_per_host,
         max_incoming_per_host=policy.max_incoming_per_host,
         max_concurrent_per_cluster=policy.max_concurrent_per_cluster,
@@ -112,8 +136,8 @@ def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy
         compressed=policy.compressed,
         auto_converge=policy.auto_converge,
         parallel_connections=policy.parallel_connections,
-        no_progress_timeout_s=policy.no_progress_timeout_s,
-        completion_timeout_s_per_gib=policy.completion_timeout_s_per_gib,
+        no_progress_timeout=_duration(policy.no_progress_timeout_s * 1000),
+        completion_timeout_per_gib=_duration(policy.completion_timeout_s_per_gib * 1000),
     )
 
 
@@ -161,7 +185,7 @@ def network_spec(request: engine_pb2.CreateNetworkRequest) -> model.NetworkSpec:
         subnet=request.subnet,
         required=request.required,
         roles=roles_from_proto(request.roles),
-        qos_mbps=request.qos_mbps if request.HasField("qos_mbps") else None,
+        qos_mbps=(request.qos_mbit_per_second if request.HasField("qos_mbit_per_second") else None),
         description=request.description,
     )
 
@@ -172,7 +196,7 @@ def network_patch(request: engine_pb2.UpdateNetworkRequest) -> model.NetworkPatc
         name=request.name if request.HasField("name") else None,
         subnet=request.subnet if request.HasField("subnet") else None,
         required=request.required if request.HasField("required") else None,
-        qos_mbps=request.qos_mbps if request.HasField("qos_mbps") else None,
+        qos_mbps=(request.qos_mbit_per_second if request.HasField("qos_mbit_per_second") else None),
         description=request.description if request.HasField("description") else None,
     )
 
@@ -189,7 +213,7 @@ def network_to_proto(network: model.Network) -> engine_pb2.Network:
         created_at=_timestamp(network.created_at),
     )
     if network.qos_mbps is not None:
-        message.qos_mbps = network.qos_mbps
+        message.qos_mbit_per_second = network.qos_mbps
     return message
 
 
@@ -208,7 +232,7 @@ def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
         mac=nic.mac,
         addresses=list(nic.addresses),
         link_up=nic.link_up,
-        speed_mbps=nic.speed_mbps,
+        speed_mbit_per_second=nic.speed_mbps,
         mtu=nic.mtu,
         rx_bytes=nic.rx_bytes,
         tx_bytes=nic.tx_bytes,
@@ -216,13 +240,13 @@ def nic_to_proto(nic: model.Nic) -> common_pb2.Nic:
 
 
 def nic_from_proto(message: common_pb2.Nic) -> model.Nic:
-    """For issue 5: the NICs of an agent's GetCapabilities answer."""
+    """The NICs of an agent's GetCapabilities answer."""
     return model.Nic(
         name=message.name,
         mac=message.mac,
         addresses=tuple(message.addresses),
         link_up=message.link_up,
-        speed_mbps=message.speed_mbps,
+        speed_mbps=message.speed_mbit_per_second,
         mtu=message.mtu,
         rx_bytes=message.rx_bytes,
         tx_bytes=message.tx_bytes,
@@ -236,7 +260,7 @@ def attachment_to_proto(attachment: model.Attachment) -> engine_pb2.NetworkAttac
         nic=attachment.nic,
         address=attachment.address,
         link_up=attachment.link_up,
-        speed_mbps=attachment.speed_mbps,
+        speed_mbit_per_second=attachment.speed_mbps,
         mtu=attachment.mtu,
         note=attachment.note,
     )
@@ -256,11 +280,11 @@ def host_to_proto(view: model.HostView) -> engine_pb2.Host:
         host_uuid=facts.host_uuid,
         hostname=facts.hostname,
         peer_libvirt_uri=facts.peer_libvirt_uri,
-        cpus=facts.cpus,
+        cpu_count=facts.cpus,
         memory_mib=facts.memory_mib,
         free_memory_mib=facts.free_memory_mib,
-        outgoing_migrations=view.outgoing_migrations,
-        incoming_migrations=view.incoming_migrations,
+        outgoing_migration_count=view.outgoing_migrations,
+        incoming_migration_count=view.incoming_migrations,
         last_seen_at=_timestamp(host.last_seen_at),
         libvirt_version=facts.libvirt_version,
         qemu_version=facts.qemu_version,
@@ -303,23 +327,23 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         data_total_bytes=migration.data_total_bytes,
         data_processed_bytes=migration.data_processed_bytes,
         data_remaining_bytes=migration.data_remaining_bytes,
-        throughput_bps=migration.throughput_bps,
-        dirty_rate_bps=migration.dirty_rate_bps,
+        throughput_bytes_per_second=migration.throughput_bps,
+        dirty_rate_bytes_per_second=migration.dirty_rate_bps,
         iteration=migration.iteration,
         network_id=migration.network_id,
         migration_uri=migration.migration_uri,
-        fallback_reason=_pb(migration.fallback_reason),
+        fallback_reason=fallback_reason_to_proto(migration.fallback_reason),
         fallback_detail=migration.fallback_detail,
-        max_bandwidth_mibps=migration.max_bandwidth_mibps,
+        max_bandwidth_mib_per_second=migration.max_bandwidth_mibps,
         error=migration.error,
         created_at=_timestamp(migration.created_at),
         started_at=_timestamp(migration.started_at),
         finished_at=_timestamp(migration.finished_at),
-        downtime_ms=migration.downtime_ms,
+        downtime=_duration(migration.downtime_ms),
         cluster_id=migration.cluster_id,
         vm_name=migration.vm_name,
         queue_reason=migration.queue_reason,
-        eta_s=migration.eta_s,
+        eta=_duration(migration.eta_s * 1000),
         tried_host_ids=list(migration.tried_host_ids),
         evacuation_host_id=migration.evacuation_host_id,
         post_copy=migration.post_copy,
@@ -358,7 +382,7 @@ def candidate_to_proto(assessment: DestinationAssessment) -> engine_pb2.Migratio
     )
     if path is not None:
         message.network_id = path.network_id
-        message.fallback_reason = _pb(path.fallback_reason)
+        message.fallback_reason = fallback_reason_to_proto(path.fallback_reason)
         message.fallback_detail = path.fallback_detail
     return message
 
@@ -370,7 +394,9 @@ def unplaced_to_proto(unplaced: UnplacedVm) -> engine_pb2.UnplacedVm:
 
 
 def bandwidth_override(request: engine_pb2.MigrateVmRequest) -> int | None:
-    return request.max_bandwidth_mibps if request.HasField("max_bandwidth_mibps") else None
+    if request.HasField("max_bandwidth_mib_per_second"):
+        return request.max_bandwidth_mib_per_second
+    return None
 
 
 # ---------------------------------------------------------------- AgentService messages
@@ -402,15 +428,15 @@ def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
         data_total_bytes=message.data_total_bytes,
         data_processed_bytes=message.data_processed_bytes,
         data_remaining_bytes=message.data_remaining_bytes,
-        throughput_bps=message.throughput_bps,
-        dirty_rate_bps=message.dirty_rate_bps,
+        throughput_bps=message.throughput_bytes_per_second,
+        dirty_rate_bps=message.dirty_rate_bytes_per_second,
         iteration=message.iteration,
-        downtime_ms=message.downtime_ms,
-        max_bandwidth_mibps=message.max_bandwidth_mibps,
+        downtime_ms=message.downtime.ToMilliseconds(),
+        max_bandwidth_mibps=message.max_bandwidth_mib_per_second,
         post_copy=message.post_copy,
         error=message.error,
         failure_kind=kind,
-        eta_s=message.eta_s,
+        eta_s=message.eta.seconds,
         started_at=_moment(message.started_at),
         finished_at=_moment(message.finished_at),
     )
@@ -432,12 +458,12 @@ def agent_vm_from_proto(message: agent_pb2.AgentVm) -> model.Vm:
 def migrate_request(call: MigrateCall) -> agent_pb2.MigrateRequest:
     tuning = call.tuning
     schedule = common_pb2.ConvergenceSchedule(
-        initial_downtime_ms=tuning.convergence_schedule.initial_downtime_ms,
+        initial_downtime=_duration(tuning.convergence_schedule.initial_downtime_ms),
         stalling=[
             common_pb2.ConvergenceStep(
                 stalled_iterations=step.stalled_iterations,
                 action=int(step.action),  # type: ignore[arg-type]
-                downtime_ms=step.downtime_ms,
+                downtime=_duration(step.downtime_ms),
             )
             for step in tuning.convergence_schedule.stalling
         ],
@@ -445,18 +471,16 @@ def migrate_request(call: MigrateCall) -> agent_pb2.MigrateRequest:
     request = agent_pb2.MigrateRequest(
         migration_id=call.migration_id,
         vm_id=call.vm_id,
-        dst=call.dst,
-        mode=common_pb2.MIGRATION_MODE_LIVE,
-        migration_uri=call.migration_uri,
+        live=agent_pb2.LiveTarget(dst=call.dst, migration_uri=call.migration_uri),
         encrypted=tuning.encrypted,
         compressed=tuning.compressed,
         auto_converge=tuning.auto_converge,
         parallel_connections=tuning.parallel_connections,
         convergence_schedule=schedule,
-        no_progress_timeout_s=tuning.no_progress_timeout_s,
-        completion_timeout_s_per_gib=tuning.completion_timeout_s_per_gib,
+        no_progress_timeout=_duration(tuning.no_progress_timeout_s * 1000),
+        completion_timeout_per_gib=_duration(tuning.completion_timeout_s_per_gib * 1000),
         post_copy_allowed=tuning.post_copy_allowed,
     )
     if call.max_bandwidth_mibps:
-        request.max_bandwidth_mibps = call.max_bandwidth_mibps
+        request.max_bandwidth_mib_per_second = call.max_bandwidth_mibps
     return request

@@ -1,4 +1,6 @@
-"""The one place where domain errors become gRPC status codes."""
+"""The one place where domain errors become gRPC statuses: a status code per error class, and
+`google.rpc` details a client branches on (`ErrorInfo` with the error's reason and metadata;
+`BadRequest` naming the field at fault for INVALID_ARGUMENT). The message stays the sentence."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from miglane.engine.domain.errors import (
     AlreadyExists,
-    ConsumerTooSlow,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -34,8 +38,8 @@ STATUS_CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (NotImplementedYet, grpc.StatusCode.UNIMPLEMENTED),
 )
 
-# Trailing metadata key of a dropped event stream: the sequence to resume after.
-RESUME_AFTER_KEY = "miglane-resume-after"
+# ErrorInfo.domain of every error the engine answers with.
+ERROR_DOMAIN = "engine.miglane"
 
 
 def status_code(error: DomainError) -> grpc.StatusCode:
@@ -45,12 +49,34 @@ def status_code(error: DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+def _packed(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def rich_status(error: DomainError) -> grpc.Status:
+    """The status a domain error ends its RPC with: code, sentence and details."""
+    code = status_code(error)
+    info = error_details_pb2.ErrorInfo(
+        reason=str(error.reason), domain=ERROR_DOMAIN, metadata=error.metadata()
+    )
+    details = [_packed(info)]
+    if isinstance(error, InvalidArgument):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
+        details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=error.message, details=details
+    )
+    return rpc_status.to_status(status)
+
+
 def _failure(method: str, error: Exception) -> tuple[grpc.StatusCode, str, tuple[Any, ...]]:
     if isinstance(error, DomainError):
-        trailers: tuple[Any, ...] = ()
-        if isinstance(error, ConsumerTooSlow):
-            trailers = ((RESUME_AFTER_KEY, str(error.resume_after)),)
-        return status_code(error), error.message, trailers
+        status = rich_status(error)
+        return status.code, status.details, tuple(status.trailing_metadata)
     log.exception("%s failed", method)
     return (
         grpc.StatusCode.INTERNAL,

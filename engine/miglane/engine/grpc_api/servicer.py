@@ -8,6 +8,7 @@ from contextlib import aclosing
 from typing import Any
 
 from miglane.engine.domain.model import Migration
+from miglane.engine.domain.paging import page_of
 from miglane.engine.grpc_api import converters as conv
 from miglane.engine.grpc_api.errors import map_domain_errors
 from miglane.engine.inventory import Inventory
@@ -202,8 +203,12 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         self, request: pb.ListMigrationCandidatesRequest, context: Context
     ) -> pb.ListMigrationCandidatesResponse:
         candidates = await self._migrations.candidates(request.vm_id)
+        page = page_of(
+            candidates, request.page_size, request.page_token, f"candidates?vm={request.vm_id}"
+        )
         return pb.ListMigrationCandidatesResponse(
-            candidates=[conv.candidate_to_proto(c) for c in candidates]
+            candidates=[conv.candidate_to_proto(c) for c in page.items],
+            next_page_token=page.next_page_token,
         )
 
     @map_domain_errors
@@ -218,7 +223,7 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         self, request: pb.SetMigrationBandwidthRequest, context: Context
     ) -> pb.SetMigrationBandwidthResponse:
         migration = await self._migrations.set_bandwidth(
-            request.migration_id, request.max_bandwidth_mibps
+            request.migration_id, request.max_bandwidth_mib_per_second
         )
         return pb.SetMigrationBandwidthResponse(migration=conv.migration_to_proto(migration))
 

@@ -8,7 +8,12 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from miglane.engine.agent_client import AgentCallError, AgentCallErrorKind, AgentClients
+from miglane.engine.agent_client import (
+    DESTINATION_UNREACHABLE,
+    AgentCallError,
+    AgentCallErrorKind,
+    AgentClients,
+)
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.convergence import migration_tuning
 from miglane.engine.domain.errors import FailedPrecondition, ResourceExhausted
@@ -42,16 +47,17 @@ _REFUSALS = {
 }
 
 
-def destination_refused(error: AgentCallError, dst: str) -> bool:
-    """The source agent says the destination refused or could not be reached."""
-    return dst in error.detail
+def destination_refused(error: AgentCallError) -> bool:
+    """The source agent says the destination refused or could not be reached (its ErrorInfo
+    reason, not its English)."""
+    return error.reason == DESTINATION_UNREACHABLE
 
 
-def peer_uri(destination: Host) -> str:
-    """The destination's libvirt URI the source connects to (the control connection)."""
-    return destination.facts.peer_libvirt_uri or (
-        f"qemu+tcp://{agent_host(destination.agent_address)}/system"
-    )
+def migrate_destination(destination: Host) -> str:
+    """The migrate verb's `dst`: the destination's own reported libvirt peer URI, else its
+    management address; only the agent builds a libvirt URI from an address (the contract of
+    `LiveTarget.dst` in agent.proto)."""
+    return destination.facts.peer_libvirt_uri or agent_host(destination.agent_address)
 
 
 class StartCancels:
@@ -115,7 +121,7 @@ class JobRunner:
             await self._follower.fail(migration_id, "its source or destination host was removed")
             return
         mibps = self._balancer.launch_cap(state, migration)
-        dst = peer_uri(destination.host)
+        dst = migrate_destination(destination.host)
         call = MigrateCall(
             migration_id=migration.id,
             vm_id=migration.vm_id,
@@ -127,13 +133,13 @@ class JobRunner:
         try:
             sample = await self._clients.migrate(source.host.agent_address, call)
         except AgentCallError as error:
-            await self._refused(migration, error, source.host, destination.host, dst)
+            await self._refused(migration, error, source.host, destination.host)
             return
         sample = replace(sample, max_bandwidth_mibps=sample.max_bandwidth_mibps or mibps)
         await self._started(migration_id, sample, destination.host.name, source.host.name)
 
     async def _refused(
-        self, migration: Migration, error: AgentCallError, source: Host, destination: Host, dst: str
+        self, migration: Migration, error: AgentCallError, source: Host, destination: Host
     ) -> None:
         if error.kind in (AgentCallErrorKind.ALREADY_EXISTS, AgentCallErrorKind.UNREACHABLE):
             # An earlier attempt may have got through (a timeout hid its answer): follow it.
@@ -148,7 +154,7 @@ class JobRunner:
                 return
         decision = decide_after_refusal(
             _REFUSALS.get(error.kind, Refusal.OTHER),
-            destination_refused=destination_refused(error, dst),
+            destination_refused=destination_refused(error),
             refusals=self._refusals.get(migration.id, 0),
         )
         if not decision.requeue:

@@ -108,7 +108,7 @@ class FakeEngineClient:
             required=required,
         )
         if qos_mbps is not None:
-            network.qos_mbps = qos_mbps
+            network.qos_mbit_per_second = qos_mbps
         self.networks[network.id] = network
         for role in roles:
             self._grant(network, role)  # type: ignore[arg-type]
@@ -134,7 +134,7 @@ class FakeEngineClient:
             status=status,  # type: ignore[arg-type]
             status_reason=status_reason,
             hostname=name,
-            cpus=16,
+            cpu_count=16,
             memory_mib=memory_mib,
             free_memory_mib=memory_mib,
         )
@@ -145,7 +145,7 @@ class FakeEngineClient:
                 nic=nic,
                 address=address,
                 link_up=link_up,
-                speed_mbps=speed,
+                speed_mbit_per_second=speed,
                 mtu=1500,
             )
             host.nics.add(
@@ -153,7 +153,7 @@ class FakeEngineClient:
                 mac=f"52:54:00:00:{index:02x}:{len(host.nics):02x}",
                 addresses=[f"{address}/24"],
                 link_up=link_up,
-                speed_mbps=speed,
+                speed_mbit_per_second=speed,
                 mtu=1500,
             )
         self.hosts[host.id] = host
@@ -327,7 +327,7 @@ class FakeEngineClient:
                 "FAILED_PRECONDITION",
                 f"migration of {migration.vm_name} is already {_phase_name(migration.phase)}",
             )
-        migration.max_bandwidth_mibps = max_bandwidth_mibps
+        migration.max_bandwidth_mib_per_second = max_bandwidth_mibps
         self._publish(migration)
         return _copy(migration)
 
@@ -515,7 +515,7 @@ class FakeEngineClient:
                     f"{side} {host.name}'s {attachment.nic} on network "
                     f"{migration_net.name!r} is down",
                 )
-        return _Route(migration_net.id, common_pb2.FALLBACK_REASON_NONE, "")
+        return _Route(migration_net.id, common_pb2.FALLBACK_REASON_UNSPECIFIED, "")
 
     def _candidates(self, vm: engine_pb2.Vm) -> list[engine_pb2.MigrationCandidate]:
         source = self.hosts[vm.host_id]
@@ -576,7 +576,10 @@ class FakeEngineClient:
         else:
             suitable = sorted(
                 (c for c in candidates if c.suitable),
-                key=lambda c: (-(c.fallback_reason == common_pb2.FALLBACK_REASON_NONE), -c.score),
+                key=lambda c: (
+                    -(c.fallback_reason == common_pb2.FALLBACK_REASON_UNSPECIFIED),
+                    -c.score,
+                ),
             )
             if not suitable:
                 why = "; ".join(
@@ -611,9 +614,11 @@ class FakeEngineClient:
         carrier = self._address_on(destination, route.network_id)
         migration.migration_uri = f"tcp://{carrier}" if carrier else ""
         if max_bandwidth_mibps is not None:
-            migration.max_bandwidth_mibps = max_bandwidth_mibps
+            migration.max_bandwidth_mib_per_second = max_bandwidth_mibps
         elif cluster.policy.bandwidth_mode == engine_pb2.BANDWIDTH_MODE_AUTO:
-            migration.max_bandwidth_mibps = self._auto_bandwidth(source, destination, route)
+            migration.max_bandwidth_mib_per_second = self._auto_bandwidth(
+                source, destination, route
+            )
         migration.created_at.FromSeconds(int(self.now))
         vm.migration_id = migration.id
         self.migrations[migration.id] = migration
@@ -625,7 +630,7 @@ class FakeEngineClient:
             vm_id=vm.id,
             migration_id=migration.id,
         )
-        if route.reason != common_pb2.FALLBACK_REASON_NONE:
+        if route.reason != common_pb2.FALLBACK_REASON_UNSPECIFIED:
             self._event(
                 engine_pb2.EVENT_TYPE_MIGRATION_FELL_BACK,
                 f"migration of {vm.name} uses the management network: {route.detail}",
@@ -642,13 +647,13 @@ class FakeEngineClient:
         self, source: engine_pb2.Host, destination: engine_pb2.Host, route: _Route
     ) -> int:
         network = self.networks.get(route.network_id)
-        if network is not None and network.HasField("qos_mbps"):
-            return max(1, network.qos_mbps // 8)
+        if network is not None and network.HasField("qos_mbit_per_second"):
+            return max(1, network.qos_mbit_per_second // 8)
         speeds = [
-            a.speed_mbps
+            a.speed_mbit_per_second
             for host in (source, destination)
             for a in host.attachments
-            if a.network_id == route.network_id and a.speed_mbps
+            if a.network_id == route.network_id and a.speed_mbit_per_second
         ]
         return max(1, min(speeds) // 8) if speeds else 0
 
@@ -687,7 +692,7 @@ class FakeEngineClient:
                 self._publish(migration)
 
     def _send_memory(self, migration: engine_pb2.Migration, seconds: float) -> None:
-        cap = migration.max_bandwidth_mibps or DEFAULT_THROUGHPUT_MIBPS
+        cap = migration.max_bandwidth_mib_per_second or DEFAULT_THROUGHPUT_MIBPS
         throughput = min(cap, DEFAULT_THROUGHPUT_MIBPS) * MIB
         dirty = min(self._dirty_rate, throughput // 2)
         sent = int(throughput * seconds)
@@ -695,24 +700,27 @@ class FakeEngineClient:
         remaining = max(0, migration.data_remaining_bytes - sent + int(dirty * seconds))
         migration.data_processed_bytes += sent
         migration.data_remaining_bytes = remaining
-        migration.throughput_bps = throughput
-        migration.dirty_rate_bps = dirty
+        migration.throughput_bytes_per_second = throughput
+        migration.dirty_rate_bytes_per_second = dirty
         migration.iteration = 1 + migration.data_processed_bytes // max(total, 1)
         if remaining <= dirty * seconds:
             migration.data_remaining_bytes = 0
-            migration.downtime_ms = 38
+            migration.downtime.FromMilliseconds(38)
             self._finish(migration, common_pb2.MIGRATION_PHASE_COMPLETED)
             return
         percent = 100 - (100 * remaining) // max(total, 1)
         migration.progress_percent = max(migration.progress_percent, min(99, int(percent)))
         net = throughput - dirty
-        migration.eta_s = int(remaining / net) + 1 if net > 0 else 0
+        if net > 0:
+            migration.eta.FromSeconds(int(remaining / net) + 1)
+        else:
+            migration.ClearField("eta")
         self._publish(migration)
 
     def _finish(self, migration: engine_pb2.Migration, phase: int) -> None:
         migration.phase = phase  # type: ignore[assignment]
         migration.finished_at.FromSeconds(int(self.now))
-        migration.eta_s = 0
+        migration.ClearField("eta")
         migration.queue_reason = ""
         vm = self._vm_of(migration)
         vm.migration_id = ""
@@ -725,9 +733,8 @@ class FakeEngineClient:
             source.free_memory_mib += vm.memory_mib
             destination.free_memory_mib -= vm.memory_mib
             kind = engine_pb2.EVENT_TYPE_MIGRATION_COMPLETED
-            message = (
-                f"{vm.name} now runs on {destination.name} (downtime {migration.downtime_ms} ms)"
-            )
+            downtime_ms = migration.downtime.ToMilliseconds()
+            message = f"{vm.name} now runs on {destination.name} (downtime {downtime_ms} ms)"
             severity = engine_pb2.EVENT_SEVERITY_INFO
         else:
             kind = engine_pb2.EVENT_TYPE_MIGRATION_CANCELLED
@@ -817,8 +824,8 @@ class FakeEngineClient:
 
     def _refresh_counts(self) -> None:
         for host in self.hosts.values():
-            host.outgoing_migrations = self._count(host.id, incoming=False)
-            host.incoming_migrations = self._count(host.id, incoming=True)
+            host.outgoing_migration_count = self._count(host.id, incoming=False)
+            host.incoming_migration_count = self._count(host.id, incoming=True)
 
     def _address_on(self, host: engine_pb2.Host, network_id: str) -> str:
         attachment = _attachment(host, network_id)

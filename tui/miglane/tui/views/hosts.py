@@ -102,8 +102,8 @@ class HostsView(View):
                 Text(a.network_name),
                 Text(a.nic),
                 Text(a.address),
-                fmt.link(a.link_up, a.speed_mbps),
-                Text(fmt.link_speed(a.speed_mbps)),
+                fmt.link(a.link_up, a.speed_mbit_per_second),
+                Text(fmt.link_speed(a.speed_mbit_per_second)),
                 Text(str(a.mtu or "-")),
             )
         table.sync(rows)
@@ -135,7 +135,7 @@ def _host_row(host: engine_pb2.Host, inventory: Inventory, vm_count: int) -> tup
             networks.append("  ")
         networks.append(a.network_name)
         if a.link_up:
-            networks.append(f"▲{fmt.link_speed(a.speed_mbps)}", style="green")
+            networks.append(f"▲{fmt.link_speed(a.speed_mbit_per_second)}", style="green")
         else:
             networks.append("▼down", style="bold red")
     reason_style = "red" if host.status != engine_pb2.HOST_STATUS_UP else ""
@@ -145,7 +145,7 @@ def _host_row(host: engine_pb2.Host, inventory: Inventory, vm_count: int) -> tup
         fmt.host_status(host.status),
         Text(host.status_reason or "-", style=reason_style if host.status_reason else "dim"),
         networks or Text("no networks", style="dim"),
-        Text(str(host.outgoing_migrations)),
-        Text(str(host.incoming_migrations)),
+        Text(str(host.outgoing_migration_count)),
+        Text(str(host.incoming_migration_count)),
         Text(str(vm_count)),
     )

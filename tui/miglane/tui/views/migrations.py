@@ -169,12 +169,12 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
         Text("auto" if migration.automatic else "manual"),
         fmt.phase(migration.phase),
         fmt.progress_bar(migration.progress_percent, migration.phase),
-        Text(fmt.rate(migration.throughput_bps)),
+        Text(fmt.rate(migration.throughput_bytes_per_second)),
         Text(fmt.size(migration.data_remaining_bytes)),
-        Text(fmt.duration(migration.eta_s)),
-        Text(fmt.rate(migration.dirty_rate_bps)),
+        Text(fmt.duration(migration.eta.seconds)),
+        Text(fmt.rate(migration.dirty_rate_bytes_per_second)),
         Text(str(migration.iteration or "-")),
-        Text(fmt.mibps(migration.max_bandwidth_mibps)),
+        Text(fmt.mibps(migration.max_bandwidth_mib_per_second)),
         fmt.carrier(
             inventory.network_name(migration.network_id) if migration.network_id else "",
             migration.fallback_reason,
@@ -204,11 +204,11 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     text.append(
         f"Copied {fmt.size(migration.data_processed_bytes)} of "
         f"{fmt.size(migration.data_total_bytes)} · "
-        f"cap {fmt.mibps(migration.max_bandwidth_mibps)} · "
-        f"throughput {fmt.rate(migration.throughput_bps)} · "
-        f"dirty {fmt.rate(migration.dirty_rate_bps)} · "
-        f"iteration {migration.iteration or '-'} · ETA {fmt.duration(migration.eta_s)}"
+        f"cap {fmt.mibps(migration.max_bandwidth_mib_per_second)} · "
+        f"throughput {fmt.rate(migration.throughput_bytes_per_second)} · "
+        f"dirty {fmt.rate(migration.dirty_rate_bytes_per_second)} · "
+        f"iteration {migration.iteration or '-'} · ETA {fmt.duration(migration.eta.seconds)}"
     )
-    if migration.downtime_ms:
-        text.append(f" · downtime {migration.downtime_ms} ms")
+    if migration.downtime.ToMilliseconds():
+        text.append(f" · downtime {migration.downtime.ToMilliseconds()} ms")
     return text

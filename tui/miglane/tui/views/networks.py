@@ -106,7 +106,7 @@ class NetworksView(View):
                     fmt.host_status(host.status),
                     Text(attachment.nic),
                     Text(attachment.address),
-                    fmt.link(attachment.link_up, attachment.speed_mbps),
+                    fmt.link(attachment.link_up, attachment.speed_mbit_per_second),
                     Text(str(attachment.mtu or "-")),
                 )
         table.sync(rows)
@@ -152,7 +152,7 @@ def _network_row(network: engine_pb2.Network, inventory: Inventory) -> tuple[Tex
         )
     if missing:
         attached.append(f"{' · ' if attached else ''}{missing} not attached", style="dim")
-    qos = f"{network.qos_mbps} Mb/s" if network.HasField("qos_mbps") else "-"
+    qos = f"{network.qos_mbit_per_second} Mb/s" if network.HasField("qos_mbit_per_second") else "-"
     name_style = "bold magenta" if MIGRATION in network.roles else ""
     return (
         Text(inventory.cluster_name(network.cluster_id)),
