@@ -278,21 +278,6 @@ async def test_actions_while_the_engine_is_away_say_so(fake: FakeEngineClient) -
         assert "cannot reach the engine" in screen_text(app)
 
 
-async def test_engine_without_migration_rpcs(fake: FakeEngineClient) -> None:
-    """Before the migration RPCs exist the engine answers UNIMPLEMENTED: said, not fatal."""
-    fake.unimplemented = {"WatchMigrations", "MigrateVm", "ListMigrationCandidates"}
-    app = make_app(fake)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for_text(pilot, "not offered by this engine yet: migrations")
-        await pilot.press("4")
-        await wait_for_text(pilot, "This engine does not stream migrations yet")
-        await pilot.press("3")
-        await select_row(pilot, "vms-table", "vm-web-1")
-        await pilot.press("a")
-        await wait_for_text(pilot, "this engine does not offer it yet")
-        assert "RECONNECTING" not in screen_text(app)
-
-
 async def test_command_palette_runs_an_action(fake: FakeEngineClient) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
