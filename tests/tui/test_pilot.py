@@ -412,3 +412,23 @@ async def test_a_broken_list_call_is_reported_and_retried(engine: RealEngine) ->
         reported.set()
         await wait_for_text(pilot, f"connected to {engine.address}")
         assert calls >= 2
+
+
+async def test_a_feed_that_dies_of_an_unexpected_error_is_restarted(engine: RealEngine) -> None:
+    client = engine.client()
+    real = client.list_clusters
+    calls = 0
+
+    async def broken_once():  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("bug")
+        return await real()
+
+    client.list_clusters = broken_once  # type: ignore[method-assign]
+    app = make_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "internal error in inventory: RuntimeError('bug')")
+        await wait_for_text(pilot, f"connected to {engine.address}")
+        assert calls >= 2

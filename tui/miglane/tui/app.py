@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from miglane.tui.actions import ACTIONS_GROUP, OperatorActions
+from miglane.tui.actions import OperatorActions
 from miglane.tui.client import EngineClient
 from miglane.tui.commands import MiglaneCommands
 from miglane.tui.feeds import Feeds
@@ -196,8 +196,8 @@ class MiglaneApp(App[None]):
             return
         worker = event.worker
         self.action_line.report(False, f"internal error in {worker.description}: {worker.error!r}")
-        if worker.group != ACTIONS_GROUP:
-            feed = Feed(worker.group)
+        feed = next((feed for feed in Feed if feed.value == worker.group), None)
+        if feed is not None:
             self.set_timer(self.retry_delay_s, lambda: self.feeds.restart(feed))
 
     # ------------------------------------------------------------ messages → views
