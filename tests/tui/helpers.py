@@ -1,5 +1,5 @@
 """What the TUI tests share: a screen as text, waiting for the screen, selecting a row,
-answering a confirmation, snapshot comparison."""
+answering a confirmation, a steady screen, snapshot comparison."""
 
 from __future__ import annotations
 
@@ -71,15 +71,27 @@ async def confirm(pilot: Pilot[object], answer: str = "y") -> None:
     await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmDialog), what="dialog gone")
 
 
-async def settle(pilot: Pilot[object]) -> None:
-    """Lets queued messages and refreshes run, twice over."""
-    for _ in range(3):
-        await pilot.pause(0.05)
+async def steady(pilot: Pilot[object]) -> None:
+    """Clears notifications, then waits until three redraws in a row leave the screen as it is."""
+    pilot.app.clear_notifications()
+    previous, same = screen_text(pilot.app), 0
+    deadline = time.monotonic() + WAIT_S
+    while same < 3:
+        await pilot.pause()
+        current = screen_text(pilot.app)
+        same = same + 1 if current == previous else 0
+        previous = current
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen keeps changing\n{current}")
 
 
-def assert_snapshot(app: App[object], name: str) -> None:
-    """Compares the screen with snapshots/<name>.txt; MIGLANE_UPDATE_SNAPSHOTS=1 rewrites it."""
-    actual = screen_text(app) + "\n"
+def assert_snapshot(
+    app: App[object], name: str, normalize: Callable[[str], str] = lambda text: text
+) -> None:
+    """Compares the screen with snapshots/<name>.txt; MIGLANE_UPDATE_SNAPSHOTS=1 rewrites it.
+
+    `normalize` replaces what may differ between runs (a port) before comparing."""
+    actual = normalize(screen_text(app)) + "\n"
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get(UPDATE_ENV) == "1" or not path.exists():
         path.write_text(actual, encoding="utf-8")

@@ -90,7 +90,6 @@ def test_engine_error_says_what_kind_it_is() -> None:
         not refused.is_connection_problem
         and str(refused) == "FAILED_PRECONDITION: a VM is migrating"
     )
-    assert EngineError("UNIMPLEMENTED", "later").is_unimplemented
 
 
 def test_registering_the_subcommand_imports_neither_textual_nor_grpc() -> None:

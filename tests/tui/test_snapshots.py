@@ -1,133 +1,151 @@
-"""How each view looks, as plain text, against snapshots/*.txt.
+"""How each view looks, as plain text, against snapshots/*.txt, on the real engine.
 
-The screens are deterministic: the in-memory engine has its own clock, the App runs without
-animation, notifications are cleared, and text carries no cursor. After a deliberate change
-of looks, rerun with MIGLANE_UPDATE_SNAPSHOTS=1 and review the diff of snapshots/.
+The screens are deterministic: the engine's clock stands still and its ids count up
+(`real_stack`), the fake hosts' memory copies are frozen before migrations start, the App runs
+without animation, notifications are cleared, text carries no cursor, and the engine's port is
+shown as `real_stack.SHOWN_ADDRESS`. After a deliberate change of looks, rerun with
+MIGLANE_UPDATE_SNAPSHOTS=1 and review the diff of snapshots/.
 """
 
 from __future__ import annotations
 
-from miglane.tui.app import MiglaneApp
-from miglane.tui.testing import FakeEngineClient
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
 from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
+from miglane.v1 import common_pb2, engine_pb2
 
-from .helpers import SIZE, assert_snapshot, make_app, wait_for, wait_for_text
+from .helpers import SIZE, assert_snapshot, make_app, steady, wait_for, wait_for_text
+from .real_stack import RealEngine, shown
+
+RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
+QUEUED = common_pb2.MIGRATION_PHASE_QUEUED
 
 
-async def _with_migrations(fake: FakeEngineClient) -> None:
+async def _with_migrations(engine: RealEngine) -> list[engine_pb2.Migration]:
     """web-1 over the migration network, batch-1 falling back (its source link is down),
-    web-2 and db-1 queued behind host1's two outgoing, legacy-app on a legacy cluster."""
-    await fake.migrate_vm("vm-web-1", "host-host2")
-    await fake.migrate_vm("vm-batch-1", "host-host1")
-    await fake.migrate_vm("vm-web-2")
-    await fake.migrate_vm("vm-db-1", "host-host2", max_bandwidth_mibps=50)
-    await fake.migrate_vm("vm-legacy-app")
-    for _ in range(4):
-        await fake.tick(2)
+    web-2 automatic, db-1 queued behind host1's two outgoing, legacy-app on a cluster without
+    a migration network. None of them moves on: the memory copies are frozen."""
+    engine.freeze_memory_copies()
+    requests = [
+        (("web-1", "host2"), RUNNING),
+        (("batch-1", "host1"), RUNNING),
+        (("web-2",), RUNNING),
+        (("db-1", "host2", 50), QUEUED),
+        (("legacy-app",), RUNNING),
+    ]
+    started = []
+    # One after the other, each settled first: the events come in the same order every run.
+    for arguments, phase in requests:
+        migration = await engine.migrate(*arguments)  # type: ignore[arg-type]
+        started.append(migration)
+
+        async def settled(migration_id: str = migration.id, phase: int = phase) -> bool:
+            now = await engine.migration(migration_id)
+            if now.phase != phase:
+                return False
+            # A running one: the agent's first figures are in, the VM is seen migrating.
+            return phase != RUNNING or (
+                now.throughput_bytes_per_second > 0
+                and (await engine.vm(now.vm_name)).state == common_pb2.VM_STATE_MIGRATING
+            )
+
+        await engine.wait_until(settled, f"{migration.vm_name} settled")
+    return started
 
 
-async def _steady(pilot, app: MiglaneApp) -> None:  # type: ignore[no-untyped-def]
-    await wait_for_text(pilot, "connected to")
-    await pilot.pause(0.1)
-    app.clear_notifications()
-    await pilot.pause(0.05)
-
-
-async def test_each_view(fake: FakeEngineClient) -> None:
+async def test_each_view(engine: RealEngine) -> None:
     """One App run, one snapshot per view; every mismatch is reported, not only the first."""
-    await _with_migrations(fake)
-    app = make_app(fake)
+    migrations = await _with_migrations(engine)
+    app = make_app(engine.client())
     mismatches: list[str] = []
 
     def check(name: str) -> None:
         try:
-            assert_snapshot(app, name)
+            assert_snapshot(app, name, shown)
         except AssertionError as error:
             mismatches.append(str(error))
 
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "⇄ migration")
-        app.query_one("#networks-table").select("net-prod-migration")
+        app.query_one("#networks-table").select(engine.ids["prod/migration"])
         await wait_for_text(pilot, "Hosts of cluster prod on network migration")
-        await _steady(pilot, app)
+        await steady(pilot)
         check("networks")
 
         await pilot.press("2")
-        await wait_for_text(pilot, "required network 'storage' is missing")
-        app.query_one("#hosts-table").select("host-host3")
+        await wait_for_text(pilot, "required network 'storage'")
+        app.query_one("#hosts-table").select(engine.ids["host3"])
         await wait_for_text(pilot, "Networks of host3")
-        await _steady(pilot, app)
+        await steady(pilot)
         check("hosts")
 
         await pilot.press("3")
-        await wait_for(pilot, lambda: len(app.board) == 5, what="migrations")
+        await wait_for(pilot, lambda: len(app.board) == len(migrations), what="migrations")
         await wait_for_text(pilot, "→ host2")
-        await _steady(pilot, app)
+        await steady(pilot)
         check("vms")
 
         await pilot.press("4")
-        app.query_one("#migrations-table").select("mig-0002")
+        app.query_one("#migrations-table").select(migrations[1].id)
         await wait_for_text(pilot, "FALLBACK to ovirtmgmt")
-        await _steady(pilot, app)
+        await steady(pilot)
         check("migrations")
 
         await pilot.press("5")
-        await wait_for(pilot, lambda: app.event_log.last_sequence == len(fake.events))
-        await wait_for_text(pilot, "migration of web-1 started")
-        await _steady(pilot, app)
+        events = (await engine.stub.ListEvents(engine_pb2.ListEventsRequest())).events
+        await wait_for(pilot, lambda: app.event_log.last_sequence == events[-1].sequence)
+        await wait_for_text(pilot, events[-1].message[:60])
+        await steady(pilot)
         check("events")
     assert not mismatches, "\n\n".join(mismatches)
 
 
-async def test_grant_confirmation(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
+async def test_grant_confirmation(engine: RealEngine) -> None:
+    app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "⇄ migration")
-        app.query_one("#networks-table").select("net-prod-storage")
+        app.query_one("#networks-table").select(engine.ids["prod/storage"])
         await pilot.pause()
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="dialog")
-        await _steady(pilot, app)
-        assert_snapshot(app, "grant_confirmation")
+        await steady(pilot)
+        assert_snapshot(app, "grant_confirmation", shown)
 
 
-async def test_candidate_chooser(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
+async def test_candidate_chooser(engine: RealEngine) -> None:
+    app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         table = app.query_one("#vms-table")
-        await wait_for(pilot, lambda: "vm-web-1" in table.keys, what="VMs")
-        table.select("vm-web-1")
+        await wait_for(pilot, lambda: engine.ids["web-1"] in table.keys, what="VMs")
+        table.select(engine.ids["web-1"])
         await pilot.pause()
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, CandidateChooser), what="chooser")
-        await _steady(pilot, app)
-        assert_snapshot(app, "candidate_chooser")
+        await steady(pilot)
+        assert_snapshot(app, "candidate_chooser", shown)
 
 
-async def test_bandwidth_dialog(fake: FakeEngineClient) -> None:
-    await _with_migrations(fake)
-    app = make_app(fake)
+async def test_bandwidth_dialog(engine: RealEngine) -> None:
+    migrations = await _with_migrations(engine)
+    app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
-        await wait_for(pilot, lambda: len(app.board) == 5, what="migrations")
-        app.query_one("#migrations-table").select("mig-0001")
+        await wait_for(pilot, lambda: len(app.board) == len(migrations), what="migrations")
+        app.query_one("#migrations-table").select(migrations[0].id)
         await pilot.pause()
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, BandwidthDialog), what="dialog")
         app.screen.query_one("Input").cursor_blink = False
-        await _steady(pilot, app)
-        assert_snapshot(app, "bandwidth_dialog")
+        await steady(pilot)
+        assert_snapshot(app, "bandwidth_dialog", shown)
 
 
-async def test_reconnecting(fake: FakeEngineClient) -> None:
-    app = make_app(fake)
+async def test_reconnecting(engine: RealEngine) -> None:
+    app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "⇄ migration")
-        fake.disconnect()
+        await engine.stop()
         await wait_for_text(pilot, "RECONNECTING")
-        await pilot.pause(0.1)
-        app.clear_notifications()
-        await pilot.pause(0.05)
-        assert_snapshot(app, "reconnecting")
+        await steady(pilot)
+        assert_snapshot(app, "reconnecting", shown)
+        await engine.restart()

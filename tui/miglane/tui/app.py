@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from miglane.tui.client import EngineClient, EngineError
+from miglane.tui.actions import OperatorActions
+from miglane.tui.client import EngineClient
 from miglane.tui.commands import MiglaneCommands
+from miglane.tui.feeds import Feeds
 from miglane.tui.messages import (
     EventArrived,
     Feed,
@@ -26,23 +25,13 @@ from miglane.tui.messages import (
     MigrationChanged,
     MigrationsSnapshot,
 )
-from miglane.tui.models import (
-    EVENT_HISTORY,
-    MANAGEMENT,
-    MIGRATION,
-    EventLog,
-    Inventory,
-    MigrationBoard,
-)
+from miglane.tui.models import TABS, EventLog, Inventory, MigrationBoard
 from miglane.tui.views import EventsView, HostsView, MigrationsView, NetworksView, VmsView
 from miglane.tui.views.base import View
-from miglane.tui.widgets.candidate_chooser import CandidateChooser
-from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import engine_pb2
 
 RENDER_SHARE = 4
-TABS = ("networks", "hosts", "vms", "migrations", "events")
 # Events after which the inventory (roles, host status and counts, where VMs run) is re-read
 # at once rather than at the next periodic refresh.
 INVENTORY_EVENTS = frozenset(
@@ -65,8 +54,9 @@ INVENTORY_EVENTS = frozenset(
 class MiglaneApp(App[None]):
     """Networks, hosts, VMs, migrations and events of one engine, with the operator's actions.
 
-    The engine client is given, not made here: tests pass a `FakeEngineClient`, the
-    command line a `GrpcEngineClient`.
+    The engine client is given, not made here: the command line and the tests pass a
+    `GrpcEngineClient` (the tests to a real engine in-process). It implements `ViewContext`
+    (`miglane.tui.context`), which is all its views and the command palette know of it.
     """
 
     TITLE = "Miglane"
@@ -95,14 +85,11 @@ class MiglaneApp(App[None]):
         *,
         refresh_interval_s: float = 2.0,
         retry_delay_s: float = 1.0,
-        unsupported_retry_s: float = 15.0,
         redraw_interval_s: float = 0.2,
     ) -> None:
         super().__init__()
         self.client = client
-        self.refresh_interval_s = refresh_interval_s
         self.retry_delay_s = retry_delay_s
-        self.unsupported_retry_s = unsupported_retry_s
         # Migration rows are redrawn at most this often: under a flood of updates each redraw
         # then carries many, and the screen's cost stays flat however fast the engine sends.
         self.redraw_interval_s = redraw_interval_s
@@ -114,11 +101,18 @@ class MiglaneApp(App[None]):
         self.inventory = Inventory()
         self.board = MigrationBoard()
         self.event_log = EventLog()
-        self.feeds = {feed: FeedState(FeedHealth.CONNECTING) for feed in Feed}
+        self.actions = OperatorActions(self, client, self)
+        self.feeds = Feeds(
+            self,
+            client,
+            self.event_log,
+            refresh_interval_s=refresh_interval_s,
+            retry_delay_s=retry_delay_s,
+        )
+        self.feed_states = {feed: FeedState(FeedHealth.CONNECTING) for feed in Feed}
         self.sub_title = client.address
         # Called with seconds from a migration update's arrival to the screen showing it.
         self.render_lag_probe: Callable[[float], None] | None = None
-        self._refresh_now: asyncio.Event | None = None
         self._dirty_migrations: set[str] = set()
         self._oldest_unshown: float | None = None
         self._flush_pending = False
@@ -150,13 +144,9 @@ class MiglaneApp(App[None]):
         self.connection_bar = self.query_one(ConnectionBar)
         self.action_line = self.query_one(ActionLine)
         self._tabs = self.query_one(TabbedContent)
-        self._refresh_now = asyncio.Event()
-        self.connection_bar.show_feeds(self.feeds)
-        self.migrations_view.set_notice("")
+        self.connection_bar.show_feeds(self.feed_states)
         self.networks_view.focus_table()
-        self.watch_inventory()
-        self.watch_migrations()
-        self.watch_events()
+        self.feeds.start()
 
     async def on_unmount(self) -> None:
         await self.client.close()
@@ -196,83 +186,9 @@ class MiglaneApp(App[None]):
         self.request_refresh()
 
     def request_refresh(self) -> None:
-        if self._refresh_now is not None:
-            self._refresh_now.set()
+        self.feeds.request_refresh()
 
-    # ------------------------------------------------------------ feeds (workers)
-
-    @work(exclusive=True, group="inventory", exit_on_error=False, description="inventory")
-    async def watch_inventory(self) -> None:
-        """Lists the inventory every `refresh_interval_s`, and at once when asked to."""
-        assert self._refresh_now is not None
-        client = self.client
-        while True:
-            self._refresh_now.clear()
-            try:
-                clusters, networks, hosts, vms = await asyncio.gather(
-                    client.list_clusters(),
-                    client.list_networks(),
-                    client.list_hosts(),
-                    client.list_vms(),
-                )
-            except EngineError as error:
-                self.post_message(FeedHealthChanged(Feed.INVENTORY, _health(error), str(error)))
-                delay = self.retry_delay_s
-            else:
-                self.post_message(InventoryRefreshed(Inventory.of(clusters, networks, hosts, vms)))
-                self.post_message(FeedHealthChanged(Feed.INVENTORY, FeedHealth.LIVE))
-                delay = self.refresh_interval_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._refresh_now.wait(), delay)
-
-    @work(exclusive=True, group="migrations", exit_on_error=False, description="WatchMigrations")
-    async def watch_migrations(self) -> None:
-        """The migrations stream: a snapshot, then one message per change; resubscribes."""
-        while True:
-            snapshot: list[engine_pb2.Migration] = []
-            live = False
-            try:
-                async for response in self.client.watch_migrations(include_finished=True):
-                    if live:
-                        self.post_message(MigrationChanged(response.migration, time.perf_counter()))
-                        continue
-                    if response.HasField("migration"):
-                        snapshot.append(response.migration)
-                    if response.snapshot_complete:
-                        live = True
-                        self.post_message(MigrationsSnapshot(snapshot))
-                        self.post_message(FeedHealthChanged(Feed.MIGRATIONS, FeedHealth.LIVE))
-                error = EngineError(
-                    "UNAVAILABLE", "the migrations stream ended", self.client.address
-                )
-            except EngineError as failure:
-                error = failure
-            self.post_message(FeedHealthChanged(Feed.MIGRATIONS, _health(error), str(error)))
-            await asyncio.sleep(
-                self.unsupported_retry_s if error.is_unimplemented else self.retry_delay_s
-            )
-
-    @work(exclusive=True, group="events", exit_on_error=False, description="WatchEvents")
-    async def watch_events(self) -> None:
-        """Past events once, then the events stream, resuming after the last one seen."""
-        while True:
-            try:
-                after = self.event_log.last_sequence
-                history = await self.client.list_events(after_sequence=after)
-                for event in history[-EVENT_HISTORY:]:
-                    self.post_message(EventArrived(event))
-                if history:
-                    after = max(after, history[-1].sequence)
-                self.post_message(FeedHealthChanged(Feed.EVENTS, FeedHealth.LIVE))
-                async for event in self.client.watch_events(after_sequence=after):
-                    self.post_message(EventArrived(event))
-                error = EngineError("UNAVAILABLE", "the events stream ended", self.client.address)
-            except EngineError as failure:
-                error = failure
-            self.post_message(FeedHealthChanged(Feed.EVENTS, _health(error), str(error)))
-            await asyncio.sleep(
-                self.unsupported_retry_s if error.is_unimplemented else self.retry_delay_s
-            )
+    # ------------------------------------------------------------ workers
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for workers that died of an unexpected error: say so, restart feeds."""
@@ -280,13 +196,9 @@ class MiglaneApp(App[None]):
             return
         worker = event.worker
         self.action_line.report(False, f"internal error in {worker.description}: {worker.error!r}")
-        restart = {
-            "inventory": self.watch_inventory,
-            "migrations": self.watch_migrations,
-            "events": self.watch_events,
-        }.get(worker.group)
-        if restart is not None:
-            self.set_timer(self.retry_delay_s, restart)
+        feed = next((feed for feed in Feed if feed.value == worker.group), None)
+        if feed is not None:
+            self.set_timer(self.retry_delay_s, lambda: self.feeds.restart(feed))
 
     # ------------------------------------------------------------ messages → views
 
@@ -306,6 +218,14 @@ class MiglaneApp(App[None]):
         self.request_refresh()
 
     def on_migration_changed(self, message: MigrationChanged) -> None:
+        """Applies one update to the board and schedules a redraw of its rows.
+
+        Two coalescings, for two different floods: `MigrationChanged.can_replace` drops an
+        update superseded by a newer one of the same migration still queued (it is never
+        applied); the dirty set and the adaptive timer below collect the updates of *many*
+        migrations into one redraw, at most every `redraw_interval_s` and never more often
+        than drawing can keep up with (RENDER_SHARE).
+        """
         update = message.migration
         previous = self.board.get(update.id)
         shown = self.board.apply(update)
@@ -363,11 +283,12 @@ class MiglaneApp(App[None]):
         self.events_view.add(events)
 
     def on_feed_health_changed(self, message: FeedHealthChanged) -> None:
-        previous = self.feeds[message.feed]
+        states = self.feed_states
+        previous = states[message.feed]
         if previous == message.state:
             return
-        was_lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
-        self.feeds[message.feed] = message.state
+        was_lost = any(s.health is FeedHealth.LOST for s in states.values())
+        states[message.feed] = message.state
         if (
             message.feed is Feed.INVENTORY
             and previous.health is FeedHealth.LOST
@@ -375,207 +296,12 @@ class MiglaneApp(App[None]):
         ):
             # The engine answers again. A stream worker still lost may sit in a call made
             # while the engine was going down: start it afresh rather than wait it out.
-            if self.feeds[Feed.MIGRATIONS].health is FeedHealth.LOST:
-                self.watch_migrations()
-            if self.feeds[Feed.EVENTS].health is FeedHealth.LOST:
-                self.watch_events()
-        lost = any(s.health is FeedHealth.LOST for s in self.feeds.values())
-        self.connection_bar.show_feeds(self.feeds)
+            for stream in (Feed.MIGRATIONS, Feed.EVENTS):
+                if states[stream].health is FeedHealth.LOST:
+                    self.feeds.restart(stream)
+        lost = any(s.health is FeedHealth.LOST for s in states.values())
+        self.connection_bar.show_feeds(states)
         if lost != was_lost:
             self._tabs.set_class(lost, "-stale")
-        if message.feed is Feed.MIGRATIONS:
-            self.migrations_view.set_notice(
-                "This engine does not stream migrations yet "
-                f"({message.state.detail}); retrying every {self.unsupported_retry_s:.0f}s."
-                if message.state.health is FeedHealth.UNSUPPORTED
-                else ""
-            )
         if was_lost and not lost:
             self.request_refresh()
-
-    # ------------------------------------------------------------ operator actions
-
-    def report_done(self, text: str) -> None:
-        self.action_line.report(True, text)
-        self.notify(text, title="Done", timeout=4)
-
-    def report_refused(self, what: str, error: EngineError) -> None:
-        if error.is_connection_problem or error.is_unimplemented:
-            text = f"{what} failed: {error}"
-        else:
-            text = f"{what} refused ({error.code}): {error.detail}"
-        self.action_line.report(False, text)
-        self.notify(text, title="Refused", severity="error", timeout=10)
-
-    @work(group="actions", exit_on_error=False, description="grant the migration role")
-    async def grant_migration_role(self, network_id: str) -> None:
-        inventory = self.inventory
-        network = inventory.networks.get(network_id)
-        if network is None:
-            return
-        cluster = inventory.cluster_name(network.cluster_id)
-        holder = inventory.role_holder(network.cluster_id, MIGRATION)
-        moves = f" It moves from network {holder.name}." if holder else ""
-        body = (
-            f"Grant the migration role to network {network.name} ({network.subnet}) of cluster "
-            f"{cluster}?{moves}\nNew migrations of {cluster} will carry their memory over "
-            f"{network.name} wherever both hosts have a live link on it."
-        )
-        if not await self.push_screen_wait(
-            ConfirmDialog("Grant the migration role", body, "Grant")
-        ):
-            return
-        what = f"Granting the migration role to {cluster}/{network.name}"
-        try:
-            response = await self.client.set_network_role(network.id, MIGRATION)
-        except EngineError as error:
-            self.report_refused(what, error)
-            return
-        previous = response.previous_network_id
-        moved = f" (moved from {inventory.network_name(previous)})" if previous else ""
-        self.report_done(f"Migration role granted to {cluster}/{network.name}{moved}")
-        self.request_refresh()
-
-    @work(group="actions", exit_on_error=False, description="take the migration role")
-    async def take_migration_role(self, network_id: str) -> None:
-        inventory = self.inventory
-        network = inventory.networks.get(network_id)
-        if network is None:
-            return
-        cluster = inventory.cluster_name(network.cluster_id)
-        management = inventory.role_holder(network.cluster_id, MANAGEMENT)
-        body = (
-            f"Take the migration role from network {network.name} of cluster {cluster}?\n"
-            f"Migrations of {cluster} will then use the management network"
-            f"{' ' + management.name if management else ''}."
-        )
-        if not await self.push_screen_wait(ConfirmDialog("Take the migration role", body, "Take")):
-            return
-        what = f"Taking the migration role from {cluster}/{network.name}"
-        try:
-            await self.client.unset_network_role(network.id, MIGRATION)
-        except EngineError as error:
-            self.report_refused(what, error)
-            return
-        self.report_done(f"Migration role taken from {cluster}/{network.name}")
-        self.request_refresh()
-
-    @work(group="actions", exit_on_error=False, description="migrate a VM")
-    async def migrate_vm(self, vm_id: str, choose: bool) -> None:
-        inventory = self.inventory
-        vm = inventory.vms.get(vm_id)
-        if vm is None:
-            return
-        destination = ""
-        if choose:
-            try:
-                candidates = await self.client.list_migration_candidates(vm.id)
-            except EngineError as error:
-                self.report_refused(f"Listing destinations for {vm.name}", error)
-                return
-            chosen = await self.push_screen_wait(
-                CandidateChooser(
-                    vm.name, inventory.host_name(vm.host_id), candidates, inventory.network_name
-                )
-            )
-            if chosen is None:
-                return
-            destination = chosen
-        where = inventory.host_name(destination) if destination else "a host the engine chooses"
-        try:
-            migration = await self.client.migrate_vm(vm.id, destination)
-        except EngineError as error:
-            self.report_refused(f"Migrating {vm.name} to {where}", error)
-            return
-        self.post_message(MigrationChanged(migration))
-        target = inventory.host_name(migration.destination_host_id)
-        how = "automatic" if migration.automatic else "chosen"
-        self.report_done(f"Migration of {vm.name} to {target} ({how}) started")
-
-    @work(group="actions", exit_on_error=False, description="cancel a migration")
-    async def cancel_migration(self, migration_id: str) -> None:
-        migration = self.board.get(migration_id)
-        if migration is None:
-            return
-        vm_name = migration.vm_name or self.inventory.vm_name(migration.vm_id)
-        source = self.inventory.host_name(migration.source_host_id)
-        body = (
-            f"Cancel the migration of {vm_name} "
-            f"({migration.progress_percent}% copied)?\nThe VM keeps running on {source}."
-        )
-        if not await self.push_screen_wait(
-            ConfirmDialog("Cancel the migration", body, "Cancel it")
-        ):
-            return
-        try:
-            cancelled = await self.client.cancel_migration(migration_id)
-        except EngineError as error:
-            self.report_refused(f"Cancelling the migration of {vm_name}", error)
-            return
-        self.post_message(MigrationChanged(cancelled))
-        self.report_done(f"Migration of {vm_name} cancelled; it stays on {source}")
-
-    @work(group="actions", exit_on_error=False, description="change a migration's bandwidth")
-    async def change_bandwidth(self, migration_id: str) -> None:
-        migration = self.board.get(migration_id)
-        if migration is None:
-            return
-        vm_name = migration.vm_name or self.inventory.vm_name(migration.vm_id)
-        mibps = await self.push_screen_wait(
-            BandwidthDialog(
-                f"Bandwidth of {vm_name}'s migration", migration.max_bandwidth_mib_per_second
-            )
-        )
-        if mibps is None:
-            return
-        try:
-            changed = await self.client.set_migration_bandwidth(migration_id, mibps)
-        except EngineError as error:
-            self.report_refused(f"Changing the bandwidth of {vm_name}'s migration", error)
-            return
-        self.post_message(MigrationChanged(changed))
-        cap = f"capped at {mibps} MiB/s" if mibps else "no longer capped"
-        self.report_done(f"Migration of {vm_name} {cap}")
-
-    @work(group="actions", exit_on_error=False, description="host maintenance")
-    async def set_maintenance(self, host_id: str, enabled: bool) -> None:
-        inventory = self.inventory
-        host = inventory.hosts.get(host_id)
-        if host is None:
-            return
-        if enabled:
-            vms = sorted(v.name for v in inventory.vms.values() if v.host_id == host.id)
-            listed = f" ({', '.join(vms)})" if vms else ""
-            body = (
-                f"Put host {host.name} in maintenance?\nIts {len(vms)} VM(s){listed} will be "
-                "migrated away automatically, then the host is held out of service."
-            )
-            if not await self.push_screen_wait(ConfirmDialog("Host maintenance", body, "Evacuate")):
-                return
-        what = f"{'Starting' if enabled else 'Ending'} maintenance of {host.name}"
-        try:
-            response = await self.client.set_host_maintenance(host.id, enabled)
-        except EngineError as error:
-            self.report_refused(what, error)
-            return
-        for migration in response.migrations:
-            self.post_message(MigrationChanged(migration))
-        self.request_refresh()
-        if not enabled:
-            self.report_done(f"Host {host.name} is back in service")
-        elif response.unplaced:
-            unplaced = "; ".join(f"{u.vm_name}: {u.reason}" for u in response.unplaced)
-            text = (
-                f"Host {host.name} evacuating: {len(response.migrations)} migration(s) started; "
-                f"{len(response.unplaced)} VM(s) cannot leave: {unplaced}"
-            )
-            self.action_line.report(False, text)
-            self.notify(text, title="Evacuation incomplete", severity="warning", timeout=10)
-        else:
-            self.report_done(
-                f"Host {host.name} evacuating: {len(response.migrations)} migration(s) started"
-            )
-
-
-def _health(error: EngineError) -> FeedHealth:
-    return FeedHealth.UNSUPPORTED if error.is_unimplemented else FeedHealth.LOST

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "tui",
         help="the operator's terminal UI",
         description="Networks, hosts, VMs, live migrations and events of one engine, with "
-        "the operator's actions (migration role, migrate, cancel, bandwidth, maintenance).",
+        "the operator's actions (migration role, migrate, cancel, bandwidth, maintenance). "
+        "No engine at hand? `miglane demo up --fake` starts one with simulated hosts and "
+        "opens this TUI on it.",
     )
     parser.add_argument(
         "--engine",
@@ -31,26 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="SECONDS",
         help="how often to re-read the inventory (migrations and events are streamed)",
     )
-    parser.add_argument(
-        "--fake",
-        action="store_true",
-        help="no engine: an in-memory demo cluster whose migrations progress by themselves",
-    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from miglane.tui.app import MiglaneApp
-    from miglane.tui.client import EngineClient
+    from miglane.tui.grpc_client import GrpcEngineClient
 
-    client: EngineClient
-    if args.fake:
-        from miglane.tui.testing import demo_engine
-
-        client = demo_engine(autoplay_interval_s=0.5)
-    else:
-        from miglane.tui.grpc_client import GrpcEngineClient
-
-        client = GrpcEngineClient(args.engine)
-    MiglaneApp(client, refresh_interval_s=max(0.2, args.refresh)).run()
+    MiglaneApp(GrpcEngineClient(args.engine), refresh_interval_s=max(0.2, args.refresh)).run()
     return 0

@@ -8,10 +8,10 @@ dataclasses would only have to be kept in step with the .proto. Formatting for t
 
 Every failure is an `EngineError` carrying the gRPC status name and the engine's sentence, so
 that the TUI can show a refusal with its reason and tell "the engine is gone" (reconnect) from
-"the engine said no" (show it) from "this engine does not serve that yet" (UNIMPLEMENTED).
+"the engine said no" (show it).
 
-Two implementations: `miglane.tui.grpc_client.GrpcEngineClient` (the real engine over
-grpc.aio) and `miglane.tui.testing.FakeEngineClient` (in memory, for tests and demos).
+The implementation is `miglane.tui.grpc_client.GrpcEngineClient` (the engine over grpc.aio);
+the tests use it too, against a real engine in-process.
 """
 
 from __future__ import annotations
@@ -52,17 +52,11 @@ class EngineError(Exception):
     def is_connection_problem(self) -> bool:
         return self.code in CONNECTION_CODES
 
-    @property
-    def is_unimplemented(self) -> bool:
-        return self.code == "UNIMPLEMENTED"
-
     def describe(self) -> str:
         """One line for the operator."""
         if self.is_connection_problem:
             where = f" at {self.address}" if self.address else ""
             return f"cannot reach the engine{where}: {self.detail}"
-        if self.is_unimplemented:
-            return f"this engine does not offer it yet ({self.detail or 'UNIMPLEMENTED'})"
         return f"{self.code}: {self.detail}"
 
 
@@ -76,7 +70,7 @@ class EngineClient(Protocol):
 
     @property
     def address(self) -> str:
-        """Where the engine is, for the screen ("127.0.0.1:50051", "fake://demo")."""
+        """Where the engine is, for the screen ("127.0.0.1:50051")."""
         ...
 
     async def list_clusters(self) -> list[engine_pb2.Cluster]: ...

@@ -24,8 +24,6 @@ class FeedHealth(Enum):
     LIVE = "live"
     # The engine did not answer: the worker retries by itself.
     LOST = "lost"
-    # The engine answers UNIMPLEMENTED: it does not serve this feed yet.
-    UNSUPPORTED = "unsupported"
 
 
 class InventoryRefreshed(Message):
@@ -74,7 +72,7 @@ class FeedState:
 
 
 class FeedHealthChanged(Message):
-    """A worker found its feed live, lost, or not offered by this engine."""
+    """A worker found its feed live or lost."""
 
     def __init__(self, feed: Feed, health: FeedHealth, detail: str = "") -> None:
         super().__init__()

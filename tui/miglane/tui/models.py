@@ -19,7 +19,17 @@ ACTIVE_PHASES = frozenset(
     }
 )
 
+# A host in these states is out of service: the operator's action on it is "maintenance off".
+IN_MAINTENANCE = frozenset(
+    {
+        engine_pb2.HOST_STATUS_MAINTENANCE,
+        engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE,
+    }
+)
+
 EVENT_HISTORY = 500
+# The App's tabs, in the order of their keys 1-5.
+TABS = ("networks", "hosts", "vms", "migrations", "events")
 
 
 @dataclass

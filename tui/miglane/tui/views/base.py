@@ -1,4 +1,4 @@
-"""What every view shares: a way to reach the App's state and operations."""
+"""What every view shares: the App's state and the operator's workflows, as a `ViewContext`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from textual.binding import Binding
 from textual.containers import Vertical
 
 if TYPE_CHECKING:
-    from miglane.tui.app import MiglaneApp
+    from miglane.tui.context import ViewContext
 
 
 class View(Vertical):
     """A tab's content. The App calls `refresh_view()` when the inventory changed."""
 
     @property
-    def miglane(self) -> MiglaneApp:
-        return cast("MiglaneApp", self.app)
+    def context(self) -> ViewContext:
+        return cast("ViewContext", self.app)
 
     _binding_state: tuple[bool | None, ...] | None = None
 

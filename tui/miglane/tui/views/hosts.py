@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Label
 
 from miglane.tui import format as fmt
-from miglane.tui.models import Inventory
+from miglane.tui.models import IN_MAINTENANCE, Inventory
 from miglane.tui.views.base import View
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.v1 import engine_pb2
@@ -31,10 +31,6 @@ ATTACHMENT_COLUMNS = [
     ("speed", "Speed"),
     ("mtu", "MTU"),
 ]
-IN_MAINTENANCE = (
-    engine_pb2.HOST_STATUS_MAINTENANCE,
-    engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE,
-)
 
 
 class HostsView(View):
@@ -71,10 +67,10 @@ class HostsView(View):
 
     def selected_host(self) -> engine_pb2.Host | None:
         key = self.table.selected_key
-        return self.miglane.inventory.hosts.get(key) if key else None
+        return self.context.inventory.hosts.get(key) if key else None
 
     def refresh_view(self) -> None:
-        inventory = self.miglane.inventory
+        inventory = self.context.inventory
         vms_per_host: dict[str, int] = {}
         for vm in inventory.vms.values():
             vms_per_host[vm.host_id] = vms_per_host.get(vm.host_id, 0) + 1
@@ -125,7 +121,7 @@ class HostsView(View):
     def action_maintenance(self, enabled: bool) -> None:
         host = self.selected_host()
         if host is not None:
-            self.miglane.set_maintenance(host.id, enabled)
+            self.context.actions.set_maintenance(host.id, enabled)
 
 
 def _host_row(host: engine_pb2.Host, inventory: Inventory, vm_count: int) -> tuple[Text, ...]:

@@ -52,7 +52,6 @@ class MigrationsView(View):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.notice = Static("", id="migrations-notice")
         self.table = KeyedTable(MIGRATION_COLUMNS, id="migrations-table")
         self.heading = Label(
             "No migration highlighted.", id="migration-title", classes="section-title"
@@ -63,7 +62,6 @@ class MigrationsView(View):
         self._shown_facts = Text("")
 
     def compose(self) -> ComposeResult:
-        yield self.notice
         yield self.table
         with Vertical(id="migration-detail"):
             yield self.heading
@@ -75,24 +73,19 @@ class MigrationsView(View):
 
     def selected_migration(self) -> engine_pb2.Migration | None:
         key = self.table.selected_key
-        return self.miglane.board.get(key) if key else None
-
-    def set_notice(self, text: str) -> None:
-        notice = self.notice
-        notice.update(text)
-        notice.display = bool(text)
+        return self.context.board.get(key) if key else None
 
     def refresh_view(self) -> None:
         """The inventory changed (names, hosts): redraw every row."""
-        inventory = self.miglane.inventory
-        self.table.sync({m.id: _migration_row(m, inventory) for m in _ordered(self.miglane.board)})
+        inventory = self.context.inventory
+        self.table.sync({m.id: _migration_row(m, inventory) for m in _ordered(self.context.board)})
         self._show_detail()
         self.update_bindings()
 
     def show(self, migration_ids: Iterable[str]) -> None:
         """Some migrations changed: redraw their rows only."""
-        inventory = self.miglane.inventory
-        board = self.miglane.board
+        inventory = self.context.inventory
+        board = self.context.board
         selected = self.table.selected_key
         touched_selected = False
         for migration_id in migration_ids:
@@ -111,7 +104,7 @@ class MigrationsView(View):
         if migration is None:
             self._set_detail("No migration highlighted.", 0, Text(""))
             return
-        inventory = self.miglane.inventory
+        inventory = self.context.inventory
         title = (
             f"{migration.vm_name or inventory.vm_name(migration.vm_id)}: "
             f"{inventory.host_name(migration.source_host_id)} → "
@@ -147,12 +140,12 @@ class MigrationsView(View):
     def action_cancel_migration(self) -> None:
         migration = self.selected_migration()
         if migration is not None:
-            self.miglane.cancel_migration(migration.id)
+            self.context.actions.cancel_migration(migration.id)
 
     def action_change_bandwidth(self) -> None:
         migration = self.selected_migration()
         if migration is not None:
-            self.miglane.change_bandwidth(migration.id)
+            self.context.actions.change_bandwidth(migration.id)
 
 
 def _ordered(migrations: Iterable[engine_pb2.Migration]) -> list[engine_pb2.Migration]:

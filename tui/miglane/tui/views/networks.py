@@ -70,16 +70,16 @@ class NetworksView(View):
 
     def selected_network(self) -> engine_pb2.Network | None:
         key = self.table.selected_key
-        return self.miglane.inventory.networks.get(key) if key else None
+        return self.context.inventory.networks.get(key) if key else None
 
     def refresh_view(self) -> None:
-        inventory = self.miglane.inventory
+        inventory = self.context.inventory
         self.table.sync({n.id: _network_row(n, inventory) for n in inventory.networks_sorted()})
         self._show_attachments()
         self.update_bindings()
 
     def _show_attachments(self) -> None:
-        inventory = self.miglane.inventory
+        inventory = self.context.inventory
         network = self.selected_network()
         title = self.attachments_title
         table = self.attachments
@@ -128,12 +128,12 @@ class NetworksView(View):
     def action_grant_migration_role(self) -> None:
         network = self.selected_network()
         if network is not None:
-            self.miglane.grant_migration_role(network.id)
+            self.context.actions.grant_migration_role(network.id)
 
     def action_take_migration_role(self) -> None:
         network = self.selected_network()
         if network is not None:
-            self.miglane.take_migration_role(network.id)
+            self.context.actions.take_migration_role(network.id)
 
 
 def _network_row(network: engine_pb2.Network, inventory: Inventory) -> tuple[Text, ...]:

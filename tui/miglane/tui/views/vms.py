@@ -54,19 +54,19 @@ class VmsView(View):
 
     def selected_vm(self) -> engine_pb2.Vm | None:
         key = self.table.selected_key
-        return self.miglane.inventory.vms.get(key) if key else None
+        return self.context.inventory.vms.get(key) if key else None
 
     def refresh_view(self) -> None:
-        inventory = self.miglane.inventory
-        board = self.miglane.board
+        inventory = self.context.inventory
+        board = self.context.board
         self.table.sync({vm.id: _vm_row(vm, inventory, board) for vm in inventory.vms_sorted()})
         self.update_bindings()
 
     def show_migration_of(self, vm_id: str) -> None:
         """A migration changed: redraw only its VM's row."""
-        vm = self.miglane.inventory.vms.get(vm_id)
+        vm = self.context.inventory.vms.get(vm_id)
         if vm is not None and vm_id in self.table.keys:
-            self.table.put(vm_id, _vm_row(vm, self.miglane.inventory, self.miglane.board))
+            self.table.put(vm_id, _vm_row(vm, self.context.inventory, self.context.board))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.update_bindings()
@@ -74,14 +74,14 @@ class VmsView(View):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "migrate":
             vm = self.selected_vm()
-            if vm is None or self.miglane.board.active_for_vm(vm.id) is not None:
+            if vm is None or self.context.board.active_for_vm(vm.id) is not None:
                 return None
         return True
 
     def action_migrate(self, choose: bool) -> None:
         vm = self.selected_vm()
         if vm is not None:
-            self.miglane.migrate_vm(vm.id, choose=choose)
+            self.context.actions.migrate_vm(vm.id, choose=choose)
 
 
 def _vm_row(vm: engine_pb2.Vm, inventory: Inventory, board: MigrationBoard) -> tuple[Text, ...]:

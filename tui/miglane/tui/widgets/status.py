@@ -9,7 +9,7 @@ from miglane.tui.messages import Feed, FeedHealth, FeedState
 
 
 class ConnectionBar(Static):
-    """Connected, connecting, or reconnecting (with why); and feeds this engine does not offer."""
+    """Connected, connecting, or reconnecting (with why)."""
 
     def __init__(self, address: str, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
@@ -18,9 +18,6 @@ class ConnectionBar(Static):
 
     def show_feeds(self, feeds: dict[Feed, FeedState]) -> None:
         lost = [(feed, s) for feed, s in feeds.items() if s.health is FeedHealth.LOST]
-        unsupported = [
-            feed.value for feed, s in feeds.items() if s.health is FeedHealth.UNSUPPORTED
-        ]
         text = Text()
         if lost:
             self.state = "reconnecting"
@@ -33,10 +30,6 @@ class ConnectionBar(Static):
             self.state = "connected"
             text.append(" ● ", style="bold green")
             text.append(f"connected to {self.address}")
-        if unsupported and not lost:
-            text.append(
-                f"   (not offered by this engine yet: {', '.join(unsupported)})", style="dim"
-            )
         self.set_class(self.state == "reconnecting", "-lost")
         self.set_class(self.state == "connected", "-live")
         self.update(text)
