@@ -85,8 +85,11 @@ class Agent:
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         max_workers: int = 8,
     ) -> None:
+        if max_outgoing < 1:
+            raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
         self.driver = driver
         self.peer_uri = peer_uri
+        # The limit Migrate enforces; Capabilities reports it, and the engine plans within it.
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
         self.store = JobStore(state_dir)
