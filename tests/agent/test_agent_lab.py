@@ -130,8 +130,13 @@ def observed(s: pb.MigrationProgress) -> float:
 
 
 def measured_rate(samples: list[pb.MigrationProgress]) -> float:
-    """Bytes/s between the first and the last sample of the copy."""
-    copying = [s for s in samples if s.phase == Phase.MIGRATION_PHASE_RUNNING and s.iteration]
+    """Bytes/s between the first and the last sample of the capped copy: once no data remains,
+    the guest is paused for its last pages, which QEMU sends unthrottled to cut the downtime."""
+    copying = [
+        s
+        for s in samples
+        if s.phase == Phase.MIGRATION_PHASE_RUNNING and s.iteration and s.data_remaining_bytes
+    ]
     first, last = copying[0], copying[-1]
     return (last.data_processed_bytes - first.data_processed_bytes) / (
         observed(last) - observed(first)
