@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
+from miglane.testing.lab_slots import claim_lab_slot
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
 
@@ -40,7 +38,7 @@ if TYPE_CHECKING:
     from miglane.lab import Lab
 
 MIB = 1024**2
-LAB_SLOTS = range(10, 40)  # the test sessions' slots (tests/conftest.py), same lock files
+BENCH_LAB_BASE_PREFIX = "/tmp/miglane-bench-agent-lab-"
 LIBVIRT_VM_MIB = 256
 LIBVIRT_CAP_MIBPS = 32
 
@@ -167,28 +165,6 @@ async def main() -> int:
 # -- libvirt ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def claim_lab_slot() -> Iterator[tuple[int, Path]]:
-    """A lab slot no test session or other lab holds, and a base dir of our own, until the end."""
-    from miglane.lab.network import bridge_owner
-    from miglane.lab.plan import Network, plan_lab
-
-    for slot in LAB_SLOTS:
-        base = Path(f"/tmp/miglane-bench-agent-lab-{slot}")
-        plan = plan_lab(slot, 0)
-        owners = {bridge_owner(plan.bridge(network)) for network in Network}
-        if not owners <= {None, str(base)}:
-            continue  # another lab runs in this slot
-        with open(f"/tmp/miglane-test-lab-{slot}.lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            yield slot, base
-            return
-    raise RuntimeError(f"no free lab slot in {LAB_SLOTS}")
-
-
 def observed(progress: pb.MigrationProgress) -> float:
     return progress.observed_at.seconds + progress.observed_at.nanos / 1e9
 
@@ -280,7 +256,7 @@ async def libvirt_section() -> int:
     except ImportError as exc:
         print(f"libvirt section skipped: the lab package is not installed ({exc})")
         return 0
-    with claim_lab_slot() as (slot, base):
+    with claim_lab_slot(BENCH_LAB_BASE_PREFIX) as (slot, base):
         lab = Lab(base, slot=slot)
         try:
             lab.down()  # whatever a crashed run left in this slot

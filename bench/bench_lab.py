@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_lab.py      (root; `make bench` runs it)
 
-Runs a lab of its own (slot $MIGLANE_BENCH_SLOT, default 90, base dir under /tmp) and takes it
-down at the end; an operator's lab is not touched. Measures:
+Runs a lab of its own (a free slot in 10-39, claimed like the test sessions' slots, base dir
+/tmp/miglane-bench-lab-N) and takes it down at the end; an operator's lab is not touched. Measures:
   - `up` of 3 hosts with packages present: cold (no cached QEMU probe) and warm;
   - start of a 64 MiB guest until it has filled its memory, several times;
   - live migration of a 256 MiB guest over the migration network, uncapped, several times,
@@ -24,8 +24,10 @@ from collections.abc import Callable
 import libvirt
 
 from miglane.lab import Lab, LabError, Network
+from miglane.testing.lab_slots import claim_lab_slot
 
 HOSTS = 3
+BENCH_LAB_BASE_PREFIX = "/tmp/miglane-bench-lab-"
 UP_TARGET_S = 10.0
 GUEST_MIB = 256
 RUNS = 5
@@ -122,70 +124,72 @@ def main() -> int:
         print("bench_lab: needs root (the lab creates namespaces, bridges and daemons)")
         return 1
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    slot = int(os.environ.get("MIGLANE_BENCH_SLOT", "90"))
-    lab = Lab(f"/tmp/miglane-bench-lab-{slot}", slot=slot)
-    try:
-        lab.up(hosts=2)  # packages and guest kernel present before anything is timed
-        lab.down(purge=True)
-        cold = timed(lambda: lab.up(hosts=HOSTS))
-        lab.down()
-        warm_runs = []
-        for _ in range(3):
-            warm_runs.append(timed(lambda: lab.up(hosts=HOSTS)))
-            if len(warm_runs) < 3:
-                lab.down()
-        again = timed(lambda: lab.up(hosts=HOSTS))
-        print(f"lab up, {HOSTS} hosts, packages present, first ever (QEMU probed): {cold:.2f} s")
-        print(f"lab up, {HOSTS} hosts, packages present, QEMU probe cached: {summary(warm_runs)}")
-        print(f"lab up again while up (idempotent, nothing to do): {again:.2f} s")
-        worst = max(cold, *warm_runs)
-        verdict = "met" if worst < UP_TARGET_S else "NOT met"
-        print(
-            f"target: lab up of {HOSTS} hosts < {UP_TARGET_S:g} s: {verdict} (worst {worst:.2f} s)"
-        )
+    with claim_lab_slot(BENCH_LAB_BASE_PREFIX) as (slot, base):
+        lab = Lab(base, slot=slot)
+        try:
+            return measure(lab)
+        except (LabError, libvirt.libvirtError) as exc:
+            print(f"bench_lab: {exc}")
+            return 1
+        finally:
+            lab.down(purge=True)
 
-        starts = []
-        for i in range(RUNS):
-            starts.append(timed(lambda i=i: lab.create_vm("host3", f"b-start-{i}", 64)))
-            lab.destroy_vm("host3", f"b-start-{i}")
-        print(f"VM start, 64 MiB guest, until its memory is filled: {summary(starts)}")
 
-        lab.create_vm("host1", "b-mig", GUEST_MIB)
-        seconds, jobs, path = [], [], ["host1", "host2"]
-        rx_before = sum(lab.nic_counters("host2", Network.MIG))
-        for run in range(RUNS):
-            source, dest = path[run % 2], path[(run + 1) % 2]
-            took, job = migrate(lab, "b-mig", source, dest)
-            seconds.append(took)
-            jobs.append(job)
-        carried = (sum(lab.nic_counters("host2", Network.MIG)) - rx_before) / MIB
-        copies = [raw_copy(lab, "host1", "host2", GUEST_MIB) for _ in range(3)]
-        migration, copy = statistics.median(seconds), statistics.median(copies)
-        print(f"migration, {GUEST_MIB} MiB guest over mig0, uncapped: {summary(seconds)}")
-        setup_ms = statistics.median(job.get("setup_time", 0) for job in jobs)
-        downtime_ms = statistics.median(job.get("downtime", 0) for job in jobs)
-        rates = [
-            job["memory_processed"] / MIB / ((job["time_elapsed"] - job.get("setup_time", 0)) / 1e3)
-            for job in jobs
-            if job.get("memory_processed") and job.get("time_elapsed")
-        ]
-        print(
-            f"  libvirt job: setup {setup_ms:.0f} ms, downtime {downtime_ms:.0f} ms, "
-            f"memory transfer {statistics.median(rates):.0f} MiB/s (medians)"
-        )
-        print(f"  mig0 of host2 moved {carried:.0f} MiB over {RUNS} migrations")
-        print(f"raw TCP copy, {GUEST_MIB} MiB, host1 -> host2 over mig0: {summary(copies)}")
-        print(
-            f"  migration / raw copy: {migration / copy:.1f}x "
-            f"({GUEST_MIB / migration:.0f} MiB/s vs {GUEST_MIB / copy:.0f} MiB/s)"
-        )
-        lab.destroy_vm(path[RUNS % 2], "b-mig")
-        print(f"lab down: {timed(lab.down):.2f} s")
-    except (LabError, libvirt.libvirtError) as exc:
-        print(f"bench_lab: {exc}")
-        return 1
-    finally:
-        lab.down(purge=True)
+def measure(lab: Lab) -> int:
+    lab.up(hosts=2)  # packages and guest kernel present before anything is timed
+    lab.down(purge=True)
+    cold = timed(lambda: lab.up(hosts=HOSTS))
+    lab.down()
+    warm_runs = []
+    for _ in range(3):
+        warm_runs.append(timed(lambda: lab.up(hosts=HOSTS)))
+        if len(warm_runs) < 3:
+            lab.down()
+    again = timed(lambda: lab.up(hosts=HOSTS))
+    print(f"lab up, {HOSTS} hosts, packages present, first ever (QEMU probed): {cold:.2f} s")
+    print(f"lab up, {HOSTS} hosts, packages present, QEMU probe cached: {summary(warm_runs)}")
+    print(f"lab up again while up (idempotent, nothing to do): {again:.2f} s")
+    worst = max(cold, *warm_runs)
+    verdict = "met" if worst < UP_TARGET_S else "NOT met"
+    print(f"target: lab up of {HOSTS} hosts < {UP_TARGET_S:g} s: {verdict} (worst {worst:.2f} s)")
+
+    starts = []
+    for i in range(RUNS):
+        starts.append(timed(lambda i=i: lab.create_vm("host3", f"b-start-{i}", 64)))
+        lab.destroy_vm("host3", f"b-start-{i}")
+    print(f"VM start, 64 MiB guest, until its memory is filled: {summary(starts)}")
+
+    lab.create_vm("host1", "b-mig", GUEST_MIB)
+    seconds, jobs, path = [], [], ["host1", "host2"]
+    rx_before = sum(lab.nic_counters("host2", Network.MIG))
+    for run in range(RUNS):
+        source, dest = path[run % 2], path[(run + 1) % 2]
+        took, job = migrate(lab, "b-mig", source, dest)
+        seconds.append(took)
+        jobs.append(job)
+    carried = (sum(lab.nic_counters("host2", Network.MIG)) - rx_before) / MIB
+    copies = [raw_copy(lab, "host1", "host2", GUEST_MIB) for _ in range(3)]
+    migration, copy = statistics.median(seconds), statistics.median(copies)
+    print(f"migration, {GUEST_MIB} MiB guest over mig0, uncapped: {summary(seconds)}")
+    setup_ms = statistics.median(job.get("setup_time", 0) for job in jobs)
+    downtime_ms = statistics.median(job.get("downtime", 0) for job in jobs)
+    rates = [
+        job["memory_processed"] / MIB / ((job["time_elapsed"] - job.get("setup_time", 0)) / 1e3)
+        for job in jobs
+        if job.get("memory_processed") and job.get("time_elapsed")
+    ]
+    print(
+        f"  libvirt job: setup {setup_ms:.0f} ms, downtime {downtime_ms:.0f} ms, "
+        f"memory transfer {statistics.median(rates):.0f} MiB/s (medians)"
+    )
+    print(f"  mig0 of host2 moved {carried:.0f} MiB over {RUNS} migrations")
+    print(f"raw TCP copy, {GUEST_MIB} MiB, host1 -> host2 over mig0: {summary(copies)}")
+    print(
+        f"  migration / raw copy: {migration / copy:.1f}x "
+        f"({GUEST_MIB / migration:.0f} MiB/s vs {GUEST_MIB / copy:.0f} MiB/s)"
+    )
+    lab.destroy_vm(path[RUNS % 2], "b-mig")
+    print(f"lab down: {timed(lab.down):.2f} s")
     return 0
 
 

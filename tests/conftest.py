@@ -19,49 +19,25 @@ between sessions, so only the first session probes QEMU.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from lab_rules import lab_unavailable, mark_lab_tests
 
+from miglane.testing.lab_slots import claim_lab_slot
+
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
 
-TEST_SLOTS = range(10, 40)
 TEST_LAB_HOSTS = 3
 AGENT_PORT = 50061
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_lab_tests(items)
-
-
-@contextlib.contextmanager
-def claim_lab_slot() -> Iterator[tuple[int, Path]]:
-    """A lab slot and base directory no other test session holds, until the block ends."""
-    from miglane.lab.network import bridge_owner
-    from miglane.lab.plan import Network, plan_lab
-
-    for slot in TEST_SLOTS:
-        base = Path(f"/tmp/miglane-test-lab-{slot}")
-        plan = plan_lab(slot, 0)
-        owners = {bridge_owner(plan.bridge(network)) for network in Network}
-        if not owners <= {None, str(base)}:
-            continue  # someone's own lab runs in this slot
-        with open(f"/tmp/miglane-test-lab-{slot}.lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            yield slot, base
-            return
-    raise RuntimeError(f"no free lab slot in {TEST_SLOTS}")
 
 
 @contextlib.contextmanager
@@ -109,22 +85,9 @@ def spare_lab() -> Iterator[Lab]:
             spare.down()
 
 
-def agent_command_exists() -> bool:
-    from miglane.cli.main import build_parser
-
-    commands = next(
-        action
-        for action in build_parser()._actions
-        if isinstance(action, argparse._SubParsersAction)
-    )
-    return "agent" in commands.choices
-
-
 @pytest.fixture(scope="session")
 def lab_with_agents(lab: Lab) -> Iterator[LabStatus]:
     """The session lab with a Miglane agent on each host, at `<mgmt addr>:50061`."""
-    if not agent_command_exists():
-        pytest.skip("`miglane agent` does not exist yet")
     status = lab.start_agents(AGENT_PORT)
     try:
         yield status

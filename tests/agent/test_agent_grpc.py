@@ -20,6 +20,7 @@ from miglane.agent.domain.validation import (
 )
 from miglane.agent.fake_driver import FakeFabric
 from miglane.agent.grpc_api.errors import ERROR_DOMAIN
+from miglane.agent.service import DEFAULT_MAX_OUTGOING
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
@@ -71,7 +72,7 @@ async def test_capabilities_and_vms(cluster) -> None:  # type: ignore[no-untyped
     caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
     assert caps.host_uuid == a.host.uuid
     assert caps.peer_libvirt_uri == a.peer_uri
-    assert caps.max_outgoing_migration_count == 2 and caps.cpu_count > 0
+    assert caps.max_outgoing_migration_count == DEFAULT_MAX_OUTGOING and caps.cpu_count > 0
     assert {n.name for n in caps.nics} == {"eth0", "mig0"}
     assert all(n.addresses and n.link_up for n in caps.nics)
     vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
@@ -203,16 +204,38 @@ async def test_vm_not_running_and_duplicates(cluster) -> None:  # type: ignore[n
 
 async def test_outgoing_limit(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, c) = cluster
-    for k in range(2):
+    for k in range(DEFAULT_MAX_OUTGOING):
         await stub(a).Migrate(
             request(a, b if k else c, vm=k, mid=f"m{k}", max_bandwidth_mib_per_second=4)
         )
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stub(a).Migrate(request(a, b, vm=2, mid="m2", max_bandwidth_mib_per_second=4))
+        await stub(a).Migrate(
+            request(a, b, vm=DEFAULT_MAX_OUTGOING, mid="over", max_bandwidth_mib_per_second=4)
+        )
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error_details(refused.value.trailing_metadata()).reason == Reason.AGENT_BUSY
     caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
-    assert caps.running_outgoing_migration_count == caps.max_outgoing_migration_count == 2
+    assert (
+        caps.running_outgoing_migration_count
+        == caps.max_outgoing_migration_count
+        == DEFAULT_MAX_OUTGOING
+    )
+
+
+async def test_capabilities_report_the_outgoing_limit_the_agent_enforces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    limit = DEFAULT_MAX_OUTGOING + 1
+    _, (a, b) = await start_fake_agents(
+        2, limit + 1, speed=SPEED, state_root=str(tmp_path), max_outgoing=limit
+    )
+    try:
+        caps = await stub(a).GetCapabilities(pb.GetCapabilitiesRequest())
+        assert caps.max_outgoing_migration_count == limit
+        for k in range(limit):
+            await stub(a).Migrate(request(a, b, vm=k, mid=f"m{k}", max_bandwidth_mib_per_second=4))
+        over = stub(a).Migrate(request(a, b, vm=limit, mid="over", max_bandwidth_mib_per_second=4))
+        assert await code_of(over) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        await stop_fake_agents([a, b], grace=0)
 
 
 async def test_cancel_keeps_the_vm_on_the_source(cluster) -> None:  # type: ignore[no-untyped-def]
@@ -385,8 +408,9 @@ async def test_restart_after_the_job_ended_meanwhile(cluster) -> None:  # type: 
     await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=64))
     await a.stop(0)
     fabric.clock.set_speed(SPEED * 50)  # the migration finishes while no agent watches
-    await asyncio.sleep(0.1)
-    assert await asyncio.to_thread(a.driver.job_stats, a.vm_ids[0]) is None
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(a.driver.job_stats, a.vm_ids[0]) is not None:
+            await asyncio.sleep(0.01)
     await a.restart()
     status = await stub(a).GetMigrationStatus(pb.GetMigrationStatusRequest(migration_id="m1"))
     if status.progress.phase == Phase.MIGRATION_PHASE_RUNNING:
@@ -405,7 +429,9 @@ async def test_watch_everything_sees_new_jobs(cluster) -> None:  # type: ignore[
                 return
 
     watcher = asyncio.create_task(consume())
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(30):  # the stream is subscribed before the jobs start
+        while a.agent.feed.watcher_count == 0:
+            await asyncio.sleep(0.01)
     await stub(a).Migrate(request(a, b, vm=0, mid="x1"))
     await stub(a).Migrate(request(a, c, vm=1, mid="x2"))
     async with asyncio.timeout(30):

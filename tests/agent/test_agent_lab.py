@@ -25,6 +25,7 @@ from agent_support import agent_stub, unique_name, watch_progress
 from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.model import MIB
+from miglane.agent.service import DEFAULT_MAX_OUTGOING
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import common_pb2
 
@@ -111,13 +112,30 @@ async def watch(address: str, mid: str, timeout: float = 60) -> list[pb.Migratio
     return await watch_progress(address, mid, timeout)
 
 
+async def until_copied(address: str, mid: str, at_least: int, timeout: float = 30) -> None:
+    """Returns once the migration has copied `at_least` bytes (it is under way, not set up)."""
+    request = pb.GetMigrationStatusRequest(migration_id=mid)
+    async with asyncio.timeout(timeout):
+        while True:
+            progress = (await agent_stub(address).GetMigrationStatus(request)).progress
+            assert progress.phase == Phase.MIGRATION_PHASE_RUNNING, progress.error
+            if progress.data_processed_bytes >= at_least:
+                return
+            await asyncio.sleep(0.05)
+
+
 def observed(s: pb.MigrationProgress) -> float:
     return s.observed_at.seconds + s.observed_at.nanos / 1e9
 
 
 def measured_rate(samples: list[pb.MigrationProgress]) -> float:
-    """Bytes/s between the first and the last sample of the copy."""
-    copying = [s for s in samples if s.phase == Phase.MIGRATION_PHASE_RUNNING and s.iteration]
+    """Bytes/s between the first and the last sample of the capped copy: once no data remains,
+    the guest is paused for its last pages, which QEMU sends unthrottled to cut the downtime."""
+    copying = [
+        s
+        for s in samples
+        if s.phase == Phase.MIGRATION_PHASE_RUNNING and s.iteration and s.data_remaining_bytes
+    ]
     first, last = copying[0], copying[-1]
     return (last.data_processed_bytes - first.data_processed_bytes) / (
         observed(last) - observed(first)
@@ -145,7 +163,7 @@ async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
     await agent_stub(la.address).Migrate(la.request(name, "change", 16))
-    await asyncio.sleep(1.5)
+    await until_copied(la.address, "change", 16 * MIB)  # a second's worth at the first cap
     changed_at = time.time()
     await agent_stub(la.address).MigrateChangeParams(
         pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mib_per_second=64)
@@ -161,7 +179,7 @@ async def test_cancel_keeps_the_guest_on_the_source(lab_agent: LabAgent) -> None
     la = lab_agent
     name = la.make_vm(128)
     await agent_stub(la.address).Migrate(la.request(name, "cancel", 16))
-    await asyncio.sleep(1)
+    await until_copied(la.address, "cancel", 1)
     reply = await agent_stub(la.address).MigrateCancel(
         pb.MigrateCancelRequest(migration_id="cancel")
     )
@@ -218,15 +236,15 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
     os.unlink(path)
 
 
-async def test_third_concurrent_migration_is_refused(lab_agent: LabAgent) -> None:
+async def test_a_migration_beyond_the_outgoing_limit_is_refused(lab_agent: LabAgent) -> None:
     la = lab_agent
-    names = [la.make_vm(64) for _ in range(3)]
-    for k in range(2):
+    names = [la.make_vm(64) for _ in range(DEFAULT_MAX_OUTGOING + 1)]
+    for k in range(DEFAULT_MAX_OUTGOING):
         await agent_stub(la.address).Migrate(la.request(names[k], f"c{k}", 4))
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await agent_stub(la.address).Migrate(la.request(names[2], "c2", 4))
+        await agent_stub(la.address).Migrate(la.request(names[-1], "over", 4))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    for k in range(2):
+    for k in range(DEFAULT_MAX_OUTGOING):
         await agent_stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
     assert all(la.where(n) == {la.h1.name} for n in names)
 
@@ -261,7 +279,7 @@ async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_pa
     first = start_agent_process(la, state_dir, log_path)
     try:
         await agent_stub(address).Migrate(la.request(name, "survivor", 16))
-        await asyncio.sleep(1.5)
+        await until_copied(address, "survivor", 16 * MIB)
         before = await agent_stub(address).GetMigrationStatus(
             pb.GetMigrationStatusRequest(migration_id="survivor")
         )

@@ -3,6 +3,8 @@
 import pytest
 
 from miglane.agent.domain.convergence import (
+    DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
+    DEFAULT_NO_PROGRESS_TIMEOUT_S,
     MIN_COMPLETION_TIMEOUT_S,
     ProgressWatermark,
     ScheduleState,
@@ -11,6 +13,7 @@ from miglane.agent.domain.convergence import (
     next_convergence_step,
     observe_iteration,
     observe_remaining,
+    resolve_timeouts,
     timeout_verdict,
 )
 from miglane.agent.domain.model import (
@@ -18,6 +21,7 @@ from miglane.agent.domain.model import (
     ConvergenceAction,
     ConvergenceSchedule,
     ConvergenceStep,
+    Timeouts,
 )
 
 A = ConvergenceAction
@@ -115,38 +119,103 @@ def test_watermark_moves_only_on_new_low() -> None:
 
 
 @pytest.mark.parametrize(
-    ("now", "mark", "memory", "no_progress", "per_gib", "post_copy", "expected"),
+    ("requested", "in_force"),
     [
-        (10, ProgressWatermark(5, 9), GIB, 0, 0, False, None),
-        (200, ProgressWatermark(5, 40), GIB, 0, 0, False, TimeoutVerdict.NO_PROGRESS),  # 150 s
-        (200, ProgressWatermark(5, 40), GIB, 0, 0, True, None),  # never abort post-copy
-        (30, ProgressWatermark(5, 19), GIB, 10, 0, False, TimeoutVerdict.NO_PROGRESS),
-        (30, ProgressWatermark(), GIB, 10, 0, False, TimeoutVerdict.NO_PROGRESS),  # since start
-        (790, ProgressWatermark(1, 789), GIB, 0, 0, False, None),
-        (800, ProgressWatermark(1, 799), GIB, 0, 0, False, TimeoutVerdict.COMPLETION),
-        (201, ProgressWatermark(1, 200), 2 * GIB, 0, 100, False, TimeoutVerdict.COMPLETION),
-        (199, ProgressWatermark(1, 198), 2 * GIB, 0, 100, False, None),
+        (
+            Timeouts(),
+            Timeouts(DEFAULT_NO_PROGRESS_TIMEOUT_S, DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB),
+        ),
+        (Timeouts(10, 0), Timeouts(10, DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB)),
+        (Timeouts(0, 100), Timeouts(DEFAULT_NO_PROGRESS_TIMEOUT_S, 100)),
+        (Timeouts(10, 100), Timeouts(10, 100)),
+    ],
+)
+def test_zero_timeouts_resolve_to_the_defaults(requested: Timeouts, in_force: Timeouts) -> None:
+    assert resolve_timeouts(requested) == in_force
+
+
+DEFAULTS = resolve_timeouts(Timeouts())
+NO_PROGRESS = DEFAULT_NO_PROGRESS_TIMEOUT_S
+PER_GIB = DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+
+
+@pytest.mark.parametrize(
+    ("now", "mark", "memory", "timeouts", "post_copy", "expected"),
+    [
+        (10, ProgressWatermark(5, 9), GIB, DEFAULTS, False, None),
+        (
+            40 + NO_PROGRESS,
+            ProgressWatermark(5, 40),
+            GIB,
+            DEFAULTS,
+            False,
+            TimeoutVerdict.NO_PROGRESS,
+        ),
+        (39 + NO_PROGRESS, ProgressWatermark(5, 40), GIB, DEFAULTS, False, None),
+        (40 + NO_PROGRESS, ProgressWatermark(5, 40), GIB, DEFAULTS, True, None),  # post-copy
+        (
+            30,
+            ProgressWatermark(5, 19),
+            GIB,
+            Timeouts(10, PER_GIB),
+            False,
+            TimeoutVerdict.NO_PROGRESS,
+        ),
+        # no watermark yet: counted from the start
+        (30, ProgressWatermark(), GIB, Timeouts(10, PER_GIB), False, TimeoutVerdict.NO_PROGRESS),
+        (PER_GIB - 10, ProgressWatermark(1, PER_GIB - 11), GIB, DEFAULTS, False, None),
+        (
+            PER_GIB,
+            ProgressWatermark(1, PER_GIB - 1),
+            GIB,
+            DEFAULTS,
+            False,
+            TimeoutVerdict.COMPLETION,
+        ),
+        (
+            201,
+            ProgressWatermark(1, 200),
+            2 * GIB,
+            Timeouts(NO_PROGRESS, 100),
+            False,
+            TimeoutVerdict.COMPLETION,
+        ),
+        (199, ProgressWatermark(1, 198), 2 * GIB, Timeouts(NO_PROGRESS, 100), False, None),
         # a small guest still gets the floor
-        (MIN_COMPLETION_TIMEOUT_S - 1, ProgressWatermark(1, 58), GIB // 16, 0, 100, False, None),
+        (
+            MIN_COMPLETION_TIMEOUT_S - 1,
+            ProgressWatermark(1, MIN_COMPLETION_TIMEOUT_S - 2),
+            GIB // 16,
+            Timeouts(NO_PROGRESS, 100),
+            False,
+            None,
+        ),
         (
             MIN_COMPLETION_TIMEOUT_S,
-            ProgressWatermark(1, 59),
+            ProgressWatermark(1, MIN_COMPLETION_TIMEOUT_S - 1),
             GIB // 16,
-            0,
-            100,
+            Timeouts(NO_PROGRESS, 100),
             False,
             TimeoutVerdict.COMPLETION,
         ),
     ],
 )
-def test_timeouts(now, mark, memory, no_progress, per_gib, post_copy, expected) -> None:  # type: ignore[no-untyped-def]
+def test_timeouts(now, mark, memory, timeouts, post_copy, expected) -> None:  # type: ignore[no-untyped-def]
     verdict = timeout_verdict(
         now=now,
         started_at=0.0,
         watermark=mark,
         memory_bytes=memory,
-        no_progress_timeout_s=no_progress,
-        completion_timeout_s_per_gib=per_gib,
+        timeouts=timeouts,
         post_copy=post_copy,
     )
     assert verdict == expected
+
+
+def test_default_timeouts_are_the_engine_policy_defaults() -> None:
+    """A client that leaves a timeout at 0 gets what the engine sends for a default policy."""
+    from miglane.engine.domain.convergence import migration_tuning
+    from miglane.engine.domain.model import MigrationPolicy
+
+    tuning = migration_tuning(MigrationPolicy())
+    assert Timeouts(tuning.no_progress_timeout_s, tuning.completion_timeout_s_per_gib) == DEFAULTS

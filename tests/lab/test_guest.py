@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from miglane.lab.commands import find_tool
 from miglane.lab.guest import (
     FILL_START,
     PAGE,
+    PAGE_MARK,
+    STATUS_ADDR,
+    STATUS_MAGIC,
+    STATUS_PASSES_OFFSET,
+    STATUS_PHASE_OFFSET,
     GuestPhase,
     build_guest_kernel,
     fill_end,
@@ -22,12 +28,27 @@ from miglane.lab.guest import (
 MULTIBOOT_MAGIC = 0x1BADB002
 
 
+def assembler_constants(source: str) -> dict[str, int]:
+    """Every `.set NAME, VALUE` of the guest's source."""
+    return {
+        name: int(value, 0)
+        for name, value in re.findall(r"^\s*\.set\s+(\w+),\s*(\w+)", source, re.MULTILINE)
+    }
+
+
 def test_source_is_packaged_and_mirrors_our_constants() -> None:
     source = guest_source().decode()
-    assert "PAGE_MARK,       0x4d474c00" in source
-    assert "STATUS,          0x1ff000" in source
+    constants = assembler_constants(source)
+    assert constants["PAGE"] == PAGE
+    assert constants["FILL_START"] == FILL_START
+    assert constants["PAGE_MARK"] == PAGE_MARK
+    assert constants["STATUS"] == STATUS_ADDR
+    assert constants["STATUS_MAGIC"] == STATUS_MAGIC
     for phase in GuestPhase:
+        assert constants[f"PHASE_{phase.name}"] == phase.value
+        assert f"movl $PHASE_{phase.name}, STATUS+{STATUS_PHASE_OFFSET}" in source
         assert f'.asciz "{phase.serial_line}\\n"' in source
+    assert f"incl STATUS+{STATUS_PASSES_OFFSET}" in source
 
 
 @pytest.mark.skipif(find_tool("as") is None, reason="binutils (as, ld) not installed")

@@ -13,7 +13,14 @@ import libvirt
 import pytest
 
 from miglane.lab import Lab, LabError, Network
-from miglane.lab.guest import STATUS_ADDR, GuestPhase, page_marker, sample_pages
+from miglane.lab.guest import (
+    STATUS_ADDR,
+    STATUS_PASSES_OFFSET,
+    STATUS_PHASE_OFFSET,
+    GuestPhase,
+    page_marker,
+    sample_pages,
+)
 from miglane.lab.status import HostStatus
 
 pytestmark = pytest.mark.lab
@@ -116,7 +123,7 @@ def test_live_migration_over_the_migration_network(lab: Lab, guest: str) -> None
     with connect(dest) as conn:
         dom = conn.lookupByName(guest)
         assert [peek(dom, a) for a in pages] == [page_marker(a) for a in pages]
-        assert peek(dom, STATUS_ADDR + 4) == GuestPhase.HALTED
+        assert peek(dom, STATUS_ADDR + STATUS_PHASE_OFFSET) == GuestPhase.HALTED
     assert traffic["host1", Network.MIG] >= memory * MIB
     assert traffic["host2", Network.MIG] >= memory * MIB
     assert traffic["host1", Network.MGMT] < LITTLE
@@ -130,13 +137,15 @@ def test_dirtying_guest_keeps_running_after_migration(lab: Lab, guest: str) -> N
     migrate(status.host("host2"), status.host("host3"), guest, status.host("host3").migration_uri)
     with connect(status.host("host3")) as conn:
         dom = conn.lookupByName(guest)
-        passes = peek(dom, STATUS_ADDR + 12)
-        assert peek(dom, STATUS_ADDR + 4) == GuestPhase.DIRTYING
+        passes = peek(dom, STATUS_ADDR + STATUS_PASSES_OFFSET)
+        assert peek(dom, STATUS_ADDR + STATUS_PHASE_OFFSET) == GuestPhase.DIRTYING
         # A loaded machine may not schedule the guest at once: give it time to make a pass.
         deadline = time.monotonic() + 10
-        while peek(dom, STATUS_ADDR + 12) == passes and time.monotonic() < deadline:
+        while (
+            peek(dom, STATUS_ADDR + STATUS_PASSES_OFFSET) == passes and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
-        assert peek(dom, STATUS_ADDR + 12) > passes
+        assert peek(dom, STATUS_ADDR + STATUS_PASSES_OFFSET) > passes
 
 
 @pytest.mark.parametrize("cut_host", ["host1", "host2"], ids=["source-cut", "destination-cut"])

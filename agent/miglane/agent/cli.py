@@ -9,8 +9,17 @@ import signal
 import socket
 
 from miglane.agent.domain.validation import DEFAULT_LIBVIRT_TCP_PORT
+from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
+from miglane.agent.service import DEFAULT_MAX_OUTGOING
 
 log = logging.getLogger("miglane.agent")
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,16 +61,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--poll-interval",
         type=float,
-        default=0.5,
+        default=DEFAULT_POLL_INTERVAL_S,
         metavar="S",
-        help="seconds between job-statistics samples (default 0.5)",
+        help=f"seconds between job-statistics samples (default {DEFAULT_POLL_INTERVAL_S})",
     )
     p.add_argument(
         "--max-outgoing",
-        type=int,
-        default=2,
+        type=_at_least_one,
+        default=DEFAULT_MAX_OUTGOING,
         metavar="N",
-        help="outgoing migrations at once (default 2)",
+        help=f"outgoing migrations at once (default {DEFAULT_MAX_OUTGOING}); the engine is told",
     )
     p.add_argument(
         "--peer-uri",

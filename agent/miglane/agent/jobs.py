@@ -94,42 +94,58 @@ class JobStore:
         return found
 
 
-class _Subscriber:
+class ProgressWatcher:
+    """One watcher's buffer: the newest status of each job that changed since it last read,
+    in the order the jobs first changed. Statuses only move forward, so a slow watcher loses
+    nothing true, and its buffer never holds more entries than there are jobs."""
+
     def __init__(self, migration_id: str) -> None:
-        self.migration_id = migration_id
-        self.pending: dict[str, JobStatus] = {}
-        self.event = asyncio.Event()
+        self.migration_id = migration_id  # "": every job
+        self._pending: dict[str, JobStatus] = {}
+        self._wakeup = asyncio.Event()
+
+    def offer(self, status: JobStatus) -> None:
+        if self.migration_id in ("", status.migration_id):
+            self._pending[status.migration_id] = status  # a replaced entry keeps its place
+            self._wakeup.set()
+
+    async def next(self) -> JobStatus:
+        while not self._pending:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        migration_id = next(iter(self._pending))
+        return self._pending.pop(migration_id)
 
 
 class ProgressFeed:
-    """Fans job statuses out to watchers. A slow watcher gets the newest status of each job
-    rather than a growing backlog: statuses only move forward, so nothing true is lost."""
+    """Fans job statuses out to watchers; publishing never waits. Used from the event loop's
+    thread only."""
 
     def __init__(self) -> None:
-        self._subscribers: set[_Subscriber] = set()
+        self._watchers: set[ProgressWatcher] = set()
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)
 
     def publish(self, status: JobStatus) -> None:
-        for sub in self._subscribers:
-            if sub.migration_id in ("", status.migration_id):
-                sub.pending[status.migration_id] = status
-                sub.event.set()
+        for watcher in self._watchers:
+            watcher.offer(status)
 
     async def watch(self, migration_id: str, current: list[JobStatus]) -> AsyncIterator[JobStatus]:
-        """`current` first, then every change; a watch of one job ends with its last status."""
-        sub = _Subscriber(migration_id)
-        self._subscribers.add(sub)
+        """`current` first, then every change (of job `migration_id`, or of every job for "");
+        a watch of one job ends with its last status."""
+        watcher = ProgressWatcher(migration_id)
+        self._watchers.add(watcher)
         try:
             for status in current:
                 yield status
                 if migration_id and status.finished:
                     return
             while True:
-                await sub.event.wait()
-                sub.event.clear()
-                batch, sub.pending = sub.pending, {}
-                for status in batch.values():
-                    yield status
-                    if migration_id and status.finished:
-                        return
+                status = await watcher.next()
+                yield status
+                if migration_id and status.finished:
+                    return
         finally:
-            self._subscribers.discard(sub)
+            self._watchers.discard(watcher)

@@ -152,8 +152,7 @@ class JobMonitor:
             started_at=job.started_mono,
             watermark=job.watermark,
             memory_bytes=job.plan.memory_bytes or stats.data_total,
-            no_progress_timeout_s=job.plan.timeouts.no_progress_s,
-            completion_timeout_s_per_gib=job.plan.timeouts.completion_s_per_gib,
+            timeouts=convergence.resolve_timeouts(job.plan.timeouts),
             post_copy=job.status.post_copy,
         )
         if verdict is convergence.TimeoutVerdict.NO_PROGRESS:

@@ -42,7 +42,7 @@ from miglane.agent.domain.model import (
     VmState,
     VmView,
 )
-from miglane.agent.domain.validation import validate_migrate_request
+from miglane.agent.domain.validation import ValidatedMigration, validate_migrate_request
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
@@ -91,8 +91,11 @@ class Agent:
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         max_workers: int = 8,
     ) -> None:
+        if max_outgoing < 1:
+            raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
         self.driver = driver
         self.peer_uri = peer_uri
+        # The limit Migrate enforces; Capabilities reports it, and the engine plans within it.
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
         self.store = JobStore(state_dir)
@@ -236,34 +239,68 @@ class Agent:
         return views
 
     async def migrate(self, request: MigrateRequest) -> JobStatus:
+        """Starts the job and answers once the copy is under way (or the hypervisor refused)."""
         checked = validate_migrate_request(request)
-        if request.migration_id in self.jobs:
+        self._refuse_known_id(request.migration_id)
+        domain = await self._domain(request.vm_id)
+        self._refuse_unless_migratable(domain)
+        self._refuse_when_busy(request.vm_id, domain.name)
+        job = self._new_job(request, checked, domain)
+        self.jobs[job.migration_id] = job  # takes the slot before anything is awaited
+        try:
+            await self._start_call(job, request, checked)
+            self.store.save(job)
+            self._watch(job)
+            await self._until_started(job, domain)
+        except BaseException:
+            if job.call is None or job.call.done():  # nothing runs: the slot is free again
+                self.jobs.pop(job.migration_id, None)
+                self.store.delete(job.migration_id)
+            raise
+        log.info("migration %s of %s to %s started", job.migration_id, domain.name, job.status.dst)
+        return job.status
+
+    def _refuse_known_id(self, migration_id: str) -> None:
+        if migration_id in self.jobs:
             raise AlreadyExists(
-                f"migration {request.migration_id!r} is already known here "
-                f"({self.jobs[request.migration_id].status.phase.value}); use a new id",
+                f"migration {migration_id!r} is already known here "
+                f"({self.jobs[migration_id].status.phase.value}); use a new id",
                 field="migration_id",
             )
+
+    async def _domain(self, vm_id: str) -> DomainInfo:
         try:
-            domain: DomainInfo = await self._blocking(self.driver.domain, request.vm_id)
+            domain: DomainInfo = await self._blocking(self.driver.domain, vm_id)
         except DriverError as e:
-            raise refusal(e, f"VM {request.vm_id}") from e
+            raise refusal(e, f"VM {vm_id}") from e
+        return domain
+
+    @staticmethod
+    def _refuse_unless_migratable(domain: DomainInfo) -> None:
         if not is_live_migratable(domain.state):
             raise FailedPrecondition(
                 not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING
             )
-        busy = next((j for j in self._running() if j.plan.vm_id == request.vm_id), None)
+
+    def _refuse_when_busy(self, vm_id: str, vm_name: str) -> None:
+        """One job per VM, none while stopping, at most `max_outgoing` at once."""
+        running = self._running()
+        busy = next((j for j in running if j.plan.vm_id == vm_id), None)
         if busy is not None:
             raise FailedPrecondition(
-                f"VM {domain.name} is already migrating (job {busy.migration_id})",
+                f"VM {vm_name} is already migrating (job {busy.migration_id})",
                 reason=Reason.VM_ALREADY_MIGRATING,
             )
         if self._stopping:
             raise FailedPrecondition("the agent is stopping", reason=Reason.AGENT_STOPPING)
-        if len(self._running()) >= self.max_outgoing:
+        if len(running) >= self.max_outgoing:
             raise ResourceExhausted(
-                f"this host already runs {len(self._running())} outgoing migrations "
+                f"this host already runs {len(running)} outgoing migrations "
                 f"(limit {self.max_outgoing}); retry when one has finished"
             )
+
+    @staticmethod
+    def _new_job(request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo) -> Job:
         plan = JobPlan(
             migration_id=request.migration_id,
             vm_id=request.vm_id,
@@ -276,66 +313,61 @@ class Agent:
             save_path=checked.save_path,
         )
         now = time.time()
-        job = Job(
-            plan,
-            JobStatus(
-                request.migration_id,
-                request.vm_id,
-                checked.mode,
-                started_at=now,
-                observed_at=now,
-                migration_uri=str(checked.migration_uri or ""),
-                dst=checked.save_path or checked.peer_uri,
-                max_bandwidth_mibps=request.max_bandwidth_mibps or 0,
-                max_downtime_ms=0,
-            ),
+        status = JobStatus(
+            request.migration_id,
+            request.vm_id,
+            checked.mode,
+            started_at=now,
+            observed_at=now,
+            migration_uri=str(checked.migration_uri or ""),
+            dst=checked.save_path or checked.peer_uri,
+            max_bandwidth_mibps=request.max_bandwidth_mibps or 0,
+            max_downtime_ms=0,
         )
-        self.jobs[job.migration_id] = job  # takes the slot before anything is awaited
+        return Job(plan, status)
+
+    async def _start_call(
+        self, job: Job, request: MigrateRequest, checked: ValidatedMigration
+    ) -> None:
+        """Starts the blocking migrate (after asking the destination) or save on its thread."""
+        if checked.mode is not MigrationMode.LIVE:
+            self._run_call(job, self.driver.save, request.vm_id, checked.save_path)
+            return
         try:
-            if checked.mode is MigrationMode.LIVE:
-                try:
-                    await self._blocking(self.driver.check_peer, checked.peer_uri)
-                except DriverError as e:
-                    raise refusal(
-                        e, f"destination {checked.peer_uri}", Reason.DESTINATION_UNREACHABLE
-                    ) from e
-                params = MigrationParams(
-                    peer_uri=checked.peer_uri,
-                    migration_uri=str(checked.migration_uri),
-                    bandwidth_mibps=request.max_bandwidth_mibps,
-                    encrypted=request.options.encrypted,
-                    compressed=request.options.compressed,
-                    auto_converge=request.options.auto_converge,
-                    parallel_connections=request.options.parallel_connections,
-                    post_copy_allowed=request.options.post_copy_allowed,
-                )
-                self._run_call(job, self.driver.migrate, request.vm_id, params)
-            else:
-                self._run_call(job, self.driver.save, request.vm_id, checked.save_path)
-            self.store.save(job)
-            self._watch(job)
-            try:
-                async with asyncio.timeout(START_TIMEOUT_S):
-                    await job.started.wait()
-            except TimeoutError:
-                log.warning(
-                    "migration %s has not started copying after %ss",
-                    job.migration_id,
-                    START_TIMEOUT_S,
-                )
-            assert job.call is not None
-            if job.call.done() and job.status.phase is not JobPhase.COMPLETED:
-                await job.ended.wait()
-                error = job.call.exception()
-                if isinstance(error, DriverError) and job.status.data_processed == 0:
-                    raise refusal(error, f"migration of {domain.name} did not start")
-        except BaseException:
-            if job.call is None or job.call.done():
-                self.jobs.pop(job.migration_id, None)
-                self.store.delete(job.migration_id)
-            raise
-        log.info("migration %s of %s to %s started", job.migration_id, domain.name, job.status.dst)
-        return job.status
+            await self._blocking(self.driver.check_peer, checked.peer_uri)
+        except DriverError as e:
+            raise refusal(
+                e, f"destination {checked.peer_uri}", Reason.DESTINATION_UNREACHABLE
+            ) from e
+        options = request.options
+        params = MigrationParams(
+            peer_uri=checked.peer_uri,
+            migration_uri=str(checked.migration_uri),
+            bandwidth_mibps=request.max_bandwidth_mibps,
+            encrypted=options.encrypted,
+            compressed=options.compressed,
+            auto_converge=options.auto_converge,
+            parallel_connections=options.parallel_connections,
+            post_copy_allowed=options.post_copy_allowed,
+        )
+        self._run_call(job, self.driver.migrate, request.vm_id, params)
+
+    async def _until_started(self, job: Job, domain: DomainInfo) -> None:
+        """Waits up to START_TIMEOUT_S for the copy to begin; a call that failed before any
+        data moved is the answer (a refusal), not a failed job."""
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                await job.started.wait()
+        except TimeoutError:
+            log.warning(
+                "migration %s has not started copying after %ss", job.migration_id, START_TIMEOUT_S
+            )
+        assert job.call is not None
+        if job.call.done() and job.status.phase is not JobPhase.COMPLETED:
+            await job.ended.wait()
+            error = job.call.exception()
+            if isinstance(error, DriverError) and job.status.data_processed == 0:
+                raise refusal(error, f"migration of {domain.name} did not start")
 
     async def cancel(self, migration_id: str) -> JobStatus:
         job = self._job(migration_id)

@@ -22,7 +22,7 @@ import grpc
 from miglane.agent.domain.model import Nic
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.agent.grpc_api.server import create_server
-from miglane.agent.service import Agent
+from miglane.agent.service import DEFAULT_MAX_OUTGOING, Agent
 
 
 @dataclass
@@ -80,7 +80,7 @@ async def start_fake_agents(
     speed: float = 1.0,
     fabric: FakeFabric | None = None,
     poll_interval: float = 0.5,
-    max_outgoing: int = 2,
+    max_outgoing: int = DEFAULT_MAX_OUTGOING,
     nics: Callable[[int], Sequence[Nic]] = default_nics,
     state_root: str | None = None,
     name_prefix: str = "host",

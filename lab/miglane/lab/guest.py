@@ -20,6 +20,9 @@ FILL_START = 0x200000
 PAGE_MARK = 0x4D474C00
 STATUS_ADDR = 0x1FF000
 STATUS_MAGIC = 0x534C474D
+# Dwords of the status block: the phase the guest is in, and its dirtying passes so far.
+STATUS_PHASE_OFFSET = 4
+STATUS_PASSES_OFFSET = 12
 SERIAL_PREFIX = "miglane-guest: "
 
 

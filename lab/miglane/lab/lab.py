@@ -29,10 +29,12 @@ from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
 from .layout import HostPaths, LabPaths
 from .network import NicCounters
+from .observe import read_status
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
-from .processes import netns_inode, pids_in_netns, stop_processes
+from .processes import stop_processes
 from .state import HostRecord, LabState, load_state, save_state
-from .status import HostStatus, LabStatus, VmInfo
+from .status import LabStatus, VmInfo
+from .teardown import stop_hosts, tear_down
 
 DEFAULT_BASE_DIR = "/var/lib/miglane-lab"
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -172,7 +174,8 @@ class Lab:
         if not extra:
             return
         old_plan = plan_lab(self.slot, max(host_index(record.name) for record in state.hosts))
-        self._stop_hosts(extra, [old_plan.host(record.name) for record in extra])
+        stop_hosts(self.paths, extra, [old_plan.host(record.name) for record in extra])
+        self._reap_children()
         for record in extra:
             nets.remove_host_network(old_plan.host(record.name))
             shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
@@ -259,54 +262,7 @@ class Lab:
 
     def status(self) -> LabStatus:
         """The lab as it runs now (links are read only when running as root)."""
-        state = load_state(self.paths.state_file)
-        slot = state.slot if state else self.slot
-        plan = plan_lab(slot, len(state.hosts) if state else 0)
-        root_links = nets.links() if os.geteuid() == 0 else {}
-        records = {record.name: record for record in state.hosts} if state else {}
-        hosts = [self._host_status(host, records[host.name], root_links) for host in plan.hosts]
-        if not hosts:
-            lab_state = "down"
-        elif all(h.daemon_running for h in hosts):
-            lab_state = "up"
-        else:
-            lab_state = "degraded"
-        return LabStatus(
-            base_dir=str(self.base_dir),
-            slot=slot,
-            state=lab_state,
-            mgmt_bridge=plan.bridge(Network.MGMT),
-            mig_bridge=plan.bridge(Network.MIG),
-            mgmt_subnet=str(plan.mgmt_subnet),
-            mig_subnet=str(plan.mig_subnet),
-            root_mgmt_addr=plan.root_mgmt_addr,
-            mgmt_mbit=state.mgmt_mbit if state else None,
-            mig_mbit=state.mig_mbit if state else None,
-            guest_kernel=state.guest_kernel if state else None,
-            hosts=tuple(hosts),
-        )
-
-    def _host_status(
-        self, host: HostPlan, record: HostRecord, root_links: dict[str, dict[str, Any]]
-    ) -> HostStatus:
-        paths = self.paths.host(host.name)
-        daemon = libvirtd.daemon_pid(paths)
-        agent_running = agents.is_agent(record.agent_pid, paths)
-        return HostStatus(
-            name=host.name,
-            netns=host.netns,
-            mgmt_addr=host.mgmt_addr,
-            mig_addr=host.mig_addr,
-            libvirt_uri=libvirtd.local_uri(paths),
-            peer_uri=libvirtd.peer_uri(host),
-            migration_uri=f"tcp://{host.mig_addr}",
-            daemon_pid=daemon or record.daemon_pid,
-            daemon_running=daemon is not None,
-            links=tuple(nets.link_states(host, root_links)) if root_links else (),
-            agent_addr=f"{host.mgmt_addr}:{record.agent_port}" if agent_running else None,
-            agent_pid=record.agent_pid if agent_running else None,
-            host_dir=str(paths.root),
-        )
+        return read_status(self.paths, self.slot)
 
     # -- links ------------------------------------------------------------------------------
 
@@ -414,74 +370,10 @@ class Lab:
         require_root()
         existed = self.base_dir.exists()
         with self._locked():
-            try:
-                state = load_state(self.paths.state_file)
-            except LabError:
-                state = None
-            records = list(state.hosts) if state else []
-            known = {record.name for record in records}
-            records += [HostRecord(name) for name in self._host_dirs() if name not in known]
-            if state:
-                slot = state.slot
-            else:  # the bridges remember which lab made them
-                slot = next(iter(nets.slots_owned_by(str(self.base_dir))), self.slot)
-            indices = [host_index(record.name) for record in records]
-            plan = plan_lab(slot, max(indices, default=0))
-            owned = self._slot_owned_here(plan)
-            if owned:
-                leftovers = self._leftover_netns_indices(plan)
-                plan = plan_lab(slot, max([*indices, *leftovers], default=0))
-            # when another lab owns this slot's names, touch only our own processes
-            self._stop_hosts(records, list(plan.hosts) if owned else [])
-            if owned:
-                for host in plan.hosts:
-                    nets.remove_host_network(host)
-                nets.remove_bridges(plan)
-            shutil.rmtree(self.paths.hosts_dir, ignore_errors=True)
-            self.paths.state_file.unlink(missing_ok=True)
+            tear_down(self.paths, self.slot)
+            self._reap_children()
         if purge or not existed:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def _host_dirs(self) -> list[str]:
-        names = []
-        if self.paths.hosts_dir.is_dir():
-            for entry in self.paths.hosts_dir.iterdir():
-                with contextlib.suppress(ValueError):
-                    host_index(entry.name)
-                    names.append(entry.name)
-        return names
-
-    def _slot_owned_here(self, plan: LabPlan) -> bool:
-        owners = {nets.bridge_owner(plan.bridge(which)) for which in Network}
-        return owners <= {None, str(self.base_dir)}
-
-    @staticmethod
-    def _leftover_netns_indices(plan: LabPlan) -> list[int]:
-        prefix = plan.netns_pattern()
-        return [
-            int(name[len(prefix) :])
-            for name in nets.list_netns()
-            if name.startswith(prefix) and name[len(prefix) :].isdigit()
-        ]
-
-    def _stop_hosts(self, records: list[HostRecord], sweep: list[HostPlan]) -> None:
-        """Agents first, then daemons with their tini, then the QEMU they left, then whatever
-        else runs inside the namespaces of the `sweep` hosts; all hosts at once."""
-        inodes = {host.name: netns_inode(nets.netns_path(host.netns)) for host in sweep}
-        agent_pids, daemon_pids, qemu_pids = [], [], []
-        for record in records:
-            paths = self.paths.host(record.name)
-            if agents.is_agent(record.agent_pid, paths):
-                agent_pids.append(record.agent_pid or 0)
-            daemon_pids += libvirtd.daemon_pids(paths, record.tini_pid, record.daemon_pid)
-            qemu_pids += libvirtd.qemu_pids(
-                paths, inodes.get(record.name), f"{self.paths.guest_dir}/"
-            )
-        stop_processes(agent_pids)
-        stop_processes(daemon_pids)
-        stop_processes(qemu_pids)
-        stop_processes(pids_in_netns(inode for inode in inodes.values() if inode), grace=2)
-        self._reap_children()
 
     def _reap_children(self) -> None:
         self._children = [child for child in self._children if child.poll() is None]

@@ -201,7 +201,9 @@ class OperatorActions:
             return
         migration, vm_name = found
         mibps = await self._app.push_screen_wait(
-            BandwidthDialog(f"Bandwidth of {vm_name}'s migration", migration.max_bandwidth_mib_per_second)
+            BandwidthDialog(
+                f"Bandwidth of {vm_name}'s migration", migration.max_bandwidth_mib_per_second
+            )
         )
         if mibps is None:
             return

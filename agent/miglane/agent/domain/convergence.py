@@ -12,8 +12,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from miglane.agent.domain.model import GIB, ConvergenceAction, ConvergenceSchedule, ConvergenceStep
+from miglane.agent.domain.model import (
+    GIB,
+    ConvergenceAction,
+    ConvergenceSchedule,
+    ConvergenceStep,
+    Timeouts,
+)
 
+# What a Migrate request's 0 timeouts mean. The engine always sends its cluster policy's
+# values (whose defaults are the same numbers); these serve the agent's other clients.
 DEFAULT_NO_PROGRESS_TIMEOUT_S = 150  # KubeVirt's progressTimeout
 DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB = 800  # Nova's live_migration_completion_timeout
 MIN_COMPLETION_TIMEOUT_S = 60  # small guests would otherwise get seconds
@@ -103,9 +111,19 @@ def observe_remaining(
     return mark
 
 
+def resolve_timeouts(requested: Timeouts) -> Timeouts:
+    """The timeouts in force: each 0 of the request replaced by the agent's default. The one
+    place the defaults are applied."""
+    return Timeouts(
+        no_progress_s=requested.no_progress_s or DEFAULT_NO_PROGRESS_TIMEOUT_S,
+        completion_s_per_gib=(
+            requested.completion_s_per_gib or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+        ),
+    )
+
+
 def completion_timeout_s(memory_bytes: int, per_gib_s: int) -> float:
-    per_gib = per_gib_s or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
-    return max(float(MIN_COMPLETION_TIMEOUT_S), per_gib * memory_bytes / GIB)
+    return max(float(MIN_COMPLETION_TIMEOUT_S), per_gib_s * memory_bytes / GIB)
 
 
 def timeout_verdict(
@@ -114,19 +132,18 @@ def timeout_verdict(
     started_at: float,
     watermark: ProgressWatermark,
     memory_bytes: int,
-    no_progress_timeout_s: int,
-    completion_timeout_s_per_gib: int,
+    timeouts: Timeouts,
     post_copy: bool,
 ) -> TimeoutVerdict | None:
-    """Whether a running job should be aborted for taking too long.
+    """Whether a running job should be aborted for taking too long, under `timeouts` in force
+    (see `resolve_timeouts`).
 
     Never in post-copy: the guest already runs on the destination and an abort would lose it."""
     if post_copy:
         return None
-    no_progress = no_progress_timeout_s or DEFAULT_NO_PROGRESS_TIMEOUT_S
     since = watermark.at if watermark.lowest_remaining is not None else started_at
-    if now - since >= no_progress:
+    if now - since >= timeouts.no_progress_s:
         return TimeoutVerdict.NO_PROGRESS
-    if now - started_at >= completion_timeout_s(memory_bytes, completion_timeout_s_per_gib):
+    if now - started_at >= completion_timeout_s(memory_bytes, timeouts.completion_s_per_gib):
         return TimeoutVerdict.COMPLETION
     return None

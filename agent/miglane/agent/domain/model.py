@@ -142,7 +142,7 @@ class BandwidthChange:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """0 means: the agent's default."""
+    """As requested, 0 means the agent's default (`convergence.resolve_timeouts`)."""
 
     no_progress_s: int = 0
     completion_s_per_gib: int = 0
