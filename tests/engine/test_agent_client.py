@@ -15,7 +15,7 @@ from miglane.engine.agent_client import (
     _call_error,
 )
 from miglane.engine.domain.convergence import migration_tuning
-from miglane.engine.domain.evacuation import MigrationFailureKind
+from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.model import (
     DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
     DEFAULT_NO_PROGRESS_TIMEOUT_S,

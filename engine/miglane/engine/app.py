@@ -135,7 +135,7 @@ def _migration_side(
     ledger = MigrationLedger(store, inventory.migration_records, ProgressHub(), arrivals)
     reader = ClusterReader(store, ledger, host_views)
     busy = BusyMarks(clock, config.busy_retry_s)
-    events = MigrationEvents(inventory.audit)
+    events = MigrationEvents(inventory.audit, clock)
     tasks = BackgroundTasks()
     bell = QueueBell()
     evacuations = EvacuationWatch(store, ledger, reader, events, bell)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from miglane.engine.domain import migration_messages as say
-from miglane.engine.domain.attachments import derive_attachments, operational_status
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.evacuation import (
     EvacuationPlan,
@@ -26,6 +25,7 @@ from miglane.engine.domain.evacuation import (
     evacuation_state,
     plan_evacuation,
 )
+from miglane.engine.domain.host_status import status_leaving_maintenance
 from miglane.engine.domain.model import Event, Host, HostStatus, HostView, Migration, MigrationPhase
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.cluster_view import ClusterState
@@ -79,7 +79,7 @@ def _status_change(
     if (host.status, host.status_reason) == (status, reason):
         return []
     store.update_host(replace(host, status=status, status_reason=reason))
-    return [events.host_status_changed(host, status, reason)]
+    return events.host_status_changed(host, status, reason)
 
 
 class EvacuationWatch:
@@ -261,7 +261,7 @@ class HostMaintenance:
                     written.append(events.evacuation_cancelled(cancelled, current))
             if current.status in (HostStatus.MAINTENANCE, HostStatus.PREPARING_FOR_MAINTENANCE):
                 networks = store.networks_of_cluster(current.cluster_id)
-                verdict = operational_status(networks, derive_attachments(networks, current.nics))
+                verdict = status_leaving_maintenance(current, networks)
                 written += _status_change(store, events, current, verdict.status, verdict.reason)
             return changed, changed, written
 

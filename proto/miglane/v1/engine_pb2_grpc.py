@@ -37,8 +37,7 @@ class EngineServiceStub:
     STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
-    "resume_after": the sequence to resume after);
-    NOT_IMPLEMENTED (UNIMPLEMENTED).
+    "resume_after": the sequence to resume after).
     """
 
     def __init__(self, channel):
@@ -201,8 +200,7 @@ class EngineServiceServicer:
     STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
-    "resume_after": the sequence to resume after);
-    NOT_IMPLEMENTED (UNIMPLEMENTED).
+    "resume_after": the sequence to resume after).
     """
 
     def CreateCluster(self, request, context):
@@ -550,8 +548,7 @@ class EngineService:
     STATE_CONFLICT (FAILED_PRECONDITION: the engine's state refuses it now);
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
-    "resume_after": the sequence to resume after);
-    NOT_IMPLEMENTED (UNIMPLEMENTED).
+    "resume_after": the sequence to resume after).
     """
 
     @staticmethod

@@ -30,8 +30,6 @@ from miglane.engine.domain.retry import MAX_DESTINATION_REFUSALS
         (lambda: say.cancelled_before_start("web"), "migration of VM 'web' cancelled before it started"),
         (lambda: say.cancelled_while_queued("web"), "queued migration of VM 'web' cancelled"),
         (lambda: say.evacuation_cancelled("web", "h1"), "queued evacuation of VM 'web' cancelled: host 'h1' leaves maintenance"),
-        (lambda: say.host_status("h1", "maintenance", "evacuated"), "host 'h1' is maintenance: evacuated"),
-        (lambda: say.host_status("h1", "up", ""), "host 'h1' is up"),
         (lambda: say.evacuating(2, 1, 0), "evacuating: 2 VM(s) queued, 1 already migrating, 0 no host can take"),
         (lambda: say.source_unreachable("h1", "timed out"), "source host h1's agent: timed out; retrying"),
         (lambda: say.source_busy("h1", "2 jobs", "2026-01-01T00:00:10+00:00"), "source host h1's agent answered busy (2 jobs); retrying after 2026-01-01T00:00:10+00:00"),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from miglane.engine.domain.evacuation import MigrationFailureKind
+from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.model import FallbackReason, Migration, MigrationPhase
 from miglane.engine.domain.progress import (
     JobSample,

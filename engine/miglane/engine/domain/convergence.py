@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from miglane.engine.domain.model import (
-    DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
-    DEFAULT_NO_PROGRESS_TIMEOUT_S,
     ConvergencePolicy,
     MigrationPolicy,
 )
@@ -106,13 +104,12 @@ class MigrationTuning:
 def migration_tuning(policy: MigrationPolicy) -> MigrationTuning:
     """The policy's convergence, timeouts and transport options, 0 / UNSPECIFIED resolved to
     the defaults (150 s without progress, 800 s per GiB of guest memory, one connection)."""
+    policy = policy.with_defaults()
     return MigrationTuning(
         convergence_schedule=convergence_schedule(policy.convergence),
         post_copy_allowed=policy.convergence is ConvergencePolicy.POST_COPY,
-        no_progress_timeout_s=policy.no_progress_timeout_s or DEFAULT_NO_PROGRESS_TIMEOUT_S,
-        completion_timeout_s_per_gib=(
-            policy.completion_timeout_s_per_gib or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
-        ),
+        no_progress_timeout_s=policy.no_progress_timeout_s,
+        completion_timeout_s_per_gib=policy.completion_timeout_s_per_gib,
         encrypted=policy.encrypted,
         compressed=policy.compressed,
         auto_converge=policy.auto_converge,

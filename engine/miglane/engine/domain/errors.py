@@ -37,7 +37,6 @@ class Reason(StrEnum):
     # is the sequence to resume after.
     CONSUMER_TOO_SLOW = "CONSUMER_TOO_SLOW"
     # UNIMPLEMENTED
-    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 
 
 class DomainError(Exception):
@@ -108,9 +107,3 @@ class ConsumerTooSlow(ResourceExhausted):
 
     def metadata(self) -> dict[str, str]:
         return {"resume_after": str(self.resume_after)}
-
-
-class NotImplementedYet(DomainError):
-    """The API names it, but this engine does not do it yet."""
-
-    default_reason = Reason.NOT_IMPLEMENTED

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from miglane.engine.domain.model import (
-    DEFAULT_MAX_INCOMING_PER_HOST,
-    DEFAULT_MAX_OUTGOING_PER_HOST,
     Host,
     MigrationPolicy,
 )
@@ -23,10 +21,11 @@ class MigrationLimits:
     @classmethod
     def of(cls, policy: MigrationPolicy) -> MigrationLimits:
         """The policy's limits, 0 meaning the defaults: 2 outgoing, 2 incoming, no cap."""
+        resolved = policy.with_defaults()
         return cls(
-            policy.max_outgoing_per_host or DEFAULT_MAX_OUTGOING_PER_HOST,
-            policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST,
-            policy.max_concurrent_per_cluster,
+            resolved.max_outgoing_per_host,
+            resolved.max_incoming_per_host,
+            resolved.max_concurrent_per_cluster,
         )
 
     def outgoing_for(self, host: Host) -> int:

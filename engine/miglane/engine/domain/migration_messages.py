@@ -70,11 +70,6 @@ def evacuation_cancelled(vm_name: str, host: str) -> str:
     return f"queued evacuation of VM {vm_name!r} cancelled: host {host!r} leaves maintenance"
 
 
-def host_status(host: str, status_label: str, reason: str) -> str:
-    """HOST_STATUS_CHANGED of maintenance."""
-    return f"host {host!r} is {status_label}" + (f": {reason}" if reason else "")
-
-
 def evacuating(queued: int, already_migrating: int, unplaced: int) -> str:
     """The status reason of a host preparing for maintenance."""
     return (

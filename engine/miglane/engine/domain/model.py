@@ -8,7 +8,7 @@ left unset stays a domain decision.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum
 
@@ -161,6 +161,21 @@ class MigrationPolicy:
     parallel_connections: int = 0
     no_progress_timeout_s: int = DEFAULT_NO_PROGRESS_TIMEOUT_S
     completion_timeout_s_per_gib: int = DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+
+    def with_defaults(self) -> MigrationPolicy:
+        """The one place "0 / UNSPECIFIED: the default" is resolved (stored policies already
+        are; limits and tuning also accept client input that is not)."""
+        return replace(
+            self,
+            bandwidth_mode=self.bandwidth_mode or BandwidthMode.AUTO,
+            max_outgoing_per_host=self.max_outgoing_per_host or DEFAULT_MAX_OUTGOING_PER_HOST,
+            max_incoming_per_host=self.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST,
+            convergence=self.convergence or ConvergencePolicy.MINIMAL_DOWNTIME,
+            no_progress_timeout_s=self.no_progress_timeout_s or DEFAULT_NO_PROGRESS_TIMEOUT_S,
+            completion_timeout_s_per_gib=(
+                self.completion_timeout_s_per_gib or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+            ),
+        )
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import replace
 
 from miglane.engine.domain.errors import InvalidArgument, shown
 from miglane.engine.domain.model import (
-    DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
-    DEFAULT_MAX_INCOMING_PER_HOST,
-    DEFAULT_MAX_OUTGOING_PER_HOST,
-    DEFAULT_NO_PROGRESS_TIMEOUT_S,
     BandwidthMode,
-    ConvergencePolicy,
     MigrationPolicy,
 )
 
@@ -210,14 +204,4 @@ def resolve_policy(field: str, policy: MigrationPolicy | None) -> MigrationPolic
             f"applies only with bandwidth_mode BANDWIDTH_MODE_CUSTOM, not {mode.name}; "
             "set the mode to custom or leave custom_mib_per_second at 0",
         )
-    return replace(
-        policy,
-        bandwidth_mode=mode,
-        max_outgoing_per_host=policy.max_outgoing_per_host or DEFAULT_MAX_OUTGOING_PER_HOST,
-        max_incoming_per_host=policy.max_incoming_per_host or DEFAULT_MAX_INCOMING_PER_HOST,
-        convergence=policy.convergence or ConvergencePolicy.MINIMAL_DOWNTIME,
-        no_progress_timeout_s=policy.no_progress_timeout_s or DEFAULT_NO_PROGRESS_TIMEOUT_S,
-        completion_timeout_s_per_gib=(
-            policy.completion_timeout_s_per_gib or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
-        ),
-    )
+    return policy.with_defaults()

@@ -18,7 +18,8 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from miglane.engine.domain import model
 from miglane.engine.domain.errors import InvalidArgument
-from miglane.engine.domain.evacuation import MigrationFailureKind, UnplacedVm
+from miglane.engine.domain.evacuation import UnplacedVm
+from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.placement import DestinationAssessment
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.v1 import agent_pb2, common_pb2, engine_pb2

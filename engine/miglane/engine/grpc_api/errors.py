@@ -22,7 +22,6 @@ from miglane.engine.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    NotImplementedYet,
     ResourceExhausted,
 )
 
@@ -35,7 +34,6 @@ STATUS_CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (NotImplementedYet, grpc.StatusCode.UNIMPLEMENTED),
 )
 
 # ErrorInfo.domain of every error the engine answers with.

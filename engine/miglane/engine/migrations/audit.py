@@ -7,9 +7,12 @@ transaction's work) as on the event loop."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
+from miglane.engine.domain import audit_messages as inventory_say
 from miglane.engine.domain import migration_messages as say
-from miglane.engine.domain.evacuation import MigrationFailureKind, UnplacedVm
+from miglane.engine.domain.evacuation import UnplacedVm
+from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.model import (
     Event,
     EventSeverity,
@@ -20,7 +23,7 @@ from miglane.engine.domain.model import (
     MigrationPhase,
 )
 from miglane.engine.domain.progress import duration_s
-from miglane.engine.migrations.ports import EventMaker
+from miglane.engine.migrations.ports import Clock, EventMaker
 
 
 def _name(names: Mapping[str, str], host_id: str) -> str:
@@ -28,8 +31,9 @@ def _name(names: Mapping[str, str], host_id: str) -> str:
 
 
 class MigrationEvents:
-    def __init__(self, events: EventMaker) -> None:
+    def __init__(self, events: EventMaker, clock: Clock) -> None:
         self._events = events
+        self._clock = clock
 
     def about(
         self,
@@ -188,11 +192,8 @@ class MigrationEvents:
             cancelled,
         )
 
-    def host_status_changed(self, host: Host, status: HostStatus, reason: str) -> Event:
-        return self._events.make_event(
-            EventType.HOST_STATUS_CHANGED,
-            say.host_status(host.name, status.label, reason),
-            cluster_id=host.cluster_id,
-            host_id=host.id,
-            attributes={"from": host.status.label, "to": status.label},
-        )
+    def host_status_changed(self, host: Host, status: HostStatus, reason: str) -> list[Event]:
+        """The host-status event maintenance writes: the inventory's one builder
+        (`audit_messages.host_status_changed`), stamped now."""
+        after = replace(host, status=status, status_reason=reason)
+        return inventory_say.host_status_changed(host, after, self._clock())
