@@ -22,9 +22,10 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.domain.placement import (
     DestinationAssessment,
+    PlacementContext,
     PlacementOutcome,
-    assess_destinations,
-    choose_destination,
+    assess_in_context,
+    choose_in_context,
     manual_destination_rejections,
 )
 from miglane.engine.domain.progress import FINAL_PHASES
@@ -99,15 +100,11 @@ class MigrationRequests:
 
     async def candidates(self, vm_id: str) -> list[DestinationAssessment]:
         vm, state, source = await self._reader.vm_and_cluster(vm_id)
-        return assess_destinations(
-            vm,
-            source,
-            state.hosts,
-            state.networks,
-            loads=state.loads(),
-            now=self._clock(),
-            busy_until=self._busy.current(),
-        )
+        return assess_in_context(vm, source, state.hosts, state.networks, self._context(state))
+
+    def _context(self, state: ClusterState) -> PlacementContext:
+        """What a decision made now reads besides the hosts."""
+        return PlacementContext(state.loads(), (), self._clock(), self._busy.current())
 
     async def set_bandwidth(self, migration_id: str, mibps: int) -> Migration:
         return await self._balancer.set_bandwidth(migration_id, mibps)
@@ -132,14 +129,8 @@ class MigrationRequests:
         if destination_host_id:
             await self._check_destination(vm, state, destination_host_id)
         else:
-            decision = choose_destination(
-                vm,
-                source,
-                state.hosts,
-                state.networks,
-                loads=state.loads(),
-                now=self._clock(),
-                busy_until=self._busy.current(),
+            decision = choose_in_context(
+                vm, source, state.hosts, state.networks, self._context(state)
             )
             if decision.outcome is PlacementOutcome.NO_HOST:
                 raise FailedPrecondition(decision.reason)
