@@ -31,8 +31,15 @@ from miglane.pki.identities import (
     validate_addresses,
     validate_name,
 )
-from miglane.pki.layout import CERT, CRL, KEY_MODE, PkiDir, make_key_dir, write_private
-from miglane.pki.layout import write_public as _write_public
+from miglane.pki.layout import (
+    CERT,
+    CRL,
+    KEY_MODE,
+    PkiDir,
+    make_key_dir,
+    write_private,
+    write_public,
+)
 from miglane.pki.revocation import build_crl, crl_number, load_crl, revoked_serials
 from miglane.pki.signing import (
     CA_DAYS,
@@ -107,7 +114,7 @@ class CertificateAuthority:
                 certificate = self_signed_ca(key, _now(), days)
                 # Key first: a CA certificate on disk means its key is there too.
                 write_private(layout.ca_key, key_pem(key))
-                _write_public(layout.ca_cert, cert_pem(certificate))
+                write_public(layout.ca_cert, cert_pem(certificate))
                 authority = cls(layout, certificate, key)
             if not layout.crl.exists():
                 authority._write_crl({}, number=1)
@@ -207,7 +214,7 @@ class CertificateAuthority:
             now=now,
             days=days,
         )
-        _write_public(
+        write_public(
             self.layout.issued / f"{serial_hex(certificate.serial_number)}.pem",
             cert_pem(certificate),
         )
@@ -299,11 +306,11 @@ class CertificateAuthority:
 
     def _write_crl(self, revoked: dict[int, datetime], *, number: int) -> None:
         crl = build_crl(self._certificate, self._key, revoked, number=number, now=_now())
-        _write_public(self.layout.crl, crl)
+        write_public(self.layout.crl, crl)
         copies = [self.layout.engine / CRL, *self.layout.hosts.glob(f"*/{CRL}")]
         for copy in copies:
             if copy.exists():
-                _write_public(copy, crl)
+                write_public(copy, crl)
 
 
 def _check_days(days: int, what: str) -> None:
