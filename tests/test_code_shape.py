@@ -1,6 +1,6 @@
 """Shape rules for the production tree: small classes, short functions, no import cycles.
 
-Production code is every module of engine, agent, tui, cli and lab (generated `_pb2` excluded).
+Production code is every module of engine, agent, tui, cli, lab and pki (generated `_pb2` excluded).
 Sizes are measured with `ast` (a function's own lines, decorators included; a nested function
 is measured on its own too), import cycles over every `miglane.*` import, those under
 `if TYPE_CHECKING:` included.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_ROOTS = ("engine", "agent", "tui", "cli", "lab")
+SOURCE_ROOTS = ("engine", "agent", "tui", "cli", "lab", "pki")
 MAX_CLASS_LINES = 400
 MAX_FUNCTION_LINES = 80
 

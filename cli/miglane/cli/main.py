@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = [
     "miglane.cli.inventory",
     "miglane.cli.migrations",
     "miglane.cli.demo",
+    "miglane.cli.pki",
     "miglane.agent.cli",
     "miglane.lab.cli",
     "miglane.tui.cli",
