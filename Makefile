@@ -38,7 +38,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 types: setup
-	$(BIN)/mypy proto engine agent tui lab cli testing pki
+	$(BIN)/mypy proto engine agent tui lab cli common testing pki
 
 contracts: setup
 	$(BIN)/lint-imports

@@ -2,7 +2,7 @@
 
 from setuptools import find_namespace_packages, setup
 
-SOURCE_ROOTS = ["proto", "engine", "agent", "tui", "lab", "cli", "testing", "pki"]
+SOURCE_ROOTS = ["proto", "engine", "agent", "tui", "lab", "cli", "common", "testing", "pki"]
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_ROOTS = ("engine", "agent", "tui", "cli", "lab", "pki")
+SOURCE_ROOTS = ("engine", "agent", "tui", "cli", "lab", "pki", "common")
 MAX_CLASS_LINES = 400
 MAX_FUNCTION_LINES = 80
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from miglane.agent.domain.convergence import ProgressWatermark, ScheduleState, StallState
 from miglane.agent.domain.job import (
@@ -26,6 +26,7 @@ from miglane.agent.domain.job import (
     to_record,
 )
 from miglane.agent.domain.model import FailureKind
+from miglane.fanout import Hub, NewestPerKey, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +95,14 @@ class JobStore:
         return found
 
 
-class ProgressWatcher:
-    """One watcher's buffer: the newest status of each job that changed since it last read,
-    in the order the jobs first changed. Statuses only move forward, so a slow watcher loses
-    nothing true, and its buffer never holds more entries than there are jobs."""
+def _job_id(status: JobStatus) -> str:
+    return status.migration_id
 
-    def __init__(self, migration_id: str) -> None:
-        self.migration_id = migration_id  # "": every job
-        self._pending: dict[str, JobStatus] = {}
-        self._wakeup = asyncio.Event()
 
-    def offer(self, status: JobStatus) -> None:
-        if self.migration_id in ("", status.migration_id):
-            self._pending[status.migration_id] = status  # a replaced entry keeps its place
-            self._wakeup.set()
-
-    async def next(self) -> JobStatus:
-        while not self._pending:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        migration_id = next(iter(self._pending))
-        return self._pending.pop(migration_id)
+# One watcher's buffer: the newest status of each job that changed since it last read, in the
+# order the jobs first changed. Statuses only move forward, so a slow watcher loses nothing
+# true, and its buffer never holds more entries than there are jobs (so it is never dropped).
+ProgressWatcher: TypeAlias = Watcher[JobStatus]
 
 
 class ProgressFeed:
@@ -122,30 +110,29 @@ class ProgressFeed:
     thread only."""
 
     def __init__(self) -> None:
-        self._watchers: set[ProgressWatcher] = set()
+        self._hub: Hub[JobStatus] = Hub(lambda: NewestPerKey(_job_id))
 
     @property
     def watcher_count(self) -> int:
-        return len(self._watchers)
+        return self._hub.watcher_count
 
     def publish(self, status: JobStatus) -> None:
-        for watcher in self._watchers:
-            watcher.offer(status)
+        self._hub.publish((status,))
 
     async def watch(self, migration_id: str, current: list[JobStatus]) -> AsyncIterator[JobStatus]:
         """`current` first, then every change (of job `migration_id`, or of every job for "");
         a watch of one job ends with its last status."""
-        watcher = ProgressWatcher(migration_id)
-        self._watchers.add(watcher)
+        watcher = self._hub.subscribe(
+            (lambda status: status.migration_id == migration_id) if migration_id else None
+        )
         try:
             for status in current:
                 yield status
                 if migration_id and status.finished:
                     return
-            while True:
-                status = await watcher.next()
+            async for status in watcher:
                 yield status
                 if migration_id and status.finished:
                     return
         finally:
-            self._watchers.discard(watcher)
+            watcher.close()
