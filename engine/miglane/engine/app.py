@@ -33,6 +33,7 @@ from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
 from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
+from miglane.pki import CertificateAuthority
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Engine:
     """A built engine: `start`, then `stop` (or `end_streams` first, for a graceful stop)."""
 
     config: EngineConfig
+    authority: CertificateAuthority
     inventory: Inventory
     migrations: MigrationRequests
     ledger: MigrationLedger
@@ -190,6 +192,8 @@ async def build_engine(
     name every record (tests freeze them). Raises StoreError when the state dir cannot be
     opened, OSError when the address cannot be bound."""
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
+    # Created on first start (idempotent): a fresh engine needs no extra step to have one.
+    authority = CertificateAuthority.init(config.pki_path)
     inventory = open_inventory(config.state_dir, hub=hub, clock=clock, make_id=new_id)
     clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
     side = _migration_side(config, inventory, clients, clock, new_id)
@@ -202,6 +206,7 @@ async def build_engine(
         raise
     return Engine(
         config,
+        authority,
         inventory,
         side.requests,
         side.ledger,

@@ -39,3 +39,10 @@ class EngineConfig:
     # WatchEvents: how many events a watcher may fall behind before it is dropped (None: the
     # event hub's default).
     event_queue_size: int | None = None
+    # The engine's certificate authority (its own identity in <pki_dir>/engine, enrolled hosts
+    # in <pki_dir>/hosts); None: <state_dir>/pki.
+    pki_dir: Path | None = None
+
+    @property
+    def pki_path(self) -> Path:
+        return self.state_dir / "pki" if self.pki_dir is None else self.pki_dir
