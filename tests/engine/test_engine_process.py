@@ -19,8 +19,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from miglane.v1 import common_pb2, engine_pb2_grpc
 from miglane.v1 import engine_pb2 as pb
-from miglane.v1 import engine_pb2_grpc
+
+MIGRATION = common_pb2.NETWORK_ROLE_MIGRATION
 
 LISTENING = re.compile(r"^engine listening on (\S+)$")
 
@@ -93,7 +95,7 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
             cluster_id=cluster.id,
             name=f"n{i}",
             subnet=f"10.{i // 256}.{i % 256}.0/24",
-            roles=[3] if i % 7 == 0 else [],  # role moves along the way
+            roles=[MIGRATION] if i % 7 == 0 else [],  # role moves along the way
             qos_mbit_per_second=100 + i,
         )
         for i in range(400)
