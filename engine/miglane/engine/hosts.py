@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.attachments import derive_attachments
 from miglane.engine.domain.errors import AlreadyExists, FailedPrecondition
@@ -95,7 +96,9 @@ class HostService:
                 created_at=self._clock(),
             )
             store.insert_host(host)
-            return host_views(store, [host])[0], [say.host_added(cluster, host, self._clock())]
+            return host_views(store, [host])[0], [
+                say.host_added(cluster, host, self._clock(), actor=current_actor.get())
+            ]
 
         return await self._worker.transact(work)
 
@@ -133,6 +136,8 @@ class HostService:
             vms = len(store.vms_of_host(host.id))
             store.delete_host(host.id)
             cluster_name = cluster.name if cluster else host.cluster_id
-            return None, [say.host_removed(host, cluster_name, vms, self._clock())]
+            return None, [
+                say.host_removed(host, cluster_name, vms, self._clock(), actor=current_actor.get())
+            ]
 
         await self._worker.transact(work)

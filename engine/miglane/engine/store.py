@@ -416,8 +416,8 @@ class Store:
         for event in events:
             cursor = self._db.execute(
                 "INSERT INTO events (type, severity, created_at, cluster_id, network_id,"
-                " host_id, vm_id, migration_id, message, attributes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host_id, vm_id, migration_id, message, attributes, actor)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 event_values(event),
             )
             assert cursor.lastrowid is not None
