@@ -64,11 +64,14 @@ class HostCredentials:
     def __init__(self, authority: HostAuthority) -> None:
         self._authority = authority
 
-    def enrol(self, name: str, agent_address: str) -> CertificateInfo:
-        """The host's credentials, in the CA's hosts/<name> directory."""
+    def enrol(self, name: str, agent_address: str) -> CertificateInfo | None:
+        """The host's credentials, in the CA's hosts/<name> directory; None when its agent
+        address is a DNS name (a host certificate carries its management IP address)."""
         address = management_address(agent_address)
+        if address is None:
+            return None
         try:
-            return self._authority.issue_host(name, [address] if address else [])
+            return self._authority.issue_host(name, [address])
         except PkiError as error:
             raise FailedPrecondition(f"host {name!r} cannot be enrolled: {error}") from None
 

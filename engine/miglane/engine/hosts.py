@@ -120,10 +120,18 @@ class HostService:
             )
             store.insert_host(host)
             [view] = host_views(store, [host])
-            if self._credentials is not None:
-                enrolled = self._credentials.enrol(name, address)
+            enrolled = self._credentials.enrol(name, address) if self._credentials else None
+            if enrolled is not None:
                 view = replace(view, certificate_not_after=enrolled.not_after)
-            return view, [say.host_added(cluster, host, self._clock(), actor=current_actor.get())]
+            event = say.host_added(
+                cluster,
+                host,
+                self._clock(),
+                actor=current_actor.get(),
+                certificate_serial=enrolled.serial_hex if enrolled else "",
+                missing_certificate=self._credentials is not None and enrolled is None,
+            )
+            return view, [event]
 
         return await self._worker.transact(work)
 

@@ -228,17 +228,40 @@ def role_events(
 # ---------------------------------------------------------------- hosts
 
 
-def host_added(cluster: Cluster, host: Host, at: datetime, *, actor: str) -> Event:
+def not_enrolled(host_name: str) -> str:
+    """Why a host added by a DNS agent address got no certificate, and how to give it one."""
+    return (
+        "no certificate issued: its agent address names no IP address for the certificate; "
+        f"issue one with `miglane pki issue-host {host_name} --address MANAGEMENT_ADDRESS`"
+    )
+
+
+def host_added(
+    cluster: Cluster,
+    host: Host,
+    at: datetime,
+    *,
+    actor: str,
+    certificate_serial: str = "",
+    missing_certificate: bool = False,
+) -> Event:
+    """`certificate_serial`: the certificate the engine's CA issued the host (hex);
+    `missing_certificate`: the CA could not issue one (WARNING, saying how to)."""
+    attributes = {"name": host.name, "agent_address": host.agent_address}
+    message = f"host {host.name!r} (agent {host.agent_address}) added to cluster {cluster.name!r}"
+    if certificate_serial:
+        attributes["certificate_serial"] = certificate_serial
+    if missing_certificate:
+        message += f"; {not_enrolled(host.name)}"
     return Event(
         type=EventType.HOST_ADDED,
-        message=(
-            f"host {host.name!r} (agent {host.agent_address}) added to cluster {cluster.name!r}"
-        ),
+        message=message,
         created_at=at,
         actor=actor,
+        severity=EventSeverity.WARNING if missing_certificate else EventSeverity.INFO,
         cluster_id=cluster.id,
         host_id=host.id,
-        attributes={"name": host.name, "agent_address": host.agent_address},
+        attributes=attributes,
     )
 
 
