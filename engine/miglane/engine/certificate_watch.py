@@ -56,9 +56,15 @@ class CertificateWatch:
         self.interval_s = interval_s
         # Serials announced so far; None until read back from the events.
         self._announced: set[str] | None = None
+        # One check at a time: two at once would both announce the same certificate.
+        self._checking = asyncio.Lock()
 
     async def check(self) -> list[Event]:
         """One check; returns the events it wrote."""
+        async with self._checking:
+            return await self._check()
+
+    async def _check(self) -> list[Event]:
         infos = await asyncio.to_thread(self._authority.list)
         if self._announced is None:
             self._announced = await self._worker.read(_announced_serials)

@@ -32,7 +32,7 @@ def cert(
         pytest.param([cert("a", 29), cert("b", 365)], [], [], id="replaced by a re-issue"),
         pytest.param(
             [cert("a", 20), cert("b", 25, revoked=True)], [], ["a"],
-            id="the newest live one counts",
+            id="the longest-lasting live one counts",
         ),
         pytest.param(
             [cert("a", 20), cert("b", 10, name="h2"), cert("c", 5, name="h1", role="admin")],

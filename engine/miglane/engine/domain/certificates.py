@@ -1,6 +1,6 @@
 """Certificate expiry as the engine announces it: which certificates of its CA are worth one
-CERTIFICATE_EXPIRING event (the newest live certificate of each identity, entering its last
-days, not announced before) and how to re-issue each kind."""
+CERTIFICATE_EXPIRING event (the longest-lasting live certificate of each identity, entering its
+last days, not announced before) and how to re-issue each kind."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ExpiringCertificate:
         if self.role == HOST_ROLE:
             return f"`miglane pki issue-host {self.name} --address MANAGEMENT_ADDRESS`"
         if self.role == ENGINE_ROLE:
-            return "`miglane pki init` on the engine's machine after moving the old one aside"
+            return "move the engine's credentials directory aside and run `miglane pki init`"
         return f"`miglane pki issue {self.name} --role {self.role} --out DIR`"
 
 
@@ -46,8 +46,9 @@ def to_announce(
     within: timedelta,
 ) -> list[ExpiringCertificate]:
     """The certificates to announce now, soonest first, each with its days left: per identity
-    (name and role) only the newest unrevoked one — an older one was replaced by a re-issue —
-    when it ends within `within` of now and its serial is not in `announced`."""
+    (name and role) only the unrevoked one that lasts longest — one ending earlier was
+    replaced by a re-issue — when it ends within `within` of now and its serial is not in
+    `announced`."""
     newest: dict[tuple[str, str], ExpiringCertificate] = {}
     for certificate in certificates:
         if certificate.revoked:
