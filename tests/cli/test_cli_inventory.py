@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -12,12 +13,20 @@ from pathlib import Path
 import pytest
 
 from miglane.cli.main import main
+from miglane.pki import LEAF_DAYS
 
 
 def run(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> tuple[int, str, str]:
     code = main([*argv, "--engine", engine])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def table(out: str) -> list[list[str]]:
+    """A printed table's header then rows, cells split where columns are (2+ spaces); the
+    dashes under the header left out."""
+    lines = [line for line in out.splitlines() if line and not set(line) <= {"-", " "}]
+    return [re.split(r"\s{2,}", line) for line in lines]
 
 
 @pytest.fixture
@@ -115,9 +124,23 @@ def test_hosts_and_events(
     assert host["name"] == "host1" and host["status"] == "HOST_STATUS_UNREACHABLE"
     assert host["status_reason"]
 
+    # The host was enrolled: its certificate's days left (a fresh one: a day short of its
+    # lifetime, rounded down), in the table and in `hosts show`.
+    code, out, _ = run(capsys, e, "hosts", "list")
+    [header, row] = table(out)
+    assert row[header.index("CERT DAYS")] == str(LEAF_DAYS - 1)
+    code, out, _ = run(capsys, e, "hosts", "show", "host1")
+    assert f"({LEAF_DAYS - 1} days left)" in out
+
     code, out, _ = run(capsys, e, "events", "list")
     assert code == 0
     assert "cluster-created" in out and "host-added" in out
+    # Each event's row shows who caused it.
+    rows = table(out)
+    _, listed, _ = run(capsys, e, "events", "list", "--json")
+    actors = [event["actor"] for event in json.loads(listed)]
+    assert actors and all(actors)
+    assert [row[rows[0].index("ACTOR")] for row in rows[1:]] == actors
     code, out, _ = run(capsys, e, "hosts", "remove", "host1")
     assert code == 0 and "removed host" in out
 

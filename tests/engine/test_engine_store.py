@@ -1,4 +1,5 @@
-"""The SQLite store: round trips, atomic transactions, the role constraint, reopening."""
+"""The SQLite store: round trips, atomic transactions, the role constraint, reopening,
+upgrading an older database."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from miglane.engine.domain.model import (
     BandwidthMode,
     Cluster,
     Event,
+    EventSeverity,
     EventType,
     FallbackReason,
     Host,
@@ -29,8 +31,11 @@ from miglane.engine.domain.model import (
     VmState,
 )
 from miglane.engine.store import DATABASE_NAME, Store, StoreError
+from miglane.engine.store_schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+# The database as the first schema version created it.
+SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 
 
 def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
@@ -155,6 +160,33 @@ def test_refuses_a_database_from_a_newer_engine(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(StoreError, match="newer engine"):
         Store.open(tmp_path)
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_events(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / DATABASE_NAME)
+    db.executescript(SCHEMA_V1.read_text())
+    db.execute(
+        "INSERT INTO events (type, severity, created_at, cluster_id, network_id, host_id,"
+        " vm_id, migration_id, message, attributes) VALUES (?, ?, 0, 'cl-1', '', '', '', '',"
+        " 'written before actors', '{}')",
+        (int(EventType.CLUSTER_CREATED), int(EventSeverity.INFO)),
+    )
+    db.commit()
+    db.close()
+    store = Store.open(tmp_path)
+    try:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        [old] = store.list_events("", 0, 10).items
+        assert (old.message, old.actor) == ("written before actors", "")
+        [new] = store.append_events([Event(EventType.CLUSTER_UPDATED, "new", NOW, actor="alice")])
+        assert store.list_events("", old.sequence, 10).items == [new]
+    finally:
+        store.close()
+    reopened = Store.open(tmp_path)  # upgraded once: opens as the current version
+    try:
+        assert [e.actor for e in reopened.list_events("", 0, 10).items] == ["", "alice"]
+    finally:
+        reopened.close()
 
 
 def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

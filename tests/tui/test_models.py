@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from miglane.pki import EXPIRY_WARNING
 from miglane.tui import format as fmt
 from miglane.tui.client import EngineError
 from miglane.tui.models import EventLog, MigrationBoard
@@ -100,3 +102,35 @@ def test_registering_the_subcommand_imports_neither_textual_nor_grpc() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def _host_ending_in(delta: timedelta | None) -> engine_pb2.Host:
+    host = engine_pb2.Host(name="h1")
+    if delta is not None:
+        host.certificate_not_after.FromDatetime(NOW + delta)
+    return host
+
+
+@pytest.mark.parametrize(
+    ("delta", "text", "warned"),
+    [
+        (timedelta(days=364, hours=23), "364", False),
+        (EXPIRY_WARNING + timedelta(hours=1), str(EXPIRY_WARNING.days), False),
+        (EXPIRY_WARNING, str(EXPIRY_WARNING.days), True),
+        (timedelta(hours=5), "0", True),
+        (-timedelta(hours=5), "-1", True),
+        (None, "none", False),
+    ],
+)
+def test_certificate_days(delta: timedelta | None, text: str, warned: bool) -> None:
+    shown = fmt.certificate_days(_host_ending_in(delta), NOW)
+    assert shown.plain == text
+    assert ("red" in str(shown.style)) is warned
+
+
+def test_an_event_without_actor_shows_a_dash() -> None:
+    assert fmt.actor("alice").plain == "alice"
+    assert fmt.actor("").plain == "-"

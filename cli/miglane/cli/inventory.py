@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
 from typing import Any
 
 from miglane.cli.engine_client import (
@@ -18,7 +19,15 @@ from miglane.cli.engine_client import (
     resolve_host_id,
     resolve_network_id,
 )
-from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.cli.output import (
+    NO_CERTIFICATE,
+    UNKNOWN_ACTOR,
+    certificate_days_left,
+    enum_label,
+    print_fields,
+    print_json,
+    print_table,
+)
 
 ROLE_CHOICES = ("management", "display", "migration")
 BANDWIDTH_MODES = ("auto", "hypervisor-default", "custom")
@@ -519,13 +528,14 @@ def _hosts_list(args: argparse.Namespace) -> None:
         print_json(hosts)
         return
     print_table(
-        ["ID", "NAME", "AGENT", "STATUS", "NETWORKS", "OUT/IN", "REASON"],
+        ["ID", "NAME", "AGENT", "STATUS", "CERT DAYS", "NETWORKS", "OUT/IN", "REASON"],
         [
             [
                 h.id,
                 h.name,
                 h.agent_address,
                 _host_status(h),
+                certificate_days_left(h),
                 " ".join(
                     f"{a.network_name}:{a.address}{'' if a.link_up else '(down)'}"
                     for a in h.attachments
@@ -536,6 +546,13 @@ def _hosts_list(args: argparse.Namespace) -> None:
             for h in hosts
         ],
     )
+
+
+def _certificate_end(host: Any) -> str:
+    if not host.HasField("certificate_not_after"):
+        return NO_CERTIFICATE
+    ends = host.certificate_not_after.ToDatetime(tzinfo=UTC)
+    return f"ends {ends:%Y-%m-%d %H:%M} UTC ({certificate_days_left(host)} days left)"
 
 
 def _print_host(host: Any, as_json: bool) -> None:
@@ -550,6 +567,7 @@ def _print_host(host: Any, as_json: bool) -> None:
             ("agent", host.agent_address),
             ("status", _host_status(host)),
             ("reason", host.status_reason),
+            ("certificate", _certificate_end(host)),
             ("host uuid", host.host_uuid),
             ("peer libvirt uri", host.peer_libvirt_uri),
             (
@@ -697,6 +715,7 @@ def _event_row(event: Any) -> list[object]:
         event.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
         enum_label(engine_pb2.EventSeverity.Name(event.severity), "EVENT_SEVERITY_"),
         enum_label(engine_pb2.EventType.Name(event.type), "EVENT_TYPE_"),
+        event.actor or UNKNOWN_ACTOR,
         event.message,
     ]
 
@@ -719,7 +738,9 @@ def _events_list(args: argparse.Namespace) -> None:
     if args.json:
         print_json(events)
         return
-    print_table(["SEQ", "TIME", "SEVERITY", "TYPE", "MESSAGE"], [_event_row(e) for e in events])
+    print_table(
+        ["SEQ", "TIME", "SEVERITY", "TYPE", "ACTOR", "MESSAGE"], [_event_row(e) for e in events]
+    )
 
 
 def _events_watch(args: argparse.Namespace) -> None:

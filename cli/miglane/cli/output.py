@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -15,6 +17,21 @@ def enum_label(full_name: str, prefix: str) -> str:
     """`NETWORK_ROLE_MIGRATION` → `migration`."""
     name = full_name.removeprefix(prefix)
     return name.lower().replace("_", "-") if name else "-"
+
+
+# An event written before events recorded who caused them.
+UNKNOWN_ACTOR = "-"
+# A host the engine's CA issued no live certificate.
+NO_CERTIFICATE = "none"
+
+
+def certificate_days_left(host: Any, now: datetime | None = None) -> str:
+    """Whole days until the host's certificate ends (negative once it has), rounded down;
+    NO_CERTIFICATE when it has none."""
+    if not host.HasField("certificate_not_after"):
+        return NO_CERTIFICATE
+    ends = host.certificate_not_after.ToDatetime(tzinfo=UTC)
+    return str(math.floor((ends - (now or datetime.now(UTC))) / timedelta(days=1)))
 
 
 def print_json(messages: Message | Sequence[Message], out: TextIO | None = None) -> None:

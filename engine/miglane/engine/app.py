@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
 
 from miglane.engine.agent_client import AgentClients
+from miglane.engine.certificate_watch import CertificateWatch
 from miglane.engine.config import EngineConfig
 from miglane.engine.events import EventHub
 from miglane.engine.grpc_api.server import bound_address, create_server
@@ -45,6 +46,7 @@ class Engine:
     config: EngineConfig
     authority: CertificateAuthority
     inventory: Inventory
+    certificates: CertificateWatch
     migrations: MigrationRequests
     ledger: MigrationLedger
     queue: AdmissionQueue
@@ -80,6 +82,7 @@ class Engine:
             self.monitor.start()
         self._tasks.spawn(self.queue.run(), "queue")
         self._tasks.spawn(self.ledger.run_flushes(self.config.persist_interval_s), "flush")
+        self._tasks.spawn(self.certificates.run(), "certificate-expiry")
         await self.server.start()
 
     def end_streams(self) -> None:
@@ -194,7 +197,9 @@ async def build_engine(
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
     authority = CertificateAuthority.init(config.pki_path)
-    inventory = open_inventory(config.state_dir, hub=hub, clock=clock, make_id=new_id)
+    inventory = open_inventory(
+        config.state_dir, hub=hub, clock=clock, make_id=new_id, authority=authority
+    )
     clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
     side = _migration_side(config, inventory, clients, clock, new_id)
     servicer = EngineServicer(inventory, side.requests)
@@ -204,10 +209,14 @@ async def build_engine(
     except OSError:
         await inventory.close()
         raise
+    certificates = CertificateWatch(
+        inventory.worker, authority, clock, config.certificate_check_interval_s
+    )
     return Engine(
         config,
         authority,
         inventory,
+        certificates,
         side.requests,
         side.ledger,
         side.queue,

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
 from functools import partial
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain.errors import ConsumerTooSlow, InvalidArgument
 from miglane.engine.domain.model import Event, EventSeverity, EventType
 from miglane.engine.domain.paging import Listing
@@ -40,7 +41,8 @@ class AuditLog:
         migration_id: str = "",
         attributes: Mapping[str, str] | None = None,
     ) -> Event:
-        """An Event stamped with the engine's clock, for store work to return."""
+        """An Event stamped with the engine's clock and the current actor, for store work to
+        return."""
         return Event(
             type=type_,
             message=message,
@@ -52,6 +54,7 @@ class AuditLog:
             vm_id=vm_id,
             migration_id=migration_id,
             attributes=dict(attributes or {}),
+            actor=current_actor.get(),
         )
 
     def end_streams(self) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.errors import AlreadyExists, FailedPrecondition
 from miglane.engine.domain.model import Cluster, ClusterPatch, ClusterSpec, Event
@@ -57,7 +58,7 @@ class ClusterService:
                 created_at=self._clock(),
             )
             store.insert_cluster(cluster)
-            return cluster, [say.cluster_created(cluster, self._clock())]
+            return cluster, [say.cluster_created(cluster, self._clock(), actor=current_actor.get())]
 
         return await self._worker.transact(work)
 
@@ -88,7 +89,9 @@ class ClusterService:
                     store.active_migrations(cluster.id),
                 )
             store.update_cluster(updated)
-            return updated, [say.cluster_updated(updated, changed, self._clock())]
+            return updated, [
+                say.cluster_updated(updated, changed, self._clock(), actor=current_actor.get())
+            ]
 
         return await self._worker.transact(work)
 
@@ -102,7 +105,7 @@ class ClusterService:
                     "host(s); remove them first"
                 )
             store.delete_cluster(cluster.id)
-            return None, [say.cluster_deleted(cluster, self._clock())]
+            return None, [say.cluster_deleted(cluster, self._clock(), actor=current_actor.get())]
 
         await self._worker.transact(work)
 

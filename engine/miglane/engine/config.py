@@ -14,6 +14,7 @@ DEFAULT_AGENT_TIMEOUT_S = 5.0
 DEFAULT_PERSIST_INTERVAL_S = 1.0
 DEFAULT_QUEUE_INTERVAL_S = 1.0
 DEFAULT_FOLLOW_RETRY_S = 1.0
+DEFAULT_CERTIFICATE_CHECK_INTERVAL_S = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class EngineConfig:
     # The engine's certificate authority (its own identity in <pki_dir>/engine, enrolled hosts
     # in <pki_dir>/hosts); None: <state_dir>/pki.
     pki_dir: Path | None = None
+    # How often the CA's certificates are checked for expiry (also once at start).
+    certificate_check_interval_s: float = DEFAULT_CERTIFICATE_CHECK_INTERVAL_S
 
     @property
     def pki_path(self) -> Path:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from miglane.engine.actor import as_engine
 from miglane.engine.agent_client import AgentCallError, AgentClients
 from miglane.engine.config import DEFAULT_POLL_INTERVAL_S
 from miglane.engine.domain.errors import NotFound
@@ -106,7 +107,10 @@ class HostMonitor:
         self.rounds = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="host-monitor")
+        # Polls and the status changes they find are the engine's own actions.
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="host-monitor", context=as_engine()
+        )
 
     async def stop(self) -> None:
         for task in self._polling.values():

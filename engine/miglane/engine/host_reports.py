@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.host_status import AgentReport, reported_host, reported_vms
 from miglane.engine.domain.model import Event, HostView
@@ -31,7 +32,9 @@ class AgentReportRecorder:
             if vms is not None:
                 store.replace_host_vms(host.id, vms)
             store.update_host(updated)
-            events = say.host_status_changed(host, updated, self._clock())
+            events = say.host_status_changed(
+                host, updated, self._clock(), actor=current_actor.get()
+            )
             return host_views(store, [updated])[0], events
 
         return await self._worker.transact(work)

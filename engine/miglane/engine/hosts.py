@@ -5,8 +5,10 @@ migration side reads too."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.attachments import derive_attachments
 from miglane.engine.domain.errors import AlreadyExists, FailedPrecondition
@@ -18,6 +20,7 @@ from miglane.engine.domain.validation import (
     validate_name,
     validate_optional_id,
 )
+from miglane.engine.host_credentials import HostCredentials, check_identity_name
 from miglane.engine.store import Page, Store
 from miglane.engine.store_lookups import (
     check_cluster_exists,
@@ -59,14 +62,27 @@ class HostService:
         *,
         clock: Callable[[], datetime],
         make_id: Callable[[str], str],
+        credentials: HostCredentials | None = None,
     ) -> None:
+        """`credentials`: the engine's CA enrolling hosts; None (an inventory on its own, in
+        tests) adds hosts without certificates."""
         self._worker = worker
         self._clock = clock
         self._make_id = make_id
+        self._credentials = credentials
+
+    def _with_certificates(self, views: list[HostView]) -> list[HostView]:
+        """The views with their certificates' end (store work: the CA's files are read on the
+        store worker's thread)."""
+        if self._credentials is None or not views:
+            return views
+        ends = self._credentials.not_after((v.host.name for v in views), self._clock())
+        return [replace(v, certificate_not_after=ends.get(v.host.name)) for v in views]
 
     async def add_host(self, spec: HostSpec) -> HostView:
         validate_id("cluster_id", spec.cluster_id, "cluster")
         name = validate_name("name", spec.name)
+        check_identity_name("name", name)
         address = validate_agent_address("agent_address", spec.agent_address)
 
         def work(store: Store) -> tuple[HostView, list[Event]]:
@@ -76,6 +92,14 @@ class HostService:
                 raise AlreadyExists(
                     "name",
                     f"cluster {cluster.name!r} already has a host named {name!r} (id {taken.id})",
+                )
+            # The name is the host's certificate identity: one host of that name in all clusters.
+            namesake = store.find_host_named(name)
+            if namesake is not None:
+                raise AlreadyExists(
+                    "name",
+                    f"host {name!r} (id {namesake.id}) already exists in another cluster; host "
+                    "names are certificate identities, unique across clusters",
                 )
             other = store.find_host_by_agent(address)
             if other is not None:
@@ -95,14 +119,27 @@ class HostService:
                 created_at=self._clock(),
             )
             store.insert_host(host)
-            return host_views(store, [host])[0], [say.host_added(cluster, host, self._clock())]
+            [view] = host_views(store, [host])
+            enrolled = self._credentials.enrol(name, address) if self._credentials else None
+            if enrolled is not None:
+                view = replace(view, certificate_not_after=enrolled.not_after)
+            event = say.host_added(
+                cluster,
+                host,
+                self._clock(),
+                actor=current_actor.get(),
+                certificate_serial=enrolled.serial_hex if enrolled else "",
+                missing_certificate=self._credentials is not None and enrolled is None,
+            )
+            return view, [event]
 
         return await self._worker.transact(work)
 
     async def get_host(self, host_id: str) -> HostView:
-        return await self._worker.read(
-            lambda store: host_views(store, [require_host(store, host_id)])[0]
-        )
+        def read(store: Store) -> HostView:
+            return self._with_certificates(host_views(store, [require_host(store, host_id)]))[0]
+
+        return await self._worker.read(read)
 
     async def list_hosts(
         self, cluster_id: str = "", page_size: int = 0, page_token: str = ""
@@ -113,7 +150,7 @@ class HostService:
 
         def fetch(store: Store, after: int, size: int) -> Page[HostView]:
             page = store.list_hosts(cluster_id, after, size)
-            return Page(host_views(store, page.items), page.next_after)
+            return Page(self._with_certificates(host_views(store, page.items)), page.next_after)
 
         return await read_page(
             self._worker, f"hosts?cluster={cluster_id}", page_size, page_token, fetch
@@ -132,7 +169,11 @@ class HostService:
             cluster = store.get_cluster(host.cluster_id)
             vms = len(store.vms_of_host(host.id))
             store.delete_host(host.id)
+            if self._credentials is not None:
+                self._credentials.revoke(host.name, self._clock())
             cluster_name = cluster.name if cluster else host.cluster_id
-            return None, [say.host_removed(host, cluster_name, vms, self._clock())]
+            return None, [
+                say.host_removed(host, cluster_name, vms, self._clock(), actor=current_actor.get())
+            ]
 
         await self._worker.transact(work)

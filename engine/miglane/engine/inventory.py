@@ -13,6 +13,7 @@ from pathlib import Path
 from miglane.engine.audit import AuditLog
 from miglane.engine.clusters import ClusterService
 from miglane.engine.events import EventHub
+from miglane.engine.host_credentials import HostAuthority, HostCredentials
 from miglane.engine.host_reports import AgentReportRecorder
 from miglane.engine.hosts import HostService
 from miglane.engine.networks import NetworkService
@@ -56,9 +57,13 @@ def open_inventory(
     clock: Callable[[], datetime] = utc_now,
     make_id: Callable[[str], str] = new_id,
     hub: EventHub | None = None,
+    authority: HostAuthority | None = None,
 ) -> Inventory:
-    """The inventory on the database in `state_dir` (created when missing)."""
-    return assemble_inventory(Store.open(state_dir), clock=clock, make_id=make_id, hub=hub)
+    """The inventory on the database in `state_dir` (created when missing); hosts are
+    enrolled with `authority` (None: added without certificates)."""
+    return assemble_inventory(
+        Store.open(state_dir), clock=clock, make_id=make_id, hub=hub, authority=authority
+    )
 
 
 def assemble_inventory(
@@ -67,15 +72,17 @@ def assemble_inventory(
     clock: Callable[[], datetime] = utc_now,
     make_id: Callable[[str], str] = new_id,
     hub: EventHub | None = None,
+    authority: HostAuthority | None = None,
 ) -> Inventory:
     hub = hub or EventHub()
+    credentials = HostCredentials(authority) if authority is not None else None
     worker = StoreWorker(store, publish=hub.publish)
     return Inventory(
         worker=worker,
         audit=AuditLog(worker, hub, clock),
         clusters=ClusterService(worker, clock=clock, make_id=make_id),
         networks=NetworkService(worker, clock=clock, make_id=make_id),
-        hosts=HostService(worker, clock=clock, make_id=make_id),
+        hosts=HostService(worker, clock=clock, make_id=make_id, credentials=credentials),
         reports=AgentReportRecorder(worker, clock=clock),
         vms=VmRecords(worker),
         migration_records=MigrationRecords(worker),

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.model import (
     Cluster,
@@ -91,7 +92,9 @@ class NetworkService:
                 created_at=self._clock(),
             )
             store.insert_network(network)
-            events = [say.network_created(cluster, network, self._clock())]
+            events = [
+                say.network_created(cluster, network, self._clock(), actor=current_actor.get())
+            ]
             holders = store.role_holders(cluster.id)
             for role in roles:
                 change = plan_role_grant(holders, network.id, role)
@@ -143,7 +146,9 @@ class NetworkService:
                     store.active_migrations(cluster.id),
                 )
             store.update_network(updated)
-            event = say.network_updated(cluster, network, updated, changed, self._clock())
+            event = say.network_updated(
+                cluster, network, updated, changed, self._clock(), actor=current_actor.get()
+            )
             return updated, [event]
 
         return await self._worker.transact(work)
@@ -162,7 +167,9 @@ class NetworkService:
                     )
                 events += self._role_events(store, cluster, change, network)
             store.delete_network(network.id)
-            events.append(say.network_deleted(cluster, network, self._clock()))
+            events.append(
+                say.network_deleted(cluster, network, self._clock(), actor=current_actor.get())
+            )
             return None, events
 
         await self._worker.transact(work)
@@ -218,7 +225,7 @@ class NetworkService:
                 other = store.get_network(other_id)
                 if other is not None:
                     names[other_id] = other.name
-        return say.role_events(cluster, change, names, self._clock())
+        return say.role_events(cluster, change, names, self._clock(), actor=current_actor.get())
 
 
 def _guard_migration_role(store: Store, cluster: Cluster, change: RoleChange) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from miglane.engine.domain.model import (
     Cluster,
     Event,
+    EventType,
     Host,
     Migration,
     MigrationFilter,
@@ -267,6 +268,11 @@ class Store:
         row = self._one("SELECT * FROM hosts WHERE cluster_id = ? AND name = ?", (cluster_id, name))
         return self._host(row) if row else None
 
+    def find_host_named(self, name: str) -> Host | None:
+        """A host of that name in any cluster."""
+        row = self._one("SELECT * FROM hosts WHERE name = ?", (name,))
+        return self._host(row) if row else None
+
     def find_host_by_agent(self, agent_address: str) -> Host | None:
         row = self._one("SELECT * FROM hosts WHERE agent_address = ?", (agent_address,))
         return self._host(row) if row else None
@@ -416,8 +422,8 @@ class Store:
         for event in events:
             cursor = self._db.execute(
                 "INSERT INTO events (type, severity, created_at, cluster_id, network_id,"
-                " host_id, vm_id, migration_id, message, attributes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host_id, vm_id, migration_id, message, attributes, actor)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 event_values(event),
             )
             assert cursor.lastrowid is not None
@@ -430,6 +436,10 @@ class Store:
             sql, args = sql + " AND cluster_id = ?", [cluster_id]
         rows, next_after = self._page(sql, args, after, limit, key="sequence")
         return Page([event_from_row(r) for r in rows], next_after)
+
+    def events_of_type(self, type_: EventType) -> list[Event]:
+        rows = self._all("SELECT * FROM events WHERE type = ? ORDER BY sequence", (int(type_),))
+        return [event_from_row(r) for r in rows]
 
     def last_event_sequence(self) -> int:
         row = self._db.execute("SELECT COALESCE(MAX(sequence), 0) FROM events").fetchone()

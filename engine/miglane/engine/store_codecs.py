@@ -261,12 +261,13 @@ def event_from_row(row: sqlite3.Row) -> Event:
         migration_id=row["migration_id"],
         message=row["message"],
         attributes=json.loads(row["attributes"]),
+        actor=row["actor"],
     )
 
 
 def event_values(event: Event) -> tuple[Any, ...]:
     """(type, severity, created_at, cluster_id, network_id, host_id, vm_id, migration_id,
-    message, attributes)"""
+    message, attributes, actor)"""
     return (
         int(event.type),
         int(event.severity),
@@ -278,4 +279,5 @@ def event_values(event: Event) -> tuple[Any, ...]:
         event.migration_id,
         event.message,
         json.dumps(dict(event.attributes), sort_keys=True),
+        event.actor,
     )

@@ -1,4 +1,5 @@
-"""The engine database's schema: its tables, its version, and creating it in an empty file."""
+"""The engine database's schema: its tables, its version, creating it in an empty file and
+upgrading a database an older engine wrote."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE clusters (
@@ -89,10 +90,17 @@ CREATE TABLE events (
     vm_id TEXT NOT NULL,
     migration_id TEXT NOT NULL,
     message TEXT NOT NULL,
-    attributes TEXT NOT NULL
+    attributes TEXT NOT NULL,
+    actor TEXT NOT NULL
 );
 CREATE INDEX events_cluster ON events(cluster_id, sequence);
 """
+
+# The statements that bring a database from version N to N + 1, keyed by N.
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    # Events gain who caused them; those written before actors were recorded keep it empty.
+    1: ("ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",),
+}
 
 
 class StoreError(Exception):
@@ -109,11 +117,33 @@ def prepare_schema(
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return
-    if version != 0:
+    if version > SCHEMA_VERSION:
         raise StoreError(
             f"schema version {version}, this engine knows {SCHEMA_VERSION}: "
             "it was written by a newer engine"
         )
+    if version == 0:
+        _create(db, transaction)
+    else:
+        _upgrade(db, transaction, version)
+
+
+def _upgrade(
+    db: sqlite3.Connection,
+    transaction: Callable[[], AbstractContextManager[None]],
+    version: int,
+) -> None:
+    """Every step from `version` to SCHEMA_VERSION, in one transaction."""
+    with transaction():
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _UPGRADES[step]:
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _create(
+    db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]]
+) -> None:
     with transaction():
         # Comments may hold ";": drop them before splitting into statements.
         code = "\n".join(

@@ -1,11 +1,13 @@
 """The store worker: all store work runs here, one piece at a time, on one thread; a write is
-one transaction with the audit events it returns, published after commit in commit order."""
+one transaction with the audit events it returns, published after commit in commit order. Work
+sees the context variables of the coroutine that hands it over (as `asyncio.to_thread`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from typing import TypeVar
 
 from miglane.engine.domain.model import Event
@@ -33,7 +35,9 @@ class StoreWorker:
     async def read(self, work: Callable[[Store], T]) -> T:
         """Runs `work` on the worker thread, outside any transaction: nothing the engine writes
         can interleave, since every write runs on this same thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, self._store)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, copy_context().run, work, self._store
+        )
 
     async def transact(self, work: Work[T], *, on_commit: Callable[[T], None] | None = None) -> T:
         """Runs `work` in one transaction on the worker thread, appends the events it returns,
@@ -64,7 +68,8 @@ class StoreWorker:
                 loop.call_soon_threadsafe(on_commit, result)
             return result, stored
 
-        return await loop.run_in_executor(self._executor, run)
+        # The caller's context variables (who the actor is) hold on the worker thread too.
+        return await loop.run_in_executor(self._executor, copy_context().run, run)
 
     async def close(self) -> None:
         """Waits for store work in progress, then closes the database."""

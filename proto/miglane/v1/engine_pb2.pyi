@@ -58,6 +58,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_MIGRATION_CANCELLED: _ClassVar[EventType]
     EVENT_TYPE_MIGRATION_RERUN: _ClassVar[EventType]
     EVENT_TYPE_VM_UNPLACED: _ClassVar[EventType]
+    EVENT_TYPE_CERTIFICATE_EXPIRING: _ClassVar[EventType]
 
 class EventSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -100,6 +101,7 @@ EVENT_TYPE_MIGRATION_FAILED: EventType
 EVENT_TYPE_MIGRATION_CANCELLED: EventType
 EVENT_TYPE_MIGRATION_RERUN: EventType
 EVENT_TYPE_VM_UNPLACED: EventType
+EVENT_TYPE_CERTIFICATE_EXPIRING: EventType
 EVENT_SEVERITY_UNSPECIFIED: EventSeverity
 EVENT_SEVERITY_INFO: EventSeverity
 EVENT_SEVERITY_WARNING: EventSeverity
@@ -388,7 +390,7 @@ class NetworkAttachment(_message.Message):
     def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbit_per_second: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version")
+    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version", "certificate_not_after")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +410,7 @@ class Host(_message.Message):
     LAST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
     LIBVIRT_VERSION_FIELD_NUMBER: _ClassVar[int]
     QEMU_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     cluster_id: str
@@ -427,7 +430,8 @@ class Host(_message.Message):
     last_seen_at: _timestamp_pb2.Timestamp
     libvirt_version: str
     qemu_version: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ...) -> None: ...
+    certificate_not_after: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AddHostRequest(_message.Message):
     __slots__ = ("cluster_id", "name", "agent_address")
@@ -766,7 +770,7 @@ class WatchMigrationsResponse(_message.Message):
     def __init__(self, migration: _Optional[_Union[Migration, _Mapping]] = ..., snapshot_complete: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("sequence", "type", "severity", "created_at", "cluster_id", "network_id", "host_id", "vm_id", "migration_id", "message", "attributes")
+    __slots__ = ("sequence", "type", "severity", "created_at", "cluster_id", "network_id", "host_id", "vm_id", "migration_id", "message", "attributes", "actor")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -785,6 +789,7 @@ class Event(_message.Message):
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     type: EventType
     severity: EventSeverity
@@ -796,7 +801,8 @@ class Event(_message.Message):
     migration_id: str
     message: str
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[EventSeverity, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cluster_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., migration_id: _Optional[str] = ..., message: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    actor: str
+    def __init__(self, sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[EventSeverity, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cluster_id: _Optional[str] = ..., network_id: _Optional[str] = ..., host_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., migration_id: _Optional[str] = ..., message: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
     __slots__ = ("cluster_id", "after_sequence", "page_size", "page_token")

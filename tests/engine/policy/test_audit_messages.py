@@ -1,15 +1,20 @@
 """The sentences of inventory events, each from its one builder: role changes (and when they
-warn), host status changes (one severity rule for every writer), the legacy cluster level."""
+warn), host status changes (one severity rule for every writer), the legacy cluster level,
+certificate expiry; and every builder records the actor it is given."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from miglane.engine.domain import audit_messages as say
+from miglane.engine.domain.certificates import ExpiringCertificate
 from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import (
+    ENGINE_ACTOR,
+    Event,
     EventSeverity,
     EventType,
     FallbackReason,
@@ -22,6 +27,7 @@ from .builders import MGMT_ID, MIG_ID, MIGRATION, T0, cluster, host, networks
 
 K = RoleChangeKind
 NAMES = {MIG_ID: "migration", MGMT_ID: "ovirtmgmt"}
+ACTOR = "alice"
 
 
 @pytest.mark.parametrize(
@@ -73,7 +79,7 @@ def test_role_events(
     to_id = "" if kind is K.TAKEN else MIG_ID
     from_id = {K.GRANTED: "", K.MOVED: MGMT_ID, K.TAKEN: MIG_ID}[kind]
     change = RoleChange(role, kind, to_id, from_id)
-    [event] = say.role_events(cluster(version=version), change, NAMES, T0)
+    [event] = say.role_events(cluster(version=version), change, NAMES, T0, actor=ACTOR)
     assert (event.type, event.severity, event.message) == (type_, severity, message)
     assert event.network_id == (to_id or from_id)
     assert event.attributes["role"] == role.label
@@ -81,12 +87,12 @@ def test_role_events(
 
 def test_an_unchanged_role_says_nothing() -> None:
     change = RoleChange(NetworkRole.MIGRATION, K.UNCHANGED, MIG_ID, MIG_ID)
-    assert say.role_events(cluster(), change, NAMES, T0) == []
+    assert say.role_events(cluster(), change, NAMES, T0, actor=ACTOR) == []
 
 
 def test_an_unknown_network_is_named_by_its_id() -> None:
     change = RoleChange(NetworkRole.DISPLAY, K.MOVED, MIG_ID, "net-gone")
-    [event] = say.role_events(cluster(), change, NAMES, T0)
+    [event] = say.role_events(cluster(), change, NAMES, T0, actor=ACTOR)
     assert "from network 'net-gone' to 'migration'" in event.message
 
 
@@ -105,7 +111,7 @@ def test_host_status_changes(status: HostStatus, severity: EventSeverity) -> Non
         1, status=HostStatus.UP if status is not HostStatus.UP else HostStatus.UNREACHABLE
     ).host
     after = replace(before, status=status, status_reason="because")
-    [event] = say.host_status_changed(before, after, T0)
+    [event] = say.host_status_changed(before, after, T0, actor=ACTOR)
     assert event.type is EventType.HOST_STATUS_CHANGED
     assert event.severity is severity
     assert event.message == f"host {before.name!r} is {status.label}: because"
@@ -116,16 +122,16 @@ def test_host_status_changes(status: HostStatus, severity: EventSeverity) -> Non
 def test_a_host_status_without_reason_has_no_colon() -> None:
     before = host(1, status=HostStatus.UNREACHABLE, status_reason="timeout").host
     [event] = say.host_status_changed(
-        before, replace(before, status=HostStatus.UP, status_reason=""), T0
+        before, replace(before, status=HostStatus.UP, status_reason=""), T0, actor=ACTOR
     )
     assert event.message == f"host {before.name!r} is up"
 
 
 def test_an_unchanged_host_status_says_nothing() -> None:
     before = host(1, status=HostStatus.UP).host
-    assert say.host_status_changed(before, before, T0) == []
+    assert say.host_status_changed(before, before, T0, actor=ACTOR) == []
     # The reason alone changing is a change.
-    assert say.host_status_changed(before, replace(before, status_reason="new"), T0)
+    assert say.host_status_changed(before, replace(before, status_reason="new"), T0, actor=ACTOR)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +139,7 @@ def test_an_unchanged_host_status_says_nothing() -> None:
 )
 def test_cluster_created(version: str, legacy: bool) -> None:
     created = cluster(version=version)
-    event = say.cluster_created(created, T0)
+    event = say.cluster_created(created, T0, actor=ACTOR)
     assert event.type is EventType.CLUSTER_CREATED
     assert (say.legacy_level_note(created) in event.message) is legacy
     assert event.attributes == {"name": "prod", "compatibility_version": version}
@@ -149,15 +155,15 @@ def test_the_legacy_level_sentence_is_the_same_everywhere() -> None:
     path = choose_migration_uri(networks(version="3.2"), host(1), host(2))
     assert path.fallback_reason is FallbackReason.LEGACY_CLUSTER
     assert path.fallback_detail.startswith(problem)
-    assert problem in say.cluster_created(legacy, T0).message
+    assert problem in say.cluster_created(legacy, T0, actor=ACTOR).message
     grant = RoleChange(NetworkRole.MIGRATION, K.GRANTED, MIG_ID, "")
-    assert problem in say.role_events(legacy, grant, NAMES, T0)[0].message
+    assert problem in say.role_events(legacy, grant, NAMES, T0, actor=ACTOR)[0].message
 
 
 def test_network_updated_shows_old_and_new_values() -> None:
     faster = replace(MIGRATION, qos_mbps=5000, required=True, description="fast")
     event = say.network_updated(
-        cluster(), MIGRATION, faster, ["required", "qos_mbps", "description"], T0
+        cluster(), MIGRATION, faster, ["required", "qos_mbps", "description"], T0, actor=ACTOR
     )
     assert event.message == (
         "network 'migration' of cluster 'prod' updated: required no → yes, "
@@ -169,5 +175,59 @@ def test_network_updated_shows_old_and_new_values() -> None:
 @pytest.mark.parametrize(("vms", "tail"), [(0, ""), (3, " with the records of its 3 VM(s)")])
 def test_host_removed(vms: int, tail: str) -> None:
     removed = host(1).host
-    event = say.host_removed(removed, "prod", vms, T0)
+    event = say.host_removed(removed, "prod", vms, T0, actor=ACTOR)
     assert event.message == f"host {removed.name!r} removed from cluster 'prod'{tail}"
+
+
+def _every_builder(actor: str) -> list[Event]:
+    before = host(1, status=HostStatus.UP).host
+    grant = RoleChange(NetworkRole.MIGRATION, K.GRANTED, MIG_ID, "")
+    soon = ExpiringCertificate("h1", "host", "ab12", T0 + timedelta(days=3), days_left=3)
+    return [
+        say.cluster_created(cluster(), T0, actor=actor),
+        say.cluster_updated(cluster(), ["description"], T0, actor=actor),
+        say.cluster_deleted(cluster(), T0, actor=actor),
+        say.network_created(cluster(), MIGRATION, T0, actor=actor),
+        say.network_updated(cluster(), MIGRATION, MIGRATION, ["description"], T0, actor=actor),
+        say.network_deleted(cluster(), MIGRATION, T0, actor=actor),
+        *say.role_events(cluster(), grant, NAMES, T0, actor=actor),
+        say.host_added(cluster(), before, T0, actor=actor),
+        say.host_removed(before, "prod", 0, T0, actor=actor),
+        *say.host_status_changed(before, replace(before, status_reason="x"), T0, actor=actor),
+        say.certificate_expiring(soon, T0, actor=actor),
+    ]
+
+
+@pytest.mark.parametrize("actor", [ACTOR, ENGINE_ACTOR])
+def test_every_builder_records_its_actor(actor: str) -> None:
+    events = _every_builder(actor)
+    assert len(events) == 11
+    assert {event.actor for event in events} == {actor}
+
+
+@pytest.mark.parametrize(
+    ("days", "when"),
+    [
+        (12, "expires on 2026-01-13 (12 day(s) left)"),
+        (0, "expires on 2026-01-01 (0 day(s) left)"),
+        (-2, "expired on 2025-12-30"),
+    ],
+)
+def test_certificate_expiring(days: int, when: str) -> None:
+    not_after = T0 + timedelta(days=days)
+    expiring = ExpiringCertificate("h1", "host", "ab12", not_after, days_left=days)
+    event = say.certificate_expiring(
+        expiring, T0, actor=ENGINE_ACTOR, cluster_id="cl-1", host_id="host-1"
+    )
+    assert event.type is EventType.CERTIFICATE_EXPIRING
+    assert event.severity is EventSeverity.WARNING
+    assert event.message == (
+        f"the host certificate of 'h1' (ab12) {when}; re-issue it ({expiring.reissue_hint})"
+    )
+    assert event.attributes == {
+        "name": "h1",
+        "role": "host",
+        "serial": "ab12",
+        "not_after": not_after.isoformat(),
+    }
+    assert (event.cluster_id, event.host_id) == ("cl-1", "host-1")

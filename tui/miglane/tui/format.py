@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
+from miglane.pki import EXPIRY_WARNING
 from miglane.v1 import common_pb2, engine_pb2
 
 MIB = 1024 * 1024
@@ -109,6 +111,21 @@ def timestamp(value: Timestamp) -> str:
         return "-"
     moment = datetime.fromtimestamp(value.seconds, tz=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def certificate_days(host: engine_pb2.Host, now: datetime | None = None) -> Text:
+    """Whole days the host's certificate has left (rounded down, negative once expired): red
+    within the expiry warning, dim "none" without one."""
+    if not host.HasField("certificate_not_after"):
+        return Text("none", style="dim")
+    ends = host.certificate_not_after.ToDatetime(tzinfo=UTC)
+    left = (ends - (now or datetime.now(UTC))) / timedelta(days=1)
+    return Text(str(math.floor(left)), style="bold red" if left <= EXPIRY_WARNING.days else "")
+
+
+def actor(name: str) -> Text:
+    """Who caused an event; dim "-" for events written before actors were recorded."""
+    return Text(name) if name else Text("-", style="dim")
 
 
 def progress_bar(percent: int, phase: int, width: int = PROGRESS_WIDTH) -> Text:

@@ -1,6 +1,7 @@
 """The sentences of inventory audit events — clusters, networks, role changes, hosts and host
 status changes — and the legacy-cluster-level sentence: each built here once, as a pure
-function returning the Event (with its type, severity, ids and attributes)."""
+function returning the Event (with its type, severity, ids, attributes, and the actor the
+caller names: who caused it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import fields
 from datetime import datetime
 from enum import IntEnum
 
+from miglane.engine.domain.certificates import ExpiringCertificate
 from miglane.engine.domain.model import (
     Cluster,
     Event,
@@ -63,7 +65,7 @@ def shown_value(value: object) -> str:
 # ---------------------------------------------------------------- clusters
 
 
-def cluster_created(cluster: Cluster, at: datetime) -> Event:
+def cluster_created(cluster: Cluster, at: datetime, *, actor: str) -> Event:
     if migration_network_supported(cluster.compatibility_version):
         message = f"cluster {cluster.name!r} created at level {cluster.compatibility_version}"
     else:
@@ -72,27 +74,30 @@ def cluster_created(cluster: Cluster, at: datetime) -> Event:
         type=EventType.CLUSTER_CREATED,
         message=message,
         created_at=at,
+        actor=actor,
         cluster_id=cluster.id,
         attributes={"name": cluster.name, "compatibility_version": cluster.compatibility_version},
     )
 
 
-def cluster_updated(updated: Cluster, changed: Sequence[str], at: datetime) -> Event:
+def cluster_updated(updated: Cluster, changed: Sequence[str], at: datetime, *, actor: str) -> Event:
     """`changed`: the names of the fields that changed."""
     return Event(
         type=EventType.CLUSTER_UPDATED,
         message=f"cluster {updated.name!r} updated: {', '.join(changed)}",
         created_at=at,
+        actor=actor,
         cluster_id=updated.id,
         attributes={field: shown_value(getattr(updated, field)) for field in changed},
     )
 
 
-def cluster_deleted(cluster: Cluster, at: datetime) -> Event:
+def cluster_deleted(cluster: Cluster, at: datetime, *, actor: str) -> Event:
     return Event(
         type=EventType.CLUSTER_DELETED,
         message=f"cluster {cluster.name!r} deleted",
         created_at=at,
+        actor=actor,
         cluster_id=cluster.id,
         attributes={"name": cluster.name},
     )
@@ -101,13 +106,14 @@ def cluster_deleted(cluster: Cluster, at: datetime) -> Event:
 # ---------------------------------------------------------------- networks
 
 
-def network_created(cluster: Cluster, network: Network, at: datetime) -> Event:
+def network_created(cluster: Cluster, network: Network, at: datetime, *, actor: str) -> Event:
     return Event(
         type=EventType.NETWORK_CREATED,
         message=(
             f"network {network.name!r} ({network.subnet}) created in cluster {cluster.name!r}"
         ),
         created_at=at,
+        actor=actor,
         cluster_id=cluster.id,
         network_id=network.id,
         attributes={
@@ -119,7 +125,13 @@ def network_created(cluster: Cluster, network: Network, at: datetime) -> Event:
 
 
 def network_updated(
-    cluster: Cluster, before: Network, after: Network, changed: Sequence[str], at: datetime
+    cluster: Cluster,
+    before: Network,
+    after: Network,
+    changed: Sequence[str],
+    at: datetime,
+    *,
+    actor: str,
 ) -> Event:
     """Each changed field with its old and new value (the description only named)."""
     shown = ", ".join(
@@ -133,19 +145,21 @@ def network_updated(
         + shown
         + (", description" if "description" in changed else ""),
         created_at=at,
+        actor=actor,
         cluster_id=cluster.id,
         network_id=before.id,
         attributes={field: shown_value(getattr(after, field)) for field in changed},
     )
 
 
-def network_deleted(cluster: Cluster, network: Network, at: datetime) -> Event:
+def network_deleted(cluster: Cluster, network: Network, at: datetime, *, actor: str) -> Event:
     return Event(
         type=EventType.NETWORK_DELETED,
         message=(
             f"network {network.name!r} ({network.subnet}) deleted from cluster {cluster.name!r}"
         ),
         created_at=at,
+        actor=actor,
         cluster_id=cluster.id,
         network_id=network.id,
         attributes={"name": network.name, "subnet": network.subnet},
@@ -168,7 +182,7 @@ def _migration_role_note(cluster: Cluster, change: RoleChange) -> str:
 
 
 def role_events(
-    cluster: Cluster, change: RoleChange, names: Mapping[str, str], at: datetime
+    cluster: Cluster, change: RoleChange, names: Mapping[str, str], at: datetime, *, actor: str
 ) -> list[Event]:
     """The event of one role change. `names`: network id -> name for the networks involved
     (an id missing from it is shown as is). No event when the holder does not change."""
@@ -202,6 +216,7 @@ def role_events(
             type=type_,
             message=message,
             created_at=at,
+            actor=actor,
             severity=EventSeverity.WARNING if note else EventSeverity.INFO,
             cluster_id=cluster.id,
             network_id=network_id,
@@ -213,26 +228,53 @@ def role_events(
 # ---------------------------------------------------------------- hosts
 
 
-def host_added(cluster: Cluster, host: Host, at: datetime) -> Event:
-    return Event(
-        type=EventType.HOST_ADDED,
-        message=(
-            f"host {host.name!r} (agent {host.agent_address}) added to cluster {cluster.name!r}"
-        ),
-        created_at=at,
-        cluster_id=cluster.id,
-        host_id=host.id,
-        attributes={"name": host.name, "agent_address": host.agent_address},
+def not_enrolled(host_name: str) -> str:
+    """Why a host added by a DNS agent address got no certificate, and how to give it one."""
+    return (
+        "no certificate issued: its agent address names no IP address for the certificate; "
+        f"issue one with `miglane pki issue-host {host_name} --address MANAGEMENT_ADDRESS`"
     )
 
 
-def host_removed(host: Host, cluster_name: str, vm_count: int, at: datetime) -> Event:
+def host_added(
+    cluster: Cluster,
+    host: Host,
+    at: datetime,
+    *,
+    actor: str,
+    certificate_serial: str = "",
+    missing_certificate: bool = False,
+) -> Event:
+    """`certificate_serial`: the certificate the engine's CA issued the host (hex);
+    `missing_certificate`: the CA could not issue one (WARNING, saying how to)."""
+    attributes = {"name": host.name, "agent_address": host.agent_address}
+    message = f"host {host.name!r} (agent {host.agent_address}) added to cluster {cluster.name!r}"
+    if certificate_serial:
+        attributes["certificate_serial"] = certificate_serial
+    if missing_certificate:
+        message += f"; {not_enrolled(host.name)}"
+    return Event(
+        type=EventType.HOST_ADDED,
+        message=message,
+        created_at=at,
+        actor=actor,
+        severity=EventSeverity.WARNING if missing_certificate else EventSeverity.INFO,
+        cluster_id=cluster.id,
+        host_id=host.id,
+        attributes=attributes,
+    )
+
+
+def host_removed(
+    host: Host, cluster_name: str, vm_count: int, at: datetime, *, actor: str
+) -> Event:
     """`cluster_name`: the cluster's name, or its id when it is gone."""
     return Event(
         type=EventType.HOST_REMOVED,
         message=f"host {host.name!r} removed from cluster {cluster_name!r}"
         + (f" with the records of its {vm_count} VM(s)" if vm_count else ""),
         created_at=at,
+        actor=actor,
         cluster_id=host.cluster_id,
         host_id=host.id,
         attributes={"name": host.name, "agent_address": host.agent_address},
@@ -244,7 +286,7 @@ def host_status_severity(status: HostStatus) -> EventSeverity:
     return EventSeverity.WARNING if status in _TROUBLED else EventSeverity.INFO
 
 
-def host_status_changed(before: Host, after: Host, at: datetime) -> list[Event]:
+def host_status_changed(before: Host, after: Host, at: datetime, *, actor: str) -> list[Event]:
     """The event of a host's status change, whoever changed it (agent polls, maintenance);
     none when status and reason are unchanged."""
     if (before.status, before.status_reason) == (after.status, after.status_reason):
@@ -255,9 +297,48 @@ def host_status_changed(before: Host, after: Host, at: datetime) -> list[Event]:
             message=f"host {after.name!r} is {after.status.label}"
             + (f": {after.status_reason}" if after.status_reason else ""),
             created_at=at,
+            actor=actor,
             severity=host_status_severity(after.status),
             cluster_id=after.cluster_id,
             host_id=after.id,
             attributes={"from": before.status.label, "to": after.status.label},
         )
     ]
+
+
+# ---------------------------------------------------------------- certificates
+
+
+def certificate_expiring(
+    expiring: ExpiringCertificate,
+    at: datetime,
+    *,
+    actor: str,
+    cluster_id: str = "",
+    host_id: str = "",
+) -> Event:
+    """The one warning that a certificate of the engine's CA ends soon (or has ended); ids of
+    the host it belongs to, when it is a host's."""
+    days = expiring.days_left
+    if days < 0:
+        when = f"expired on {expiring.not_after:%Y-%m-%d}"
+    else:
+        when = f"expires on {expiring.not_after:%Y-%m-%d} ({days} day(s) left)"
+    return Event(
+        type=EventType.CERTIFICATE_EXPIRING,
+        message=(
+            f"the {expiring.role} certificate of {expiring.name!r} ({expiring.serial}) {when}; "
+            f"re-issue it ({expiring.reissue_hint})"
+        ),
+        created_at=at,
+        actor=actor,
+        severity=EventSeverity.WARNING,
+        cluster_id=cluster_id,
+        host_id=host_id,
+        attributes={
+            "name": expiring.name,
+            "role": expiring.role,
+            "serial": expiring.serial,
+            "not_after": expiring.not_after.isoformat(),
+        },
+    )

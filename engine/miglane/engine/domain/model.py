@@ -100,6 +100,10 @@ class ConvergencePolicy(IntEnum):
     POST_COPY = 3
 
 
+# The actor of what the engine does on its own (queue passes, reruns, evacuations, polls).
+ENGINE_ACTOR = "engine"
+
+
 class EventType(IntEnum):
     UNSPECIFIED = 0
     CLUSTER_CREATED = 1
@@ -122,6 +126,7 @@ class EventType(IntEnum):
     MIGRATION_CANCELLED = 18
     MIGRATION_RERUN = 19
     VM_UNPLACED = 20
+    CERTIFICATE_EXPIRING = 21
 
 
 class EventSeverity(IntEnum):
@@ -285,6 +290,9 @@ class HostView:
     attachments: tuple[Attachment, ...] = ()
     outgoing_migrations: int = 0
     incoming_migrations: int = 0
+    # When the host's newest live certificate from the engine's CA ends (None: it has none);
+    # the CA's records own it, the host services fill it in on read.
+    certificate_not_after: datetime | None = None
 
 
 # ---------------------------------------------------------------- VMs
@@ -400,6 +408,8 @@ class Event:
     vm_id: str = ""
     migration_id: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # Who caused it: an identity's name, or ENGINE_ACTOR for the engine's own actions.
+    actor: str = ENGINE_ACTOR
 
 
 # ---------------------------------------------------------------- requests

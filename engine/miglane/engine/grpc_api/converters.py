@@ -289,6 +289,7 @@ def host_to_proto(view: model.HostView) -> engine_pb2.Host:
         last_seen_at=_timestamp(host.last_seen_at),
         libvirt_version=facts.libvirt_version,
         qemu_version=facts.qemu_version,
+        certificate_not_after=_timestamp(view.certificate_not_after),
     )
 
 
@@ -367,6 +368,7 @@ def event_to_proto(event: model.Event) -> engine_pb2.Event:
         migration_id=event.migration_id,
         message=event.message,
         attributes=dict(event.attributes),
+        actor=event.actor,
     )
 
 

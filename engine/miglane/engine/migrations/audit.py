@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as inventory_say
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.evacuation import UnplacedVm
@@ -196,4 +197,6 @@ class MigrationEvents:
         """The host-status event maintenance writes: the inventory's one builder
         (`audit_messages.host_status_changed`), stamped now."""
         after = replace(host, status=status, status_reason=reason)
-        return inventory_say.host_status_changed(host, after, self._clock())
+        return inventory_say.host_status_changed(
+            host, after, self._clock(), actor=current_actor.get()
+        )

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
+from miglane.engine.actor import as_engine
 from miglane.engine.agent_client import AgentCallError, AgentCallErrorKind, AgentClients
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.evacuation import decide_rerun
@@ -89,8 +90,9 @@ class JobFollower:
     def follow(self, migration_id: str) -> None:
         if migration_id in self._followers or self._stopping:
             return
+        # What a job turns into (completion, failure, reruns) is the engine's doing.
         task = asyncio.get_running_loop().create_task(
-            self._follow(migration_id), name=f"follow-{migration_id}"
+            self._follow(migration_id), name=f"follow-{migration_id}", context=as_engine()
         )
         self._followers[migration_id] = task
         task.add_done_callback(lambda _: self._followers.pop(migration_id, None))

@@ -41,7 +41,8 @@ class StoreAccess(Protocol):
 
 
 class EventMaker(Protocol):
-    """An Event stamped with the engine's clock (callable on any thread)."""
+    """An Event stamped with the engine's clock and the current actor (callable on any thread
+    running in the context of the call or task it acts for)."""
 
     def make_event(
         self,

@@ -7,6 +7,8 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 
+from miglane.engine.actor import as_engine
+
 log = logging.getLogger(__name__)
 
 
@@ -20,11 +22,12 @@ class BackgroundTasks:
     def spawn(
         self, coroutine: Coroutine[object, object, None], name: str
     ) -> asyncio.Task[None] | None:
-        """Runs `coroutine` in the background; None (and not run) once stopping."""
+        """Runs `coroutine` in the background, as the engine's own action (whoever's call
+        spawned it); None (and not run) once stopping."""
         if self.stopping:
             coroutine.close()
             return None
-        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        task = asyncio.get_running_loop().create_task(coroutine, name=name, context=as_engine())
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task

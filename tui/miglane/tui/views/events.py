@@ -18,6 +18,7 @@ EVENT_COLUMNS = [
     ("time", "Time (UTC)"),
     ("severity", "Severity"),
     ("type", "Type"),
+    ("actor", "Actor"),
     ("message", "Message"),
 ]
 
@@ -55,5 +56,6 @@ def _event_row(event: engine_pb2.Event) -> tuple[Text, ...]:
         Text(fmt.timestamp(event.created_at)),
         severity,
         Text(kind, style=severity.style),
+        fmt.actor(event.actor),
         Text(event.message, style=severity.style),
     )
