@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, packages
+from . import agents, guests, libvirtd, packages, pki
 from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
 from .errors import LabError
@@ -133,6 +133,7 @@ class Lab:
                 nets.ensure_host_network(plan, host)
                 nets.set_rate(host, Network.MGMT, mgmt_mbit)
                 nets.set_rate(host, Network.MIG, mig_mbit)
+            self._provision_identities(plan)
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
@@ -180,6 +181,14 @@ class Lab:
             nets.remove_host_network(old_plan.host(record.name))
             shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
         state.hosts = [record for record in state.hosts if record not in extra]
+
+    def _provision_identities(self, plan: LabPlan) -> None:
+        """Certificates from the lab's CA in each host's /etc/pki, names in its /etc/hosts."""
+        pki.provision_lab_pki(self.base_dir, plan.hosts)
+        host_paths = [self.paths.host(host.name) for host in plan.hosts]
+        for host, paths in zip(plan.hosts, host_paths, strict=True):
+            pki.install_host_tree(pki.host_credentials_dir(self.base_dir, host.name), paths)
+        pki.write_hosts_files(plan.hosts, host_paths)
 
     def _start_daemons(self, plan: LabPlan, state: LabState) -> None:
         to_start = []
