@@ -11,6 +11,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -42,7 +43,11 @@ from miglane.agent.domain.model import (
     VmState,
     VmView,
 )
-from miglane.agent.domain.validation import ValidatedMigration, validate_migrate_request
+from miglane.agent.domain.validation import (
+    ValidatedMigration,
+    save_file_name,
+    validate_migrate_request,
+)
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
@@ -51,6 +56,8 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 DEFAULT_MAX_OUTGOING = 2
+# The only directory hibernations write to (`miglane agent --save-dir`).
+DEFAULT_SAVE_DIR = "/var/lib/miglane/saves"
 # How long Migrate waits for the copy to get under way, so that early refusals of the
 # hypervisor (TLS not set up, destination refusing) are its answer rather than a failed job.
 START_TIMEOUT_S = 15.0
@@ -86,6 +93,7 @@ class Agent:
         *,
         peer_uri: str,
         state_dir: str | None = None,
+        save_dir: str = DEFAULT_SAVE_DIR,
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
@@ -95,6 +103,7 @@ class Agent:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
         self.driver = driver
         self.peer_uri = peer_uri
+        self.save_dir = os.path.realpath(save_dir)
         # The limit Migrate enforces; Capabilities reports it, and the engine plans within it.
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
@@ -299,8 +308,21 @@ class Agent:
                 f"(limit {self.max_outgoing}); retry when one has finished"
             )
 
-    @staticmethod
-    def _new_job(request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo) -> Job:
+    def _save_path(self, request: MigrateRequest) -> str:
+        """Where a hibernation of this request saves to: a file of the save directory (made
+        0700 when missing), named by the agent."""
+        try:
+            os.makedirs(self.save_dir, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise FailedPrecondition(
+                f"the save directory {self.save_dir} cannot be created: {e.strerror}"
+            ) from e
+        return os.path.join(self.save_dir, save_file_name(request.vm_id, request.migration_id))
+
+    def _new_job(
+        self, request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo
+    ) -> Job:
+        save_path = self._save_path(request) if checked.mode is MigrationMode.HIBERNATE else ""
         plan = JobPlan(
             migration_id=request.migration_id,
             vm_id=request.vm_id,
@@ -310,7 +332,7 @@ class Agent:
             schedule=request.schedule,
             timeouts=request.timeouts,
             post_copy_allowed=request.options.post_copy_allowed,
-            save_path=checked.save_path,
+            save_path=save_path,
         )
         now = time.time()
         status = JobStatus(
@@ -320,7 +342,7 @@ class Agent:
             started_at=now,
             observed_at=now,
             migration_uri=str(checked.migration_uri or ""),
-            dst=checked.save_path or checked.peer_uri,
+            dst=save_path or checked.peer_uri,
             max_bandwidth_mibps=request.max_bandwidth_mibps or 0,
             max_downtime_ms=0,
         )
@@ -331,7 +353,7 @@ class Agent:
     ) -> None:
         """Starts the blocking migrate (after asking the destination) or save on its thread."""
         if checked.mode is not MigrationMode.LIVE:
-            self._run_call(job, self.driver.save, request.vm_id, checked.save_path)
+            self._run_call(job, self.driver.save, request.vm_id, job.plan.save_path)
             return
         try:
             await self._blocking(self.driver.check_peer, checked.peer_uri)
@@ -345,6 +367,7 @@ class Agent:
             migration_uri=str(checked.migration_uri),
             bandwidth_mibps=request.max_bandwidth_mibps,
             encrypted=options.encrypted,
+            tls_destination=checked.tls_destination,
             compressed=options.compressed,
             auto_converge=options.auto_converge,
             parallel_connections=options.parallel_connections,
@@ -447,12 +470,25 @@ class Agent:
             yield status
 
     async def restore(self, path: str) -> VmView:
-        if not path.startswith("/"):
-            raise InvalidArgument(
-                "path must be the absolute path a hibernation saved to", field="path"
-            )
+        path = self._saved_file(path)
         try:
             info: DomainInfo = await self._blocking(self.driver.restore, path)
         except DriverError as e:
             raise refusal(e, f"restoring {path}") from e
         return VmView(info)
+
+    def _saved_file(self, path: str) -> str:
+        """The file of the save directory `path` names (a file name, or a path inside the
+        directory); anything outside it is refused."""
+        if not path:
+            raise InvalidArgument(
+                "path is empty: give the file a hibernation saved to", field="path"
+            )
+        resolved = os.path.realpath(os.path.join(self.save_dir, path))
+        if os.path.dirname(resolved) != self.save_dir:
+            raise InvalidArgument(
+                f"{path!r} is not a file of this agent's save directory {self.save_dir}; "
+                "restore only what a hibernation saved",
+                field="path",
+            )
+        return resolved

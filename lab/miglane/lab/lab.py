@@ -304,11 +304,14 @@ class Lab:
     def run_in_host(
         self, host: str, argv: Sequence[str], **popen_kwargs: Any
     ) -> subprocess.Popen[Any]:
-        """Starts `argv` inside the host's network namespace (with a /sys showing its NICs);
-        the Popen's pid is the program's own. Extra keyword arguments go to Popen."""
+        """Starts `argv` inside the host's network namespace, seeing what the host's own
+        programs see: a /sys showing its NICs, its /etc/pki (certificates) and /etc/hosts. The
+        Popen's pid is the program's own. Extra keyword arguments go to Popen."""
         require_root()
         plan = self._plan(self._require_state())
-        command = nets.in_host_argv(self._host_plan(plan, host), argv, sysfs=True)
+        host_plan = self._host_plan(plan, host)
+        binds = self.paths.host(host_plan.name).identity_binds()
+        command = nets.in_host_argv(host_plan, argv, sysfs=True, binds=binds)
         return subprocess.Popen(command, **popen_kwargs)
 
     # -- guests -----------------------------------------------------------------------------
