@@ -88,7 +88,7 @@ class ClusterService:
                     store.active_migrations(cluster.id),
                 )
             store.update_cluster(updated)
-            return updated, [say.cluster_updated(updated, changed, self._clock())]
+            return updated, [say.cluster_updated(cluster, updated, changed, self._clock())]
 
         return await self._worker.transact(work)
 
