@@ -397,14 +397,14 @@ async def test_hibernate_saves_only_under_the_save_dir(cluster, tmp_path) -> Non
     assert started.progress.mode == common_pb2.MIGRATION_MODE_HIBERNATE
     final = (await watch(a, "h1"))[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED and final.progress_percent == 100
-    expected = os.path.join(a.agent.save_dir, save_file_name(a.vm_ids[0], "h1"))
+    expected = os.path.join(a.agent.saves.path, save_file_name(a.vm_ids[0], "h1"))
     assert final.dst == expected and os.path.exists(expected)
     vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
     assert next(v for v in vms if v.id == a.vm_ids[0]).state == common_pb2.VM_STATE_SAVED
     # restore takes only a file of the save directory
-    for elsewhere in (str(outside), "/etc/passwd", "../h1.save", f"{a.agent.save_dir}/../x"):
+    for elsewhere in (str(outside), "/etc/passwd", "../h1.save", f"{a.agent.saves.path}/../x"):
         assert await code_of(stub(a).Restore(pb.RestoreRequest(path=elsewhere))) == INVALID
-    missing = os.path.join(a.agent.save_dir, "missing.save")
+    missing = os.path.join(a.agent.saves.path, "missing.save")
     assert (
         await code_of(stub(a).Restore(pb.RestoreRequest(path=missing))) == grpc.StatusCode.NOT_FOUND
     )

@@ -103,7 +103,7 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
     )
     await agent.start()
     server, port = await create_server(agent, "127.0.0.1:0")
-    la = LabAgent(lab, status, f"127.0.0.1:{port}", [], agent.save_dir)
+    la = LabAgent(lab, status, f"127.0.0.1:{port}", [], agent.saves.path)
     try:
         yield la
     finally:

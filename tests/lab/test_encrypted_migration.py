@@ -156,3 +156,61 @@ def test_plain_tcp_to_a_lab_libvirtd_is_refused(lab: Lab) -> None:
     # TLS without a certificate from the lab's CA: refused too
     with pytest.raises(libvirt.libvirtError):
         libvirt.open(f"{host.peer_uri}?pkipath=/nonexistent")
+
+
+# QEMU 7.2 with GnuTLS is known to fail long TLS migrations when GnuTLS rekeys the session
+# (QEMU issue 1937): one session must carry several GiB here.
+LONG_TRANSFER = 4 * 1024 * MIB
+LONG_TIMEOUT_S = 120
+
+
+def test_an_encrypted_migration_carries_several_gib_in_one_session(lab: Lab) -> None:
+    status = lab.status()
+    h1, h2 = status.host("host1"), status.host("host2")
+    # A guest that dirties 256 MiB forever cannot converge: QEMU resends it pass after pass
+    # over the same TLS session until it is allowed a downtime long enough to finish.
+    lab.create_vm(h1.name, "long-tls", memory_mib=512, dirty_mib=256)
+    driver = driver_of(h1)
+    vm = next(d.id for d in driver.list_domains() if d.name == "long-tls")
+    params = MigrationParams(
+        h2.peer_uri, h2.migration_uri, None, encrypted=True, tls_destination=h2.name
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            driver.migrate(vm, params)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    try:
+        thread.start()
+        deadline = started + LONG_TIMEOUT_S
+        processed = 0
+        while thread.is_alive() and processed < LONG_TRANSFER and time.monotonic() < deadline:
+            stats = driver.job_stats(vm)
+            processed = stats.data_processed if stats else processed
+            time.sleep(0.2)
+        assert not errors, f"after {processed / MIB:.0f} MiB over TLS: {errors[0]}"
+        assert processed >= LONG_TRANSFER, f"only {processed / MIB:.0f} MiB in time"
+        driver.set_max_downtime(vm, 60_000)  # now let it finish
+        thread.join(LONG_TIMEOUT_S)
+        assert not thread.is_alive()
+        assert not errors, f"after {processed / MIB:.0f} MiB over TLS: {errors[0]}"
+        final = driver.completed_job_stats(vm, h2.peer_uri)
+        assert final is not None and final.data_processed >= LONG_TRANSFER
+        print(
+            f"\n{final.data_processed / MIB:.0f} MiB over one TLS session in "
+            f"{time.monotonic() - started:.1f} s"
+        )
+    finally:
+        if thread.is_alive():
+            with contextlib.suppress(Exception):
+                driver.abort(vm)
+            thread.join(30)
+        driver.close()
+        for host in (h1.name, h2.name):
+            with contextlib.suppress(LabError):
+                lab.destroy_vm(host, "long-tls")

@@ -10,7 +10,8 @@ import socket
 
 from miglane.agent.domain.validation import PEER_URI_SCHEME
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
-from miglane.agent.service import DEFAULT_MAX_OUTGOING, DEFAULT_SAVE_DIR
+from miglane.agent.saves import DEFAULT_SAVE_DIR
+from miglane.agent.service import DEFAULT_MAX_OUTGOING
 
 log = logging.getLogger("miglane.agent")
 

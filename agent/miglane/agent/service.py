@@ -11,7 +11,6 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -43,21 +42,16 @@ from miglane.agent.domain.model import (
     VmState,
     VmView,
 )
-from miglane.agent.domain.validation import (
-    ValidatedMigration,
-    save_file_name,
-    validate_migrate_request,
-)
+from miglane.agent.domain.validation import ValidatedMigration, validate_migrate_request
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
+from miglane.agent.saves import DEFAULT_SAVE_DIR, SaveDir
 
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 DEFAULT_MAX_OUTGOING = 2
-# The only directory hibernations write to (`miglane agent --save-dir`).
-DEFAULT_SAVE_DIR = "/var/lib/miglane/saves"
 # How long Migrate waits for the copy to get under way, so that early refusals of the
 # hypervisor (TLS not set up, destination refusing) are its answer rather than a failed job.
 START_TIMEOUT_S = 15.0
@@ -103,7 +97,7 @@ class Agent:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
         self.driver = driver
         self.peer_uri = peer_uri
-        self.save_dir = os.path.realpath(save_dir)
+        self.saves = SaveDir(save_dir)
         # The limit Migrate enforces; Capabilities reports it, and the engine plans within it.
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
@@ -308,21 +302,11 @@ class Agent:
                 f"(limit {self.max_outgoing}); retry when one has finished"
             )
 
-    def _save_path(self, request: MigrateRequest) -> str:
-        """Where a hibernation of this request saves to: a file of the save directory (made
-        0700 when missing), named by the agent."""
-        try:
-            os.makedirs(self.save_dir, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise FailedPrecondition(
-                f"the save directory {self.save_dir} cannot be created: {e.strerror}"
-            ) from e
-        return os.path.join(self.save_dir, save_file_name(request.vm_id, request.migration_id))
-
     def _new_job(
         self, request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo
     ) -> Job:
-        save_path = self._save_path(request) if checked.mode is MigrationMode.HIBERNATE else ""
+        hibernating = checked.mode is MigrationMode.HIBERNATE
+        save_path = self.saves.file_for(request.vm_id, request.migration_id) if hibernating else ""
         plan = JobPlan(
             migration_id=request.migration_id,
             vm_id=request.vm_id,
@@ -470,25 +454,9 @@ class Agent:
             yield status
 
     async def restore(self, path: str) -> VmView:
-        path = self._saved_file(path)
+        path = self.saves.saved_file(path)
         try:
             info: DomainInfo = await self._blocking(self.driver.restore, path)
         except DriverError as e:
             raise refusal(e, f"restoring {path}") from e
         return VmView(info)
-
-    def _saved_file(self, path: str) -> str:
-        """The file of the save directory `path` names (a file name, or a path inside the
-        directory); anything outside it is refused."""
-        if not path:
-            raise InvalidArgument(
-                "path is empty: give the file a hibernation saved to", field="path"
-            )
-        resolved = os.path.realpath(os.path.join(self.save_dir, path))
-        if os.path.dirname(resolved) != self.save_dir:
-            raise InvalidArgument(
-                f"{path!r} is not a file of this agent's save directory {self.save_dir}; "
-                "restore only what a hibernation saved",
-                field="path",
-            )
-        return resolved

@@ -55,7 +55,7 @@ class FakeAgent:
             self.driver,
             peer_uri=self.host.peer_uri,
             state_dir=self.state_dir,
-            save_dir=self.agent.save_dir,
+            save_dir=self.agent.saves.path,
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
