@@ -60,13 +60,13 @@ def test_migrate_request_carries_the_policy(cap: int | None) -> None:
     )
     request = migrate_request(
         MigrateCall(
-            "m1", "vm1", "qemu+tcp://h2/system", "tcp://10.1.0.2", cap, migration_tuning(policy)
+            "m1", "vm1", "qemu+tls://h2/system", "tcp://10.1.0.2", cap, migration_tuning(policy)
         )
     )
     assert (request.migration_id, request.vm_id, request.live.dst) == (
         "m1",
         "vm1",
-        "qemu+tcp://h2/system",
+        "qemu+tls://h2/system",
     )
     assert request.WhichOneof("target") == "live"
     assert request.live.migration_uri == "tcp://10.1.0.2"
