@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,10 @@ class Hypervisors:
     unreachable_peer_uri: str
     save_dir: str
     _make_vm: Callable[[str, int, int], str]
+    # The name the destination's certificate carries (libvirt's TLS destination).
+    dst_tls_name: str = ""
+    # `without_tls("src" | "dst")`: that host lacks its migration certificates meanwhile.
+    without_tls: Callable[[str], AbstractContextManager[None]] = contextlib.nullcontext
     # Real seconds per simulated second (1 on the lab).
     time_scale: float = 1.0
 
@@ -93,13 +98,25 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30, step: float = 0
 
 def lab_hypervisors(lab: Lab, tmp_dir: str) -> Iterator[Hypervisors]:
     from miglane.agent.libvirt_driver import LibvirtDriver
-    from miglane.lab import LabError
+    from miglane.lab import LabError, pki
     from miglane.lab.plan import plan_lab
 
     status = lab.status()
     h1, h2 = status.hosts[0], status.hosts[1]
-    src, dst = LibvirtDriver(h1.libvirt_uri), LibvirtDriver(h2.libvirt_uri)
+    src, dst = (
+        LibvirtDriver(h.libvirt_uri, qemu_tls_dir=h.qemu_tls_dir, client_pki_dir=h.client_pki_dir)
+        for h in (h1, h2)
+    )
     made: list[str] = []
+
+    @contextlib.contextmanager
+    def without_tls(which: str) -> Iterator[None]:
+        paths = lab.paths.host((h1 if which == "src" else h2).name)
+        pki.remove_qemu_file(paths, "server-cert.pem")
+        try:
+            yield
+        finally:
+            pki.restore_qemu_file(paths, "server-cert.pem")
 
     def make_vm(name: str, memory_mib: int, dirty_mib: int) -> str:
         lab.create_vm(h1.name, name, memory_mib=memory_mib, dirty_mib=dirty_mib)
@@ -114,9 +131,11 @@ def lab_hypervisors(lab: Lab, tmp_dir: str) -> Iterator[Hypervisors]:
         h1.peer_uri,
         h2.peer_uri,
         h2.migration_uri,
-        f"qemu+tcp://{unreachable}:16509/system",
+        f"qemu+tls://{unreachable}/system",
         tmp_dir,
         make_vm,
+        dst_tls_name=h2.name,
+        without_tls=without_tls,
     )
     try:
         yield hv

@@ -7,6 +7,7 @@ through the `lab` fixture of tests/conftest.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -29,6 +30,15 @@ def fake_hypervisors(tmp_path) -> Hypervisors:  # type: ignore[no-untyped-def]
             dirty_set_mib=dirty_mib,
         )
 
+    @contextlib.contextmanager
+    def without_tls(which: str) -> Iterator[None]:
+        host = src_host if which == "src" else dst_host
+        host.tls_configured = False
+        try:
+            yield
+        finally:
+            host.tls_configured = True
+
     return Hypervisors(
         "fake",
         FakeDriver(src_host),
@@ -36,9 +46,11 @@ def fake_hypervisors(tmp_path) -> Hypervisors:  # type: ignore[no-untyped-def]
         src_host.peer_uri,
         dst_host.peer_uri,
         "tcp://10.1.0.2",
-        "qemu+tcp://nowhere:16509/system",
+        "qemu+tls://nowhere/system",
         str(tmp_path),
         make_vm,
+        dst_tls_name=dst_host.name,
+        without_tls=without_tls,
         time_scale=1 / FAKE_SPEED,
     )
 

@@ -12,11 +12,13 @@ from agent_support import agent_stub, watch_progress
 from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.errors import Reason
-from miglane.agent.domain.model import MIB
+from miglane.agent.domain.model import MIB, VmState
 from miglane.agent.domain.validation import (
     DST_FIELD,
     MAX_BANDWIDTH_FIELD,
     MIGRATION_URI_FIELD,
+    SAVE_PATH_FIELD,
+    save_file_name,
 )
 from miglane.agent.fake_driver import FakeFabric
 from miglane.agent.grpc_api.errors import ERROR_DOMAIN
@@ -145,14 +147,17 @@ REFUSED = grpc.StatusCode.FAILED_PRECONDITION
             Reason.VM_NOT_FOUND,
             "",
         ),
+        # the agent builds the libvirt URI: only qemu+tls:// to a named host
         (
-            {"live.dst": "qemu+tcp://nowhere:16509/system"},
-            REFUSED,
-            Reason.DESTINATION_UNREACHABLE,
-            "",
+            {"live.dst": "qemu+tcp://10.0.1.12:16509/system"},
+            INVALID,
+            Reason.INVALID_FIELD,
+            DST_FIELD,
         ),
+        ({"live.dst": "qemu+tls://b/system?pkipath=/x"}, INVALID, Reason.INVALID_FIELD, DST_FIELD),
+        ({"live.migration_uri": "unix:///x"}, INVALID, Reason.INVALID_FIELD, MIGRATION_URI_FIELD),
+        ({"live.dst": "nowhere"}, REFUSED, Reason.DESTINATION_UNREACHABLE, ""),
         ({"live.dst": "self"}, REFUSED, Reason.DESTINATION_UNREACHABLE, ""),
-        ({"encrypted": True}, REFUSED, Reason.TLS_NOT_CONFIGURED, ""),
     ],
 )
 async def test_refusals_carry_a_reason_and_the_field_at_fault(  # type: ignore[no-untyped-def]
@@ -354,31 +359,57 @@ async def test_network_failure_is_reported(cluster) -> None:  # type: ignore[no-
     assert a.vm_ids[0] in a.host.domains
 
 
-async def test_hibernate_and_restore(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_encrypted_migration_needs_certificates_on_both_hosts(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, c) = cluster
+    await stub(a).Migrate(request(a, b, vm=0, mid="tls", encrypted=True))
+    assert (await watch(a, "tls"))[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+    c.host.tls_configured = False  # a host never enrolled
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(request(a, c, vm=1, mid="to-bare", encrypted=True))
+    said = error_details(refused.value.trailing_metadata())
+    assert (refused.value.code(), said.reason) == (REFUSED, Reason.TLS_NOT_CONFIGURED)
+    assert c.name in refused.value.details() and "server-cert.pem" in refused.value.details()
+    assert a.vm_ids[1] in a.host.domains and a.vm_ids[1] not in c.host.domains
+    # never a silent clear-text migration; clear text only when asked for
+    await stub(a).Migrate(request(a, c, vm=1, mid="clear", encrypted=False))
+    assert (await watch(a, "clear"))[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
+
+
+async def test_hibernate_saves_only_under_the_save_dir(cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _, (a, _, _) = cluster
-    path = str(tmp_path / "vm.save")
+    outside = tmp_path / "owned_by_anyone"
+    with_path = pb.MigrateRequest(
+        migration_id="h0", vm_id=a.vm_ids[0], hibernation=pb.HibernationTarget(path=str(outside))
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(with_path)
+    said = error_details(refused.value.trailing_metadata())
+    assert refused.value.code() == INVALID and [f for f, _ in said.field_violations] == [
+        SAVE_PATH_FIELD
+    ]
+    assert not outside.exists()
+    assert next(v for v in a.driver.list_domains() if v.id == a.vm_ids[0]).state is VmState.RUNNING
+
     req = pb.MigrateRequest(
-        migration_id="h1",
-        vm_id=a.vm_ids[0],
-        hibernation=pb.HibernationTarget(path=path),
+        migration_id="h1", vm_id=a.vm_ids[0], hibernation=pb.HibernationTarget()
     )
     started = await stub(a).Migrate(req)
     assert started.progress.mode == common_pb2.MIGRATION_MODE_HIBERNATE
     final = (await watch(a, "h1"))[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED and final.progress_percent == 100
-    assert final.dst == path
+    expected = os.path.join(a.agent.saves.path, save_file_name(a.vm_ids[0], "h1"))
+    assert final.dst == expected and os.path.exists(expected)
     vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
     assert next(v for v in vms if v.id == a.vm_ids[0]).state == common_pb2.VM_STATE_SAVED
-    restored = await stub(a).Restore(pb.RestoreRequest(path=path))
-    assert restored.vm.id == a.vm_ids[0] and restored.vm.state == common_pb2.VM_STATE_RUNNING
+    # restore takes only a file of the save directory
+    for elsewhere in (str(outside), "/etc/passwd", "../h1.save", f"{a.agent.saves.path}/../x"):
+        assert await code_of(stub(a).Restore(pb.RestoreRequest(path=elsewhere))) == INVALID
+    missing = os.path.join(a.agent.saves.path, "missing.save")
     assert (
-        await code_of(stub(a).Restore(pb.RestoreRequest(path=path + "x")))
-        == grpc.StatusCode.NOT_FOUND
+        await code_of(stub(a).Restore(pb.RestoreRequest(path=missing))) == grpc.StatusCode.NOT_FOUND
     )
-    no_path = pb.MigrateRequest(
-        migration_id="h2", vm_id=a.vm_ids[1], hibernation=pb.HibernationTarget()
-    )
-    assert await code_of(stub(a).Migrate(no_path)) == grpc.StatusCode.INVALID_ARGUMENT
+    restored = await stub(a).Restore(pb.RestoreRequest(path=final.dst))
+    assert restored.vm.id == a.vm_ids[0] and restored.vm.state == common_pb2.VM_STATE_RUNNING
 
 
 async def test_restart_resumes_the_running_migration(cluster) -> None:  # type: ignore[no-untyped-def]

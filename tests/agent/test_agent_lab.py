@@ -44,6 +44,7 @@ class LabAgent:
     status: LabStatus
     address: str
     vms: list[str]
+    save_dir: str = ""
 
     @property
     def h1(self):  # type: ignore[no-untyped-def]
@@ -89,13 +90,20 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
     from miglane.lab import LabError
 
     status = lab.status()
-    driver = LibvirtDriver(status.hosts[0].libvirt_uri)
+    h1 = status.hosts[0]
+    driver = LibvirtDriver(
+        h1.libvirt_uri, qemu_tls_dir=h1.qemu_tls_dir, client_pki_dir=h1.client_pki_dir
+    )
     agent = Agent(
-        driver, peer_uri=status.hosts[0].peer_uri, state_dir=str(tmp_path), poll_interval=0.25
+        driver,
+        peer_uri=h1.peer_uri,
+        state_dir=str(tmp_path),
+        save_dir=str(tmp_path / "saves"),
+        poll_interval=0.25,
     )
     await agent.start()
     server, port = await create_server(agent, "127.0.0.1:0")
-    la = LabAgent(lab, status, f"127.0.0.1:{port}", [])
+    la = LabAgent(lab, status, f"127.0.0.1:{port}", [], agent.saves.path)
     try:
         yield la
     finally:
@@ -218,16 +226,26 @@ async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: Lab
 async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(64)
-    path = str(la.lab.base_dir / f"{name}.save")
+    outside = str(la.lab.base_dir / f"{name}.save")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await agent_stub(la.address).Migrate(
+            pb.MigrateRequest(
+                migration_id="hib-outside",
+                vm_id=la.vm_uuid(name),
+                hibernation=pb.HibernationTarget(path=outside),
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert not os.path.exists(outside) and la.where(name) == {la.h1.name}
     await agent_stub(la.address).Migrate(
         pb.MigrateRequest(
-            migration_id="hib",
-            vm_id=la.vm_uuid(name),
-            hibernation=pb.HibernationTarget(path=path),
+            migration_id="hib", vm_id=la.vm_uuid(name), hibernation=pb.HibernationTarget()
         )
     )
     samples = await watch(la.address, "hib")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED, samples[-1].error
+    path = samples[-1].dst
+    assert os.path.dirname(path) == la.save_dir
     assert os.path.getsize(path) >= 60 * MIB
     assert la.where(name) == set()
     restored = await agent_stub(la.address).Restore(pb.RestoreRequest(path=path))
@@ -255,6 +273,7 @@ def start_agent_process(la: LabAgent, state_dir: str, log_path: str) -> subproce
         "--listen", f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}",
         "--libvirt-uri", la.h1.libvirt_uri,
         "--state-dir", state_dir,
+        "--save-dir", f"{state_dir}/saves",
         "--poll-interval", "0.25",
     ]  # fmt: skip
     log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it

@@ -9,9 +9,11 @@ from miglane.agent.domain.validation import (
     MAX_BANDWIDTH_FIELD,
     MIGRATION_URI_FIELD,
     SAVE_PATH_FIELD,
+    Destination,
     MigrationUri,
+    destination_for,
     parse_migration_uri,
-    peer_uri_for,
+    save_file_name,
     validate_migrate_request,
 )
 
@@ -21,7 +23,7 @@ from miglane.agent.domain.validation import (
     [
         ("tcp://10.0.2.5", MigrationUri("tcp", "10.0.2.5")),
         ("tcp://10.0.2.5:49152", MigrationUri("tcp", "10.0.2.5", 49152)),
-        ("tls://host-b.example.org", MigrationUri("tls", "host-b.example.org")),
+        ("tcp://host-b.example.org", MigrationUri("tcp", "host-b.example.org")),
         ("TCP://hostb:1", MigrationUri("tcp", "hostb", 1)),
         ("tcp://[fd00::5]", MigrationUri("tcp", "fd00::5")),
         ("tcp://[fd00::5]:49152", MigrationUri("tcp", "fd00::5", 49152)),
@@ -36,6 +38,10 @@ def test_valid_migration_uris(uri: str, expected: MigrationUri) -> None:
     [
         ("10.0.2.5", "no scheme"),
         ("udp://10.0.2.5", "not supported"),
+        ("tls://10.0.2.5", "not supported"),
+        ("unix:///run/x.sock", "not supported"),
+        ("exec://cat", "not supported"),
+        ("tcp://10.0.2.5?x=1", "no path"),
         ("rdma://10.0.2.5", "not supported"),
         ("tcp://", "no path"),
         ("tcp://10.0.2.5/x", "no path"),
@@ -60,23 +66,49 @@ def test_invalid_migration_uris(uri: str, why: str) -> None:
 @pytest.mark.parametrize(
     ("dst", "expected"),
     [
-        ("qemu+tcp://10.0.1.12:16509/system", "qemu+tcp://10.0.1.12:16509/system"),
-        ("qemu+unix:///system?socket=/run/x", "qemu+unix:///system?socket=/run/x"),
-        ("10.0.1.12", "qemu+tcp://10.0.1.12:16509/system"),
-        ("10.0.1.12:16612", "qemu+tcp://10.0.1.12:16612/system"),
-        ("host-b", "qemu+tcp://host-b:16509/system"),
-        ("[fd00::12]", "qemu+tcp://[fd00::12]:16509/system"),
-        ("[fd00::12]:1", "qemu+tcp://[fd00::12]:1/system"),
+        ("10.0.1.12", Destination("qemu+tls://10.0.1.12/system", "10.0.1.12")),
+        ("10.0.1.12:16612", Destination("qemu+tls://10.0.1.12:16612/system", "10.0.1.12")),
+        ("10.0.1.12:16514", Destination("qemu+tls://10.0.1.12/system", "10.0.1.12")),
+        ("host-b", Destination("qemu+tls://host-b/system", "host-b")),
+        (
+            "host-b.example.org",
+            Destination("qemu+tls://host-b.example.org/system", "host-b.example.org"),
+        ),
+        ("[fd00::12]", Destination("qemu+tls://[fd00::12]/system", "fd00::12")),
+        ("[fd00::12]:1", Destination("qemu+tls://[fd00::12]:1/system", "fd00::12")),
+        # what a destination's agent reports as its peer libvirt URI
+        ("qemu+tls://host-b/system", Destination("qemu+tls://host-b/system", "host-b")),
+        (
+            "qemu+tls://10.0.1.12:16600/system",
+            Destination("qemu+tls://10.0.1.12:16600/system", "10.0.1.12"),
+        ),
     ],
 )
-def test_peer_uris(dst: str, expected: str) -> None:
-    assert peer_uri_for(dst) == expected
+def test_destinations(dst: str, expected: Destination) -> None:
+    assert destination_for(dst) == expected
 
 
-@pytest.mark.parametrize("dst", ["", "http://x", "fd00::12", "a b"])
+@pytest.mark.parametrize(
+    "dst",
+    [
+        "",
+        "http://x",
+        "fd00::12",
+        "a b",
+        "qemu+tcp://10.0.1.12:16509/system",
+        "qemu+unix:///system?socket=/run/x",
+        "qemu+ssh://root@host-b/system",
+        "qemu+tls://host-b/system?pkipath=/tmp/x",
+        "qemu+tls://user@host-b/system",
+        "qemu+tls://host-b/session",
+        "test:///default",
+        "host-b/system",
+    ],
+)
 def test_bad_destinations(dst: str) -> None:
-    with pytest.raises(InvalidArgument):
-        peer_uri_for(dst)
+    with pytest.raises(InvalidArgument) as refused:
+        destination_for(dst)
+    assert refused.value.field == DST_FIELD
 
 
 GOOD = MigrateRequest("m-1", "vm", dst="10.0.1.12", migration_uri="tcp://10.0.2.12")
@@ -92,9 +124,11 @@ GOOD = MigrateRequest("m-1", "vm", dst="10.0.1.12", migration_uri="tcp://10.0.2.
         ({"max_bandwidth_mibps": 0}, MAX_BANDWIDTH_FIELD),
         ({"migration_uri": ""}, MIGRATION_URI_FIELD),
         ({"migration_uri": "udp://10.0.2.12"}, MIGRATION_URI_FIELD),
+        ({"migration_uri": "tls://10.0.2.12"}, MIGRATION_URI_FIELD),
         ({"dst": ""}, DST_FIELD),
-        ({"mode": MigrationMode.HIBERNATE}, SAVE_PATH_FIELD),
+        ({"dst": "qemu+tcp://10.0.1.12:16509/system"}, DST_FIELD),
         ({"mode": MigrationMode.HIBERNATE, "save_path": "rel/x"}, SAVE_PATH_FIELD),
+        ({"mode": MigrationMode.HIBERNATE, "save_path": "/root/owned_by_anyone"}, SAVE_PATH_FIELD),
     ],
 )
 def test_request_refusals_name_the_field(changes: dict, field: str) -> None:  # type: ignore[type-arg]
@@ -107,9 +141,15 @@ def test_request_refusals_name_the_field(changes: dict, field: str) -> None:  # 
 
 def test_request_accepted() -> None:
     checked = validate_migrate_request(GOOD)
-    assert checked.peer_uri == "qemu+tcp://10.0.1.12:16509/system"
+    assert checked.peer_uri == "qemu+tls://10.0.1.12/system"
+    assert checked.tls_destination == "10.0.1.12"
     assert str(checked.migration_uri) == "tcp://10.0.2.12"
-    hibernate = validate_migrate_request(
-        MigrateRequest("h", "vm", mode=MigrationMode.HIBERNATE, save_path="/var/x")
-    )
-    assert hibernate.save_path == "/var/x" and hibernate.peer_uri == ""
+    hibernate = validate_migrate_request(MigrateRequest("h", "vm", mode=MigrationMode.HIBERNATE))
+    assert hibernate.mode is MigrationMode.HIBERNATE and hibernate.peer_uri == ""
+
+
+@pytest.mark.parametrize("vm_id", ["vm", "../../etc/passwd", "/root/x", "a\x00b", "."])
+def test_save_file_names_stay_one_plain_file(vm_id: str) -> None:
+    name = save_file_name(vm_id, "m-1")
+    assert "/" not in name and "\x00" not in name and name.endswith(".m-1.save")
+    assert not name.startswith(".")

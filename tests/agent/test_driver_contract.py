@@ -35,6 +35,7 @@ class Call:
 
 
 def params(hv: Hypervisors, mibps: int | None = 32, **kw: object) -> MigrationParams:
+    kw.setdefault("tls_destination", hv.dst_tls_name)
     return MigrationParams(hv.dst_peer_uri, hv.dst_migration_uri, mibps, **kw)  # type: ignore[arg-type]
 
 
@@ -126,12 +127,31 @@ def test_bandwidth_changes_mid_flight(hypervisors: Hypervisors) -> None:
     assert call.join() is None
 
 
-def test_tls_without_setup_is_refused(hypervisors: Hypervisors) -> None:
+def test_encrypted_migration(hypervisors: Hypervisors) -> None:
     hv = hypervisors
     vm = hv.make_vm(64)
-    error = Call(hv.src.migrate, vm, params(hv, 32, encrypted=True)).join()
+    assert Call(hv.src.migrate, vm, params(hv, None, encrypted=True)).join() is None
+    assert hv.dst.domain(vm).state is VmState.RUNNING
+    assert hv.src.arrived_at(vm, hv.dst_peer_uri)
+
+
+@pytest.mark.parametrize("lacking", ["src", "dst"])
+def test_encrypted_migration_from_or_to_a_host_without_certificates_is_refused(
+    hypervisors: Hypervisors, lacking: str
+) -> None:
+    hv = hypervisors
+    vm = hv.make_vm(64)
+    with hv.without_tls(lacking):
+        error = Call(hv.src.migrate, vm, params(hv, 32, encrypted=True)).join()
     assert error is not None and error.kind is DriverErrorKind.TLS_NOT_CONFIGURED
+    # it says which host lacks what
+    if lacking == "src":
+        assert "this host" in error.message and "server-cert.pem" in error.message
+    else:
+        assert f"destination {hv.dst_tls_name}" in error.message
+    # refused before it started: the guest runs on at the source, nothing at the destination
     assert hv.src.domain(vm).state is VmState.RUNNING
+    assert vm not in {d.id for d in hv.dst.list_domains()}
 
 
 def test_unknown_domain(hypervisors: Hypervisors) -> None:

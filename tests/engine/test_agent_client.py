@@ -60,13 +60,13 @@ def test_migrate_request_carries_the_policy(cap: int | None) -> None:
     )
     request = migrate_request(
         MigrateCall(
-            "m1", "vm1", "qemu+tcp://h2/system", "tcp://10.1.0.2", cap, migration_tuning(policy)
+            "m1", "vm1", "qemu+tls://h2/system", "tcp://10.1.0.2", cap, migration_tuning(policy)
         )
     )
     assert (request.migration_id, request.vm_id, request.live.dst) == (
         "m1",
         "vm1",
-        "qemu+tcp://h2/system",
+        "qemu+tls://h2/system",
     )
     assert request.WhichOneof("target") == "live"
     assert request.live.migration_uri == "tcp://10.1.0.2"
@@ -103,9 +103,7 @@ async def test_the_agents_refusal_reason_reaches_the_engine() -> None:
     clients = AgentClients()
     tuning = migration_tuning(MigrationPolicy())
     try:
-        to_nowhere = MigrateCall(
-            "m1", source.vm_ids[0], "qemu+tcp://nowhere:16509/system", "tcp://10.1.0.2", 8, tuning
-        )
+        to_nowhere = MigrateCall("m1", source.vm_ids[0], "nowhere", "tcp://10.1.0.2", 8, tuning)
         with pytest.raises(AgentCallError) as refused:
             await clients.migrate(source.address, to_nowhere)
         assert refused.value.kind is AgentCallErrorKind.REFUSED

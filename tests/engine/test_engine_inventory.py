@@ -285,6 +285,28 @@ async def test_network_update_and_delete(inventory: Inventory) -> None:
     assert (await inventory.clusters.get_cluster(cluster_id)).migration_network_id == ""
 
 
+async def test_new_clusters_encrypt_migrations_and_turning_it_off_is_recorded(
+    inventory: Inventory,
+) -> None:
+    cluster = await inventory.clusters.create_cluster(ClusterSpec("c1"))
+    assert cluster.policy.encrypted
+    before = await last_sequence(inventory)
+    clear = replace(cluster.policy, encrypted=False)
+    updated = await inventory.clusters.update_cluster(ClusterPatch(cluster.id, policy=clear))
+    assert not updated.policy.encrypted
+    (event,) = (await inventory.audit.list_events(after_sequence=before)).items
+    assert event.type is EventType.CLUSTER_UPDATED
+    assert "migration encryption OFF" in event.message and "clear text" in event.message
+    assert event.attributes["encrypted"] == "no"
+    # another policy change says nothing about encryption
+    before = await last_sequence(inventory)
+    await inventory.clusters.update_cluster(
+        ClusterPatch(cluster.id, policy=replace(clear, compressed=True))
+    )
+    (event,) = (await inventory.audit.list_events(after_sequence=before)).items
+    assert "encryption" not in event.message and "encrypted" not in event.attributes
+
+
 async def test_update_without_changes_records_nothing(inventory: Inventory) -> None:
     cluster_id, _, mig_id = await setup_cluster(inventory)
     before = await last_sequence(inventory)

@@ -104,7 +104,7 @@ def test_format_status_shows_uris_links_and_agents() -> None:
         mgmt_addr="10.231.1.11",
         mig_addr="10.231.2.11",
         libvirt_uri="qemu+unix:///system?socket=/x/sock",
-        peer_uri="qemu+tcp://10.231.1.11:16509/system",
+        peer_uri="qemu+tls://10.231.1.11/system",
         migration_uri="tcp://10.231.2.11",
         daemon_pid=42,
         daemon_running=True,
@@ -132,7 +132,7 @@ def test_format_status_shows_uris_links_and_agents() -> None:
     )
     text = cli.format_status(status)
     assert "host1  netns mgl-h1  libvirtd pid 42" in text
-    assert "qemu+tcp://10.231.1.11:16509/system" in text
+    assert "qemu+tls://10.231.1.11/system" in text
     assert "mig0   10.231.2.11     DOWN" in text
     assert "agent   10.231.1.11:50061 (pid 43)" in text
     assert "capped at 2000 Mbit/s" in text

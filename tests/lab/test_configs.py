@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from miglane.lab.configs import render_domain_xml, render_libvirtd_conf, render_qemu_conf
-from miglane.lab.layout import LabPaths
-from miglane.lab.plan import plan_lab
+from miglane.lab.layout import QEMU_TLS_DIR, LabPaths
+from miglane.lab.plan import LIBVIRTD_TLS_PORT, plan_lab
 
 
 def conf_values(text: str) -> dict[str, str]:
@@ -23,13 +23,19 @@ def conf_values(text: str) -> dict[str, str]:
     return values
 
 
-def test_libvirtd_listens_on_the_management_address_with_its_own_socket_and_uuid() -> None:
+def test_libvirtd_listens_with_tls_on_the_management_address_with_its_own_socket_and_uuid() -> None:
     host = plan_lab(0, 2).hosts[1]
     paths = LabPaths(Path("/srv/lab")).host(host.name)
     conf = conf_values(render_libvirtd_conf(host, paths))
     assert conf["listen_addr"] == "10.231.1.12"
-    assert conf["listen_tcp"] == "1"
-    assert conf["listen_tls"] == "0"
+    assert conf["listen_tcp"] == "0"
+    assert conf["listen_tls"] == "1"
+    assert conf["tls_port"] == str(LIBVIRTD_TLS_PORT)
+    assert "tcp_port" not in conf and "auth_tcp" not in conf
+    # the certificate files libvirtd looks for by default, in the host's mounted /etc/pki
+    assert conf["ca_file"] == "/etc/pki/CA/cacert.pem"
+    assert conf["cert_file"] == "/etc/pki/libvirt/servercert.pem"
+    assert conf["key_file"] == "/etc/pki/libvirt/private/serverkey.pem"
     assert conf["unix_sock_dir"] == "/srv/lab/hosts/host2/sock"
     assert conf["host_uuid"] == host.host_uuid
     assert conf["log_outputs"] == "3:file:/srv/lab/hosts/host2/log/libvirtd.log"
@@ -45,6 +51,9 @@ def test_qemu_conf_carries_the_pitfall_settings_and_migration_defaults() -> None
     # listens on both networks; tells sources to use the migration one by default
     assert conf["migration_address"] == "0.0.0.0"
     assert conf["migration_host"] == "10.231.2.11"
+    # QEMU's migration TLS: the host's certificates, the peer's verified
+    assert conf["default_tls_x509_cert_dir"] == conf["migrate_tls_x509_cert_dir"] == QEMU_TLS_DIR
+    assert conf["default_tls_x509_verify"] == conf["migrate_tls_x509_verify"] == "1"
 
 
 def test_domain_xml_boots_the_guest_kernel_with_its_dirty_setting() -> None:

@@ -32,15 +32,18 @@ def test_status_describes_every_host(lab: Lab) -> None:
         )
         assert [link.nic for link in host.links] == ["mgmt0", "mig0"]
         assert all(link.up for link in host.links)
-        assert host.peer_uri == f"qemu+tcp://{host.mgmt_addr}:16509/system"
+        assert host.peer_uri == f"qemu+tls://{host.mgmt_addr}/system"
         assert host.migration_uri == f"tcp://{host.mig_addr}"
 
 
 def test_each_daemon_is_its_own_host(lab: Lab) -> None:
     uuids = set()
-    for host in lab.status().hosts:
-        # the unix socket from here, and the management address as peers use it
-        for uri in (host.libvirt_uri, host.peer_uri):
+    status = lab.status()
+    for host in status.hosts:
+        # the unix socket from here, and the management address as peers use it (over TLS,
+        # with another host's client certificate)
+        other = next(h for h in status.hosts if h.name != host.name)
+        for uri in (host.libvirt_uri, f"{host.peer_uri}?pkipath={other.client_pki_dir}"):
             conn = libvirt.open(uri)
             try:
                 uuids.add((host.name, conn.getCapabilities().split("<uuid>")[1][:36]))

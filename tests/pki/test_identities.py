@@ -74,7 +74,8 @@ def test_a_certificate_says_name_role_and_sans(
     assert subject(NameOID.ORGANIZATION_NAME) == ORGANIZATION
     assert list(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == eku
     usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature and usage.key_agreement and not usage.key_cert_sign
+    assert usage.digital_signature and usage.key_agreement and usage.key_encipherment
+    assert not usage.key_cert_sign
     read_back = identity_of_pem(pem)
     assert read_back == issued
     assert (read_back.name, read_back.role, read_back.sans) == (name, role, sans)

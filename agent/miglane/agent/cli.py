@@ -8,8 +8,9 @@ import logging
 import signal
 import socket
 
-from miglane.agent.domain.validation import DEFAULT_LIBVIRT_TCP_PORT
+from miglane.agent.domain.validation import PEER_URI_SCHEME
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
+from miglane.agent.saves import DEFAULT_SAVE_DIR
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
 
 log = logging.getLogger("miglane.agent")
@@ -46,6 +47,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="where job records survive a restart (default: none, memory only)",
     )
     p.add_argument(
+        "--save-dir",
+        default=DEFAULT_SAVE_DIR,
+        metavar="DIR",
+        help="the only directory hibernations write to, in files the agent names "
+        f"(default {DEFAULT_SAVE_DIR})",
+    )
+    p.add_argument(
         "--driver",
         choices=["libvirt", "fake"],
         default="libvirt",
@@ -76,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--peer-uri",
         metavar="URI",
         help="libvirt URI other hosts use to reach this host's libvirtd "
-        f"(default qemu+tcp://<listen host>:{DEFAULT_LIBVIRT_TCP_PORT}/system)",
+        f"(default {PEER_URI_SCHEME}://<listen host>/system)",
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(handler=run)
@@ -95,7 +103,7 @@ def default_peer_uri(listen_host: str) -> str:
         host = socket.getfqdn()
     if ":" in host:
         host = f"[{host}]"
-    return f"qemu+tcp://{host}:{DEFAULT_LIBVIRT_TCP_PORT}/system"
+    return f"{PEER_URI_SCHEME}://{host}/system"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +136,7 @@ async def serve(args: argparse.Namespace) -> int:
         driver,
         peer_uri=peer_uri,
         state_dir=args.state_dir,
+        save_dir=args.save_dir,
         poll_interval=args.poll_interval,
         max_outgoing=args.max_outgoing,
     )

@@ -41,12 +41,18 @@ class DriverError(Exception):
 @dataclass(frozen=True)
 class MigrationParams:
     """One live migration, peer to peer: the source daemon reaches the destination daemon at
-    `peer_uri` and QEMU sends the data to `migration_uri`."""
+    `peer_uri` (qemu+tls://) and QEMU sends the data to `migration_uri`. With `encrypted`, QEMU
+    wraps the data in TLS and checks the destination's certificate carries `tls_destination`
+    (its host name or management address: the migration URI is an address on the migration
+    network, which the certificate need not name). A driver refuses an encrypted migration
+    with TLS_NOT_CONFIGURED before anything is sent when either host lacks its certificates,
+    saying which host and what is missing; it never falls back to clear text."""
 
     peer_uri: str
     migration_uri: str
     bandwidth_mibps: int | None = None
     encrypted: bool = False
+    tls_destination: str = ""
     compressed: bool = False
     auto_converge: bool = False
     parallel_connections: int = 0

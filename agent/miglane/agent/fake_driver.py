@@ -131,7 +131,7 @@ class FakeFabric:
     def add_host(
         self, name: str, *, peer_uri: str = "", cpus: int = 8, memory_mib: int = 32768
     ) -> FakeHost:
-        host = FakeHost(self, name, peer_uri or f"qemu+tcp://{name}:16509/system", cpus, memory_mib)
+        host = FakeHost(self, name, peer_uri or f"qemu+tls://{name}/system", cpus, memory_mib)
         with self.lock:
             self.hosts[host.peer_uri] = host
         return host
@@ -148,7 +148,8 @@ class FakeHost:
     domains: dict[str, FakeDomain] = field(default_factory=dict)
     completed: dict[str, JobStats] = field(default_factory=dict)
     jobs: dict[str, _Job] = field(default_factory=dict)
-    tls_configured: bool = False
+    # Holds its certificates (migration TLS works); False: a host never enrolled.
+    tls_configured: bool = True
     reachable: bool = True
     # Every migration from this host fails with this kind halfway through (fault injection).
     fail_migrations_with: DriverErrorKind | None = None
@@ -270,10 +271,16 @@ class FakeDriver:
                 )
             peer = self._peer(params.peer_uri)
             if params.encrypted and not (self.host.tls_configured and peer.tls_configured):
+                lacking = (
+                    f"this host ({self.host.name})"
+                    if not self.host.tls_configured
+                    else f"the destination {params.tls_destination or peer.name}"
+                )
                 raise DriverError(
                     DriverErrorKind.TLS_NOT_CONFIGURED,
-                    "migration TLS is not set up on "
-                    + ("this host" if not self.host.tls_configured else peer.name),
+                    f"{lacking} has no migration TLS certificates (ca-cert.pem, "
+                    "server-cert.pem, server-key.pem, client-cert.pem, client-key.pem); "
+                    "nothing was sent",
                 )
             if vm_id in peer.domains and peer.domains[vm_id].state is not VmState.SHUT_OFF:
                 raise DriverError(

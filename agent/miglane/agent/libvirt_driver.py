@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import re
 import socket
 import threading
@@ -26,10 +27,14 @@ import libvirt
 
 from miglane.agent.domain.model import DomainInfo, HostFacts, JobStats, VmState
 from miglane.agent.driver import DriverError, DriverErrorKind, JobListener, MigrationParams
+from miglane.pki import HOST_LAYOUT
 
 log = logging.getLogger(__name__)
 
 PEER_CONNECT_TIMEOUT_S = 3.0
+# Where QEMU finds its TLS files when qemu.conf leaves migrate_tls_x509_cert_dir at its default.
+DEFAULT_QEMU_TLS_DIR = "/etc/pki/qemu"
+_PEER_PORTS = {"tcp": 16509, "tls": 16514}
 KEEPALIVE_INTERVAL_S = 5
 KEEPALIVE_COUNT = 3
 PAGE_SIZE = 4096
@@ -150,17 +155,31 @@ def _stats(raw: dict[str, Any]) -> JobStats:
 
 def _tcp_endpoint(uri: str) -> tuple[str, int] | None:
     parts = urlsplit(uri)
-    if not parts.scheme.endswith("+tcp") or not parts.hostname:
+    transport = parts.scheme.partition("+")[2]
+    if transport not in _PEER_PORTS or not parts.hostname:
         return None
-    return parts.hostname, parts.port or 16509
+    return parts.hostname, parts.port or _PEER_PORTS[transport]
 
 
 class LibvirtDriver:
-    """One host's libvirtd, reached at `uri` (e.g. its unix socket)."""
+    """One host's libvirtd, reached at `uri` (e.g. its unix socket).
 
-    def __init__(self, uri: str) -> None:
+    `qemu_tls_dir` is where this host's QEMU finds its migration TLS files (checked before an
+    encrypted migration). `client_pki_dir` is a libvirt `pkipath` (cacert.pem, clientcert.pem,
+    clientkey.pem) for this process's own connections to peer daemons; None: libvirt's
+    defaults under /etc/pki, as on a hypervisor host."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        qemu_tls_dir: str = DEFAULT_QEMU_TLS_DIR,
+        client_pki_dir: str | None = None,
+    ) -> None:
         _ensure_event_loop()
         self.uri = uri
+        self.qemu_tls_dir = qemu_tls_dir
+        self.client_pki_dir = client_pki_dir
         self._lock = threading.Lock()
         self._conn: libvirt.virConnect | None = None
         self._listener: JobListener | None = None
@@ -203,11 +222,20 @@ class LibvirtDriver:
         with _mapped(f"domain {vm_id}"):
             return (conn or self._connect()).lookupByUUIDString(vm_id)
 
+    def _client_uri(self, peer_uri: str) -> str:
+        """`peer_uri` as this process opens it: with its client identity when one was given."""
+        if self.client_pki_dir is None or "pkipath=" in peer_uri:
+            return peer_uri
+        separator = "&" if "?" in peer_uri else "?"
+        return f"{peer_uri}{separator}pkipath={self.client_pki_dir}"
+
     @contextlib.contextmanager
     def _own_connection(self, uri: str | None = None) -> Iterator[libvirt.virConnect]:
-        """A connection of its own, so a long blocking call never queues behind polls."""
+        """A connection of its own, so a long blocking call never queues behind polls; `uri`:
+        a peer's."""
+        target = self._client_uri(uri) if uri else self.uri
         with _mapped(f"connecting to libvirt at {uri or self.uri}"):
-            conn = libvirt.open(uri or self.uri)
+            conn = libvirt.open(target)
         try:
             yield conn
         finally:
@@ -279,15 +307,18 @@ class LibvirtDriver:
             flags |= libvirt.VIR_MIGRATE_PERSIST_DEST
         if params.undefine_source:
             flags |= libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        typed: dict[str, Any] = {libvirt.VIR_MIGRATE_PARAM_URI: params.migration_uri}
         if params.encrypted:
+            self._check_tls_files()
             flags |= libvirt.VIR_MIGRATE_TLS
+            if params.tls_destination:
+                typed[libvirt.VIR_MIGRATE_PARAM_TLS_DESTINATION] = params.tls_destination
         if params.compressed:
             flags |= libvirt.VIR_MIGRATE_COMPRESSED
         if params.auto_converge:
             flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
         if params.post_copy_allowed:
             flags |= libvirt.VIR_MIGRATE_POSTCOPY
-        typed: dict[str, Any] = {libvirt.VIR_MIGRATE_PARAM_URI: params.migration_uri}
         if params.bandwidth_mibps:
             typed[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = params.bandwidth_mibps
         if params.parallel_connections:
@@ -303,11 +334,29 @@ class LibvirtDriver:
                 if error.kind is DriverErrorKind.DESTINATION and data_host in error.message:
                     error.kind = DriverErrorKind.NETWORK  # the data connection, not the peer
                 if error.kind is DriverErrorKind.TLS_NOT_CONFIGURED:
-                    error.message += (
-                        " (QEMU TLS is not set up for migration on this host or the "
-                        "destination: see migrate_tls_x509_cert_dir in qemu.conf)"
+                    # this host's files were checked above: the destination's are at fault
+                    destination = params.tls_destination or params.peer_uri
+                    error.message = (
+                        f"the destination {destination} cannot take an encrypted migration: "
+                        f"{error.message} (its QEMU migration certificates: see "
+                        "migrate_tls_x509_cert_dir in its qemu.conf)"
                     )
                 raise error from e
+
+    def _check_tls_files(self) -> None:
+        """Refuses an encrypted migration this host cannot make, before libvirt starts it."""
+        missing = [
+            name
+            for name in HOST_LAYOUT
+            if not os.access(os.path.join(self.qemu_tls_dir, name), os.R_OK)
+        ]
+        if missing:
+            raise DriverError(
+                DriverErrorKind.TLS_NOT_CONFIGURED,
+                f"this host has no migration TLS certificates: {', '.join(missing)} missing "
+                f"in {self.qemu_tls_dir} (enrol the host, or see migrate_tls_x509_cert_dir in "
+                "qemu.conf); nothing was sent",
+            )
 
     def save(self, vm_id: str, path: str) -> None:
         with self._own_connection() as conn:

@@ -46,6 +46,7 @@ from miglane.agent.domain.validation import ValidatedMigration, validate_migrate
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
+from miglane.agent.saves import DEFAULT_SAVE_DIR, SaveDir
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Agent:
         *,
         peer_uri: str,
         state_dir: str | None = None,
+        save_dir: str = DEFAULT_SAVE_DIR,
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
@@ -95,6 +97,7 @@ class Agent:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
         self.driver = driver
         self.peer_uri = peer_uri
+        self.saves = SaveDir(save_dir)
         # The limit Migrate enforces; Capabilities reports it, and the engine plans within it.
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
@@ -299,8 +302,11 @@ class Agent:
                 f"(limit {self.max_outgoing}); retry when one has finished"
             )
 
-    @staticmethod
-    def _new_job(request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo) -> Job:
+    def _new_job(
+        self, request: MigrateRequest, checked: ValidatedMigration, domain: DomainInfo
+    ) -> Job:
+        hibernating = checked.mode is MigrationMode.HIBERNATE
+        save_path = self.saves.file_for(request.vm_id, request.migration_id) if hibernating else ""
         plan = JobPlan(
             migration_id=request.migration_id,
             vm_id=request.vm_id,
@@ -310,7 +316,7 @@ class Agent:
             schedule=request.schedule,
             timeouts=request.timeouts,
             post_copy_allowed=request.options.post_copy_allowed,
-            save_path=checked.save_path,
+            save_path=save_path,
         )
         now = time.time()
         status = JobStatus(
@@ -320,7 +326,7 @@ class Agent:
             started_at=now,
             observed_at=now,
             migration_uri=str(checked.migration_uri or ""),
-            dst=checked.save_path or checked.peer_uri,
+            dst=save_path or checked.peer_uri,
             max_bandwidth_mibps=request.max_bandwidth_mibps or 0,
             max_downtime_ms=0,
         )
@@ -331,7 +337,7 @@ class Agent:
     ) -> None:
         """Starts the blocking migrate (after asking the destination) or save on its thread."""
         if checked.mode is not MigrationMode.LIVE:
-            self._run_call(job, self.driver.save, request.vm_id, checked.save_path)
+            self._run_call(job, self.driver.save, request.vm_id, job.plan.save_path)
             return
         try:
             await self._blocking(self.driver.check_peer, checked.peer_uri)
@@ -345,6 +351,7 @@ class Agent:
             migration_uri=str(checked.migration_uri),
             bandwidth_mibps=request.max_bandwidth_mibps,
             encrypted=options.encrypted,
+            tls_destination=checked.tls_destination,
             compressed=options.compressed,
             auto_converge=options.auto_converge,
             parallel_connections=options.parallel_connections,
@@ -447,10 +454,7 @@ class Agent:
             yield status
 
     async def restore(self, path: str) -> VmView:
-        if not path.startswith("/"):
-            raise InvalidArgument(
-                "path must be the absolute path a hibernation saved to", field="path"
-            )
+        path = self.saves.saved_file(path)
         try:
             info: DomainInfo = await self._blocking(self.driver.restore, path)
         except DriverError as e:

@@ -226,7 +226,8 @@ def _print_cluster(cluster: Any, as_json: bool) -> None:
 def _clusters_create(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    policy = _policy_from_args(args, engine_pb2.MigrationPolicy())
+    # a new cluster's default: encrypted unless --no-encrypted says otherwise
+    policy = _policy_from_args(args, engine_pb2.MigrationPolicy(encrypted=True))
     request = engine_pb2.CreateClusterRequest(
         name=args.name,
         compatibility_version=args.compatibility_version,

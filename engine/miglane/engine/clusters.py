@@ -90,7 +90,9 @@ class ClusterService:
                 )
             store.update_cluster(updated)
             return updated, [
-                say.cluster_updated(updated, changed, self._clock(), actor=current_actor.get())
+                say.cluster_updated(
+                    cluster, updated, changed, self._clock(), actor=current_actor.get()
+                )
             ]
 
         return await self._worker.transact(work)

@@ -80,7 +80,7 @@ def policy_from_json(text: str) -> MigrationPolicy:
         values.get("convergence", ConvergencePolicy.MINIMAL_DOWNTIME)
     )
     for flag in ("encrypted", "compressed", "auto_converge"):
-        values[flag] = bool(values.get(flag, False))
+        values[flag] = bool(values.get(flag, getattr(MigrationPolicy, flag)))
     return MigrationPolicy(**values)
 
 

@@ -30,6 +30,8 @@ def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) ->
         str(paths.agent_state_dir),
         "--peer-uri",
         peer_uri(host),
+        "--save-dir",
+        str(paths.agent_save_dir),
     ]
 
 
@@ -39,7 +41,11 @@ def is_agent(pid: int | None, paths: HostPaths) -> bool:
 
 def start(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> subprocess.Popen[bytes]:
     paths.agent_state_dir.mkdir(parents=True, exist_ok=True)
-    argv = network.in_host_argv(host, agent_argv(host, paths, port, libvirt_uri))
+    # In a mount namespace of its own like its daemon's, with the host's /etc/pki and
+    # /etc/hosts: its own libvirt connections to peers (qemu+tls://) use the host's identity.
+    argv = network.in_host_argv(
+        host, agent_argv(host, paths, port, libvirt_uri), binds=paths.identity_binds()
+    )
     with paths.agent_log.open("ab") as log:
         return subprocess.Popen(
             argv,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from .layout import HostPaths, guest_serial_path_in_host
-from .plan import LIBVIRTD_TCP_PORT, MIGRATION_PORT_MAX, MIGRATION_PORT_MIN, HostPlan
+from .layout import QEMU_TLS_DIR, SYSTEM_PKI_DIR, HostPaths, guest_serial_path_in_host
+from .plan import LIBVIRTD_TLS_PORT, MIGRATION_PORT_MAX, MIGRATION_PORT_MIN, HostPlan
 
 QEMU_EMULATOR = "/usr/bin/qemu-system-x86_64"
 VIRT_TYPES = ("qemu", "kvm")
@@ -14,7 +14,8 @@ _VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def render_libvirtd_conf(host: HostPlan, paths: HostPaths) -> str:
-    """libvirtd.conf: unix socket in the host's own directory, TCP on its management address."""
+    """libvirtd.conf: unix socket in the host's own directory, TLS on its management address
+    (the host's certificate; clients need one from the lab's CA); no plain TCP."""
     return f"""# libvirtd of lab host {host.name}, written by `miglane lab up`.
 # Bind-mounted over /etc/libvirt inside the daemon's own mount namespace.
 unix_sock_dir = "{paths.socket_dir}"
@@ -23,13 +24,16 @@ unix_sock_ro_perms = "0777"
 unix_sock_rw_perms = "0700"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
-# Peers reach this daemon over the management network only; the lab's bridges are reachable
-# from this machine alone, so no authentication.
-listen_tls = 0
-listen_tcp = 1
+# Peers reach this daemon over the management network only, with qemu+tls://: a client
+# certificate from the lab's CA is the authentication. Plain TCP (16509) is not opened.
+listen_tls = 1
+listen_tcp = 0
 listen_addr = "{host.mgmt_addr}"
-tcp_port = "{LIBVIRTD_TCP_PORT}"
-auth_tcp = "none"
+tls_port = "{LIBVIRTD_TLS_PORT}"
+auth_tls = "none"
+ca_file = "{SYSTEM_PKI_DIR}/CA/cacert.pem"
+cert_file = "{SYSTEM_PKI_DIR}/libvirt/servercert.pem"
+key_file = "{SYSTEM_PKI_DIR}/libvirt/private/serverkey.pem"
 # Migration between daemons with equal host UUIDs is refused.
 host_uuid = "{host.host_uuid}"
 log_outputs = "3:file:{paths.libvirtd_log}"
@@ -55,6 +59,11 @@ migration_address = "0.0.0.0"
 migration_host = "{host.mig_addr}"
 migration_port_min = {MIGRATION_PORT_MIN}
 migration_port_max = {MIGRATION_PORT_MAX}
+# QEMU's own TLS (VIR_MIGRATE_TLS): the host's certificate, the peer's checked both ways.
+default_tls_x509_cert_dir = "{QEMU_TLS_DIR}"
+default_tls_x509_verify = 1
+migrate_tls_x509_cert_dir = "{QEMU_TLS_DIR}"
+migrate_tls_x509_verify = 1
 """
 
 

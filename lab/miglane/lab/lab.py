@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, packages
+from . import agents, guests, libvirtd, packages, pki
 from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
 from .errors import LabError
@@ -133,6 +133,7 @@ class Lab:
                 nets.ensure_host_network(plan, host)
                 nets.set_rate(host, Network.MGMT, mgmt_mbit)
                 nets.set_rate(host, Network.MIG, mig_mbit)
+            self._provision_identities(plan)
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
@@ -180,6 +181,14 @@ class Lab:
             nets.remove_host_network(old_plan.host(record.name))
             shutil.rmtree(self.paths.host(record.name).root, ignore_errors=True)
         state.hosts = [record for record in state.hosts if record not in extra]
+
+    def _provision_identities(self, plan: LabPlan) -> None:
+        """Certificates from the lab's CA in each host's /etc/pki, names in its /etc/hosts."""
+        pki.provision_lab_pki(self.base_dir, plan.hosts)
+        host_paths = [self.paths.host(host.name) for host in plan.hosts]
+        for host, paths in zip(plan.hosts, host_paths, strict=True):
+            pki.install_host_tree(pki.host_credentials_dir(self.base_dir, host.name), paths)
+        pki.write_hosts_files(plan.hosts, host_paths)
 
     def _start_daemons(self, plan: LabPlan, state: LabState) -> None:
         to_start = []
@@ -295,11 +304,14 @@ class Lab:
     def run_in_host(
         self, host: str, argv: Sequence[str], **popen_kwargs: Any
     ) -> subprocess.Popen[Any]:
-        """Starts `argv` inside the host's network namespace (with a /sys showing its NICs);
-        the Popen's pid is the program's own. Extra keyword arguments go to Popen."""
+        """Starts `argv` inside the host's network namespace, seeing what the host's own
+        programs see: a /sys showing its NICs, its /etc/pki (certificates) and /etc/hosts. The
+        Popen's pid is the program's own. Extra keyword arguments go to Popen."""
         require_root()
         plan = self._plan(self._require_state())
-        command = nets.in_host_argv(self._host_plan(plan, host), argv, sysfs=True)
+        host_plan = self._host_plan(plan, host)
+        binds = self.paths.host(host_plan.name).identity_binds()
+        command = nets.in_host_argv(host_plan, argv, sysfs=True, binds=binds)
         return subprocess.Popen(command, **popen_kwargs)
 
     # -- guests -----------------------------------------------------------------------------

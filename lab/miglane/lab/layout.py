@@ -14,6 +14,10 @@ LIBVIRT_SYSTEM_DIRS = {
     "log": "/var/log/libvirt",
     "cache": "/var/cache/libvirt",
 }
+SYSTEM_PKI_DIR = "/etc/pki"
+# QEMU's TLS directory as libvirtd and QEMU see it, inside the host's mount namespace.
+QEMU_TLS_DIR = f"{SYSTEM_PKI_DIR}/qemu"
+SYSTEM_HOSTS_FILE = "/etc/hosts"
 # Longest path a unix socket address can hold (sun_path, with its terminating NUL).
 UNIX_SOCKET_PATH_MAX = 107
 
@@ -72,8 +76,44 @@ class HostPaths:
         return self.root / "domains"
 
     @property
+    def pki_tree(self) -> Path:
+        """Bind-mounted over /etc/pki in the host's mount namespace (see `miglane.lab.pki`)."""
+        return self.root / "pki"
+
+    @property
+    def libvirt_client_pki(self) -> Path:
+        """The host's libvirt client identity for processes outside its mount namespace (a
+        `?pkipath=` directory)."""
+        return self.pki_tree / "client"
+
+    @property
+    def qemu_tls_dir(self) -> Path:
+        """The host's QEMU TLS files, as seen from outside its mount namespace."""
+        return self.pki_tree / "qemu"
+
+    @property
+    def hosts_file(self) -> Path:
+        """Bind-mounted over /etc/hosts in the host's mount namespace."""
+        return self.root / "hosts"
+
+    def identity_binds(self) -> list[tuple[str, str]]:
+        """(host file, system path) pairs that make a process see the host's certificates
+        (/etc/pki) and its peers' names (/etc/hosts): the daemon's and the agent's."""
+        return [(str(self.pki_tree), SYSTEM_PKI_DIR), (str(self.hosts_file), SYSTEM_HOSTS_FILE)]
+
+    def system_binds(self) -> list[tuple[str, str]]:
+        """Everything the daemon's mount namespace covers: libvirt's fixed directories too."""
+        binds = [(str(self.system_dir(key)), target) for key, target in LIBVIRT_SYSTEM_DIRS.items()]
+        return binds + self.identity_binds()
+
+    @property
     def agent_state_dir(self) -> Path:
         return self.root / "agent"
+
+    @property
+    def agent_save_dir(self) -> Path:
+        """Where the host's agent hibernates VMs to (`miglane agent --save-dir`)."""
+        return self.root / "saves"
 
     @property
     def agent_log(self) -> Path:

@@ -18,8 +18,8 @@ from . import network
 from .commands import tool
 from .configs import render_libvirtd_conf, render_qemu_conf
 from .errors import LabError
-from .layout import LIBVIRT_SYSTEM_DIRS, UNIX_SOCKET_PATH_MAX, HostPaths
-from .plan import LIBVIRTD_TCP_PORT, HostPlan
+from .layout import LIBVIRT_SYSTEM_DIRS, SYSTEM_PKI_DIR, UNIX_SOCKET_PATH_MAX, HostPaths
+from .plan import HostPlan
 from .processes import cmdline, is_ours, is_running, process_netns_inode, read_pid_file
 from .virsh import Virsh
 
@@ -36,8 +36,11 @@ def local_uri(paths: HostPaths) -> str:
 
 
 def peer_uri(host: HostPlan) -> str:
-    """How other lab hosts (and the engine) reach the daemon: TCP on its management address."""
-    return f"qemu+tcp://{host.mgmt_addr}:{LIBVIRTD_TCP_PORT}/system"
+    """How other lab hosts reach the daemon: TLS on its management address (port 16514, which
+    the certificate names as an IP SAN besides the host name). A client needs a certificate
+    from the lab's CA: inside a host's mount namespace libvirt finds it in /etc/pki, a process
+    outside adds `?pkipath=<host dir>/pki/client`."""
+    return f"qemu+tls://{host.mgmt_addr}/system"
 
 
 def write_config(host: HostPlan, paths: HostPaths) -> None:
@@ -83,10 +86,10 @@ def start(host: HostPlan, paths: HostPaths) -> subprocess.Popen[bytes]:
     paths.libvirtd_pid_file.unlink(missing_ok=True)
     for stale in paths.socket_dir.glob("*"):
         stale.unlink()
-    binds = []
-    for key, target in LIBVIRT_SYSTEM_DIRS.items():
+    binds = paths.system_binds()
+    for target in LIBVIRT_SYSTEM_DIRS.values():
         Path(target).mkdir(parents=True, exist_ok=True)  # the mount point, on this machine
-        binds.append((str(paths.system_dir(key)), target))
+    Path(SYSTEM_PKI_DIR).mkdir(exist_ok=True)
     daemon = [
         tool("libvirtd"),
         "--listen",

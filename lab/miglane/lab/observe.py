@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import agents, libvirtd
+from . import agents, libvirtd, pki
 from . import network as nets
 from .layout import LabPaths
 from .plan import HostPlan, Network, plan_lab
@@ -41,6 +41,7 @@ def read_status(paths: LabPaths, slot: int) -> LabStatus:
         mig_mbit=state.mig_mbit if state else None,
         guest_kernel=state.guest_kernel if state else None,
         hosts=tuple(hosts),
+        pki_dir=str(pki.lab_pki_dir(paths.base)),
     )
 
 
@@ -64,4 +65,7 @@ def host_status(
         agent_addr=f"{host.mgmt_addr}:{record.agent_port}" if agent_running else None,
         agent_pid=record.agent_pid if agent_running else None,
         host_dir=str(paths.root),
+        credentials_dir=str(pki.host_credentials_dir(lab_paths.base, host.name)),
+        client_pki_dir=str(paths.libvirt_client_pki),
+        qemu_tls_dir=str(paths.qemu_tls_dir),
     )

@@ -16,7 +16,7 @@ class HostStatus:
     mgmt_addr: str
     mig_addr: str
     libvirt_uri: str  # from this machine (any namespace): the daemon's unix socket
-    peer_uri: str  # from other hosts and the management network: TCP on mgmt_addr
+    peer_uri: str  # from other hosts and the management network: qemu+tls:// on mgmt_addr
     migration_uri: str  # VIR_MIGRATE_PARAM_URI that sends QEMU's stream over the migration network
     daemon_pid: int | None
     daemon_running: bool
@@ -24,6 +24,13 @@ class HostStatus:
     agent_addr: str | None
     agent_pid: int | None
     host_dir: str
+    # The host's credentials from the lab's CA (what its agent gets as --credentials).
+    credentials_dir: str = ""
+    # The host's libvirt client identity for a process outside its mount namespace: append
+    # `?pkipath=<this>` to `peer_uri` of another host.
+    client_pki_dir: str = ""
+    # The host's QEMU TLS directory, as seen from outside its mount namespace.
+    qemu_tls_dir: str = ""
 
     def link(self, network: Network | str) -> LinkState:
         wanted = Network.parse(network) if isinstance(network, str) else network
@@ -52,6 +59,8 @@ class LabStatus:
     mig_mbit: int | None
     guest_kernel: str | None
     hosts: tuple[HostStatus, ...]
+    # The lab's certificate authority (`miglane.pki` layout): its CA and every host's credentials.
+    pki_dir: str = ""
 
     @property
     def is_up(self) -> bool:

@@ -43,10 +43,12 @@ def cert_pem(certificate: x509.Certificate) -> bytes:
 
 
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    # keyEncipherment on leaves although an EC key never enciphers: libvirt and QEMU refuse a
+    # certificate whose critical KeyUsage lacks it ("usage does not permit key encipherment").
     return x509.KeyUsage(
         digital_signature=not ca,
         content_commitment=False,
-        key_encipherment=False,
+        key_encipherment=not ca,
         data_encipherment=False,
         key_agreement=not ca,
         key_cert_sign=ca,

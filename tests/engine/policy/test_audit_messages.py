@@ -185,7 +185,7 @@ def _every_builder(actor: str) -> list[Event]:
     soon = ExpiringCertificate("h1", "host", "ab12", T0 + timedelta(days=3), days_left=3)
     return [
         say.cluster_created(cluster(), T0, actor=actor),
-        say.cluster_updated(cluster(), ["description"], T0, actor=actor),
+        say.cluster_updated(cluster(), cluster(), ["description"], T0, actor=actor),
         say.cluster_deleted(cluster(), T0, actor=actor),
         say.network_created(cluster(), MIGRATION, T0, actor=actor),
         say.network_updated(cluster(), MIGRATION, MIGRATION, ["description"], T0, actor=actor),

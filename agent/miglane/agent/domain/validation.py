@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from miglane.agent.domain.errors import InvalidArgument
 from miglane.agent.domain.model import MigrateRequest, MigrationMode
 
-DEFAULT_LIBVIRT_TCP_PORT = 16509
-MIGRATION_URI_SCHEMES = ("tcp", "tls")
-# Schemes libvirt accepts for a peer-to-peer destination connection.
-PEER_URI_SCHEME = re.compile(r"^(qemu|test)(\+(tcp|tls|ssh|unix|libssh|libssh2))?://")
+# libvirtd's TLS port: peers are reached with qemu+tls:// only (never plain qemu+tcp://).
+DEFAULT_LIBVIRT_TLS_PORT = 16514
+PEER_URI_SCHEME = "qemu+tls"
+# QEMU's data goes over plain TCP to an address; VIR_MIGRATE_TLS (the `encrypted` option)
+# wraps it in TLS. No other transport (rdma, unix, exec, fd, ...) may be named by a request.
+MIGRATION_URI_SCHEMES = ("tcp",)
+# What a destination's agent reports as its peer libvirt URI, accepted back as `dst`.
+_PEER_URI = re.compile(r"^qemu\+tls://(?P<authority>[^/?#@\s]+)/system$")
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # The MigrateRequest fields refusals name (paths in the AgentService contract).
@@ -60,9 +64,9 @@ def _parse_port(text: str, uri: str, field: str) -> int:
 
 
 def parse_migration_uri(uri: str, field: str = MIGRATION_URI_FIELD) -> MigrationUri:
-    """`tcp://ADDR[:PORT]` or `tls://ADDR[:PORT]`; ADDR an IPv4 address, a bracketed IPv6
-    address or a hostname. Nothing else (no path, user or query) is accepted. `field` is the
-    request field the URI came from, named in a refusal."""
+    """`tcp://ADDR[:PORT]`; ADDR an IPv4 address, a bracketed IPv6 address or a hostname.
+    Nothing else (no other scheme, no path, user or query) is accepted. `field` is the request
+    field the URI came from, named in a refusal."""
     scheme, sep, rest = uri.partition("://")
     if not sep:
         raise InvalidArgument(
@@ -71,7 +75,8 @@ def parse_migration_uri(uri: str, field: str = MIGRATION_URI_FIELD) -> Migration
     scheme = scheme.lower()
     if scheme not in MIGRATION_URI_SCHEMES:
         raise InvalidArgument(
-            f"migration URI {uri!r}: scheme {scheme!r} is not supported; use tcp:// or tls://",
+            f"migration URI {uri!r}: scheme {scheme!r} is not supported; use "
+            "tcp://ADDR[:PORT] (the encrypted option turns TLS on)",
             field=field,
         )
     if not rest or any(c in rest for c in "/?#@ "):
@@ -118,36 +123,49 @@ def parse_migration_uri(uri: str, field: str = MIGRATION_URI_FIELD) -> Migration
     return MigrationUri(scheme, host, port)
 
 
-def peer_uri_for(
-    dst: str, default_port: int = DEFAULT_LIBVIRT_TCP_PORT, field: str = DST_FIELD
-) -> str:
-    """The libvirt URI the source daemon uses to reach the destination daemon; this agent is
-    the only place that builds one from an address.
+@dataclass(frozen=True)
+class Destination:
+    """The destination host named by the engine: the libvirt URI the source daemon reaches it
+    at, and the name its certificate must carry (libvirt's TLS destination), which is the
+    host name or management address the engine named."""
 
-    `dst` is either such a URI already (as the destination agent reports it in its
-    capabilities' `peer_libvirt_uri`) or the destination's management address `HOST`,
-    `HOST:LIBVIRT_PORT` or `[V6]:LIBVIRT_PORT`."""
+    peer_uri: str
+    tls_name: str
+
+
+def destination_for(
+    dst: str, default_port: int = DEFAULT_LIBVIRT_TLS_PORT, field: str = DST_FIELD
+) -> Destination:
+    """The destination's libvirt URI, `qemu+tls://HOST[:PORT]/system`, built here and nowhere
+    else from the `dst` the engine names: its host name or management address `HOST`,
+    `HOST:LIBVIRT_PORT` or `[V6]:LIBVIRT_PORT`, or a URI of exactly that form (what the
+    destination's agent reports as its peer libvirt URI). Any other URI (qemu+tcp://, ssh,
+    unix sockets, queries, users) is refused: a caller cannot point libvirt elsewhere."""
     dst = dst.strip()
     if not dst:
         raise InvalidArgument(
-            "dst is empty: give the destination's peer libvirt URI or management address",
-            field=field,
+            "dst is empty: give the destination's host name or management address", field=field
         )
+    authority = dst
     if "://" in dst:
-        if not PEER_URI_SCHEME.match(dst):
+        match = _PEER_URI.match(dst)
+        if match is None:
             raise InvalidArgument(
-                f"dst {dst!r} is not a libvirt URI such as qemu+tcp://HOST:16509/system",
+                f"dst {dst!r} is not a destination: give its host name or management address "
+                f"(HOST[:PORT]); a URI must be {PEER_URI_SCHEME}://HOST[:PORT]/system",
                 field=field,
             )
-        return dst
+        authority = match.group("authority")
     try:
-        parsed = parse_migration_uri(f"tcp://{dst}", field)
+        parsed = parse_migration_uri(f"tcp://{authority}", field)
     except InvalidArgument:
         raise InvalidArgument(
-            f"dst {dst!r} is neither a libvirt URI nor HOST[:PORT] / [IPv6][:PORT]", field=field
+            f"dst {dst!r} is neither a host name nor an address HOST[:PORT] / [IPv6][:PORT]",
+            field=field,
         ) from None
     host = f"[{parsed.host}]" if parsed.is_ipv6 else parsed.host
-    return f"qemu+tcp://{host}:{parsed.port or default_port}/system"
+    port = f":{parsed.port}" if parsed.port not in (None, default_port) else ""
+    return Destination(f"{PEER_URI_SCHEME}://{host}{port}/system", parsed.host)
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,8 @@ class ValidatedMigration:
     mode: MigrationMode
     peer_uri: str = ""
     migration_uri: MigrationUri | None = None
-    save_path: str = ""
+    # The name the destination's certificate must carry (VIR_MIGRATE_PARAM_TLS_DESTINATION).
+    tls_destination: str = ""
 
 
 def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
@@ -189,16 +208,27 @@ def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
                 field="convergence_schedule",
             )
     if request.mode is MigrationMode.HIBERNATE:
-        if not request.save_path.startswith("/"):
+        if request.save_path:
             raise InvalidArgument(
-                "hibernation needs the absolute path of the file to save the VM to",
+                "hibernation.path must be empty: the agent saves under its own save directory, "
+                "in a file named after the VM and the migration id",
                 field=SAVE_PATH_FIELD,
             )
-        return ValidatedMigration(request, request.mode, save_path=request.save_path)
+        return ValidatedMigration(request, request.mode)
     if not request.migration_uri:
         raise InvalidArgument(
             "migration_uri is empty: give tcp://<destination migration address>",
             field=MIGRATION_URI_FIELD,
         )
     uri = parse_migration_uri(request.migration_uri, MIGRATION_URI_FIELD)
-    return ValidatedMigration(request, request.mode, peer_uri_for(request.dst), uri)
+    destination = destination_for(request.dst)
+    return ValidatedMigration(
+        request, request.mode, destination.peer_uri, uri, destination.tls_name
+    )
+
+
+def save_file_name(vm_id: str, migration_id: str) -> str:
+    """The file a hibernation saves to, inside the agent's save directory: derived from the VM
+    and the (already validated) migration id, never from a path in the request."""
+    vm_part = re.sub(r"[^A-Za-z0-9-]", "_", vm_id)[:64]
+    return f"{vm_part}.{migration_id}.save"

@@ -80,15 +80,29 @@ def cluster_created(cluster: Cluster, at: datetime, *, actor: str) -> Event:
     )
 
 
-def cluster_updated(updated: Cluster, changed: Sequence[str], at: datetime, *, actor: str) -> Event:
-    """`changed`: the names of the fields that changed."""
+def cluster_updated(
+    before: Cluster, updated: Cluster, changed: Sequence[str], at: datetime, *, actor: str
+) -> Event:
+    """`changed`: the names of the fields that changed. Turning migration encryption off or on
+    is said in words: it decides whether guest memory crosses the network in clear text."""
+    said = list(changed)
+    attributes = {field: shown_value(getattr(updated, field)) for field in changed}
+    if before.policy.encrypted != updated.policy.encrypted:
+        encryption = (
+            "migration encryption ON"
+            if updated.policy.encrypted
+            else "migration encryption OFF (guest memory crosses the migration network in "
+            "clear text)"
+        )
+        said = [encryption if field == "policy" else field for field in said]
+        attributes["encrypted"] = shown_value(updated.policy.encrypted)
     return Event(
         type=EventType.CLUSTER_UPDATED,
-        message=f"cluster {updated.name!r} updated: {', '.join(changed)}",
+        message=f"cluster {updated.name!r} updated: {', '.join(said)}",
         created_at=at,
         actor=actor,
         cluster_id=updated.id,
-        attributes={field: shown_value(getattr(updated, field)) for field in changed},
+        attributes=attributes,
     )
 
 

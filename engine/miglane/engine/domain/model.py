@@ -159,7 +159,9 @@ class MigrationPolicy:
     # 0: no cluster-wide limit.
     max_concurrent_per_cluster: int = 0
     convergence: ConvergencePolicy = ConvergencePolicy.MINIMAL_DOWNTIME
-    encrypted: bool = False
+    # Guest memory crosses the migration network in QEMU's TLS: on unless a policy turns it
+    # off (recorded in the cluster-updated event).
+    encrypted: bool = True
     compressed: bool = False
     auto_converge: bool = False
     # 0 or 1: a single connection.
