@@ -42,6 +42,9 @@ class EngineConfig:
     # The engine's certificate authority (its own identity in <pki_dir>/engine, enrolled hosts
     # in <pki_dir>/hosts); None: <state_dir>/pki.
     pki_dir: Path | None = None
+    # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
+    # warning; the health service name "miglane.insecure" answers SERVING).
+    insecure: bool = False
 
     @property
     def pki_path(self) -> Path:
