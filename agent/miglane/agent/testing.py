@@ -51,6 +51,8 @@ class FakeAgent:
     # The CA that issued the agent's host credentials (its engine identity may call it).
     authority: CertificateAuthority
     credentials_dir: Path
+    # The host name its certificate holds: what the engine must add it as.
+    identity: str
     # The state root `start_fake_agents` made itself (none was given): removed on stop.
     temporary_state_root: str | None = None
 
@@ -62,7 +64,7 @@ class FakeAgent:
         """A channel to this agent, checking it is `name`, as `credentials` (default: the
         engine's identity, the only one an agent obeys)."""
         caller = credentials or load_credentials(self.authority.layout.engine)
-        return secure_channel(self.address, caller, server_name=self.name)
+        return secure_channel(self.address, caller, server_name=self.identity)
 
     async def stop(self, grace: float = 0.5) -> None:
         await self.server.stop(grace)
@@ -107,10 +109,12 @@ async def start_fake_agents(
     state_root: str | None = None,
     name_prefix: str = "host",
     authority: CertificateAuthority | None = None,
+    identities: Sequence[str] | None = None,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
-    host credentials from `authority` (see the module's docstring)."""
+    host credentials from `authority` (see the module's docstring), for the host name the
+    engine will add it as: `identities[i]`, by default its own name."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -136,8 +140,9 @@ async def start_fake_agents(
             nic_source=functools.partial(list, host_nics),
         )
         await agent.start()
-        authority.issue_host(name, [LOOPBACK])
-        credentials_dir = authority.layout.host(name)
+        identity = identities[i] if identities else name
+        authority.issue_host(identity, [LOOPBACK])
+        credentials_dir = authority.layout.host(identity)
         server, port = await create_server(
             agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir
         )
@@ -153,6 +158,7 @@ async def start_fake_agents(
                 vm_ids,
                 authority,
                 credentials_dir,
+                identity,
                 temporary_state_root,
             )
         )

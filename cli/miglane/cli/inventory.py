@@ -138,7 +138,7 @@ def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
 
 
 def _clusters_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         clusters = list_clusters(stub, args.engine)
         networks = {n.id: n.name for n in list_networks(stub, "", args.engine)}
     if args.json:
@@ -172,7 +172,7 @@ def _bandwidth_label(policy: Any) -> str:
 def _clusters_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         cluster = call(
             stub.GetCluster, engine_pb2.GetClusterRequest(cluster_id=cluster_id), args.engine
@@ -224,7 +224,7 @@ def _clusters_create(args: argparse.Namespace) -> None:
         description=args.description,
         policy=policy,
     )
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster = call(stub.CreateCluster, request, args.engine).cluster
     _print_cluster(cluster, args.json)
 
@@ -232,7 +232,7 @@ def _clusters_create(args: argparse.Namespace) -> None:
 def _clusters_update(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         current = call(
             stub.GetCluster, engine_pb2.GetClusterRequest(cluster_id=cluster_id), args.engine
@@ -254,7 +254,7 @@ def _clusters_update(args: argparse.Namespace) -> None:
 def _clusters_delete(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         call(
             stub.DeleteCluster, engine_pb2.DeleteClusterRequest(cluster_id=cluster_id), args.engine
@@ -323,7 +323,7 @@ def _role_labels(roles: Any) -> str:
 
 
 def _networks_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         networks = list_networks(stub, cluster_id, args.engine)
         clusters = {c.id: c.name for c in list_clusters(stub, args.engine)}
@@ -373,7 +373,7 @@ def _print_network(network: Any, as_json: bool) -> None:
 def _networks_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         network = call(
             stub.GetNetwork, engine_pb2.GetNetworkRequest(network_id=network_id), args.engine
@@ -384,7 +384,7 @@ def _networks_show(args: argparse.Namespace) -> None:
 def _networks_create(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.CreateNetworkRequest(
             cluster_id=resolve_cluster_id(stub, args.cluster, args.engine),
             name=args.name,
@@ -404,7 +404,7 @@ def _networks_create(args: argparse.Namespace) -> None:
 def _networks_update(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.UpdateNetworkRequest(
             network_id=resolve_network_id(stub, args.network, args.cluster, args.engine)
         )
@@ -427,7 +427,7 @@ def _networks_update(args: argparse.Namespace) -> None:
 def _networks_delete(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         call(
             stub.DeleteNetwork, engine_pb2.DeleteNetworkRequest(network_id=network_id), args.engine
@@ -439,7 +439,7 @@ def _networks_delete(args: argparse.Namespace) -> None:
 def _networks_set_role(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         response = call(
             stub.SetNetworkRole,
@@ -460,7 +460,7 @@ def _networks_set_role(args: argparse.Namespace) -> None:
 def _networks_unset_role(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         response = call(
             stub.UnsetNetworkRole,
@@ -512,7 +512,7 @@ def _host_status(host: Any) -> str:
 
 
 def _hosts_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         hosts = list_hosts(stub, cluster_id, args.engine)
     if args.json:
@@ -581,7 +581,7 @@ def _print_host(host: Any, as_json: bool) -> None:
 def _hosts_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         host = call(stub.GetHost, engine_pb2.GetHostRequest(host_id=host_id), args.engine).host
     _print_host(host, args.json)
@@ -590,7 +590,7 @@ def _hosts_show(args: argparse.Namespace) -> None:
 def _hosts_add(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.AddHostRequest(
             cluster_id=resolve_cluster_id(stub, args.cluster, args.engine),
             name=args.name,
@@ -603,7 +603,7 @@ def _hosts_add(args: argparse.Namespace) -> None:
 def _hosts_remove(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         call(stub.RemoveHost, engine_pb2.RemoveHostRequest(host_id=host_id), args.engine)
     if not args.json:
@@ -613,7 +613,7 @@ def _hosts_remove(args: argparse.Namespace) -> None:
 def _hosts_maintenance(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         response = call(
             stub.SetHostMaintenance,
@@ -645,7 +645,7 @@ def _register_vms(sub: argparse._SubParsersAction, parent: argparse.ArgumentPars
 def _vms_list(args: argparse.Namespace) -> None:
     from miglane.v1 import common_pb2, engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine) if args.host else ""
         vms = all_pages(
@@ -704,7 +704,7 @@ def _event_row(event: Any) -> list[object]:
 def _events_list(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         events = all_pages(
             lambda token: call(
@@ -732,7 +732,7 @@ def _events_watch(args: argparse.Namespace) -> None:
         else:
             print("  ".join(str(c) for c in _event_row(item.event)), flush=True)
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchEvents(
             engine_pb2.WatchEventsRequest(cluster_id=cluster_id, after_sequence=args.after)

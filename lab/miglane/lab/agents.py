@@ -6,6 +6,9 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from miglane.pki import CERT, CertificateAuthority
 
 from . import network
 from .errors import LabError
@@ -15,7 +18,25 @@ from .plan import HostPlan
 from .processes import is_ours
 
 
-def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> list[str]:
+def pki_dir(base: Path) -> Path:
+    """The lab's certificate authority: an engine driving the lab's agents uses it as its
+    PKI directory (`miglane engine --pki-dir`), so the agents obey that engine."""
+    return base / "pki"
+
+
+def agent_credentials(base: Path, host: HostPlan) -> Path:
+    """The host's credentials (made once): issued by the lab's CA for the host's name, its
+    management and its migration address."""
+    authority = CertificateAuthority.init(pki_dir(base))
+    directory = authority.layout.host(host.name)
+    if not (directory / CERT).exists():
+        authority.issue_host(host.name, [host.mgmt_addr, host.mig_addr])
+    return directory
+
+
+def agent_argv(
+    host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str, credentials: Path
+) -> list[str]:
     """`miglane agent` serving on the host's management address, managing its libvirtd."""
     return [
         sys.executable,
@@ -30,6 +51,8 @@ def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) ->
         str(paths.agent_state_dir),
         "--peer-uri",
         peer_uri(host),
+        "--credentials",
+        str(credentials),
     ]
 
 
@@ -37,9 +60,11 @@ def is_agent(pid: int | None, paths: HostPaths) -> bool:
     return is_ours(pid, "miglane.cli.main", "agent", str(paths.agent_state_dir))
 
 
-def start(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> subprocess.Popen[bytes]:
+def start(
+    host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str, credentials: Path
+) -> subprocess.Popen[bytes]:
     paths.agent_state_dir.mkdir(parents=True, exist_ok=True)
-    argv = network.in_host_argv(host, agent_argv(host, paths, port, libvirt_uri))
+    argv = network.in_host_argv(host, agent_argv(host, paths, port, libvirt_uri, credentials))
     with paths.agent_log.open("ab") as log:
         return subprocess.Popen(
             argv,
