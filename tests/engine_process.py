@@ -16,6 +16,7 @@ import pytest
 from miglane.pki import CertificateAuthority
 from miglane.testing.identities import admin_credentials
 
+
 def admin_credentials_of(state_dir: Path) -> Path:
     """The credentials directory of a test admin issued by the CA of the engine process
     serving `state_dir` (its default PKI directory, made when the engine started)."""

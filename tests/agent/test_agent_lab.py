@@ -129,9 +129,7 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
                     lab.destroy_vm(host, name)
 
 
-async def watch(
-    target: AgentTarget, mid: str, timeout: float = 60
-) -> list[pb.MigrationProgress]:
+async def watch(target: AgentTarget, mid: str, timeout: float = 60) -> list[pb.MigrationProgress]:
     return await watch_progress(target, mid, timeout)
 
 

@@ -4,7 +4,6 @@ refused; and the engine itself, sending malformed requests, gets INVALID_ARGUMEN
 the agent goes on serving."""
 
 # The hostile-client table reads best one request per line.
-# ruff: noqa: E501
 
 from __future__ import annotations
 
@@ -117,23 +116,63 @@ HOSTILE: list[tuple[str, Build, str]] = [
     ("Migrate", lambda a, b: live(a, b, dst="file:///etc/passwd"), "live.dst"),
     ("Migrate", lambda a, b: live(a, b, migration_uri="unix:///tmp/sock"), "live.migration_uri"),
     ("Migrate", lambda a, b: live(a, b, migration_uri="tcp://" + "9" * 5000), "live.migration_uri"),
-    ("Migrate", lambda a, b: live(a, b, max_bandwidth_mib_per_second=0), "max_bandwidth_mib_per_second"),
-    ("Migrate", lambda a, b: live(a, b, parallel_connections=4_000_000_000), "parallel_connections"),
-    ("Migrate", lambda a, b: live(a, b, no_progress_timeout=Duration(seconds=-5)), "no_progress_timeout"),
-    ("Migrate", lambda a, b: live(a, b, completion_timeout_per_gib=Duration(seconds=-1)), "completion_timeout_per_gib"),
+    (
+        "Migrate",
+        lambda a, b: live(a, b, max_bandwidth_mib_per_second=0),
+        "max_bandwidth_mib_per_second",
+    ),
+    (
+        "Migrate",
+        lambda a, b: live(a, b, parallel_connections=4_000_000_000),
+        "parallel_connections",
+    ),
+    (
+        "Migrate",
+        lambda a, b: live(a, b, no_progress_timeout=Duration(seconds=-5)),
+        "no_progress_timeout",
+    ),
+    (
+        "Migrate",
+        lambda a, b: live(a, b, completion_timeout_per_gib=Duration(seconds=-1)),
+        "completion_timeout_per_gib",
+    ),
     ("MigrateCancel", lambda a, b: pb.MigrateCancelRequest(), "migration_id"),
-    ("MigrateCancel", lambda a, b: pb.MigrateCancelRequest(migration_id="x" * 200_000), "migration_id"),
+    (
+        "MigrateCancel",
+        lambda a, b: pb.MigrateCancelRequest(migration_id="x" * 200_000),
+        "migration_id",
+    ),
     ("MigrateChangeParams", lambda a, b: pb.MigrateChangeParamsRequest(), "migration_id"),
-    ("MigrateChangeParams", lambda a, b: pb.MigrateChangeParamsRequest(migration_id="m1"), "max_bandwidth_mibps"),
-    ("MigrateChangeParams", lambda a, b: pb.MigrateChangeParamsRequest(migration_id="m1", max_bandwidth_mib_per_second=8, max_downtime=Duration(seconds=-1)), "max_downtime"),
+    (
+        "MigrateChangeParams",
+        lambda a, b: pb.MigrateChangeParamsRequest(migration_id="m1"),
+        "max_bandwidth_mibps",
+    ),
+    (
+        "MigrateChangeParams",
+        lambda a, b: pb.MigrateChangeParamsRequest(
+            migration_id="m1", max_bandwidth_mib_per_second=8, max_downtime=Duration(seconds=-1)
+        ),
+        "max_downtime",
+    ),
     ("GetMigrationStatus", lambda a, b: pb.GetMigrationStatusRequest(), "migration_id"),
-    ("GetMigrationStatus", lambda a, b: pb.GetMigrationStatusRequest(migration_id="\x00bad"), "migration_id"),
-    ("WatchMigrationProgress", lambda a, b: pb.WatchMigrationProgressRequest(migration_id="../" * 1000), "migration_id"),
+    (
+        "GetMigrationStatus",
+        lambda a, b: pb.GetMigrationStatusRequest(migration_id="\x00bad"),
+        "migration_id",
+    ),
+    (
+        "WatchMigrationProgress",
+        lambda a, b: pb.WatchMigrationProgressRequest(migration_id="../" * 1000),
+        "migration_id",
+    ),
     ("Restore", lambda a, b: pb.RestoreRequest(), "path"),
 ]
 
 
-async def code_of(stub: agent_pb2_grpc.AgentServiceStub, rpc: str, request: Any) -> grpc.aio.AioRpcError | None:
+async def code_of(
+    stub: agent_pb2_grpc.AgentServiceStub, rpc: str, request: Any
+) -> grpc.aio.AioRpcError | None:
     try:
         call = getattr(stub, rpc)(request, timeout=10)
         if rpc.startswith("Watch"):
@@ -167,5 +206,3 @@ async def test_malformed_requests_from_the_engine_are_invalid_arguments(
             assert len(error.details() or "") <= MESSAGE_MAX  # never echoed back whole
         assert failures == []
         assert await code_of(stub, "ListVms", pb.ListVmsRequest()) is None  # still serving
-
-

@@ -84,9 +84,7 @@ class World:
         without ending any record, as a killed engine would."""
         await stop_engine(self.engine, self.channel)
         self.engine = await start_engine(self.tmp / "engine")
-        self.channel = engine_channel(
-            self.engine.address, admin_credentials(self.engine.authority)
-        )
+        self.channel = engine_channel(self.engine.address, admin_credentials(self.engine.authority))
         self.stub = engine_pb2_grpc.EngineServiceStub(self.channel)
 
     async def host(self, index: int) -> engine_pb2.Host:

@@ -209,9 +209,11 @@ def served_certificate_serial(address: str, client: Credentials, tmp_path: Path)
     context.check_hostname = False
     context.set_alpn_protocols(["h2"])
     context.load_cert_chain(client.directory / CERT, client.directory / "key.pem")
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        with context.wrap_socket(raw) as tls:
-            der = tls.getpeercert(binary_form=True)
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
 
@@ -221,9 +223,7 @@ async def test_a_reissued_engine_certificate_is_served_without_restart(
 ) -> None:
     authority = authority_of(engine, tmp_path)
     client = engine.credentials
-    before = await asyncio.to_thread(
-        served_certificate_serial, engine.address, client, tmp_path
-    )
+    before = await asyncio.to_thread(served_certificate_serial, engine.address, client, tmp_path)
     reissued = authority.issue(ENGINE_NAME, Role.ENGINE, authority.layout.engine)
     after = await asyncio.to_thread(served_certificate_serial, engine.address, client, tmp_path)
     assert before != reissued.serial == after

@@ -72,15 +72,19 @@ class Tmux:
         self.socket.unlink(missing_ok=True)
 
 
-def test_operator_grants_the_migration_role_under_tmux(
-    engine_address: str, tmp_path: Path
-) -> None:
+def test_operator_grants_the_migration_role_under_tmux(engine_address: str, tmp_path: Path) -> None:
     credentials = admin_credentials_of(tmp_path / "engine")
     tmux = Tmux(
         [
-            sys.executable, "-m", "miglane.cli.main", "tui",
-            "--engine", engine_address, "--credentials", str(credentials),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "miglane.cli.main",
+            "tui",
+            "--engine",
+            engine_address,
+            "--credentials",
+            str(credentials),
+        ]
     )
     try:
         tmux.wait_for(f"connected to {engine_address}")

@@ -21,7 +21,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
 from pathlib import Path
 
 import grpc
@@ -143,9 +142,7 @@ async def start_fake_agents(
         identity = identities[i] if identities else name
         authority.issue_host(identity, [LOOPBACK])
         credentials_dir = authority.layout.host(identity)
-        server, port = await create_server(
-            agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir
-        )
+        server, port = await create_server(agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir)
         agents.append(
             FakeAgent(
                 name,

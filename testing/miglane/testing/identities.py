@@ -48,8 +48,6 @@ def sync_engine_channel(address: str, credentials: Credentials) -> grpc.Channel:
     """The same, for blocking clients."""
     return grpc.secure_channel(
         address,
-        grpc.ssl_channel_credentials(
-            credentials.ca_pem, credentials.key_pem, credentials.cert_pem
-        ),
+        grpc.ssl_channel_credentials(credentials.ca_pem, credentials.key_pem, credentials.cert_pem),
         options=target_name_options(ENGINE_NAME),
     )
