@@ -25,11 +25,14 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
+from miglane.grpctls import secure_channel
+from miglane.pki import CertificateAuthority, load_credentials
 from miglane.testing.lab_slots import claim_lab_slot
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
@@ -44,7 +47,7 @@ LIBVIRT_CAP_MIBPS = 32
 
 
 def stub(agent: FakeAgent) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.aio.insecure_channel(agent.address))
+    return agent_pb2_grpc.AgentServiceStub(agent.channel())
 
 
 def request(src: FakeAgent, dst: FakeAgent, vm: int, mid: str, mibps: int) -> pb.MigrateRequest:
@@ -184,18 +187,24 @@ def cpu_seconds(process) -> float:  # type: ignore[no-untyped-def]
     return float(times.user + times.system)
 
 
+def lab_agent_channel(pki_dir: Path, address: str, host_name: str) -> grpc.aio.Channel:
+    """A channel to a lab agent with the engine's identity of the lab's CA."""
+    engine = load_credentials(CertificateAuthority.open(pki_dir).layout.engine)
+    return secure_channel(address, engine, server_name=host_name)
+
+
 async def libvirt_migration(
-    address: str, agent_pid: int, req: pb.MigrateRequest, idle_s: float = 3.0
+    channel: grpc.aio.Channel, agent_pid: int, req: pb.MigrateRequest, idle_s: float = 3.0
 ) -> tuple[list[float], float, float, float, int]:
-    """Runs one migration through the agent at `address`; returns the latencies of its streamed
-    samples, the agent's idle and busy CPU (fraction of a core), the copy's seconds and phase."""
+    """Runs one migration through the agent on `channel` (closed after); returns the latencies
+    of its streamed samples, the agent's idle and busy CPU (fraction of a core), the copy's
+    seconds and phase."""
     import psutil
 
     process = psutil.Process(agent_pid)
     c0, t0 = cpu_seconds(process), time.monotonic()
     await asyncio.sleep(idle_s)
     idle = (cpu_seconds(process) - c0) / (time.monotonic() - t0)
-    channel = grpc.aio.insecure_channel(address)
     s = agent_pb2_grpc.AgentServiceStub(channel)
     latencies: list[float] = []
     last_phase = 0
@@ -227,8 +236,7 @@ async def libvirt_migration(
     return latencies, idle, busy, seconds, last_phase
 
 
-async def unary_baseline_at(address: str, mid: str, n: int = 500) -> list[float]:
-    channel = grpc.aio.insecure_channel(address)
+async def unary_baseline_at(channel: grpc.aio.Channel, mid: str, n: int = 500) -> list[float]:
     try:
         s = agent_pb2_grpc.AgentServiceStub(channel)
         req = pb.GetMigrationStatusRequest(migration_id=mid)
@@ -298,7 +306,7 @@ async def libvirt_measure(lab: Lab, lab_error: type[Exception]) -> int:
             max_bandwidth_mib_per_second=LIBVIRT_CAP_MIBPS,
         )
         lat, idle, busy, seconds, phase = await libvirt_migration(
-            src.agent_addr, src.agent_pid, req
+            lab_agent_channel(lab.pki_dir, src.agent_addr, src.name), src.agent_pid, req
         )
         phase_name = common_pb2.MigrationPhase.Name(phase)
         print(
@@ -314,7 +322,8 @@ async def libvirt_measure(lab: Lab, lab_error: type[Exception]) -> int:
             f"  agent CPU idle {idle * 100:6.3f} % of a core, migrating {busy * 100:6.3f} % "
             f"-> {(busy - idle) * 100:6.3f} % per running libvirt migration"
         )
-        baseline += await unary_baseline_at(src.agent_addr, mid)
+        channel = lab_agent_channel(lab.pki_dir, src.agent_addr, src.name)
+        baseline += await unary_baseline_at(channel, mid)
     with contextlib.suppress(lab_error):
         lab.destroy_vm(h1.name, name)
     b50, b95 = statistics.median(baseline) * 1e3, pct(baseline, 0.95) * 1e3

@@ -25,14 +25,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
 from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.domain.model import Migration, MigrationPolicy
-from miglane.testing.engine_stack import LOOPBACK_ANY_PORT, fake_agent_cluster, wait_until_polled
+from miglane.pki import CertificateAuthority, load_credentials
+from miglane.testing.engine_stack import (
+    LOOPBACK_ANY_PORT,
+    engine_authority,
+    fake_agent_cluster,
+    wait_until_polled,
+)
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 FINAL = {
@@ -64,6 +70,7 @@ async def run(args: argparse.Namespace) -> int:
         f"--limit={args.limit}",
         f"--speed={args.speed}",
         f"--state-root={tmp / 'agents'}",
+        f"--pki-dir={engine_authority(tmp / 'engine').pki_dir}",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -95,7 +102,8 @@ async def run(args: argparse.Namespace) -> int:
     engine.hub.publish = stamped  # type: ignore[method-assign]
     await engine.start()
     address = engine.address
-    channel = grpc.aio.insecure_channel(address)
+    admin = admin_credentials(engine.authority)
+    channel = engine_channel(address, admin)
     stub = engine_pb2_grpc.EngineServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     try:
@@ -111,6 +119,7 @@ async def run(args: argparse.Namespace) -> int:
             __file__,
             "--serve-watchers",
             f"--address={address}",
+            f"--credentials={admin.directory}",
             f"--watchers={args.watchers}",
             f"--migrations={len(vm_ids)}",
             stdin=asyncio.subprocess.PIPE,
@@ -197,6 +206,7 @@ async def serve_agents(args: argparse.Namespace) -> int:
         poll_interval=0.1,
         max_outgoing=args.limit,
         state_root=args.state_root,
+        authority=CertificateAuthority.open(args.pki_dir),
     )
     records = [{"name": a.name, "address": a.address, "vm_ids": a.vm_ids} for a in agents]
     print(json.dumps(records), flush=True)
@@ -215,7 +225,8 @@ async def serve_watchers(args: argparse.Namespace) -> int:
     done = [asyncio.Event() for _ in range(args.watchers)]
 
     async def watch(index: int) -> None:
-        async with grpc.aio.insecure_channel(args.address) as channel:
+        credentials = load_credentials(args.credentials)
+        async with engine_channel(args.address, credentials) as channel:
             stream = engine_pb2_grpc.EngineServiceStub(channel).WatchMigrations(
                 engine_pb2.WatchMigrationsRequest()
             )
@@ -257,6 +268,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--vms-per-host", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--state-root", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--pki-dir", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--credentials", default="", help=argparse.SUPPRESS)
     parser.add_argument("--migrations", type=int, default=500)
     parser.add_argument("--watchers", type=int, default=50)
     parser.add_argument("--hosts", type=int, default=50)

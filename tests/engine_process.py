@@ -13,6 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from miglane.pki import CertificateAuthority
+from miglane.testing.identities import admin_credentials
+
+
+def admin_credentials_of(state_dir: Path) -> Path:
+    """The credentials directory of a test admin issued by the CA of the engine process
+    serving `state_dir` (its default PKI directory, made when the engine started)."""
+    return admin_credentials(CertificateAuthority.open(state_dir / "pki")).directory
+
+
 LISTENING = re.compile(r"engine listening on (\S+)")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import grpc
 
 from miglane.agent.driver import HypervisorDriver
+from miglane.grpctls import secure_channel
+from miglane.pki import Credentials
 from miglane.v1 import agent_pb2, agent_pb2_grpc
 
 if TYPE_CHECKING:
@@ -56,12 +58,22 @@ class Hypervisors:
         time.sleep(seconds * self.time_scale)
 
 
+@dataclass(frozen=True)
+class AgentTarget:
+    """How a test reaches an agent: its address, the host name its certificate holds, and the
+    caller's credentials (the engine's identity, the only one an agent obeys)."""
+
+    address: str
+    host_name: str
+    caller: Credentials
+
+
 _open_channels: list[grpc.aio.Channel] = []
 
 
-def agent_stub(address: str) -> agent_pb2_grpc.AgentServiceStub:
+def agent_stub(target: AgentTarget) -> agent_pb2_grpc.AgentServiceStub:
     """A stub on a channel of its own, closed after the test by the `agent_channels` fixture."""
-    channel = grpc.aio.insecure_channel(address)
+    channel = secure_channel(target.address, target.caller, server_name=target.host_name)
     _open_channels.append(channel)
     return agent_pb2_grpc.AgentServiceStub(channel)
 
@@ -74,12 +86,12 @@ async def close_agent_channels() -> None:
 
 
 async def watch_progress(
-    address: str, migration_id: str, timeout: float
+    target: AgentTarget, migration_id: str, timeout: float
 ) -> list[agent_pb2.MigrationProgress]:
     """Every progress sample of one migration, until its last."""
     samples = []
     async with asyncio.timeout(timeout):
-        call = agent_stub(address).WatchMigrationProgress(
+        call = agent_stub(target).WatchMigrationProgress(
             agent_pb2.WatchMigrationProgressRequest(migration_id=migration_id)
         )
         async for item in call:

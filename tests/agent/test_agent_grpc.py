@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from agent_support import agent_stub, watch_progress
+from agent_support import AgentTarget, agent_stub, watch_progress
 from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.errors import Reason
@@ -24,6 +24,7 @@ from miglane.agent.fake_driver import FakeFabric
 from miglane.agent.grpc_api.errors import ERROR_DOMAIN
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
+from miglane.pki import load_credentials
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
 from miglane.v1.rich_errors import error_details
@@ -43,8 +44,13 @@ async def cluster(tmp_path) -> AsyncIterator[tuple[FakeFabric, list[FakeAgent]]]
     await stop_fake_agents(agents, grace=0)
 
 
+def target_of(agent: FakeAgent) -> AgentTarget:
+    engine = load_credentials(agent.authority.layout.engine)
+    return AgentTarget(agent.address, agent.name, engine)
+
+
 def stub(agent: FakeAgent) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_stub(agent.address)
+    return agent_stub(target_of(agent))
 
 
 def request(
@@ -60,7 +66,7 @@ def request(
 
 
 async def watch(agent: FakeAgent, mid: str, timeout: float = 30) -> list[pb.MigrationProgress]:
-    return await watch_progress(agent.address, mid, timeout)
+    return await watch_progress(target_of(agent), mid, timeout)
 
 
 async def code_of(coro) -> grpc.StatusCode:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
 """The agent over real libvirt + QEMU on the lab (root; marker `lab` through the fixture).
 
-An in-process agent serves host1 (its libvirtd over the unix socket, its gRPC on 127.0.0.1:0);
-the restart test runs a real `miglane agent` process inside host1's network namespace.
+An in-process agent serves host1 (its libvirtd over the unix socket, its gRPC on 127.0.0.1:0,
+mutual TLS with host1's credentials from a CA of the test's); the restart test runs a real
+`miglane agent --credentials` process inside host1's network namespace. Calls carry the engine's
+identity of that CA.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from agent_support import agent_stub, unique_name, watch_progress
+from agent_support import AgentTarget, agent_stub, unique_name, watch_progress
 from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.model import MIB
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
+from miglane.pki import CertificateAuthority, load_credentials
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import common_pb2
 
@@ -44,7 +47,21 @@ class LabAgent:
     status: LabStatus
     address: str
     vms: list[str]
+    authority: CertificateAuthority
     save_dir: str = ""
+
+    @property
+    def credentials_dir(self) -> Path:
+        return self.authority.layout.host(self.h1.name)
+
+    def at(self, address: str) -> AgentTarget:
+        """host1's agent at `address`, called with the engine's identity."""
+        caller = load_credentials(self.authority.layout.engine)
+        return AgentTarget(address, self.h1.name, caller)
+
+    @property
+    def target(self) -> AgentTarget:
+        return self.at(self.address)
 
     @property
     def h1(self):  # type: ignore[no-untyped-def]
@@ -91,6 +108,8 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
 
     status = lab.status()
     h1 = status.hosts[0]
+    authority = CertificateAuthority.init(tmp_path / "pki")
+    authority.issue_host(h1.name, [h1.mgmt_addr, h1.mig_addr, "127.0.0.1"])
     driver = LibvirtDriver(
         h1.libvirt_uri, qemu_tls_dir=h1.qemu_tls_dir, client_pki_dir=h1.client_pki_dir
     )
@@ -102,8 +121,9 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
         poll_interval=0.25,
     )
     await agent.start()
-    server, port = await create_server(agent, "127.0.0.1:0")
-    la = LabAgent(lab, status, f"127.0.0.1:{port}", [], agent.saves.path)
+    credentials_dir = authority.layout.host(h1.name)
+    server, port = await create_server(agent, "127.0.0.1:0", credentials_dir=credentials_dir)
+    la = LabAgent(lab, status, f"127.0.0.1:{port}", [], authority, agent.saves.path)
     try:
         yield la
     finally:
@@ -116,16 +136,16 @@ async def lab_agent(lab: Lab, tmp_path) -> AsyncIterator[LabAgent]:  # type: ign
                     lab.destroy_vm(host, name)
 
 
-async def watch(address: str, mid: str, timeout: float = 60) -> list[pb.MigrationProgress]:
-    return await watch_progress(address, mid, timeout)
+async def watch(target: AgentTarget, mid: str, timeout: float = 60) -> list[pb.MigrationProgress]:
+    return await watch_progress(target, mid, timeout)
 
 
-async def until_copied(address: str, mid: str, at_least: int, timeout: float = 30) -> None:
+async def until_copied(target: AgentTarget, mid: str, at_least: int, timeout: float = 30) -> None:
     """Returns once the migration has copied `at_least` bytes (it is under way, not set up)."""
     request = pb.GetMigrationStatusRequest(migration_id=mid)
     async with asyncio.timeout(timeout):
         while True:
-            progress = (await agent_stub(address).GetMigrationStatus(request)).progress
+            progress = (await agent_stub(target).GetMigrationStatus(request)).progress
             assert progress.phase == Phase.MIGRATION_PHASE_RUNNING, progress.error
             if progress.data_processed_bytes >= at_least:
                 return
@@ -154,8 +174,8 @@ async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
     tx_before = la.lab.nic_counters(la.h1.name, "mig").tx_bytes
-    await agent_stub(la.address).Migrate(la.request(name, "cap", 32))
-    samples = await watch(la.address, "cap")
+    await agent_stub(la.target).Migrate(la.request(name, "cap", 32))
+    samples = await watch(la.target, "cap")
     final = samples[-1]
     assert final.phase == Phase.MIGRATION_PHASE_COMPLETED, final.error
     percents = [s.progress_percent for s in samples]
@@ -170,13 +190,13 @@ async def test_migration_at_the_cap(lab_agent: LabAgent) -> None:
 async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
-    await agent_stub(la.address).Migrate(la.request(name, "change", 16))
-    await until_copied(la.address, "change", 16 * MIB)  # a second's worth at the first cap
+    await agent_stub(la.target).Migrate(la.request(name, "change", 16))
+    await until_copied(la.target, "change", 16 * MIB)  # a second's worth at the first cap
     changed_at = time.time()
-    await agent_stub(la.address).MigrateChangeParams(
+    await agent_stub(la.target).MigrateChangeParams(
         pb.MigrateChangeParamsRequest(migration_id="change", max_bandwidth_mib_per_second=64)
     )
-    samples = await watch(la.address, "change")
+    samples = await watch(la.target, "change")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED
     after = [s for s in samples if observed(s) > changed_at + 0.5 and s.iteration]
     assert after, "no sample after the change"
@@ -186,9 +206,9 @@ async def test_bandwidth_change_mid_flight(lab_agent: LabAgent) -> None:
 async def test_cancel_keeps_the_guest_on_the_source(lab_agent: LabAgent) -> None:
     la = lab_agent
     name = la.make_vm(128)
-    await agent_stub(la.address).Migrate(la.request(name, "cancel", 16))
-    await until_copied(la.address, "cancel", 1)
-    reply = await agent_stub(la.address).MigrateCancel(
+    await agent_stub(la.target).Migrate(la.request(name, "cancel", 16))
+    await until_copied(la.target, "cancel", 1)
+    reply = await agent_stub(la.target).MigrateCancel(
         pb.MigrateCancelRequest(migration_id="cancel")
     )
     assert reply.progress.phase == Phase.MIGRATION_PHASE_CANCELLED
@@ -211,10 +231,10 @@ async def test_schedule_aborts_a_guest_dirtying_more_than_the_cap(lab_agent: Lab
             ),
         ]
     )
-    await agent_stub(la.address).Migrate(
+    await agent_stub(la.target).Migrate(
         la.request(name, "dirty", 32, convergence_schedule=schedule)
     )
-    samples = await watch(la.address, "dirty")
+    samples = await watch(la.target, "dirty")
     final = samples[-1]
     assert final.phase == Phase.MIGRATION_PHASE_FAILED
     assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NOT_CONVERGING
@@ -228,7 +248,7 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
     name = la.make_vm(64)
     outside = str(la.lab.base_dir / f"{name}.save")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await agent_stub(la.address).Migrate(
+        await agent_stub(la.target).Migrate(
             pb.MigrateRequest(
                 migration_id="hib-outside",
                 vm_id=la.vm_uuid(name),
@@ -237,18 +257,18 @@ async def test_hibernate_and_restore(lab_agent: LabAgent) -> None:
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert not os.path.exists(outside) and la.where(name) == {la.h1.name}
-    await agent_stub(la.address).Migrate(
+    await agent_stub(la.target).Migrate(
         pb.MigrateRequest(
             migration_id="hib", vm_id=la.vm_uuid(name), hibernation=pb.HibernationTarget()
         )
     )
-    samples = await watch(la.address, "hib")
+    samples = await watch(la.target, "hib")
     assert samples[-1].phase == Phase.MIGRATION_PHASE_COMPLETED, samples[-1].error
     path = samples[-1].dst
     assert os.path.dirname(path) == la.save_dir
     assert os.path.getsize(path) >= 60 * MIB
     assert la.where(name) == set()
-    restored = await agent_stub(la.address).Restore(pb.RestoreRequest(path=path))
+    restored = await agent_stub(la.target).Restore(pb.RestoreRequest(path=path))
     assert restored.vm.name == name and restored.vm.state == common_pb2.VM_STATE_RUNNING
     assert la.where(name) == {la.h1.name}
     os.unlink(path)
@@ -258,12 +278,12 @@ async def test_a_migration_beyond_the_outgoing_limit_is_refused(lab_agent: LabAg
     la = lab_agent
     names = [la.make_vm(64) for _ in range(DEFAULT_MAX_OUTGOING + 1)]
     for k in range(DEFAULT_MAX_OUTGOING):
-        await agent_stub(la.address).Migrate(la.request(names[k], f"c{k}", 4))
+        await agent_stub(la.target).Migrate(la.request(names[k], f"c{k}", 4))
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await agent_stub(la.address).Migrate(la.request(names[-1], "over", 4))
+        await agent_stub(la.target).Migrate(la.request(names[-1], "over", 4))
     assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     for k in range(DEFAULT_MAX_OUTGOING):
-        await agent_stub(la.address).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
+        await agent_stub(la.target).MigrateCancel(pb.MigrateCancelRequest(migration_id=f"c{k}"))
     assert all(la.where(n) == {la.h1.name} for n in names)
 
 
@@ -275,6 +295,7 @@ def start_agent_process(la: LabAgent, state_dir: str, log_path: str) -> subproce
         "--state-dir", state_dir,
         "--save-dir", f"{state_dir}/saves",
         "--poll-interval", "0.25",
+        "--credentials", str(la.credentials_dir),
     ]  # fmt: skip
     log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
     process = la.lab.run_in_host(la.h1.name, argv, stdout=log, stderr=subprocess.STDOUT)
@@ -294,7 +315,7 @@ async def test_agent_killed_mid_migration_resumes_it(lab_agent: LabAgent, tmp_pa
     la = lab_agent
     name = la.make_vm(128)
     state_dir, log_path = str(tmp_path / "state"), str(tmp_path / "agent.log")
-    address = f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}"
+    address = la.at(f"{la.h1.mgmt_addr}:{RESTART_AGENT_PORT}")
     first = start_agent_process(la, state_dir, log_path)
     try:
         await agent_stub(address).Migrate(la.request(name, "survivor", 16))

@@ -33,8 +33,8 @@ async def test_a_paused_guest_migrates_and_arrives_paused(lab_agent: LabAgent) -
     name = la.make_vm(128)
     pause(la, name)
     assert states(la, name) == {la.h1.name: "paused"}
-    await agent_stub(la.address).Migrate(la.request(name, "paused", 64))
-    samples = await watch_progress(la.address, "paused", 60)
+    await agent_stub(la.target).Migrate(la.request(name, "paused", 64))
+    samples = await watch_progress(la.target, "paused", 60)
     final = samples[-1]
     assert final.phase == common_pb2.MIGRATION_PHASE_COMPLETED, final.error
     assert states(la, name).get(la.h2.name) == "paused"

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from miglane.cli.main import main
-from miglane.pki import LEAF_DAYS
+from miglane.engine.domain.authorization import refusal
+from miglane.pki import LEAF_DAYS, CertificateAuthority, Role
+from miglane.testing.identities import admin_credentials
 
 
 def run(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> tuple[int, str, str]:
@@ -145,11 +147,38 @@ def test_hosts_and_events(
     assert code == 0 and "removed host" in out
 
 
-def test_unreachable_engine_says_how_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["clusters", "list", "--engine", "127.0.0.1:1"])
+def test_unreachable_engine_says_how_to_fix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    authority = CertificateAuthority.init(tmp_path / "pki")
+    credentials = admin_credentials(authority).directory
+    code = main(["clusters", "list", "--engine", "127.0.0.1:1", "--credentials", str(credentials)])
     _, err = capsys.readouterr()
     assert code == 1
     assert "cannot reach the engine at 127.0.0.1:1" in err and "MIGLANE_ENGINE" in err
+
+
+def test_missing_credentials_say_how_to_get_some(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(["clusters", "list", "--engine", "127.0.0.1:1"])  # the default location: empty
+    _, err = capsys.readouterr()
+    assert code == 1
+    default = tmp_path / "config" / "miglane" / "credentials"
+    assert err.count("\n") == 1
+    assert f"miglane pki issue NAME --role admin --out {default}" in err
+
+
+def test_an_operator_is_told_which_role_a_command_needs(
+    capsys: pytest.CaptureFixture[str], engine_address: str, tmp_path: Path
+) -> None:
+    authority = CertificateAuthority.open(tmp_path / "engine" / "pki")
+    authority.issue("olga", Role.OPERATOR, tmp_path / "olga")
+    argv = ["clusters", "create", "Prod", "--credentials", str(tmp_path / "olga")]
+    code = main([*argv, "--engine", engine_address])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert refusal("CreateCluster", "olga", Role.OPERATOR) in err
 
 
 def test_events_watch_follows_until_ctrl_c(

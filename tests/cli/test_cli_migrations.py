@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_process import engine_process
+from engine_process import admin_credentials_of, engine_process
 
 from miglane.cli.main import main
+from miglane.pki import CREDENTIALS_ENV, CertificateAuthority
 
 WAIT_S = 30.0
 
@@ -36,12 +37,15 @@ def wait_for(check: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def fake_fleet(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
+    """The demo's fake agents, with host credentials of the CA the engine will use."""
     addresses = tmp_path / "fleet.json"
+    pki_dir = CertificateAuthority.init(tmp_path / "engine" / "pki").pki_dir
     with open(tmp_path / "fleet.log", "w") as log:
         fleet = subprocess.Popen(
             [
                 *(sys.executable, "-m", "miglane.cli.main", "demo", "fake-fleet"),
                 *("--addresses-file", str(addresses), "--state-dir", str(tmp_path / "agents")),
+                *("--pki-dir", str(pki_dir)),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -57,9 +61,13 @@ def fake_fleet(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
 
 @pytest.fixture
 def cluster_engine(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_fleet: list[dict[str, str]]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_fleet: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[str]:
     with engine_process(tmp_path / "engine", "--poll-interval", "0.2") as engine:
+        monkeypatch.setenv(CREDENTIALS_ENV, str(admin_credentials_of(tmp_path / "engine")))
         run_json(capsys, engine, "clusters", "create", "Prod")
         run_json(
             capsys,

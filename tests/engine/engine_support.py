@@ -5,18 +5,21 @@ queue; here the tests insert them)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 from migration_writers import record_migration
 
 from miglane.engine.domain.model import Migration, MigrationPhase, Vm, VmState
 from miglane.engine.inventory import Inventory
+from miglane.pki import Credentials
 from miglane.testing.engine_stack import start_engine
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import engine_pb2_grpc
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,16 +40,23 @@ class Engine:
     port: int
     channel: grpc.aio.Channel
     stub: engine_pb2_grpc.EngineServiceStub
+    # The admin identity `channel` uses.
+    credentials: Credentials
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def new_channel(self, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
+        """Another connection to the engine, as the same admin."""
+        return engine_channel(self.address, self.credentials, options=options)
+
 
 @asynccontextmanager
 async def running_engine(state_dir: Path, *, queue_size: int = 1024) -> AsyncIterator[Engine]:
     built = await start_engine(state_dir, event_queue_size=queue_size, poll_hosts=False)
-    channel = grpc.aio.insecure_channel(built.address)
+    credentials = admin_credentials(built.authority)
+    channel = engine_channel(built.address, credentials)
     try:
         yield Engine(
             built.inventory,
@@ -54,6 +64,7 @@ async def running_engine(state_dir: Path, *, queue_size: int = 1024) -> AsyncIte
             built.port,
             channel,
             engine_pb2_grpc.EngineServiceStub(channel),
+            credentials,
         )
     finally:
         await channel.close()

@@ -25,7 +25,13 @@ from miglane.agent.testing import FakeAgent, default_nics, start_fake_agents, st
 from miglane.engine.app import Engine
 from miglane.engine.domain.model import MigrationPolicy
 from miglane.engine.inventory import Inventory
-from miglane.testing.engine_stack import fake_agent_cluster, start_engine, wait_until_polled
+from miglane.testing.engine_stack import (
+    engine_authority,
+    fake_agent_cluster,
+    start_engine,
+    wait_until_polled,
+)
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 FINAL = {
@@ -78,7 +84,7 @@ class World:
         without ending any record, as a killed engine would."""
         await stop_engine(self.engine, self.channel)
         self.engine = await start_engine(self.tmp / "engine")
-        self.channel = grpc.aio.insecure_channel(self.engine.address)
+        self.channel = engine_channel(self.engine.address, admin_credentials(self.engine.authority))
         self.stub = engine_pb2_grpc.EngineServiceStub(self.channel)
 
     async def host(self, index: int) -> engine_pb2.Host:
@@ -131,9 +137,10 @@ async def orchestrated(
         max_outgoing=max_outgoing,
         nics=nics,
         state_root=str(tmp / "agents"),
+        authority=engine_authority(tmp / "engine"),
     )
     engine = await start_engine(tmp / "engine", agent_timeout_s=call_timeout_s)
-    channel = grpc.aio.insecure_channel(engine.address)
+    channel = engine_channel(engine.address, admin_credentials(engine.authority))
     world = World(tmp, agents, engine, channel, engine_pb2_grpc.EngineServiceStub(channel), "", [])
     try:
         world.cluster_id, world.host_ids = await fake_agent_cluster(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
 import grpc
 import pytest
 
-from miglane.agent.testing import start_fake_agents, stop_fake_agents
+from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.engine.agent_client import (
     DESTINATION_UNREACHABLE,
     VM_NOT_RUNNING,
@@ -25,7 +29,26 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.domain.progress import MigrateCall
 from miglane.engine.grpc_api.converters import migrate_request, sample_from_proto
+from miglane.pki import CRL, ENGINE_NAME, CertificateAuthority, Role
 from miglane.v1 import agent_pb2, common_pb2
+
+
+def engine_clients(
+    agents: Sequence[FakeAgent], *, names: dict[str, str] | None = None, timeout_s: float = 3.0
+) -> AgentClients:
+    """The engine's clients of `agents`, as the engine makes them: its identity, and each
+    address expected to be the host named there (`names`: address -> name, default the
+    agents' own)."""
+    expected = names if names is not None else {agent.address: agent.name for agent in agents}
+
+    async def host_name_of(address: str) -> str | None:
+        return expected.get(address)
+
+    return AgentClients(
+        call_timeout_s=timeout_s,
+        credentials_dir=agents[0].authority.layout.engine,
+        host_name_of=host_name_of,
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +123,7 @@ async def test_the_agents_refusal_reason_reaches_the_engine() -> None:
     """Against a real agent on a loopback port: the engine tells "the destination refused"
     and "the VM is not running" from the ErrorInfo reason, not from the sentence."""
     _, (source, destination) = await start_fake_agents(2, 2)
-    clients = AgentClients()
+    clients = engine_clients([source, destination])
     tuning = migration_tuning(MigrationPolicy())
     try:
         to_nowhere = MigrateCall("m1", source.vm_ids[0], "nowhere", "tcp://10.1.0.2", 8, tuning)
@@ -134,3 +157,51 @@ async def test_an_unreachable_agent_gives_no_reason() -> None:
         assert (failed.value.kind, failed.value.reason) == (AgentCallErrorKind.UNREACHABLE, "")
     finally:
         await clients.close()
+
+
+async def test_an_agent_presenting_another_hosts_certificate_is_unreachable() -> None:
+    """The engine added host0 at this address; whoever answers there with host1's certificate
+    is not spoken to."""
+    _, (host0, host1) = await start_fake_agents(2)
+    impostor = engine_clients([host0, host1], names={host1.address: host0.name})
+    genuine = engine_clients([host0, host1])
+    try:
+        with pytest.raises(AgentCallError) as refused:
+            await impostor.list_vms(host1.address)
+        assert refused.value.kind is AgentCallErrorKind.UNREACHABLE
+        assert await genuine.list_vms(host1.address) == []
+    finally:
+        await impostor.close()
+        await genuine.close()
+        await stop_fake_agents([host0, host1], grace=0)
+
+
+async def test_an_address_of_no_added_host_is_unreachable() -> None:
+    _, agents = await start_fake_agents(1)
+    clients = engine_clients(agents, names={})
+    try:
+        with pytest.raises(AgentCallError) as refused:
+            await clients.list_vms(agents[0].address)
+        assert refused.value.kind is AgentCallErrorKind.UNREACHABLE
+    finally:
+        await clients.close()
+        await stop_fake_agents(agents, grace=0)
+
+
+async def test_a_reissued_engine_identity_is_used_by_the_next_calls(tmp_path: Path) -> None:
+    """Re-issue the engine's credentials, revoke the old ones and hand the agent the new
+    revocation list: the engine's calls go on, over a channel with the new identity."""
+    authority = CertificateAuthority.init(tmp_path / "pki")
+    _, agents = await start_fake_agents(1, authority=authority)
+    (agent,) = agents
+    clients = engine_clients(agents)
+    try:
+        assert await clients.list_vms(agent.address) == []
+        old = next(i for i in authority.list() if i.role is Role.ENGINE and not i.revoked)
+        authority.issue(ENGINE_NAME, Role.ENGINE, authority.layout.engine)
+        authority.revoke(old.serial)
+        shutil.copyfile(authority.layout.crl, agent.credentials_dir / CRL)
+        assert await clients.list_vms(agent.address) == []
+    finally:
+        await clients.close()
+        await stop_fake_agents(agents, grace=0)

@@ -19,6 +19,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from miglane.pki import CertificateAuthority
+from miglane.testing.identities import admin_credentials, sync_engine_channel
 from miglane.v1 import common_pb2, engine_pb2_grpc
 from miglane.v1 import engine_pb2 as pb
 
@@ -30,11 +32,13 @@ LISTENING = re.compile(r"^engine listening on (\S+)$")
 @dataclass
 class EngineProcess:
     process: subprocess.Popen[str]
+    state_dir: Path
     address: str = ""
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def stub(self) -> tuple[grpc.Channel, engine_pb2_grpc.EngineServiceStub]:
-        channel = grpc.insecure_channel(self.address)
+        credentials = admin_credentials(CertificateAuthority.open(self.state_dir / "pki"))
+        channel = sync_engine_channel(self.address, credentials)
         return channel, engine_pb2_grpc.EngineServiceStub(channel)
 
 
@@ -46,7 +50,7 @@ def start(state_dir: Path, *extra: str, module: str = "miglane.engine") -> Engin
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
-    engine = EngineProcess(process)
+    engine = EngineProcess(process, state_dir)
 
     def pump() -> None:
         assert process.stdout is not None

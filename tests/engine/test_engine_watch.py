@@ -134,9 +134,7 @@ async def test_a_stuck_client_does_not_hold_back_others_or_the_engine(tmp_path: 
         stub = engine.stub
         await stub.CreateCluster(pb.CreateClusterRequest(name="c1"))
         # A client that subscribes and never reads, on its own connection without window growth.
-        stuck_channel = grpc.aio.insecure_channel(
-            engine.address, options=[("grpc.http2.bdp_probe", 0)]
-        )
+        stuck_channel = engine.new_channel(options=[("grpc.http2.bdp_probe", 0)])
         stuck = engine_pb2_grpc.EngineServiceStub(stuck_channel).WatchEvents(
             pb.WatchEventsRequest(after_sequence=1)
         )

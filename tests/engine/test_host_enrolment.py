@@ -28,6 +28,7 @@ from miglane.pki import (
     load_credentials,
 )
 from miglane.testing.engine_stack import start_engine
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1 import engine_pb2_grpc
 from miglane.v1.rich_errors import error_details
@@ -62,7 +63,7 @@ class Running:
 @asynccontextmanager
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     engine = await start_engine(tmp_path / "state", poll_hosts=False)
-    channel = grpc.aio.insecure_channel(engine.address)
+    channel = engine_channel(engine.address, admin_credentials(engine.authority))
     stub = engine_pb2_grpc.EngineServiceStub(channel)
     try:
         cluster = (await stub.CreateCluster(pb.CreateClusterRequest(name="c1"))).cluster

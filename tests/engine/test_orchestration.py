@@ -18,6 +18,7 @@ from miglane.agent.domain.model import MigrateRequest as AgentMigrateRequest
 from miglane.agent.driver import DriverErrorKind
 from miglane.agent.testing import FakeAgent, default_nics
 from miglane.engine.domain.model import BandwidthMode, MigrationPhase, MigrationPolicy
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
@@ -579,7 +580,9 @@ async def test_stuck_watcher_delays_nobody(tmp_path: Path) -> None:
         stuck = world.engine.migrations.watch()
         assert await stuck.__anext__() is None  # snapshot complete, then never read again
         # A gRPC client that opens the stream and never reads it.
-        stuck_channel = grpc.aio.insecure_channel(world.server_address)
+        stuck_channel = engine_channel(
+            world.server_address, admin_credentials(world.engine.authority)
+        )
         stuck_call = engine_pb2_grpc.EngineServiceStub(stuck_channel).WatchMigrations(
             engine_pb2.WatchMigrationsRequest(include_finished=True)
         )

@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     NetworkSpec,
 )
 from miglane.testing.engine_stack import start_engine
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 if TYPE_CHECKING:
@@ -100,9 +101,10 @@ def guests(lab: Lab) -> Iterator[list[str]]:
 async def lab_engine(
     tmp: Path, lab: Lab, status: LabStatus, policy: MigrationPolicy | None = None
 ) -> AsyncIterator[LabEngine]:
-    built = await start_engine(tmp / "engine", poll_interval_s=0.3)
+    # The lab's agents obey the engine of the lab's CA.
+    built = await start_engine(tmp / "engine", poll_interval_s=0.3, pki_dir=lab.pki_dir)
     inventory = built.inventory
-    channel = grpc.aio.insecure_channel(built.address)
+    channel = engine_channel(built.address, admin_credentials(built.authority))
     try:
         cluster = await inventory.clusters.create_cluster(ClusterSpec(name="lab", policy=policy))
         mgmt = await inventory.networks.create_network(

@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from orchestration_support import FINAL, wait_for
 
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
+from miglane.pki import CertificateAuthority
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 LISTENING = re.compile(r"^engine listening on (\S+)$")
@@ -70,6 +71,10 @@ def engines() -> Iterator[list[subprocess.Popen[str]]]:
 async def test_kill_9_mid_migration_then_restart_finishes_everything(
     tmp_path: Path, engines: list[subprocess.Popen[str]]
 ) -> None:
+    # The engine process's CA (its default PKI directory), made first: the agents' credentials
+    # come from it.
+    authority = CertificateAuthority.init(tmp_path / "engine" / "pki")
+    admin = admin_credentials(authority)
     _, agents = await start_fake_agents(
         3,
         vms_per_host=2,
@@ -77,11 +82,12 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
         speed=5,
         poll_interval=0.05,
         state_root=str(tmp_path / "agents"),
+        authority=authority,
     )
     try:
         process, address = start_engine_process(tmp_path / "engine")
         engines.append(process)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with engine_channel(address, admin) as channel:
             stub = engine_pb2_grpc.EngineServiceStub(channel)
             cluster = (
                 await stub.CreateCluster(
@@ -140,7 +146,7 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
 
         process, address = start_engine_process(tmp_path / "engine")
         engines.append(process)
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with engine_channel(address, admin) as channel:
             stub = engine_pb2_grpc.EngineServiceStub(channel)
 
             async def get(migration_id: str) -> engine_pb2.Migration:

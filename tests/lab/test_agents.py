@@ -8,9 +8,11 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from miglane.grpctls import target_name_options
 from miglane.lab import Lab, LabStatus
 from miglane.lab.network import netns_path
 from miglane.lab.processes import netns_inode
+from miglane.pki import CertificateAuthority, load_credentials
 
 pytestmark = pytest.mark.lab
 
@@ -24,7 +26,10 @@ def test_each_host_runs_a_serving_agent_on_its_management_address(
         assert os.stat(f"/proc/{host.agent_pid}/ns/net").st_ino == netns_inode(
             netns_path(host.netns)
         )
-        with grpc.insecure_channel(host.agent_addr) as channel:
+        engine = load_credentials(CertificateAuthority.open(lab.pki_dir).layout.engine)
+        credentials = grpc.ssl_channel_credentials(engine.ca_pem, engine.key_pem, engine.cert_pem)
+        options = target_name_options(host.name)
+        with grpc.secure_channel(host.agent_addr, credentials, options=options) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=10
             )

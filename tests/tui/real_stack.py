@@ -27,6 +27,7 @@ from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.engine.app import Engine, build_engine
 from miglane.engine.inventory import Inventory
 from miglane.testing.engine_stack import quick_config
+from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.tui.grpc_client import GrpcEngineClient
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
@@ -193,7 +194,7 @@ class RealEngine:
         return self.engine.inventory
 
     def client(self) -> GrpcEngineClient:
-        return GrpcEngineClient(self.address)
+        return GrpcEngineClient(self.address, admin_credentials(self.engine.authority))
 
     async def stop(self) -> None:
         await self.engine.stop()
@@ -285,7 +286,12 @@ async def _build_example_cluster(engine: RealEngine) -> None:
         )
         engine.ids[f"{cluster}/{name}"] = (await stub.CreateNetwork(request)).network.id
     engine.fabric, agents = await start_fake_agents(
-        len(HOSTS), fabric=engine.fabric, nics=_nics, name_prefix="fake"
+        len(HOSTS),
+        fabric=engine.fabric,
+        nics=_nics,
+        name_prefix="fake",
+        authority=engine.engine.authority,
+        identities=[plan.name for plan in HOSTS],
     )
     numbers = itertools.count(1)
     for plan, agent in zip(HOSTS, agents, strict=True):
@@ -329,7 +335,7 @@ async def example_engine(state_dir: Path) -> AsyncIterator[RealEngine]:
     """
     clock, make_id = ManualClock(), counting_ids()
     built = await start_engine(state_dir, "127.0.0.1:0", clock, make_id)
-    channel = grpc.aio.insecure_channel(built.address)
+    channel = engine_channel(built.address, admin_credentials(built.authority))
     engine = RealEngine(
         state_dir,
         clock,

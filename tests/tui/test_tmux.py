@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_process import engine_process
+from engine_process import admin_credentials_of, engine_process
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -72,8 +72,20 @@ class Tmux:
         self.socket.unlink(missing_ok=True)
 
 
-def test_operator_grants_the_migration_role_under_tmux(engine_address: str) -> None:
-    tmux = Tmux([sys.executable, "-m", "miglane.cli.main", "tui", "--engine", engine_address])
+def test_operator_grants_the_migration_role_under_tmux(engine_address: str, tmp_path: Path) -> None:
+    credentials = admin_credentials_of(tmp_path / "engine")
+    tmux = Tmux(
+        [
+            sys.executable,
+            "-m",
+            "miglane.cli.main",
+            "tui",
+            "--engine",
+            engine_address,
+            "--credentials",
+            str(credentials),
+        ]
+    )
     try:
         tmux.wait_for(f"connected to {engine_address}")
         screen = tmux.wait_for("⇄ migration")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
+from pathlib import Path
 
 from miglane.agent.domain.validation import PEER_URI_SCHEME
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
@@ -14,6 +16,8 @@ from miglane.agent.saves import DEFAULT_SAVE_DIR
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
 
 log = logging.getLogger("miglane.agent")
+
+CREDENTIALS_ENV = "MIGLANE_CREDENTIALS"
 
 
 def _at_least_one(text: str) -> int:
@@ -86,6 +90,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="libvirt URI other hosts use to reach this host's libvirtd "
         f"(default {PEER_URI_SCHEME}://<listen host>/system)",
     )
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"this host's credentials (`miglane pki issue-host NAME --address MGMT_ADDR`): "
+        f"mutual TLS, only the engine may call (default ${CREDENTIALS_ENV})",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="DEVELOPMENT ONLY: plaintext gRPC, anyone who reaches the port may migrate this "
+        "host's VMs (logged as a warning)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(handler=run)
 
@@ -106,14 +124,36 @@ def default_peer_uri(listen_host: str) -> str:
     return f"{PEER_URI_SCHEME}://{host}/system"
 
 
+def credentials_dir(args: argparse.Namespace) -> Path | None:
+    """The host's credentials directory; None when serving --insecure."""
+    if args.insecure:
+        return None
+    chosen = args.credentials or os.environ.get(CREDENTIALS_ENV)
+    if not chosen:
+        raise SystemExit(
+            "miglane agent: give --credentials DIR (or MIGLANE_CREDENTIALS), the host's "
+            "credentials from `miglane pki issue-host NAME --address MGMT_ADDR` "
+            "(or --insecure, for development only)"
+        )
+    return Path(chosen)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return asyncio.run(serve(args))
+    credentials = credentials_dir(args)
+    from miglane.pki import PkiError, load_credentials
+
+    if credentials is not None:
+        try:
+            load_credentials(credentials)
+        except PkiError as error:
+            raise SystemExit(f"miglane agent: {error}") from None
+    return asyncio.run(serve(args, credentials))
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
     from miglane.agent.driver import HypervisorDriver
     from miglane.agent.grpc_api.server import create_server
     from miglane.agent.service import Agent
@@ -141,7 +181,7 @@ async def serve(args: argparse.Namespace) -> int:
         max_outgoing=args.max_outgoing,
     )
     await agent.start()
-    server, port = await create_server(agent, args.listen)
+    server, port = await create_server(agent, args.listen, credentials_dir=credentials)
     shown = f"[{listen_host}]" if ":" in listen_host else listen_host
     log.info(
         "agent listening on %s:%d (peer libvirt URI %s, driver %s)",

@@ -409,6 +409,10 @@ class Agent:
                 "give max_bandwidth_mibps > 0 (and/or max_downtime_ms > 0)",
                 field="max_bandwidth_mibps",
             )
+        if change.max_downtime_ms < 0:
+            raise InvalidArgument(
+                f"max_downtime is negative ({change.max_downtime_ms} ms)", field="max_downtime"
+            )
         job = self._job(change.migration_id)
         if job.status.finished:
             raise FailedPrecondition(

@@ -7,6 +7,11 @@
 Each agent is a real grpc.aio server on 127.0.0.1:<free port> over a `FakeDriver`; all share
 one `FakeFabric`, so VMs really move between them. A host's NICs are given per host, so the
 engine can put hosts on (or off) its logical networks.
+
+Every agent serves mutual TLS with host credentials issued by `authority` (give the engine's,
+`CertificateAuthority.init(<engine pki dir>)`, so the engine reaches them; without one, a CA of
+their own is made in the state root), named as the engine must add the host: `agent.name`.
+`agent.channel()` dials one with the engine's identity.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -23,6 +29,10 @@ from miglane.agent.domain.model import Nic
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.agent.grpc_api.server import create_server
 from miglane.agent.service import DEFAULT_MAX_OUTGOING, Agent
+from miglane.grpctls import secure_channel
+from miglane.pki import CertificateAuthority, Credentials, load_credentials
+
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -37,12 +47,23 @@ class FakeAgent:
     server: grpc.aio.Server
     state_dir: str
     vm_ids: list[str]
+    # The CA that issued the agent's host credentials (its engine identity may call it).
+    authority: CertificateAuthority
+    credentials_dir: Path
+    # The host name its certificate holds: what the engine must add it as.
+    identity: str
     # The state root `start_fake_agents` made itself (none was given): removed on stop.
     temporary_state_root: str | None = None
 
     @property
     def peer_uri(self) -> str:
         return self.host.peer_uri
+
+    def channel(self, credentials: Credentials | None = None) -> grpc.aio.Channel:
+        """A channel to this agent, checking it is `name`, as `credentials` (default: the
+        engine's identity, the only one an agent obeys)."""
+        caller = credentials or load_credentials(self.authority.layout.engine)
+        return secure_channel(self.address, caller, server_name=self.identity)
 
     async def stop(self, grace: float = 0.5) -> None:
         await self.server.stop(grace)
@@ -61,7 +82,9 @@ class FakeAgent:
             nic_source=self.agent.nic_source,
         )
         await self.agent.start()
-        self.server, _ = await create_server(self.agent, self.address)
+        self.server, _ = await create_server(
+            self.agent, self.address, credentials_dir=self.credentials_dir
+        )
 
 
 def default_nics(index: int) -> list[Nic]:
@@ -85,13 +108,19 @@ async def start_fake_agents(
     nics: Callable[[int], Sequence[Nic]] = default_nics,
     state_root: str | None = None,
     name_prefix: str = "host",
+    authority: CertificateAuthority | None = None,
+    identities: Sequence[str] | None = None,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
-    `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time."""
+    `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
+    host credentials from `authority` (see the module's docstring), for the host name the
+    engine will add it as: `identities[i]`, by default its own name."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
         state_root = temporary_state_root = tempfile.mkdtemp(prefix="miglane-fake-agents-")
+    if authority is None:
+        authority = CertificateAuthority.init(Path(state_root) / "pki")
     agents = []
     for i in range(n):
         name = f"{name_prefix}{i}"
@@ -112,17 +141,23 @@ async def start_fake_agents(
             nic_source=functools.partial(list, host_nics),
         )
         await agent.start()
-        server, port = await create_server(agent, "127.0.0.1:0")
+        identity = identities[i] if identities else name
+        authority.issue_host(identity, [LOOPBACK])
+        credentials_dir = authority.layout.host(identity)
+        server, port = await create_server(agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir)
         agents.append(
             FakeAgent(
                 name,
-                f"127.0.0.1:{port}",
+                f"{LOOPBACK}:{port}",
                 host,
                 driver,
                 agent,
                 server,
                 state_dir,
                 vm_ids,
+                authority,
+                credentials_dir,
+                identity,
                 temporary_state_root,
             )
         )

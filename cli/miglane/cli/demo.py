@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fleet = verbs.add_parser("fake-fleet", help=argparse.SUPPRESS)
     fleet.add_argument("--addresses-file", type=Path, required=True)
     fleet.add_argument("--state-dir", type=Path, required=True)
+    fleet.add_argument("--pki-dir", type=Path, required=True)
     fleet.set_defaults(handler=_run(_fake_fleet))
 
 
@@ -108,6 +109,25 @@ class DemoPaths:
     def lab_dir(self) -> Path:
         return self.base / "lab"
 
+    @property
+    def fake_pki_dir(self) -> Path:
+        """The CA of the fake hosts' and the engine's identities (kept across `down`, like the
+        admin's credentials it issued)."""
+        return self.base / "pki"
+
+    @property
+    def admin_dir(self) -> Path:
+        """The demo's own admin identity: what `up` configures the engine with."""
+        return self.base / "admin"
+
+    def pki_dir(self, mode: str) -> Path:
+        """The engine's PKI: on the lab, the lab's CA (its agents' credentials come from it)."""
+        if mode == "lab":
+            from miglane.lab import Lab
+
+            return Lab(self.lab_dir).pki_dir
+        return self.fake_pki_dir
+
 
 # ---------------------------------------------------------------- up
 
@@ -119,10 +139,12 @@ def _up(args: argparse.Namespace) -> int:
     mode, hosts, why_fake = _start_hosts(paths, state, force_fake=args.fake)
     state["mode"] = mode
     _save_state(paths, state)
-    engine_pid = _ensure_engine(paths, state)
+    pki_dir = paths.pki_dir(mode)
+    _issue_admins(paths, pki_dir)
+    engine_pid = _ensure_engine(paths, state, pki_dir)
     state["engine_pid"] = engine_pid
     _save_state(paths, state)
-    _configure_engine(hosts, mode)
+    _configure_engine(hosts, mode, paths.admin_dir)
     print(f"engine: {ENGINE_ADDRESS} (log {paths.engine_log})")
     for host in hosts:
         print(f"host {host['name']}: agent {host['agent']}")
@@ -177,9 +199,13 @@ def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str,
     if _fleet_running(paths, pid) and paths.fleet_addresses.exists():
         return list(json.loads(paths.fleet_addresses.read_text()))
     paths.fleet_addresses.unlink(missing_ok=True)
+    from miglane.pki import CertificateAuthority
+
+    CertificateAuthority.init(paths.fake_pki_dir)  # the fake agents' credentials come from it
     command = [sys.executable, "-m", "miglane.cli.main", "demo", "fake-fleet"]
     command += ["--addresses-file", str(paths.fleet_addresses)]
     command += ["--state-dir", str(paths.base / "fake-agents")]
+    command += ["--pki-dir", str(paths.fake_pki_dir)]
     state["fleet_pid"] = _spawn(command, paths.fleet_log)
     _save_state(paths, state)
     deadline = time.monotonic() + 30
@@ -190,15 +216,46 @@ def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str,
     return list(json.loads(paths.fleet_addresses.read_text()))
 
 
-def _ensure_engine(paths: DemoPaths, state: dict[str, Any]) -> int:
+def _issue_admins(paths: DemoPaths, pki_dir: Path) -> None:
+    """An admin identity for the demo itself, and one at the clients' default location when
+    none is there yet, so `miglane ...` and `miglane tui` work without a flag."""
+    from miglane.pki import CERT, CertificateAuthority, Role, default_credentials_dir
+
+    authority = CertificateAuthority.init(pki_dir)
+    if not _issued_by(paths.admin_dir, authority.ca_pem):
+        shutil.rmtree(paths.admin_dir, ignore_errors=True)  # from an earlier CA
+        authority.issue("demo-admin", Role.ADMIN, paths.admin_dir)
+    default = default_credentials_dir()
+    if not (default / CERT).exists():
+        authority.issue("admin", Role.ADMIN, default)
+        print(f"admin credentials for the CLI and the TUI: {default}")
+    elif not _issued_by(default, authority.ca_pem):
+        print(
+            f"miglane demo: {default} holds credentials of another CA; use "
+            f"--credentials {paths.admin_dir} (or remove {default} and run `make run` again)",
+            file=sys.stderr,
+        )
+
+
+def _issued_by(directory: Path, ca_pem: bytes) -> bool:
+    from miglane.pki import CA_CERT, CERT
+
+    try:
+        return (directory / CERT).exists() and (directory / CA_CERT).read_bytes() == ca_pem
+    except OSError:
+        return False
+
+
+def _ensure_engine(paths: DemoPaths, state: dict[str, Any], pki_dir: Path) -> int:
     running = state.get("engine_pid")
-    if isinstance(running, int) and _engine_running(paths, running) and _engine_answers():
+    answers = _engine_answers(paths.admin_dir)
+    if isinstance(running, int) and _engine_running(paths, running) and answers:
         return running
     command = [sys.executable, "-m", "miglane.cli.main", "engine", "--listen", ENGINE_ADDRESS]
-    command += ["--state-dir", str(paths.engine_dir)]
+    command += ["--state-dir", str(paths.engine_dir), "--pki-dir", str(pki_dir)]
     pid = _spawn(command, paths.engine_log)
     deadline = time.monotonic() + 30
-    while not _engine_answers():
+    while not _engine_answers(paths.admin_dir):
         if time.monotonic() > deadline or not _engine_running(paths, pid):
             raise CommandError(
                 f"the engine did not start on {ENGINE_ADDRESS}; see {paths.engine_log}"
@@ -207,22 +264,21 @@ def _ensure_engine(paths: DemoPaths, state: dict[str, Any]) -> int:
     return pid
 
 
-def _engine_answers() -> bool:
+def _engine_answers(credentials: Path) -> bool:
     import grpc
 
-    from miglane.v1 import engine_pb2, engine_pb2_grpc
+    from miglane.cli.engine_client import engine_stub
+    from miglane.v1 import engine_pb2
 
-    with grpc.insecure_channel(ENGINE_ADDRESS) as channel:
+    with engine_stub(ENGINE_ADDRESS, credentials) as stub:
         try:
-            engine_pb2_grpc.EngineServiceStub(channel).ListClusters(
-                engine_pb2.ListClustersRequest(), timeout=1
-            )
+            stub.ListClusters(engine_pb2.ListClustersRequest(), timeout=1)
         except grpc.RpcError:
             return False
     return True
 
 
-def _configure_engine(hosts: list[dict[str, str]], mode: str) -> None:
+def _configure_engine(hosts: list[dict[str, str]], mode: str, credentials: Path) -> None:
     """The demo cluster: management and migration networks (role granted) and the hosts."""
     from miglane.cli.engine_client import (
         call,
@@ -237,7 +293,7 @@ def _configure_engine(hosts: list[dict[str, str]], mode: str) -> None:
     description = (
         "Miglane demo on real libvirt hosts (miglane lab)" if mode == "lab" else FAKE_BANNER
     )
-    with engine_stub(address) as stub:
+    with engine_stub(address, credentials) as stub:
         cluster = next((c for c in list_clusters(stub, address) if c.name == "Default"), None)
         if cluster is None:
             cluster = call(
@@ -297,6 +353,7 @@ def _fake_fleet(args: argparse.Namespace) -> int:
 
     from miglane.agent.domain.model import Nic
     from miglane.agent.testing import start_fake_agents, stop_fake_agents
+    from miglane.pki import CertificateAuthority
 
     mgmt = list(ipaddress.IPv4Network(MGMT_SUBNET).hosts())
     mig = list(ipaddress.IPv4Network(MIG_SUBNET).hosts())
@@ -333,6 +390,7 @@ def _fake_fleet(args: argparse.Namespace) -> int:
             nics=demo_nics,
             state_root=str(args.state_dir),
             name_prefix="fake-host",
+            authority=CertificateAuthority.open(args.pki_dir),
         )
         for agent, (_, dirty) in zip(agents, [(0, 0), (1, 64), (2, 0)], strict=True):
             if dirty:

@@ -1,4 +1,5 @@
-"""How the operator commands reach the engine: address, channel, errors, name resolution."""
+"""How the operator commands reach the engine: address, identity (mutual TLS with the
+operator's credentials, checking the server is the engine), channel, errors, name resolution."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import argparse
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
+from miglane.grpctls import channel_credentials, target_name_options
+from miglane.pki import CREDENTIALS_ENV, ENGINE_NAME, PkiError, load_client_credentials
 from miglane.v1 import engine_pb2, engine_pb2_grpc
 from miglane.v1.rich_errors import error_details
 
@@ -35,13 +39,35 @@ def engine_options() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"engine address (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
     )
+    add_credentials_option(parent)
     parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parent
 
 
+def add_credentials_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"your identity (`miglane pki issue`; env {CREDENTIALS_ENV}, default "
+        "$XDG_CONFIG_HOME/miglane/credentials)",
+    )
+
+
 @contextmanager
-def engine_stub(address: str) -> Iterator[engine_pb2_grpc.EngineServiceStub]:
-    with grpc.insecure_channel(address) as channel:
+def engine_stub(
+    address: str, credentials_dir: Path | None = None
+) -> Iterator[engine_pb2_grpc.EngineServiceStub]:
+    """A stub over mutual TLS as the operator's identity, checking the server is the engine
+    (its certificate's DNS SAN `engine`), whatever address is dialled."""
+    try:
+        credentials = load_client_credentials(credentials_dir)
+    except PkiError as error:
+        raise CommandError(str(error)) from None
+    with grpc.secure_channel(
+        address, channel_credentials(credentials), options=target_name_options(ENGINE_NAME)
+    ) as channel:
         yield engine_pb2_grpc.EngineServiceStub(channel)
 
 

@@ -147,7 +147,7 @@ def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
 
 
 def _clusters_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         clusters = list_clusters(stub, args.engine)
         networks = {n.id: n.name for n in list_networks(stub, "", args.engine)}
     if args.json:
@@ -181,7 +181,7 @@ def _bandwidth_label(policy: Any) -> str:
 def _clusters_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         cluster = call(
             stub.GetCluster, engine_pb2.GetClusterRequest(cluster_id=cluster_id), args.engine
@@ -234,7 +234,7 @@ def _clusters_create(args: argparse.Namespace) -> None:
         description=args.description,
         policy=policy,
     )
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster = call(stub.CreateCluster, request, args.engine).cluster
     _print_cluster(cluster, args.json)
 
@@ -242,7 +242,7 @@ def _clusters_create(args: argparse.Namespace) -> None:
 def _clusters_update(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         current = call(
             stub.GetCluster, engine_pb2.GetClusterRequest(cluster_id=cluster_id), args.engine
@@ -264,7 +264,7 @@ def _clusters_update(args: argparse.Namespace) -> None:
 def _clusters_delete(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine)
         call(
             stub.DeleteCluster, engine_pb2.DeleteClusterRequest(cluster_id=cluster_id), args.engine
@@ -333,7 +333,7 @@ def _role_labels(roles: Any) -> str:
 
 
 def _networks_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         networks = list_networks(stub, cluster_id, args.engine)
         clusters = {c.id: c.name for c in list_clusters(stub, args.engine)}
@@ -383,7 +383,7 @@ def _print_network(network: Any, as_json: bool) -> None:
 def _networks_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         network = call(
             stub.GetNetwork, engine_pb2.GetNetworkRequest(network_id=network_id), args.engine
@@ -394,7 +394,7 @@ def _networks_show(args: argparse.Namespace) -> None:
 def _networks_create(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.CreateNetworkRequest(
             cluster_id=resolve_cluster_id(stub, args.cluster, args.engine),
             name=args.name,
@@ -414,7 +414,7 @@ def _networks_create(args: argparse.Namespace) -> None:
 def _networks_update(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.UpdateNetworkRequest(
             network_id=resolve_network_id(stub, args.network, args.cluster, args.engine)
         )
@@ -437,7 +437,7 @@ def _networks_update(args: argparse.Namespace) -> None:
 def _networks_delete(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         call(
             stub.DeleteNetwork, engine_pb2.DeleteNetworkRequest(network_id=network_id), args.engine
@@ -449,7 +449,7 @@ def _networks_delete(args: argparse.Namespace) -> None:
 def _networks_set_role(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         response = call(
             stub.SetNetworkRole,
@@ -470,7 +470,7 @@ def _networks_set_role(args: argparse.Namespace) -> None:
 def _networks_unset_role(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         network_id = resolve_network_id(stub, args.network, args.cluster, args.engine)
         response = call(
             stub.UnsetNetworkRole,
@@ -522,7 +522,7 @@ def _host_status(host: Any) -> str:
 
 
 def _hosts_list(args: argparse.Namespace) -> None:
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         hosts = list_hosts(stub, cluster_id, args.engine)
     if args.json:
@@ -600,7 +600,7 @@ def _print_host(host: Any, as_json: bool) -> None:
 def _hosts_show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         host = call(stub.GetHost, engine_pb2.GetHostRequest(host_id=host_id), args.engine).host
     _print_host(host, args.json)
@@ -609,7 +609,7 @@ def _hosts_show(args: argparse.Namespace) -> None:
 def _hosts_add(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.AddHostRequest(
             cluster_id=resolve_cluster_id(stub, args.cluster, args.engine),
             name=args.name,
@@ -622,7 +622,7 @@ def _hosts_add(args: argparse.Namespace) -> None:
 def _hosts_remove(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         call(stub.RemoveHost, engine_pb2.RemoveHostRequest(host_id=host_id), args.engine)
     if not args.json:
@@ -632,7 +632,7 @@ def _hosts_remove(args: argparse.Namespace) -> None:
 def _hosts_maintenance(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine)
         response = call(
             stub.SetHostMaintenance,
@@ -664,7 +664,7 @@ def _register_vms(sub: argparse._SubParsersAction, parent: argparse.ArgumentPars
 def _vms_list(args: argparse.Namespace) -> None:
     from miglane.v1 import common_pb2, engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         host_id = resolve_host_id(stub, args.host, args.cluster, args.engine) if args.host else ""
         vms = all_pages(
@@ -724,7 +724,7 @@ def _event_row(event: Any) -> list[object]:
 def _events_list(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         events = all_pages(
             lambda token: call(
@@ -754,7 +754,7 @@ def _events_watch(args: argparse.Namespace) -> None:
         else:
             print("  ".join(str(c) for c in _event_row(item.event)), flush=True)
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchEvents(
             engine_pb2.WatchEventsRequest(cluster_id=cluster_id, after_sequence=args.after)

@@ -173,7 +173,7 @@ def _print_migration(m: Any, as_json: bool) -> None:
 def _start(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         request = engine_pb2.MigrateVmRequest(vm_id=resolve_vm_id(stub, args.vm, args.engine))
         if args.to:
             request.destination_host_id = resolve_host_id(stub, args.to, None, args.engine)
@@ -190,7 +190,7 @@ def _start(args: argparse.Namespace) -> None:
 def _candidates(args: argparse.Namespace) -> None:
     from miglane.v1 import common_pb2, engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         vm_id = resolve_vm_id(stub, args.vm, args.engine)
         candidates = all_pages(
             lambda token: call(
@@ -236,7 +236,7 @@ def _list(args: argparse.Namespace) -> None:
         common_pb2.MIGRATION_PHASE_PREPARING,
         common_pb2.MIGRATION_PHASE_RUNNING,
     ]
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         migrations = all_pages(
             lambda token: call(
@@ -257,7 +257,7 @@ def _list(args: argparse.Namespace) -> None:
 def _show(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         migration = call(
             stub.GetMigration,
             engine_pb2.GetMigrationRequest(migration_id=args.migration),
@@ -269,7 +269,7 @@ def _show(args: argparse.Namespace) -> None:
 def _cancel(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         migration = call(
             stub.CancelMigration,
             engine_pb2.CancelMigrationRequest(migration_id=args.migration),
@@ -283,7 +283,7 @@ def _bandwidth(args: argparse.Namespace) -> None:
 
     if args.mibps <= 0:
         raise CommandError(f"the bandwidth must be more than 0 MiB/s, not {args.mibps}")
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         migration = call(
             stub.SetMigrationBandwidth,
             engine_pb2.SetMigrationBandwidthRequest(
@@ -305,7 +305,7 @@ def _watch(args: argparse.Namespace) -> None:
         else:
             print("  ".join(str(c) for c in _row(item.migration)), flush=True)
 
-    with engine_stub(args.engine) as stub:
+    with engine_stub(args.engine, args.credentials) as stub:
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchMigrations(
             engine_pb2.WatchMigrationsRequest(cluster_id=cluster_id, migration_id=args.migration)

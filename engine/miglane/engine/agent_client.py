@@ -5,15 +5,21 @@ agent's `ErrorInfo` reason beside the kind (e.g. DESTINATION_UNREACHABLE).
 
 Everything returned is a domain value (`AgentReport` parts, `JobSample`); nothing past this
 module sees a protobuf.
+
+Channels are mutual TLS with the engine's own credentials (its <pki>/engine directory), and each
+checks that the agent presents the certificate of the host the engine added under that address
+(its name is the certificate's DNS SAN): an agent with another host's certificate is
+unreachable. A re-issued engine identity is used by the channels opened after it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import grpc
 
@@ -26,6 +32,8 @@ from miglane.engine.grpc_api.converters import (
     nic_from_proto,
     sample_from_proto,
 )
+from miglane.grpctls import secure_channel
+from miglane.pki import PkiError, credential_files, load_credentials
 from miglane.v1 import agent_pb2, agent_pb2_grpc
 from miglane.v1.rich_errors import error_details
 
@@ -112,21 +120,71 @@ class Capabilities:
 # ---------------------------------------------------------------- the client
 
 
-class AgentClients:
-    """Channels to every agent the engine talks to, created lazily inside the running loop."""
+# The name of the host the engine added under an agent address (None: no such host).
+HostNameOf = Callable[[str], Awaitable[str | None]]
 
-    def __init__(self, *, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+
+def _files_stamp(directory: Path) -> tuple[int, ...]:
+    stamp: list[int] = []
+    for path in credential_files(directory):
+        with contextlib.suppress(OSError):
+            status = path.stat()
+            stamp += [status.st_ino, status.st_mtime_ns, status.st_size]
+    return tuple(stamp)
+
+
+class AgentClients:
+    """Channels to every agent the engine talks to, created lazily inside the running loop.
+    With `credentials_dir` (the engine's identity) and `host_name_of`, every channel is mutual
+    TLS and checks the agent is the host added under its address; without them (the engine's
+    --insecure development mode) channels are plaintext."""
+
+    def __init__(
+        self,
+        *,
+        call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        credentials_dir: Path | None = None,
+        host_name_of: HostNameOf | None = None,
+    ) -> None:
+        if (credentials_dir is None) != (host_name_of is None):
+            raise ValueError("mutual TLS needs both the engine's credentials and host names")
         self.call_timeout_s = call_timeout_s
+        self._credentials_dir = credentials_dir
+        self._host_name_of = host_name_of
+        self._credentials_stamp: tuple[int, ...] = ()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, agent_pb2_grpc.AgentServiceStub] = {}
+        # Channels replaced after a re-issue: their streams may still run; closed at close().
+        self._retired: list[grpc.aio.Channel] = []
 
-    def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
+    async def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
+        if self._credentials_dir is not None:
+            stamp = _files_stamp(self._credentials_dir)
+            if stamp != self._credentials_stamp:  # re-issued: new channels from now on
+                self._credentials_stamp = stamp
+                self._retired += self._channels.values()
+                self._channels.clear()
+                self._stubs.clear()
         stub = self._stubs.get(address)
         if stub is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = await self._open(address)
             self._channels[address] = channel
             stub = self._stubs[address] = agent_pb2_grpc.AgentServiceStub(channel)
         return stub
+
+    async def _open(self, address: str) -> grpc.aio.Channel:
+        if self._credentials_dir is None or self._host_name_of is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        host_name = await self._host_name_of(address)
+        if host_name is None:
+            raise AgentCallError(
+                AgentCallErrorKind.UNREACHABLE, address, "no host is added with this agent"
+            )
+        try:
+            credentials = load_credentials(self._credentials_dir)
+        except PkiError as error:
+            raise AgentCallError(AgentCallErrorKind.UNREACHABLE, address, str(error)) from None
+        return secure_channel(address, credentials, server_name=host_name, options=CHANNEL_OPTIONS)
 
     async def forget(self, address: str) -> None:
         """Closes the channel to an agent (its host was removed)."""
@@ -136,8 +194,9 @@ class AgentClients:
             await channel.close(None)
 
     async def close(self) -> None:
-        channels = list(self._channels.values())
+        channels = [*self._channels.values(), *self._retired]
         self._channels.clear()
+        self._retired.clear()
         self._stubs.clear()
         for channel in channels:
             with contextlib.suppress(Exception):
@@ -145,7 +204,7 @@ class AgentClients:
 
     async def capabilities(self, address: str) -> Capabilities:
         try:
-            reply = await self._stub(address).GetCapabilities(
+            reply = await (await self._stub(address)).GetCapabilities(
                 agent_pb2.GetCapabilitiesRequest(), timeout=self.call_timeout_s
             )
         except grpc.aio.AioRpcError as error:
@@ -169,7 +228,7 @@ class AgentClients:
 
     async def list_vms(self, address: str) -> list[Vm]:
         try:
-            reply = await self._stub(address).ListVms(
+            reply = await (await self._stub(address)).ListVms(
                 agent_pb2.ListVmsRequest(), timeout=self.call_timeout_s
             )
         except grpc.aio.AioRpcError as error:
@@ -178,7 +237,7 @@ class AgentClients:
 
     async def migrate(self, address: str, call: MigrateCall) -> JobSample:
         try:
-            reply = await self._stub(address).Migrate(
+            reply = await (await self._stub(address)).Migrate(
                 migrate_request(call), timeout=max(MIGRATE_TIMEOUT_S, self.call_timeout_s)
             )
         except grpc.aio.AioRpcError as error:
@@ -187,7 +246,7 @@ class AgentClients:
 
     async def cancel(self, address: str, migration_id: str) -> JobSample:
         try:
-            reply = await self._stub(address).MigrateCancel(
+            reply = await (await self._stub(address)).MigrateCancel(
                 agent_pb2.MigrateCancelRequest(migration_id=migration_id),
                 timeout=CANCEL_TIMEOUT_S,
             )
@@ -197,7 +256,7 @@ class AgentClients:
 
     async def change_bandwidth(self, address: str, migration_id: str, mibps: int) -> JobSample:
         try:
-            reply = await self._stub(address).MigrateChangeParams(
+            reply = await (await self._stub(address)).MigrateChangeParams(
                 agent_pb2.MigrateChangeParamsRequest(
                     migration_id=migration_id, max_bandwidth_mib_per_second=mibps
                 ),
@@ -209,7 +268,7 @@ class AgentClients:
 
     async def status(self, address: str, migration_id: str) -> JobSample:
         try:
-            reply = await self._stub(address).GetMigrationStatus(
+            reply = await (await self._stub(address)).GetMigrationStatus(
                 agent_pb2.GetMigrationStatusRequest(migration_id=migration_id),
                 timeout=self.call_timeout_s,
             )
@@ -219,7 +278,7 @@ class AgentClients:
 
     async def list_jobs(self, address: str, include_finished: bool = True) -> list[JobSample]:
         try:
-            reply = await self._stub(address).ListMigrationJobs(
+            reply = await (await self._stub(address)).ListMigrationJobs(
                 agent_pb2.ListMigrationJobsRequest(include_finished=include_finished),
                 timeout=self.call_timeout_s,
             )
@@ -230,7 +289,8 @@ class AgentClients:
     async def watch(self, address: str, migration_id: str) -> AsyncIterator[JobSample]:
         """The job's samples until its final one (the agent then ends the stream). Raises
         AgentCallError when the stream breaks."""
-        call = self._stub(address).WatchMigrationProgress(
+        stub = await self._stub(address)
+        call = stub.WatchMigrationProgress(
             agent_pb2.WatchMigrationProgressRequest(migration_id=migration_id)
         )
         try:

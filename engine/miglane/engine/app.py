@@ -16,7 +16,7 @@ from miglane.engine.agent_client import AgentClients
 from miglane.engine.certificate_watch import CertificateWatch
 from miglane.engine.config import EngineConfig
 from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import bound_address, create_server
+from miglane.engine.grpc_api.server import ServerTls, bound_address, create_server
 from miglane.engine.grpc_api.servicer import EngineServicer
 from miglane.engine.host_monitor import HostMonitor
 from miglane.engine.hosts import host_views
@@ -34,7 +34,9 @@ from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
 from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
-from miglane.pki import CertificateAuthority
+from miglane.engine.store import Store
+from miglane.grpctls import ReloadingServerCredentials
+from miglane.pki import CertificateAuthority, RevocationList
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +186,25 @@ def _migration_side(
     return _MigrationSide(ledger, queue, monitor, jobs, follower, tasks, requests)
 
 
+def _agent_clients(
+    config: EngineConfig, authority: CertificateAuthority, inventory: Inventory
+) -> AgentClients:
+    """Mutual TLS with the engine's identity, each agent checked to be the host added under its
+    address (plaintext when the engine is --insecure)."""
+    if config.insecure:
+        return AgentClients(call_timeout_s=config.agent_timeout_s)
+
+    async def host_name_of(address: str) -> str | None:
+        host = await inventory.worker.read(lambda store: Store.find_host_by_agent(store, address))
+        return host.name if host is not None else None
+
+    return AgentClients(
+        call_timeout_s=config.agent_timeout_s,
+        credentials_dir=authority.layout.engine,
+        host_name_of=host_name_of,
+    )
+
+
 async def build_engine(
     config: EngineConfig,
     *,
@@ -197,15 +218,21 @@ async def build_engine(
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
     authority = CertificateAuthority.init(config.pki_path)
+    tls = None
+    if not config.insecure:
+        tls = ServerTls(
+            ReloadingServerCredentials(authority.layout.engine),
+            RevocationList(authority.layout.crl, ca_pem=authority.ca_pem),
+        )
     inventory = open_inventory(
         config.state_dir, hub=hub, clock=clock, make_id=new_id, authority=authority
     )
-    clients = agent_clients or AgentClients(call_timeout_s=config.agent_timeout_s)
+    clients = agent_clients or _agent_clients(config, authority, inventory)
     side = _migration_side(config, inventory, clients, clock, new_id)
     servicer = EngineServicer(inventory, side.requests)
     health = health_aio.HealthServicer()
     try:
-        server, port = await create_server(config.listen, servicer, health_servicer=health)
+        server, port = await create_server(config.listen, servicer, tls=tls, health_servicer=health)
     except OSError:
         await inventory.close()
         raise

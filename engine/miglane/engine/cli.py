@@ -43,6 +43,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where the engine keeps its SQLite database (default {default_state_dir()})",
     )
     parser.add_argument(
+        "--pki-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the engine's certificate authority, created on first start when missing "
+        "(default <state dir>/pki; `miglane pki init` makes it too)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="DEVELOPMENT ONLY: plaintext gRPC without identities, to clients and to agents "
+        "(which must run --insecure too); logged as a warning and shown by the health service "
+        "name miglane.insecure",
+    )
+    parser.add_argument(
         "--example-cluster",
         action="store_true",
         help='when the engine holds no cluster, create "Default" with a management and a '
@@ -108,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         poll_interval_s=args.poll_interval,
         busy_retry_s=args.busy_retry_s,
         agent_timeout_s=args.agent_timeout_s,
+        pki_dir=args.pki_dir,
+        insecure=args.insecure,
     )
     return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
 

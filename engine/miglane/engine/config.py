@@ -45,6 +45,9 @@ class EngineConfig:
     pki_dir: Path | None = None
     # How often the CA's certificates are checked for expiry (also once at start).
     certificate_check_interval_s: float = DEFAULT_CERTIFICATE_CHECK_INTERVAL_S
+    # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
+    # warning; the health service name "miglane.insecure" answers SERVING).
+    insecure: bool = False
 
     @property
     def pki_path(self) -> Path:

@@ -6,16 +6,37 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+from miglane.pki import CERT
 
 from . import network
 from .errors import LabError
 from .layout import HostPaths
 from .libvirtd import peer_uri
+from .pki import host_credentials_dir, lab_pki_dir
 from .plan import HostPlan
 from .processes import is_ours
 
 
-def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> list[str]:
+def pki_dir(base: Path) -> Path:
+    """The lab's certificate authority: an engine driving the lab's agents uses it as its
+    PKI directory (`miglane engine --pki-dir`), so the agents obey that engine."""
+    return lab_pki_dir(base)
+
+
+def agent_credentials(base: Path, host: HostPlan) -> Path:
+    """The host's credentials, issued by the lab's CA for the host's name, its management and
+    its migration address when the lab came up (`pki.provision_lab_pki`)."""
+    directory = host_credentials_dir(base, host.name)
+    if not (directory / CERT).exists():
+        raise LabError(f"{host.name} has no credentials in {directory}: run `miglane lab up`")
+    return directory
+
+
+def agent_argv(
+    host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str, credentials: Path
+) -> list[str]:
     """`miglane agent` serving on the host's management address, managing its libvirtd."""
     return [
         sys.executable,
@@ -32,6 +53,8 @@ def agent_argv(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) ->
         peer_uri(host),
         "--save-dir",
         str(paths.agent_save_dir),
+        "--credentials",
+        str(credentials),
     ]
 
 
@@ -39,12 +62,16 @@ def is_agent(pid: int | None, paths: HostPaths) -> bool:
     return is_ours(pid, "miglane.cli.main", "agent", str(paths.agent_state_dir))
 
 
-def start(host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str) -> subprocess.Popen[bytes]:
+def start(
+    host: HostPlan, paths: HostPaths, port: int, libvirt_uri: str, credentials: Path
+) -> subprocess.Popen[bytes]:
     paths.agent_state_dir.mkdir(parents=True, exist_ok=True)
     # In a mount namespace of its own like its daemon's, with the host's /etc/pki and
     # /etc/hosts: its own libvirt connections to peers (qemu+tls://) use the host's identity.
     argv = network.in_host_argv(
-        host, agent_argv(host, paths, port, libvirt_uri), binds=paths.identity_binds()
+        host,
+        agent_argv(host, paths, port, libvirt_uri, credentials),
+        binds=paths.identity_binds(),
     )
     with paths.agent_log.open("ab") as log:
         return subprocess.Popen(

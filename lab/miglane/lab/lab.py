@@ -71,6 +71,11 @@ class Lab:
         self._children: list[subprocess.Popen[bytes]] = []
 
     @property
+    def pki_dir(self) -> Path:
+        """The CA of the lab's agents' credentials (see `agents.pki_dir`)."""
+        return agents.pki_dir(self.paths.base)
+
+    @property
     def base_dir(self) -> Path:
         return self.paths.base
 
@@ -247,7 +252,8 @@ class Lab:
                 continue
             if agents.is_agent(record.agent_pid, paths):
                 stop_processes([record.agent_pid or 0])
-            process = agents.start(host, paths, port, libvirtd.local_uri(paths))
+            credentials = agents.agent_credentials(self.paths.base, host)
+            process = agents.start(host, paths, port, libvirtd.local_uri(paths), credentials)
             self._children.append(process)
             record.agent_pid, record.agent_port = process.pid, port
             starting[host.name] = (host, paths, process)

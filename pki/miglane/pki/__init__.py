@@ -3,6 +3,12 @@ hosts, people), their credentials directories, revocation and expiry. No grpc he
 and channels are built from the PEM bytes `load_credentials` returns."""
 
 from miglane.pki.authority import CertificateAuthority
+from miglane.pki.client import (
+    CREDENTIALS_ENV,
+    client_credentials_dir,
+    default_credentials_dir,
+    load_client_credentials,
+)
 from miglane.pki.credentials import (
     Credentials,
     credential_files,
@@ -42,6 +48,7 @@ __all__ = [
     "CERT",
     "CLIENT_CERT",
     "CLIENT_KEY",
+    "CREDENTIALS_ENV",
     "CRL",
     "ENGINE_NAME",
     "EXPIRY_WARNING",
@@ -58,11 +65,14 @@ __all__ = [
     "PkiError",
     "RevocationList",
     "Role",
+    "client_credentials_dir",
     "credential_files",
     "days_left",
+    "default_credentials_dir",
     "expiring",
     "identity_of_pem",
     "is_expired",
+    "load_client_credentials",
     "load_credentials",
     "serial_hex",
     "validate_addresses",

@@ -40,7 +40,11 @@ class AgentServiceStub:
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
     HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
-    UNSUPPORTED (UNIMPLEMENTED).
+    UNSUPPORTED (UNIMPLEMENTED);
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).
+
+    Mutual TLS: only the engine's certificate (subject OU "engine") of the CA that issued the
+    host's credentials may call; a revoked certificate: UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -111,7 +115,11 @@ class AgentServiceServicer:
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
     HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
-    UNSUPPORTED (UNIMPLEMENTED).
+    UNSUPPORTED (UNIMPLEMENTED);
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).
+
+    Mutual TLS: only the engine's certificate (subject OU "engine") of the CA that issued the
+    host's credentials may call; a revoked certificate: UNAUTHENTICATED.
     """
 
     def GetCapabilities(self, request, context):
@@ -246,7 +254,11 @@ class AgentService:
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
     HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
-    UNSUPPORTED (UNIMPLEMENTED).
+    UNSUPPORTED (UNIMPLEMENTED);
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).
+
+    Mutual TLS: only the engine's certificate (subject OU "engine") of the CA that issued the
+    host's credentials may call; a revoked certificate: UNAUTHENTICATED.
     """
 
     @staticmethod

@@ -38,6 +38,13 @@ class EngineServiceStub:
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
+    message names the role needed).
+
+    Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
+    caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,
+    CancelMigration, SetMigrationBandwidth and SetHostMaintenance; admin: every RPC. A revoked
+    certificate: UNAUTHENTICATED.
     """
 
     def __init__(self, channel):
@@ -201,6 +208,13 @@ class EngineServiceServicer:
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
+    message names the role needed).
+
+    Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
+    caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,
+    CancelMigration, SetMigrationBandwidth and SetHostMaintenance; admin: every RPC. A revoked
+    certificate: UNAUTHENTICATED.
     """
 
     def CreateCluster(self, request, context):
@@ -549,6 +563,13 @@ class EngineService:
     LIMIT_REACHED (RESOURCE_EXHAUSTED);
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
+    PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
+    message names the role needed).
+
+    Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
+    caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,
+    CancelMigration, SetMigrationBandwidth and SetHostMaintenance; admin: every RPC. A revoked
+    certificate: UNAUTHENTICATED.
     """
 
     @staticmethod

@@ -1,7 +1,9 @@
 """An in-process engine for tests and benchmarks: built by `build_engine` on a loopback port 0
 with short intervals, and a cluster over fake-driver agents (`miglane.agent.testing`).
 
+    _, agents = await start_fake_agents(3, authority=engine_authority(tmp / "engine"))
     engine = await start_engine(tmp / "engine")
+    channel = engine_channel(engine.address, admin_credentials(engine.authority))
     cluster_id, host_ids = await fake_agent_cluster(engine, agents)
     await wait_until_polled(engine, cluster_id, hosts=3, vms=6)
     ...
@@ -30,6 +32,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.inventory import new_id as random_id
 from miglane.engine.inventory import utc_now
+from miglane.pki import CertificateAuthority
 
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
 # The fake agents' NICs (`miglane.agent.testing.default_nics`): eth0 and mig0 on these.
@@ -64,6 +67,12 @@ def quick_config(state_dir: Path, **overrides: object) -> EngineConfig:
         event_queue_size=100_000,
     )
     return replace(config, **overrides)  # type: ignore[arg-type]
+
+
+def engine_authority(state_dir: Path, **overrides: object) -> CertificateAuthority:
+    """The CA the engine of `quick_config(state_dir, **overrides)` will use (made now if
+    missing): fake agents started before the engine get their host credentials from it."""
+    return CertificateAuthority.init(quick_config(state_dir, **overrides).pki_path)
 
 
 async def start_engine(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from pathlib import Path
 
 # The same as the operator commands' (`miglane.cli.engine_client`), repeated here so that
 # registering this subcommand imports neither grpc nor textual.
@@ -27,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"engine address (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
     )
     parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="your identity (`miglane pki issue`; env MIGLANE_CREDENTIALS, default "
+        "$XDG_CONFIG_HOME/miglane/credentials)",
+    )
+    parser.add_argument(
         "--refresh",
         type=float,
         default=2.0,
@@ -37,8 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from miglane.pki import PkiError, load_client_credentials
+
+    try:
+        credentials = load_client_credentials(args.credentials)
+    except PkiError as error:
+        print(f"miglane tui: {error}", file=sys.stderr)
+        return 1
     from miglane.tui.app import MiglaneApp
     from miglane.tui.grpc_client import GrpcEngineClient
 
-    MiglaneApp(GrpcEngineClient(args.engine), refresh_interval_s=max(0.2, args.refresh)).run()
+    client = GrpcEngineClient(args.engine, credentials)
+    MiglaneApp(client, refresh_interval_s=max(0.2, args.refresh)).run()
     return 0

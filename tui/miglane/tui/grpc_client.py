@@ -1,4 +1,5 @@
-"""`EngineClient` over grpc.aio: the real engine."""
+"""`EngineClient` over grpc.aio: the real engine, over mutual TLS with the operator's
+credentials, checking the server is the engine (its certificate's DNS SAN `engine`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from miglane.grpctls import secure_channel
+from miglane.pki import ENGINE_NAME, Credentials
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 from miglane.v1.rich_errors import error_details
@@ -34,8 +37,11 @@ class GrpcEngineClient:
     than after grpc's reconnect backoff.
     """
 
-    def __init__(self, address: str, call_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, address: str, credentials: Credentials, call_timeout_s: float = 10.0
+    ) -> None:
         self._address = address
+        self._credentials = credentials
         self._call_timeout_s = call_timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: engine_pb2_grpc.EngineServiceStub | None = None
@@ -49,7 +55,9 @@ class GrpcEngineClient:
 
     def _engine(self) -> tuple[engine_pb2_grpc.EngineServiceStub, grpc.aio.Channel]:
         if self._channel is None or self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+            self._channel = secure_channel(
+                self._address, self._credentials, server_name=ENGINE_NAME, options=CHANNEL_OPTIONS
+            )
             self._stub = engine_pb2_grpc.EngineServiceStub(self._channel)
         return self._stub, self._channel
 

@@ -41,6 +41,8 @@ class Reason(StrEnum):
     AGENT_BUSY = "AGENT_BUSY"
     # UNIMPLEMENTED: the hypervisor cannot do this.
     UNSUPPORTED = "UNSUPPORTED"
+    # PERMISSION_DENIED: the caller is not the engine.
+    PERMISSION_DENIED = "PERMISSION_DENIED"
 
 
 class DomainError(Exception):
@@ -91,3 +93,9 @@ class Unsupported(DomainError):
     """The hypervisor cannot do this (UNIMPLEMENTED)."""
 
     default_reason = Reason.UNSUPPORTED
+
+
+class PermissionDenied(DomainError):
+    """The caller is not the engine: only the engine's identity may call an agent."""
+
+    default_reason = Reason.PERMISSION_DENIED

@@ -178,6 +178,18 @@ class ValidatedMigration:
     tls_destination: str = ""
 
 
+def validate_migration_id(migration_id: str) -> str:
+    """The id of a job to look up: malformed is INVALID_ARGUMENT, not "no such job"."""
+    if not _MIGRATION_ID.match(migration_id):
+        shown = repr(migration_id[:48]) + ("…" if len(migration_id) > 48 else "")
+        raise InvalidArgument(
+            f"migration_id {shown} must be 1-128 characters of letters, digits, '.', '_', ':' "
+            "or '-'",
+            field="migration_id",
+        )
+    return migration_id
+
+
 def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
     """Everything that can be checked without the hypervisor."""
     if not _MIGRATION_ID.match(request.migration_id):
@@ -201,6 +213,12 @@ def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
         raise InvalidArgument(
             "parallel_connections must be at most 255", field="parallel_connections"
         )
+    for field, seconds in (
+        ("no_progress_timeout", request.timeouts.no_progress_s),
+        ("completion_timeout_per_gib", request.timeouts.completion_s_per_gib),
+    ):
+        if seconds < 0:
+            raise InvalidArgument(f"{field} is negative ({seconds} s)", field=field)
     for step in request.schedule.stalling:
         if step.action.name == "SET_DOWNTIME" and step.downtime_ms <= 0:
             raise InvalidArgument(

@@ -30,6 +30,7 @@ STATUS_OF_ERROR: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unsupported: grpc.StatusCode.UNIMPLEMENTED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,18 +49,26 @@ def _packed(message: Any) -> any_pb2.Any:
     return packed
 
 
+# A refusal's sentence is cut there: a huge request field never echoes back whole (it would
+# overflow the trailers and reach the client as a transport error instead of the refusal).
+MESSAGE_MAX = 400
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MESSAGE_MAX else message[: MESSAGE_MAX - 1] + "…"
+
+
 def rich_status(error: errors.DomainError) -> grpc.Status:
     """The status a refusal ends its RPC with: code, sentence and details."""
     code = status_code(error)
+    message = _cut(error.message)
     details = [_packed(error_details_pb2.ErrorInfo(reason=str(error.reason), domain=ERROR_DOMAIN))]
     if error.field:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field, description=error.message
+            field=error.field, description=message
         )
         details.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
-    status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=details
-    )
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return rpc_status.to_status(status)
 
 

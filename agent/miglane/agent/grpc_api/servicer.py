@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from miglane.agent.domain.validation import validate_migration_id
 from miglane.agent.grpc_api import converters as conv
 from miglane.agent.grpc_api.errors import map_domain_errors
 from miglane.agent.service import Agent
@@ -39,13 +40,14 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def MigrateCancel(
         self, request: pb.MigrateCancelRequest, context: Context
     ) -> pb.MigrateCancelResponse:
-        status = await self.agent.cancel(request.migration_id)
+        status = await self.agent.cancel(validate_migration_id(request.migration_id))
         return pb.MigrateCancelResponse(progress=conv.progress_to_proto(status))
 
     @map_domain_errors
     async def MigrateChangeParams(
         self, request: pb.MigrateChangeParamsRequest, context: Context
     ) -> pb.MigrateChangeParamsResponse:
+        validate_migration_id(request.migration_id)
         status = await self.agent.change_params(conv.change_from_proto(request))
         return pb.MigrateChangeParamsResponse(progress=conv.progress_to_proto(status))
 
@@ -53,7 +55,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def GetMigrationStatus(
         self, request: pb.GetMigrationStatusRequest, context: Context
     ) -> pb.GetMigrationStatusResponse:
-        status = await self.agent.status(request.migration_id)
+        status = await self.agent.status(validate_migration_id(request.migration_id))
         return pb.GetMigrationStatusResponse(progress=conv.progress_to_proto(status))
 
     @map_domain_errors
@@ -67,6 +69,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def WatchMigrationProgress(
         self, request: pb.WatchMigrationProgressRequest, context: Context
     ) -> AsyncIterator[pb.WatchMigrationProgressResponse]:
+        if request.migration_id:  # empty: every job
+            validate_migration_id(request.migration_id)
         async for status in self.agent.watch(request.migration_id):
             yield pb.WatchMigrationProgressResponse(progress=conv.progress_to_proto(status))
 

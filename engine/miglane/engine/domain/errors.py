@@ -36,6 +36,9 @@ class Reason(StrEnum):
     # RESOURCE_EXHAUSTED on a stream: the client fell behind; ErrorInfo.metadata["resume_after"]
     # is the sequence to resume after.
     CONSUMER_TOO_SLOW = "CONSUMER_TOO_SLOW"
+    # PERMISSION_DENIED: the caller's role does not allow this RPC; the message names the role
+    # needed.
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     # UNIMPLEMENTED
 
 
@@ -107,3 +110,9 @@ class ConsumerTooSlow(ResourceExhausted):
 
     def metadata(self) -> dict[str, str]:
         return {"resume_after": str(self.resume_after)}
+
+
+class PermissionDenied(DomainError):
+    """The caller's role does not allow the call; the message names the role needed."""
+
+    default_reason = Reason.PERMISSION_DENIED
