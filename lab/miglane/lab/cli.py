@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument(
         "--no-install", action="store_true", help="do not install missing Debian packages"
     )
+    up.add_argument(
+        "--vm-network",
+        action="append",
+        default=[],
+        metavar="NAME=HOST,HOST",
+        help="a bridge NAME for guests' vNICs on these hosts only (repeatable)",
+    )
     up.add_argument("--json", action="store_true", help="print the status as JSON")
     up.set_defaults(handler=_up)
 
@@ -76,6 +83,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument(
         "--dirty", type=int, default=0, help="MiB the guest keeps rewriting (default 0: none)"
     )
+    create.add_argument(
+        "--os",
+        choices=["tiny", "linux"],
+        default="tiny",
+        help="tiny: the lab kernel filling its RAM; linux: Debian's kernel writing a pattern "
+        "to its disks (default tiny)",
+    )
+    create.add_argument(
+        "--disk",
+        action="append",
+        default=[],
+        metavar="KIND:SIZE",
+        help="shared:SIZE (NBD on the lab's storage) or local:SIZE (the host's own), e.g. "
+        "shared:64M (repeatable)",
+    )
+    create.add_argument(
+        "--nic",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="a vNIC on the host's bridge NETWORK (see `lab up --vm-network`; repeatable)",
+    )
     create.add_argument("--persistent", action="store_true", help="define it, not transient")
     create.add_argument(
         "--virt-type", choices=["qemu", "kvm"], default="qemu", help="default qemu (TCG)"
@@ -88,6 +117,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vm_list.add_argument("--host", help="only this host")
     vm_list.add_argument("--json", action="store_true", help="print JSON")
     vm_list.set_defaults(handler=_vm_list)
+    bridge = lab_sub.add_parser(
+        "bridge", parents=[common], help="a network for guests' vNICs on some hosts"
+    )
+    bridge.add_argument("network", help="bridge name, e.g. prod-vlan")
+    bridge.add_argument("--hosts", required=True, help="hosts that get it, e.g. host1,host3")
+    bridge.set_defaults(handler=_bridge)
+
     destroy = vm_sub.add_parser("destroy", parents=[common], help="stop and remove a guest")
     destroy.add_argument("host")
     destroy.add_argument("name")
@@ -129,6 +165,7 @@ def _up(args: argparse.Namespace) -> int:
         agents=args.agents,
         agent_port=args.agent_port,
         install=not args.no_install,
+        vm_networks=dict(_vm_network(text) for text in args.vm_network),
     )
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))
@@ -168,11 +205,36 @@ def _vm_create(args: argparse.Namespace) -> int:
         args.name,
         args.memory,
         args.dirty,
+        guest_os=args.os,
+        disks=args.disk,
+        nics=args.nic,
         persistent=args.persistent,
         virt_type=args.virt_type,
         wait=not args.no_wait,
     )
     print(f"{args.name} running on {args.host} ({time.monotonic() - started:.2f} s)")
+    return 0
+
+
+def _vm_network(text: str) -> tuple[str, list[str]]:
+    """`NAME=host1,host2` of `--vm-network`."""
+    from .errors import LabError
+
+    name, _, hosts = text.partition("=")
+    if not name or not hosts:
+        raise LabError(f"--vm-network {text!r}: expected NAME=HOST,HOST")
+    return name, _host_list(hosts)
+
+
+def _host_list(text: str) -> list[str]:
+    return [host.strip() for host in text.split(",") if host.strip()]
+
+
+@_handle
+def _bridge(args: argparse.Namespace) -> int:
+    hosts = _host_list(args.hosts)
+    _lab(args).add_vm_network(args.network, hosts)
+    print(f"bridge {args.network} on {', '.join(hosts)}")
     return 0
 
 

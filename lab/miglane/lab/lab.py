@@ -18,16 +18,19 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, packages
+from . import agents, guests, libvirtd, packages, storage
 from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
+from .devices import DiskKind, DiskSpec, validate_bridge_name
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
+from .guests import GuestOs
 from .layout import HostPaths, LabPaths
+from .linux import LinuxImage, LinuxPhase, build_linux_image
 from .network import NicCounters
 from .observe import read_status
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
@@ -85,10 +88,12 @@ class Lab:
         agents: bool = False,
         agent_port: int = DEFAULT_AGENT_PORT,
         install: bool = True,
+        vm_networks: Mapping[str, Sequence[str]] | None = None,
     ) -> LabStatus:
         """Brings the lab to `hosts` running hosts; what already runs is kept.
 
         `mgmt_mbit`/`mig_mbit` cap each host's link on that network (None: no cap);
+        `vm_networks` maps a network guests' vNICs may use to the hosts that have its bridge;
         `agents` starts a Miglane agent per host on `<mgmt addr>:<agent_port>`;
         `install` installs missing Debian packages with apt-get.
         """
@@ -101,7 +106,9 @@ class Lab:
         existed = self.base_dir.exists()
         try:
             with self._locked():
-                self._up_locked(hosts, mgmt_mbit, mig_mbit, agents, agent_port, install)
+                self._up_locked(
+                    hosts, mgmt_mbit, mig_mbit, agents, agent_port, install, vm_networks or {}
+                )
         except LabError:
             if not existed and not self.paths.state_file.exists():
                 shutil.rmtree(self.base_dir, ignore_errors=True)  # nothing started: no trace
@@ -116,6 +123,7 @@ class Lab:
         agents: bool,
         agent_port: int,
         install: bool,
+        vm_networks: Mapping[str, Sequence[str]],
     ) -> None:
         self._prepare_machine(install)
         state = self._load_state_for_up()
@@ -133,6 +141,7 @@ class Lab:
                 nets.ensure_host_network(plan, host)
                 nets.set_rate(host, Network.MGMT, mgmt_mbit)
                 nets.set_rate(host, Network.MIG, mig_mbit)
+            self._add_vm_networks(plan, state, vm_networks)
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
@@ -311,34 +320,102 @@ class Lab:
         memory_mib: int = 128,
         dirty_mib: int = 0,
         *,
+        guest_os: GuestOs | str = GuestOs.TINY,
+        disks: Sequence[DiskSpec | str] = (),
+        nics: Sequence[str] = (),
         persistent: bool = False,
         virt_type: str = "qemu",
         wait: bool = True,
-        timeout: float = 30,
+        timeout: float | None = None,
     ) -> VmInfo:
-        """Starts a guest running the lab kernel on `host`: it fills all its memory, then keeps
-        dirtying `dirty_mib` MiB (0: it halts). Transient unless `persistent`. With `wait`,
-        returns once the guest has filled its memory."""
+        """Starts a guest on `host`. The tiny one (`guest_os` 'tiny') fills all its memory,
+        then keeps dirtying `dirty_mib` MiB (0: it halts); the Linux one writes its pattern to
+        its disks, then keeps dirtying `dirty_mib` MiB. `disks`: `shared:SIZE` (an NBD export
+        of the lab's storage daemon) or `local:SIZE` (an image of the host's own); `nics`:
+        networks made with `add_vm_network`. Transient unless `persistent`. With `wait`,
+        returns once the guest is ready (memory filled; pattern written, and dirtying if
+        asked)."""
         require_root()
-        state = self._require_state()
-        paths = self._host_paths(state, host)
-        kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
-        vm = guests.start_guest(
-            host,
-            paths,
+        spec = guests.guest_spec(
             name,
             memory_mib,
             dirty_mib,
-            kernel,
+            guest_os,
+            disks,
+            nics,
             persistent=persistent,
             virt_type=virt_type,
         )
+        state = self._require_state()
+        paths = self._host_paths(state, host)
+        plan = self._plan(state)
+        attached = guests.plan_guest_disks(name, spec)
+        with self._locked():
+            kernel: str | LinuxImage
+            if spec.os is GuestOs.LINUX:
+                kernel = build_linux_image(self.paths.linux_dir)
+            else:
+                kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
+            if any(disk.kind is DiskKind.SHARED for disk in attached):
+                self._ensure_storage(plan)
+            guests.create_disks(attached, self._storage(plan, host))
+        xml = guests.render_guest_xml(name, spec, kernel, attached, plan.root_mgmt_addr)
+        vm = guests.start_guest(host, paths, name, xml, persistent=spec.persistent)
         if wait:
-            guests.wait_for_phase(host, paths, name, GuestPhase.FILLED, timeout)
+            wait_for = timeout if timeout is not None else guests.ready_timeout(spec)
+            guests.wait_for_phase(host, paths, name, spec.ready_phase(), wait_for)
         return vm
 
+    def disk_image(self, host: str, name: str, target: str = "vda") -> Path:
+        """The file behind the guest's disk `target` (`vda`, `vdb` ...), as this machine sees
+        it: the storage daemon's image for a shared disk, else `host`'s local image."""
+        plan = self._plan(self._require_state())
+        return guests.disk_image(self._storage(plan, host), name, target)
+
+    def add_vm_network(self, network: str, hosts: Sequence[str]) -> None:
+        """A bridge named `network` on each of `hosts` (only there), for guests' vNICs."""
+        require_root()
+        with self._locked():
+            state = self._require_state()
+            plan = self._plan(state)
+            self._add_vm_networks(plan, state, {network: hosts})
+
+    def _add_vm_networks(
+        self, plan: LabPlan, state: LabState, networks: Mapping[str, Sequence[str]]
+    ) -> None:
+        for network, hosts in networks.items():
+            try:
+                validate_bridge_name(network)
+            except ValueError as exc:
+                raise LabError(str(exc)) from exc
+            for host in hosts:
+                self._host_plan(plan, host)
+            known = state.vm_networks.setdefault(network, [])
+            known += [host for host in hosts if host not in known]
+        save_state(self.paths.state_file, state)
+        for network, hosts in state.vm_networks.items():
+            for host in hosts:
+                if any(h.name == host for h in plan.hosts):
+                    nets.ensure_vm_bridge(plan.host(host), network)
+
+    def _ensure_storage(self, plan: LabPlan) -> None:
+        started = storage.ensure_daemon(self.paths.storage_dir, plan.root_mgmt_addr)
+        if started is not None:
+            self._children.append(started)
+
+    def _storage(self, plan: LabPlan, host: str) -> guests.Storage:
+        return guests.Storage(
+            storage_dir=self.paths.storage_dir,
+            nbd_addr=plan.root_mgmt_addr,
+            images_dir=self.paths.host(self._host_plan(plan, host).name).images_dir,
+        )
+
     def wait_guest(
-        self, host: str, name: str, phase: GuestPhase = GuestPhase.FILLED, timeout: float = 30
+        self,
+        host: str,
+        name: str,
+        phase: GuestPhase | LinuxPhase = GuestPhase.FILLED,
+        timeout: float = 30,
     ) -> None:
         """Waits until the guest running on `host` has announced `phase` on its console."""
         guests.wait_for_phase(host, self.paths.host(host), name, phase, timeout)
@@ -350,7 +427,9 @@ class Lab:
     def destroy_vm(self, host: str, name: str) -> None:
         """Stops the guest on `host` and forgets it there (undefines a persistent one)."""
         require_root()
-        guests.destroy_guest(host, self._host_paths(self._require_state(), host), name)
+        state = self._require_state()
+        guests.destroy_guest(host, self._host_paths(state, host), name)
+        guests.remove_disks(name, self._storage(self._plan(state), host))
 
     def list_vms(self, host: str | None = None) -> list[VmInfo]:
         """Guests on `host`, or on every host."""
