@@ -10,6 +10,7 @@ removed through the daemon's QMP socket. Its PID file lets `down` stop it by PID
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import subprocess
@@ -34,6 +35,11 @@ def qmp_socket(storage_dir: Path) -> Path:
 
 def image_path(storage_dir: Path, export: str) -> Path:
     return storage_dir / f"{export}.raw"
+
+
+def node_name(export: str) -> str:
+    """The image's block node in the daemon: QEMU keeps node names under 32 characters."""
+    return "disk-" + hashlib.sha256(export.encode()).hexdigest()[:20]
 
 
 def daemon_pid(storage_dir: Path) -> int | None:
@@ -104,8 +110,8 @@ def remove_export(storage_dir: Path, export: str) -> None:
                 wait_until(
                     lambda: export not in {e["id"] for e in qmp.call("query-block-exports")}, 5
                 )
-            if export in {node["node-name"] for node in qmp.call("query-named-block-nodes")}:
-                qmp.call("blockdev-del", **{"node-name": export})
+            if node_name(export) in {n["node-name"] for n in qmp.call("query-named-block-nodes")}:
+                qmp.call("blockdev-del", **{"node-name": node_name(export)})
     image_path(storage_dir, export).unlink(missing_ok=True)
 
 
@@ -114,11 +120,11 @@ def _export(storage_dir: Path, export: str, image: Path) -> None:
         qmp.call(
             "blockdev-add",
             driver="raw",
-            **{"node-name": export},
+            **{"node-name": node_name(export)},
             # Buffered on this side (tmpfs has no O_DIRECT); the guests' side is cache=none.
             file={"driver": "file", "filename": str(image)},
         )
-        qmp.call("block-export-add", type="nbd", id=export, **{"node-name": export},
+        qmp.call("block-export-add", type="nbd", id=export, **{"node-name": node_name(export)},
                  name=export, writable=True)  # fmt: skip
 
 
