@@ -158,6 +158,7 @@ def _lab(args: argparse.Namespace) -> Lab:
 @_handle
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    vm_networks = dict(_vm_network(text) for text in args.vm_network)
     status = _lab(args).up(
         args.hosts,
         mgmt_mbit=args.mgmt_mbit,
@@ -165,7 +166,7 @@ def _up(args: argparse.Namespace) -> int:
         agents=args.agents,
         agent_port=args.agent_port,
         install=not args.no_install,
-        vm_networks=dict(_vm_network(text) for text in args.vm_network),
+        vm_networks=vm_networks,
     )
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))

@@ -17,6 +17,7 @@ REQUIRED_TOOLS = {
     "libvirtd": "libvirt-daemon",
     "virsh": "libvirt-clients",
     "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-storage-daemon": "qemu-system-common",
     "as": "binutils",
     "ld": "binutils",
 }
