@@ -39,6 +39,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
 
+    _register_up(lab_sub, common)
+    down = lab_sub.add_parser("down", parents=[common], help="stop and remove everything")
+    down.add_argument(
+        "--purge", action="store_true", help="also remove the cache (guest kernel, QEMU probe)"
+    )
+    down.set_defaults(handler=_down)
+
+    status = lab_sub.add_parser("status", parents=[common], help="show hosts, URIs and links")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_status)
+
+    link = lab_sub.add_parser("link", parents=[common], help="cut or restore a host's link")
+    link.add_argument("host", help="host name, e.g. host2")
+    link.add_argument("network", choices=["mgmt", "mig"])
+    link.add_argument("state", choices=["up", "down"])
+    link.set_defaults(handler=_link)
+
+    _register_vm(lab_sub, common)
+
+
+def _register_up(
+    lab_sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     up = lab_sub.add_parser("up", parents=[common], help="create the hosts (idempotent)")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts, at least 2 (default 3)")
     up.add_argument("--mgmt-mbit", type=int, help="cap each management link (Mbit/s)")
@@ -58,22 +81,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--json", action="store_true", help="print the status as JSON")
     up.set_defaults(handler=_up)
 
-    down = lab_sub.add_parser("down", parents=[common], help="stop and remove everything")
-    down.add_argument(
-        "--purge", action="store_true", help="also remove the cache (guest kernel, QEMU probe)"
-    )
-    down.set_defaults(handler=_down)
 
-    status = lab_sub.add_parser("status", parents=[common], help="show hosts, URIs and links")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(handler=_status)
-
-    link = lab_sub.add_parser("link", parents=[common], help="cut or restore a host's link")
-    link.add_argument("host", help="host name, e.g. host2")
-    link.add_argument("network", choices=["mgmt", "mig"])
-    link.add_argument("state", choices=["up", "down"])
-    link.set_defaults(handler=_link)
-
+def _register_vm(
+    lab_sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     vm = lab_sub.add_parser("vm", help="guests on the lab hosts")
     vm_sub = vm.add_subparsers(dest="vm_command", required=True, metavar="COMMAND")
     create = vm_sub.add_parser("create", parents=[common], help="start a guest on a host")

@@ -4,6 +4,7 @@ watched through their serial console."""
 from __future__ import annotations
 
 import enum
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,12 @@ from .devices import (
     validate_bridge_name,
 )
 from .errors import LabError
-from .guest import GuestPhase
-from .layout import HostPaths
+from .guest import GuestPhase, build_guest_kernel
+from .layout import HostPaths, LabPaths
 from .libvirtd import local_uri
-from .linux import BLOCK, LinuxImage, LinuxPhase, kernel_cmdline
+from .linux import BLOCK, LinuxImage, LinuxPhase, build_linux_image, kernel_cmdline
 from .processes import wait_until
+from .state import LabState
 from .status import VmInfo
 from .virsh import Virsh
 
@@ -65,6 +67,28 @@ class Storage:
     storage_dir: Path
     nbd_addr: str
     images_dir: Path
+
+    @classmethod
+    def of(cls, lab_paths: LabPaths, nbd_addr: str, host_paths: HostPaths) -> Storage:
+        return cls(lab_paths.storage_dir, nbd_addr, host_paths.images_dir)
+
+
+def prepare(
+    lab_paths: LabPaths, state: LabState, spec: GuestSpec, disks: list[Disk], where: Storage
+) -> tuple[str | LinuxImage, list[subprocess.Popen[bytes]]]:
+    """What the guest boots (built when missing) and fresh images for its disks; the caller
+    holds the lab's lock. Also returns the storage daemon, when this call started it."""
+    kernel: str | LinuxImage
+    if spec.os is GuestOs.LINUX:
+        kernel = build_linux_image(lab_paths.linux_dir)
+    else:
+        kernel = state.guest_kernel or str(build_guest_kernel(lab_paths.guest_dir))
+    started = []
+    if any(disk.kind is DiskKind.SHARED for disk in disks):
+        daemon = storage.ensure_daemon(where.storage_dir, where.nbd_addr)
+        started += [daemon] if daemon else []
+    create_disks(disks, where)
+    return kernel, started
 
 
 def guest_spec(

@@ -22,15 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, packages, storage
+from . import agents, guests, libvirtd, packages, vmnets
 from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
-from .devices import DiskKind, DiskSpec, validate_bridge_name
+from .devices import DiskSpec
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
 from .guests import GuestOs
 from .layout import HostPaths, LabPaths
-from .linux import LinuxImage, LinuxPhase, build_linux_image
+from .linux import LinuxPhase
 from .network import NicCounters
 from .observe import read_status
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
@@ -134,6 +134,7 @@ class Lab:
         known = {record.name for record in state.hosts}
         state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
         state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
+        vmnets.record(plan, state, vm_networks)
         save_state(self.paths.state_file, state)  # before anything starts: down can undo it
         try:
             nets.ensure_bridges(plan, owner=str(self.base_dir))
@@ -141,7 +142,7 @@ class Lab:
                 nets.ensure_host_network(plan, host)
                 nets.set_rate(host, Network.MGMT, mgmt_mbit)
                 nets.set_rate(host, Network.MIG, mig_mbit)
-            self._add_vm_networks(plan, state, vm_networks)
+            vmnets.ensure_bridges(plan, state)
             self._start_daemons(plan, state)
             if agents:
                 self._start_agents(plan, state, agent_port)
@@ -328,13 +329,10 @@ class Lab:
         wait: bool = True,
         timeout: float | None = None,
     ) -> VmInfo:
-        """Starts a guest on `host`. The tiny one (`guest_os` 'tiny') fills all its memory,
-        then keeps dirtying `dirty_mib` MiB (0: it halts); the Linux one writes its pattern to
-        its disks, then keeps dirtying `dirty_mib` MiB. `disks`: `shared:SIZE` (an NBD export
-        of the lab's storage daemon) or `local:SIZE` (an image of the host's own); `nics`:
-        networks made with `add_vm_network`. Transient unless `persistent`. With `wait`,
-        returns once the guest is ready (memory filled; pattern written, and dirtying if
-        asked)."""
+        """Starts a guest on `host`: the tiny one fills its memory, Linux writes its pattern to
+        its disks (`shared:SIZE` on the lab's NBD storage, `local:SIZE` the host's own); both
+        then keep dirtying `dirty_mib` MiB. `nics`: networks of `add_vm_network`. With `wait`,
+        returns once the guest is ready (`GuestSpec.ready_phase`)."""
         require_root()
         spec = guests.guest_spec(
             name,
@@ -350,15 +348,10 @@ class Lab:
         paths = self._host_paths(state, host)
         plan = self._plan(state)
         attached = guests.plan_guest_disks(name, spec)
+        where = guests.Storage.of(self.paths, plan.root_mgmt_addr, paths)
         with self._locked():
-            kernel: str | LinuxImage
-            if spec.os is GuestOs.LINUX:
-                kernel = build_linux_image(self.paths.linux_dir)
-            else:
-                kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
-            if any(disk.kind is DiskKind.SHARED for disk in attached):
-                self._ensure_storage(plan)
-            guests.create_disks(attached, self._storage(plan, host))
+            kernel, started = guests.prepare(self.paths, state, spec, attached, where)
+        self._children += started
         xml = guests.render_guest_xml(name, spec, kernel, attached, plan.root_mgmt_addr)
         vm = guests.start_guest(host, paths, name, xml, persistent=spec.persistent)
         if wait:
@@ -369,8 +362,10 @@ class Lab:
     def disk_image(self, host: str, name: str, target: str = "vda") -> Path:
         """The file behind the guest's disk `target` (`vda`, `vdb` ...), as this machine sees
         it: the storage daemon's image for a shared disk, else `host`'s local image."""
-        plan = self._plan(self._require_state())
-        return guests.disk_image(self._storage(plan, host), name, target)
+        state = self._require_state()
+        paths = self._host_paths(state, host)
+        where = guests.Storage.of(self.paths, self._plan(state).root_mgmt_addr, paths)
+        return guests.disk_image(where, name, target)
 
     def add_vm_network(self, network: str, hosts: Sequence[str]) -> None:
         """A bridge named `network` on each of `hosts` (only there), for guests' vNICs."""
@@ -378,37 +373,9 @@ class Lab:
         with self._locked():
             state = self._require_state()
             plan = self._plan(state)
-            self._add_vm_networks(plan, state, {network: hosts})
-
-    def _add_vm_networks(
-        self, plan: LabPlan, state: LabState, networks: Mapping[str, Sequence[str]]
-    ) -> None:
-        for network, hosts in networks.items():
-            try:
-                validate_bridge_name(network)
-            except ValueError as exc:
-                raise LabError(str(exc)) from exc
-            for host in hosts:
-                self._host_plan(plan, host)
-            known = state.vm_networks.setdefault(network, [])
-            known += [host for host in hosts if host not in known]
-        save_state(self.paths.state_file, state)
-        for network, hosts in state.vm_networks.items():
-            for host in hosts:
-                if any(h.name == host for h in plan.hosts):
-                    nets.ensure_vm_bridge(plan.host(host), network)
-
-    def _ensure_storage(self, plan: LabPlan) -> None:
-        started = storage.ensure_daemon(self.paths.storage_dir, plan.root_mgmt_addr)
-        if started is not None:
-            self._children.append(started)
-
-    def _storage(self, plan: LabPlan, host: str) -> guests.Storage:
-        return guests.Storage(
-            storage_dir=self.paths.storage_dir,
-            nbd_addr=plan.root_mgmt_addr,
-            images_dir=self.paths.host(self._host_plan(plan, host).name).images_dir,
-        )
+            vmnets.record(plan, state, {network: hosts})
+            save_state(self.paths.state_file, state)
+            vmnets.ensure_bridges(plan, state)
 
     def wait_guest(
         self,
@@ -428,8 +395,10 @@ class Lab:
         """Stops the guest on `host` and forgets it there (undefines a persistent one)."""
         require_root()
         state = self._require_state()
-        guests.destroy_guest(host, self._host_paths(state, host), name)
-        guests.remove_disks(name, self._storage(self._plan(state), host))
+        paths = self._host_paths(state, host)
+        guests.destroy_guest(host, paths, name)
+        where = guests.Storage.of(self.paths, self._plan(state).root_mgmt_addr, paths)
+        guests.remove_disks(name, where)
 
     def list_vms(self, host: str | None = None) -> list[VmInfo]:
         """Guests on `host`, or on every host."""
