@@ -77,8 +77,11 @@ def test_linux_guest_on_a_shared_disk_migrates_with_its_data(lab: Lab, guest: st
 def test_a_local_disk_refuses_a_plain_live_migration(lab: Lab, guest: str) -> None:
     status = lab.status()
     source, dest = status.host("host2"), status.host("host3")
-    lab.create_vm("host2", guest, 64, disks=["local:16M"])
-    assert lab.disk_image("host2", guest).stat().st_size == 16 * 1024 * 1024
+    lab.create_vm("host2", guest, 128, guest_os="linux", disks=["local:16M"])
+    image = lab.disk_image("host2", guest)
+    assert image.is_relative_to(status.host("host2").host_dir)  # the host's own
+    assert image.stat().st_size == 16 * 1024 * 1024
+    assert check_pattern(image, disk_serial(guest, "vda")) == []
 
     with pytest.raises(libvirt.libvirtError, match="shared storage"):
         migrate(source, dest, guest)
