@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_up(lab_sub, common)
     down = lab_sub.add_parser("down", parents=[common], help="stop and remove everything")
     down.add_argument(
-        "--purge", action="store_true", help="also remove the cache (guest kernel, QEMU probe)"
+        "--purge", action="store_true", help="also remove the cache (guest kernels, QEMU probe)"
     )
     down.set_defaults(handler=_down)
 
