@@ -23,7 +23,10 @@ from miglane.lab.guest import GuestPhase
 from miglane.lab.guests import GuestOs, guest_spec
 from miglane.lab.layout import local_image_path_in_host
 from miglane.lab.linux import LinuxPhase
+from miglane.lab.plan import plan_lab
+from miglane.lab.state import LabState
 from miglane.lab.storage import NBD_PORT
+from miglane.lab.vmnets import record
 
 MIB = 1 << 20
 
@@ -125,3 +128,16 @@ def test_guest_spec_checks_everything_and_knows_when_it_is_ready() -> None:
         args: dict[str, object] = {"guest_os": "linux", "disks": [], "nics": []} | kwargs
         with pytest.raises(LabError):
             guest_spec("a", 128, 0, persistent=False, virt_type="qemu", **args)  # type: ignore[arg-type]
+
+
+def test_vm_networks_are_recorded_for_known_hosts_only() -> None:
+    plan, state = plan_lab(1, 3), LabState(slot=1)
+    record(plan, state, {"prod": ["host1"]})
+    record(plan, state, {"prod": ["host3", "host1"], "backup": ["host2"]})
+    assert state.vm_networks == {"prod": ["host1", "host3"], "backup": ["host2"]}
+    with pytest.raises(LabError, match="host4"):
+        record(plan, state, {"prod": ["host4"]})
+    with pytest.raises(LabError, match="invalid network name"):
+        record(plan, state, {"bad name": ["host1"]})
+    with pytest.raises(LabError, match="no hosts given"):
+        record(plan, state, {"prod": []})

@@ -138,8 +138,8 @@ def ready_timeout(spec: GuestSpec) -> float:
 def disk_image(where: Storage, name: str, target: str) -> Path:
     """The file behind a guest's disk: shared when the storage daemon has it, else local."""
     file_name = f"{name}-{target}.raw"
-    for image in (storage.image_path(where.storage_dir, f"{name}-{target}"),
-                  where.images_dir / file_name):  # fmt: skip
+    shared = storage.image_path(where.storage_dir, f"{name}-{target}")
+    for image in (shared, where.images_dir / file_name):
         if image.exists():
             return image
     raise LabError(f"guest {name} has no disk {target} (no {file_name} in the lab)")

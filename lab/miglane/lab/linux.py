@@ -207,8 +207,7 @@ def _download(packages: list[str], dest: Path) -> list[Path]:
         stale.unlink()
     try:
         # apt-get download writes into its working directory
-        run(["sh", "-c", 'cd "$1" && shift && exec apt-get download -qq "$@"', "sh", str(dest),
-             *packages], timeout=_APT_TIMEOUT)  # fmt: skip
+        run(["apt-get", "download", "-qq", *packages], timeout=_APT_TIMEOUT, cwd=str(dest))
     except LabError as exc:
         raise LabError(f"could not download {' '.join(packages)}: {exc}") from exc
     return sorted(dest.glob("*.deb"))

@@ -124,8 +124,8 @@ def _export(storage_dir: Path, export: str, image: Path) -> None:
             # Buffered on this side (tmpfs has no O_DIRECT); the guests' side is cache=none.
             file={"driver": "file", "filename": str(image)},
         )
-        qmp.call("block-export-add", type="nbd", id=export, **{"node-name": node_name(export)},
-                 name=export, writable=True)  # fmt: skip
+        export_args = {"id": export, "node-name": node_name(export), "name": export}
+        qmp.call("block-export-add", type="nbd", writable=True, **export_args)
 
 
 class _Qmp:
