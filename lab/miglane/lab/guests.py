@@ -37,7 +37,7 @@ LINUX_SECONDS_PER_MIB = 0.05  # writing one block header under TCG, with margin
 
 
 class GuestOs(enum.StrEnum):
-    TINY = "tiny"  # the lab's multiboot kernel: fills its memory, no devices
+    TINY = "tiny"  # the lab's multiboot kernel: fills its memory, leaves any disk untouched
     LINUX = "linux"  # Debian's kernel and a busybox initramfs: writes a pattern to its disks
 
 
