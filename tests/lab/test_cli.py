@@ -53,6 +53,31 @@ def test_every_command_has_a_handler(argv: list[str], handler: str) -> None:
     assert parse(*argv).handler.__name__ == handler
 
 
+def test_vm_create_takes_an_os_disks_and_nics() -> None:
+    args = parse(
+        *["lab", "vm", "create", "host1", "--name", "a", "--os", "linux"],
+        *["--disk", "shared:64M", "--disk", "local:1G", "--nic", "prod"],
+    )
+    assert (args.os, args.disk, args.nic) == ("linux", ["shared:64M", "local:1G"], ["prod"])
+    assert parse("lab", "vm", "create", "host1", "--name", "a").os == "tiny"
+
+
+def test_vm_networks_go_on_chosen_hosts() -> None:
+    up = parse("lab", "up", "--vm-network", "prod=host1,host3", "--vm-network", "b=host2")
+    assert up.vm_network == ["prod=host1,host3", "b=host2"]
+    assert cli._vm_network("prod=host1, host3") == ("prod", ["host1", "host3"])
+    bridge = parse("lab", "bridge", "prod", "--hosts", "host1,host2")
+    assert (bridge.handler.__name__, bridge.network, bridge.hosts) == (
+        "_bridge",
+        "prod",
+        "host1,host2",
+    )
+
+
+def test_a_vm_network_needs_hosts() -> None:
+    assert run("lab", "up", "--vm-network", "prod", "--no-install") == 1
+
+
 def test_link_network_is_checked() -> None:
     with pytest.raises(SystemExit):
         parse("lab", "link", "host1", "storage", "down")

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from miglane.lab import Lab, Network
+from miglane.lab import Lab, Network, storage
 from miglane.lab.network import links, list_netns
 from miglane.lab.plan import plan_lab
 from miglane.lab.processes import cmdline, is_running, read_pid_file, wait_until
@@ -48,6 +48,7 @@ def assert_nothing_left(lab: Lab, pids: list[int]) -> None:
     assert str(plan.mig_subnet) not in routes
     assert not lab.paths.state_file.exists()
     assert not lab.paths.hosts_dir.exists()
+    assert not lab.paths.storage_dir.exists()
     assert lab.status().state == "down"
 
 
@@ -55,9 +56,11 @@ def test_down_after_crashes_leaves_no_process_namespace_or_bridge(spare_lab: Lab
     lab = spare_lab
     lab.up(hosts=2)
     lab.create_vm("host1", "t-busy", memory_mib=64, dirty_mib=2)
-    lab.create_vm("host2", "t-calm", memory_mib=32)
+    lab.create_vm("host2", "t-calm", memory_mib=32, disks=["shared:4M"])
     stray = lab.run_in_host("host2", ["sleep", "600"])  # something else running inside a host
-    pids = [*lab_pids(lab), *qemu_pids(lab), stray.pid]
+    storage_daemon = storage.daemon_pid(lab.paths.storage_dir)
+    assert storage_daemon is not None
+    pids = [*lab_pids(lab), *qemu_pids(lab), stray.pid, storage_daemon]
     assert len(qemu_pids(lab)) == 2
 
     # libvirtd of host1 crashes: its QEMU keeps running, and `up` brings the daemon back
@@ -85,12 +88,17 @@ def test_down_after_crashes_leaves_no_process_namespace_or_bridge(spare_lab: Lab
 
 def test_up_grows_and_shrinks_the_lab(spare_lab: Lab) -> None:
     lab = spare_lab
-    assert lab.up(hosts=2).host_names == ["host1", "host2"]
+    assert lab.up(hosts=2, vm_networks={"prod": ["host2"]}).host_names == ["host1", "host2"]
+    plan = plan_lab(lab.slot, 2)
+    assert "prod" in links(plan.host("host2").netns)
+    assert "prod" not in links(plan.host("host1").netns)
     kept = lab.status().host("host1").daemon_pid
     grown = lab.up(hosts=3, mig_mbit=1000)
     assert grown.host_names == ["host1", "host2", "host3"]
     assert grown.host("host1").daemon_pid == kept
     assert grown.host("host3").link(Network.MIG).rate_mbit == 1000
+    assert "prod" in links(plan.host("host2").netns)  # kept, and only there
+    assert "prod" not in links(plan_lab(lab.slot, 3).host("host3").netns)
     host3 = grown.host("host3")
 
     shrunk = lab.up(hosts=2)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .errors import LabError
     from .guest import GuestPhase
+    from .guests import GuestOs
     from .lab import Lab, default_base_dir
+    from .linux import LinuxPhase
     from .network import LinkState, NicCounters
     from .plan import Network
     from .status import HostStatus, LabStatus, VmInfo
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "LabError": ".errors",
     "GuestPhase": ".guest",
+    "GuestOs": ".guests",
+    "LinuxPhase": ".linux",
     "Lab": ".lab",
     "default_base_dir": ".lab",
     "LinkState": ".network",
@@ -33,12 +37,14 @@ _EXPORTS = {
     "VmInfo": ".status",
 }
 __all__ = [
+    "GuestOs",
     "GuestPhase",
     "HostStatus",
     "Lab",
     "LabError",
     "LabStatus",
     "LinkState",
+    "LinuxPhase",
     "Network",
     "NicCounters",
     "VmInfo",

@@ -39,21 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
 
-    up = lab_sub.add_parser("up", parents=[common], help="create the hosts (idempotent)")
-    up.add_argument("--hosts", type=int, default=3, help="number of hosts, at least 2 (default 3)")
-    up.add_argument("--mgmt-mbit", type=int, help="cap each management link (Mbit/s)")
-    up.add_argument("--mig-mbit", type=int, help="cap each migration link (Mbit/s)")
-    up.add_argument("--agents", action="store_true", help="start a Miglane agent on each host")
-    up.add_argument("--agent-port", type=int, default=50061, help="agents' port (default 50061)")
-    up.add_argument(
-        "--no-install", action="store_true", help="do not install missing Debian packages"
-    )
-    up.add_argument("--json", action="store_true", help="print the status as JSON")
-    up.set_defaults(handler=_up)
-
+    _register_up(lab_sub, common)
     down = lab_sub.add_parser("down", parents=[common], help="stop and remove everything")
     down.add_argument(
-        "--purge", action="store_true", help="also remove the cache (guest kernel, QEMU probe)"
+        "--purge", action="store_true", help="also remove the cache (guest kernels, QEMU probe)"
     )
     down.set_defaults(handler=_down)
 
@@ -67,6 +56,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     link.add_argument("state", choices=["up", "down"])
     link.set_defaults(handler=_link)
 
+    _register_vm(lab_sub, common)
+
+
+def _register_up(
+    lab_sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    up = lab_sub.add_parser("up", parents=[common], help="create the hosts (idempotent)")
+    up.add_argument("--hosts", type=int, default=3, help="number of hosts, at least 2 (default 3)")
+    up.add_argument("--mgmt-mbit", type=int, help="cap each management link (Mbit/s)")
+    up.add_argument("--mig-mbit", type=int, help="cap each migration link (Mbit/s)")
+    up.add_argument("--agents", action="store_true", help="start a Miglane agent on each host")
+    up.add_argument("--agent-port", type=int, default=50061, help="agents' port (default 50061)")
+    up.add_argument(
+        "--no-install", action="store_true", help="do not install missing Debian packages"
+    )
+    up.add_argument(
+        "--vm-network",
+        action="append",
+        default=[],
+        metavar="NAME=HOST,HOST",
+        help="a bridge NAME for guests' vNICs on these hosts only (repeatable)",
+    )
+    up.add_argument("--json", action="store_true", help="print the status as JSON")
+    up.set_defaults(handler=_up)
+
+
+def _register_vm(
+    lab_sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     vm = lab_sub.add_parser("vm", help="guests on the lab hosts")
     vm_sub = vm.add_subparsers(dest="vm_command", required=True, metavar="COMMAND")
     create = vm_sub.add_parser("create", parents=[common], help="start a guest on a host")
@@ -75,6 +93,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--memory", type=int, default=128, help="guest memory, MiB (default 128)")
     create.add_argument(
         "--dirty", type=int, default=0, help="MiB the guest keeps rewriting (default 0: none)"
+    )
+    create.add_argument(
+        "--os",
+        choices=["tiny", "linux"],
+        default="tiny",
+        help="tiny: the lab kernel filling its RAM; linux: Debian's kernel writing a pattern "
+        "to its disks (default tiny)",
+    )
+    create.add_argument(
+        "--disk",
+        action="append",
+        default=[],
+        metavar="KIND:SIZE",
+        help="shared:SIZE (NBD on the lab's storage) or local:SIZE (the host's own), e.g. "
+        "shared:64M (repeatable)",
+    )
+    create.add_argument(
+        "--nic",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="a vNIC on the host's bridge NETWORK (see `lab up --vm-network`; repeatable)",
     )
     create.add_argument("--persistent", action="store_true", help="define it, not transient")
     create.add_argument(
@@ -88,6 +128,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vm_list.add_argument("--host", help="only this host")
     vm_list.add_argument("--json", action="store_true", help="print JSON")
     vm_list.set_defaults(handler=_vm_list)
+    bridge = lab_sub.add_parser(
+        "bridge", parents=[common], help="a network for guests' vNICs on some hosts"
+    )
+    bridge.add_argument("network", help="bridge name, e.g. prod-vlan")
+    bridge.add_argument("--hosts", required=True, help="hosts that get it, e.g. host1,host3")
+    bridge.set_defaults(handler=_bridge)
+
     destroy = vm_sub.add_parser("destroy", parents=[common], help="stop and remove a guest")
     destroy.add_argument("host")
     destroy.add_argument("name")
@@ -122,6 +169,7 @@ def _lab(args: argparse.Namespace) -> Lab:
 @_handle
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    vm_networks = dict(_vm_network(text) for text in args.vm_network)
     status = _lab(args).up(
         args.hosts,
         mgmt_mbit=args.mgmt_mbit,
@@ -129,6 +177,7 @@ def _up(args: argparse.Namespace) -> int:
         agents=args.agents,
         agent_port=args.agent_port,
         install=not args.no_install,
+        vm_networks=vm_networks,
     )
     if args.json:
         print(json.dumps(status.to_dict(), indent=2))
@@ -168,11 +217,36 @@ def _vm_create(args: argparse.Namespace) -> int:
         args.name,
         args.memory,
         args.dirty,
+        guest_os=args.os,
+        disks=args.disk,
+        nics=args.nic,
         persistent=args.persistent,
         virt_type=args.virt_type,
         wait=not args.no_wait,
     )
     print(f"{args.name} running on {args.host} ({time.monotonic() - started:.2f} s)")
+    return 0
+
+
+def _vm_network(text: str) -> tuple[str, list[str]]:
+    """`NAME=host1,host2` of `--vm-network`."""
+    from .errors import LabError
+
+    name, _, hosts = text.partition("=")
+    if not name or not hosts:
+        raise LabError(f"--vm-network {text!r}: expected NAME=HOST,HOST")
+    return name, _host_list(hosts)
+
+
+def _host_list(text: str) -> list[str]:
+    return [host.strip() for host in text.split(",") if host.strip()]
+
+
+@_handle
+def _bridge(args: argparse.Namespace) -> int:
+    hosts = _host_list(args.hosts)
+    _lab(args).add_vm_network(args.network, hosts)
+    print(f"bridge {args.network} on {', '.join(hosts)}")
     return 0
 
 

@@ -17,6 +17,7 @@ REQUIRED_TOOLS = {
     "libvirtd": "libvirt-daemon",
     "virsh": "libvirt-clients",
     "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-storage-daemon": "qemu-system-common",
     "as": "binutils",
     "ld": "binutils",
 }
@@ -44,6 +45,7 @@ def run(
     timeout: float = 60,
     input_text: str | None = None,
     env: dict[str, str] | None = None,
+    cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs a command to completion; a failure becomes a LabError quoting its stderr."""
     argv = [tool(argv[0]) if "/" not in argv[0] else argv[0], *argv[1:]]
@@ -55,6 +57,7 @@ def run(
             timeout=timeout,
             input=input_text,
             env=env,
+            cwd=cwd,
             stdin=None if input_text is not None else subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:

@@ -81,8 +81,13 @@ def render_domain_xml(
     kernel: str,
     dirty_mib: int = 0,
     virt_type: str = "qemu",
+    *,
+    initrd: str | None = None,
+    cmdline: str | None = None,
+    devices: str = "",
 ) -> str:
-    """A diskless, NIC-less guest booting the lab's guest kernel, console on a serial file.
+    """A guest booting `kernel` (the lab's tiny kernel, or Linux with `initrd` and `cmdline`),
+    console on a serial file, with the extra `devices` XML (disks, vNICs) and nothing else.
 
     `virt_type` 'qemu' (TCG) is the default: for these tiny guests it boots faster than KVM
     here and needs no /dev/kvm.
@@ -95,14 +100,16 @@ def render_domain_xml(
     if not 0 <= dirty_mib <= memory_mib:
         raise ValueError(f"dirty MiB must be between 0 and the guest memory, not {dirty_mib}")
     serial = guest_serial_path_in_host(name)
+    initrd_xml = f"\n    <initrd>{escape(initrd)}</initrd>" if initrd else ""
+    cmdline = f"dirty={dirty_mib}" if cmdline is None else cmdline
     return f"""<domain type='{virt_type}'>
   <name>{escape(name)}</name>
   <memory unit='MiB'>{memory_mib}</memory>
   <vcpu>1</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>{escape(kernel)}</kernel>
-    <cmdline>dirty={dirty_mib}</cmdline>
+    <kernel>{escape(kernel)}</kernel>{initrd_xml}
+    <cmdline>{escape(cmdline)}</cmdline>
   </os>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
@@ -114,7 +121,7 @@ def render_domain_xml(
       <source path='{escape(serial)}'/>
       <target port='0'/>
     </serial>
-    <controller type='usb' model='none'/>
+{devices}    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
 </domain>

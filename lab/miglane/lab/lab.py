@@ -18,16 +18,19 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import agents, guests, libvirtd, packages, pki
+from . import agents, daemons, guests, libvirtd, packages, pki, vmnets
 from . import network as nets
 from .commands import REQUIRED_TOOLS, tool
+from .devices import DiskSpec
 from .errors import LabError
 from .guest import GuestPhase, build_guest_kernel
+from .guests import GuestOs
 from .layout import HostPaths, LabPaths
+from .linux import LinuxPhase
 from .network import NicCounters
 from .observe import read_status
 from .plan import DEFAULT_AGENT_PORT, MAX_HOSTS, HostPlan, LabPlan, Network, host_index, plan_lab
@@ -90,10 +93,12 @@ class Lab:
         agents: bool = False,
         agent_port: int = DEFAULT_AGENT_PORT,
         install: bool = True,
+        vm_networks: Mapping[str, Sequence[str]] | None = None,
     ) -> LabStatus:
         """Brings the lab to `hosts` running hosts; what already runs is kept.
 
         `mgmt_mbit`/`mig_mbit` cap each host's link on that network (None: no cap);
+        `vm_networks` maps a network guests' vNICs may use to the hosts that have its bridge;
         `agents` starts a Miglane agent per host on `<mgmt addr>:<agent_port>`;
         `install` installs missing Debian packages with apt-get.
         """
@@ -106,7 +111,9 @@ class Lab:
         existed = self.base_dir.exists()
         try:
             with self._locked():
-                self._up_locked(hosts, mgmt_mbit, mig_mbit, agents, agent_port, install)
+                self._up_locked(
+                    hosts, mgmt_mbit, mig_mbit, agents, agent_port, install, vm_networks or {}
+                )
         except LabError:
             if not existed and not self.paths.state_file.exists():
                 shutil.rmtree(self.base_dir, ignore_errors=True)  # nothing started: no trace
@@ -121,6 +128,7 @@ class Lab:
         agents: bool,
         agent_port: int,
         install: bool,
+        vm_networks: Mapping[str, Sequence[str]],
     ) -> None:
         self._prepare_machine(install)
         state = self._load_state_for_up()
@@ -131,6 +139,7 @@ class Lab:
         known = {record.name for record in state.hosts}
         state.hosts += [HostRecord(h.name) for h in plan.hosts if h.name not in known]
         state.mgmt_mbit, state.mig_mbit, state.guest_kernel = mgmt_mbit, mig_mbit, str(kernel)
+        vmnets.record(plan, state, vm_networks)
         save_state(self.paths.state_file, state)  # before anything starts: down can undo it
         try:
             nets.ensure_bridges(plan, owner=str(self.base_dir))
@@ -139,7 +148,8 @@ class Lab:
                 nets.set_rate(host, Network.MGMT, mgmt_mbit)
                 nets.set_rate(host, Network.MIG, mig_mbit)
             self._provision_identities(plan)
-            self._start_daemons(plan, state)
+            vmnets.ensure_bridges(plan, state)
+            daemons.start_daemons(self.paths, plan, state, self._children)
             if agents:
                 self._start_agents(plan, state, agent_port)
         except LabError as exc:
@@ -194,43 +204,6 @@ class Lab:
         for host, paths in zip(plan.hosts, host_paths, strict=True):
             pki.install_host_tree(pki.host_credentials_dir(self.base_dir, host.name), paths)
         pki.write_hosts_files(plan.hosts, host_paths)
-
-    def _start_daemons(self, plan: LabPlan, state: LabState) -> None:
-        to_start = []
-        for host in plan.hosts:
-            paths = self.paths.host(host.name)
-            record = state.host(host.name)
-            running = libvirtd.daemon_pid(paths)
-            if running:
-                record.daemon_pid = running
-                continue
-            # a daemon that lost its pid file, or a tini without its daemon: not twice
-            stop_processes(libvirtd.daemon_pids(paths, record.tini_pid, record.daemon_pid))
-            libvirtd.write_config(host, paths)
-            to_start.append(host)
-        seed = self.paths.capabilities_seed
-        if to_start and not any(seed.glob("*.xml")):
-            # Nothing to seed from yet: the first daemon probes QEMU alone (~1.5 s), the
-            # others start from its results.
-            first = to_start.pop(0)
-            self._start_and_wait(state, [first])
-            libvirtd.save_capabilities(self.paths.host(first.name), seed)
-        self._start_and_wait(state, to_start)
-
-    def _start_and_wait(self, state: LabState, hosts: list[HostPlan]) -> None:
-        starting = {}
-        for host in hosts:
-            paths = self.paths.host(host.name)
-            libvirtd.seed_capabilities(self.paths.capabilities_seed, paths)
-            tini = libvirtd.start(host, paths)
-            self._children.append(tini)
-            state.host(host.name).tini_pid = tini.pid
-            starting[host.name] = (paths, tini)
-        save_state(self.paths.state_file, state)
-        libvirtd.wait_ready(starting)
-        for host in hosts:
-            state.host(host.name).daemon_pid = libvirtd.daemon_pid(self.paths.host(host.name))
-        save_state(self.paths.state_file, state)
 
     # -- agents -----------------------------------------------------------------------------
 
@@ -329,34 +302,68 @@ class Lab:
         memory_mib: int = 128,
         dirty_mib: int = 0,
         *,
+        guest_os: GuestOs | str = GuestOs.TINY,
+        disks: Sequence[DiskSpec | str] = (),
+        nics: Sequence[str] = (),
         persistent: bool = False,
         virt_type: str = "qemu",
         wait: bool = True,
-        timeout: float = 30,
+        timeout: float | None = None,
     ) -> VmInfo:
-        """Starts a guest running the lab kernel on `host`: it fills all its memory, then keeps
-        dirtying `dirty_mib` MiB (0: it halts). Transient unless `persistent`. With `wait`,
-        returns once the guest has filled its memory."""
+        """Starts a guest on `host`: the tiny one fills its memory, Linux writes its pattern to
+        its disks (`shared:SIZE` on the lab's NBD storage, `local:SIZE` the host's own); both
+        then keep dirtying `dirty_mib` MiB. `nics`: networks of `add_vm_network`. With `wait`,
+        returns once the guest is ready (`GuestSpec.ready_phase`)."""
         require_root()
-        state = self._require_state()
-        paths = self._host_paths(state, host)
-        kernel = state.guest_kernel or str(build_guest_kernel(self.paths.guest_dir))
-        vm = guests.start_guest(
-            host,
-            paths,
+        spec = guests.guest_spec(
             name,
             memory_mib,
             dirty_mib,
-            kernel,
+            guest_os,
+            disks,
+            nics,
             persistent=persistent,
             virt_type=virt_type,
         )
+        state = self._require_state()
+        paths = self._host_paths(state, host)
+        plan = self._plan(state)
+        attached = guests.plan_guest_disks(name, spec)
+        where = guests.Storage.of(self.paths, plan.root_mgmt_addr, paths)
+        with self._locked():
+            kernel, started = guests.prepare(self.paths, state, spec, attached, where)
+        self._children += started
+        xml = guests.render_guest_xml(name, spec, kernel, attached, plan.root_mgmt_addr)
+        vm = guests.start_guest(host, paths, name, xml, persistent=spec.persistent)
         if wait:
-            guests.wait_for_phase(host, paths, name, GuestPhase.FILLED, timeout)
+            wait_for = timeout if timeout is not None else guests.ready_timeout(spec)
+            guests.wait_for_phase(host, paths, name, spec.ready_phase(), wait_for)
         return vm
 
+    def disk_image(self, host: str, name: str, target: str = "vda") -> Path:
+        """The file behind the guest's disk `target` (`vda`, `vdb` ...), as this machine sees
+        it: the storage daemon's image for a shared disk, else `host`'s local image."""
+        state = self._require_state()
+        paths = self._host_paths(state, host)
+        where = guests.Storage.of(self.paths, self._plan(state).root_mgmt_addr, paths)
+        return guests.disk_image(where, name, target)
+
+    def add_vm_network(self, network: str, hosts: Sequence[str]) -> None:
+        """A bridge named `network` on each of `hosts` (only there), for guests' vNICs."""
+        require_root()
+        with self._locked():
+            state = self._require_state()
+            plan = self._plan(state)
+            vmnets.record(plan, state, {network: hosts})
+            save_state(self.paths.state_file, state)
+            vmnets.ensure_bridges(plan, state)
+
     def wait_guest(
-        self, host: str, name: str, phase: GuestPhase = GuestPhase.FILLED, timeout: float = 30
+        self,
+        host: str,
+        name: str,
+        phase: GuestPhase | LinuxPhase = GuestPhase.FILLED,
+        timeout: float = 30,
     ) -> None:
         """Waits until the guest running on `host` has announced `phase` on its console."""
         guests.wait_for_phase(host, self.paths.host(host), name, phase, timeout)
@@ -368,7 +375,11 @@ class Lab:
     def destroy_vm(self, host: str, name: str) -> None:
         """Stops the guest on `host` and forgets it there (undefines a persistent one)."""
         require_root()
-        guests.destroy_guest(host, self._host_paths(self._require_state(), host), name)
+        state = self._require_state()
+        paths = self._host_paths(state, host)
+        guests.destroy_guest(host, paths, name)
+        where = guests.Storage.of(self.paths, self._plan(state).root_mgmt_addr, paths)
+        guests.remove_disks(name, where)
 
     def list_vms(self, host: str | None = None) -> list[VmInfo]:
         """Guests on `host`, or on every host."""

@@ -119,6 +119,11 @@ class HostPaths:
     def agent_log(self) -> Path:
         return self.root / "agent.log"
 
+    @property
+    def images_dir(self) -> Path:
+        """The host's local disk images (its /var/lib/libvirt/images)."""
+        return self.root / "lib" / "images"
+
     def guest_serial_log(self, vm_name: str) -> Path:
         """Where the guest's serial console lands while it runs on this host."""
         return self.qemu_log_dir / f"{vm_name}.serial"
@@ -152,6 +157,17 @@ class LabPaths:
         return self.cache_dir / "guest"
 
     @property
+    def linux_dir(self) -> Path:
+        """The Linux guest's kernel and initramfs (built from Debian packages); under the guest
+        directory, which `down` recognises QEMU processes by."""
+        return self.guest_dir / "linux"
+
+    @property
+    def storage_dir(self) -> Path:
+        """The network block storage: shared disk images and their daemon's files."""
+        return self.base / "storage"
+
+    @property
     def capabilities_seed(self) -> Path:
         return self.cache_dir / "qemu-capabilities"
 
@@ -162,3 +178,9 @@ class LabPaths:
 def guest_serial_path_in_host(vm_name: str) -> str:
     """The serial log path as QEMU sees it: the same on every host, a different file on each."""
     return f"{LIBVIRT_SYSTEM_DIRS['log']}/qemu/{vm_name}.serial"
+
+
+def local_image_path_in_host(image_name: str) -> str:
+    """A host-local disk image as QEMU sees it: the same path on every host (the host's own
+    /var/lib/libvirt/images), a different file on each."""
+    return f"{LIBVIRT_SYSTEM_DIRS['lib']}/images/{image_name}"

@@ -232,6 +232,13 @@ def ensure_host_network(plan: LabPlan, host: HostPlan) -> None:
         run(["ip", "-n", host.netns, "link", "set", nic, "up"])
 
 
+def ensure_vm_bridge(host: HostPlan, name: str) -> None:
+    """A bridge `name` inside the host, for guests' vNICs (it goes with the namespace)."""
+    if name not in links(host.netns):
+        run(["ip", "-n", host.netns, "link", "add", name, "type", "bridge", "stp_state", "0"])
+    run(["ip", "-n", host.netns, "link", "set", name, "up"])
+
+
 def remove_host_network(host: HostPlan) -> None:
     for network in Network:
         delete_link(host.veth(network))

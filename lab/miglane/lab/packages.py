@@ -1,4 +1,8 @@
-"""The Debian packages and system user the lab's hypervisor hosts need."""
+"""The Debian packages and system user the lab's hypervisor hosts need.
+
+The Linux guest's kernel and busybox (`linux.KERNEL_META_PACKAGE`, `linux.BUSYBOX_PACKAGE`) are
+downloaded into the lab's cache when first asked for, not installed.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ REQUIRED_PACKAGES = (
     "libvirt-daemon-driver-qemu",
     "libvirt-clients",
     "qemu-system-x86",
+    "qemu-system-common",  # qemu-storage-daemon: the lab's network block storage
     "binutils",
     "tini",
     "iproute2",

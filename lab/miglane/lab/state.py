@@ -31,6 +31,8 @@ class LabState:
     mgmt_mbit: int | None = None
     mig_mbit: int | None = None
     guest_kernel: str | None = None
+    # Networks for guests' vNICs: a bridge of that name on each of the listed hosts.
+    vm_networks: dict[str, list[str]] = field(default_factory=dict)
     version: int = STATE_VERSION
 
     def host(self, name: str) -> HostRecord:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 
-from . import agents, libvirtd
+from . import agents, libvirtd, storage
 from . import network as nets
 from .errors import LabError
 from .layout import LabPaths
@@ -37,11 +37,13 @@ def tear_down(paths: LabPaths, slot: int) -> None:
         plan = plan_lab(slot, max([*indices, *leftovers], default=0))
     # when another lab owns this slot's names, touch only our own processes
     stop_hosts(paths, records, list(plan.hosts) if owned else [])
+    storage.stop_daemon(paths.storage_dir)
     if owned:
         for host in plan.hosts:
             nets.remove_host_network(host)
         nets.remove_bridges(plan)
     shutil.rmtree(paths.hosts_dir, ignore_errors=True)
+    shutil.rmtree(paths.storage_dir, ignore_errors=True)
     paths.state_file.unlink(missing_ok=True)
 
 
