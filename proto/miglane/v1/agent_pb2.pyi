@@ -60,18 +60,22 @@ class GetCapabilitiesResponse(_message.Message):
     def __init__(self, host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., peer_libvirt_uri: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., agent_version: _Optional[str] = ..., max_outgoing_migration_count: _Optional[int] = ..., running_outgoing_migration_count: _Optional[int] = ...) -> None: ...
 
 class AgentVm(_message.Message):
-    __slots__ = ("id", "name", "state", "memory_mib", "migration_id")
+    __slots__ = ("id", "name", "state", "memory_mib", "migration_id", "disks", "nics")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DISKS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     state: _common_pb2.VmState
     memory_mib: int
     migration_id: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ...) -> None: ...
+    disks: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmDisk]
+    nics: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmNic]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ...) -> None: ...
 
 class ListVmsRequest(_message.Message):
     __slots__ = ()
@@ -98,7 +102,7 @@ class HibernationTarget(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class MigrateRequest(_message.Message):
-    __slots__ = ("migration_id", "vm_id", "live", "hibernation", "max_bandwidth_mib_per_second", "encrypted", "compressed", "auto_converge", "parallel_connections", "convergence_schedule", "no_progress_timeout", "completion_timeout_per_gib", "post_copy_allowed")
+    __slots__ = ("migration_id", "vm_id", "live", "hibernation", "max_bandwidth_mib_per_second", "encrypted", "compressed", "auto_converge", "parallel_connections", "convergence_schedule", "no_progress_timeout", "completion_timeout_per_gib", "post_copy_allowed", "copy_local_disks", "disks_uri")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     LIVE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +116,8 @@ class MigrateRequest(_message.Message):
     NO_PROGRESS_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
     POST_COPY_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    COPY_LOCAL_DISKS_FIELD_NUMBER: _ClassVar[int]
+    DISKS_URI_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
     vm_id: str
     live: LiveTarget
@@ -125,7 +131,9 @@ class MigrateRequest(_message.Message):
     no_progress_timeout: _duration_pb2.Duration
     completion_timeout_per_gib: _duration_pb2.Duration
     post_copy_allowed: bool
-    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., live: _Optional[_Union[LiveTarget, _Mapping]] = ..., hibernation: _Optional[_Union[HibernationTarget, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., convergence_schedule: _Optional[_Union[_common_pb2.ConvergenceSchedule, _Mapping]] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., post_copy_allowed: _Optional[bool] = ...) -> None: ...
+    copy_local_disks: bool
+    disks_uri: str
+    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., live: _Optional[_Union[LiveTarget, _Mapping]] = ..., hibernation: _Optional[_Union[HibernationTarget, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., convergence_schedule: _Optional[_Union[_common_pb2.ConvergenceSchedule, _Mapping]] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., post_copy_allowed: _Optional[bool] = ..., copy_local_disks: _Optional[bool] = ..., disks_uri: _Optional[str] = ...) -> None: ...
 
 class MigrateResponse(_message.Message):
     __slots__ = ("progress",)
@@ -210,7 +218,7 @@ class RestoreResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[AgentVm, _Mapping]] = ...) -> None: ...
 
 class MigrationProgress(_message.Message):
-    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "downtime", "max_downtime", "max_bandwidth_mib_per_second", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta", "elapsed")
+    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "downtime", "max_downtime", "max_bandwidth_mib_per_second", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta", "elapsed", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +243,9 @@ class MigrationProgress(_message.Message):
     DST_FIELD_NUMBER: _ClassVar[int]
     ETA_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_FIELD_NUMBER: _ClassVar[int]
+    DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
     vm_id: str
     mode: _common_pb2.MigrationMode
@@ -259,4 +270,7 @@ class MigrationProgress(_message.Message):
     dst: str
     eta: _duration_pb2.Duration
     elapsed: _duration_pb2.Duration
-    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    disk_total_bytes: int
+    disk_processed_bytes: int
+    disk_remaining_bytes: int
+    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ...) -> None: ...

@@ -25,29 +25,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17miglane/v1/common.proto\x12\x11miglane.common.v1\x1a\x1egoogle/protobuf/duration.proto\"\x90\x01\n\x0f\x43onvergenceStep\x12\x1a\n\x12stalled_iterations\x18\x01 \x01(\r\x12\x34\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32$.miglane.common.v1.ConvergenceAction\x12+\n\x08\x64owntime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x80\x01\n\x13\x43onvergenceSchedule\x12\x33\n\x10initial_downtime\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x08stalling\x18\x02 \x03(\x0b\x32\".miglane.common.v1.ConvergenceStep\"\x94\x01\n\x03Nic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03mac\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\x12\x0f\n\x07link_up\x18\x04 \x01(\x08\x12\x1d\n\x15speed_mbit_per_second\x18\x05 \x01(\r\x12\x0b\n\x03mtu\x18\x06 \x01(\r\x12\x10\n\x08rx_bytes\x18\x07 \x01(\x04\x12\x10\n\x08tx_bytes\x18\x08 \x01(\x04*~\n\x0bNetworkRole\x12\x1c\n\x18NETWORK_ROLE_UNSPECIFIED\x10\x00\x12\x1b\n\x17NETWORK_ROLE_MANAGEMENT\x10\x01\x12\x18\n\x14NETWORK_ROLE_DISPLAY\x10\x02\x12\x1a\n\x16NETWORK_ROLE_MIGRATION\x10\x03*\xe3\x01\n\x0eMigrationPhase\x12\x1f\n\x1bMIGRATION_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MIGRATION_PHASE_QUEUED\x10\x01\x12\x1d\n\x19MIGRATION_PHASE_PREPARING\x10\x02\x12\x1b\n\x17MIGRATION_PHASE_RUNNING\x10\x03\x12\x1d\n\x19MIGRATION_PHASE_COMPLETED\x10\x04\x12\x1a\n\x16MIGRATION_PHASE_FAILED\x10\x05\x12\x1d\n\x19MIGRATION_PHASE_CANCELLED\x10\x06*\xe3\x02\n\x0e\x46\x61llbackReason\x12\x1f\n\x1b\x46\x41LLBACK_REASON_UNSPECIFIED\x10\x00\x12(\n$FALLBACK_REASON_NO_MIGRATION_NETWORK\x10\x02\x12,\n(FALLBACK_REASON_DESTINATION_NOT_ATTACHED\x10\x03\x12)\n%FALLBACK_REASON_DESTINATION_LINK_DOWN\x10\x04\x12$\n FALLBACK_REASON_SOURCE_LINK_DOWN\x10\x05\x12\x1e\n\x1a\x46\x41LLBACK_REASON_NO_ADDRESS\x10\x06\x12\"\n\x1e\x46\x41LLBACK_REASON_LEGACY_CLUSTER\x10\x07\x12\'\n#FALLBACK_REASON_SOURCE_NOT_ATTACHED\x10\x08\"\x04\x08\x01\x10\x01*\x14\x46\x41LLBACK_REASON_NONE*f\n\rMigrationMode\x12\x1e\n\x1aMIGRATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13MIGRATION_MODE_LIVE\x10\x01\x12\x1c\n\x18MIGRATION_MODE_HIBERNATE\x10\x02*\xa7\x01\n\x07VmState\x12\x18\n\x14VM_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10VM_STATE_RUNNING\x10\x01\x12\x13\n\x0fVM_STATE_PAUSED\x10\x02\x12\x15\n\x11VM_STATE_SHUT_OFF\x10\x03\x12\x16\n\x12VM_STATE_MIGRATING\x10\x04\x12\x14\n\x10VM_STATE_CRASHED\x10\x05\x12\x12\n\x0eVM_STATE_SAVED\x10\x06*\x9c\x01\n\x11\x43onvergenceAction\x12\"\n\x1e\x43ONVERGENCE_ACTION_UNSPECIFIED\x10\x00\x12#\n\x1f\x43ONVERGENCE_ACTION_SET_DOWNTIME\x10\x01\x12 \n\x1c\x43ONVERGENCE_ACTION_POST_COPY\x10\x02\x12\x1c\n\x18\x43ONVERGENCE_ACTION_ABORT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17miglane/v1/common.proto\x12\x11miglane.common.v1\x1a\x1egoogle/protobuf/duration.proto\"\x90\x01\n\x0f\x43onvergenceStep\x12\x1a\n\x12stalled_iterations\x18\x01 \x01(\r\x12\x34\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32$.miglane.common.v1.ConvergenceAction\x12+\n\x08\x64owntime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x80\x01\n\x13\x43onvergenceSchedule\x12\x33\n\x10initial_downtime\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x08stalling\x18\x02 \x03(\x0b\x32\".miglane.common.v1.ConvergenceStep\"w\n\x06VmDisk\x12\x0e\n\x06target\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.miglane.common.v1.DiskKind\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\"%\n\x05VmNic\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0b\n\x03mac\x18\x02 \x01(\t\"\x94\x01\n\x03Nic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03mac\x18\x02 \x01(\t\x12\x11\n\taddresses\x18\x03 \x03(\t\x12\x0f\n\x07link_up\x18\x04 \x01(\x08\x12\x1d\n\x15speed_mbit_per_second\x18\x05 \x01(\r\x12\x0b\n\x03mtu\x18\x06 \x01(\r\x12\x10\n\x08rx_bytes\x18\x07 \x01(\x04\x12\x10\n\x08tx_bytes\x18\x08 \x01(\x04*~\n\x0bNetworkRole\x12\x1c\n\x18NETWORK_ROLE_UNSPECIFIED\x10\x00\x12\x1b\n\x17NETWORK_ROLE_MANAGEMENT\x10\x01\x12\x18\n\x14NETWORK_ROLE_DISPLAY\x10\x02\x12\x1a\n\x16NETWORK_ROLE_MIGRATION\x10\x03*\xe3\x01\n\x0eMigrationPhase\x12\x1f\n\x1bMIGRATION_PHASE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MIGRATION_PHASE_QUEUED\x10\x01\x12\x1d\n\x19MIGRATION_PHASE_PREPARING\x10\x02\x12\x1b\n\x17MIGRATION_PHASE_RUNNING\x10\x03\x12\x1d\n\x19MIGRATION_PHASE_COMPLETED\x10\x04\x12\x1a\n\x16MIGRATION_PHASE_FAILED\x10\x05\x12\x1d\n\x19MIGRATION_PHASE_CANCELLED\x10\x06*\xe3\x02\n\x0e\x46\x61llbackReason\x12\x1f\n\x1b\x46\x41LLBACK_REASON_UNSPECIFIED\x10\x00\x12(\n$FALLBACK_REASON_NO_MIGRATION_NETWORK\x10\x02\x12,\n(FALLBACK_REASON_DESTINATION_NOT_ATTACHED\x10\x03\x12)\n%FALLBACK_REASON_DESTINATION_LINK_DOWN\x10\x04\x12$\n FALLBACK_REASON_SOURCE_LINK_DOWN\x10\x05\x12\x1e\n\x1a\x46\x41LLBACK_REASON_NO_ADDRESS\x10\x06\x12\"\n\x1e\x46\x41LLBACK_REASON_LEGACY_CLUSTER\x10\x07\x12\'\n#FALLBACK_REASON_SOURCE_NOT_ATTACHED\x10\x08\"\x04\x08\x01\x10\x01*\x14\x46\x41LLBACK_REASON_NONE*f\n\rMigrationMode\x12\x1e\n\x1aMIGRATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13MIGRATION_MODE_LIVE\x10\x01\x12\x1c\n\x18MIGRATION_MODE_HIBERNATE\x10\x02*\xa7\x01\n\x07VmState\x12\x18\n\x14VM_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10VM_STATE_RUNNING\x10\x01\x12\x13\n\x0fVM_STATE_PAUSED\x10\x02\x12\x15\n\x11VM_STATE_SHUT_OFF\x10\x03\x12\x16\n\x12VM_STATE_MIGRATING\x10\x04\x12\x14\n\x10VM_STATE_CRASHED\x10\x05\x12\x12\n\x0eVM_STATE_SAVED\x10\x06*\x9c\x01\n\x11\x43onvergenceAction\x12\"\n\x1e\x43ONVERGENCE_ACTION_UNSPECIFIED\x10\x00\x12#\n\x1f\x43ONVERGENCE_ACTION_SET_DOWNTIME\x10\x01\x12 \n\x1c\x43ONVERGENCE_ACTION_POST_COPY\x10\x02\x12\x1c\n\x18\x43ONVERGENCE_ACTION_ABORT\x10\x03*P\n\x08\x44iskKind\x12\x19\n\x15\x44ISK_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44ISK_KIND_SHARED\x10\x01\x12\x13\n\x0f\x44ISK_KIND_LOCAL\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'miglane.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NETWORKROLE']._serialized_start=507
-  _globals['_NETWORKROLE']._serialized_end=633
-  _globals['_MIGRATIONPHASE']._serialized_start=636
-  _globals['_MIGRATIONPHASE']._serialized_end=863
-  _globals['_FALLBACKREASON']._serialized_start=866
-  _globals['_FALLBACKREASON']._serialized_end=1221
-  _globals['_MIGRATIONMODE']._serialized_start=1223
-  _globals['_MIGRATIONMODE']._serialized_end=1325
-  _globals['_VMSTATE']._serialized_start=1328
-  _globals['_VMSTATE']._serialized_end=1495
-  _globals['_CONVERGENCEACTION']._serialized_start=1498
-  _globals['_CONVERGENCEACTION']._serialized_end=1654
+  _globals['_NETWORKROLE']._serialized_start=667
+  _globals['_NETWORKROLE']._serialized_end=793
+  _globals['_MIGRATIONPHASE']._serialized_start=796
+  _globals['_MIGRATIONPHASE']._serialized_end=1023
+  _globals['_FALLBACKREASON']._serialized_start=1026
+  _globals['_FALLBACKREASON']._serialized_end=1381
+  _globals['_MIGRATIONMODE']._serialized_start=1383
+  _globals['_MIGRATIONMODE']._serialized_end=1485
+  _globals['_VMSTATE']._serialized_start=1488
+  _globals['_VMSTATE']._serialized_end=1655
+  _globals['_CONVERGENCEACTION']._serialized_start=1658
+  _globals['_CONVERGENCEACTION']._serialized_end=1814
+  _globals['_DISKKIND']._serialized_start=1816
+  _globals['_DISKKIND']._serialized_end=1896
   _globals['_CONVERGENCESTEP']._serialized_start=79
   _globals['_CONVERGENCESTEP']._serialized_end=223
   _globals['_CONVERGENCESCHEDULE']._serialized_start=226
   _globals['_CONVERGENCESCHEDULE']._serialized_end=354
-  _globals['_NIC']._serialized_start=357
-  _globals['_NIC']._serialized_end=505
+  _globals['_VMDISK']._serialized_start=356
+  _globals['_VMDISK']._serialized_end=475
+  _globals['_VMNIC']._serialized_start=477
+  _globals['_VMNIC']._serialized_end=514
+  _globals['_NIC']._serialized_start=517
+  _globals['_NIC']._serialized_end=665
 # @@protoc_insertion_point(module_scope)

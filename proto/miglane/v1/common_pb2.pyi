@@ -60,6 +60,12 @@ class ConvergenceAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONVERGENCE_ACTION_SET_DOWNTIME: _ClassVar[ConvergenceAction]
     CONVERGENCE_ACTION_POST_COPY: _ClassVar[ConvergenceAction]
     CONVERGENCE_ACTION_ABORT: _ClassVar[ConvergenceAction]
+
+class DiskKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISK_KIND_UNSPECIFIED: _ClassVar[DiskKind]
+    DISK_KIND_SHARED: _ClassVar[DiskKind]
+    DISK_KIND_LOCAL: _ClassVar[DiskKind]
 NETWORK_ROLE_UNSPECIFIED: NetworkRole
 NETWORK_ROLE_MANAGEMENT: NetworkRole
 NETWORK_ROLE_DISPLAY: NetworkRole
@@ -93,6 +99,9 @@ CONVERGENCE_ACTION_UNSPECIFIED: ConvergenceAction
 CONVERGENCE_ACTION_SET_DOWNTIME: ConvergenceAction
 CONVERGENCE_ACTION_POST_COPY: ConvergenceAction
 CONVERGENCE_ACTION_ABORT: ConvergenceAction
+DISK_KIND_UNSPECIFIED: DiskKind
+DISK_KIND_SHARED: DiskKind
+DISK_KIND_LOCAL: DiskKind
 
 class ConvergenceStep(_message.Message):
     __slots__ = ("stalled_iterations", "action", "downtime")
@@ -111,6 +120,28 @@ class ConvergenceSchedule(_message.Message):
     initial_downtime: _duration_pb2.Duration
     stalling: _containers.RepeatedCompositeFieldContainer[ConvergenceStep]
     def __init__(self, initial_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stalling: _Optional[_Iterable[_Union[ConvergenceStep, _Mapping]]] = ...) -> None: ...
+
+class VmDisk(_message.Message):
+    __slots__ = ("target", "kind", "size_bytes", "format", "source")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    kind: DiskKind
+    size_bytes: int
+    format: str
+    source: str
+    def __init__(self, target: _Optional[str] = ..., kind: _Optional[_Union[DiskKind, str]] = ..., size_bytes: _Optional[int] = ..., format: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class VmNic(_message.Message):
+    __slots__ = ("network", "mac")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    mac: str
+    def __init__(self, network: _Optional[str] = ..., mac: _Optional[str] = ...) -> None: ...
 
 class Nic(_message.Message):
     __slots__ = ("name", "mac", "addresses", "link_up", "speed_mbit_per_second", "mtu", "rx_bytes", "tx_bytes")

@@ -108,7 +108,7 @@ EVENT_SEVERITY_WARNING: EventSeverity
 EVENT_SEVERITY_ERROR: EventSeverity
 
 class MigrationPolicy(_message.Message):
-    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib")
+    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib", "local_disk_migration")
     BANDWIDTH_MODE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTGOING_PER_HOST_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class MigrationPolicy(_message.Message):
     PARALLEL_CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     NO_PROGRESS_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_DISK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     bandwidth_mode: BandwidthMode
     custom_mib_per_second: int
     max_outgoing_per_host: int
@@ -133,7 +134,8 @@ class MigrationPolicy(_message.Message):
     parallel_connections: int
     no_progress_timeout: _duration_pb2.Duration
     completion_timeout_per_gib: _duration_pb2.Duration
-    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    local_disk_migration: bool
+    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local_disk_migration: _Optional[bool] = ...) -> None: ...
 
 class Cluster(_message.Message):
     __slots__ = ("id", "name", "compatibility_version", "policy", "description", "created_at", "migration_network_id", "management_network_id")
@@ -518,7 +520,7 @@ class SetHostMaintenanceResponse(_message.Message):
     def __init__(self, host: _Optional[_Union[Host, _Mapping]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[UnplacedVm, _Mapping]]] = ...) -> None: ...
 
 class Vm(_message.Message):
-    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id")
+    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id", "disks", "nics")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -526,6 +528,8 @@ class Vm(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DISKS_FIELD_NUMBER: _ClassVar[int]
+    NICS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     host_id: str
@@ -533,7 +537,9 @@ class Vm(_message.Message):
     state: _common_pb2.VmState
     memory_mib: int
     migration_id: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ...) -> None: ...
+    disks: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmDisk]
+    nics: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmNic]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ...) -> None: ...
 
 class ListVmsRequest(_message.Message):
     __slots__ = ("cluster_id", "host_id", "page_size", "page_token")
