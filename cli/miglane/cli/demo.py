@@ -72,18 +72,24 @@ def _run(handler: Any) -> Any:
 @dataclass(frozen=True)
 class DemoPaths:
     base: Path
+    # The lab's base dir; None: <base>/lab.
+    lab: Path | None = None
 
     @classmethod
     def choose(cls, base: Path | None) -> DemoPaths:
-        if base is None:
-            env = os.environ.get("MIGLANE_DEMO_DIR")
-            if env:
-                base = Path(env)
-            elif os.geteuid() == 0:
-                base = Path("/var/lib/miglane-demo")
-            else:
-                base = Path.home() / ".local" / "state" / "miglane-demo"
-        return cls(base)
+        """`base` (--base-dir), else $MIGLANE_DEMO_DIR, else the default for this user. With
+        the default, the lab is the `miglane lab` commands' default lab, so that the README's
+        `miglane lab link host3 mig down` acts on the demo's hosts."""
+        if base is not None:
+            return cls(base)
+        env = os.environ.get("MIGLANE_DEMO_DIR")
+        if env:
+            return cls(Path(env))
+        if os.geteuid() == 0:
+            from miglane.lab import default_base_dir as default_lab_dir
+
+            return cls(Path("/var/lib/miglane-demo"), lab=default_lab_dir())
+        return cls(Path.home() / ".local" / "state" / "miglane-demo")
 
     @property
     def state_file(self) -> Path:
@@ -107,7 +113,7 @@ class DemoPaths:
 
     @property
     def lab_dir(self) -> Path:
-        return self.base / "lab"
+        return self.lab or self.base / "lab"
 
     @property
     def fake_pki_dir(self) -> Path:
@@ -425,7 +431,9 @@ def _down(args: argparse.Namespace) -> int:
     if isinstance(fleet_pid, int) and _fleet_running(paths, fleet_pid):
         ours.append(fleet_pid)
     stop_processes(ours, grace=10)
-    if state.get("mode") == "lab" or paths.lab_dir.exists():
+    # The lab of a demo whose state was lost (a crash) is taken down when it is the demo's own;
+    # the shared default lab only when the demo says it started it.
+    if state.get("mode") == "lab" or (paths.lab is None and paths.lab_dir.exists()):
         from miglane.lab import Lab
 
         Lab(paths.lab_dir).down()
