@@ -146,7 +146,7 @@ def _up(args: argparse.Namespace) -> int:
     state["mode"] = mode
     _save_state(paths, state)
     pki_dir = paths.pki_dir(mode)
-    _issue_admins(paths, pki_dir)
+    tui_credentials = _issue_admins(paths, pki_dir)
     engine_pid = _ensure_engine(paths, state, pki_dir)
     state["engine_pid"] = engine_pid
     _save_state(paths, state)
@@ -166,6 +166,7 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     time.sleep(0.5)
     tui = [sys.executable, "-m", "miglane.cli.main", "tui", "--engine", ENGINE_ADDRESS]
+    tui += ["--credentials", str(tui_credentials)]
     os.execv(sys.executable, tui)  # quitting the TUI leaves the stack running
     return 0  # pragma: no cover
 
@@ -222,9 +223,15 @@ def _start_fake_fleet(paths: DemoPaths, state: dict[str, Any]) -> list[dict[str,
     return list(json.loads(paths.fleet_addresses.read_text()))
 
 
-def _issue_admins(paths: DemoPaths, pki_dir: Path) -> None:
+# Marks credentials the demo put at the clients' default location: those it may replace when
+# the demo's CA changed (a new lab); anyone else's it never touches.
+DEMO_MARK = ".issued-by-miglane-demo"
+
+
+def _issue_admins(paths: DemoPaths, pki_dir: Path) -> Path:
     """An admin identity for the demo itself, and one at the clients' default location when
-    none is there yet, so `miglane ...` and `miglane tui` work without a flag."""
+    none is there yet (or the demo's own from an earlier CA), so `miglane ...` and
+    `miglane tui` work without a flag. Returns the credentials the demo's TUI uses."""
     from miglane.pki import CERT, CertificateAuthority, Role, default_credentials_dir
 
     authority = CertificateAuthority.init(pki_dir)
@@ -232,15 +239,20 @@ def _issue_admins(paths: DemoPaths, pki_dir: Path) -> None:
         shutil.rmtree(paths.admin_dir, ignore_errors=True)  # from an earlier CA
         authority.issue("demo-admin", Role.ADMIN, paths.admin_dir)
     default = default_credentials_dir()
-    if not (default / CERT).exists():
-        authority.issue("admin", Role.ADMIN, default)
-        print(f"admin credentials for the CLI and the TUI: {default}")
-    elif not _issued_by(default, authority.ca_pem):
+    if _issued_by(default, authority.ca_pem):
+        return default
+    if (default / CERT).exists() and not (default / DEMO_MARK).exists():
         print(
-            f"miglane demo: {default} holds credentials of another CA; use "
-            f"--credentials {paths.admin_dir} (or remove {default} and run `make run` again)",
+            f"miglane demo: {default} holds someone's credentials of another CA; the TUI uses "
+            f"{paths.admin_dir}, and so can the CLI: --credentials {paths.admin_dir}",
             file=sys.stderr,
         )
+        return paths.admin_dir
+    shutil.rmtree(default, ignore_errors=True)  # absent, or the demo's own from an earlier CA
+    authority.issue("admin", Role.ADMIN, default)
+    (default / DEMO_MARK).write_text("issued by `miglane demo up`; replaced when its CA changes\n")
+    print(f"admin credentials for the CLI and the TUI: {default}")
+    return default
 
 
 def _issued_by(directory: Path, ca_pem: bytes) -> bool:
