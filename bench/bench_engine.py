@@ -193,7 +193,7 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
             phases[m.phase] = phases.get(m.phase, 0) + 1
         return Storm(elapsed, phases, migrate_s, bare_s, lags)
     finally:
-        await channel.close()
+        await channel.close(None)
         await engine.stop(0.5)
         helper.stdin.close()
         await helper.wait()
