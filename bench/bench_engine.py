@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,13 +26,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
 from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.domain.model import Migration, MigrationPolicy
-from miglane.pki import CertificateAuthority, load_credentials
+from miglane.pki import CertificateAuthority, Credentials, load_credentials
 from miglane.testing.engine_stack import (
     LOOPBACK_ANY_PORT,
     engine_authority,
@@ -55,10 +57,34 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(int(p / 100 * len(ordered)), len(ordered) - 1)]
 
 
-async def run(args: argparse.Namespace) -> int:
+@dataclass
+class Storm:
+    """What one storm measured: how long until every migration ended, the phases they ended
+    in, each MigrateVm call and the bare call right after it, and each watcher delivery's lag
+    (seconds)."""
+
+    elapsed_s: float
+    phases: dict[int, int]
+    migrate_s: list[float]
+    bare_s: list[float]
+    lags: list[float]
+
+
+def client_channel(address: str, credentials: Credentials, *, insecure: bool) -> grpc.aio.Channel:
+    """A channel to the engine as `credentials`, or a plaintext one to an `insecure` engine."""
+    if insecure:
+        return grpc.aio.insecure_channel(address)
+    return engine_channel(address, credentials)
+
+
+async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | None:
+    """`args.migrations` migrations over `args.hosts` fake hosts watched by `args.watchers`
+    clients; `insecure`: engine, agents and clients all plaintext, nobody authorized. None when
+    the watchers did not see every migration end within `args.timeout` (said on stdout)."""
     hosts = args.hosts
     per_host = -(-args.migrations // hosts)
     tmp = Path(tempfile.mkdtemp(prefix="miglane-bench-engine-"))
+    plaintext = ["--insecure"] if insecure else []
     # The agents run in a process of their own, as they would on their hosts: their work does
     # not share the engine's event loop.
     helper = await asyncio.create_subprocess_exec(
@@ -71,6 +97,7 @@ async def run(args: argparse.Namespace) -> int:
         f"--speed={args.speed}",
         f"--state-root={tmp / 'agents'}",
         f"--pki-dir={engine_authority(tmp / 'engine').pki_dir}",
+        *plaintext,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -84,6 +111,7 @@ async def run(args: argparse.Namespace) -> int:
             busy_retry_s=1.0,
             queue_interval_s=0.2,
             event_queue_size=1_000_000,
+            insecure=insecure,
         )
     )
     # Stamp every publish: (id, phase, processed bytes, percent) -> when it left the engine.
@@ -103,7 +131,7 @@ async def run(args: argparse.Namespace) -> int:
     await engine.start()
     address = engine.address
     admin = admin_credentials(engine.authority)
-    channel = engine_channel(address, admin)
+    channel = client_channel(address, admin, insecure=insecure)
     stub = engine_pb2_grpc.EngineServiceStub(channel)
     health = health_pb2_grpc.HealthStub(channel)
     try:
@@ -122,6 +150,7 @@ async def run(args: argparse.Namespace) -> int:
             f"--credentials={admin.directory}",
             f"--watchers={args.watchers}",
             f"--migrations={len(vm_ids)}",
+            *plaintext,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 30,
@@ -148,7 +177,7 @@ async def run(args: argparse.Namespace) -> int:
         except TimeoutError:
             print("timed out waiting for the watchers to see every migration end")
             watching.kill()
-            return 1
+            return None
         await watching.wait()
         elapsed = time.perf_counter() - started
         lags = []
@@ -162,38 +191,51 @@ async def run(args: argparse.Namespace) -> int:
                 await stub.GetMigration(engine_pb2.GetMigrationRequest(migration_id=migration_id))
             ).migration
             phases[m.phase] = phases.get(m.phase, 0) + 1
-
-        ms = 1000.0
-        bare_p50 = statistics.median(bare_s)
-        print(
-            f"{args.migrations} migrations over {hosts} fake hosts (limit {args.limit} out/in per "
-            f"host), {args.watchers} WatchMigrations clients; all ended in {elapsed:.1f} s: "
-            + ", ".join(
-                f"{common_pb2.MigrationPhase.Name(k).removeprefix('MIGRATION_PHASE_').lower()} {v}"
-                for k, v in sorted(phases.items())
-            )
-        )
-        print(
-            f"baseline: bare unary gRPC call (health Check) p50 {bare_p50 * ms:.2f} ms, "
-            f"p99 {pct(bare_s, 99) * ms:.2f} ms"
-        )
-        print(
-            f"WatchMigrations lag over {len(lags)} deliveries: p50 {pct(lags, 50) * ms:.2f} ms "
-            f"(x{pct(lags, 50) / bare_p50:.1f} bare call), p99 {pct(lags, 99) * ms:.2f} ms "
-            f"(x{pct(lags, 99) / bare_p50:.1f}), max {max(lags) * ms:.2f} ms"
-        )
-        print(
-            f"MigrateVm latency: p50 {pct(migrate_s, 50) * ms:.2f} ms "
-            f"(x{pct(migrate_s, 50) / bare_p50:.1f} bare call), p99 "
-            f"{pct(migrate_s, 99) * ms:.2f} ms (x{pct(migrate_s, 99) / pct(bare_s, 99):.1f} "
-            "bare p99)"
-        )
-        return 0
+        return Storm(elapsed, phases, migrate_s, bare_s, lags)
     finally:
-        await channel.close()
+        await channel.close(None)
         await engine.stop(0.5)
         helper.stdin.close()
         await helper.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def phase_counts(phases: dict[int, int]) -> str:
+    """ "completed 200, failed 1"."""
+    return ", ".join(
+        f"{common_pb2.MigrationPhase.Name(k).removeprefix('MIGRATION_PHASE_').lower()} {v}"
+        for k, v in sorted(phases.items())
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    measured = await storm(args)
+    if measured is None:
+        return 1
+    migrate_s, bare_s, lags = measured.migrate_s, measured.bare_s, measured.lags
+    ms = 1000.0
+    bare_p50 = statistics.median(bare_s)
+    print(
+        f"{args.migrations} migrations over {args.hosts} fake hosts (limit {args.limit} out/in "
+        f"per host), {args.watchers} WatchMigrations clients; all ended in "
+        f"{measured.elapsed_s:.1f} s: " + phase_counts(measured.phases)
+    )
+    print(
+        f"baseline: bare unary gRPC call (health Check) p50 {bare_p50 * ms:.2f} ms, "
+        f"p99 {pct(bare_s, 99) * ms:.2f} ms"
+    )
+    print(
+        f"WatchMigrations lag over {len(lags)} deliveries: p50 {pct(lags, 50) * ms:.2f} ms "
+        f"(x{pct(lags, 50) / bare_p50:.1f} bare call), p99 {pct(lags, 99) * ms:.2f} ms "
+        f"(x{pct(lags, 99) / bare_p50:.1f}), max {max(lags) * ms:.2f} ms"
+    )
+    print(
+        f"MigrateVm latency: p50 {pct(migrate_s, 50) * ms:.2f} ms "
+        f"(x{pct(migrate_s, 50) / bare_p50:.1f} bare call), p99 "
+        f"{pct(migrate_s, 99) * ms:.2f} ms (x{pct(migrate_s, 99) / pct(bare_s, 99):.1f} "
+        "bare p99)"
+    )
+    return 0
 
 
 async def serve_agents(args: argparse.Namespace) -> int:
@@ -206,7 +248,8 @@ async def serve_agents(args: argparse.Namespace) -> int:
         poll_interval=0.1,
         max_outgoing=args.limit,
         state_root=args.state_root,
-        authority=CertificateAuthority.open(args.pki_dir),
+        authority=None if args.insecure else CertificateAuthority.open(args.pki_dir),
+        insecure=args.insecure,
     )
     records = [{"name": a.name, "address": a.address, "vm_ids": a.vm_ids} for a in agents]
     print(json.dumps(records), flush=True)
@@ -226,7 +269,7 @@ async def serve_watchers(args: argparse.Namespace) -> int:
 
     async def watch(index: int) -> None:
         credentials = load_credentials(args.credentials)
-        async with engine_channel(args.address, credentials) as channel:
+        async with client_channel(args.address, credentials, insecure=args.insecure) as channel:
             stream = engine_pb2_grpc.EngineServiceStub(channel).WatchMigrations(
                 engine_pb2.WatchMigrationsRequest()
             )
@@ -270,6 +313,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--state-root", default="", help=argparse.SUPPRESS)
     parser.add_argument("--pki-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--credentials", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--insecure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--migrations", type=int, default=500)
     parser.add_argument("--watchers", type=int, default=50)
     parser.add_argument("--hosts", type=int, default=50)

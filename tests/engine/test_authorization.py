@@ -23,6 +23,7 @@ from miglane.engine.domain.authorization import REQUIRED_ROLE, allows, refusal
 from miglane.engine.domain.errors import Reason
 from miglane.engine.grpc_api.errors import ERROR_DOMAIN
 from miglane.engine.grpc_api.server import ENGINE_SERVICE_NAME, INSECURE_HEALTH_NAME
+from miglane.grpctls import identity_of_certificate
 from miglane.pki import (
     CERT,
     ENGINE_NAME,
@@ -179,6 +180,23 @@ async def test_a_revoked_identity_is_refused_at_once(engine: Engine, tmp_path: P
         assert await answer(channel, "ListClusters") is None
         authority.revoke("alice")
         error = await answer(channel, "ListClusters")  # same connection, next call
+    assert error is not None and error.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "revoked" in (error.details() or "")
+
+
+async def test_a_remembered_identity_is_refused_once_revoked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    authority = authority_of(engine, tmp_path)
+    bob = issue_identity(authority, "bob", Role.OPERATOR, tmp_path / "bob")
+    async with engine_channel(engine.address, bob) as channel:
+        assert await answer(channel, "ListClusters") is None
+        remembered = identity_of_certificate.cache_info().hits
+        assert await answer(channel, "ListClusters") is None
+        # The second call's identity came from the cache, not from parsing the certificate.
+        assert identity_of_certificate.cache_info().hits > remembered
+        authority.revoke("bob")
+        error = await answer(channel, "ListClusters")
     assert error is not None and error.code() is grpc.StatusCode.UNAUTHENTICATED
     assert "revoked" in (error.details() or "")
 

@@ -11,7 +11,8 @@ engine can put hosts on (or off) its logical networks.
 Every agent serves mutual TLS with host credentials issued by `authority` (give the engine's,
 `CertificateAuthority.init(<engine pki dir>)`, so the engine reaches them; without one, a CA of
 their own is made in the state root), named as the engine must add the host: `agent.name`.
-`agent.channel()` dials one with the engine's identity.
+`agent.channel()` dials one with the engine's identity. `insecure=True` serves plaintext instead,
+for an engine built `insecure` (development mode, and the benchmark measuring what trust costs).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class FakeAgent:
     vm_ids: list[str]
     # The CA that issued the agent's host credentials (its engine identity may call it).
     authority: CertificateAuthority
-    credentials_dir: Path
+    # None: the agent serves plaintext.
+    credentials_dir: Path | None
     # The host name its certificate holds: what the engine must add it as.
     identity: str
     # The state root `start_fake_agents` made itself (none was given): removed on stop.
@@ -61,7 +63,9 @@ class FakeAgent:
 
     def channel(self, credentials: Credentials | None = None) -> grpc.aio.Channel:
         """A channel to this agent, checking it is `name`, as `credentials` (default: the
-        engine's identity, the only one an agent obeys)."""
+        engine's identity, the only one an agent obeys); plaintext to a plaintext agent."""
+        if self.credentials_dir is None:
+            return grpc.aio.insecure_channel(self.address)
         caller = credentials or load_credentials(self.authority.layout.engine)
         return secure_channel(self.address, caller, server_name=self.identity)
 
@@ -110,11 +114,13 @@ async def start_fake_agents(
     name_prefix: str = "host",
     authority: CertificateAuthority | None = None,
     identities: Sequence[str] | None = None,
+    insecure: bool = False,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
     host credentials from `authority` (see the module's docstring), for the host name the
-    engine will add it as: `identities[i]`, by default its own name."""
+    engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
+    (plaintext)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -142,8 +148,10 @@ async def start_fake_agents(
         )
         await agent.start()
         identity = identities[i] if identities else name
-        authority.issue_host(identity, [LOOPBACK])
-        credentials_dir = authority.layout.host(identity)
+        credentials_dir = None
+        if not insecure:
+            authority.issue_host(identity, [LOOPBACK])
+            credentials_dir = authority.layout.host(identity)
         server, port = await create_server(agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir)
         agents.append(
             FakeAgent(

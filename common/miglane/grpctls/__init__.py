@@ -12,6 +12,7 @@ from miglane.grpctls.identity import (
     ANONYMOUS,
     CallerCheck,
     Refusal,
+    identity_of_certificate,
     peer_identity,
     rpc_name,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Refusal",
     "ReloadingServerCredentials",
     "channel_credentials",
+    "identity_of_certificate",
     "peer_identity",
     "rpc_name",
     "secure_channel",

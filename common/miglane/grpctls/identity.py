@@ -1,11 +1,14 @@
 """Who is calling: the caller's identity read from its TLS certificate on every call, checked
 by one interceptor in front of every handler (unary and streaming): a revoked certificate is
 refused at once (UNAUTHENTICATED), then the service's own rule decides (`authorize`); the
-caller's name is published in a context variable for the duration of the call."""
+caller's name is published in a context variable for the duration of the call. The parsed
+identity of a certificate is kept (an LRU keyed by its PEM): a client reusing its connection
+is not parsed again on every call, while revocation is still checked on every call."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextvars import ContextVar, Token
@@ -16,6 +19,8 @@ import grpc
 from miglane.pki import CertificateInfo, PkiError, RevocationList, identity_of_pem, serial_hex
 
 PEER_CERTIFICATE = "x509_pem_cert"
+# How many callers' parsed certificates are kept (a few hundred bytes each).
+IDENTITY_CACHE_SIZE = 1024
 # The caller's name on a plaintext (--insecure) server, where nobody has a certificate.
 ANONYMOUS = "anonymous"
 
@@ -42,7 +47,14 @@ def peer_identity(context: grpc.aio.ServicerContext) -> CertificateInfo | None:
     pems = context.auth_context().get(PEER_CERTIFICATE)
     if not pems:
         return None
-    return identity_of_pem(next(iter(pems)))
+    return identity_of_certificate(next(iter(pems)))
+
+
+@functools.lru_cache(maxsize=IDENTITY_CACHE_SIZE)
+def identity_of_certificate(cert_pem: bytes) -> CertificateInfo:
+    """`identity_of_pem`, remembered per PEM (a PEM that does not parse raises PkiError each
+    time, and is not kept). What it returns says nothing about revocation: check the serial."""
+    return identity_of_pem(cert_pem)
 
 
 class CallerCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
