@@ -186,7 +186,8 @@ _CREATABLE_FORMATS = ("raw", "qcow2")
 
 def _pool_for(peer: libvirt.virConnect, directory: str) -> libvirt.virStoragePool:
     """The destination's storage pool over `directory`, a transient one made when it has none
-    (left in place: other migrations to that directory may be using it)."""
+    (left in place: other migrations to that directory may be using it), making the directory
+    when it is missing there."""
     with contextlib.suppress(libvirt.libvirtError):
         pool = peer.storagePoolLookupByTargetPath(directory)
         if not pool.isActive():
@@ -195,10 +196,14 @@ def _pool_for(peer: libvirt.virConnect, directory: str) -> libvirt.virStoragePoo
         return pool
     name = "miglane-" + re.sub(r"[^A-Za-z0-9]+", "-", directory).strip("-")[-40:]
     with _mapped(f"a storage pool over {directory} on the destination"):
+        xml = _POOL_XML.format(name=name, path=directory)
         try:
-            return peer.storagePoolCreateXML(_POOL_XML.format(name=name, path=directory), 0)
-        except libvirt.libvirtError:  # created meanwhile by a parallel migration
-            pool = peer.storagePoolLookupByName(name)
+            return peer.storagePoolCreateXML(xml, libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
+        except libvirt.libvirtError as e:
+            try:  # created meanwhile by a parallel migration
+                pool = peer.storagePoolLookupByName(name)
+            except libvirt.libvirtError:
+                raise e from None
             pool.refresh(0)
             return pool
 
