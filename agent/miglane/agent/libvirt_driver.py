@@ -6,7 +6,12 @@ module needs to know them. Facts this relies on (libvirt 9.0, QEMU 7.2; see the 
 second, the guest staying on the source; job statistics of a finished migration are on the
 destination when the source domain was undefined; `memory_dirty_rate` is in pages/s and 0 until
 the second iteration; libvirt-python prints every error, even handled ones, unless an error
-handler is registered.
+handler is registered. Copying local disks (NON_SHARED_DISK, an NBD mirror per disk before the
+memory): libvirt precreates a missing destination image only where a storage pool covers its
+directory and never removes one after a failed or cancelled copy (the agent does both itself);
+the mirror honours VIR_MIGRATE_TLS and the bandwidth cap; job statistics carry `disk_*` while
+copying, and `data_*` include them, but the completed job's statistics (on the destination)
+have no disk figures.
 """
 
 from __future__ import annotations
