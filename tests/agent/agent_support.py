@@ -48,10 +48,17 @@ class Hypervisors:
     without_tls: Callable[[str], AbstractContextManager[None]] = contextlib.nullcontext
     # Real seconds per simulated second (1 on the lab).
     time_scale: float = 1.0
+    # `(name, disks, nics)`: a guest on `src` with disks "local:SIZE" / "shared:SIZE" (the
+    # lab's notation) and vNICs on the networks named, which both hosts have.
+    _make_vm_with_devices: Callable[[str, tuple[str, ...], tuple[str, ...]], str] | None = None
 
     def make_vm(self, memory_mib: int = 64, dirty_mib: int = 0) -> str:
         """Starts a guest on `src` that filled its memory (and keeps dirtying `dirty_mib`)."""
         return self._make_vm(unique_name(), memory_mib, dirty_mib)
+
+    def make_vm_with_devices(self, disks: tuple[str, ...], nics: tuple[str, ...] = ()) -> str:
+        assert self._make_vm_with_devices is not None
+        return self._make_vm_with_devices(unique_name(), disks, nics)
 
     def sleep(self, seconds: float) -> None:
         """Sleeps `seconds` of the hypervisors' time."""
@@ -135,6 +142,13 @@ def lab_hypervisors(lab: Lab, tmp_dir: str) -> Iterator[Hypervisors]:
         made.append(name)
         return next(d.id for d in src.list_domains() if d.name == name)
 
+    def make_vm_with_devices(name: str, disks: tuple[str, ...], nics: tuple[str, ...]) -> str:
+        for network in nics:
+            lab.add_vm_network(network, [h1.name, h2.name])
+        lab.create_vm(h1.name, name, 64, disks=disks, nics=nics)
+        made.append(name)
+        return next(d.id for d in src.list_domains() if d.name == name)
+
     unreachable = plan_lab(status.slot, 60).hosts[59].mgmt_addr  # planned, never up
     hv = Hypervisors(
         "libvirt",
@@ -148,6 +162,7 @@ def lab_hypervisors(lab: Lab, tmp_dir: str) -> Iterator[Hypervisors]:
         make_vm,
         dst_tls_name=h2.name,
         without_tls=without_tls,
+        _make_vm_with_devices=make_vm_with_devices,
     )
     try:
         yield hv

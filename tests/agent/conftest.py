@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from agent_support import FAKE_SPEED, Hypervisors, close_agent_channels, lab_hypervisors
 
+from miglane.agent.domain.model import MIB, DiskKind, VmDisk, VmNic
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric
 
 
@@ -29,6 +30,23 @@ def fake_hypervisors(tmp_path) -> Hypervisors:  # type: ignore[no-untyped-def]
             dirty_rate_mibps=2048 if dirty_mib else 0,
             dirty_set_mib=dirty_mib,
         )
+
+    def make_vm_with_devices(name: str, disks: tuple[str, ...], nics: tuple[str, ...]) -> str:
+        vm_disks = []
+        for index, spec in enumerate(disks):
+            kind, _, size = spec.partition(":")
+            target = f"vd{chr(ord('a') + index)}"
+            vm_disks.append(
+                VmDisk(
+                    target,
+                    DiskKind(kind),
+                    int(size.removesuffix("M")) * MIB,
+                    "raw",
+                    f"/var/lib/libvirt/images/{name}-{target}.raw",
+                )
+            )
+        vm_nics = tuple(VmNic(network, f"52:54:00:00:00:{i:02x}") for i, network in enumerate(nics))
+        return src_host.add_domain(name, memory_mib=64, disks=tuple(vm_disks), nics=vm_nics)
 
     @contextlib.contextmanager
     def without_tls(which: str) -> Iterator[None]:
@@ -52,6 +70,7 @@ def fake_hypervisors(tmp_path) -> Hypervisors:  # type: ignore[no-untyped-def]
         dst_tls_name=dst_host.name,
         without_tls=without_tls,
         time_scale=1 / FAKE_SPEED,
+        _make_vm_with_devices=make_vm_with_devices,
     )
 
 

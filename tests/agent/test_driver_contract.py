@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 import pytest
 from agent_support import Hypervisors, wait_for
 
-from miglane.agent.domain.model import MIB, VmState
+from miglane.agent.domain.model import MIB, DiskKind, JobStats, VmState
 from miglane.agent.driver import DriverError, DriverErrorKind, MigrationParams
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-00000000dead"
+MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
 
 class Call:
@@ -193,3 +195,59 @@ def test_post_copy_needs_the_flag(hypervisors: Hypervisors) -> None:
         hv.src.start_post_copy(vm)
     hv.src.abort(vm)
     call.join()
+
+
+VM_NETWORK = "vmnet-c"
+DISK_MIB = 16
+
+
+def test_disks_and_vnics_are_reported(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm_with_devices((f"local:{DISK_MIB}M", f"shared:{DISK_MIB}M"), (VM_NETWORK,))
+    info = hv.src.domain(vm)
+    assert [(d.target, d.kind, d.size_bytes, d.format) for d in info.disks] == [
+        ("vda", DiskKind.LOCAL, DISK_MIB * MIB, "raw"),
+        ("vdb", DiskKind.SHARED, DISK_MIB * MIB, "raw"),
+    ]
+    assert info.disks[0].source.endswith("-vda.raw")
+    assert info.disks[1].source
+    assert info.local_disks == info.disks[:1]
+    assert [n.network for n in info.nics] == [VM_NETWORK]
+    assert MAC.match(info.nics[0].mac)
+    listed = next(d for d in hv.src.list_domains() if d.id == vm)
+    assert (listed.disks, listed.nics) == (info.disks, info.nics)
+
+
+def test_a_local_disk_is_never_left_behind(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm_with_devices((f"local:{DISK_MIB}M",))
+    with pytest.raises(DriverError):
+        hv.src.migrate(vm, params(hv))
+    assert hv.src.domain(vm).state is VmState.RUNNING
+    assert vm not in {d.id for d in hv.dst.list_domains()}
+
+
+def test_a_local_disk_is_copied_with_the_migration(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    vm = hv.make_vm_with_devices((f"local:{DISK_MIB}M",))
+    disks = hv.src.domain(vm).disks
+    copy = params(hv, 8, copy_disks=("vda",), disks_uri=hv.dst_migration_uri)
+    call = Call(hv.src.migrate, vm, copy)
+    samples: list[JobStats] = []
+
+    def disk_copied() -> bool:
+        stats = hv.src.job_stats(vm)
+        samples.extend([stats] if stats is not None else [])
+        return stats is not None and stats.disk_processed > 0
+
+    assert wait_for(disk_copied, 10)
+    hv.src.set_max_speed(vm, 256)
+    assert call.join() is None
+    assert hv.dst.domain(vm).state is VmState.RUNNING
+    assert [(d.target, d.kind, d.size_bytes) for d in hv.dst.domain(vm).disks] == [
+        (d.target, d.kind, d.size_bytes) for d in disks
+    ]
+    copying_disk = samples[-1]
+    assert copying_disk.disk_total == DISK_MIB * MIB
+    assert copying_disk.disk_processed + copying_disk.disk_remaining == copying_disk.disk_total
+    assert copying_disk.data_total >= copying_disk.disk_total  # data_* include the disk

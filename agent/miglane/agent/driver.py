@@ -46,7 +46,14 @@ class MigrationParams:
     (its host name or management address: the migration URI is an address on the migration
     network, which the certificate need not name). A driver refuses an encrypted migration
     with TLS_NOT_CONFIGURED before anything is sent when either host lacks its certificates,
-    saying which host and what is missing; it never falls back to clear text."""
+    saying which host and what is missing; it never falls back to clear text.
+
+    `copy_disks` names the local disks (targets, e.g. "vda") copied to the destination during
+    the migration, to `disks_uri` (`tcp://ADDR[:PORT]`, the destination's migration address),
+    with TLS too when `encrypted`. The driver creates their images on the destination first
+    (refusing with DESTINATION when a file is already there) and removes them again when the
+    migration fails or is cancelled. A domain with a local disk not named is refused by the
+    hypervisor (never migrated unsafely)."""
 
     peer_uri: str
     migration_uri: str
@@ -59,6 +66,8 @@ class MigrationParams:
     post_copy_allowed: bool = False
     persist_destination: bool = True
     undefine_source: bool = True
+    copy_disks: tuple[str, ...] = ()
+    disks_uri: str = ""
 
 
 # Called from a driver thread with the domain UUID whenever a job of that domain reached a

@@ -19,7 +19,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from miglane.agent.domain.model import MIB, DomainInfo, HostFacts, JobStats, VmState
+from miglane.agent.domain.model import (
+    MIB,
+    DiskKind,
+    DomainInfo,
+    HostFacts,
+    JobStats,
+    VmDisk,
+    VmNic,
+    VmState,
+)
 from miglane.agent.driver import DriverError, DriverErrorKind, JobListener, MigrationParams
 
 DEFAULT_BANDWIDTH_BPS = 1024 * MIB  # libvirt 9.0 leaves QEMU uncapped: ~700 MiB/s measured
@@ -64,9 +73,13 @@ class FakeDomain:
     dirty_rate_bps: int = 0
     dirty_set_bytes: int = 0
     persistent: bool = True
+    disks: tuple[VmDisk, ...] = ()
+    nics: tuple[VmNic, ...] = ()
 
     def info(self) -> DomainInfo:
-        return DomainInfo(self.id, self.name, self.state, self.memory_mib)
+        return DomainInfo(
+            self.id, self.name, self.state, self.memory_mib, disks=self.disks, nics=self.nics
+        )
 
 
 @dataclass
@@ -99,6 +112,8 @@ class _Job:
     guest_paused: bool = False
     # Wakes the caller blocked in migrate()/save() when the job ends or its parameters change.
     cond: threading.Condition | None = None
+    # Local disks copied ahead of the memory, in the first iteration.
+    disk_bytes: int = 0
 
     @property
     def memory_bytes(self) -> int:
@@ -106,8 +121,9 @@ class _Job:
 
     def stats(self) -> JobStats:
         remaining = max(0, int(self.to_send - self.sent_in_iteration))
+        disk_processed = min(int(self.processed), self.disk_bytes)
         return JobStats(
-            data_total=self.memory_bytes,
+            data_total=self.memory_bytes + self.disk_bytes,
             data_processed=int(self.processed),
             data_remaining=remaining,
             memory_bps=self.bandwidth_bps,
@@ -116,6 +132,9 @@ class _Job:
             elapsed_ms=int((self.t - self.started) * 1000),
             downtime_ms=self.downtime_ms,
             post_copy=self.post_copy,
+            disk_total=self.disk_bytes,
+            disk_processed=disk_processed,
+            disk_remaining=self.disk_bytes - disk_processed,
         )
 
 
@@ -164,8 +183,10 @@ class FakeHost:
         dirty_set_mib: int | None = None,
         running: bool = True,
         vm_id: str = "",
+        disks: tuple[VmDisk, ...] = (),
+        nics: tuple[VmNic, ...] = (),
     ) -> str:
-        """Defines (and starts) a guest; returns its UUID."""
+        """Defines (and starts) a guest with `disks` and `nics`; returns its UUID."""
         domain = FakeDomain(
             vm_id or str(uuid.uuid4()),
             name,
@@ -173,6 +194,8 @@ class FakeHost:
             VmState.RUNNING if running else VmState.SHUT_OFF,
             int(dirty_rate_mibps * MIB),
             (dirty_set_mib if dirty_set_mib is not None else memory_mib) * MIB,
+            disks=disks,
+            nics=nics,
         )
         with self.fabric.lock:
             self.domains[domain.id] = domain
@@ -287,6 +310,7 @@ class FakeDriver:
                     DriverErrorKind.DESTINATION,
                     f"domain {domain.name} already exists on {peer.name}",
                 )
+            disk_bytes = self._copied_disk_bytes(domain, params)
             now = self.clock.now()
             bandwidth = (params.bandwidth_mibps or 0) * MIB or self.fabric.default_bandwidth_bps
             job = _Job(
@@ -298,15 +322,30 @@ class FakeDriver:
                 bandwidth,
                 now,
                 now,
-                to_send=domain.memory_mib * MIB,
+                to_send=domain.memory_mib * MIB + disk_bytes,
                 iteration_started=now,
                 guest_paused=domain.state is VmState.PAUSED,
+                disk_bytes=disk_bytes,
             )
             if self.host.fail_migrations_with is not None:
                 job.fail_at_bytes = job.memory_bytes / 2
                 job.fail_kind = self.host.fail_migrations_with
             self._start_job(job)
         self._wait(job)
+
+    @staticmethod
+    def _copied_disk_bytes(domain: FakeDomain, params: MigrationParams) -> int:
+        """Bytes of the local disks the migration copies; libvirt's refusal when a local disk
+        is left out."""
+        local = [d for d in domain.disks if d.kind is DiskKind.LOCAL]
+        left_out = [d.target for d in local if d.target not in params.copy_disks]
+        if left_out:
+            raise DriverError(
+                DriverErrorKind.OTHER,
+                "Unsafe migration: Migration without shared storage is unsafe "
+                f"(local disks {', '.join(left_out)})",
+            )
+        return sum(d.size_bytes for d in local)
 
     def save(self, vm_id: str, path: str) -> None:
         with self.fabric.lock:

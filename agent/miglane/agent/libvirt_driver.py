@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from miglane.agent.domain.model import DomainInfo, HostFacts, JobStats, VmState
+from miglane.agent.domain.model import DomainInfo, HostFacts, JobStats, VmDisk, VmState
 from miglane.agent.driver import DriverError, DriverErrorKind, JobListener, MigrationParams
+from miglane.agent.vm_devices import parse_disks, parse_nics
 from miglane.pki import HOST_LAYOUT
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,9 @@ def _stats(raw: dict[str, Any]) -> JobStats:
         iteration=int(raw.get("memory_iteration", 0)),
         elapsed_ms=int(raw.get("time_elapsed", 0)),
         downtime_ms=int(raw.get("downtime", 0)),
+        disk_total=int(raw.get("disk_total", 0)),
+        disk_processed=int(raw.get("disk_processed", 0)),
+        disk_remaining=int(raw.get("disk_remaining", 0)),
     )
 
 
@@ -159,6 +163,84 @@ def _tcp_endpoint(uri: str) -> tuple[str, int] | None:
     if transport not in _PEER_PORTS or not parts.hostname:
         return None
     return parts.hostname, parts.port or _PEER_PORTS[transport]
+
+
+def _disk_size(dom: libvirt.virDomain, target: str) -> int:
+    """The disk's virtual size (virDomainGetBlockInfo's capacity); 0 when libvirt cannot tell
+    (e.g. a network disk of a domain that is not running)."""
+    try:
+        return int(dom.blockInfo(target)[0])
+    except libvirt.libvirtError:
+        return 0
+
+
+# A transient directory pool on a destination, for the images of copied disks: libvirt's
+# storage API is how a source reaches the destination's file system.
+_POOL_XML = "<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
+_VOLUME_XML = (
+    "<volume><name>{name}</name><capacity>{capacity}</capacity>"
+    "<target><format type='{format}'/></target></volume>"
+)
+_CREATABLE_FORMATS = ("raw", "qcow2")
+
+
+def _pool_for(peer: libvirt.virConnect, directory: str) -> libvirt.virStoragePool:
+    """The destination's storage pool over `directory`, a transient one made when it has none
+    (left in place: other migrations to that directory may be using it), making the directory
+    when it is missing there."""
+    with contextlib.suppress(libvirt.libvirtError):
+        pool = peer.storagePoolLookupByTargetPath(directory)
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        return pool
+    name = "miglane-" + re.sub(r"[^A-Za-z0-9]+", "-", directory).strip("-")[-40:]
+    with _mapped(f"a storage pool over {directory} on the destination"):
+        xml = _POOL_XML.format(name=name, path=directory)
+        try:
+            return peer.storagePoolCreateXML(xml, libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
+        except libvirt.libvirtError as e:
+            try:  # created meanwhile by a parallel migration
+                pool = peer.storagePoolLookupByName(name)
+            except libvirt.libvirtError:
+                raise e from None
+            pool.refresh(0)
+            return pool
+
+
+def create_destination_images(
+    peer: libvirt.virConnect, disks: list[VmDisk]
+) -> list[libvirt.virStorageVol]:
+    """Empty images for the copied disks on the destination, at the paths the domain uses;
+    DESTINATION when a file is already there (someone's data: never overwritten)."""
+    created: list[libvirt.virStorageVol] = []
+    try:
+        for disk in disks:
+            directory, name = os.path.split(disk.source)
+            pool = _pool_for(peer, directory)
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.storageVolLookupByName(name)
+                raise DriverError(
+                    DriverErrorKind.DESTINATION,
+                    f"the destination already has a file {disk.source} (disk {disk.target}): "
+                    "remove it there before copying the disk",
+                )
+            image_format = disk.format if disk.format in _CREATABLE_FORMATS else "raw"
+            xml = _VOLUME_XML.format(name=name, capacity=disk.size_bytes, format=image_format)
+            with _mapped(f"creating {disk.source} on the destination"):
+                created.append(pool.createXML(xml, 0))
+    except BaseException:
+        remove_images(created)
+        raise
+    return created
+
+
+def remove_images(volumes: list[libvirt.virStorageVol]) -> None:
+    for volume in volumes:
+        try:
+            volume.delete(0)
+        except libvirt.libvirtError as e:
+            log.warning("could not remove the partial copy %s: %s", volume.path(), e)
 
 
 class LibvirtDriver:
@@ -264,7 +346,15 @@ class LibvirtDriver:
         vm_state = _STATE.get(state, VmState.UNKNOWN)
         if state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_SAVED:
             vm_state = VmState.SAVED
-        return DomainInfo(dom.UUIDString(), dom.name(), vm_state, dom.maxMemory() // 1024)
+        xml = dom.XMLDesc(0)
+        return DomainInfo(
+            dom.UUIDString(),
+            dom.name(),
+            vm_state,
+            dom.maxMemory() // 1024,
+            disks=parse_disks(xml, lambda target: _disk_size(dom, target)),
+            nics=parse_nics(xml),
+        )
 
     def list_domains(self) -> list[DomainInfo]:
         found = []
@@ -324,11 +414,17 @@ class LibvirtDriver:
         if params.parallel_connections:
             flags |= libvirt.VIR_MIGRATE_PARALLEL
             typed[libvirt.VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS] = params.parallel_connections
-        with self._own_connection() as conn:
+        if params.copy_disks:
+            # The NBD copy honours VIR_MIGRATE_TLS too (libvirt >= 6.0).
+            flags |= libvirt.VIR_MIGRATE_NON_SHARED_DISK
+            typed[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = list(params.copy_disks)
+            typed[libvirt.VIR_MIGRATE_PARAM_DISKS_URI] = params.disks_uri
+        with self._own_connection() as conn, self._destination_images(vm_id, params) as created:
             dom = self._dom(vm_id, conn)
             try:
                 dom.migrateToURI3(params.peer_uri, typed, flags)
             except libvirt.libvirtError as e:
+                remove_images(created)  # the destination's partial copy
                 error = driver_error(e, "migration")
                 data_host = urlsplit(params.migration_uri).hostname or ""
                 if error.kind is DriverErrorKind.DESTINATION and data_host in error.message:
@@ -342,6 +438,19 @@ class LibvirtDriver:
                         "migrate_tls_x509_cert_dir in its qemu.conf)"
                     )
                 raise error from e
+
+    @contextlib.contextmanager
+    def _destination_images(
+        self, vm_id: str, params: MigrationParams
+    ) -> Iterator[list[libvirt.virStorageVol]]:
+        """The images of the copied disks, created on the destination for the migration
+        (libvirt would only where a storage pool covers their directory)."""
+        if not params.copy_disks:
+            yield []
+            return
+        copied = [d for d in self.domain(vm_id).disks if d.target in params.copy_disks]
+        with self._own_connection(params.peer_uri) as peer:
+            yield create_destination_images(peer, copied)
 
     def _check_tls_files(self) -> None:
         """Refuses an encrypted migration this host cannot make, before libvirt starts it."""

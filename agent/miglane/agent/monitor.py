@@ -102,7 +102,7 @@ class JobMonitor:
         if not job.started.is_set() and stats.data_total > 0:
             job.started.set()
             await self._on_start(job)
-        self._update(job, apply_sample(job.status, stats, self.wall_clock()))
+        self._update(job, apply_sample(job.status, stats, self.wall_clock(), job.plan.memory_bytes))
         if job.plan.mode is MigrationMode.LIVE and job.abort_reason is None:
             await self._converge(job, stats)
         return True
@@ -151,7 +151,8 @@ class JobMonitor:
             now=now,
             started_at=job.started_mono,
             watermark=job.watermark,
-            memory_bytes=job.plan.memory_bytes or stats.data_total,
+            # the disk copy counts against the completion timeout like memory
+            memory_bytes=(job.plan.memory_bytes + job.plan.disk_bytes) or stats.data_total,
             timeouts=convergence.resolve_timeouts(job.plan.timeouts),
             post_copy=job.status.post_copy,
         )

@@ -39,10 +39,15 @@ from miglane.agent.domain.model import (
     MigrateRequest,
     MigrationMode,
     Nic,
+    VmDisk,
     VmState,
     VmView,
 )
-from miglane.agent.domain.validation import ValidatedMigration, validate_migrate_request
+from miglane.agent.domain.validation import (
+    ValidatedMigration,
+    check_local_disks,
+    validate_migrate_request,
+)
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
@@ -247,11 +252,12 @@ class Agent:
         self._refuse_known_id(request.migration_id)
         domain = await self._domain(request.vm_id)
         self._refuse_unless_migratable(domain)
+        check_local_disks(domain, request)
         self._refuse_when_busy(request.vm_id, domain.name)
         job = self._new_job(request, checked, domain)
         self.jobs[job.migration_id] = job  # takes the slot before anything is awaited
         try:
-            await self._start_call(job, request, checked)
+            await self._start_call(job, request, checked, domain)
             self.store.save(job)
             self._watch(job)
             await self._until_started(job, domain)
@@ -313,6 +319,7 @@ class Agent:
             mode=checked.mode,
             peer_uri=checked.peer_uri,
             memory_bytes=domain.memory_mib * MIB,
+            disk_bytes=sum(d.size_bytes for d in self._copied_disks(request, domain)),
             schedule=request.schedule,
             timeouts=request.timeouts,
             post_copy_allowed=request.options.post_copy_allowed,
@@ -332,8 +339,19 @@ class Agent:
         )
         return Job(plan, status)
 
+    @staticmethod
+    def _copied_disks(request: MigrateRequest, domain: DomainInfo) -> tuple[VmDisk, ...]:
+        """The local disks a live migration copies (`check_local_disks` refused the rest)."""
+        if request.mode is not MigrationMode.LIVE or not request.options.copy_local_disks:
+            return ()
+        return domain.local_disks
+
     async def _start_call(
-        self, job: Job, request: MigrateRequest, checked: ValidatedMigration
+        self,
+        job: Job,
+        request: MigrateRequest,
+        checked: ValidatedMigration,
+        domain: DomainInfo,
     ) -> None:
         """Starts the blocking migrate (after asking the destination) or save on its thread."""
         if checked.mode is not MigrationMode.LIVE:
@@ -356,6 +374,8 @@ class Agent:
             auto_converge=options.auto_converge,
             parallel_connections=options.parallel_connections,
             post_copy_allowed=options.post_copy_allowed,
+            copy_disks=tuple(d.target for d in self._copied_disks(request, domain)),
+            disks_uri=str(checked.disks_uri or ""),
         )
         self._run_call(job, self.driver.migrate, request.vm_id, params)
 

@@ -31,6 +31,10 @@ class JobStatus:
     data_total: int = 0
     data_processed: int = 0
     data_remaining: int = 0
+    # Of data_*: the copy of local disks.
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
     throughput_bps: int = 0
     dirty_rate_bps: int = 0
     iteration: int = 0
@@ -53,16 +57,31 @@ class JobStatus:
         return self.phase.finished
 
 
-def apply_sample(status: JobStatus, stats: JobStats, now: float) -> JobStatus:
-    """The status after one sample of the running job; progress never goes backwards."""
+def apply_sample(
+    status: JobStatus, stats: JobStats, now: float, memory_bytes: int = 0
+) -> JobStatus:
+    """The status after one sample of the running job; progress never goes backwards.
+
+    While local disks are copied, the hypervisor counts only the disks (the memory copy starts
+    after them): the guest's `memory_bytes` not counted yet are added to the total and the
+    remaining data of the progress, so that it does not reach 99% with the disks and then hold
+    still through the memory copy."""
     if status.finished:
         return status
+    uncounted = 0
+    if stats.disk_total:
+        uncounted = max(0, stats.disk_total + memory_bytes - stats.data_total)
     return dataclasses.replace(
         status,
-        progress=status.progress.observe(stats.data_remaining, stats.data_total),
+        progress=status.progress.observe(
+            stats.data_remaining + uncounted, stats.data_total + uncounted
+        ),
         data_total=stats.data_total or status.data_total,
         data_processed=max(stats.data_processed, status.data_processed),
         data_remaining=stats.data_remaining,
+        disk_total=stats.disk_total or status.disk_total,
+        disk_processed=max(stats.disk_processed, status.disk_processed),
+        disk_remaining=stats.disk_remaining,
         throughput_bps=stats.memory_bps,
         dirty_rate_bps=stats.dirty_rate_bps,
         iteration=max(stats.iteration, status.iteration),
@@ -80,6 +99,7 @@ def complete(status: JobStatus, final: JobStats | None, now: float) -> JobStatus
         phase=JobPhase.COMPLETED,
         progress=status.progress.done(),
         data_remaining=0,
+        disk_remaining=0,
         eta_s=0,
         observed_at=now,
         finished_at=now,
@@ -92,6 +112,8 @@ def complete(status: JobStatus, final: JobStats | None, now: float) -> JobStatus
         status,
         data_total=final.data_total or status.data_total,
         data_processed=max(final.data_processed, status.data_processed),
+        disk_total=final.disk_total or status.disk_total,
+        disk_processed=max(final.disk_processed, status.disk_processed),
         throughput_bps=final.memory_bps or status.throughput_bps,
         iteration=max(final.iteration, status.iteration),
         downtime_ms=final.downtime_ms,
@@ -144,6 +166,8 @@ class JobPlan:
     mode: MigrationMode
     peer_uri: str = ""
     memory_bytes: int = 0
+    # Bytes of the local disks the job copies (0: none).
+    disk_bytes: int = 0
     schedule: ConvergenceSchedule = field(default_factory=ConvergenceSchedule)
     timeouts: Timeouts = field(default_factory=Timeouts)
     post_copy_allowed: bool = False
@@ -172,6 +196,7 @@ def plan_from_record(record: dict[str, Any]) -> JobPlan:
         mode=MigrationMode(record["mode"]),
         peer_uri=record.get("peer_uri", ""),
         memory_bytes=int(record.get("memory_bytes", 0)),
+        disk_bytes=int(record.get("disk_bytes", 0)),
         schedule=ConvergenceSchedule(
             int(schedule.get("initial_downtime_ms", 0)),
             tuple(

@@ -82,6 +82,10 @@ class JobStats:
     elapsed_ms: int = 0
     downtime_ms: int = 0
     post_copy: bool = False
+    # Of data_*: what belongs to copying local disks (0 without a disk copy).
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,12 +113,50 @@ class HostFacts:
     free_memory_mib: int
 
 
+class DiskKind(enum.Enum):
+    """Where a VM's disk lives, as far as migration cares."""
+
+    # Storage every host reaches (network block storage, a shared file system): only memory
+    # moves.
+    SHARED = "shared"
+    # An image private to its host: a live migration must copy it to the destination.
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    """One disk of a domain: its guest device name (`vda`), where it lives, its virtual size
+    (0: unknown), image format (`raw`, `qcow2`; "" unknown) and source (a path, or the network
+    source such as `nbd://10.0.0.1:10809/vm-vda`)."""
+
+    target: str
+    kind: DiskKind
+    size_bytes: int = 0
+    format: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class VmNic:
+    """One vNIC of a domain: the host bridge (or libvirt network) it is plugged into, which a
+    destination must have too."""
+
+    network: str
+    mac: str = ""
+
+
 @dataclass(frozen=True)
 class DomainInfo:
     id: str
     name: str
     state: VmState
     memory_mib: int
+    disks: tuple[VmDisk, ...] = ()
+    nics: tuple[VmNic, ...] = ()
+
+    @property
+    def local_disks(self) -> tuple[VmDisk, ...]:
+        return tuple(d for d in self.disks if d.kind is DiskKind.LOCAL)
 
 
 @dataclass(frozen=True)
@@ -155,6 +197,9 @@ class MigrationOptions:
     auto_converge: bool = False
     parallel_connections: int = 0
     post_copy_allowed: bool = False
+    # Copy the VM's local disks to the destination during a live migration; False: a VM with
+    # a local disk is refused.
+    copy_local_disks: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +213,8 @@ class MigrateRequest:
     dst: str = ""
     mode: MigrationMode | None = MigrationMode.LIVE
     migration_uri: str = ""
+    # Where the disk copy goes (tcp://ADDR[:PORT]); "": the host of `migration_uri`.
+    disks_uri: str = ""
     save_path: str = ""
     max_bandwidth_mibps: int | None = None
     options: MigrationOptions = MigrationOptions()

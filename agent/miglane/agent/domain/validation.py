@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from miglane.agent.domain.errors import InvalidArgument
-from miglane.agent.domain.model import MigrateRequest, MigrationMode
+from miglane.agent.domain.model import MIB, DomainInfo, MigrateRequest, MigrationMode
 
 # libvirtd's TLS port: peers are reached with qemu+tls:// only (never plain qemu+tcp://).
 DEFAULT_LIBVIRT_TLS_PORT = 16514
@@ -27,6 +27,8 @@ DST_FIELD = "live.dst"
 MIGRATION_URI_FIELD = "live.migration_uri"
 SAVE_PATH_FIELD = "hibernation.path"
 MAX_BANDWIDTH_FIELD = "max_bandwidth_mib_per_second"
+DISKS_URI_FIELD = "disks_uri"
+COPY_LOCAL_DISKS_FIELD = "copy_local_disks"
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,9 @@ class ValidatedMigration:
     migration_uri: MigrationUri | None = None
     # The name the destination's certificate must carry (VIR_MIGRATE_PARAM_TLS_DESTINATION).
     tls_destination: str = ""
+    # Where a copy of local disks goes: the request's disks_uri, else the migration URI's host
+    # (the destination's migration address, so the copy rides the migration network too).
+    disks_uri: MigrationUri | None = None
 
 
 def validate_migration_id(migration_id: str) -> str:
@@ -239,9 +244,30 @@ def validate_migrate_request(request: MigrateRequest) -> ValidatedMigration:
             field=MIGRATION_URI_FIELD,
         )
     uri = parse_migration_uri(request.migration_uri, MIGRATION_URI_FIELD)
+    if request.disks_uri:
+        disks_uri = parse_migration_uri(request.disks_uri, DISKS_URI_FIELD)
+    else:
+        disks_uri = MigrationUri(uri.scheme, uri.host)
     destination = destination_for(request.dst)
     return ValidatedMigration(
-        request, request.mode, destination.peer_uri, uri, destination.tls_name
+        request, request.mode, destination.peer_uri, uri, destination.tls_name, disks_uri
+    )
+
+
+def check_local_disks(domain: DomainInfo, request: MigrateRequest) -> None:
+    """A live migration of a VM with local disks copies them, or is refused before anything
+    starts (never migrated as if its disks were shared)."""
+    local = domain.local_disks
+    if not local or request.mode is not MigrationMode.LIVE or request.options.copy_local_disks:
+        return
+    named = ", ".join(
+        f"{d.target} ({d.source or 'no source'}, {d.size_bytes // MIB} MiB)" for d in local
+    )
+    plural = "disks" if len(local) > 1 else "disk"
+    raise InvalidArgument(
+        f"VM {domain.name} has a local {plural} {named} that only this host holds: set "
+        "copy_local_disks to copy it to the destination during the migration",
+        field=COPY_LOCAL_DISKS_FIELD,
     )
 
 

@@ -43,6 +43,10 @@ MODE_OF_TARGET = {
     "live": model.MigrationMode.LIVE,
     "hibernation": model.MigrationMode.HIBERNATE,
 }
+DISK_KIND_TO_PROTO = {
+    model.DiskKind.SHARED: common_pb2.DISK_KIND_SHARED,
+    model.DiskKind.LOCAL: common_pb2.DISK_KIND_LOCAL,
+}
 ACTION_FROM_PROTO = {
     common_pb2.CONVERGENCE_ACTION_SET_DOWNTIME: model.ConvergenceAction.SET_DOWNTIME,
     common_pb2.CONVERGENCE_ACTION_POST_COPY: model.ConvergenceAction.POST_COPY,
@@ -95,6 +99,7 @@ def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateReq
         dst=pb.live.dst,
         mode=MODE_OF_TARGET.get(pb.WhichOneof("target") or ""),
         migration_uri=pb.live.migration_uri,
+        disks_uri=pb.disks_uri,
         save_path=pb.hibernation.path,
         max_bandwidth_mibps=(
             pb.max_bandwidth_mib_per_second if pb.HasField("max_bandwidth_mib_per_second") else None
@@ -105,6 +110,7 @@ def migrate_request_from_proto(pb: agent_pb2.MigrateRequest) -> model.MigrateReq
             auto_converge=pb.auto_converge,
             parallel_connections=pb.parallel_connections,
             post_copy_allowed=pb.post_copy_allowed,
+            copy_local_disks=pb.copy_local_disks,
         ),
         schedule=schedule_from_proto(pb.convergence_schedule),
         timeouts=model.Timeouts(
@@ -129,6 +135,9 @@ def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
         data_total_bytes=status.data_total,
         data_processed_bytes=status.data_processed,
         data_remaining_bytes=status.data_remaining,
+        disk_total_bytes=status.disk_total,
+        disk_processed_bytes=status.disk_processed,
+        disk_remaining_bytes=status.disk_remaining,
         throughput_bytes_per_second=status.throughput_bps,
         dirty_rate_bytes_per_second=status.dirty_rate_bps,
         iteration=status.iteration,
@@ -187,4 +196,16 @@ def vm_to_proto(vm: model.VmView) -> agent_pb2.AgentVm:
         state=VM_STATE_TO_PROTO[d.state],
         memory_mib=d.memory_mib,
         migration_id=vm.migration_id,
+        disks=[disk_to_proto(disk) for disk in d.disks],
+        nics=[common_pb2.VmNic(network=nic.network, mac=nic.mac) for nic in d.nics],
+    )
+
+
+def disk_to_proto(disk: model.VmDisk) -> common_pb2.VmDisk:
+    return common_pb2.VmDisk(
+        target=disk.target,
+        kind=DISK_KIND_TO_PROTO[disk.kind],
+        size_bytes=disk.size_bytes,
+        format=disk.format,
+        source=disk.source,
     )
