@@ -153,3 +153,32 @@ async def test_local_disk_vm_copied_over_the_migration_address_when_allowed(
         assert done.data_total_bytes == 512 * MIB + LOCAL_DISK.size_bytes
         record = await world.engine.migrations.get(migration.id)
         assert record.disk_total_bytes == LOCAL_DISK.size_bytes
+
+
+async def test_evacuation_moves_all_three_kinds_and_reports_the_rest(tmp_path: Path) -> None:
+    # host0 is evacuated; host1 lacks the bridge, host2 has it. Local disks may be copied.
+    policy = MigrationPolicy(local_disk_migration=True)
+    async with orchestrated(
+        tmp_path, hosts=3, vms_per_host=0, nics=bridges_on(0, 2), policy=policy
+    ) as world:
+        host = world.agents[0].host
+        nic = AgentVmNic(NETWORK, "52:54:00:aa:00:01")
+        host.add_domain("shared1", memory_mib=512, disks=(SHARED_DISK,))
+        host.add_domain("local1", memory_mib=512, disks=(LOCAL_DISK,))
+        host.add_domain("web1", memory_mib=512, nics=(nic,))
+        host.add_domain("dmz1", memory_mib=512, nics=(AgentVmNic("dmz", "52:54:00:aa:00:02"),))
+        for name in ("shared1", "local1", "web1", "dmz1"):
+            await wait_vm(world, 0, name)
+
+        reply = await world.stub.SetHostMaintenance(
+            engine_pb2.SetHostMaintenanceRequest(host_id=world.host_ids[0], enabled=True)
+        )
+        [unplaced] = reply.unplaced
+        assert unplaced.vm_name == "dmz1"
+        assert missing_network_sentence("host1", "dmz1", ("dmz",)) in unplaced.reason
+        assert len(reply.migrations) == 3
+        finished = [await world.wait_final(m.id) for m in reply.migrations]
+        assert all(m.phase == COMPLETED for m in finished), finished
+        by_name = {m.vm_name: m.destination_host_id for m in finished}
+        assert set(by_name) == {"shared1", "local1", "web1"}
+        assert by_name["web1"] == world.host_ids[2]
