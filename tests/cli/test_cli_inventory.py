@@ -147,7 +147,7 @@ def test_disk_and_network_summaries() -> None:
             common_pb2.VmNic(network="prod-vlan"),
         ],
     )
-    assert disks_summary(vm) == "vda local 1.0 GiB, vdb shared 512 MiB, vdc - ?"
+    assert disks_summary(vm) == "vda local 1.0 GiB, vdb shared 512 MiB, vdc unspecified ?"
     assert networks_summary(vm) == "prod-vlan, storage"
     assert disks_summary(engine_pb2.Vm()) == networks_summary(engine_pb2.Vm()) == "-"
 
