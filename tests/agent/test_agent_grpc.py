@@ -12,8 +12,10 @@ from agent_support import AgentTarget, agent_stub, watch_progress
 from google.protobuf.duration_pb2 import Duration
 
 from miglane.agent.domain.errors import Reason
-from miglane.agent.domain.model import MIB, VmState
+from miglane.agent.domain.model import MIB, DiskKind, VmDisk, VmNic, VmState
 from miglane.agent.domain.validation import (
+    COPY_LOCAL_DISKS_FIELD,
+    DISKS_URI_FIELD,
     DST_FIELD,
     MAX_BANDWIDTH_FIELD,
     MIGRATION_URI_FIELD,
@@ -162,6 +164,10 @@ REFUSED = grpc.StatusCode.FAILED_PRECONDITION
         ),
         ({"live.dst": "qemu+tls://b/system?pkipath=/x"}, INVALID, Reason.INVALID_FIELD, DST_FIELD),
         ({"live.migration_uri": "unix:///x"}, INVALID, Reason.INVALID_FIELD, MIGRATION_URI_FIELD),
+        # the disk copy goes to an address over plain TCP (TLS from `encrypted`), nothing else
+        ({"disks_uri": "unix:///x"}, INVALID, Reason.INVALID_FIELD, DISKS_URI_FIELD),
+        ({"disks_uri": "tcp://10.1.0.3/x"}, INVALID, Reason.INVALID_FIELD, DISKS_URI_FIELD),
+        ({"disks_uri": "tcp://10.1.0.3:0"}, INVALID, Reason.INVALID_FIELD, DISKS_URI_FIELD),
         ({"live.dst": "nowhere"}, REFUSED, Reason.DESTINATION_UNREACHABLE, ""),
         ({"live.dst": "self"}, REFUSED, Reason.DESTINATION_UNREACHABLE, ""),
     ],
@@ -500,3 +506,53 @@ async def test_stopping_removes_the_state_root_made_for_the_agents() -> None:
     assert root and os.path.isdir(f"{root}/host1")
     await stop_fake_agents(agents, grace=0)
     assert not os.path.exists(root)
+
+
+LOCAL_DISK = VmDisk("vda", DiskKind.LOCAL, 128 * MIB, "qcow2", "/var/lib/libvirt/images/l.qcow2")
+SHARED_DISK = VmDisk("vdb", DiskKind.SHARED, 64 * MIB, "raw", "nbd://10.0.0.1:10809/s-vdb")
+
+
+async def test_vms_list_their_disks_and_vnics(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, _, _) = cluster
+    nic = VmNic("prod-vlan", "52:54:00:12:34:56")
+    vm = a.host.add_domain("with-devices", disks=(LOCAL_DISK, SHARED_DISK), nics=(nic,))
+    vms = (await stub(a).ListVms(pb.ListVmsRequest())).vms
+    listed = next(v for v in vms if v.id == vm)
+    assert [(d.target, d.kind, d.size_bytes, d.format, d.source) for d in listed.disks] == [
+        ("vda", common_pb2.DISK_KIND_LOCAL, 128 * MIB, "qcow2", LOCAL_DISK.source),
+        ("vdb", common_pb2.DISK_KIND_SHARED, 64 * MIB, "raw", SHARED_DISK.source),
+    ]
+    assert [(n.network, n.mac) for n in listed.nics] == [(nic.network, nic.mac)]
+
+
+async def test_a_local_disk_is_refused_unless_copied(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    vm = a.host.add_domain("local-disk", memory_mib=64, disks=(LOCAL_DISK,))
+    req = request(a, b, mid="local")
+    req.vm_id = vm
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(req)
+    said = error_details(refused.value.trailing_metadata())
+    assert refused.value.code() == INVALID
+    assert [f for f, _ in said.field_violations] == [COPY_LOCAL_DISKS_FIELD]
+    assert "vda" in refused.value.details() and LOCAL_DISK.source in refused.value.details()
+    assert vm in a.host.domains and vm not in b.host.domains
+
+
+async def test_a_local_disk_is_copied_and_counted_in_the_progress(cluster) -> None:  # type: ignore[no-untyped-def]
+    _, (a, b, _) = cluster
+    vm = a.host.add_domain("copied", memory_mib=64, disks=(LOCAL_DISK, SHARED_DISK))
+    req = request(a, b, mid="copy", copy_local_disks=True)
+    req.vm_id = vm
+    await stub(a).Migrate(req)
+    samples = await watch(a, "copy")
+    final = samples[-1]
+    assert final.phase == common_pb2.MIGRATION_PHASE_COMPLETED, final.error
+    assert final.disk_total_bytes == LOCAL_DISK.size_bytes  # the shared disk is not copied
+    assert final.data_total_bytes == LOCAL_DISK.size_bytes + 64 * MIB
+    during = [s for s in samples if 0 < s.disk_processed_bytes < s.disk_total_bytes]
+    assert during, "no sample while the disk was copied"
+    assert all(s.data_total_bytes >= LOCAL_DISK.size_bytes + 64 * MIB for s in during)
+    percents = [s.progress_percent for s in samples]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert vm in b.host.domains

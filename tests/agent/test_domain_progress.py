@@ -2,6 +2,8 @@
 
 import pytest
 
+from miglane.agent.domain.job import JobStatus, apply_sample
+from miglane.agent.domain.model import JobStats, MigrationMode
 from miglane.agent.domain.progress import Progress, eta_seconds
 
 
@@ -48,3 +50,41 @@ def test_sequence_is_monotonic_and_only_done_reaches_100() -> None:
 )
 def test_eta(remaining: int, throughput: int, dirty: int, expected: int) -> None:
     assert eta_seconds(remaining, throughput, dirty) == expected
+
+
+MEMORY = 100
+DISK = 300
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        (  # the disk copy first (memory not counted yet), then the memory's iterations
+            [
+                JobStats(DISK, 0, DISK, disk_total=DISK, disk_remaining=DISK),
+                JobStats(DISK, 150, 150, disk_total=DISK, disk_processed=150, disk_remaining=150),
+                JobStats(DISK, 300, 0, disk_total=DISK, disk_processed=300),
+                JobStats(DISK + MEMORY, 300, MEMORY, disk_total=DISK, disk_processed=300),
+                JobStats(DISK + MEMORY, 350, 50, disk_total=DISK, disk_processed=300),
+                JobStats(DISK + MEMORY, 380, 60, disk_total=DISK, disk_processed=300),
+                JobStats(DISK + MEMORY, 399, 1, disk_total=DISK, disk_processed=300),
+            ],
+            [0, 38, 75, 75, 88, 88, 99],  # 88 held: never backwards
+        ),
+        (  # without a disk copy: memory only, as before
+            [JobStats(MEMORY, 0, MEMORY), JobStats(MEMORY, 50, 50), JobStats(MEMORY, 90, 10)],
+            [0, 50, 90],
+        ),
+    ],
+)
+def test_progress_runs_on_from_the_disk_copy_into_the_memory_copy(
+    samples: list[JobStats], expected: list[int]
+) -> None:
+    status = JobStatus("m", "vm", MigrationMode.LIVE)
+    seen = []
+    for stats in samples:
+        status = apply_sample(status, stats, 1.0, memory_bytes=MEMORY)
+        seen.append(status.progress.percent)
+    assert seen == expected
+    assert status.disk_total == samples[-1].disk_total
+    assert status.data_total == samples[-1].data_total

@@ -1,16 +1,30 @@
 """Migration URIs, destination peers and the migrate request, as tables."""
 
+import dataclasses
+
 import pytest
 
 from miglane.agent.domain.errors import InvalidArgument
-from miglane.agent.domain.model import MigrateRequest, MigrationMode
+from miglane.agent.domain.model import (
+    MIB,
+    DiskKind,
+    DomainInfo,
+    MigrateRequest,
+    MigrationMode,
+    MigrationOptions,
+    VmDisk,
+    VmState,
+)
 from miglane.agent.domain.validation import (
+    COPY_LOCAL_DISKS_FIELD,
     DST_FIELD,
     MAX_BANDWIDTH_FIELD,
     MIGRATION_URI_FIELD,
     SAVE_PATH_FIELD,
     Destination,
     MigrationUri,
+    check_local_disks,
+    copied_disks,
     destination_for,
     parse_migration_uri,
     save_file_name,
@@ -153,3 +167,40 @@ def test_save_file_names_stay_one_plain_file(vm_id: str) -> None:
     name = save_file_name(vm_id, "m-1")
     assert "/" not in name and "\x00" not in name and name.endswith(".m-1.save")
     assert not name.startswith(".")
+
+
+@pytest.mark.parametrize(
+    ("migration_uri", "disks_uri", "expected"),
+    [
+        ("tcp://10.1.0.3:49152", "", "tcp://10.1.0.3"),  # the migration address, any port
+        ("tcp://[fd00::3]", "", "tcp://[fd00::3]"),
+        ("tcp://10.1.0.3", "tcp://10.1.0.9:10809", "tcp://10.1.0.9:10809"),
+    ],
+)
+def test_the_disk_copy_goes_to_the_migration_address_unless_told(
+    migration_uri: str, disks_uri: str, expected: str
+) -> None:
+    request = MigrateRequest(
+        "m1", "vm", dst="host2", migration_uri=migration_uri, disks_uri=disks_uri
+    )
+    assert str(validate_migrate_request(request).disks_uri) == expected
+
+
+LOCAL = VmDisk("vda", DiskKind.LOCAL, 16 * MIB, "raw", "/var/lib/libvirt/images/web1-vda.raw")
+SHARED = VmDisk("vdb", DiskKind.SHARED, 16 * MIB, "raw", "nbd://10.0.0.1:10809/web1-vdb")
+
+
+def test_a_local_disk_needs_copy_local_disks() -> None:
+    domain = DomainInfo("vm", "web1", VmState.RUNNING, 64, disks=(LOCAL, SHARED))
+    request = MigrateRequest("m1", "vm", dst="host2", migration_uri="tcp://10.1.0.3")
+    with pytest.raises(InvalidArgument) as refused:
+        check_local_disks(domain, request)
+    assert refused.value.field == COPY_LOCAL_DISKS_FIELD
+    assert "web1" in str(refused.value) and LOCAL.source in str(refused.value)
+    assert copied_disks(request, domain) == ()
+    copying = dataclasses.replace(request, options=MigrationOptions(copy_local_disks=True))
+    check_local_disks(domain, copying)
+    assert copied_disks(copying, domain) == (LOCAL,)
+    # shared disks alone, or a hibernation (saved on this host), need no copy
+    check_local_disks(dataclasses.replace(domain, disks=(SHARED,)), request)
+    check_local_disks(domain, dataclasses.replace(request, mode=MigrationMode.HIBERNATE))

@@ -39,13 +39,13 @@ from miglane.agent.domain.model import (
     MigrateRequest,
     MigrationMode,
     Nic,
-    VmDisk,
     VmState,
     VmView,
 )
 from miglane.agent.domain.validation import (
     ValidatedMigration,
     check_local_disks,
+    copied_disks,
     validate_migrate_request,
 )
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
@@ -319,7 +319,7 @@ class Agent:
             mode=checked.mode,
             peer_uri=checked.peer_uri,
             memory_bytes=domain.memory_mib * MIB,
-            disk_bytes=sum(d.size_bytes for d in self._copied_disks(request, domain)),
+            disk_bytes=sum(d.size_bytes for d in copied_disks(request, domain)),
             schedule=request.schedule,
             timeouts=request.timeouts,
             post_copy_allowed=request.options.post_copy_allowed,
@@ -338,13 +338,6 @@ class Agent:
             max_downtime_ms=0,
         )
         return Job(plan, status)
-
-    @staticmethod
-    def _copied_disks(request: MigrateRequest, domain: DomainInfo) -> tuple[VmDisk, ...]:
-        """The local disks a live migration copies (`check_local_disks` refused the rest)."""
-        if request.mode is not MigrationMode.LIVE or not request.options.copy_local_disks:
-            return ()
-        return domain.local_disks
 
     async def _start_call(
         self,
@@ -374,7 +367,7 @@ class Agent:
             auto_converge=options.auto_converge,
             parallel_connections=options.parallel_connections,
             post_copy_allowed=options.post_copy_allowed,
-            copy_disks=tuple(d.target for d in self._copied_disks(request, domain)),
+            copy_disks=tuple(d.target for d in copied_disks(request, domain)),
             disks_uri=str(checked.disks_uri or ""),
         )
         self._run_call(job, self.driver.migrate, request.vm_id, params)

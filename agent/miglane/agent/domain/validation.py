@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from miglane.agent.domain.errors import InvalidArgument
-from miglane.agent.domain.model import MIB, DomainInfo, MigrateRequest, MigrationMode
+from miglane.agent.domain.model import MIB, DomainInfo, MigrateRequest, MigrationMode, VmDisk
 
 # libvirtd's TLS port: peers are reached with qemu+tls:// only (never plain qemu+tcp://).
 DEFAULT_LIBVIRT_TLS_PORT = 16514
@@ -276,3 +276,10 @@ def save_file_name(vm_id: str, migration_id: str) -> str:
     and the (already validated) migration id, never from a path in the request."""
     vm_part = re.sub(r"[^A-Za-z0-9-]", "_", vm_id)[:64]
     return f"{vm_part}.{migration_id}.save"
+
+
+def copied_disks(request: MigrateRequest, domain: DomainInfo) -> tuple[VmDisk, ...]:
+    """The local disks a live migration copies (`check_local_disks` refused the others)."""
+    if request.mode is not MigrationMode.LIVE or not request.options.copy_local_disks:
+        return ()
+    return domain.local_disks
