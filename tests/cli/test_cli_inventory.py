@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from miglane.cli.main import main
+from miglane.cli.output import disks_summary, networks_summary
 from miglane.engine.domain.authorization import refusal
 from miglane.pki import LEAF_DAYS, CertificateAuthority, Role
 from miglane.testing.identities import admin_credentials
+from miglane.v1 import common_pb2, engine_pb2
 
 
 def run(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> tuple[int, str, str]:
@@ -93,6 +95,61 @@ def test_networks_roles_by_name(
     assert code == 0 and "migrations now use the management network" in out
     code, out, _ = run(capsys, e, "clusters", "show", "Prod", "--json")
     assert json.loads(out)["migration_network_id"] == ""
+
+
+def test_local_disk_migration_policy_flags(
+    capsys: pytest.CaptureFixture[str], engine_address: str
+) -> None:
+    e = engine_address
+    code, out, err = run(capsys, e, "clusters", "create", "Disks", "--json")
+    assert code == 0, err
+    assert not json.loads(out)["policy"].get("local_disk_migration", False)  # off by default
+
+    code, out, err = run(
+        capsys, e, "clusters", "update", "Disks", "--local-disk-migration", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["policy"]["local_disk_migration"] is True
+    code, out, _ = run(capsys, e, "clusters", "show", "Disks")
+    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines())
+    assert fields["local disk migration"] == "yes"
+
+    code, out, err = run(
+        capsys, e, "clusters", "update", "Disks", "--no-local-disk-migration", "--json"
+    )
+    assert code == 0, err
+    assert not json.loads(out)["policy"].get("local_disk_migration", False)
+
+    code, out, err = run(capsys, e, "clusters", "create", "Copying", "--local-disk-migration")
+    assert code == 0, err
+
+
+def test_vms_list_shows_disks_and_networks(
+    capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
+) -> None:
+    code, out, err = run(capsys, engine_address, "vms", "list")
+    assert code == 0, err
+    assert table(out)[0] == [
+        "ID", "NAME", "HOST", "STATE", "MEMORY", "DISKS", "NETWORKS", "MIGRATION",
+    ]  # fmt: skip
+
+
+def test_disk_and_network_summaries() -> None:
+    vm = engine_pb2.Vm(
+        disks=[
+            common_pb2.VmDisk(target="vda", kind=common_pb2.DISK_KIND_LOCAL, size_bytes=2**30),
+            common_pb2.VmDisk(target="vdb", kind=common_pb2.DISK_KIND_SHARED, size_bytes=2**29),
+            common_pb2.VmDisk(target="vdc"),
+        ],
+        nics=[
+            common_pb2.VmNic(network="prod-vlan"),
+            common_pb2.VmNic(network="storage"),
+            common_pb2.VmNic(network="prod-vlan"),
+        ],
+    )
+    assert disks_summary(vm) == "vda local 1.0 GiB, vdb shared 512 MiB, vdc unspecified ?"
+    assert networks_summary(vm) == "prod-vlan, storage"
+    assert disks_summary(engine_pb2.Vm()) == networks_summary(engine_pb2.Vm()) == "-"
 
 
 def test_refusals_are_one_line_with_the_engine_reason(

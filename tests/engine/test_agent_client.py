@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -24,11 +25,19 @@ from miglane.engine.domain.model import (
     DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
     DEFAULT_NO_PROGRESS_TIMEOUT_S,
     ConvergencePolicy,
+    DiskKind,
     MigrationPhase,
     MigrationPolicy,
+    VmDisk,
+    VmNic,
 )
 from miglane.engine.domain.progress import MigrateCall
-from miglane.engine.grpc_api.converters import migrate_request, sample_from_proto
+from miglane.engine.grpc_api.converters import (
+    agent_vm_from_proto,
+    migrate_request,
+    sample_from_proto,
+    vm_to_proto,
+)
 from miglane.pki import CRL, ENGINE_NAME, CertificateAuthority, Role
 from miglane.v1 import agent_pb2, common_pb2
 
@@ -117,6 +126,62 @@ def test_sample_from_proto() -> None:
     assert sample.finished_at is not None and sample.started_at is None
     odd = sample_from_proto(agent_pb2.MigrationProgress(phase=77, failure_kind=99))  # type: ignore[arg-type]
     assert odd.phase is MigrationPhase.RUNNING and odd.failure_kind is MigrationFailureKind.OTHER
+
+
+def test_migrate_request_carries_the_disk_copy() -> None:
+    tuning = migration_tuning(MigrationPolicy(local_disk_migration=True))
+    call = MigrateCall("m1", "vm1", "qemu+tls://h2/system", "tcp://10.1.0.2", None, tuning)
+    plain = migrate_request(call)
+    assert not plain.copy_local_disks and plain.disks_uri == ""
+    copying = migrate_request(replace(call, copy_local_disks=True, disks_uri="tcp://10.1.0.2"))
+    assert copying.copy_local_disks and copying.disks_uri == "tcp://10.1.0.2"
+
+
+def test_disk_bytes_of_progress_reach_the_sample() -> None:
+    sample = sample_from_proto(
+        agent_pb2.MigrationProgress(
+            migration_id="m1",
+            phase=common_pb2.MIGRATION_PHASE_RUNNING,
+            data_total_bytes=3 * 2**30,
+            disk_total_bytes=2**30,
+            disk_processed_bytes=2**29,
+            disk_remaining_bytes=2**29,
+        )
+    )
+    assert (sample.disk_total_bytes, sample.disk_processed_bytes, sample.disk_remaining_bytes) == (
+        2**30,
+        2**29,
+        2**29,
+    )
+
+
+def test_agent_vm_devices_reach_the_engines_vm() -> None:
+    reported = agent_pb2.AgentVm(
+        id="vm-1",
+        name="db1",
+        state=common_pb2.VM_STATE_RUNNING,
+        memory_mib=512,
+        disks=[
+            common_pb2.VmDisk(
+                target="vda",
+                kind=common_pb2.DISK_KIND_LOCAL,
+                size_bytes=2**30,
+                format="qcow2",
+                source="/images/db1-vda.qcow2",
+            ),
+            common_pb2.VmDisk(target="vdb", kind=77),  # type: ignore[arg-type]
+        ],
+        nics=[common_pb2.VmNic(network="prod-vlan", mac="52:54:00:aa:00:01")],
+    )
+    vm = agent_vm_from_proto(reported)
+    assert vm.disks == (
+        VmDisk("vda", DiskKind.LOCAL, 2**30, "qcow2", "/images/db1-vda.qcow2"),
+        VmDisk("vdb", DiskKind.UNSPECIFIED),  # a kind this engine does not know
+    )
+    assert vm.nics == (VmNic("prod-vlan", "52:54:00:aa:00:01"),)
+    shown = vm_to_proto(vm)
+    assert shown.disks[0] == reported.disks[0]
+    assert list(shown.nics) == list(reported.nics)
 
 
 async def test_the_agents_refusal_reason_reaches_the_engine() -> None:

@@ -13,6 +13,7 @@ import pytest
 from miglane.engine.domain.model import (
     BandwidthMode,
     Cluster,
+    DiskKind,
     Event,
     EventSeverity,
     EventType,
@@ -28,6 +29,8 @@ from miglane.engine.domain.model import (
     NetworkRole,
     Nic,
     Vm,
+    VmDisk,
+    VmNic,
     VmState,
 )
 from miglane.engine.store import DATABASE_NAME, Store, StoreError
@@ -36,10 +39,16 @@ from miglane.engine.store_schema import SCHEMA_VERSION
 NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 # The database as the first schema version created it.
 SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
+SCHEMA_V2 = Path(__file__).parent / "data" / "schema_v2.sql"
 
 
 def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
-    policy = MigrationPolicy(bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=90, encrypted=True)
+    policy = MigrationPolicy(
+        bandwidth_mode=BandwidthMode.CUSTOM,
+        custom_mibps=90,
+        encrypted=True,
+        local_disk_migration=True,
+    )
     return Cluster(id_, name, "4.7", policy, "desc", NOW)
 
 
@@ -68,14 +77,21 @@ def test_round_trips(store: Store, tmp_path: Path) -> None:
     migration = Migration(
         "mig-1", "cl-1", "vm-1", "host-1", MigrationPhase.RUNNING, NOW,
         fallback_reason=FallbackReason.DESTINATION_LINK_DOWN, tried_host_ids=("host-2",),
-        started_at=NOW, data_total_bytes=2**40,
+        started_at=NOW, data_total_bytes=2**40, disk_total_bytes=2**30,
+        disk_processed_bytes=2**29, disk_remaining_bytes=2**29,
+    )  # fmt: skip
+    vm = Vm(
+        "vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512,
+        disks=(
+            VmDisk("vda", DiskKind.LOCAL, 2**30, "qcow2", "/images/web-vda.qcow2"),
+            VmDisk("vdb", DiskKind.SHARED, 2**31, "raw", "nbd://10.0.0.250/web-vdb"),
+        ),
+        nics=(VmNic("prod-vlan", "52:54:00:aa:00:01"),),
     )  # fmt: skip
     with store.transaction():
         store.set_role_holder("cl-1", NetworkRole.MIGRATION, "net-b")
         store.insert_host(host)
-        store.replace_host_vms(
-            "host-1", [Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)]
-        )
+        store.replace_host_vms("host-1", [vm])
         store.insert_migration(migration)
     store.close()
 
@@ -86,9 +102,7 @@ def test_round_trips(store: Store, tmp_path: Path) -> None:
     )
     assert reopened.get_host("host-1") == host
     assert reopened.get_migration("mig-1") == migration
-    assert reopened.get_vm("vm-1") == Vm(
-        "vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512, migration_id="mig-1"
-    )
+    assert reopened.get_vm("vm-1") == replace(vm, migration_id="mig-1")
     reopened.close()
 
 
@@ -187,6 +201,37 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_events(tmp_path: Path) -
         assert [e.actor for e in reopened.list_events("", 0, 10).items] == ["", "alice"]
     finally:
         reopened.close()
+
+
+def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / DATABASE_NAME)
+    db.executescript(SCHEMA_V2.read_text())
+    db.execute(
+        "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
+        " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
+        (int(VmState.RUNNING),),
+    )
+    db.commit()
+    db.close()
+    store = Store.open(tmp_path)
+    try:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # Recorded before disks and vNICs were: none known until the agent's next report.
+        assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
+        disk = VmDisk("vda", DiskKind.LOCAL, 2**30)
+        with store.transaction():
+            store.insert_cluster(cluster())
+            store.insert_host(
+                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
+            )
+            store.replace_host_vms(
+                "host-1",
+                [Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512, disks=(disk,))],
+            )
+        stored = store.get_vm("vm-1")
+        assert stored is not None and stored.disks == (disk,)
+    finally:
+        store.close()
 
 
 def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:

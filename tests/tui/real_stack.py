@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from miglane.agent.domain.model import Nic
+from miglane.agent.domain.model import DiskKind, Nic, VmDisk
 from miglane.agent.fake_driver import FakeClock, FakeFabric
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.engine.app import Engine, build_engine
@@ -153,6 +153,13 @@ HOSTS = (
         (("ovirtmgmt", "eno1", "10.1.1.12", True), ("mig-legacy", "eno2", "10.1.2.12", True)),
     ),
 )
+
+
+# Disks of some VMs, on network storage (any host may take them).
+VM_DISKS = {
+    "web-1": (VmDisk("vda", DiskKind.SHARED, 20 * 1024**3, "raw", "nbd://10.0.3.250/web-1"),),
+    "db-1": (VmDisk("vda", DiskKind.SHARED, 100 * 1024**3, "raw", "nbd://10.0.3.250/db-1"),),
+}
 
 
 def _nics(index: int) -> list[Nic]:
@@ -298,7 +305,9 @@ async def _build_example_cluster(engine: RealEngine) -> None:
         engine.agents[plan.name] = agent
         for vm, memory_mib in plan.vms:
             vm_id = f"00000000-0000-4000-8000-{next(numbers):012d}"
-            engine.ids[vm] = agent.host.add_domain(vm, memory_mib=memory_mib, vm_id=vm_id)
+            engine.ids[vm] = agent.host.add_domain(
+                vm, memory_mib=memory_mib, vm_id=vm_id, disks=VM_DISKS.get(vm, ())
+            )
         request = engine_pb2.AddHostRequest(
             cluster_id=engine.ids[plan.cluster], name=plan.name, agent_address=agent.address
         )

@@ -23,7 +23,9 @@ from miglane.cli.output import (
     NO_CERTIFICATE,
     UNKNOWN_ACTOR,
     certificate_days_left,
+    disks_summary,
     enum_label,
+    networks_summary,
     print_fields,
     print_json,
     print_table,
@@ -99,7 +101,7 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-incoming-per-host", type=int, metavar="N")
     group.add_argument("--max-concurrent-per-cluster", type=int, metavar="N")
     group.add_argument("--convergence", choices=CONVERGENCE_POLICIES)
-    for flag in ("encrypted", "compressed", "auto-converge"):
+    for flag in ("encrypted", "compressed", "auto-converge", "local-disk-migration"):
         group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None)
     group.add_argument("--parallel-connections", type=int, metavar="N")
     group.add_argument("--no-progress-timeout-s", type=int, metavar="S")
@@ -138,7 +140,7 @@ def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
                 raise CommandError(f"--{field.replace('_', '-')} must be 0 or more, not {value}")
             setattr(policy, field, value)
             changed = True
-    for field in ("encrypted", "compressed", "auto_converge"):
+    for field in ("encrypted", "compressed", "auto_converge", "local_disk_migration"):
         value = getattr(args, field)
         if value is not None:
             setattr(policy, field, value)
@@ -219,6 +221,7 @@ def _print_cluster(cluster: Any, as_json: bool) -> None:
             ("compressed", p.compressed),
             ("auto converge", p.auto_converge),
             ("parallel connections", p.parallel_connections),
+            ("local disk migration", p.local_disk_migration),
         ]
     )
 
@@ -680,7 +683,7 @@ def _vms_list(args: argparse.Namespace) -> None:
         print_json(vms)
         return
     print_table(
-        ["ID", "NAME", "HOST", "STATE", "MEMORY", "MIGRATION"],
+        ["ID", "NAME", "HOST", "STATE", "MEMORY", "DISKS", "NETWORKS", "MIGRATION"],
         [
             [
                 v.id,
@@ -688,6 +691,8 @@ def _vms_list(args: argparse.Namespace) -> None:
                 host_names.get(v.host_id, v.host_id),
                 enum_label(common_pb2.VmState.Name(v.state), "VM_STATE_"),
                 f"{v.memory_mib} MiB",
+                disks_summary(v),
+                networks_summary(v),
                 v.migration_id,
             ]
             for v in vms

@@ -25,6 +25,36 @@ UNKNOWN_ACTOR = "-"
 NO_CERTIFICATE = "none"
 
 
+_GIB = 1024**3
+_MIB = 1024**2
+
+
+def size_label(size_bytes: int) -> str:
+    """ "1.0 GiB", "512 MiB"; "?" when unknown (0)."""
+    if not size_bytes:
+        return "?"
+    if size_bytes >= _GIB:
+        return f"{size_bytes / _GIB:.1f} GiB"
+    return f"{size_bytes / _MIB:.0f} MiB"
+
+
+def disks_summary(vm: Any) -> str:
+    """A VM's disks, "vda local 1.0 GiB, vdb shared 4.0 GiB"; "-" without any."""
+    from miglane.v1 import common_pb2
+
+    parts = [
+        f"{disk.target} {enum_label(common_pb2.DiskKind.Name(disk.kind), 'DISK_KIND_')} "
+        f"{size_label(disk.size_bytes)}"
+        for disk in vm.disks
+    ]
+    return ", ".join(parts) or "-"
+
+
+def networks_summary(vm: Any) -> str:
+    """The networks a VM's vNICs use, each once: "prod-vlan, storage"; "-" without any."""
+    return ", ".join(dict.fromkeys(nic.network for nic in vm.nics if nic.network)) or "-"
+
+
 def certificate_days_left(host: Any, now: datetime | None = None) -> str:
     """Whole days until the host's certificate ends (negative once it has), rounded down;
     NO_CERTIFICATE when it has none."""

@@ -36,6 +36,7 @@ from miglane.engine.store_codecs import (
     Page,
     cluster_from_row,
     cluster_values,
+    disks_json,
     event_from_row,
     event_values,
     host_from_row,
@@ -48,6 +49,7 @@ from miglane.engine.store_codecs import (
     network_values,
     policy_json,
     vm_from_row,
+    vm_nics_json,
 )
 from miglane.engine.store_schema import StoreError, prepare_schema
 
@@ -314,11 +316,21 @@ class Store:
                 self._db.execute("DELETE FROM vms WHERE id = ?", (row["id"],))
         for vm in vms:
             self._db.execute(
-                "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " host_id = excluded.host_id, cluster_id = excluded.cluster_id,"
-                " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib",
-                (vm.id, host_id, vm.cluster_id, vm.name, int(vm.state), vm.memory_mib),
+                " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib,"
+                " disks = excluded.disks, nics = excluded.nics",
+                (
+                    vm.id,
+                    host_id,
+                    vm.cluster_id,
+                    vm.name,
+                    int(vm.state),
+                    vm.memory_mib,
+                    disks_json(vm.disks),
+                    vm_nics_json(vm.nics),
+                ),
             )
 
     def get_vm(self, vm_id: str) -> Vm | None:

@@ -15,6 +15,7 @@ from miglane.engine.domain.model import (
     BandwidthMode,
     Cluster,
     ConvergencePolicy,
+    DiskKind,
     Event,
     EventSeverity,
     EventType,
@@ -29,6 +30,8 @@ from miglane.engine.domain.model import (
     NetworkRole,
     Nic,
     Vm,
+    VmDisk,
+    VmNic,
     VmState,
 )
 
@@ -79,7 +82,7 @@ def policy_from_json(text: str) -> MigrationPolicy:
     values["convergence"] = ConvergencePolicy(
         values.get("convergence", ConvergencePolicy.MINIMAL_DOWNTIME)
     )
-    for flag in ("encrypted", "compressed", "auto_converge"):
+    for flag in ("encrypted", "compressed", "auto_converge", "local_disk_migration"):
         values[flag] = bool(values.get(flag, getattr(MigrationPolicy, flag)))
     return MigrationPolicy(**values)
 
@@ -223,6 +226,29 @@ def host_state_values(host: Host) -> tuple[Any, ...]:
     )
 
 
+def disks_json(disks: Sequence[VmDisk]) -> str:
+    return json.dumps([{**asdict(disk), "kind": int(disk.kind)} for disk in disks])
+
+
+def disks_from_json(text: str) -> tuple[VmDisk, ...]:
+    known = {f.name for f in fields(VmDisk)}
+    disks = []
+    for raw in json.loads(text):
+        values = {k: v for k, v in raw.items() if k in known}
+        values["kind"] = DiskKind(values.get("kind", DiskKind.UNSPECIFIED))
+        disks.append(VmDisk(**values))
+    return tuple(disks)
+
+
+def vm_nics_json(nics: Sequence[VmNic]) -> str:
+    return json.dumps([asdict(nic) for nic in nics])
+
+
+def vm_nics_from_json(text: str) -> tuple[VmNic, ...]:
+    known = {f.name for f in fields(VmNic)}
+    return tuple(VmNic(**{k: v for k, v in raw.items() if k in known}) for raw in json.loads(text))
+
+
 def vm_from_row(row: sqlite3.Row) -> Vm:
     """`row` carries the id of the VM's active migration, if any, as `migration_id`."""
     return Vm(
@@ -233,6 +259,8 @@ def vm_from_row(row: sqlite3.Row) -> Vm:
         state=VmState(row["state"]),
         memory_mib=row["memory_mib"],
         migration_id=row["migration_id"] or "",
+        disks=disks_from_json(row["disks"]),
+        nics=vm_nics_from_json(row["nics"]),
     )
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE clusters (
@@ -61,7 +61,10 @@ CREATE TABLE vms (
     cluster_id TEXT NOT NULL,
     name TEXT NOT NULL,
     state INTEGER NOT NULL,
-    memory_mib INTEGER NOT NULL
+    memory_mib INTEGER NOT NULL,
+    -- JSON lists, as the VM's agent reported them.
+    disks TEXT NOT NULL DEFAULT '[]',
+    nics TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX vms_host ON vms(host_id);
 CREATE INDEX vms_cluster ON vms(cluster_id);
@@ -100,6 +103,11 @@ CREATE INDEX events_cluster ON events(cluster_id, sequence);
 _UPGRADES: dict[int, tuple[str, ...]] = {
     # Events gain who caused them; those written before actors were recorded keep it empty.
     1: ("ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",),
+    # VMs gain their disks and vNICs; those recorded before know none until the next report.
+    2: (
+        "ALTER TABLE vms ADD COLUMN disks TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE vms ADD COLUMN nics TEXT NOT NULL DEFAULT '[]'",
+    ),
 }
 
 

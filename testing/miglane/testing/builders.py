@@ -21,7 +21,10 @@ from miglane.engine.domain.model import (
     MigrationPolicy,
     Network,
     NetworkRole,
+    Nic,
     Vm,
+    VmDisk,
+    VmNic,
     VmState,
 )
 
@@ -118,8 +121,10 @@ def host(
     outgoing: int = 0,
     cluster_id: str = CLUSTER_ID,
     status_reason: str = "",
+    bridges: tuple[str, ...] = (),
 ) -> HostView:
-    """host<index>, id h<index>, management address 10.0.0.<index>."""
+    """host<index>, id h<index>, management address 10.0.0.<index>; `bridges`: NICs of those
+    names its agent reports (the networks VMs' vNICs plug into)."""
     if attachments is None:
         attachments = (
             mgmt(index, speed=mgmt_speed),
@@ -135,6 +140,7 @@ def host(
             status_reason=status_reason,
             created_at=T0,
             facts=HostFacts(memory_mib=memory_mib, free_memory_mib=free_mib),
+            nics=tuple(Nic(name=bridge) for bridge in bridges),
         ),
         attachments=attachments,
         incoming_migrations=incoming,
@@ -153,7 +159,10 @@ def vm(
     memory_mib: int = 4096,
     state: VmState = VmState.RUNNING,
     migration_id: str = "",
+    disks: tuple[VmDisk, ...] = (),
+    networks: tuple[str, ...] = (),
 ) -> Vm:
+    """`networks`: one vNIC on each."""
     return Vm(
         id=f"vm-{name}",
         name=name,
@@ -162,6 +171,10 @@ def vm(
         state=state,
         memory_mib=memory_mib,
         migration_id=migration_id,
+        disks=disks,
+        nics=tuple(
+            VmNic(network, f"52:54:00:00:00:{index:02x}") for index, network in enumerate(networks)
+        ),
     )
 
 

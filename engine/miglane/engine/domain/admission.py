@@ -39,6 +39,7 @@ from miglane.engine.domain.placement import (
     host_loads,
     manual_destination_rejections,
 )
+from miglane.engine.domain.vm_devices import local_disk_refusal
 
 
 class AdmissionVerdict(Enum):
@@ -232,6 +233,10 @@ def _check_vm(migration: Migration, state: _Pass) -> Admission | None:
     if vm.host_id != migration.source_host_id:
         now_on = state.by_id[vm.host_id].host.name if vm.host_id in state.by_id else vm.host_id
         return fail(f"VM {vm.name!r} is no longer on {source.host.name} (now on {now_on})")
+    # The policy may have changed (or the VM gained a local disk) while it waited.
+    disks_refused = local_disk_refusal(vm, state.networks.cluster)
+    if disks_refused is not None:
+        return fail(disks_refused)
     return None
 
 

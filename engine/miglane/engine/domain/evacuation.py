@@ -6,7 +6,9 @@ when to stop.
   memory to the VMs placed on it and spreading them by the scheduler's score. Every VM placed
   becomes a QUEUED automatic migration; the queue (`admission`) keeps the limits and chooses
   each final destination when the migration starts, so the planned destination is a witness
-  that one exists, not a booking. A VM nothing can take is reported with the reasons.
+  that one exists, not a booking. A VM nothing can take is reported with the reasons: no
+  host with room, none with a bridge for each network its vNICs use, or local disks the
+  cluster's policy does not let it copy.
 - `decide_rerun`: an automatic migration that failed is rerun on another host, up to
   `MAX_HOSTS_PER_VM` hosts in total; then the VM is reported, never looped on.
 - `evacuation_state`: the host is empty (maintenance), still evacuating, or stuck with VMs no
@@ -34,6 +36,7 @@ from miglane.engine.domain.placement import (
     incoming_limit,
     scale_and_speeds,
 )
+from miglane.engine.domain.vm_devices import local_disk_refusal, missing_networks
 
 MAX_HOSTS_PER_VM = 3
 
@@ -65,6 +68,11 @@ class EvacuationPlan:
     # host from maintenance.
     not_running: tuple[Vm, ...]
 
+    @property
+    def data_bytes(self) -> int:
+        """What the planned migrations move: memory and the local disks copied."""
+        return sum(item.vm.data_bytes for item in self.migrations)
+
 
 def plan_evacuation(
     host: HostView,
@@ -84,16 +92,23 @@ def plan_evacuation(
     context = PlacementContext(loads or {})
     # Every live guest leaves: one that a job the engine does not track is migrating is queued
     # too, and the queue waits for that job to end (`admission`).
+    live = [vm for vm in vms if has_live_guest(vm.state) and not vm.migration_id]
+    refused = [
+        UnplacedVm(vm.id, vm.name, reason)
+        for vm in live
+        if (reason := local_disk_refusal(vm, networks.cluster)) is not None
+    ]
+    refused_ids = {item.vm_id for item in refused}
     movable = sorted(
-        (vm for vm in vms if has_live_guest(vm.state) and not vm.migration_id),
-        key=lambda vm: (-vm.memory_mib, vm.name, vm.id),
+        (vm for vm in live if vm.id not in refused_ids),
+        key=lambda vm: (-vm.memory_mib, -vm.data_bytes, vm.name, vm.id),
     )
     planned, unplaced_vms = _place(host, movable, hosts, networks, context)
     unplaced = _unplaced(host, unplaced_vms, planned, hosts, networks, context)
     return EvacuationPlan(
         host.host.id,
         tuple(planned),
-        tuple(unplaced),
+        (*refused, *unplaced),
         already_migrating=tuple(vm for vm in vms if vm.migration_id),
         not_running=tuple(vm for vm in vms if not has_live_guest(vm.state) and not vm.migration_id),
     )
@@ -107,8 +122,8 @@ def _place(
     context: PlacementContext,
 ) -> tuple[list[PlannedMigration], list[Vm]]:
     """Each VM, largest first, on the best-scored host with room, promising it that memory.
-    The candidates pass the scheduler's filters but memory (counted here, with the plan's
-    promises) and what waiting lifts."""
+    The candidates pass the scheduler's filters but memory and the VM's own networks (both
+    checked here per VM, memory with the plan's promises) and what waiting lifts."""
     scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
     destination_filter = DestinationFilter.of(networks, context, count_waits=False)
     free: dict[int, int] = {}
@@ -127,7 +142,10 @@ def _place(
         chosen = None
         while heap:
             entry = heapq.heappop(heap)
-            if free[entry[3]] >= vm.memory_mib:
+            index = entry[3]
+            if free[index] >= vm.memory_mib and not missing_networks(
+                hosts[index].host, vm.networks
+            ):
                 chosen = entry
                 break
             skipped.append(entry)

@@ -73,6 +73,18 @@ class VmState(IntEnum):
     SAVED = 6
 
 
+class DiskKind(IntEnum):
+    UNSPECIFIED = 0
+    # Network storage every host reaches: only memory moves.
+    SHARED = 1
+    # An image private to its host: a live migration copies it to the destination.
+    LOCAL = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 class HostStatus(IntEnum):
     UNSPECIFIED = 0
     UP = 1
@@ -168,6 +180,9 @@ class MigrationPolicy:
     parallel_connections: int = 0
     no_progress_timeout_s: int = DEFAULT_NO_PROGRESS_TIMEOUT_S
     completion_timeout_s_per_gib: int = DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+    # Whether VMs with local disks may live-migrate (their disks copied over the migration
+    # network): off unless a policy turns it on, since the copy is the biggest load of all.
+    local_disk_migration: bool = False
 
     def with_defaults(self) -> MigrationPolicy:
         """The one place "0 / UNSPECIFIED: the default" is resolved (stored policies already
@@ -300,6 +315,32 @@ class HostView:
 # ---------------------------------------------------------------- VMs
 
 
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    """One disk of a VM, as its agent reads it from the domain."""
+
+    # The guest's device name, e.g. "vda".
+    target: str
+    kind: DiskKind = DiskKind.UNSPECIFIED
+    # 0: unknown.
+    size_bytes: int = 0
+    # "raw", "qcow2"; empty when unknown.
+    format: str = ""
+    # A local path or a network source ("nbd://10.0.0.1/vm-vda").
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class VmNic:
+    """One vNIC of a VM: the network (host bridge) it needs wherever the VM runs."""
+
+    network: str
+    mac: str = ""
+
+
 @dataclass(frozen=True)
 class Vm:
     id: str
@@ -310,6 +351,24 @@ class Vm:
     memory_mib: int = 0
     # Derived on read: the VM's active migration, empty when none. Never written.
     migration_id: str = ""
+    # As the VM's agent last reported them.
+    disks: tuple[VmDisk, ...] = ()
+    nics: tuple[VmNic, ...] = ()
+
+    @property
+    def local_disks(self) -> tuple[VmDisk, ...]:
+        """The disks a live migration must copy."""
+        return tuple(disk for disk in self.disks if disk.kind is DiskKind.LOCAL)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The networks its vNICs need on a destination, each once, in the NICs' order."""
+        return tuple(dict.fromkeys(nic.network for nic in self.nics if nic.network))
+
+    @property
+    def data_bytes(self) -> int:
+        """What a live migration moves: its memory and its local disks."""
+        return self.memory_mib * MIB + sum(disk.size_bytes for disk in self.local_disks)
 
 
 # ---------------------------------------------------------------- migrations
@@ -347,6 +406,10 @@ class Migration:
     tried_host_ids: tuple[str, ...] = ()
     evacuation_host_id: str = ""
     post_copy: bool = False
+    # Of data_*_bytes, what copying local disks accounts for (0 without a disk copy).
+    disk_total_bytes: int = 0
+    disk_processed_bytes: int = 0
+    disk_remaining_bytes: int = 0
     # The cap asked for this migration (MigrateVm's override, SetMigrationBandwidth); None:
     # the cluster's policy decides (`max_bandwidth_mibps` is the cap in force).
     bandwidth_override_mibps: int | None = None

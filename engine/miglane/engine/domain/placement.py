@@ -3,6 +3,7 @@
 Automatic migrations (no destination given) go to a host that passes every filter:
 
 - in the VM's cluster, not its source, status UP, not tried before by this migration (reruns);
+- a bridge for every network the VM's vNICs use (`vm_devices.missing_networks`);
 - enough free memory for the VM, counting memory already promised to incoming migrations;
 - when the cluster sends migrations over its migration network (it has one and its level
   supports it): that network attached, link up and addressed on the host;
@@ -15,9 +16,10 @@ fastest link on the network that would carry the data, the fewest incoming migra
 most free memory (weights below), ties broken by host name then id so the answer never
 depends on input order.
 
-Manual migrations (destination given) may go to any UP host of the cluster but the source, even
-without the migration network ("if the admin wants to keep jamming the management network, let
-her"); `choose_migration_uri` then says which network carries the data.
+Manual migrations (destination given) may go to any UP host of the cluster but the source that
+has the VM's vNIC networks, even without the migration network ("if the admin wants to keep
+jamming the management network, let her"); `choose_migration_uri` then says which network
+carries the data.
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ from miglane.engine.domain.model import (
     MigrationPhase,
     Vm,
 )
+from miglane.engine.domain.vm_devices import missing_network_sentence, missing_networks
 
 
 class RejectionKind(Enum):
     OTHER_CLUSTER = "other_cluster"
     SOURCE = "source"
     NOT_UP = "not_up"
+    VM_NETWORK = "vm_network"
     ALREADY_TRIED = "already_tried"
     NOT_ENOUGH_MEMORY = "not_enough_memory"
     MIGRATION_NETWORK = "migration_network"
@@ -187,7 +191,14 @@ class PlacementContext:
 
 
 # What any destination needs, automatic or manual.
-MANUAL_KINDS = frozenset({RejectionKind.OTHER_CLUSTER, RejectionKind.SOURCE, RejectionKind.NOT_UP})
+MANUAL_KINDS = frozenset(
+    {
+        RejectionKind.OTHER_CLUSTER,
+        RejectionKind.SOURCE,
+        RejectionKind.NOT_UP,
+        RejectionKind.VM_NETWORK,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -220,25 +231,35 @@ class DestinationFilter:
         )
 
     def screen(
-        self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
+        self,
+        hosts: Sequence[HostView],
+        source_host_id: str,
+        vm_memory_mib: int | None,
+        vm_networks: Collection[str] = (),
     ) -> list[Screened]:
         """The hosts of `hosts` that can take a VM of `vm_memory_mib` (None: memory is not
-        checked, the caller counts it) running on `source_host_id`, each found at the cost of
-        its first failing filter, as `(index in hosts, incoming, free memory, [])`."""
-        return self._screen(hosts, source_host_id, vm_memory_mib, explain=False)
+        checked, the caller counts it) whose vNICs use `vm_networks`, running on
+        `source_host_id`, each found at the cost of its first failing filter, as
+        `(index in hosts, incoming, free memory, [])`."""
+        return self._screen(hosts, source_host_id, vm_memory_mib, vm_networks, explain=False)
 
     def explain(
-        self, hosts: Sequence[HostView], source_host_id: str, vm_memory_mib: int | None
+        self,
+        hosts: Sequence[HostView],
+        source_host_id: str,
+        vm_memory_mib: int | None,
+        vm_networks: Collection[str] = (),
     ) -> list[Screened]:
         """Every host of `hosts`, with everything that keeps it from taking the VM (in the
         order the reasons are shown; empty: it passes)."""
-        return self._screen(hosts, source_host_id, vm_memory_mib, explain=True)
+        return self._screen(hosts, source_host_id, vm_memory_mib, vm_networks, explain=True)
 
     def _screen(
         self,
         hosts: Sequence[HostView],
         source_host_id: str,
         vm_memory_mib: int | None,
+        vm_networks: Collection[str],
         *,
         explain: bool,
     ) -> list[Screened]:
@@ -274,6 +295,10 @@ class DestinationFilter:
                 if stop:
                     continue
                 found.append(RejectionKind.NOT_UP)
+            if vm_networks and missing_networks(host, vm_networks):
+                if stop:
+                    continue
+                found.append(RejectionKind.VM_NETWORK)
             if excluded and host.id in excluded:
                 if stop:
                     continue
@@ -356,7 +381,8 @@ def _explain(
     load: HostLoad,
     context: PlacementContext,
 ) -> str:
-    """The sentence for one rejection, about the host without its name."""
+    """The sentence for one rejection, about the host without its name (but a missing vNIC
+    network, whose sentence names host and VM as operators read it on its own too)."""
     host = destination.host
     if kind is RejectionKind.OTHER_CLUSTER:
         return f"in another cluster ({host.cluster_id}), not the VM's {networks.cluster.name!r}"
@@ -365,6 +391,10 @@ def _explain(
     if kind is RejectionKind.NOT_UP:
         why = f" ({host.status_reason})" if host.status_reason else ""
         return f"status {host.status.label}{why}"
+    if kind is RejectionKind.VM_NETWORK:
+        return missing_network_sentence(
+            host.name, vm.name or vm.id, missing_networks(host, vm.networks)
+        )
     if kind is RejectionKind.ALREADY_TRIED:
         return "tried before for this VM; not again"
     if kind is RejectionKind.NOT_ENOUGH_MEMORY:
@@ -397,7 +427,7 @@ def manual_destination_rejections(
     and busy agents only delay it (the queue), and the missing migration network only makes
     it fall back."""
     destination_filter = DestinationFilter.of(networks, count_waits=False)
-    [(_, _, _, kinds)] = destination_filter.explain([destination], vm.host_id, None)
+    [(_, _, _, kinds)] = destination_filter.explain([destination], vm.host_id, None, vm.networks)
     context = destination_filter.context
     return tuple(
         Rejection(kind, _explain(kind, vm, destination, networks, HostLoad(), context))
@@ -415,7 +445,9 @@ def _assessments(
     context: PlacementContext,
 ) -> Iterator[DestinationAssessment]:
     carrying = carrying_network_id(networks)
-    screened = DestinationFilter.of(networks, context).explain(hosts, vm.host_id, vm.memory_mib)
+    screened = DestinationFilter.of(networks, context).explain(
+        hosts, vm.host_id, vm.memory_mib, vm.networks
+    )
     for index, incoming, free, kinds in screened:
         destination = hosts[index]
         load = context.load_of(destination)
@@ -617,7 +649,9 @@ def _best_destination(
 ) -> tuple[HostView, float] | None:
     """The suitable host with the highest score (then name, then id), without a sentence."""
     scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
-    screened = DestinationFilter.of(networks, context).screen(hosts, vm.host_id, vm.memory_mib)
+    screened = DestinationFilter.of(networks, context).screen(
+        hosts, vm.host_id, vm.memory_mib, vm.networks
+    )
     best: HostView | None = None
     best_score = 0.0
     for index, incoming, free, _ in screened:

@@ -33,6 +33,10 @@ class MigrateCall:
     # None: the hypervisor's default (no cap).
     max_bandwidth_mibps: int | None
     tuning: MigrationTuning
+    # Copy the VM's local disks during the migration (the cluster's policy allows it), to
+    # `disks_uri` ("tcp://ADDRESS": the migration address, so the copy rides the same network).
+    copy_local_disks: bool = False
+    disks_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class JobSample:
     eta_s: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Of data_*_bytes, the local disks' copy.
+    disk_total_bytes: int = 0
+    disk_processed_bytes: int = 0
+    disk_remaining_bytes: int = 0
 
     @property
     def finished(self) -> bool:
@@ -78,6 +86,9 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
         data_total_bytes=sample.data_total_bytes or migration.data_total_bytes,
         data_processed_bytes=max(sample.data_processed_bytes, migration.data_processed_bytes),
         data_remaining_bytes=sample.data_remaining_bytes,
+        disk_total_bytes=sample.disk_total_bytes or migration.disk_total_bytes,
+        disk_processed_bytes=max(sample.disk_processed_bytes, migration.disk_processed_bytes),
+        disk_remaining_bytes=sample.disk_remaining_bytes,
         throughput_bps=sample.throughput_bps,
         dirty_rate_bps=sample.dirty_rate_bps,
         iteration=max(sample.iteration, migration.iteration),
@@ -97,6 +108,9 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
             throughput_bps=0 if phase is MigrationPhase.COMPLETED else updated.throughput_bps,
             data_remaining_bytes=(
                 0 if phase is MigrationPhase.COMPLETED else updated.data_remaining_bytes
+            ),
+            disk_remaining_bytes=(
+                0 if phase is MigrationPhase.COMPLETED else updated.disk_remaining_bytes
             ),
         )
     return updated

@@ -118,6 +118,7 @@ def policy_from_proto(
         compressed=message.compressed,
         auto_converge=message.auto_converge,
         parallel_connections=message.parallel_connections,
+        local_disk_migration=message.local_disk_migration,
         no_progress_timeout_s=_seconds(message.no_progress_timeout, f"{field}.no_progress_timeout"),
         completion_timeout_s_per_gib=_seconds(
             message.completion_timeout_per_gib, f"{field}.completion_timeout_per_gib"
@@ -137,6 +138,7 @@ def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy
         compressed=policy.compressed,
         auto_converge=policy.auto_converge,
         parallel_connections=policy.parallel_connections,
+        local_disk_migration=policy.local_disk_migration,
         no_progress_timeout=_duration(policy.no_progress_timeout_s * 1000),
         completion_timeout_per_gib=_duration(policy.completion_timeout_s_per_gib * 1000),
     )
@@ -296,6 +298,33 @@ def host_to_proto(view: model.HostView) -> engine_pb2.Host:
 # ---------------------------------------------------------------- VMs and migrations
 
 
+def disk_to_proto(disk: model.VmDisk) -> common_pb2.VmDisk:
+    return common_pb2.VmDisk(
+        target=disk.target,
+        kind=_pb(disk.kind),
+        size_bytes=disk.size_bytes,
+        format=disk.format,
+        source=disk.source,
+    )
+
+
+def disk_from_proto(message: common_pb2.VmDisk) -> model.VmDisk:
+    # A kind a newer agent reports and this engine does not know is treated as unknown.
+    kind = _enum_or(model.DiskKind, message.kind, model.DiskKind.UNSPECIFIED)
+    assert isinstance(kind, model.DiskKind)
+    return model.VmDisk(
+        target=message.target,
+        kind=kind,
+        size_bytes=message.size_bytes,
+        format=message.format,
+        source=message.source,
+    )
+
+
+def vm_nic_from_proto(message: common_pb2.VmNic) -> model.VmNic:
+    return model.VmNic(network=message.network, mac=message.mac)
+
+
 def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
     return engine_pb2.Vm(
         id=vm.id,
@@ -305,6 +334,8 @@ def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
         state=_pb(vm.state),
         memory_mib=vm.memory_mib,
         migration_id=vm.migration_id,
+        disks=[disk_to_proto(disk) for disk in vm.disks],
+        nics=[common_pb2.VmNic(network=nic.network, mac=nic.mac) for nic in vm.nics],
     )
 
 
@@ -442,6 +473,9 @@ def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
         eta_s=message.eta.seconds,
         started_at=_moment(message.started_at),
         finished_at=_moment(message.finished_at),
+        disk_total_bytes=message.disk_total_bytes,
+        disk_processed_bytes=message.disk_processed_bytes,
+        disk_remaining_bytes=message.disk_remaining_bytes,
     )
 
 
@@ -455,6 +489,8 @@ def agent_vm_from_proto(message: agent_pb2.AgentVm) -> model.Vm:
         cluster_id="",
         state=state,
         memory_mib=message.memory_mib,
+        disks=tuple(disk_from_proto(disk) for disk in message.disks),
+        nics=tuple(vm_nic_from_proto(nic) for nic in message.nics),
     )
 
 
@@ -483,6 +519,8 @@ def migrate_request(call: MigrateCall) -> agent_pb2.MigrateRequest:
         no_progress_timeout=_duration(tuning.no_progress_timeout_s * 1000),
         completion_timeout_per_gib=_duration(tuning.completion_timeout_s_per_gib * 1000),
         post_copy_allowed=tuning.post_copy_allowed,
+        copy_local_disks=call.copy_local_disks,
+        disks_uri=call.disks_uri,
     )
     if call.max_bandwidth_mibps:
         request.max_bandwidth_mib_per_second = call.max_bandwidth_mibps

@@ -27,6 +27,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.domain.progress import FINAL_PHASES, JobSample, MigrateCall, apply_sample
 from miglane.engine.domain.retry import BusyHost, Refusal, decide_after_refusal
+from miglane.engine.domain.vm_devices import disk_copy
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.busy import BusyMarks
@@ -122,6 +123,9 @@ class JobRunner:
             return
         mibps = self._balancer.launch_cap(state, migration)
         dst = migrate_destination(destination.host)
+        copy_local_disks, disks_uri = disk_copy(
+            state.vms.get(migration.vm_id), state.networks.cluster, migration.migration_uri
+        )
         call = MigrateCall(
             migration_id=migration.id,
             vm_id=migration.vm_id,
@@ -129,6 +133,8 @@ class JobRunner:
             migration_uri=migration.migration_uri,
             max_bandwidth_mibps=mibps or None,
             tuning=migration_tuning(state.networks.cluster.policy),
+            copy_local_disks=copy_local_disks,
+            disks_uri=disks_uri,
         )
         try:
             sample = await self._clients.migrate(source.host.agent_address, call)

@@ -30,6 +30,7 @@ from miglane.engine.domain.placement import (
 )
 from miglane.engine.domain.progress import FINAL_PHASES
 from miglane.engine.domain.validation import validate_id, validate_optional_id
+from miglane.engine.domain.vm_devices import local_disk_refusal
 from miglane.engine.maintenance import HostMaintenance, MaintenanceResult
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
@@ -126,6 +127,9 @@ class MigrationRequests:
             )
         if not is_live_migratable(vm.state):
             raise FailedPrecondition(not_live_migratable_reason(vm))
+        disks_refused = local_disk_refusal(vm, state.networks.cluster)
+        if disks_refused is not None:
+            raise FailedPrecondition(disks_refused)
         if destination_host_id:
             await self._check_destination(vm, state, destination_host_id)
         else:

@@ -1,4 +1,5 @@
-"""VMs: where each runs, its state, and its migration if one is under way."""
+"""VMs: where each runs, its state, its disks and vNIC networks, and its migration if one is
+under way."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ VM_COLUMNS = [
     ("host", "Host"),
     ("state", "State"),
     ("memory", "Memory"),
+    ("disks", "Disks"),
+    ("networks", "Networks"),
     ("migration", "Migration"),
 ]
 
@@ -99,5 +102,7 @@ def _vm_row(vm: engine_pb2.Vm, inventory: Inventory, board: MigrationBoard) -> t
         Text(inventory.host_name(vm.host_id)),
         fmt.vm_state(vm.state),
         Text(f"{vm.memory_mib} MiB"),
+        fmt.vm_disks(vm),
+        fmt.vm_networks(vm),
         progress,
     )
