@@ -13,6 +13,7 @@ import pytest
 from miglane.lab import Lab, Network
 from miglane.lab.network import netns_path
 from miglane.lab.processes import netns_inode
+from miglane.lab.state import load_state
 
 pytestmark = pytest.mark.lab
 
@@ -53,7 +54,11 @@ def test_each_daemon_is_its_own_host(lab: Lab) -> None:
 
 
 def test_a_host_sees_only_its_own_nics(lab: Lab) -> None:
+    """Its two NICs, plus the bridges of guests' vNIC networks the lab put on it (other tests of
+    the session's lab add some)."""
     host = lab.status().host("host2")
+    state = load_state(lab.paths.state_file)
+    bridges = [net for net, hosts in state.vm_networks.items() if "host2" in hosts]
     process = lab.run_in_host(
         "host2", ["ip", "-j", "-4", "addr", "show"], stdout=subprocess.PIPE, text=True
     )
@@ -61,7 +66,9 @@ def test_a_host_sees_only_its_own_nics(lab: Lab) -> None:
     addrs = {i["ifname"]: i["addr_info"][0]["local"] for i in json.loads(out) if i["addr_info"]}
     assert addrs == {"lo": "127.0.0.1", "mgmt0": host.mgmt_addr, "mig0": host.mig_addr}
     sysfs = lab.run_in_host("host2", ["ls", "/sys/class/net"], stdout=subprocess.PIPE, text=True)
-    assert sorted(sysfs.communicate(timeout=10)[0].split()) == ["lo", "mgmt0", "mig0"]
+    assert sorted(sysfs.communicate(timeout=10)[0].split()) == sorted(
+        ["lo", "mgmt0", "mig0", *bridges]
+    )
 
 
 def test_this_machine_reaches_the_management_network_only(lab: Lab) -> None:
