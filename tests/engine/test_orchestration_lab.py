@@ -8,152 +8,24 @@ found it: links up, its guests destroyed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from orchestration_support import FINAL, stop_engine, wait_for
+from lab_engine_support import GUEST_MIB, guests, lab_engine, new_guest
+from orchestration_support import wait_for
 
-from miglane.engine.app import Engine
-from miglane.engine.domain.model import (
-    ClusterSpec,
-    HostSpec,
-    MigrationPolicy,
-    NetworkRole,
-    NetworkSpec,
-)
-from miglane.testing.engine_stack import start_engine
-from miglane.testing.identities import admin_credentials, engine_channel
-from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+from miglane.engine.domain.model import MigrationPolicy
+from miglane.v1 import common_pb2, engine_pb2
 
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
 
-GUEST_MIB = 96
+__all__ = ["guests"]  # the fixture, shared with the other lab tests of the engine
+
 COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
-
-
-@dataclass
-class LabEngine:
-    lab: Lab
-    status: LabStatus
-    engine: Engine
-    stub: engine_pb2_grpc.EngineServiceStub
-    cluster_id: str
-    host_ids: dict[str, str]  # lab host name -> engine host id
-    networks: dict[str, str]  # "mgmt"/"migration" -> network id
-
-    def name_of(self, host_id: str) -> str:
-        return next(name for name, hid in self.host_ids.items() if hid == host_id)
-
-    async def vm_id(self, name: str) -> str:
-        reply = await wait_for(
-            lambda: self.stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=self.cluster_id)),
-            lambda r: any(vm.name == name for vm in r.vms),
-            30,
-        )
-        return next(vm.id for vm in reply.vms if vm.name == name)
-
-    async def migration(self, migration_id: str) -> engine_pb2.Migration:
-        reply = await self.stub.GetMigration(
-            engine_pb2.GetMigrationRequest(migration_id=migration_id)
-        )
-        return reply.migration
-
-    async def wait_final(self, migration_id: str, timeout: float = 60) -> engine_pb2.Migration:
-        return await wait_for(
-            lambda: self.migration(migration_id), lambda m: m.phase in FINAL, timeout
-        )
-
-    async def host(self, name: str) -> engine_pb2.Host:
-        return (
-            await self.stub.GetHost(engine_pb2.GetHostRequest(host_id=self.host_ids[name]))
-        ).host
-
-
-def _cleanup(lab: Lab, names: list[str]) -> None:
-    for host in lab.status().hosts:
-        for network in ("mgmt", "mig"):
-            with contextlib.suppress(Exception):
-                lab.set_link(host.name, network, True)
-    for vm in lab.list_vms():
-        if vm.name in names:
-            with contextlib.suppress(Exception):
-                lab.destroy_vm(vm.host, vm.name)
-
-
-@pytest.fixture
-def guests(lab: Lab) -> Iterator[list[str]]:
-    names: list[str] = []
-    try:
-        yield names
-    finally:
-        _cleanup(lab, names)
-
-
-@contextlib.asynccontextmanager
-async def lab_engine(
-    tmp: Path, lab: Lab, status: LabStatus, policy: MigrationPolicy | None = None
-) -> AsyncIterator[LabEngine]:
-    # The lab's agents obey the engine of the lab's CA.
-    built = await start_engine(tmp / "engine", poll_interval_s=0.3, pki_dir=lab.pki_dir)
-    inventory = built.inventory
-    channel = engine_channel(built.address, admin_credentials(built.authority))
-    try:
-        cluster = await inventory.clusters.create_cluster(ClusterSpec(name="lab", policy=policy))
-        mgmt = await inventory.networks.create_network(
-            NetworkSpec(
-                cluster_id=cluster.id,
-                name="mgmt",
-                subnet=status.mgmt_subnet,
-                required=True,
-                roles=(NetworkRole.MANAGEMENT,),
-            )
-        )
-        migration = await inventory.networks.create_network(
-            NetworkSpec(
-                cluster_id=cluster.id,
-                name="migration",
-                subnet=status.mig_subnet,
-                roles=(NetworkRole.MIGRATION,),
-            )
-        )
-        host_ids = {}
-        for host in status.hosts:
-            assert host.agent_addr
-            view = await built.migrations.add_host(
-                HostSpec(cluster_id=cluster.id, name=host.name, agent_address=host.agent_addr)
-            )
-            host_ids[host.name] = view.host.id
-        engine = LabEngine(
-            lab,
-            status,
-            built,
-            engine_pb2_grpc.EngineServiceStub(channel),
-            cluster.id,
-            host_ids,
-            {"mgmt": mgmt.id, "migration": migration.id},
-        )
-        for name in host_ids:
-            await wait_for(
-                lambda n=name: engine.host(n), lambda h: h.status == engine_pb2.HOST_STATUS_UP, 30
-            )
-        yield engine
-    finally:
-        await stop_engine(built, channel)
-
-
-def new_guest(lab: Lab, host: str, guests: list[str], memory_mib: int = GUEST_MIB) -> str:
-    name = f"eng-{uuid.uuid4().hex[:8]}"
-    guests.append(name)
-    lab.create_vm(host, name, memory_mib=memory_mib)
-    return name
 
 
 async def test_automatic_migration_uses_the_migration_network(
