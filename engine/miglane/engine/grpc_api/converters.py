@@ -380,6 +380,9 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         tried_host_ids=list(migration.tried_host_ids),
         evacuation_host_id=migration.evacuation_host_id,
         post_copy=migration.post_copy,
+        disk_total_bytes=migration.disk_total_bytes,
+        disk_processed_bytes=migration.disk_processed_bytes,
+        disk_remaining_bytes=migration.disk_remaining_bytes,
     )
 
 
