@@ -15,6 +15,7 @@ import pytest
 from miglane.cli.main import main
 from miglane.cli.output import disks_summary, networks_summary
 from miglane.engine.domain.authorization import refusal
+from miglane.engine.domain.model import DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
 from miglane.pki import LEAF_DAYS, CertificateAuthority, Role
 from miglane.testing.identities import admin_credentials
 from miglane.v1 import common_pb2, engine_pb2
@@ -122,6 +123,31 @@ def test_local_disk_migration_policy_flags(
 
     code, out, err = run(capsys, e, "clusters", "create", "Copying", "--local-disk-migration")
     assert code == 0, err
+
+
+def test_local_disk_bandwidth_percent_flag(
+    capsys: pytest.CaptureFixture[str], engine_address: str
+) -> None:
+    e = engine_address
+    code, out, err = run(capsys, e, "clusters", "create", "Shares", "--json")
+    assert code == 0, err
+    assert json.loads(out)["policy"]["local_disk_bandwidth_percent"] == (
+        DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
+    )
+
+    code, out, err = run(
+        capsys, e, "clusters", "update", "Shares", "--local-disk-bandwidth-percent", "30", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["policy"]["local_disk_bandwidth_percent"] == 30
+    code, out, _ = run(capsys, e, "clusters", "show", "Shares")
+    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines())
+    assert fields["local disk bandwidth"] == "30% of the cap"
+
+    code, _, err = run(
+        capsys, e, "clusters", "update", "Shares", "--local-disk-bandwidth-percent", "101"
+    )
+    assert code != 0 and "local_disk_bandwidth_percent" in err
 
 
 def test_vms_list_shows_disks_and_networks(

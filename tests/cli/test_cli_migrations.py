@@ -15,7 +15,9 @@ import pytest
 from engine_process import admin_credentials_of, engine_process
 
 from miglane.cli.main import main
+from miglane.cli.migrations import MIB, disk_copy_label, print_migration
 from miglane.pki import CREDENTIALS_ENV, CertificateAuthority
+from miglane.v1 import engine_pb2
 
 WAIT_S = 30.0
 
@@ -174,3 +176,22 @@ def test_refusals_name_what_to_fix(capsys: pytest.CaptureFixture[str], cluster_e
     )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("miglane: FAILED_PRECONDITION") and "fake-host0" in err
+
+
+@pytest.mark.parametrize(("processed", "total"), [(0, 0), (0, 1024 * MIB), (256 * MIB, 1024 * MIB)])
+def test_show_says_how_much_of_the_local_disks_is_copied(
+    capsys: pytest.CaptureFixture[str], processed: int, total: int
+) -> None:
+    migration = engine_pb2.Migration(
+        id="m1", disk_processed_bytes=processed, disk_total_bytes=total
+    )
+    print_migration(migration, as_json=False)
+    disk_lines = [
+        line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "disk"
+    ]
+    if total:
+        assert len(disk_lines) == 1
+        assert disk_lines[0].split(None, 1)[1] == disk_copy_label(migration)
+        assert disk_copy_label(migration) == (f"{processed // MIB} of {total // MIB} MiB copied")
+    else:
+        assert disk_lines == []

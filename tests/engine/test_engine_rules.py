@@ -357,6 +357,7 @@ def test_policy_defaults_resolve() -> None:
         convergence=ConvergencePolicy.UNSPECIFIED,
         no_progress_timeout_s=0,
         completion_timeout_s_per_gib=0,
+        local_disk_bandwidth_percent=0,
     )
     assert resolve_policy("policy", raw) == MigrationPolicy()
     assert resolve_policy("policy", None) == MigrationPolicy()
@@ -372,12 +373,21 @@ def test_policy_defaults_resolve() -> None:
         (MigrationPolicy(custom_mibps=50), "policy.custom_mib_per_second: applies only with"),
         (MigrationPolicy(max_outgoing_per_host=65), "policy.max_outgoing_per_host: 65 is more"),
         (MigrationPolicy(parallel_connections=-1), "policy.parallel_connections: -1 is negative"),
+        (
+            MigrationPolicy(local_disk_bandwidth_percent=101),
+            "policy.local_disk_bandwidth_percent: 101 is more than the maximum 100",
+        ),
     ],
 )
 def test_bad_policies(policy: MigrationPolicy, fragment: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         resolve_policy("policy", policy)
     assert fragment in caught.value.message
+
+
+def test_local_disk_bandwidth_percent_is_kept() -> None:
+    policy = MigrationPolicy(local_disk_bandwidth_percent=40)
+    assert resolve_policy("policy", policy).local_disk_bandwidth_percent == 40
 
 
 def test_custom_bandwidth_policy_keeps_its_cap() -> None:

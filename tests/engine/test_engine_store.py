@@ -3,6 +3,7 @@ upgrading an older database."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from miglane.engine.domain.model import (
+    DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT,
     BandwidthMode,
     Cluster,
     DiskKind,
@@ -34,6 +36,7 @@ from miglane.engine.domain.model import (
     VmState,
 )
 from miglane.engine.store import DATABASE_NAME, Store, StoreError
+from miglane.engine.store_codecs import policy_from_json, policy_json
 from miglane.engine.store_schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
@@ -48,6 +51,7 @@ def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
         custom_mibps=90,
         encrypted=True,
         local_disk_migration=True,
+        local_disk_bandwidth_percent=40,
     )
     return Cluster(id_, name, "4.7", policy, "desc", NOW)
 
@@ -243,3 +247,11 @@ def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_wal_and_full_sync(store: Store) -> None:
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_policy_stored_before_the_local_disk_share_reads_with_its_default() -> None:
+    stored = json.loads(policy_json(MigrationPolicy(local_disk_bandwidth_percent=40)))
+    del stored["local_disk_bandwidth_percent"]
+    assert policy_from_json(json.dumps(stored)).local_disk_bandwidth_percent == (
+        DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
+    )

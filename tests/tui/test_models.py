@@ -15,6 +15,7 @@ from miglane.tui.models import EventLog, MigrationBoard
 from miglane.v1 import common_pb2, engine_pb2
 
 RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
+GIB = 1024**3
 
 
 def _migration(percent: int, phase: int = RUNNING, vm: str = "vm1") -> engine_pb2.Migration:
@@ -134,3 +135,20 @@ def test_certificate_days(delta: timedelta | None, text: str, warned: bool) -> N
 def test_an_event_without_actor_shows_a_dash() -> None:
     assert fmt.actor("alice").plain == "alice"
     assert fmt.actor("").plain == "-"
+
+
+@pytest.mark.parametrize(
+    ("processed", "total", "shown"),
+    [
+        (0, 0, ""),  # no disk copy: nothing to say
+        (0, GIB, f"disk: 0 B of {fmt.size(GIB)} copied"),
+        (GIB // 2, GIB, f"disk: {fmt.size(GIB // 2)} of {fmt.size(GIB)} copied"),
+    ],
+)
+def test_disk_copy_says_how_much_of_the_local_disks_is_copied(
+    processed: int, total: int, shown: str
+) -> None:
+    migration = engine_pb2.Migration(
+        id="m1", disk_processed_bytes=processed, disk_total_bytes=total
+    )
+    assert fmt.disk_copy(migration) == shown

@@ -104,6 +104,12 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     for flag in ("encrypted", "compressed", "auto-converge", "local-disk-migration"):
         group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None)
     group.add_argument("--parallel-connections", type=int, metavar="N")
+    group.add_argument(
+        "--local-disk-bandwidth-percent",
+        type=int,
+        metavar="N",
+        help="the share (1..100) of its cap a migration copying local disks gets; 0: 100",
+    )
     group.add_argument("--no-progress-timeout-s", type=int, metavar="S")
     group.add_argument("--completion-timeout-s-per-gib", type=int, metavar="S")
 
@@ -131,6 +137,7 @@ def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
         "max_incoming_per_host",
         "max_concurrent_per_cluster",
         "parallel_connections",
+        "local_disk_bandwidth_percent",
         "no_progress_timeout_s",
         "completion_timeout_s_per_gib",
     ):
@@ -222,6 +229,7 @@ def _print_cluster(cluster: Any, as_json: bool) -> None:
             ("auto converge", p.auto_converge),
             ("parallel connections", p.parallel_connections),
             ("local disk migration", p.local_disk_migration),
+            ("local disk bandwidth", f"{p.local_disk_bandwidth_percent}% of the cap"),
         ]
     )
 

@@ -131,10 +131,19 @@ def _row(m: Any) -> list[object]:
 HEADERS = ["ID", "VM", "FROM", "TO", "PHASE", "DONE", "RATE", "LEFT", "CAP", "NETWORK"]
 
 
-def _print_migration(m: Any, as_json: bool) -> None:
+def disk_copy_label(m: Any) -> str:
+    """How much of the VM's local disks has been copied ("X of Y copied"); empty when the
+    migration copies no disk."""
+    if not m.disk_total_bytes:
+        return ""
+    return f"{m.disk_processed_bytes / MIB:.0f} of {m.disk_total_bytes / MIB:.0f} MiB copied"
+
+
+def print_migration(m: Any, as_json: bool) -> None:
     if as_json:
         print_json(m)
         return
+    disk = disk_copy_label(m)
     print_fields(
         [
             ("id", m.id),
@@ -149,6 +158,7 @@ def _print_migration(m: Any, as_json: bool) -> None:
                 "processed / total",
                 f"{m.data_processed_bytes / MIB:.0f} / {m.data_total_bytes / MIB:.0f} MiB",
             ),
+            *([("disk", disk)] if disk else []),
             ("throughput", _rate(m.throughput_bytes_per_second)),
             ("dirty rate", _rate(m.dirty_rate_bytes_per_second)),
             ("iteration", m.iteration),
@@ -184,7 +194,7 @@ def _start(args: argparse.Namespace) -> None:
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
         migration = call(stub.MigrateVm, request, args.engine).migration
-    _print_migration(migration, args.json)
+    print_migration(migration, args.json)
 
 
 def _candidates(args: argparse.Namespace) -> None:
@@ -263,7 +273,7 @@ def _show(args: argparse.Namespace) -> None:
             engine_pb2.GetMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    _print_migration(migration, args.json)
+    print_migration(migration, args.json)
 
 
 def _cancel(args: argparse.Namespace) -> None:
@@ -275,7 +285,7 @@ def _cancel(args: argparse.Namespace) -> None:
             engine_pb2.CancelMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    _print_migration(migration, args.json)
+    print_migration(migration, args.json)
 
 
 def _bandwidth(args: argparse.Namespace) -> None:
@@ -291,7 +301,7 @@ def _bandwidth(args: argparse.Namespace) -> None:
             ),
             args.engine,
         ).migration
-    _print_migration(migration, args.json)
+    print_migration(migration, args.json)
 
 
 def _watch(args: argparse.Namespace) -> None:

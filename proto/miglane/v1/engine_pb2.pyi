@@ -108,7 +108,7 @@ EVENT_SEVERITY_WARNING: EventSeverity
 EVENT_SEVERITY_ERROR: EventSeverity
 
 class MigrationPolicy(_message.Message):
-    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib", "local_disk_migration")
+    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib", "local_disk_migration", "local_disk_bandwidth_percent")
     BANDWIDTH_MODE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTGOING_PER_HOST_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,7 @@ class MigrationPolicy(_message.Message):
     NO_PROGRESS_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
     LOCAL_DISK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_DISK_BANDWIDTH_PERCENT_FIELD_NUMBER: _ClassVar[int]
     bandwidth_mode: BandwidthMode
     custom_mib_per_second: int
     max_outgoing_per_host: int
@@ -135,7 +136,8 @@ class MigrationPolicy(_message.Message):
     no_progress_timeout: _duration_pb2.Duration
     completion_timeout_per_gib: _duration_pb2.Duration
     local_disk_migration: bool
-    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local_disk_migration: _Optional[bool] = ...) -> None: ...
+    local_disk_bandwidth_percent: int
+    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local_disk_migration: _Optional[bool] = ..., local_disk_bandwidth_percent: _Optional[int] = ...) -> None: ...
 
 class Cluster(_message.Message):
     __slots__ = ("id", "name", "compatibility_version", "policy", "description", "created_at", "migration_network_id", "management_network_id")
@@ -574,7 +576,7 @@ class GetVmResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class Migration(_message.Message):
-    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy")
+    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -605,6 +607,9 @@ class Migration(_message.Message):
     TRIED_HOST_IDS_FIELD_NUMBER: _ClassVar[int]
     EVACUATION_HOST_ID_FIELD_NUMBER: _ClassVar[int]
     POST_COPY_FIELD_NUMBER: _ClassVar[int]
+    DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     vm_id: str
     source_host_id: str
@@ -635,7 +640,10 @@ class Migration(_message.Message):
     tried_host_ids: _containers.RepeatedScalarFieldContainer[str]
     evacuation_host_id: str
     post_copy: bool
-    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ...) -> None: ...
+    disk_total_bytes: int
+    disk_processed_bytes: int
+    disk_remaining_bytes: int
+    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ...) -> None: ...
 
 class MigrateVmRequest(_message.Message):
     __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second")

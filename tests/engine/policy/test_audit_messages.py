@@ -19,6 +19,7 @@ from miglane.engine.domain.model import (
     EventType,
     FallbackReason,
     HostStatus,
+    MigrationPolicy,
     NetworkRole,
 )
 from miglane.engine.domain.roles import RoleChange, RoleChangeKind
@@ -177,6 +178,72 @@ def test_host_removed(vms: int, tail: str) -> None:
     removed = host(1).host
     event = say.host_removed(removed, "prod", vms, T0, actor=ACTOR)
     assert event.message == f"host {removed.name!r} removed from cluster 'prod'{tail}"
+
+
+ENCRYPTION_ON, ENCRYPTION_OFF = say.POLICY_SWITCH_SENTENCES["encrypted"]
+LOCAL_DISKS_ON, LOCAL_DISKS_OFF = say.POLICY_SWITCH_SENTENCES["local_disk_migration"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "changed", "said", "attributes"),
+    [
+        pytest.param(
+            MigrationPolicy(local_disk_migration=False),
+            MigrationPolicy(local_disk_migration=True),
+            ["policy"],
+            LOCAL_DISKS_ON,
+            {"local_disk_migration": "yes"},
+            id="local-disk migration on",
+        ),
+        pytest.param(
+            MigrationPolicy(local_disk_migration=True),
+            MigrationPolicy(local_disk_migration=False),
+            ["policy"],
+            LOCAL_DISKS_OFF,
+            {"local_disk_migration": "no"},
+            id="local-disk migration off",
+        ),
+        pytest.param(
+            MigrationPolicy(encrypted=True),
+            MigrationPolicy(encrypted=False),
+            ["policy"],
+            ENCRYPTION_OFF,
+            {"encrypted": "no"},
+            id="encryption off",
+        ),
+        pytest.param(
+            MigrationPolicy(encrypted=False, local_disk_migration=False),
+            MigrationPolicy(encrypted=True, local_disk_migration=True),
+            ["description", "policy"],
+            f"description, {ENCRYPTION_ON}, {LOCAL_DISKS_ON}",
+            {"encrypted": "yes", "local_disk_migration": "yes"},
+            id="both switched, with another field",
+        ),
+        pytest.param(
+            MigrationPolicy(),
+            MigrationPolicy(parallel_connections=4),
+            ["policy"],
+            "policy",
+            {},
+            id="no switch turned: just the field",
+        ),
+    ],
+)
+def test_cluster_updated_says_policy_switches_in_words(
+    before: MigrationPolicy,
+    after: MigrationPolicy,
+    changed: list[str],
+    said: str,
+    attributes: dict[str, str],
+) -> None:
+    event = say.cluster_updated(
+        cluster(policy=before), cluster(policy=after), changed, T0, actor=ACTOR
+    )
+    assert event.message == f"cluster {cluster().name!r} updated: {said}"
+    for name, shown in attributes.items():
+        assert event.attributes[name] == shown
+    unswitched = set(say.POLICY_SWITCH_SENTENCES) - set(attributes)
+    assert not unswitched & set(event.attributes)
 
 
 def _every_builder(actor: str) -> list[Event]:

@@ -255,3 +255,75 @@ def test_a_running_cap_cannot_be_removed(mibps: int) -> None:
 
 def test_a_running_cap_can_be_changed() -> None:
     check_running_cap(1)
+
+
+HALF_FOR_DISKS = MigrationPolicy(local_disk_bandwidth_percent=50)
+
+
+@pytest.mark.parametrize(
+    ("policy", "sharing", "override", "copies_disks", "mibps", "basis"),
+    [
+        pytest.param(HALF_FOR_DISKS, 1, None, False, 119, "slower link", id="no disk copy"),
+        pytest.param(
+            HALF_FOR_DISKS,
+            1,
+            None,
+            True,
+            59,
+            "59 MiB/s: 50% for a local-disk copy (the cluster's local_disk_bandwidth_percent) "
+            "of 119 MiB/s: slower link",
+            id="auto, half for a disk copy",
+        ),
+        pytest.param(
+            HALF_FOR_DISKS, 2, None, True, 29, "shared by 2 migrations", id="auto shared, half"
+        ),
+        pytest.param(AUTO, 1, None, True, 119, "119 MiB/s: slower link", id="default 100%"),
+        pytest.param(
+            replace(HALF_FOR_DISKS, bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=80),
+            1,
+            None,
+            True,
+            40,
+            "of 80 MiB/s: the cluster's custom cap",
+            id="custom, half",
+        ),
+        pytest.param(
+            replace(HALF_FOR_DISKS, bandwidth_mode=BandwidthMode.HYPERVISOR_DEFAULT),
+            1,
+            None,
+            True,
+            0,
+            "no cap: the cluster leaves bandwidth to the hypervisor",
+            id="no cap has no share",
+        ),
+        pytest.param(
+            HALF_FOR_DISKS, 1, 300, True, 300, "300 MiB/s: set on the migration", id="override"
+        ),
+        pytest.param(
+            MigrationPolicy(local_disk_bandwidth_percent=1),
+            500,
+            None,
+            True,
+            1,
+            "1 MiB/s: 1%",
+            id="never 0, which means no cap",
+        ),
+    ],
+)
+def test_a_local_disk_copy_gets_the_policys_share(
+    policy: MigrationPolicy,
+    sharing: int,
+    override: int | None,
+    copies_disks: bool,
+    mibps: int,
+    basis: str,
+) -> None:
+    cap = bandwidth_cap(policy, BUDGET, sharing, override, copies_disks=copies_disks)
+    assert cap.mibps == mibps
+    assert basis in cap.basis
+
+
+def test_the_disk_share_follows_the_flows() -> None:
+    flows = [replace(flow("a", "h1", "h2"), copies_disks=True), flow("b", "h1", "h3")]
+    caps = {c.migration_id: c.cap.mibps for c in bandwidth_changes(HALF_FOR_DISKS, flows)}
+    assert caps == {"a": 29, "b": 59}

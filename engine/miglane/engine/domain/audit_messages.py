@@ -80,22 +80,37 @@ def cluster_created(cluster: Cluster, at: datetime, *, actor: str) -> Event:
     )
 
 
+# Policy switches said in words when turned on or off, by MigrationPolicy attribute: (on, off).
+POLICY_SWITCH_SENTENCES: dict[str, tuple[str, str]] = {
+    # Whether guest memory crosses the network in clear text.
+    "encrypted": (
+        "migration encryption ON",
+        "migration encryption OFF (guest memory crosses the migration network in clear text)",
+    ),
+    # Whether local disks, the biggest load of all, may be copied.
+    "local_disk_migration": (
+        "local-disk migration ON (local disks are copied over the migration network)",
+        "local-disk migration OFF",
+    ),
+}
+
+
 def cluster_updated(
     before: Cluster, updated: Cluster, changed: Sequence[str], at: datetime, *, actor: str
 ) -> Event:
-    """`changed`: the names of the fields that changed. Turning migration encryption off or on
-    is said in words: it decides whether guest memory crosses the network in clear text."""
+    """`changed`: the names of the fields that changed. Turning a switch of
+    `POLICY_SWITCH_SENTENCES` on or off is said in words, in place of "policy", and recorded
+    as an attribute of its own."""
     said = list(changed)
     attributes = {field: shown_value(getattr(updated, field)) for field in changed}
-    if before.policy.encrypted != updated.policy.encrypted:
-        encryption = (
-            "migration encryption ON"
-            if updated.policy.encrypted
-            else "migration encryption OFF (guest memory crosses the migration network in "
-            "clear text)"
-        )
-        said = [encryption if field == "policy" else field for field in said]
-        attributes["encrypted"] = shown_value(updated.policy.encrypted)
+    switched = []
+    for name, (on, off) in POLICY_SWITCH_SENTENCES.items():
+        value = getattr(updated.policy, name)
+        if getattr(before.policy, name) != value:
+            switched.append(on if value else off)
+            attributes[name] = shown_value(value)
+    if switched:
+        said = [", ".join(switched) if field == "policy" else field for field in said]
     return Event(
         type=EventType.CLUSTER_UPDATED,
         message=f"cluster {updated.name!r} updated: {', '.join(said)}",

@@ -18,6 +18,10 @@ the budget.
 A link is shared by the migrations leaving its host over the same network (they share the
 source NIC's transmit side) or entering it (the destination NIC's receive side); a migration's
 divisor is the larger of the two counts at its ends.
+
+A migration copying local disks gets the policy's `local_disk_bandwidth_percent` of the CUSTOM
+or AUTO cap it would get otherwise (an override is the operator's number and stays as given;
+HYPERVISOR_DEFAULT has no cap to take a share of).
 """
 
 from __future__ import annotations
@@ -106,17 +110,37 @@ class BandwidthCap:
     basis: str
 
 
+def local_disk_share(cap: BandwidthCap, percent: int) -> BandwidthCap:
+    """`cap` for a migration copying local disks: `percent` of it (floored, at least 1 since 0
+    is "no cap"); unchanged at 100 and for no cap."""
+    if cap.mibps <= 0 or percent >= 100:
+        return cap
+    mibps = max(math.floor(cap.mibps * percent / 100), 1)
+    return BandwidthCap(
+        mibps,
+        f"{mibps} MiB/s: {percent}% for a local-disk copy (the cluster's "
+        f"local_disk_bandwidth_percent) of {cap.basis}",
+    )
+
+
 def bandwidth_cap(
     policy: MigrationPolicy,
     budget: LinkBudget,
     sharing: int,
     override_mibps: int | None = None,
+    copies_disks: bool = False,
 ) -> BandwidthCap:
-    """One migration's cap, `sharing` migrations (itself included) sharing its link."""
+    """One migration's cap, `sharing` migrations (itself included) sharing its link;
+    `copies_disks`: the migration copies local disks too."""
     if override_mibps is not None:
         if override_mibps == 0:
             return BandwidthCap(0, "no cap: set on the migration")
         return BandwidthCap(override_mibps, f"{override_mibps} MiB/s: set on the migration")
+    cap = _policy_cap(policy, budget, sharing)
+    return local_disk_share(cap, policy.local_disk_bandwidth_percent) if copies_disks else cap
+
+
+def _policy_cap(policy: MigrationPolicy, budget: LinkBudget, sharing: int) -> BandwidthCap:
     mode = policy.bandwidth_mode
     if mode is BandwidthMode.HYPERVISOR_DEFAULT:
         return BandwidthCap(0, "no cap: the cluster leaves bandwidth to the hypervisor")
@@ -145,6 +169,8 @@ class MigrationFlow:
     override_mibps: int | None = None
     # The cap in force at the agent; None: none sent yet (a migration about to start).
     current_mibps: int | None = None
+    # It copies local disks too (`vm_devices.copies_local_disks`).
+    copies_disks: bool = False
 
 
 def sharing_counts(flows: Sequence[MigrationFlow]) -> dict[str, int]:
@@ -172,7 +198,11 @@ def bandwidth_caps(
     sharing = sharing_counts(flows)
     return {
         flow.migration_id: bandwidth_cap(
-            policy, flow.budget, sharing[flow.migration_id], flow.override_mibps
+            policy,
+            flow.budget,
+            sharing[flow.migration_id],
+            flow.override_mibps,
+            copies_disks=flow.copies_disks,
         )
         for flow in flows
     }

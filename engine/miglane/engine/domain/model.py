@@ -154,6 +154,8 @@ DEFAULT_MAX_OUTGOING_PER_HOST = 2
 DEFAULT_MAX_INCOMING_PER_HOST = 2
 DEFAULT_NO_PROGRESS_TIMEOUT_S = 150
 DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB = 800
+# A local-disk migration's share of the cap any other migration would get: the same.
+DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT = 100
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,9 @@ class MigrationPolicy:
     # Whether VMs with local disks may live-migrate (their disks copied over the migration
     # network): off unless a policy turns it on, since the copy is the biggest load of all.
     local_disk_migration: bool = False
+    # The percentage (1..100) of the cap it would otherwise get that a migration copying local
+    # disks gets: lower keeps a long disk copy from crowding out the other migrations' memory.
+    local_disk_bandwidth_percent: int = DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
 
     def with_defaults(self) -> MigrationPolicy:
         """The one place "0 / UNSPECIFIED: the default" is resolved (stored policies already
@@ -196,6 +201,9 @@ class MigrationPolicy:
             no_progress_timeout_s=self.no_progress_timeout_s or DEFAULT_NO_PROGRESS_TIMEOUT_S,
             completion_timeout_s_per_gib=(
                 self.completion_timeout_s_per_gib or DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB
+            ),
+            local_disk_bandwidth_percent=(
+                self.local_disk_bandwidth_percent or DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
             ),
         )
 

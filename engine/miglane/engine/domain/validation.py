@@ -162,6 +162,7 @@ POLICY_LIMITS: dict[str, int] = {
     "parallel_connections": 64,
     "no_progress_timeout_s": 86_400,
     "completion_timeout_s_per_gib": 86_400,
+    "local_disk_bandwidth_percent": 100,
 }
 # The MigrationPolicy message's field for each attribute whose name differs.
 POLICY_FIELDS = {

@@ -54,11 +54,17 @@ def local_disk_refusal(vm: Vm, cluster: Cluster) -> str | None:
     )
 
 
+def copies_local_disks(vm: Vm | None, cluster: Cluster) -> bool:
+    """Whether migrating `vm` in `cluster` copies its local disks (it has some and the policy
+    allows copying them)."""
+    return vm is not None and bool(vm.local_disks) and cluster.policy.local_disk_migration
+
+
 def disk_copy(vm: Vm | None, cluster: Cluster, migration_uri: str) -> tuple[bool, str]:
     """The migrate call's `(copy_local_disks, disks_uri)`: a VM with local disks in a cluster
     that allows copying them sends them to the address its memory goes to (`migration_uri`,
     "tcp://ADDRESS", the migration network's unless the migration fell back), so the copy rides
     the same network; otherwise no copy."""
-    if vm is None or not vm.local_disks or not cluster.policy.local_disk_migration:
+    if not copies_local_disks(vm, cluster):
         return False, ""
     return True, migration_uri

@@ -119,6 +119,7 @@ def policy_from_proto(
         auto_converge=message.auto_converge,
         parallel_connections=message.parallel_connections,
         local_disk_migration=message.local_disk_migration,
+        local_disk_bandwidth_percent=message.local_disk_bandwidth_percent,
         no_progress_timeout_s=_seconds(message.no_progress_timeout, f"{field}.no_progress_timeout"),
         completion_timeout_s_per_gib=_seconds(
             message.completion_timeout_per_gib, f"{field}.completion_timeout_per_gib"
@@ -139,6 +140,7 @@ def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy
         auto_converge=policy.auto_converge,
         parallel_connections=policy.parallel_connections,
         local_disk_migration=policy.local_disk_migration,
+        local_disk_bandwidth_percent=policy.local_disk_bandwidth_percent,
         no_progress_timeout=_duration(policy.no_progress_timeout_s * 1000),
         completion_timeout_per_gib=_duration(policy.completion_timeout_s_per_gib * 1000),
     )
@@ -380,6 +382,9 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         tried_host_ids=list(migration.tried_host_ids),
         evacuation_host_id=migration.evacuation_host_id,
         post_copy=migration.post_copy,
+        disk_total_bytes=migration.disk_total_bytes,
+        disk_processed_bytes=migration.disk_processed_bytes,
+        disk_remaining_bytes=migration.disk_remaining_bytes,
     )
 
 

@@ -19,6 +19,7 @@ from miglane.engine.domain.bandwidth import (
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import Event, Migration, MigrationPhase
+from miglane.engine.domain.vm_devices import copies_local_disks
 from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
 from miglane.engine.migrations.ledger import MigrationLedger, newest
 from miglane.engine.migrations.tasks import BackgroundTasks
@@ -67,6 +68,9 @@ class BandwidthBalancer:
                     override_mibps=migration.bandwidth_override_mibps,
                     current_mibps=(
                         live.max_bandwidth_mibps if live.phase is MigrationPhase.RUNNING else None
+                    ),
+                    copies_disks=copies_local_disks(
+                        state.vms.get(migration.vm_id), state.networks.cluster
                     ),
                 )
             )

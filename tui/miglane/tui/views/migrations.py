@@ -194,6 +194,9 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
     if migration.error:
         text.append(f"Error: {migration.error}\n", style="bold red")
+    disk = fmt.disk_copy(migration)
+    if disk:
+        text.append(f"{disk}\n")
     text.append(
         f"Copied {fmt.size(migration.data_processed_bytes)} of "
         f"{fmt.size(migration.data_total_bytes)} · "
