@@ -150,6 +150,25 @@ def test_local_disk_bandwidth_percent_flag(
     assert code != 0 and "local_disk_bandwidth_percent" in err
 
 
+def test_policy_rates_and_timeouts_flags(
+    capsys: pytest.CaptureFixture[str], engine_address: str
+) -> None:
+    """Each policy option lands in its contract field (MiB/s, whole-second Durations)."""
+    e = engine_address
+    code, out, err = run(
+        capsys, e, "clusters", "create", "Tuned", "--bandwidth-mode", "custom",
+        "--custom-mibps", "64", "--no-progress-timeout-s", "90",
+        "--completion-timeout-s-per-gib", "300", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    policy = json.loads(out)["policy"]
+    assert policy["custom_mib_per_second"] == 64
+    assert policy["no_progress_timeout"] == "90s"
+    assert policy["completion_timeout_per_gib"] == "300s"
+    code, _, err = run(capsys, e, "clusters", "update", "Tuned", "--no-progress-timeout-s", "-1")
+    assert code != 0 and "--no-progress-timeout-s must be 0 or more" in err
+
+
 def test_vms_list_shows_disks_and_networks(
     capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
 ) -> None:

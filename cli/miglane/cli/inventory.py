@@ -114,6 +114,22 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--completion-timeout-s-per-gib", type=int, metavar="S")
 
 
+# Command-line option (argparse dest) -> MigrationPolicy field, for counts and rates...
+POLICY_COUNTS = {
+    "custom_mibps": "custom_mib_per_second",
+    "max_outgoing_per_host": "max_outgoing_per_host",
+    "max_incoming_per_host": "max_incoming_per_host",
+    "max_concurrent_per_cluster": "max_concurrent_per_cluster",
+    "parallel_connections": "parallel_connections",
+    "local_disk_bandwidth_percent": "local_disk_bandwidth_percent",
+}
+# ... and for durations given in whole seconds.
+POLICY_SECONDS = {
+    "no_progress_timeout_s": "no_progress_timeout",
+    "completion_timeout_s_per_gib": "completion_timeout_per_gib",
+}
+
+
 def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
     """The policy to send: `base` with the given options applied, or None when none was given."""
     from miglane.v1 import engine_pb2
@@ -131,21 +147,19 @@ def _policy_from_args(args: argparse.Namespace, base: Any) -> Any | None:
             "CONVERGENCE_POLICY_" + args.convergence.upper().replace("-", "_")
         )
         changed = True
-    for field in (
-        "custom_mibps",
-        "max_outgoing_per_host",
-        "max_incoming_per_host",
-        "max_concurrent_per_cluster",
-        "parallel_connections",
-        "local_disk_bandwidth_percent",
-        "no_progress_timeout_s",
-        "completion_timeout_s_per_gib",
-    ):
-        value = getattr(args, field)
+    for option, field in POLICY_COUNTS.items():
+        value = getattr(args, option)
         if value is not None:
             if value < 0:
-                raise CommandError(f"--{field.replace('_', '-')} must be 0 or more, not {value}")
+                raise CommandError(f"--{option.replace('_', '-')} must be 0 or more, not {value}")
             setattr(policy, field, value)
+            changed = True
+    for option, field in POLICY_SECONDS.items():
+        value = getattr(args, option)
+        if value is not None:
+            if value < 0:
+                raise CommandError(f"--{option.replace('_', '-')} must be 0 or more, not {value}")
+            getattr(policy, field).FromSeconds(value)
             changed = True
     for field in ("encrypted", "compressed", "auto_converge", "local_disk_migration"):
         value = getattr(args, field)
