@@ -1,3 +1,5 @@
+"""`python -m miglane.engine`: the same as `miglane engine`."""
+
 import sys
 
 from miglane.engine.cli import main
