@@ -48,6 +48,7 @@ from miglane.agent.domain.validation import (
     copied_disks,
     validate_migrate_request,
 )
+from miglane.agent.dirty_rates import DirtyRateRefresher
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
@@ -114,6 +115,8 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
+        self.dirty_rates = DirtyRateRefresher(driver, self._blocking)
+        self._refresher: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -146,12 +149,15 @@ class Agent:
             self.jobs[plan.migration_id] = job
             self.store.save(job)
             self._watch(job)
+        self._refresher = self._loop.create_task(self.dirty_rates.run(), name="dirty-rates")
 
     async def stop(self) -> None:
         """Stops watching; running hypervisor jobs go on (a new agent takes them up)."""
         self._stopping = True
         self.driver.set_job_listener(None)
         monitors = [j.monitor for j in self.jobs.values() if j.monitor is not None]
+        if self._refresher is not None:
+            monitors.append(self._refresher)
         for task in monitors:
             task.cancel()
         await asyncio.gather(*monitors, return_exceptions=True)
@@ -243,13 +249,14 @@ class Agent:
             mid = migrating.get(d.id, "")
             if mid and d.state is VmState.RUNNING:
                 d = dataclasses.replace(d, state=VmState.MIGRATING)
-            views.append(VmView(d, mid))
+            views.append(VmView(d, mid, self.dirty_rates.latest(d.id)))
         return views
 
     async def migrate(self, request: MigrateRequest) -> JobStatus:
         """Starts the job and answers once the copy is under way (or the hypervisor refused)."""
         checked = validate_migrate_request(request)
         self._refuse_known_id(request.migration_id)
+        self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
         self._refuse_unless_migratable(domain)
         check_local_disks(domain, request)
