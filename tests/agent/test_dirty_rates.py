@@ -97,7 +97,9 @@ async def test_a_stale_vm_asked_for_is_measured_next() -> None:
 
 
 async def test_a_fresh_value_is_not_measured_again_on_request() -> None:
-    r, driver, _ = refresher({"a": MIB})
+    r, driver, _ = refresher({"a": MIB, "b": MIB})
+    await r.measure("b")
     await r.measure("a")
-    r.request("a")
-    assert r._urgent == []
+    r.request("a")  # fresh: "b", measured longer ago, stays next
+    await run_until(r, driver, 3)
+    assert driver.calcs[2][0] == "b"

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from miglane.agent import nics as host_nics
+from miglane.agent.dirty_rates import DirtyRateRefresher
 from miglane.agent.domain.errors import (
     AlreadyExists,
     DomainError,
@@ -48,7 +49,6 @@ from miglane.agent.domain.validation import (
     copied_disks,
     validate_migrate_request,
 )
-from miglane.agent.dirty_rates import DirtyRateRefresher
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
