@@ -86,3 +86,4 @@ CREATE TABLE events (
     actor TEXT NOT NULL
 );
 CREATE INDEX events_cluster ON events(cluster_id, sequence);
+PRAGMA user_version=3;
