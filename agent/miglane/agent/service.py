@@ -98,6 +98,7 @@ class Agent:
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         max_workers: int = 8,
+        measure_dirty_rates: bool = True,
     ) -> None:
         if max_outgoing < 1:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
@@ -116,6 +117,8 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking)
+        # Off: the dirty rates stay as set on `dirty_rates` (tests that need fixed figures).
+        self.measure_dirty_rates = measure_dirty_rates
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -149,7 +152,8 @@ class Agent:
             self.jobs[plan.migration_id] = job
             self.store.save(job)
             self._watch(job)
-        self._refresher = self._loop.create_task(self.dirty_rates.run(), name="dirty-rates")
+        if self.measure_dirty_rates:
+            self._refresher = self._loop.create_task(self.dirty_rates.run(), name="dirty-rates")
 
     async def stop(self) -> None:
         """Stops watching; running hypervisor jobs go on (a new agent takes them up)."""

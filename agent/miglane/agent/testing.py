@@ -84,6 +84,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
+            measure_dirty_rates=self.agent.measure_dirty_rates,
         )
         await self.agent.start()
         self.server, _ = await create_server(
@@ -115,12 +116,14 @@ async def start_fake_agents(
     authority: CertificateAuthority | None = None,
     identities: Sequence[str] | None = None,
     insecure: bool = False,
+    measure_dirty_rates: bool = True,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
     host credentials from `authority` (see the module's docstring), for the host name the
     engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
-    (plaintext)."""
+    (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
+    their `dirty_rates`."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -145,6 +148,7 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
+            measure_dirty_rates=measure_dirty_rates,
         )
         await agent.start()
         identity = identities[i] if identities else name
