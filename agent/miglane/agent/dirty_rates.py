@@ -43,8 +43,12 @@ class DirtyRateRefresher:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        enabled: bool = True,
     ) -> None:
         self.driver = driver
+        # Off: nothing is measured; `rates` stay as set (tests that need fixed figures).
+        self.enabled = enabled
+        self._task: asyncio.Task[None] | None = None
         self._blocking = blocking
         self._clock = clock
         self._sleep = sleep
@@ -61,6 +65,17 @@ class DirtyRateRefresher:
             return
         if vm_id not in self._urgent:
             self._urgent.append(vm_id)
+
+    def start(self) -> None:
+        """Runs `run` in the background, when enabled."""
+        if self.enabled and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="dirty-rates")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
 
     async def run(self) -> None:
         """Measures one VM after the other until cancelled."""

@@ -116,10 +116,7 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
-        self.dirty_rates = DirtyRateRefresher(driver, self._blocking)
-        # Off: the dirty rates stay as set on `dirty_rates` (tests that need fixed figures).
-        self.measure_dirty_rates = measure_dirty_rates
-        self._refresher: asyncio.Task[None] | None = None
+        self.dirty_rates = DirtyRateRefresher(driver, self._blocking, enabled=measure_dirty_rates)
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -152,19 +149,16 @@ class Agent:
             self.jobs[plan.migration_id] = job
             self.store.save(job)
             self._watch(job)
-        if self.measure_dirty_rates:
-            self._refresher = self._loop.create_task(self.dirty_rates.run(), name="dirty-rates")
+        self.dirty_rates.start()
 
     async def stop(self) -> None:
         """Stops watching; running hypervisor jobs go on (a new agent takes them up)."""
         self._stopping = True
         self.driver.set_job_listener(None)
         monitors = [j.monitor for j in self.jobs.values() if j.monitor is not None]
-        if self._refresher is not None:
-            monitors.append(self._refresher)
         for task in monitors:
             task.cancel()
-        await asyncio.gather(*monitors, return_exceptions=True)
+        await asyncio.gather(*monitors, self.dirty_rates.stop(), return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- plumbing ----------------------------------------------------------------------------

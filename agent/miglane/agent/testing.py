@@ -84,7 +84,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
-            measure_dirty_rates=self.agent.measure_dirty_rates,
+            measure_dirty_rates=self.agent.dirty_rates.enabled,
         )
         await self.agent.start()
         self.server, _ = await create_server(

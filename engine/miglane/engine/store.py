@@ -59,6 +59,15 @@ from miglane.engine.store_schema import StoreError, prepare_schema
 DATABASE_NAME = "engine.sqlite3"
 
 
+_UPSERT_VM = (
+    "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics,"
+    " dirty_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+    " host_id = excluded.host_id, cluster_id = excluded.cluster_id,"
+    " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib,"
+    " disks = excluded.disks, nics = excluded.nics, dirty_rates = excluded.dirty_rates"
+)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -322,12 +331,7 @@ class Store:
             history = dirty_rates_from_json(known["dirty_rates"]) if known else ()
             history = with_dirty_rate(history, vm.dirty_rate)
             self._db.execute(
-                "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics,"
-                " dirty_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " host_id = excluded.host_id, cluster_id = excluded.cluster_id,"
-                " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib,"
-                " disks = excluded.disks, nics = excluded.nics,"
-                " dirty_rates = excluded.dirty_rates",
+                _UPSERT_VM,
                 (
                     vm.id,
                     host_id,
