@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -51,10 +52,20 @@ async def immediately(fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def refresher(rates: dict[str, int]) -> tuple[DirtyRateRefresher, Driver, Clock]:
+def refresher(
+    rates: dict[str, int], migrating: frozenset[str] = frozenset()
+) -> tuple[DirtyRateRefresher, Driver, Clock]:
     clock = Clock()
     driver = Driver(clock, rates)
-    return DirtyRateRefresher(driver, immediately, clock=clock, sleep=clock.sleep), driver, clock  # type: ignore[arg-type]
+    jobs = [SimpleNamespace(plan=SimpleNamespace(vm_id=vm)) for vm in migrating]
+    r = DirtyRateRefresher(
+        driver,  # type: ignore[arg-type]
+        immediately,
+        lambda: jobs,  # type: ignore[arg-type,return-value]
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return r, driver, clock
 
 
 async def run_until(refresher: DirtyRateRefresher, driver: Driver, calcs: int) -> None:
@@ -103,3 +114,10 @@ async def test_a_fresh_value_is_not_measured_again_on_request() -> None:
     r.request("a")  # fresh: "b", measured longer ago, stays next
     await run_until(r, driver, 3)
     assert driver.calcs[2][0] == "b"
+
+
+async def test_a_migrating_vm_is_not_measured() -> None:
+    r, driver, _ = refresher({"a": MIB, "b": MIB}, migrating=frozenset({"a"}))
+    r.request("a")
+    await run_until(r, driver, 3)
+    assert {vm for vm, _, _ in driver.calcs} == {"b"}

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from miglane.agent.domain.model import DirtyRate, DomainInfo, VmState
 from miglane.agent.driver import DriverError, HypervisorDriver
+from miglane.agent.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,19 @@ class DirtyRateRefresher:
         self,
         driver: HypervisorDriver,
         blocking: Blocking,
+        running_jobs: Callable[[], Iterable[Job]] = list,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         enabled: bool = True,
     ) -> None:
         self.driver = driver
-        # Off: nothing is measured; `rates` stay as set (tests that need fixed figures).
+        # Off before `start`: nothing is measured; `rates` stay as set (tests that need fixed
+        # figures).
         self.enabled = enabled
+        # VMs with a running job are skipped: libvirt would make the calculation wait for the
+        # migration's job (up to 30 s), and the migration reports its own dirty rate.
+        self._running_jobs = running_jobs
         self._task: asyncio.Task[None] | None = None
         self._blocking = blocking
         self._clock = clock
@@ -92,7 +98,9 @@ class DirtyRateRefresher:
         except DriverError as e:
             log.warning("listing domains for dirty rates: %s", e.message)
             return None
-        running = {d.id for d in domains if d.state is VmState.RUNNING}
+        running = {d.id for d in domains if d.state is VmState.RUNNING} - {
+            job.plan.vm_id for job in self._running_jobs()
+        }
         for gone in set(self.rates) - {d.id for d in domains}:
             del self.rates[gone]
         while self._urgent:

@@ -98,7 +98,6 @@ class Agent:
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         max_workers: int = 8,
-        measure_dirty_rates: bool = True,
     ) -> None:
         if max_outgoing < 1:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
@@ -116,7 +115,7 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
-        self.dirty_rates = DirtyRateRefresher(driver, self._blocking, enabled=measure_dirty_rates)
+        self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class FakeAgent:
     async def restart(self) -> None:
         """A new agent process over the same host and state dir (jobs keep running)."""
         await self.stop(0)
+        measure_dirty_rates = self.agent.dirty_rates.enabled
         self.agent = Agent(
             self.driver,
             peer_uri=self.host.peer_uri,
@@ -84,8 +85,8 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
-            measure_dirty_rates=self.agent.dirty_rates.enabled,
         )
+        self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
         self.server, _ = await create_server(
             self.agent, self.address, credentials_dir=self.credentials_dir
@@ -148,8 +149,8 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
-            measure_dirty_rates=measure_dirty_rates,
         )
+        agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
         identity = identities[i] if identities else name
         credentials_dir = None
