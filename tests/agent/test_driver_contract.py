@@ -14,6 +14,8 @@ from miglane.agent.driver import DriverError, DriverErrorKind, MigrationParams
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-00000000dead"
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+DIRTY_RATE_CALC_S = 1
+IDLE_DIRTY_RATE_MAX_BPS = 2 * MIB
 
 
 class Call:
@@ -251,3 +253,32 @@ def test_a_local_disk_is_copied_with_the_migration(hypervisors: Hypervisors) -> 
     assert copying_disk.disk_total == DISK_MIB * MIB
     assert copying_disk.disk_processed + copying_disk.disk_remaining == copying_disk.disk_total
     assert copying_disk.data_total >= copying_disk.disk_total  # data_* include the disk
+
+
+def measured_dirty_rate(hv: Hypervisors, vm: str) -> int:
+    """Runs one calculation of DIRTY_RATE_CALC_S and waits for its result."""
+    hv.src.start_dirty_rate_calc(vm, DIRTY_RATE_CALC_S)
+    rates: list[int] = []
+
+    def finished() -> bool:
+        rate = hv.src.dirty_rate(vm)
+        if rate is not None:
+            rates.append(rate)
+        return bool(rates)
+
+    assert wait_for(finished, DIRTY_RATE_CALC_S + 10)
+    return rates[0]
+
+
+def test_dirty_rate_without_migrating(hypervisors: Hypervisors) -> None:
+    hv = hypervisors
+    hot = hv.make_vm(64, dirty_mib=32)
+    idle = hv.make_vm(64)
+    assert hv.src.dirty_rate(hot) is None
+    assert measured_dirty_rate(hv, hot) > 0
+    # An idle guest still touches a few pages (kernel timers); nothing like a dirtying one.
+    assert measured_dirty_rate(hv, idle) <= IDLE_DIRTY_RATE_MAX_BPS
+    assert hv.src.job_stats(hot) is None
+    with pytest.raises(DriverError) as e:
+        hv.src.start_dirty_rate_calc(UNKNOWN_UUID, DIRTY_RATE_CALC_S)
+    assert e.value.kind is DriverErrorKind.NO_DOMAIN

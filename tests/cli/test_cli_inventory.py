@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from miglane.cli.inventory import print_vm
 from miglane.cli.main import main
-from miglane.cli.output import disks_summary, networks_summary
+from miglane.cli.output import NOT_MEASURED, dirty_rate_label, disks_summary, networks_summary
 from miglane.engine.domain.authorization import refusal
 from miglane.engine.domain.model import DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
 from miglane.pki import LEAF_DAYS, CertificateAuthority, Role
@@ -175,8 +176,41 @@ def test_vms_list_shows_disks_and_networks(
     code, out, err = run(capsys, engine_address, "vms", "list")
     assert code == 0, err
     assert table(out)[0] == [
-        "ID", "NAME", "HOST", "STATE", "MEMORY", "DISKS", "NETWORKS", "MIGRATION",
+        "ID", "NAME", "HOST", "STATE", "MEMORY", "DIRTY", "DISKS", "NETWORKS", "MIGRATION",
     ]  # fmt: skip
+
+
+def test_vms_show_of_an_unknown_vm_says_so(
+    capsys: pytest.CaptureFixture[str], engine_address: str, cluster: str
+) -> None:
+    code, _, err = run(capsys, engine_address, "vms", "show", "nowhere")
+    assert code != 0 and "no VM with id or name 'nowhere'" in err
+
+
+def measured_vm() -> engine_pb2.Vm:
+    vm = engine_pb2.Vm(id="vm-1", name="web", memory_mib=512)
+    for seconds, mib in ((1_700_000_000, 3), (1_700_000_060, 25)):
+        sample = vm.dirty_rate_history.add(bytes_per_second=mib * 2**20)
+        sample.measured_at.FromSeconds(seconds)
+    vm.dirty_rate_bytes_per_second = vm.dirty_rate_history[-1].bytes_per_second
+    vm.dirty_rate_measured_at.CopyFrom(vm.dirty_rate_history[-1].measured_at)
+    return vm
+
+
+def test_dirty_rate_label() -> None:
+    assert dirty_rate_label(measured_vm()) == "25.0 MiB/s"
+    assert dirty_rate_label(engine_pb2.Vm()) == NOT_MEASURED
+
+
+def test_vms_show_prints_the_dirty_rate_history_newest_first(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    print_vm(measured_vm(), as_json=False)
+    out = capsys.readouterr().out
+    assert "dirty rate" in out and "25.0 MiB/s" in out
+    history = [line for line in out[out.index("MEASURED") :].splitlines() if "UTC" in line]
+    assert [line.split()[-2] for line in history] == ["25.0", "3.0"]
+    assert "2023-11-14 22:14:20 UTC" in history[0]
 
 
 def test_disk_and_network_summaries() -> None:

@@ -13,8 +13,10 @@ import pytest
 
 from miglane.engine.domain.model import (
     DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT,
+    DIRTY_RATE_HISTORY_LENGTH,
     BandwidthMode,
     Cluster,
+    DirtyRateSample,
     DiskKind,
     Event,
     EventSeverity,
@@ -43,6 +45,7 @@ NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 # The database as the first schema version created it.
 SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 SCHEMA_V2 = Path(__file__).parent / "data" / "schema_v2.sql"
+SCHEMA_V3 = Path(__file__).parent / "data" / "schema_v3.sql"
 
 
 def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
@@ -234,6 +237,53 @@ def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> N
             )
         stored = store.get_vm("vm-1")
         assert stored is not None and stored.disks == (disk,)
+    finally:
+        store.close()
+
+
+def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / DATABASE_NAME)
+    db.executescript(SCHEMA_V3.read_text())
+    db.execute(
+        "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
+        " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
+        (int(VmState.RUNNING),),
+    )
+    db.commit()
+    db.close()
+    store = Store.open(tmp_path)
+    try:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # Recorded before dirty rates were: none known until the agent measured one.
+        assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
+        with store.transaction():
+            store.insert_cluster(cluster())
+            store.insert_host(
+                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
+            )
+        reports = [
+            DirtyRateSample(5 * 2**20, 100.0 + i) for i in range(DIRTY_RATE_HISTORY_LENGTH + 2)
+        ]
+        for sample in [reports[0], reports[0], *reports[1:]]:  # a repeated report counts once
+            with store.transaction():
+                store.replace_host_vms(
+                    "host-1",
+                    [
+                        Vm(
+                            "vm-1",
+                            "web",
+                            "host-1",
+                            "cl-1",
+                            VmState.RUNNING,
+                            512,
+                            dirty_rates=(sample,),
+                        )
+                    ],
+                )
+        stored = store.get_vm("vm-1")
+        assert stored is not None
+        assert stored.dirty_rates == tuple(reports[-DIRTY_RATE_HISTORY_LENGTH:])
+        assert stored.dirty_rate == reports[-1]
     finally:
         store.close()
 

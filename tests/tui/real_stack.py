@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from miglane.agent.domain.model import DiskKind, Nic, VmDisk
+from miglane.agent.domain.model import MIB, DirtyRate, DiskKind, Nic, VmDisk
 from miglane.agent.fake_driver import FakeClock, FakeFabric
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.engine.app import Engine, build_engine
@@ -160,6 +160,10 @@ VM_DISKS = {
     "web-1": (VmDisk("vda", DiskKind.SHARED, 20 * 1024**3, "raw", "nbd://10.0.3.250/web-1"),),
     "db-1": (VmDisk("vda", DiskKind.SHARED, 100 * 1024**3, "raw", "nbd://10.0.3.250/db-1"),),
 }
+# Dirty rates (MiB/s) of some VMs, as if their agents had measured them at one fixed moment;
+# the others show as not measured.
+VM_DIRTY_MIBPS = {"web-1": 12.5, "db-1": 140.0, "cache-1": 0.0}
+DIRTY_RATES_MEASURED_AT = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 
 
 def _nics(index: int) -> list[Nic]:
@@ -299,6 +303,7 @@ async def _build_example_cluster(engine: RealEngine) -> None:
         name_prefix="fake",
         authority=engine.engine.authority,
         identities=[plan.name for plan in HOSTS],
+        measure_dirty_rates=False,
     )
     numbers = itertools.count(1)
     for plan, agent in zip(HOSTS, agents, strict=True):
@@ -308,6 +313,10 @@ async def _build_example_cluster(engine: RealEngine) -> None:
             engine.ids[vm] = agent.host.add_domain(
                 vm, memory_mib=memory_mib, vm_id=vm_id, disks=VM_DISKS.get(vm, ())
             )
+            if vm in VM_DIRTY_MIBPS:  # fixed figures, as if the agent had measured them
+                agent.agent.dirty_rates.rates[vm_id] = DirtyRate(
+                    int(VM_DIRTY_MIBPS[vm] * MIB), DIRTY_RATES_MEASURED_AT
+                )
         request = engine_pb2.AddHostRequest(
             cluster_id=engine.ids[plan.cluster], name=plan.name, agent_address=agent.address
         )

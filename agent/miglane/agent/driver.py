@@ -125,6 +125,17 @@ class HypervisorDriver(Protocol):
 
     def restore(self, path: str) -> DomainInfo: ...
 
+    def start_dirty_rate_calc(self, vm_id: str, seconds: int) -> None:
+        """Starts measuring the running domain's memory dirty rate over `seconds`, by sampling
+        pages (no migration, no dirty logging; works under TCG and KVM). Raises
+        DriverError(NO_DOMAIN, NOT_RUNNING, UNSUPPORTED)."""
+        ...
+
+    def dirty_rate(self, vm_id: str) -> int | None:
+        """Bytes per second the domain's last finished calculation measured; None while one
+        still measures or none was started."""
+        ...
+
     def set_job_listener(self, listener: JobListener | None) -> None: ...
 
     def close(self) -> None: ...

@@ -226,6 +226,8 @@ class FakeDriver:
         self.host = host
         self.fabric = host.fabric
         self.clock = host.fabric.clock
+        # vm_id -> (simulated time the calculation finishes, the rate it measures)
+        self._dirty_calcs: dict[str, tuple[float, int]] = {}
 
     # -- inventory ---------------------------------------------------------------------------
     def host_facts(self) -> HostFacts:
@@ -564,6 +566,25 @@ class FakeDriver:
             domain = FakeDomain(**saved)
             self.host.domains[domain.id] = domain
             return domain.info()
+
+    # -- dirty rate --------------------------------------------------------------------------
+    def start_dirty_rate_calc(self, vm_id: str, seconds: int) -> None:
+        with self.fabric.lock:
+            domain = self._domain(vm_id)
+            if domain.state is not VmState.RUNNING:
+                raise DriverError(
+                    DriverErrorKind.NOT_RUNNING, f"domain {domain.name} is not running"
+                )
+            # The configured rate as it is when the calculation starts.
+            self._dirty_calcs[vm_id] = (self.clock.now() + seconds, domain.dirty_rate_bps)
+
+    def dirty_rate(self, vm_id: str) -> int | None:
+        with self.fabric.lock:
+            self._domain(vm_id)
+            calc = self._dirty_calcs.get(vm_id)
+        if calc is None or self.clock.now() < calc[0]:
+            return None
+        return calc[1]
 
     def set_job_listener(self, listener: JobListener | None) -> None:
         self.host.listener = listener

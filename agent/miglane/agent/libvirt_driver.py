@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from miglane.agent.domain.model import DomainInfo, HostFacts, JobStats, VmDisk, VmState
+from miglane.agent.domain.model import MIB, DomainInfo, HostFacts, JobStats, VmDisk, VmState
 from miglane.agent.driver import DriverError, DriverErrorKind, JobListener, MigrationParams
 from miglane.agent.vm_devices import parse_disks, parse_nics
 from miglane.pki import HOST_LAYOUT
@@ -569,6 +569,22 @@ class LibvirtDriver:
             desc = ET.fromstring(conn.saveImageGetXMLDesc(path, 0))
             conn.restore(path)
         return self.domain(desc.findtext("uuid") or "")
+
+    def start_dirty_rate_calc(self, vm_id: str, seconds: int) -> None:
+        dom = self._dom(vm_id)
+        with _mapped(f"measuring the dirty rate of {vm_id}"):
+            dom.startDirtyRateCalc(seconds, libvirt.VIR_DOMAIN_DIRTYRATE_MODE_PAGE_SAMPLING)
+
+    def dirty_rate(self, vm_id: str) -> int | None:
+        conn = self._connect()
+        dom = self._dom(vm_id, conn)
+        with _mapped(f"reading the dirty rate of {vm_id}"):
+            found = conn.domainListGetStats([dom], libvirt.VIR_DOMAIN_STATS_DIRTYRATE)
+        stats: dict[str, Any] = found[0][1] if found else {}
+        if stats.get("dirtyrate.calc_status") != libvirt.VIR_DOMAIN_DIRTYRATE_MEASURED:
+            return None
+        # QEMU reports whole MiB/s ("megabytes" in libvirt's key are 2**20 bytes).
+        return int(stats.get("dirtyrate.megabytes_per_second", 0)) * MIB
 
     def set_job_listener(self, listener: JobListener | None) -> None:
         self._listener = listener

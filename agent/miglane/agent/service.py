@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from miglane.agent import nics as host_nics
+from miglane.agent.dirty_rates import DirtyRateRefresher
 from miglane.agent.domain.errors import (
     AlreadyExists,
     DomainError,
@@ -114,6 +115,7 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
+        self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -146,6 +148,7 @@ class Agent:
             self.jobs[plan.migration_id] = job
             self.store.save(job)
             self._watch(job)
+        self.dirty_rates.start()
 
     async def stop(self) -> None:
         """Stops watching; running hypervisor jobs go on (a new agent takes them up)."""
@@ -154,7 +157,7 @@ class Agent:
         monitors = [j.monitor for j in self.jobs.values() if j.monitor is not None]
         for task in monitors:
             task.cancel()
-        await asyncio.gather(*monitors, return_exceptions=True)
+        await asyncio.gather(*monitors, self.dirty_rates.stop(), return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -243,13 +246,14 @@ class Agent:
             mid = migrating.get(d.id, "")
             if mid and d.state is VmState.RUNNING:
                 d = dataclasses.replace(d, state=VmState.MIGRATING)
-            views.append(VmView(d, mid))
+            views.append(VmView(d, mid, self.dirty_rates.latest(d.id)))
         return views
 
     async def migrate(self, request: MigrateRequest) -> JobStatus:
         """Starts the job and answers once the copy is under way (or the hypervisor refused)."""
         checked = validate_migrate_request(request)
         self._refuse_known_id(request.migration_id)
+        self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
         self._refuse_unless_migratable(domain)
         check_local_disks(domain, request)

@@ -76,6 +76,7 @@ class FakeAgent:
     async def restart(self) -> None:
         """A new agent process over the same host and state dir (jobs keep running)."""
         await self.stop(0)
+        measure_dirty_rates = self.agent.dirty_rates.enabled
         self.agent = Agent(
             self.driver,
             peer_uri=self.host.peer_uri,
@@ -85,6 +86,7 @@ class FakeAgent:
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
         )
+        self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
         self.server, _ = await create_server(
             self.agent, self.address, credentials_dir=self.credentials_dir
@@ -115,12 +117,14 @@ async def start_fake_agents(
     authority: CertificateAuthority | None = None,
     identities: Sequence[str] | None = None,
     insecure: bool = False,
+    measure_dirty_rates: bool = True,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
     host credentials from `authority` (see the module's docstring), for the host name the
     engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
-    (plaintext)."""
+    (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
+    their `dirty_rates`."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -146,6 +150,7 @@ async def start_fake_agents(
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
         )
+        agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
         identity = identities[i] if identities else name
         credentials_dir = None

@@ -154,6 +154,29 @@ def resolve_host_id(
     )
 
 
+def resolve_vm_id(stub: Any, ref: str, address: str) -> str:
+    """The id of the VM with id or name `ref`."""
+    try:
+        return str(stub.GetVm(engine_pb2.GetVmRequest(vm_id=ref), timeout=15).vm.id)
+    except grpc.RpcError as error:
+        code = error.code() if isinstance(error, grpc.Call) else None
+        if code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            raise CommandError(describe_rpc_error(error, address)) from None
+    matches = [
+        vm
+        for vm in all_pages(
+            lambda token: call(stub.ListVms, engine_pb2.ListVmsRequest(page_token=token), address),
+            "vms",
+        )
+        if vm.name == ref
+    ]
+    if not matches:
+        raise CommandError(f"no VM with id or name {ref!r}")
+    if len(matches) > 1:
+        raise CommandError(f"{len(matches)} VMs are named {ref!r}: give the id")
+    return str(matches[0].id)
+
+
 def _cluster_filter(
     stub: engine_pb2_grpc.EngineServiceStub, cluster: str | None, address: str
 ) -> str:

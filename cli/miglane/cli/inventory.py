@@ -18,13 +18,17 @@ from miglane.cli.engine_client import (
     resolve_cluster_id,
     resolve_host_id,
     resolve_network_id,
+    resolve_vm_id,
 )
 from miglane.cli.output import (
     NO_CERTIFICATE,
+    NOT_MEASURED,
     UNKNOWN_ACTOR,
     certificate_days_left,
+    dirty_rate_label,
     disks_summary,
     enum_label,
+    mib_per_second_label,
     networks_summary,
     print_fields,
     print_json,
@@ -684,6 +688,9 @@ def _register_vms(sub: argparse._SubParsersAction, parent: argparse.ArgumentPars
     listing.add_argument("--cluster", help="only this cluster (id or name)")
     listing.add_argument("--host", help="only this host (id or name)")
     listing.set_defaults(handler=run_command(_vms_list))
+    show = verbs.add_parser("show", parents=[parent], help="one VM, with its dirty-rate history")
+    show.add_argument("vm", help="VM id or name")
+    show.set_defaults(handler=run_command(_vms_show))
 
 
 def _vms_list(args: argparse.Namespace) -> None:
@@ -705,7 +712,7 @@ def _vms_list(args: argparse.Namespace) -> None:
         print_json(vms)
         return
     print_table(
-        ["ID", "NAME", "HOST", "STATE", "MEMORY", "DISKS", "NETWORKS", "MIGRATION"],
+        ["ID", "NAME", "HOST", "STATE", "MEMORY", "DIRTY", "DISKS", "NETWORKS", "MIGRATION"],
         [
             [
                 v.id,
@@ -713,11 +720,61 @@ def _vms_list(args: argparse.Namespace) -> None:
                 host_names.get(v.host_id, v.host_id),
                 enum_label(common_pb2.VmState.Name(v.state), "VM_STATE_"),
                 f"{v.memory_mib} MiB",
+                dirty_rate_label(v),
                 disks_summary(v),
                 networks_summary(v),
                 v.migration_id,
             ]
             for v in vms
+        ],
+    )
+
+
+def _vms_show(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine, args.credentials) as stub:
+        vm_id = resolve_vm_id(stub, args.vm, args.engine)
+        vm = call(stub.GetVm, engine_pb2.GetVmRequest(vm_id=vm_id), args.engine).vm
+    print_vm(vm, args.json)
+
+
+def print_vm(vm: Any, as_json: bool) -> None:
+    """One VM's fields, then its dirty-rate history, newest first."""
+    from miglane.v1 import common_pb2
+
+    if as_json:
+        print_json(vm)
+        return
+    measured = (
+        f"{vm.dirty_rate_measured_at.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if vm.HasField("dirty_rate_measured_at")
+        else NOT_MEASURED
+    )
+    print_fields(
+        [
+            ("id", vm.id),
+            ("name", vm.name),
+            ("host", vm.host_id),
+            ("cluster", vm.cluster_id),
+            ("state", enum_label(common_pb2.VmState.Name(vm.state), "VM_STATE_")),
+            ("memory", f"{vm.memory_mib} MiB"),
+            ("dirty rate", dirty_rate_label(vm)),
+            ("measured", measured),
+            ("disks", disks_summary(vm)),
+            ("networks", networks_summary(vm)),
+            ("migration", vm.migration_id),
+        ]
+    )
+    print()
+    print_table(
+        ["MEASURED", "DIRTY"],
+        [
+            [
+                f"{s.measured_at.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S} UTC",
+                mib_per_second_label(s.bytes_per_second),
+            ]
+            for s in reversed(vm.dirty_rate_history)
         ],
     )
 

@@ -9,12 +9,12 @@ from miglane.cli.engine_client import (
     CommandError,
     all_pages,
     call,
-    describe_rpc_error,
     engine_options,
     engine_stub,
     follow_stream,
     resolve_cluster_id,
     resolve_host_id,
+    resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
 from miglane.cli.output import enum_label, print_fields, print_json, print_table
@@ -63,32 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     watch.add_argument("--cluster", help="only this cluster (id or name)")
     watch.add_argument("--migration", default="", help="only this migration")
     watch.set_defaults(handler=run_command(_watch))
-
-
-def resolve_vm_id(stub: Any, ref: str, address: str) -> str:
-    import grpc
-
-    from miglane.v1 import engine_pb2
-
-    try:
-        return str(stub.GetVm(engine_pb2.GetVmRequest(vm_id=ref), timeout=15).vm.id)
-    except grpc.RpcError as error:
-        code = error.code() if isinstance(error, grpc.Call) else None
-        if code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            raise CommandError(describe_rpc_error(error, address)) from None
-    matches = [
-        vm
-        for vm in all_pages(
-            lambda token: call(stub.ListVms, engine_pb2.ListVmsRequest(page_token=token), address),
-            "vms",
-        )
-        if vm.name == ref
-    ]
-    if not matches:
-        raise CommandError(f"no VM with id or name {ref!r}")
-    if len(matches) > 1:
-        raise CommandError(f"{len(matches)} VMs are named {ref!r}: give the id")
-    return str(matches[0].id)
 
 
 def phase_label(phase: int) -> str:

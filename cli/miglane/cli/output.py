@@ -55,6 +55,21 @@ def networks_summary(vm: Any) -> str:
     return ", ".join(dict.fromkeys(nic.network for nic in vm.nics if nic.network)) or "-"
 
 
+NOT_MEASURED = "-"
+
+
+def mib_per_second_label(bytes_per_second: int) -> str:
+    """ "12.5 MiB/s"."""
+    return f"{bytes_per_second / _MIB:.1f} MiB/s"
+
+
+def dirty_rate_label(vm: Any) -> str:
+    """The VM's latest dirty rate, "12.5 MiB/s"; NOT_MEASURED before its agent measured one."""
+    if not vm.HasField("dirty_rate_measured_at"):
+        return NOT_MEASURED
+    return mib_per_second_label(vm.dirty_rate_bytes_per_second)
+
+
 def certificate_days_left(host: Any, now: datetime | None = None) -> str:
     """Whole days until the host's certificate ends (negative once it has), rounded down;
     NO_CERTIFICATE when it has none."""

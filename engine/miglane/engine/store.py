@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     Network,
     NetworkRole,
     Vm,
+    with_dirty_rate,
 )
 from miglane.engine.store_codecs import (
     ACTIVE_ARGS,
@@ -36,6 +37,8 @@ from miglane.engine.store_codecs import (
     Page,
     cluster_from_row,
     cluster_values,
+    dirty_rates_from_json,
+    dirty_rates_json,
     disks_json,
     event_from_row,
     event_values,
@@ -54,6 +57,15 @@ from miglane.engine.store_codecs import (
 from miglane.engine.store_schema import StoreError, prepare_schema
 
 DATABASE_NAME = "engine.sqlite3"
+
+
+_UPSERT_VM = (
+    "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics,"
+    " dirty_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+    " host_id = excluded.host_id, cluster_id = excluded.cluster_id,"
+    " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib,"
+    " disks = excluded.disks, nics = excluded.nics, dirty_rates = excluded.dirty_rates"
+)
 
 
 class Store:
@@ -315,12 +327,11 @@ class Store:
             if row["id"] not in reported:
                 self._db.execute("DELETE FROM vms WHERE id = ?", (row["id"],))
         for vm in vms:
+            known = self._one("SELECT dirty_rates FROM vms WHERE id = ?", (vm.id,))
+            history = dirty_rates_from_json(known["dirty_rates"]) if known else ()
+            history = with_dirty_rate(history, vm.dirty_rate)
             self._db.execute(
-                "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " host_id = excluded.host_id, cluster_id = excluded.cluster_id,"
-                " name = excluded.name, state = excluded.state, memory_mib = excluded.memory_mib,"
-                " disks = excluded.disks, nics = excluded.nics",
+                _UPSERT_VM,
                 (
                     vm.id,
                     host_id,
@@ -330,6 +341,7 @@ class Store:
                     vm.memory_mib,
                     disks_json(vm.disks),
                     vm_nics_json(vm.nics),
+                    dirty_rates_json(history),
                 ),
             )
 

@@ -15,6 +15,7 @@ from miglane.engine.domain.model import (
     BandwidthMode,
     Cluster,
     ConvergencePolicy,
+    DirtyRateSample,
     DiskKind,
     Event,
     EventSeverity,
@@ -261,7 +262,16 @@ def vm_from_row(row: sqlite3.Row) -> Vm:
         migration_id=row["migration_id"] or "",
         disks=disks_from_json(row["disks"]),
         nics=vm_nics_from_json(row["nics"]),
+        dirty_rates=dirty_rates_from_json(row["dirty_rates"]),
     )
+
+
+def dirty_rates_json(samples: Sequence[DirtyRateSample]) -> str:
+    return json.dumps([[s.bytes_per_second, s.measured_at] for s in samples])
+
+
+def dirty_rates_from_json(text: str) -> tuple[DirtyRateSample, ...]:
+    return tuple(DirtyRateSample(int(rate), float(at)) for rate, at in json.loads(text))
 
 
 def migration_values(migration: Migration) -> tuple[Any, ...]:

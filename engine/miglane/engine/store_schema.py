@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE clusters (
@@ -64,7 +64,9 @@ CREATE TABLE vms (
     memory_mib INTEGER NOT NULL,
     -- JSON lists, as the VM's agent reported them.
     disks TEXT NOT NULL DEFAULT '[]',
-    nics TEXT NOT NULL DEFAULT '[]'
+    nics TEXT NOT NULL DEFAULT '[]',
+    -- JSON list of [bytes per second, measured at], oldest first.
+    dirty_rates TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX vms_host ON vms(host_id);
 CREATE INDEX vms_cluster ON vms(cluster_id);
@@ -108,6 +110,8 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE vms ADD COLUMN disks TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE vms ADD COLUMN nics TEXT NOT NULL DEFAULT '[]'",
     ),
+    # VMs gain their dirty-rate history; those recorded before have none until measured.
+    3: ("ALTER TABLE vms ADD COLUMN dirty_rates TEXT NOT NULL DEFAULT '[]'",),
 }
 
 

@@ -60,7 +60,7 @@ class GetCapabilitiesResponse(_message.Message):
     def __init__(self, host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., peer_libvirt_uri: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., agent_version: _Optional[str] = ..., max_outgoing_migration_count: _Optional[int] = ..., running_outgoing_migration_count: _Optional[int] = ...) -> None: ...
 
 class AgentVm(_message.Message):
-    __slots__ = ("id", "name", "state", "memory_mib", "migration_id", "disks", "nics")
+    __slots__ = ("id", "name", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,8 @@ class AgentVm(_message.Message):
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     DISKS_FIELD_NUMBER: _ClassVar[int]
     NICS_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_RATE_MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     state: _common_pb2.VmState
@@ -75,7 +77,9 @@ class AgentVm(_message.Message):
     migration_id: str
     disks: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmDisk]
     nics: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmNic]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ...) -> None: ...
+    dirty_rate_bytes_per_second: int
+    dirty_rate_measured_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListVmsRequest(_message.Message):
     __slots__ = ()

@@ -112,6 +112,14 @@ def vm_networks(vm: engine_pb2.Vm) -> Text:
     return Text(names) if names else Text("-", style="dim")
 
 
+def dirty_rate(vm: engine_pb2.Vm) -> Text:
+    """The VM's latest measured dirty rate, "12.5 MiB/s"; a dim "-" before the first."""
+    if not vm.HasField("dirty_rate_measured_at"):
+        return Text("-", style="dim")
+    # A measured 0 is a figure ("0.0 MiB/s"), unlike `rate`'s "-" for no figure.
+    return Text(f"{vm.dirty_rate_bytes_per_second / MIB:.1f} MiB/s")
+
+
 def rate(bytes_per_s: int) -> str:
     if bytes_per_s <= 0:
         return "-"

@@ -170,9 +170,19 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class DirtyRate:
+    """One measurement of how fast a running guest dirties its memory, without migrating it:
+    bytes per second, and when (epoch seconds) the measurement finished."""
+
+    bytes_per_second: int
+    measured_at: float
+
+
+@dataclass(frozen=True)
 class VmView:
     domain: DomainInfo
     migration_id: str = ""
+    dirty_rate: DirtyRate | None = None
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,29 @@ class VmNic:
 
 
 @dataclass(frozen=True)
+class DirtyRateSample:
+    """How fast a running VM dirtied its memory (bytes per second), measured by its agent
+    without migrating it, and when (epoch seconds)."""
+
+    bytes_per_second: int
+    measured_at: float
+
+
+# How many dirty-rate measurements the engine keeps per VM.
+DIRTY_RATE_HISTORY_LENGTH = 20
+
+
+def with_dirty_rate(
+    history: tuple[DirtyRateSample, ...], reported: DirtyRateSample | None
+) -> tuple[DirtyRateSample, ...]:
+    """`history` (oldest first) with `reported` appended when it is newer than the last one,
+    keeping the last DIRTY_RATE_HISTORY_LENGTH."""
+    if reported is None or (history and reported.measured_at <= history[-1].measured_at):
+        return history
+    return (*history, reported)[-DIRTY_RATE_HISTORY_LENGTH:]
+
+
+@dataclass(frozen=True)
 class Vm:
     id: str
     name: str
@@ -362,6 +385,13 @@ class Vm:
     # As the VM's agent last reported them.
     disks: tuple[VmDisk, ...] = ()
     nics: tuple[VmNic, ...] = ()
+    # Its agent's dirty-rate measurements, oldest first (an agent report carries the latest).
+    dirty_rates: tuple[DirtyRateSample, ...] = ()
+
+    @property
+    def dirty_rate(self) -> DirtyRateSample | None:
+        """The latest measurement, None before the first."""
+        return self.dirty_rates[-1] if self.dirty_rates else None
 
     @property
     def local_disks(self) -> tuple[VmDisk, ...]:

@@ -338,7 +338,22 @@ def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
         migration_id=vm.migration_id,
         disks=[disk_to_proto(disk) for disk in vm.disks],
         nics=[common_pb2.VmNic(network=nic.network, mac=nic.mac) for nic in vm.nics],
+        dirty_rate_bytes_per_second=vm.dirty_rate.bytes_per_second if vm.dirty_rate else 0,
+        dirty_rate_measured_at=_epoch_timestamp(vm.dirty_rate) if vm.dirty_rate else None,
+        dirty_rate_history=[
+            engine_pb2.DirtyRateSample(
+                bytes_per_second=sample.bytes_per_second,
+                measured_at=_epoch_timestamp(sample),
+            )
+            for sample in vm.dirty_rates
+        ],
     )
+
+
+def _epoch_timestamp(sample: model.DirtyRateSample) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(sample.measured_at * 1e9))
+    return stamp
 
 
 def migration_filter(request: engine_pb2.ListMigrationsRequest) -> model.MigrationFilter:
@@ -496,6 +511,16 @@ def agent_vm_from_proto(message: agent_pb2.AgentVm) -> model.Vm:
         memory_mib=message.memory_mib,
         disks=tuple(disk_from_proto(disk) for disk in message.disks),
         nics=tuple(vm_nic_from_proto(nic) for nic in message.nics),
+        dirty_rates=(
+            (
+                model.DirtyRateSample(
+                    message.dirty_rate_bytes_per_second,
+                    message.dirty_rate_measured_at.ToNanoseconds() / 1e9,
+                ),
+            )
+            if message.HasField("dirty_rate_measured_at")
+            else ()
+        ),
     )
 
 

@@ -1,5 +1,5 @@
-"""VMs: where each runs, its state, its disks and vNIC networks, and its migration if one is
-under way."""
+"""VMs: where each runs, its state, how fast it dirties its memory, its disks and vNIC
+networks, and its migration if one is under way."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ VM_COLUMNS = [
     ("host", "Host"),
     ("state", "State"),
     ("memory", "Memory"),
+    ("dirty", "Dirty"),
     ("disks", "Disks"),
     ("networks", "Networks"),
     ("migration", "Migration"),
@@ -102,6 +103,7 @@ def _vm_row(vm: engine_pb2.Vm, inventory: Inventory, board: MigrationBoard) -> t
         Text(inventory.host_name(vm.host_id)),
         fmt.vm_state(vm.state),
         Text(f"{vm.memory_mib} MiB"),
+        fmt.dirty_rate(vm),
         fmt.vm_disks(vm),
         fmt.vm_networks(vm),
         progress,
