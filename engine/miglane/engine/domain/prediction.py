@@ -237,12 +237,6 @@ def _stall_reason(load: MigrationLoad, bandwidth_bps: float, allowed_downtime_s:
             f"dirties {_mib(load.dirty_rate_bps)}, more than the {_mib(bandwidth_bps)} it would "
             "get: pre-copy never catches up"
         )
-    floor = load.dirtied_cap if load.working_set_bytes is not None else 0
-    if floor and floor / bandwidth_bps > allowed_downtime_s:
-        return (
-            f"rewrites {floor / MIB:.0f} MiB, more than {_mib(bandwidth_bps)} sends in the "
-            f"{allowed_downtime_s * 1000:.0f} ms downtime: pre-copy never gets below it"
-        )
     return (
         f"dirties {_mib(load.dirty_rate_bps)} of the {_mib(bandwidth_bps)} it would get: the "
         f"rounds shrink too slowly to fit the {allowed_downtime_s * 1000:.0f} ms downtime in "

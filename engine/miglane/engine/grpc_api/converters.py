@@ -385,6 +385,9 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         disk_total_bytes=migration.disk_total_bytes,
         disk_processed_bytes=migration.disk_processed_bytes,
         disk_remaining_bytes=migration.disk_remaining_bytes,
+        expected_finish_at=_timestamp(migration.predicted_finish_at),
+        verdict=_pb(migration.verdict),
+        verdict_reason=migration.verdict_reason,
     )
 
 
