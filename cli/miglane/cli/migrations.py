@@ -122,7 +122,7 @@ def predicted_finish_label(m: Any, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     left = math.ceil((m.expected_finish_at.ToDatetime(tzinfo=UTC) - now).total_seconds())
     if left <= 0:
-        return "any moment"
+        return "due"
     hours, rest = divmod(left, 3600)
     minutes, seconds = divmod(rest, 60)
     if hours:

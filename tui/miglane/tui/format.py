@@ -146,7 +146,7 @@ def predicted_finish(value: Timestamp, now: datetime | None = None) -> str:
         return "-"
     now = now or datetime.now(UTC)
     left = math.ceil((value.ToDatetime(tzinfo=UTC) - now).total_seconds())
-    return f"in {duration(left)}" if left > 0 else "any moment"
+    return f"in {duration(left)}" if left > 0 else "due"
 
 
 VERDICT_STYLES: dict[int, tuple[str, str]] = {

@@ -25,7 +25,7 @@ MIGRATION_COLUMNS = [
     ("throughput", "Throughput"),
     ("remaining", "Remaining"),
     ("eta", "ETA"),
-    ("finish", "Predicted"),
+    ("finish", "Finish"),
     ("dirty", "Dirty rate"),
     ("iteration", "Iter"),
     ("cap", "Cap"),
