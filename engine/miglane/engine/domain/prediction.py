@@ -15,7 +15,7 @@ When plain pre-copy does not converge:
   finishes while there is bandwidth.
 The verdict counts only the helps the cluster's policy allows.
 
-Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG, libvirt 9 / QEMU 7):
+Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
 - bench/bench_lab.py's libvirt job statistics: setup ~1 ms;
 - tests/engine/test_prediction_lab.py (128 MiB guests migrated by libvirt at 32 MiB/s): QEMU's
   throughput under a cap is ~1.05x the cap (`THROUGHPUT_PER_CAP`), downtime ~20 ms, and the wall
