@@ -26,6 +26,7 @@ MIRRORS: list[type[IntEnum]] = [
     model.HostStatus,
     model.BandwidthMode,
     model.ConvergencePolicy,
+    model.ConvergenceVerdict,
     model.DiskKind,
     model.EventType,
     model.EventSeverity,

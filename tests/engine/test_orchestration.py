@@ -237,6 +237,28 @@ async def test_storm_reasons_name_the_limit(tmp_path: Path) -> None:
         assert (await world.wait_final(second.id)).phase == COMPLETED
 
 
+async def test_queued_and_running_migrations_carry_their_prediction(tmp_path: Path) -> None:
+    policy = MigrationPolicy(max_outgoing_per_host=1)
+    async with orchestrated(tmp_path, hosts=3, vms_per_host=2, speed=1, policy=policy) as world:
+        running = await migrate(world, world.vm_ids[0][0], max_bandwidth_mib_per_second=10)
+        queued = await migrate(world, world.vm_ids[0][1])
+        assert queued.phase == QUEUED
+        assert queued.verdict == engine_pb2.CONVERGENCE_VERDICT_CONVERGES
+        assert "dirties no memory" in queued.verdict_reason
+        assert queued.expected_finish_at.ToDatetime() > queued.created_at.ToDatetime()
+        sampled = await wait_for(
+            lambda: world.migration(running.id),
+            lambda m: m.phase == RUNNING and m.data_processed_bytes > 0,
+        )
+        assert sampled.verdict == engine_pb2.CONVERGENCE_VERDICT_CONVERGES
+        assert sampled.HasField("expected_finish_at")
+        done = await world.stub.CancelMigration(
+            engine_pb2.CancelMigrationRequest(migration_id=running.id)
+        )
+        assert done.migration.verdict == engine_pb2.CONVERGENCE_VERDICT_UNSPECIFIED
+        assert not done.migration.HasField("expected_finish_at")
+
+
 # ---------------------------------------------------------------- cancel, rerun, busy
 
 

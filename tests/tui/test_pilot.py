@@ -13,6 +13,7 @@ from miglane.tui import format as fmt
 from miglane.tui.actions import ACTIONS_GROUP
 from miglane.tui.client import EngineError
 from miglane.tui.messages import MigrationChanged
+from miglane.tui.views.migrations import MIGRATION_COLUMNS
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
 from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
 from miglane.tui.widgets.keyed_table import KeyedTable
@@ -24,6 +25,7 @@ from .real_stack import RealEngine
 
 RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
 CANCELLED = common_pb2.MIGRATION_PHASE_CANCELLED
+CAP_COLUMN = [key for key, _ in MIGRATION_COLUMNS].index("cap")
 
 
 def _action_line(app) -> str:  # type: ignore[no-untyped-def]
@@ -253,7 +255,8 @@ async def test_change_bandwidth_of_a_running_migration(engine: RealEngine) -> No
         await wait_for(
             pilot,
             lambda: (
-                app.query_one("#migrations-table").cells_of(migration.id)[10].plain == "40 MiB/s"
+                app.query_one("#migrations-table").cells_of(migration.id)[CAP_COLUMN].plain
+                == "40 MiB/s"
             ),
             what="cap cell",
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from miglane.cli.engine_client import (
@@ -87,6 +89,29 @@ def _rate(bps: int) -> str:
     return f"{bps / MIB:.1f} MiB/s" if bps else ""
 
 
+def predicted_finish_label(m: Any, now: datetime | None = None) -> str:
+    """The predicted finish, "in 2m10s"; empty when none was predicted."""
+    if not m.HasField("expected_finish_at"):
+        return ""
+    now = now or datetime.now(UTC)
+    left = math.ceil((m.expected_finish_at.ToDatetime(tzinfo=UTC) - now).total_seconds())
+    if left <= 0:
+        return "due"
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"in {hours}h{minutes:02d}m"
+    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+
+
+def verdict_label(m: Any) -> str:
+    from miglane.v1 import engine_pb2
+
+    if not m.verdict:
+        return ""
+    return enum_label(engine_pb2.ConvergenceVerdict.Name(m.verdict), "CONVERGENCE_VERDICT_")
+
+
 def _row(m: Any) -> list[object]:
     return [
         m.id,
@@ -99,10 +124,25 @@ def _row(m: Any) -> list[object]:
         f"{m.data_remaining_bytes / MIB:.0f} MiB" if m.data_total_bytes else "",
         f"{m.max_bandwidth_mib_per_second} MiB/s" if m.max_bandwidth_mib_per_second else "default",
         network_label(m),
+        predicted_finish_label(m),
+        verdict_label(m),
     ]
 
 
-HEADERS = ["ID", "VM", "FROM", "TO", "PHASE", "DONE", "RATE", "LEFT", "CAP", "NETWORK"]
+HEADERS = [
+    "ID",
+    "VM",
+    "FROM",
+    "TO",
+    "PHASE",
+    "DONE",
+    "RATE",
+    "LEFT",
+    "CAP",
+    "NETWORK",
+    "FINISH",
+    "VERDICT",
+]
 
 
 def disk_copy_label(m: Any) -> str:
@@ -127,6 +167,11 @@ def print_migration(m: Any, as_json: bool) -> None:
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
             ("queued because", m.queue_reason),
+            ("predicted finish", predicted_finish_label(m)),
+            (
+                "verdict",
+                f"{verdict_label(m)}: {m.verdict_reason}" if m.verdict_reason else "",
+            ),
             ("progress", f"{m.progress_percent}%"),
             (
                 "processed / total",

@@ -15,6 +15,7 @@ from miglane.engine.domain.model import (
     BandwidthMode,
     Cluster,
     ConvergencePolicy,
+    ConvergenceVerdict,
     DirtyRateSample,
     DiskKind,
     Event,
@@ -107,7 +108,7 @@ def facts_from_json(text: str) -> HostFacts:
     return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
-_MIGRATION_TIMES = ("created_at", "started_at", "finished_at")
+_MIGRATION_TIMES = ("created_at", "started_at", "finished_at", "predicted_finish_at")
 
 
 def migration_json(migration: Migration) -> str:
@@ -116,6 +117,7 @@ def migration_json(migration: Migration) -> str:
         body[name] = micros(getattr(migration, name))
     body["phase"] = int(migration.phase)
     body["fallback_reason"] = int(migration.fallback_reason)
+    body["verdict"] = int(migration.verdict)
     body["tried_host_ids"] = list(migration.tried_host_ids)
     return json.dumps(body)
 
@@ -128,6 +130,7 @@ def migration_from_json(text: str) -> Migration:
         values[name] = moment(values.get(name))
     values["phase"] = MigrationPhase(values["phase"])
     values["fallback_reason"] = FallbackReason(values.get("fallback_reason", 0))
+    values["verdict"] = ConvergenceVerdict(values.get("verdict", 0))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
     return Migration(**values)
 

@@ -35,6 +35,13 @@ class HostStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOST_STATUS_MAINTENANCE: _ClassVar[HostStatus]
     HOST_STATUS_PREPARING_FOR_MAINTENANCE: _ClassVar[HostStatus]
 
+class ConvergenceVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONVERGENCE_VERDICT_UNSPECIFIED: _ClassVar[ConvergenceVerdict]
+    CONVERGENCE_VERDICT_CONVERGES: _ClassVar[ConvergenceVerdict]
+    CONVERGENCE_VERDICT_CONVERGES_ONLY_WITH_HELP: _ClassVar[ConvergenceVerdict]
+    CONVERGENCE_VERDICT_NEVER_CONVERGES: _ClassVar[ConvergenceVerdict]
+
 class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVENT_TYPE_UNSPECIFIED: _ClassVar[EventType]
@@ -80,6 +87,10 @@ HOST_STATUS_NON_OPERATIONAL: HostStatus
 HOST_STATUS_UNREACHABLE: HostStatus
 HOST_STATUS_MAINTENANCE: HostStatus
 HOST_STATUS_PREPARING_FOR_MAINTENANCE: HostStatus
+CONVERGENCE_VERDICT_UNSPECIFIED: ConvergenceVerdict
+CONVERGENCE_VERDICT_CONVERGES: ConvergenceVerdict
+CONVERGENCE_VERDICT_CONVERGES_ONLY_WITH_HELP: ConvergenceVerdict
+CONVERGENCE_VERDICT_NEVER_CONVERGES: ConvergenceVerdict
 EVENT_TYPE_UNSPECIFIED: EventType
 EVENT_TYPE_CLUSTER_CREATED: EventType
 EVENT_TYPE_CLUSTER_UPDATED: EventType
@@ -590,7 +601,7 @@ class GetVmResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class Migration(_message.Message):
-    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes")
+    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "expected_finish_at", "verdict", "verdict_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -624,6 +635,9 @@ class Migration(_message.Message):
     DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FINISH_AT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     vm_id: str
     source_host_id: str
@@ -657,7 +671,10 @@ class Migration(_message.Message):
     disk_total_bytes: int
     disk_processed_bytes: int
     disk_remaining_bytes: int
-    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ...) -> None: ...
+    expected_finish_at: _timestamp_pb2.Timestamp
+    verdict: ConvergenceVerdict
+    verdict_reason: str
+    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., expected_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[ConvergenceVerdict, str]] = ..., verdict_reason: _Optional[str] = ...) -> None: ...
 
 class MigrateVmRequest(_message.Message):
     __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second")

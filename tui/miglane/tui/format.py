@@ -148,6 +148,34 @@ def duration(seconds: int) -> str:
     return f"{secs}s"
 
 
+def predicted_finish(value: Timestamp, now: datetime | None = None) -> str:
+    """A predicted finish as "in 2m10s"; "-" when none was predicted."""
+    if not value.seconds and not value.nanos:
+        return "-"
+    now = now or datetime.now(UTC)
+    left = math.ceil((value.ToDatetime(tzinfo=UTC) - now).total_seconds())
+    return f"in {duration(left)}" if left > 0 else "due"
+
+
+VERDICT_STYLES: dict[int, tuple[str, str]] = {
+    engine_pb2.CONVERGENCE_VERDICT_CONVERGES: ("converges", "green"),
+    engine_pb2.CONVERGENCE_VERDICT_CONVERGES_ONLY_WITH_HELP: ("only with help", "yellow"),
+    engine_pb2.CONVERGENCE_VERDICT_NEVER_CONVERGES: ("never converges", "bold red"),
+}
+
+
+def verdict(value: int) -> Text:
+    return styled(VERDICT_STYLES, value, "-")
+
+
+def prediction(migration: engine_pb2.Migration) -> Text:
+    """The predicted finish in the verdict's colour, or the verdict when it never finishes."""
+    if migration.verdict == engine_pb2.CONVERGENCE_VERDICT_NEVER_CONVERGES:
+        return verdict(migration.verdict)
+    _, style = VERDICT_STYLES.get(migration.verdict, ("", "dim"))
+    return Text(predicted_finish(migration.expected_finish_at), style=style)
+
+
 def timestamp(value: Timestamp) -> str:
     if not value.seconds and not value.nanos:
         return "-"

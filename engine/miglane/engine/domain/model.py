@@ -51,6 +51,19 @@ ACTIVE_PHASES: frozenset[MigrationPhase] = frozenset(
 )
 
 
+class ConvergenceVerdict(IntEnum):
+    """Whether a migration is predicted to finish (`domain.prediction`); mirrors
+    `miglane.v1.ConvergenceVerdict`."""
+
+    UNSPECIFIED = 0
+    # Plain pre-copy reaches the allowed downtime.
+    CONVERGES = 1
+    # Only with auto-converge or post-copy (which the cluster's policy allows).
+    CONVERGES_ONLY_WITH_HELP = 2
+    # Not at this bandwidth with what the cluster's policy allows.
+    NEVER_CONVERGES = 3
+
+
 class FallbackReason(IntEnum):
     UNSPECIFIED = 0
     NONE = 1
@@ -448,6 +461,11 @@ class Migration:
     disk_total_bytes: int = 0
     disk_processed_bytes: int = 0
     disk_remaining_bytes: int = 0
+    # The prediction (`domain.prediction`) of a queued or running migration: when it should
+    # finish (None: never, or unknown) and whether it converges, with a sentence saying why.
+    predicted_finish_at: datetime | None = None
+    verdict: ConvergenceVerdict = ConvergenceVerdict.UNSPECIFIED
+    verdict_reason: str = ""
     # The cap asked for this migration (MigrateVm's override, SetMigrationBandwidth); None:
     # the cluster's policy decides (`max_bandwidth_mibps` is the cap in force).
     bandwidth_override_mibps: int | None = None

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from miglane.engine.domain.convergence import MigrationTuning
 from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.forecast import cleared, forecast_running
 from miglane.engine.domain.model import FallbackReason, Migration, MigrationPhase
 
 FINAL_PHASES = frozenset(
@@ -99,21 +100,21 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
     )
     if sample.max_bandwidth_mibps:
         updated = replace(updated, max_bandwidth_mibps=sample.max_bandwidth_mibps)
-    if sample.finished:
-        updated = replace(
-            updated,
-            finished_at=sample.finished_at or now,
-            downtime_ms=sample.downtime_ms,
-            error=sample.error if phase is not MigrationPhase.COMPLETED else "",
-            throughput_bps=0 if phase is MigrationPhase.COMPLETED else updated.throughput_bps,
-            data_remaining_bytes=(
-                0 if phase is MigrationPhase.COMPLETED else updated.data_remaining_bytes
-            ),
-            disk_remaining_bytes=(
-                0 if phase is MigrationPhase.COMPLETED else updated.disk_remaining_bytes
-            ),
-        )
-    return updated
+    if not sample.finished:
+        return forecast_running(updated, now)
+    return replace(
+        cleared(updated),
+        finished_at=sample.finished_at or now,
+        downtime_ms=sample.downtime_ms,
+        error=sample.error if phase is not MigrationPhase.COMPLETED else "",
+        throughput_bps=0 if phase is MigrationPhase.COMPLETED else updated.throughput_bps,
+        data_remaining_bytes=(
+            0 if phase is MigrationPhase.COMPLETED else updated.data_remaining_bytes
+        ),
+        disk_remaining_bytes=(
+            0 if phase is MigrationPhase.COMPLETED else updated.disk_remaining_bytes
+        ),
+    )
 
 
 def duration_s(migration: Migration) -> float:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from miglane.engine.domain import model
+from miglane.engine.domain import forecast, model
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.evacuation import UnplacedVm
 from miglane.engine.domain.failures import MigrationFailureKind
@@ -366,6 +366,10 @@ def migration_filter(request: engine_pb2.ListMigrationsRequest) -> model.Migrati
 
 
 def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
+    if migration.phase not in model.ACTIVE_PHASES:
+        # Whatever path ended it (a final sample, a cancel, a failed admission), a migration
+        # that is over has nothing left to predict.
+        migration = forecast.cleared(migration)
     return engine_pb2.Migration(
         id=migration.id,
         vm_id=migration.vm_id,
@@ -400,6 +404,9 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         disk_total_bytes=migration.disk_total_bytes,
         disk_processed_bytes=migration.disk_processed_bytes,
         disk_remaining_bytes=migration.disk_remaining_bytes,
+        expected_finish_at=_timestamp(migration.predicted_finish_at),
+        verdict=_pb(migration.verdict),
+        verdict_reason=migration.verdict_reason,
     )
 
 

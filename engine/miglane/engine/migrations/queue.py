@@ -8,14 +8,16 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Protocol
 
 from miglane.engine.domain.admission import AdmissionVerdict, admit_queued
+from miglane.engine.domain.forecast import forecast_queued, moved_enough, queued_bandwidth_mibps
 from miglane.engine.domain.migration_path import MigrationPath
 from miglane.engine.domain.model import Event, Migration, MigrationPhase
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.busy import BusyMarks
-from miglane.engine.migrations.cluster_view import ClusterReader
+from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
 from miglane.engine.migrations.ledger import MigrationLedger
 from miglane.engine.migrations.ports import Clock
 from miglane.engine.store import Store
@@ -62,6 +64,23 @@ def _prepared(migration: Migration, destination_id: str, path: MigrationPath) ->
         fallback_detail=path.fallback_detail,
         queue_reason="",
     )
+
+
+def _forecasts(state: ClusterState, queued: list[Migration], now: datetime) -> dict[str, Migration]:
+    """Each queued migration with its prediction, were it admitted now."""
+    hosts = state.by_id
+    leaving: dict[str, int] = {}
+    for holder in state.slot_holders():
+        leaving[holder.source_host_id] = leaving.get(holder.source_host_id, 0) + 1
+    policy = state.networks.cluster.policy
+    forecasts = {}
+    for migration in queued:
+        vm = state.vms.get(migration.vm_id)
+        mibps = queued_bandwidth_mibps(
+            migration, vm, hosts, state.networks, leaving.get(migration.source_host_id, 0)
+        )
+        forecasts[migration.id] = forecast_queued(migration, vm, policy, mibps, now)
+    return forecasts
 
 
 class AdmissionQueue:
@@ -151,6 +170,7 @@ class AdmissionQueue:
         names = state.host_names
         now = self._clock()
         events = self._events
+        forecasts = _forecasts(state, queued, now)
 
         def work(store: Store) -> tuple[list[Migration], list[Migration], list[Event]]:
             # On the store's worker thread: reads only the values given.
@@ -158,17 +178,26 @@ class AdmissionQueue:
             started: list[Migration] = []
             written: list[Event] = []
             for admission in verdicts:
+                forecast = forecasts[admission.migration.id]
                 if (
                     admission.verdict is AdmissionVerdict.WAIT
                     and admission.migration.queue_reason == admission.reason
+                    and not moved_enough(admission.migration, forecast)
                 ):
                     continue
                 current = store.get_migration(admission.migration.id)
                 if current is None or current.phase is not MigrationPhase.QUEUED:
                     continue  # cancelled meanwhile
                 if admission.verdict is AdmissionVerdict.WAIT:
-                    if current.queue_reason != admission.reason:
-                        changed.append(replace(current, queue_reason=admission.reason))
+                    changed.append(
+                        replace(
+                            current,
+                            queue_reason=admission.reason,
+                            predicted_finish_at=forecast.predicted_finish_at,
+                            verdict=forecast.verdict,
+                            verdict_reason=forecast.verdict_reason,
+                        )
+                    )
                 elif admission.verdict is AdmissionVerdict.FAIL:
                     failed = replace(
                         current,

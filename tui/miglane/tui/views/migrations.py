@@ -25,6 +25,7 @@ MIGRATION_COLUMNS = [
     ("throughput", "Throughput"),
     ("remaining", "Remaining"),
     ("eta", "ETA"),
+    ("finish", "Finish"),
     ("dirty", "Dirty rate"),
     ("iteration", "Iter"),
     ("cap", "Cap"),
@@ -165,6 +166,7 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
         Text(fmt.rate(migration.throughput_bytes_per_second)),
         Text(fmt.size(migration.data_remaining_bytes)),
         Text(fmt.duration(migration.eta.seconds)),
+        fmt.prediction(migration),
         Text(fmt.rate(migration.dirty_rate_bytes_per_second)),
         Text(str(migration.iteration or "-")),
         Text(fmt.mibps(migration.max_bandwidth_mib_per_second)),
@@ -192,6 +194,12 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         text.append("\n")
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
+    if migration.verdict_reason:
+        text.append("Predicted: finishes ")
+        text.append(fmt.predicted_finish(migration.expected_finish_at))
+        text.append(" · ")
+        text.append_text(fmt.verdict(migration.verdict))
+        text.append(f": {migration.verdict_reason}\n")
     if migration.error:
         text.append(f"Error: {migration.error}\n", style="bold red")
     disk = fmt.disk_copy(migration)

@@ -1,0 +1,159 @@
+"""Each queued or running migration's prediction (`domain.prediction`) on its record: when it
+should finish and whether it converges.
+
+- Queued: as if admitted now, from the VM's memory and local disks, its dirty rate when known,
+  and the bandwidth it would get (`domain.bandwidth`: the cap the policy or the override gives
+  it, sharing the source's link with the migrations already leaving it; without a cap, the
+  link's budget, which QEMU would fill).
+- Running: from the remaining data, the measured dirty rate and the measured throughput (the
+  cap in force until QEMU measured one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from miglane.engine.domain.bandwidth import bandwidth_cap, link_budget
+from miglane.engine.domain.migration_path import (
+    ClusterNetworks,
+    MigrationPath,
+    attachment_on,
+    choose_migration_uri,
+)
+from miglane.engine.domain.model import (
+    ConvergencePolicy,
+    ConvergenceVerdict,
+    FallbackReason,
+    HostView,
+    Migration,
+    MigrationPolicy,
+    Vm,
+)
+from miglane.engine.domain.prediction import (
+    MigrationLoad,
+    Prediction,
+    expected_throughput_bps,
+    predict,
+)
+from miglane.engine.domain.vm_devices import copies_local_disks
+
+# A queued migration's predicted finish slides with the clock while it waits: rewrite the
+# record only when it moved more than this (or the verdict changed).
+FINISH_DRIFT_S = 5.0
+
+
+def _helps(policy: MigrationPolicy) -> dict[str, bool]:
+    return {
+        "auto_converge": policy.auto_converge,
+        "post_copy": policy.convergence is ConvergencePolicy.POST_COPY,
+    }
+
+
+def _queued_path(
+    migration: Migration, source: HostView, hosts: dict[str, HostView], networks: ClusterNetworks
+) -> MigrationPath:
+    destination = hosts.get(migration.destination_host_id)
+    if destination is not None:
+        return choose_migration_uri(networks, source, destination)
+    # No destination chosen yet: the source's end of the migration network.
+    network_id = networks.migration.id if networks.migration is not None else ""
+    return MigrationPath(
+        network_id=network_id,
+        migration_uri="",
+        fallback_reason=FallbackReason.NONE,
+        source_attachment=attachment_on(source, network_id),
+    )
+
+
+def queued_bandwidth_mibps(
+    migration: Migration,
+    vm: Vm | None,
+    hosts: dict[str, HostView],
+    networks: ClusterNetworks,
+    leaving_source: int,
+) -> float:
+    """The MiB/s a queued migration would get if admitted now, `leaving_source` migrations
+    already leaving its source."""
+    source = hosts.get(migration.source_host_id)
+    if source is None:
+        return 0.0
+    budget = link_budget(_queued_path(migration, source, hosts, networks), networks)
+    cap = bandwidth_cap(
+        networks.cluster.policy,
+        budget,
+        leaving_source + 1,
+        migration.bandwidth_override_mibps,
+        copies_local_disks(vm, networks.cluster),
+    )
+    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / (leaving_source + 1)
+
+
+def _on_record(migration: Migration, prediction: Prediction, now: datetime) -> Migration:
+    finish = now + timedelta(seconds=prediction.duration_s) if prediction.finishes else None
+    return replace(
+        migration,
+        predicted_finish_at=finish,
+        verdict=prediction.verdict,
+        verdict_reason=prediction.reason,
+    )
+
+
+def forecast_queued(
+    migration: Migration,
+    vm: Vm | None,
+    policy: MigrationPolicy,
+    bandwidth_mibps: float,
+    now: datetime,
+) -> Migration:
+    """`migration` (queued) with its prediction, from the VM's memory, local disks and the dirty
+    rate its agent last measured (0 before the first measurement)."""
+    measured = vm.dirty_rate if vm is not None else None
+    dirty_rate_bytes_per_second = measured.bytes_per_second if measured is not None else 0
+    memory = vm.memory_mib * (1 << 20) if vm is not None else 0
+    disks = sum(d.size_bytes for d in vm.local_disks) if vm is not None else 0
+    load = MigrationLoad(
+        memory_bytes=memory,
+        dirty_rate_bps=dirty_rate_bytes_per_second,
+        local_disk_bytes=disks if vm is not None and policy.local_disk_migration else 0,
+    )
+    prediction = predict(load, expected_throughput_bps(bandwidth_mibps), **_helps(policy))
+    return _on_record(migration, prediction, now)
+
+
+def forecast_running(migration: Migration, now: datetime) -> Migration:
+    """`migration` (running, just sampled) with its prediction refined from the sample."""
+    bandwidth = float(migration.throughput_bps) or expected_throughput_bps(
+        migration.max_bandwidth_mibps
+    )
+    disk_left = migration.disk_remaining_bytes
+    load = MigrationLoad(
+        memory_bytes=max(migration.data_remaining_bytes - disk_left, 0),
+        dirty_rate_bps=float(migration.dirty_rate_bps),
+        local_disk_bytes=disk_left,
+    )
+    # A running record does not carry its policy: count only the help already under way.
+    prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
+    return _on_record(migration, prediction, now)
+
+
+def moved_enough(before: Migration, after: Migration) -> bool:
+    """Whether a queued migration's new prediction is worth writing."""
+    if (before.verdict, before.verdict_reason) != (after.verdict, after.verdict_reason):
+        return True
+    if (before.predicted_finish_at is None) != (after.predicted_finish_at is None):
+        return True
+    if before.predicted_finish_at is None or after.predicted_finish_at is None:
+        return False
+    drift = abs((after.predicted_finish_at - before.predicted_finish_at).total_seconds())
+    return drift > FINISH_DRIFT_S
+
+
+def cleared(migration: Migration) -> Migration:
+    """A migration that is over carries no prediction."""
+    return replace(
+        migration,
+        predicted_finish_at=None,
+        verdict=ConvergenceVerdict.UNSPECIFIED,
+        verdict_reason="",
+    )

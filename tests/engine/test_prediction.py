@@ -1,0 +1,118 @@
+"""The migration-time model (`domain.prediction`) as a table."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from miglane.engine.domain.model import MIB, ConvergenceVerdict
+from miglane.engine.domain.prediction import (
+    AUTO_CONVERGE_MAX_THROTTLE,
+    MAX_ROUNDS,
+    SETUP_S,
+    SWITCH_OVER_S,
+    Help,
+    MigrationLoad,
+    predict,
+)
+
+GIB = 1024 * MIB
+B = 100 * MIB  # bandwidth of the table, bytes/s
+
+
+def test_an_idle_guest_converges_in_one_round() -> None:
+    prediction = predict(MigrationLoad(4 * GIB), B)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    assert prediction.rounds == (4 * GIB,)
+    assert prediction.data_sent_bytes == 4 * GIB
+    assert prediction.duration_s == pytest.approx(SETUP_S + 4 * GIB / B + SWITCH_OVER_S)
+    assert prediction.downtime_s == pytest.approx(SWITCH_OVER_S)
+    assert "dirties no memory" in prediction.reason
+
+
+def test_a_slow_dirtier_converges_in_one_round_when_what_it_dirtied_fits_the_downtime() -> None:
+    # 1 GiB at 100 MiB/s: 10.24 s; 2 MiB/s dirties 20 MiB, 0.2 s at 100 MiB/s < 0.3 s.
+    prediction = predict(MigrationLoad(GIB, dirty_rate_bps=2 * MIB), B, 0.3)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    assert len(prediction.rounds) == 1
+    assert prediction.downtime_s == pytest.approx(20.48 * MIB / B + SWITCH_OVER_S)
+
+
+def test_a_busier_guest_needs_several_rounds_each_smaller_by_the_dirty_to_bandwidth_ratio() -> None:
+    load = MigrationLoad(GIB, dirty_rate_bps=50 * MIB)
+    prediction = predict(load, B, 0.3)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    assert len(prediction.rounds) > 2
+    for before, after in zip(prediction.rounds, prediction.rounds[1:], strict=False):
+        assert after == pytest.approx(before * 0.5, abs=1)
+    assert prediction.data_sent_bytes > GIB
+    assert prediction.downtime_s <= 0.3 + SWITCH_OVER_S
+    assert "less than the 100 MiB/s" in prediction.reason
+
+
+def test_a_guest_dirtying_faster_than_its_bandwidth_never_converges_plain() -> None:
+    prediction = predict(MigrationLoad(8 * GIB, dirty_rate_bps=80 * MIB), 47 * MIB)
+    assert prediction.verdict is ConvergenceVerdict.NEVER_CONVERGES
+    assert not prediction.finishes
+    assert math.isinf(prediction.duration_s)
+    assert prediction.reason.startswith("dirties 80 MiB/s, more than the 47 MiB/s it would get")
+
+
+def test_auto_converge_finishes_it_when_the_throttled_rate_converges() -> None:
+    load = MigrationLoad(8 * GIB, dirty_rate_bps=80 * MIB)
+    prediction = predict(load, 47 * MIB, auto_converge=True)
+    assert 80 * (1 - AUTO_CONVERGE_MAX_THROTTLE) < 47
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES_ONLY_WITH_HELP
+    assert prediction.help is Help.AUTO_CONVERGE
+    assert prediction.finishes
+
+
+def test_a_guest_that_outruns_even_auto_converge_needs_post_copy() -> None:
+    # 20 GiB/s dirtied, a hundredth of it still more than 100 MiB/s.
+    load = MigrationLoad(4 * GIB, dirty_rate_bps=20 * GIB)
+    refused = predict(load, B, auto_converge=True)
+    assert refused.verdict is ConvergenceVerdict.NEVER_CONVERGES
+    assert "only post-copy" in refused.reason
+    prediction = predict(load, B, auto_converge=True, post_copy=True)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES_ONLY_WITH_HELP
+    assert prediction.help is Help.POST_COPY
+    assert prediction.rounds == (4 * GIB,)
+    # The pages dirtied during the first round (at most all memory) are pulled afterwards.
+    assert prediction.data_sent_bytes == 8 * GIB
+    assert prediction.downtime_s == pytest.approx(SWITCH_OVER_S)
+
+
+def test_rounds_shrinking_too_slowly_do_not_converge_within_the_rounds_counted() -> None:
+    # Each round 0.99 of the one before: ~350 rounds to fit 0.3 s.
+    prediction = predict(MigrationLoad(GIB, dirty_rate_bps=99 * MIB), B, 0.3)
+    assert prediction.verdict is ConvergenceVerdict.NEVER_CONVERGES
+    assert len(prediction.rounds) == MAX_ROUNDS
+    assert "shrink too slowly" in prediction.reason
+
+
+def test_a_working_set_bounds_what_a_round_dirties() -> None:
+    load = MigrationLoad(GIB, dirty_rate_bps=GIB, working_set_bytes=8 * MIB)
+    prediction = predict(load, B)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    assert prediction.data_sent_bytes == GIB + 8 * MIB
+
+
+def test_no_bandwidth_never_finishes() -> None:
+    prediction = predict(MigrationLoad(GIB), 0)
+    assert prediction.verdict is ConvergenceVerdict.NEVER_CONVERGES
+    assert not prediction.finishes
+    assert prediction.reason == "it gets no bandwidth"
+
+
+def test_local_disks_are_copied_first_at_the_same_bandwidth() -> None:
+    without = predict(MigrationLoad(GIB), B)
+    prediction = predict(MigrationLoad(GIB, local_disk_bytes=10 * GIB), B)
+    assert prediction.duration_s == pytest.approx(without.duration_s + 10 * GIB / B)
+    assert prediction.data_sent_bytes == 11 * GIB
+
+
+def test_a_started_migration_has_no_setup_left() -> None:
+    fresh = predict(MigrationLoad(GIB), B)
+    started = predict(MigrationLoad(GIB), B, already_started=True)
+    assert fresh.duration_s - started.duration_s == pytest.approx(SETUP_S)
