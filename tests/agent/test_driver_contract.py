@@ -256,8 +256,22 @@ def test_a_local_disk_is_copied_with_the_migration(hypervisors: Hypervisors) -> 
 
 
 def measured_dirty_rate(hv: Hypervisors, vm: str) -> int:
-    """Runs one calculation of DIRTY_RATE_CALC_S and waits for its result."""
-    hv.src.start_dirty_rate_calc(vm, DIRTY_RATE_CALC_S)
+    """Runs one calculation of DIRTY_RATE_CALC_S and waits for its result. On the lab, the
+    session's agents measure every guest in the background too: while one of their
+    calculations runs, libvirt refuses to start another, so the start is retried."""
+    started: list[bool] = []
+
+    def start() -> bool:
+        try:
+            hv.src.start_dirty_rate_calc(vm, DIRTY_RATE_CALC_S)
+        except DriverError as error:
+            if error.kind is DriverErrorKind.NO_DOMAIN:
+                raise
+            return False
+        started.append(True)
+        return True
+
+    assert wait_for(start, DIRTY_RATE_CALC_S + 10)
     rates: list[int] = []
 
     def finished() -> bool:
@@ -274,7 +288,8 @@ def test_dirty_rate_without_migrating(hypervisors: Hypervisors) -> None:
     hv = hypervisors
     hot = hv.make_vm(64, dirty_mib=32)
     idle = hv.make_vm(64)
-    assert hv.src.dirty_rate(hot) is None
+    if hv.kind == "fake":  # on the lab, the session's agents may have measured it already
+        assert hv.src.dirty_rate(hot) is None
     assert measured_dirty_rate(hv, hot) > 0
     # An idle guest still touches a few pages (kernel timers); nothing like a dirtying one.
     assert measured_dirty_rate(hv, idle) <= IDLE_DIRTY_RATE_MAX_BPS
