@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -224,6 +225,43 @@ async def test_storm_of_200_vms_over_20_hosts_keeps_every_limit(tmp_path: Path) 
         assert len(vms) == 200
         origin = {vm: world.host_ids[i] for i, host in enumerate(world.vm_ids) for vm in host}
         assert not any(vm.host_id == origin[vm.id] for vm in vms if vm.id in set(vm_ids))
+
+
+SHARED_LINK_MBPS = 1000  # slower than one migration's cap: concurrent flows must share links
+
+
+def _slow_nics(index: int) -> list[Nic]:
+    return [dataclasses.replace(n, speed_mbps=SHARED_LINK_MBPS) for n in default_nics(index)]
+
+
+async def test_storm_never_puts_a_link_above_its_capacity(tmp_path: Path) -> None:
+    policy = MigrationPolicy(
+        max_outgoing_per_host=2, max_incoming_per_host=2, max_concurrent_per_cluster=8
+    )
+    async with orchestrated(
+        tmp_path, hosts=4, vms_per_host=4, speed=50, policy=policy, nics=_slow_nics
+    ) as world:
+        fabric = world.agents[0].host.fabric
+        capacities = fabric.capacities()
+        fullest = 0.0
+        stop = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal fullest
+            while not stop.is_set():
+                for link, rate in fabric.link_rates().items():
+                    fullest = max(fullest, rate / capacities[link])
+                await asyncio.sleep(0.005)
+
+        sampler = asyncio.create_task(sample())
+        vm_ids = [vm for host in world.vm_ids for vm in host]
+        started = await asyncio.gather(*(migrate(world, vm) for vm in vm_ids))
+        results = await asyncio.gather(*(world.wait_final(m.id, timeout=120) for m in started))
+        stop.set()
+        await sampler
+        assert Counter(r.phase for r in results) == {COMPLETED: len(vm_ids)}
+        assert fullest <= 1 + 1e-9, fullest
+        assert fullest == pytest.approx(1.0), fullest  # the links were used, not idle
 
 
 async def test_storm_reasons_name_the_limit(tmp_path: Path) -> None:

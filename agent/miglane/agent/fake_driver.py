@@ -12,19 +12,23 @@ looks, so a thousand idle VMs cost nothing.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from miglane.agent.domain.fabric import Flow, fair_rates
 from miglane.agent.domain.model import (
     MIB,
     DiskKind,
     DomainInfo,
     HostFacts,
     JobStats,
+    Nic,
     VmDisk,
     VmNic,
     VmState,
@@ -36,6 +40,9 @@ SAVE_BANDWIDTH_BPS = 512 * MIB
 DEFAULT_MAX_DOWNTIME_MS = 300  # QEMU's default
 SWITCH_OVER_OVERHEAD_MS = 15
 MIN_ITERATION_S = 0.001
+EGRESS, INGRESS = "egress", "ingress"
+# A direction of one host NIC: (host name, NIC name, EGRESS or INGRESS).
+Link = tuple[str, str, str]
 
 
 class FakeClock:
@@ -114,6 +121,20 @@ class _Job:
     cond: threading.Condition | None = None
     # Local disks copied ahead of the memory, in the first iteration.
     disk_bytes: int = 0
+    # What the job sends at (bytes/s): its cap, or less when its links are shared.
+    rate: float = 0.0
+    # The fabric's links the job's data crosses (a migration: source egress, destination
+    # ingress); none for a save.
+    links: tuple[Link, ...] = ()
+
+    def seconds_to_next_event(self) -> float:
+        """Simulated seconds, at the current rate, until the iteration ends or the job fails."""
+        if self.rate <= 0:
+            return float("inf")
+        bytes_left = self.to_send - self.sent_in_iteration
+        if self.fail_at_bytes is not None:
+            bytes_left = min(bytes_left, self.fail_at_bytes - self.processed)
+        return max(bytes_left, 0.0) / self.rate
 
     @property
     def memory_bytes(self) -> int:
@@ -126,7 +147,7 @@ class _Job:
             data_total=self.memory_bytes + self.disk_bytes,
             data_processed=int(self.processed),
             data_remaining=remaining,
-            memory_bps=self.bandwidth_bps,
+            memory_bps=int(self.rate),
             dirty_rate_bps=self.dirty_rate_bps,
             iteration=self.iteration,
             elapsed_ms=int((self.t - self.started) * 1000),
@@ -139,21 +160,196 @@ class _Job:
 
 
 class FakeFabric:
-    """The fake hosts of one test or scale run, and the clock they share."""
+    """The fake hosts of one test or scale run, the clock they share, and the wire between
+    them: each host NIC with a speed is a link of that capacity each way, shared max-min fairly
+    by the migrations crossing it (a host without NICs is not limited by its links). The jobs of
+    every host are simulated together, so that a flow ending speeds up the others at once."""
 
     def __init__(self, clock: FakeClock | None = None) -> None:
         self.clock = clock or FakeClock()
         self.lock = threading.RLock()
         self.hosts: dict[str, FakeHost] = {}
         self.default_bandwidth_bps = DEFAULT_BANDWIDTH_BPS
+        # (host, VM UUID) whose job began an iteration or ended, not yet told to its listener.
+        self._fired: list[tuple[FakeHost, str]] = []
 
     def add_host(
-        self, name: str, *, peer_uri: str = "", cpus: int = 8, memory_mib: int = 32768
+        self,
+        name: str,
+        *,
+        peer_uri: str = "",
+        cpus: int = 8,
+        memory_mib: int = 32768,
+        nics: tuple[Nic, ...] = (),
     ) -> FakeHost:
-        host = FakeHost(self, name, peer_uri or f"qemu+tls://{name}/system", cpus, memory_mib)
+        host = FakeHost(
+            self, name, peer_uri or f"qemu+tls://{name}/system", cpus, memory_mib, nics=nics
+        )
         with self.lock:
             self.hosts[host.peer_uri] = host
         return host
+
+    # -- links -------------------------------------------------------------------------------
+    def capacities(self) -> dict[Link, float]:
+        """Every link's capacity in bytes/s."""
+        with self.lock:
+            return {
+                (host.name, nic.name, direction): nic.speed_mbps * 1_000_000 / 8
+                for host in self.hosts.values()
+                for nic in host.nics
+                if nic.speed_mbps > 0
+                for direction in (EGRESS, INGRESS)
+            }
+
+    def link_rates(self) -> dict[Link, float]:
+        """What every link carries now, in bytes/s (the sum of its flows' rates)."""
+        with self.lock:
+            self.advance()
+            load: dict[Link, float] = {}
+            for job in self._running_jobs():
+                for link in job.links:
+                    load[link] = load.get(link, 0.0) + job.rate
+            return load
+
+    def _migration_links(
+        self, source: FakeHost, destination: FakeHost, uri: str
+    ) -> tuple[Link, ...]:
+        """The source NIC's egress and the destination NIC's ingress a migration to `uri`
+        crosses: the destination NIC holding the URI's address, the source NIC on its network."""
+        try:
+            address = ipaddress.ip_address(urlsplit(uri).hostname or "")
+        except ValueError:
+            return ()
+        links: list[Link] = []
+        for nic in source.nics:
+            if any(address in ipaddress.ip_interface(a).network for a in nic.addresses):
+                links.append((source.name, nic.name, EGRESS))
+                break
+        for nic in destination.nics:
+            if any(address == ipaddress.ip_interface(a).ip for a in nic.addresses):
+                links.append((destination.name, nic.name, INGRESS))
+                break
+        return tuple(links)
+
+    # -- simulation --------------------------------------------------------------------------
+    def _running_jobs(self) -> list[_Job]:
+        return [job for host in self.hosts.values() for job in host.jobs.values() if not job.done]
+
+    def start(self, job: _Job) -> None:
+        """Puts `job` on the wire from now on; the others' rates change with it."""
+        with self.lock:
+            self.advance()
+            job.cond = threading.Condition(self.lock)
+            job.t = job.iteration_started = max(job.t, self.clock.now())
+            if job.destination is not None and job.params is not None:
+                job.links = self._migration_links(
+                    job.source, job.destination, job.params.migration_uri
+                )
+            job.source.jobs[job.domain.id] = job
+            self.share()
+
+    def share(self) -> None:
+        """Recomputes every running job's rate (after a flow started, ended or changed cap)."""
+        jobs = self._running_jobs()
+        flows = {id(job): Flow(float(job.bandwidth_bps), job.links) for job in jobs}
+        rates = fair_rates(flows, self.capacities())
+        for job in jobs:
+            changed = job.rate != rates[id(job)]
+            job.rate = rates[id(job)]
+            if changed and job.cond is not None:
+                job.cond.notify_all()
+
+    def take_fired(self) -> list[tuple[FakeHost, str]]:
+        with self.lock:
+            fired = list(dict.fromkeys((host.name, vm_id) for host, vm_id in self._fired))
+            hosts = {host.name: host for host, _ in self._fired}
+            self._fired.clear()
+        return [(hosts[name], vm_id) for name, vm_id in fired]
+
+    def advance(self) -> None:
+        """Runs every job up to now, event by event (an iteration ending, a job ending), with
+        the rates shared anew whenever a job ends."""
+        with self.lock:
+            now = self.clock.now()
+            while True:
+                behind = [job for job in self._running_jobs() if job.t < now]
+                if not behind:
+                    return
+                first = min(behind, key=lambda job: job.t + job.seconds_to_next_event())
+                horizon = min(now, first.t + first.seconds_to_next_event())
+                ended = False
+                for job in behind:
+                    if job is first or job.t < horizon:
+                        self._step(job, max(horizon, job.t))
+                        ended = ended or job.done
+                if ended:
+                    self.share()
+
+    def _step(self, job: _Job, until: float) -> None:
+        """Sends at the job's rate up to `until` (at most to the end of its iteration), then
+        begins the next iteration, switches over or fails as the job's state says."""
+        dt = min(until - job.t, job.seconds_to_next_event())
+        job.t += dt
+        job.sent_in_iteration += job.rate * dt
+        job.processed += job.rate * dt
+        if job.kind == "migration" and not job.post_copy and not job.guest_paused:
+            job.dirtied_in_iteration = min(
+                float(job.domain.dirty_set_bytes),
+                job.dirtied_in_iteration + job.domain.dirty_rate_bps * dt,
+            )
+        if job.fail_at_bytes is not None and job.processed >= job.fail_at_bytes:
+            self.finish(job, DriverError(job.fail_kind, "migration connection lost (injected)"))
+            return
+        if job.sent_in_iteration + 1 < job.to_send:
+            return
+        # one iteration done
+        if job.kind == "save" or job.post_copy:
+            self._switch_over(job, 0)
+            return
+        duration = max(job.t - job.iteration_started, MIN_ITERATION_S)
+        job.dirty_rate_bps = int(job.dirtied_in_iteration / duration)
+        dirty = int(job.dirtied_in_iteration)
+        job.iteration += 1
+        job.iteration_started = job.t
+        job.to_send, job.sent_in_iteration, job.dirtied_in_iteration = dirty, 0.0, 0.0
+        self._fired.append((job.source, job.domain.id))
+        if dirty <= job.rate * job.max_downtime_ms / 1000:
+            self._switch_over(job, dirty)
+
+    def _switch_over(self, job: _Job, final_bytes: int) -> None:
+        pause = final_bytes / job.rate if job.rate > 0 else 0.0
+        job.t += pause
+        job.processed += final_bytes
+        job.sent_in_iteration = float(job.to_send)
+        job.downtime_ms = int(pause * 1000) + SWITCH_OVER_OVERHEAD_MS
+        domain = job.domain
+        if job.kind == "save":
+            with open(job.path, "w") as f:
+                json.dump(dataclasses.asdict(domain) | {"state": VmState.SAVED.value}, f)
+            domain.state = VmState.SAVED
+            job.source.completed[domain.id] = job.stats()
+        else:
+            assert job.destination is not None and job.params is not None
+            if job.params.undefine_source:
+                del job.source.domains[domain.id]
+            else:
+                job.source.domains[domain.id] = dataclasses.replace(domain, state=VmState.SHUT_OFF)
+                job.source.completed[domain.id] = job.stats()
+            domain.state = VmState.PAUSED if job.guest_paused else VmState.RUNNING
+            domain.persistent = job.params.persist_destination
+            job.destination.domains[domain.id] = domain
+            job.destination.completed[domain.id] = job.stats()
+        self.finish(job, None)
+
+    def finish(self, job: _Job, error: DriverError | None) -> None:
+        """Ends `job` with `error` (None: it succeeded); the others share its links."""
+        with self.lock:
+            job.done, job.error = True, error
+            job.source.jobs.pop(job.domain.id, None)
+            self._fired.append((job.source, job.domain.id))
+            if job.cond is not None:
+                job.cond.notify_all()
+            self.share()
 
 
 @dataclass
@@ -173,6 +369,8 @@ class FakeHost:
     # Every migration from this host fails with this kind halfway through (fault injection).
     fail_migrations_with: DriverErrorKind | None = None
     listener: JobListener | None = None
+    # Its NICs: those with a speed are the links its migrations cross.
+    nics: tuple[Nic, ...] = ()
 
     def add_domain(
         self,
@@ -283,8 +481,7 @@ class FakeDriver:
     def _start_job(self, job: _Job) -> None:
         if job.domain.id in self.host.jobs:
             raise DriverError(DriverErrorKind.OTHER, f"domain {job.domain.name} already has a job")
-        job.cond = threading.Condition(self.fabric.lock)
-        self.host.jobs[job.domain.id] = job
+        self.fabric.start(job)
 
     def migrate(self, vm_id: str, params: MigrationParams) -> None:
         with self.fabric.lock:
@@ -379,92 +576,22 @@ class FakeDriver:
         assert job.cond is not None
         while True:
             with job.cond:
-                fired = self._advance(job)
+                self.fabric.advance()
                 if not job.done:
-                    left = (job.to_send - job.sent_in_iteration) / job.bandwidth_bps
+                    left = (job.to_send - job.sent_in_iteration) / max(job.rate, 1.0)
                     job.cond.wait(min(max(self.clock.real_seconds(left), 0.001), 0.5))
-            self._notify(fired)
+            self._notify()
             if job.done:
                 break
         if job.error is not None:
             raise job.error
 
-    def _notify(self, fired: list[str]) -> None:
-        listener = self.host.listener
-        if listener is not None:
-            for vm_id in fired:
+    def _notify(self) -> None:
+        """Tells each host's listener about its jobs' new iterations and ends."""
+        for host, vm_id in self.fabric.take_fired():
+            listener = host.listener
+            if listener is not None:
                 listener(vm_id)
-
-    def _advance(self, job: _Job) -> list[str]:
-        """Runs the job's simulation up to now; returns the UUIDs to notify (new iterations)."""
-        now = self.clock.now()
-        fired: list[str] = []
-        while not job.done and job.t < now:
-            left = job.to_send - job.sent_in_iteration
-            dt = min(now - job.t, left / job.bandwidth_bps)
-            job.t += dt
-            job.sent_in_iteration += job.bandwidth_bps * dt
-            job.processed += job.bandwidth_bps * dt
-            if job.kind == "migration" and not job.post_copy and not job.guest_paused:
-                job.dirtied_in_iteration = min(
-                    float(job.domain.dirty_set_bytes),
-                    job.dirtied_in_iteration + job.domain.dirty_rate_bps * dt,
-                )
-            if job.fail_at_bytes is not None and job.processed >= job.fail_at_bytes:
-                self._finish(
-                    job, DriverError(job.fail_kind, "migration connection lost (injected)")
-                )
-                break
-            if job.sent_in_iteration + 1 < job.to_send:
-                continue
-            # one iteration done
-            if job.kind == "save" or job.post_copy:
-                self._switch_over(job, 0)
-                break
-            duration = max(job.t - job.iteration_started, MIN_ITERATION_S)
-            job.dirty_rate_bps = int(job.dirtied_in_iteration / duration)
-            dirty = int(job.dirtied_in_iteration)
-            job.iteration += 1
-            job.iteration_started = job.t
-            job.to_send, job.sent_in_iteration, job.dirtied_in_iteration = dirty, 0.0, 0.0
-            fired.append(job.domain.id)
-            if dirty <= job.bandwidth_bps * job.max_downtime_ms / 1000:
-                self._switch_over(job, dirty)
-                break
-        if job.done and job.domain.id not in fired:
-            fired.append(job.domain.id)
-        return fired
-
-    def _switch_over(self, job: _Job, final_bytes: int) -> None:
-        pause = final_bytes / job.bandwidth_bps
-        job.t += pause
-        job.processed += final_bytes
-        job.sent_in_iteration = float(job.to_send)
-        job.downtime_ms = int(pause * 1000) + SWITCH_OVER_OVERHEAD_MS
-        domain = job.domain
-        if job.kind == "save":
-            with open(job.path, "w") as f:
-                json.dump(dataclasses.asdict(domain) | {"state": VmState.SAVED.value}, f)
-            domain.state = VmState.SAVED
-            job.source.completed[domain.id] = job.stats()
-        else:
-            assert job.destination is not None and job.params is not None
-            if job.params.undefine_source:
-                del job.source.domains[domain.id]
-            else:
-                job.source.domains[domain.id] = dataclasses.replace(domain, state=VmState.SHUT_OFF)
-                job.source.completed[domain.id] = job.stats()
-            domain.state = VmState.PAUSED if job.guest_paused else VmState.RUNNING
-            domain.persistent = job.params.persist_destination
-            job.destination.domains[domain.id] = domain
-            job.destination.completed[domain.id] = job.stats()
-        self._finish(job, None)
-
-    def _finish(self, job: _Job, error: DriverError | None) -> None:
-        job.done, job.error = True, error
-        job.source.jobs.pop(job.domain.id, None)
-        if job.cond is not None:
-            job.cond.notify_all()
 
     def _job(self, vm_id: str) -> _Job:
         self._domain(vm_id)
@@ -478,9 +605,9 @@ class FakeDriver:
             job = self.host.jobs.get(vm_id)
             if job is None:
                 return None
-            fired = self._advance(job)
+            self.fabric.advance()
             stats = None if job.done else job.stats()
-        self._notify(fired)
+        self._notify()
         return stats
 
     def outgoing_jobs(self) -> list[str]:
@@ -506,30 +633,30 @@ class FakeDriver:
     def abort(self, vm_id: str) -> None:
         with self.fabric.lock:
             job = self._job(vm_id)
-            self._advance(job)
+            self.fabric.advance()
             if job.done:
                 raise DriverError(DriverErrorKind.NO_JOB, "the job already ended")
             if job.post_copy:
                 raise DriverError(
                     DriverErrorKind.UNSUPPORTED, "a migration in post-copy cannot be aborted"
                 )
-            self._finish(
+            self.fabric.finish(
                 job,
                 DriverError(
                     DriverErrorKind.CANCELLED,
                     f"operation aborted: job 'migration out' canceled by client ({job.kind})",
                 ),
             )
-        self._notify([vm_id])
+        self._notify()
 
     def _update(self, vm_id: str, **changes: object) -> None:
         with self.fabric.lock:
             job = self._job(vm_id)
-            self._advance(job)
+            self.fabric.advance()
             for name, value in changes.items():
                 setattr(job, name, value)
-            if job.cond is not None:
-                job.cond.notify_all()
+            self.fabric.share()
+        self._notify()
 
     def set_max_speed(self, vm_id: str, mibps: int) -> None:
         if mibps <= 0:

@@ -134,12 +134,12 @@ async def start_fake_agents(
     agents = []
     for i in range(n):
         name = f"{name_prefix}{i}"
-        host = fabric.add_host(name)
+        host_nics = list(nics(i))
+        host = fabric.add_host(name, nics=tuple(host_nics))
         vm_ids = [
             host.add_domain(f"{name}-vm{k}", memory_mib=vm_memory_mib) for k in range(vms_per_host)
         ]
         driver = FakeDriver(host)
-        host_nics = list(nics(i))
         state_dir = f"{state_root}/{name}"
         agent = Agent(
             driver,
