@@ -297,7 +297,7 @@ class FakeFabric:
                 float(job.domain.dirty_set_bytes),
                 job.dirtied_in_iteration + job.domain.dirty_rate_bps * dt,
             )
-        if job.fail_at_bytes is not None and job.processed >= job.fail_at_bytes:
+        if job.fail_at_bytes is not None and job.processed + 1 >= job.fail_at_bytes:
             self.finish(job, DriverError(job.fail_kind, "migration connection lost (injected)"))
             return
         if job.sent_in_iteration + 1 < job.to_send:
