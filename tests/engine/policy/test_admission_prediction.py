@@ -27,7 +27,6 @@ from miglane.engine.domain.model import (
     MigrationPolicy,
     Vm,
 )
-
 from miglane.engine.domain.prediction import expected_throughput_bps, stall_reason
 
 from .builders import T0, host, migration, networks, vm
