@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class NetworkRole(IntEnum):
@@ -62,6 +62,14 @@ class ConvergenceVerdict(IntEnum):
     CONVERGES_ONLY_WITH_HELP = 2
     # Not at this bandwidth with what the cluster's policy allows.
     NEVER_CONVERGES = 3
+
+
+class Help(Enum):
+    """What makes a migration finish when plain pre-copy does not (`domain.prediction`)."""
+
+    NONE = "none"
+    AUTO_CONVERGE = "auto-converge"
+    POST_COPY = "post-copy"
 
 
 class FallbackReason(IntEnum):
@@ -478,6 +486,9 @@ class Migration:
     # The cap asked for this migration (MigrateVm's override, SetMigrationBandwidth); None:
     # the cluster's policy decides (`max_bandwidth_mibps` is the cap in force).
     bandwidth_override_mibps: int | None = None
+    # The help admission started it with, because plain pre-copy was predicted not to
+    # converge at the bandwidth it would get (`domain.admission`).
+    convergence_help: Help = Help.NONE
 
     @property
     def active(self) -> bool:
