@@ -16,7 +16,10 @@ from miglane.cli.inventory import print_vm
 from miglane.cli.main import main
 from miglane.cli.output import NOT_MEASURED, dirty_rate_label, disks_summary, networks_summary
 from miglane.engine.domain.authorization import refusal
-from miglane.engine.domain.model import DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
+from miglane.engine.domain.model import (
+    DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT,
+    DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS,
+)
 from miglane.pki import LEAF_DAYS, CertificateAuthority, Role
 from miglane.testing.identities import admin_credentials
 from miglane.v1 import common_pb2, engine_pb2
@@ -149,6 +152,31 @@ def test_local_disk_bandwidth_percent_flag(
         capsys, e, "clusters", "update", "Shares", "--local-disk-bandwidth-percent", "101"
     )
     assert code != 0 and "local_disk_bandwidth_percent" in err
+
+
+def test_management_budget_flag(capsys: pytest.CaptureFixture[str], engine_address: str) -> None:
+    e = engine_address
+    code, out, err = run(capsys, e, "clusters", "create", "Budget", "--json")
+    assert code == 0, err
+    policy = json.loads(out)["policy"]
+    assert policy["management_migration_budget_mbit_per_second"] == (
+        DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS
+    )
+
+    code, out, err = run(
+        capsys, e, "clusters", "update", "Budget", "--management-budget-mbps", "2500", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["policy"]["management_migration_budget_mbit_per_second"] == 2500
+    code, out, _ = run(capsys, e, "clusters", "show", "Budget")
+    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.splitlines())
+    assert fields["management migration budget"] == "2500 Mbit/s per management link"
+
+    code, out, err = run(
+        capsys, e, "clusters", "create", "Budgeted", "--management-budget-mbps", "400", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["policy"]["management_migration_budget_mbit_per_second"] == 400
 
 
 def test_policy_rates_and_timeouts_flags(

@@ -40,6 +40,7 @@ from miglane.engine.domain.roles import (
 )
 from miglane.engine.domain.validation import (
     NEWEST_COMPATIBILITY_VERSION,
+    QOS_MBPS_MAX,
     resolve_policy,
     validate_agent_address,
     validate_compatibility_version,
@@ -358,6 +359,7 @@ def test_policy_defaults_resolve() -> None:
         no_progress_timeout_s=0,
         completion_timeout_s_per_gib=0,
         local_disk_bandwidth_percent=0,
+        management_migration_budget_mbps=0,
     )
     assert resolve_policy("policy", raw) == MigrationPolicy()
     assert resolve_policy("policy", None) == MigrationPolicy()
@@ -377,12 +379,25 @@ def test_policy_defaults_resolve() -> None:
             MigrationPolicy(local_disk_bandwidth_percent=101),
             "policy.local_disk_bandwidth_percent: 101 is more than the maximum 100",
         ),
+        (
+            MigrationPolicy(management_migration_budget_mbps=-1),
+            "policy.management_migration_budget_mbit_per_second: -1 is negative",
+        ),
+        (
+            MigrationPolicy(management_migration_budget_mbps=QOS_MBPS_MAX + 1),
+            f"policy.management_migration_budget_mbit_per_second: {QOS_MBPS_MAX + 1} is more",
+        ),
     ],
 )
 def test_bad_policies(policy: MigrationPolicy, fragment: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         resolve_policy("policy", policy)
     assert fragment in caught.value.message
+
+
+def test_management_migration_budget_is_kept() -> None:
+    policy = MigrationPolicy(management_migration_budget_mbps=2500)
+    assert resolve_policy("policy", policy).management_migration_budget_mbps == 2500
 
 
 def test_local_disk_bandwidth_percent_is_kept() -> None:

@@ -6,13 +6,12 @@ import math
 
 import pytest
 
-from miglane.engine.domain.model import MIB, ConvergenceVerdict
+from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 from miglane.engine.domain.prediction import (
     AUTO_CONVERGE_MAX_THROTTLE,
     MAX_ROUNDS,
     SETUP_S,
     SWITCH_OVER_S,
-    Help,
     MigrationLoad,
     predict,
 )

@@ -109,8 +109,9 @@ async def test_take_migration_role_then_migrations_fall_back(engine: RealEngine)
         await confirm(pilot)
         await wait_for_text(pilot, "Migration role taken from prod/migration")
         assert await engine.role_holder("prod") == ""
+        # web-2 dirties nothing: at the management budget it converges, so it starts.
         await pilot.press("3")
-        await select_row(pilot, "vms-table", engine.ids["web-1"])
+        await select_row(pilot, "vms-table", engine.ids["web-2"])
         await pilot.press("a")
         await pilot.press("4")
         await wait_for_text(
@@ -143,7 +144,8 @@ async def test_refusal_shows_the_engines_reason(engine: RealEngine) -> None:
 
 async def test_progress_never_goes_backwards_on_screen(engine: RealEngine) -> None:
     await engine.slow_down()
-    migration = await engine.migrate("db-1")
+    # A guest that dirties nothing converges even at the crawl (a hot one would wait).
+    migration = await engine.migrate("cache-1")
     app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -176,13 +178,14 @@ async def test_progress_never_goes_backwards_on_screen(engine: RealEngine) -> No
 
 async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(engine: RealEngine) -> None:
     answer = await engine.stub.ListMigrationCandidates(
-        engine_pb2.ListMigrationCandidatesRequest(vm_id=engine.ids["web-1"])
+        engine_pb2.ListMigrationCandidatesRequest(vm_id=engine.ids["web-2"])
     )
     candidates = {c.host_name: c for c in answer.candidates}
+    # web-2 dirties nothing, so the fallback to host3 (management budget) converges and starts.
     app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
-        await select_row(pilot, "vms-table", engine.ids["web-1"])
+        await select_row(pilot, "vms-table", engine.ids["web-2"])
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, CandidateChooser), what="chooser")
         table = app.screen.query_one("#candidates", KeyedTable)
@@ -198,7 +201,7 @@ async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(engine: RealEng
         # A host that cannot take the VM is refused in the chooser, with the reason.
         table.select(engine.ids["host4"])
         await pilot.press("enter")
-        await wait_for_text(pilot, "host4 cannot take web-1")
+        await wait_for_text(pilot, "host4 cannot take web-2")
         assert isinstance(app.screen, CandidateChooser)
         # host3 is allowed and falls back to management: the migration shows it.
         table.select(engine.ids["host3"])
@@ -236,7 +239,8 @@ async def test_cancel_keeps_the_vm_on_its_source(engine: RealEngine) -> None:
 
 async def test_change_bandwidth_of_a_running_migration(engine: RealEngine) -> None:
     await engine.slow_down()
-    migration = await engine.migrate("db-1")
+    # A guest that dirties nothing converges even at the crawl (a hot one would wait).
+    migration = await engine.migrate("cache-1")
     await _running(engine, migration.id)
     app = make_app(engine.client())
     async with app.run_test(size=SIZE) as pilot:
@@ -250,7 +254,7 @@ async def test_change_bandwidth_of_a_running_migration(engine: RealEngine) -> No
         assert isinstance(app.screen, BandwidthDialog)
         app.screen.query_one("Input").value = "40"
         await pilot.press("enter")
-        await wait_for_text(pilot, "Migration of db-1 capped at 40 MiB/s")
+        await wait_for_text(pilot, "Migration of cache-1 capped at 40 MiB/s")
         assert (await engine.migration(migration.id)).max_bandwidth_mib_per_second == 40
         await wait_for(
             pilot,

@@ -141,7 +141,9 @@ class _Job:
         return self.domain.memory_mib * MIB
 
     def stats(self) -> JobStats:
-        remaining = max(0, int(self.to_send - self.sent_in_iteration))
+        # Whole bytes sent, as a real job counts them: a fraction of a byte moved (a clock
+        # slowed to a crawl) leaves the remaining data whole.
+        remaining = max(0, int(self.to_send) - int(self.sent_in_iteration))
         disk_processed = min(int(self.processed), self.disk_bytes)
         return JobStats(
             data_total=self.memory_bytes + self.disk_bytes,

@@ -114,6 +114,13 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the share (1..100) of its cap a migration copying local disks gets; 0: 100",
     )
+    group.add_argument(
+        "--management-budget-mbps",
+        type=int,
+        metavar="N",
+        help="Mbit/s all migrations falling back to management may use on one management "
+        "link (AUTO); 0: the default",
+    )
     group.add_argument("--no-progress-timeout-s", type=int, metavar="S")
     group.add_argument("--completion-timeout-s-per-gib", type=int, metavar="S")
 
@@ -126,6 +133,7 @@ POLICY_COUNTS = {
     "max_concurrent_per_cluster": "max_concurrent_per_cluster",
     "parallel_connections": "parallel_connections",
     "local_disk_bandwidth_percent": "local_disk_bandwidth_percent",
+    "management_budget_mbps": "management_migration_budget_mbit_per_second",
 }
 # ... and for durations given in whole seconds.
 POLICY_SECONDS = {
@@ -248,6 +256,10 @@ def _print_cluster(cluster: Any, as_json: bool) -> None:
             ("parallel connections", p.parallel_connections),
             ("local disk migration", p.local_disk_migration),
             ("local disk bandwidth", f"{p.local_disk_bandwidth_percent}% of the cap"),
+            (
+                "management migration budget",
+                f"{p.management_migration_budget_mbit_per_second} Mbit/s per management link",
+            ),
         ]
     )
 

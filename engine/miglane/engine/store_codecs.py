@@ -22,6 +22,7 @@ from miglane.engine.domain.model import (
     EventSeverity,
     EventType,
     FallbackReason,
+    Help,
     Host,
     HostFacts,
     HostStatus,
@@ -118,6 +119,7 @@ def migration_json(migration: Migration) -> str:
     body["phase"] = int(migration.phase)
     body["fallback_reason"] = int(migration.fallback_reason)
     body["verdict"] = int(migration.verdict)
+    body["convergence_help"] = migration.convergence_help.value
     body["tried_host_ids"] = list(migration.tried_host_ids)
     return json.dumps(body)
 
@@ -131,6 +133,7 @@ def migration_from_json(text: str) -> Migration:
     values["phase"] = MigrationPhase(values["phase"])
     values["fallback_reason"] = FallbackReason(values.get("fallback_reason", 0))
     values["verdict"] = ConvergenceVerdict(values.get("verdict", 0))
+    values["convergence_help"] = Help(values.get("convergence_help", Help.NONE.value))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
     return Migration(**values)
 

@@ -119,7 +119,7 @@ EVENT_SEVERITY_WARNING: EventSeverity
 EVENT_SEVERITY_ERROR: EventSeverity
 
 class MigrationPolicy(_message.Message):
-    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib", "local_disk_migration", "local_disk_bandwidth_percent")
+    __slots__ = ("bandwidth_mode", "custom_mib_per_second", "max_outgoing_per_host", "max_incoming_per_host", "max_concurrent_per_cluster", "convergence", "encrypted", "compressed", "auto_converge", "parallel_connections", "no_progress_timeout", "completion_timeout_per_gib", "local_disk_migration", "local_disk_bandwidth_percent", "management_migration_budget_mbit_per_second")
     BANDWIDTH_MODE_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTGOING_PER_HOST_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,7 @@ class MigrationPolicy(_message.Message):
     COMPLETION_TIMEOUT_PER_GIB_FIELD_NUMBER: _ClassVar[int]
     LOCAL_DISK_MIGRATION_FIELD_NUMBER: _ClassVar[int]
     LOCAL_DISK_BANDWIDTH_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MANAGEMENT_MIGRATION_BUDGET_MBIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     bandwidth_mode: BandwidthMode
     custom_mib_per_second: int
     max_outgoing_per_host: int
@@ -148,7 +149,8 @@ class MigrationPolicy(_message.Message):
     completion_timeout_per_gib: _duration_pb2.Duration
     local_disk_migration: bool
     local_disk_bandwidth_percent: int
-    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local_disk_migration: _Optional[bool] = ..., local_disk_bandwidth_percent: _Optional[int] = ...) -> None: ...
+    management_migration_budget_mbit_per_second: int
+    def __init__(self, bandwidth_mode: _Optional[_Union[BandwidthMode, str]] = ..., custom_mib_per_second: _Optional[int] = ..., max_outgoing_per_host: _Optional[int] = ..., max_incoming_per_host: _Optional[int] = ..., max_concurrent_per_cluster: _Optional[int] = ..., convergence: _Optional[_Union[ConvergencePolicy, str]] = ..., encrypted: _Optional[bool] = ..., compressed: _Optional[bool] = ..., auto_converge: _Optional[bool] = ..., parallel_connections: _Optional[int] = ..., no_progress_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_timeout_per_gib: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local_disk_migration: _Optional[bool] = ..., local_disk_bandwidth_percent: _Optional[int] = ..., management_migration_budget_mbit_per_second: _Optional[int] = ...) -> None: ...
 
 class Cluster(_message.Message):
     __slots__ = ("id", "name", "compatibility_version", "policy", "description", "created_at", "migration_network_id", "management_network_id")

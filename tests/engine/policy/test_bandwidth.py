@@ -3,15 +3,18 @@ sharing a link, recomputed as that number changes."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 
 from miglane.engine.domain.bandwidth import (
+    UNKNOWN_LINK_MIBPS,
     BandwidthCap,
     LinkBudget,
     MigrationFlow,
     bandwidth_cap,
+    bandwidth_caps,
     bandwidth_changes,
     check_running_cap,
     link_budget,
@@ -20,9 +23,15 @@ from miglane.engine.domain.bandwidth import (
 )
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.migration_path import choose_migration_uri
-from miglane.engine.domain.model import BandwidthMode, HostView, MigrationPolicy, Network
+from miglane.engine.domain.model import (
+    DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS,
+    BandwidthMode,
+    HostView,
+    MigrationPolicy,
+    Network,
+)
 
-from .builders import MANAGEMENT, MIGRATION, host, networks
+from .builders import MANAGEMENT, MGMT_ID, MIG_ID, MIGRATION, host, networks
 
 AUTO = MigrationPolicy(bandwidth_mode=BandwidthMode.AUTO)
 
@@ -80,33 +89,6 @@ def test_megabits_to_mebibytes() -> None:
             "QoS 2000 Mbit/s of migration network 'migration'",
             id="the network's QoS wins over links",
         ),
-        pytest.param(
-            host(1, mig_link_up=False, mgmt_speed=1000),
-            host(2, mgmt_speed=1000),
-            MIGRATION,
-            MANAGEMENT,
-            59.605,
-            "slower link on management network 'ovirtmgmt': source mgmt0 1000 Mbit/s x 0.5",
-            id="fallback: half the management link",
-        ),
-        pytest.param(
-            host(1, mig_link_up=False),
-            host(2),
-            MIGRATION,
-            replace(MANAGEMENT, qos_mbps=400),
-            23.842,
-            "QoS 400 Mbit/s of management network 'ovirtmgmt' x 0.5",
-            id="fallback: half the management QoS",
-        ),
-        pytest.param(
-            host(1, mig_link_up=False, mgmt_speed=0),
-            host(2, mgmt_speed=0),
-            MIGRATION,
-            MANAGEMENT,
-            26.0,
-            "default 52 MiB/s x 0.5",
-            id="fallback without speeds",
-        ),
     ],
 )
 def test_link_budget(
@@ -126,10 +108,121 @@ def test_link_budget(
     assert basis in budget.basis
 
 
+DEFAULT_BUDGET_MIBPS = mbps_to_mibps(DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS)
+NAMED_BUDGET = (
+    f"the cluster's management migration budget {DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS} "
+    "Mbit/s (management_migration_budget_mbit_per_second)"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "management_network", "policy", "mibps", "basis"),
+    [
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=10000),
+            host(2, mgmt_speed=10000),
+            MANAGEMENT,
+            None,
+            DEFAULT_BUDGET_MIBPS,
+            f"{NAMED_BUDGET} on management network 'ovirtmgmt', which also carries control",
+            id="fallback: the default budget, not the 10G link",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=10000),
+            host(2, mgmt_speed=10000),
+            MANAGEMENT,
+            MigrationPolicy(management_migration_budget_mbps=2000),
+            mbps_to_mibps(2000),
+            "the cluster's management migration budget 2000 Mbit/s",
+            id="fallback: the cluster's budget",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=1000),
+            host(2, mgmt_speed=1000),
+            MANAGEMENT,
+            MigrationPolicy(management_migration_budget_mbps=5000),
+            mbps_to_mibps(1000),
+            "slower link on management network 'ovirtmgmt': source mgmt0 1000 Mbit/s, below "
+            "the cluster's management migration budget 5000 Mbit/s",
+            id="fallback: a budget above the link gets the link",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False),
+            host(2),
+            replace(MANAGEMENT, qos_mbps=40),
+            None,
+            mbps_to_mibps(40),
+            f"QoS 40 Mbit/s of management network 'ovirtmgmt', below {NAMED_BUDGET}",
+            id="fallback: a management QoS below the budget",
+        ),
+        pytest.param(
+            host(1, mig_link_up=False, mgmt_speed=0),
+            host(2, mgmt_speed=0),
+            MANAGEMENT,
+            MigrationPolicy(management_migration_budget_mbps=1000),
+            UNKNOWN_LINK_MIBPS,
+            f"default {UNKNOWN_LINK_MIBPS} MiB/s, below the cluster's management",
+            id="fallback without speeds: oVirt's default when below the budget",
+        ),
+    ],
+)
+def test_fallback_gets_the_management_budget(
+    source: HostView,
+    destination: HostView,
+    management_network: Network,
+    policy: MigrationPolicy | None,
+    mibps: float,
+    basis: str,
+) -> None:
+    cluster_networks = networks(policy=policy, management_network=management_network)
+    path = choose_migration_uri(cluster_networks, source, destination)
+    assert path.fell_back
+    budget = link_budget(path, cluster_networks)
+    assert budget.mibps == pytest.approx(mibps, abs=1e-3)
+    assert basis in budget.basis
+
+
 def test_no_migration_network_budgets_management() -> None:
     cluster_networks = networks(migration=False)
     path = choose_migration_uri(cluster_networks, host(1), host(2, mgmt_speed=100))
-    assert "management network 'ovirtmgmt'" in link_budget(path, cluster_networks).basis
+    budget = link_budget(path, cluster_networks)
+    assert "management network 'ovirtmgmt'" in budget.basis
+    assert budget.mibps == pytest.approx(DEFAULT_BUDGET_MIBPS)
+
+
+def _fallback_budget() -> LinkBudget:
+    cluster_networks = networks()
+    path = choose_migration_uri(
+        cluster_networks, host(1, mig_link_up=False, mgmt_speed=10000), host(2, mgmt_speed=10000)
+    )
+    return link_budget(path, cluster_networks)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_fallbacks_on_one_management_link_share_the_budget(count: int) -> None:
+    budget = _fallback_budget()
+    flows = [MigrationFlow(f"m{i}", "h1", f"h{i + 2}", MGMT_ID, budget) for i in range(count)]
+    caps = bandwidth_caps(AUTO, flows)
+    assert sum(cap.mibps for cap in caps.values()) <= budget.mibps
+    assert {cap.mibps for cap in caps.values()} == {math.floor(budget.mibps / count)}
+    assert all(NAMED_BUDGET in cap.basis for cap in caps.values())
+
+
+def test_only_fallbacks_count_against_the_management_budget() -> None:
+    """h1 sends two migrations over the migration network and two falling back to
+    management: the fallbacks share the management budget between them, the others the
+    migration link."""
+    budget = _fallback_budget()
+    flows = [
+        MigrationFlow("mig-a", "h1", "h2", MIG_ID, BUDGET),
+        MigrationFlow("mig-b", "h1", "h3", MIG_ID, BUDGET),
+        MigrationFlow("mgmt-a", "h1", "h4", MGMT_ID, budget),
+        MigrationFlow("mgmt-b", "h1", "h5", MGMT_ID, budget),
+    ]
+    caps = {ident: cap.mibps for ident, cap in bandwidth_caps(AUTO, flows).items()}
+    assert caps["mgmt-a"] + caps["mgmt-b"] <= budget.mibps
+    assert caps["mgmt-a"] == caps["mgmt-b"] == math.floor(budget.mibps / 2)
+    assert caps["mig-a"] == caps["mig-b"] == math.floor(BUDGET.mibps / 2)
 
 
 BUDGET = LinkBudget(119.209, "slower link on migration network 'migration': mig0 1000 Mbit/s")

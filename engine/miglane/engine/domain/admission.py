@@ -12,15 +12,28 @@ its retry time (vdsm's source retries a busy destination after 10 s).
 
 Automatic migrations choose their destination here, at the moment they start, with the slots
 taken in this same pass counted: a destination chosen at enqueue time would be stale by then.
+
+A migration that may start is judged by the model (`domain.prediction`) at the bandwidth it
+would get: one that plain pre-copy would not finish starts with the help the policy allows
+that finishes it (auto-converge, else post-copy), else waits for the bandwidth it needs, the
+reason saying how much and why. A bandwidth the operator asked for (an override) starts as
+asked, the verdict on its record: the operator's choice wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
+from miglane.engine.domain import migration_messages as say
+from miglane.engine.domain.forecast import (
+    needed_bandwidth_mibps,
+    queued_bandwidth_mibps,
+    queued_load,
+    queued_prediction,
+)
 from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.engine.domain.migration_path import (
@@ -28,7 +41,16 @@ from miglane.engine.domain.migration_path import (
     MigrationPath,
     choose_migration_uri,
 )
-from miglane.engine.domain.model import HostStatus, HostView, Migration, Vm, VmState
+from miglane.engine.domain.model import (
+    MIB,
+    ConvergenceVerdict,
+    Help,
+    HostStatus,
+    HostView,
+    Migration,
+    Vm,
+    VmState,
+)
 from miglane.engine.domain.placement import (
     SLOT_PHASES,
     HostLoad,
@@ -39,6 +61,7 @@ from miglane.engine.domain.placement import (
     host_loads,
     manual_destination_rejections,
 )
+from miglane.engine.domain.prediction import Prediction, expected_throughput_bps, stall_reason
 from miglane.engine.domain.vm_devices import local_disk_refusal
 
 
@@ -58,7 +81,12 @@ class Admission:
     # START: the destination (chosen now for automatic migrations) and the data path.
     destination_host_id: str = ""
     path: MigrationPath | None = None
+    # WAIT, FAIL: the queue reason or the error; START with a help: why it has that help.
     reason: str = ""
+    # START, and WAIT for bandwidth: the prediction at the bandwidth it would get now.
+    prediction: Prediction | None = None
+    # START: the help it starts with (the policy allows it; plain pre-copy would not finish).
+    help: Help = Help.NONE
 
 
 def still_busy(busy_until: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
@@ -204,8 +232,43 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
     else:
         admission = _admit_manual(migration, vm, source, state)
     if admission.verdict is AdmissionVerdict.START:
+        admission = _judge(admission, vm, source, state)
+    if admission.verdict is AdmissionVerdict.START:
         state.take_slot(source, state.by_id[admission.destination_host_id], vm)
     return admission
+
+
+def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admission:
+    """A START as the model sees it at the bandwidth it would get: plain, with a help the policy
+    allows, or (never converging) a WAIT for the bandwidth it needs."""
+    placed = replace(admission.migration, destination_host_id=admission.destination_host_id)
+    policy = state.networks.cluster.policy
+    leaving = state.outgoing.get(source.host.id, 0)
+    mibps = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, leaving)
+    if mibps <= 0:
+        return admission  # the link's speed is unknown: nothing to judge by
+    prediction = queued_prediction(vm, policy, mibps)
+    judged = replace(admission, prediction=prediction, help=prediction.help)
+    if prediction.verdict is not ConvergenceVerdict.NEVER_CONVERGES:
+        if prediction.help is Help.NONE:
+            return judged
+        load = queued_load(vm, policy)
+        why = stall_reason(load, expected_throughput_bps(mibps))
+        return replace(judged, reason=say.started_with_help(prediction.help.value, why))
+    if admission.migration.bandwidth_override_mibps is not None:
+        return judged  # the operator's bandwidth: started as asked, the verdict on its record
+    load = queued_load(vm, policy)
+    needed = needed_bandwidth_mibps(load)
+    most = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, 0)
+    dirty_mibps = load.dirty_rate_bps / MIB
+    if needed is not None and needed <= most:
+        reason = say.waits_for_bandwidth(needed, dirty_mibps, mibps)
+    else:
+        why = stall_reason(load, expected_throughput_bps(most))
+        reason = say.never_converges_here(needed, dirty_mibps, most, why)
+    return Admission(
+        admission.migration, AdmissionVerdict.WAIT, reason=reason, prediction=prediction
+    )
 
 
 def _check_vm(migration: Migration, state: _Pass) -> Admission | None:

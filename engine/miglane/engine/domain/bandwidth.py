@@ -8,12 +8,28 @@
   with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
   of the two hosts' links on it; Mbit/s become MiB/s (x 10^6 / 8 / 2^20).
 
-When the data falls back to the management network, AUTO budgets the management network the
-same way (its `qos_mbps`, else the slower of the two management links) but takes only
-`MANAGEMENT_SHARE` of it: management also carries the engine's polling, the agents' gRPC and
-consoles, and migrations there must not starve them. When no link
-speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of 52 MiB/s as
-the budget.
+When no link speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of
+52 MiB/s as the budget.
+
+When the data falls back to the management network (a link down, no migration network, a
+cluster too old for one), AUTO gives migrations only the cluster's management migration budget
+(`MigrationPolicy.management_migration_budget_mbps`), or the management link's own budget
+(its `qos_mbps`, else the slower of the two management links) when that is smaller. Management
+also carries the engine's polling, the agents' gRPC and consoles: a migration saturating it
+would cut the engine off the very hosts it is migrating between. The budget is shared like any
+link budget, so the caps of the fallbacks on one management link add up to at most the budget
+(only they count: migrations on the migration network share that network's link, not this
+budget). Each cap is at least 1 MiB/s since 0 means "no cap", so only more fallbacks on one
+link than the budget has MiB/s could add up to more.
+
+The default budget is a fixed 100 Mbit/s (about 11 MiB/s), not a share of the link:
+- management links are often 1 GbE, where 100 Mbit/s is a tenth and leaves the control traffic
+  90%; on faster links it leaves more;
+- a fixed number is what the API can show as the value in force (a share would depend on each
+  pair of hosts' links);
+- a fallback is the degraded case: slow but safe is the right default, and an operator who
+  knows the management link can raise the budget per cluster.
+The budget is not refused for being above a link (links differ per host); the smaller wins.
 
 A link is shared by the migrations leaving its host over the same network (they share the
 source NIC's transmit side) or entering it (the destination NIC's receive side); a migration's
@@ -37,8 +53,6 @@ from miglane.engine.domain.model import Attachment, BandwidthMode, MigrationPoli
 MIB_PER_S_PER_MBIT_PER_S = 1_000_000 / 8 / 1_048_576
 # oVirt's default migration bandwidth, used when no link speed is known.
 UNKNOWN_LINK_MIBPS = 52
-# The part of the management network's budget migrations may use when they fall back to it.
-MANAGEMENT_SHARE = 0.5
 
 
 def mbps_to_mibps(mbps: float) -> float:
@@ -64,23 +78,17 @@ def _link(attachment: Attachment | None, end: str) -> tuple[int, str] | None:
 def link_budget(path: MigrationPath, networks: ClusterNetworks) -> LinkBudget:
     """The AUTO budget of the link carrying a migration (see the module docstring)."""
     if path.fell_back:
-        network: Network | None = networks.management
-        share = MANAGEMENT_SHARE
-        which = "management"
-    else:
-        network = networks.migration
-        share = 1.0
-        which = "migration"
+        return _management_budget(path, networks)
+    return _network_budget(path, networks.migration, "migration")
+
+
+def _network_budget(path: MigrationPath, network: Network | None, which: str) -> LinkBudget:
+    """The network's QoS, else the slower of the two links, else oVirt's default."""
     name = repr(network.name) if network is not None else path.network_id or "(none)"
-    scope = (
-        f" x {MANAGEMENT_SHARE:g} (the {which} network also carries control traffic)"
-        if share != 1.0
-        else ""
-    )
     if network is not None and network.qos_mbps:
         return LinkBudget(
-            mbps_to_mibps(network.qos_mbps) * share,
-            f"QoS {network.qos_mbps} Mbit/s of {which} network {name}{scope}",
+            mbps_to_mibps(network.qos_mbps),
+            f"QoS {network.qos_mbps} Mbit/s of {which} network {name}",
         )
     links = [
         link
@@ -92,13 +100,28 @@ def link_budget(path: MigrationPath, networks: ClusterNetworks) -> LinkBudget:
     ]
     if not links:
         return LinkBudget(
-            UNKNOWN_LINK_MIBPS * share,
-            f"no link speed known on {which} network {name}: default "
-            f"{UNKNOWN_LINK_MIBPS} MiB/s{scope}",
+            UNKNOWN_LINK_MIBPS,
+            f"no link speed known on {which} network {name}: default {UNKNOWN_LINK_MIBPS} MiB/s",
         )
     speed, described = min(links, key=lambda link: link[0])
+    return LinkBudget(mbps_to_mibps(speed), f"slower link on {which} network {name}: {described}")
+
+
+def _management_budget(path: MigrationPath, networks: ClusterNetworks) -> LinkBudget:
+    """The cluster's management migration budget, or the management link's budget when that
+    is smaller."""
+    budget_mbps = networks.cluster.policy.with_defaults().management_migration_budget_mbps
+    link = _network_budget(path, networks.management, "management")
+    named = (
+        f"the cluster's management migration budget {budget_mbps} Mbit/s "
+        "(management_migration_budget_mbit_per_second)"
+    )
+    if link.mibps < mbps_to_mibps(budget_mbps):
+        return LinkBudget(link.mibps, f"{link.basis}, below {named}")
+    name = networks.management.name if networks.management is not None else path.network_id
     return LinkBudget(
-        mbps_to_mibps(speed) * share, f"slower link on {which} network {name}: {described}{scope}"
+        mbps_to_mibps(budget_mbps),
+        f"{named} on management network {name!r}, which also carries control traffic",
     )
 
 

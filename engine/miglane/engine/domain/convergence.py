@@ -14,6 +14,7 @@ from enum import IntEnum
 
 from miglane.engine.domain.model import (
     ConvergencePolicy,
+    Help,
     MigrationPolicy,
 )
 
@@ -101,17 +102,20 @@ class MigrationTuning:
     parallel_connections: int
 
 
-def migration_tuning(policy: MigrationPolicy) -> MigrationTuning:
+def migration_tuning(policy: MigrationPolicy, help_: Help = Help.NONE) -> MigrationTuning:
     """The policy's convergence, timeouts and transport options, 0 / UNSPECIFIED resolved to
-    the defaults (150 s without progress, 800 s per GiB of guest memory, one connection)."""
+    the defaults (150 s without progress, 800 s per GiB of guest memory, one connection);
+    `help_`: the help admission started the migration with, always turned on."""
     policy = policy.with_defaults()
     return MigrationTuning(
         convergence_schedule=convergence_schedule(policy.convergence),
-        post_copy_allowed=policy.convergence is ConvergencePolicy.POST_COPY,
+        post_copy_allowed=(
+            policy.convergence is ConvergencePolicy.POST_COPY or help_ is Help.POST_COPY
+        ),
         no_progress_timeout_s=policy.no_progress_timeout_s,
         completion_timeout_s_per_gib=policy.completion_timeout_s_per_gib,
         encrypted=policy.encrypted,
         compressed=policy.compressed,
-        auto_converge=policy.auto_converge,
+        auto_converge=policy.auto_converge or help_ is Help.AUTO_CONVERGE,
         parallel_connections=max(policy.parallel_connections, 1),
     )

@@ -11,6 +11,7 @@ should finish and whether it converges.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -51,7 +52,7 @@ def _helps(policy: MigrationPolicy) -> dict[str, bool]:
 
 
 def _queued_path(
-    migration: Migration, source: HostView, hosts: dict[str, HostView], networks: ClusterNetworks
+    migration: Migration, source: HostView, hosts: Mapping[str, HostView], networks: ClusterNetworks
 ) -> MigrationPath:
     destination = hosts.get(migration.destination_host_id)
     if destination is not None:
@@ -69,7 +70,7 @@ def _queued_path(
 def queued_bandwidth_mibps(
     migration: Migration,
     vm: Vm | None,
-    hosts: dict[str, HostView],
+    hosts: Mapping[str, HostView],
     networks: ClusterNetworks,
     leaving_source: int,
 ) -> float:
@@ -89,7 +90,8 @@ def queued_bandwidth_mibps(
     return float(cap.mibps) if cap.mibps > 0 else budget.mibps / (leaving_source + 1)
 
 
-def _on_record(migration: Migration, prediction: Prediction, now: datetime) -> Migration:
+def with_prediction(migration: Migration, prediction: Prediction, now: datetime) -> Migration:
+    """`migration` carrying `prediction`: its verdict, sentence and predicted finish."""
     finish = now + timedelta(seconds=prediction.duration_s) if prediction.finishes else None
     return replace(
         migration,
@@ -97,6 +99,52 @@ def _on_record(migration: Migration, prediction: Prediction, now: datetime) -> M
         verdict=prediction.verdict,
         verdict_reason=prediction.reason,
     )
+
+
+def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
+    """What a queued migration of `vm` must move: its memory, its local disks when the policy
+    copies them, and the dirty rate its agent last measured (0 before the first measurement)."""
+    if vm is None:
+        return MigrationLoad(memory_bytes=0)
+    measured = vm.dirty_rate
+    return MigrationLoad(
+        memory_bytes=vm.memory_mib * (1 << 20),
+        dirty_rate_bps=measured.bytes_per_second if measured is not None else 0,
+        local_disk_bytes=(
+            sum(d.size_bytes for d in vm.local_disks) if policy.local_disk_migration else 0
+        ),
+    )
+
+
+def queued_prediction(vm: Vm | None, policy: MigrationPolicy, bandwidth_mibps: float) -> Prediction:
+    """A queued migration's prediction at `bandwidth_mibps`, with the helps its policy allows."""
+    load = queued_load(vm, policy)
+    return predict(load, expected_throughput_bps(bandwidth_mibps), **_helps(policy))
+
+
+# The largest cap `needed_bandwidth_mibps` looks at (100 Gbit/s): a guest that dirties
+# faster converges at no cap a link gives.
+MAX_NEEDED_MIBPS = 12_500
+
+
+def needed_bandwidth_mibps(load: MigrationLoad) -> int | None:
+    """The smallest cap, in MiB/s, at which plain pre-copy of `load` converges (None: none up
+    to `MAX_NEEDED_MIBPS`). More bandwidth never slows convergence, so it is bisected."""
+
+    def converges(mibps: int) -> bool:
+        verdict = predict(load, expected_throughput_bps(mibps)).verdict
+        return verdict is ConvergenceVerdict.CONVERGES
+
+    if not converges(MAX_NEEDED_MIBPS):
+        return None
+    low, high = 0, MAX_NEEDED_MIBPS  # low never converges, high does
+    while high - low > 1:
+        middle = (low + high) // 2
+        if converges(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def forecast_queued(
@@ -108,17 +156,7 @@ def forecast_queued(
 ) -> Migration:
     """`migration` (queued) with its prediction, from the VM's memory, local disks and the dirty
     rate its agent last measured (0 before the first measurement)."""
-    measured = vm.dirty_rate if vm is not None else None
-    dirty_rate_bytes_per_second = measured.bytes_per_second if measured is not None else 0
-    memory = vm.memory_mib * (1 << 20) if vm is not None else 0
-    disks = sum(d.size_bytes for d in vm.local_disks) if vm is not None else 0
-    load = MigrationLoad(
-        memory_bytes=memory,
-        dirty_rate_bps=dirty_rate_bytes_per_second,
-        local_disk_bytes=disks if vm is not None and policy.local_disk_migration else 0,
-    )
-    prediction = predict(load, expected_throughput_bps(bandwidth_mibps), **_helps(policy))
-    return _on_record(migration, prediction, now)
+    return with_prediction(migration, queued_prediction(vm, policy, bandwidth_mibps), now)
 
 
 def forecast_running(migration: Migration, now: datetime) -> Migration:
@@ -134,7 +172,7 @@ def forecast_running(migration: Migration, now: datetime) -> Migration:
     )
     # A running record does not carry its policy: count only the help already under way.
     prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
-    return _on_record(migration, prediction, now)
+    return with_prediction(migration, prediction, now)
 
 
 def moved_enough(before: Migration, after: Migration) -> bool:

@@ -31,7 +31,9 @@ def started(
     fallback_reason: FallbackReason,
     migration_uri: str,
     max_bandwidth_mibps: int,
+    help_reason: str = "",
 ) -> str:
+    """MIGRATION_STARTED; `help_reason`: `started_with_help`'s sentence, when it has a help."""
     over = (
         "the migration network"
         if fallback_reason is FallbackReason.NONE
@@ -40,7 +42,7 @@ def started(
     cap = f"{max_bandwidth_mibps} MiB/s" if max_bandwidth_mibps else "no bandwidth cap"
     return (
         f"migration of VM {vm_name!r} from {source} to {destination} started over {over} "
-        f"({migration_uri}, {cap})"
+        f"({migration_uri}, {cap})" + (f"; {help_reason}" if help_reason else "")
     )
 
 
@@ -106,3 +108,34 @@ def destination_refused(destination: str, detail: str, refusals: int) -> str:
 
 def source_refused(source: str, detail: str) -> str:
     return f"source host {source}'s agent refused: {detail}"
+
+
+# ---------------------------------------------------------------- admission by the prediction
+
+
+def started_with_help(help_name: str, why: str) -> str:
+    """Why a migration started with a help: plain pre-copy would not converge."""
+    return f"started with {help_name}: {why}"
+
+
+def waits_for_bandwidth(needed_mibps: int, dirty_mibps: float, free_mibps: float) -> str:
+    """The queue reason of a migration that converges once `needed_mibps` is free."""
+    return (
+        f"waits for {needed_mibps} MiB/s: it dirties {dirty_mibps:.0f} MiB/s; "
+        f"{free_mibps:.0f} MiB/s free now"
+    )
+
+
+def never_converges_here(
+    needed_mibps: int | None, dirty_mibps: float, most_mibps: float, why: str
+) -> str:
+    """The queue reason of a migration that converges at no bandwidth its link gives it."""
+    needs = (
+        f"needs {needed_mibps} MiB/s, more than the {most_mibps:.0f} MiB/s its link gives it"
+        if needed_mibps is not None
+        else f"converges at no bandwidth (it dirties {dirty_mibps:.0f} MiB/s)"
+    )
+    return (
+        f"waits: {needs}; {why}; allow auto-converge or post-copy in the cluster's policy, "
+        "or migrate it with a bandwidth of its own"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class NetworkRole(IntEnum):
@@ -62,6 +62,14 @@ class ConvergenceVerdict(IntEnum):
     CONVERGES_ONLY_WITH_HELP = 2
     # Not at this bandwidth with what the cluster's policy allows.
     NEVER_CONVERGES = 3
+
+
+class Help(Enum):
+    """What makes a migration finish when plain pre-copy does not (`domain.prediction`)."""
+
+    NONE = "none"
+    AUTO_CONVERGE = "auto-converge"
+    POST_COPY = "post-copy"
 
 
 class FallbackReason(IntEnum):
@@ -169,6 +177,9 @@ DEFAULT_NO_PROGRESS_TIMEOUT_S = 150
 DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB = 800
 # A local-disk migration's share of the cap any other migration would get: the same.
 DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT = 100
+# What migrations falling back to the management network may use together on one management
+# link, Mbit/s (the reasoning is in `bandwidth`'s docstring).
+DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS = 100
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,9 @@ class MigrationPolicy:
     # The percentage (1..100) of the cap it would otherwise get that a migration copying local
     # disks gets: lower keeps a long disk copy from crowding out the other migrations' memory.
     local_disk_bandwidth_percent: int = DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
+    # Mbit/s that all migrations falling back to the management network may use together on
+    # one management link (AUTO); the management traffic keeps the rest.
+    management_migration_budget_mbps: int = DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS
 
     def with_defaults(self) -> MigrationPolicy:
         """The one place "0 / UNSPECIFIED: the default" is resolved (stored policies already
@@ -217,6 +231,9 @@ class MigrationPolicy:
             ),
             local_disk_bandwidth_percent=(
                 self.local_disk_bandwidth_percent or DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
+            ),
+            management_migration_budget_mbps=(
+                self.management_migration_budget_mbps or DEFAULT_MANAGEMENT_MIGRATION_BUDGET_MBPS
             ),
         )
 
@@ -469,6 +486,9 @@ class Migration:
     # The cap asked for this migration (MigrateVm's override, SetMigrationBandwidth); None:
     # the cluster's policy decides (`max_bandwidth_mibps` is the cap in force).
     bandwidth_override_mibps: int | None = None
+    # The help admission started it with, because plain pre-copy was predicted not to
+    # converge at the bandwidth it would get (`domain.admission`).
+    convergence_help: Help = Help.NONE
 
     @property
     def active(self) -> bool:

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 
-from miglane.engine.domain.model import MIB, ConvergenceVerdict
+from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 
 # Wall time before the first byte of memory moves: libvirt's job setup is ~1-3 ms
 # (bench_lab.py, test_prediction_lab.py); the rest is starting the destination's QEMU,
@@ -50,14 +49,6 @@ DEFAULT_ALLOWED_DOWNTIME_S = 0.3
 AUTO_CONVERGE_MAX_THROTTLE = 0.99
 # QEMU keeps iterating forever; the model stops counting here and calls it "not converging".
 MAX_ROUNDS = 30
-
-
-class Help(Enum):
-    """What makes a migration finish when plain pre-copy does not."""
-
-    NONE = "none"
-    AUTO_CONVERGE = "auto-converge"
-    POST_COPY = "post-copy"
 
 
 @dataclass(frozen=True)
@@ -150,7 +141,7 @@ def predict(
             ConvergenceVerdict.CONVERGES,
             _converges_reason(load, plain, bandwidth_bps, allowed_downtime_s),
         )
-    why = _stall_reason(load, bandwidth_bps, allowed_downtime_s)
+    why = stall_reason(load, bandwidth_bps, allowed_downtime_s)
     throttled = _pre_copy(
         load,
         load.dirty_rate_bps * (1 - AUTO_CONVERGE_MAX_THROTTLE),
@@ -231,7 +222,12 @@ def _converges_reason(
     )
 
 
-def _stall_reason(load: MigrationLoad, bandwidth_bps: float, allowed_downtime_s: float) -> str:
+def stall_reason(
+    load: MigrationLoad,
+    bandwidth_bps: float,
+    allowed_downtime_s: float = DEFAULT_ALLOWED_DOWNTIME_S,
+) -> str:
+    """Why plain pre-copy of `load` at `bandwidth_bps` does not converge."""
     if load.dirty_rate_bps >= bandwidth_bps:
         return (
             f"dirties {_mib(load.dirty_rate_bps)}, more than the {_mib(bandwidth_bps)} it would "

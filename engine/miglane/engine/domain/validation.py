@@ -163,12 +163,16 @@ POLICY_LIMITS: dict[str, int] = {
     "no_progress_timeout_s": 86_400,
     "completion_timeout_s_per_gib": 86_400,
     "local_disk_bandwidth_percent": 100,
+    # A budget above its link is not refused here (links differ per host): the rule takes the
+    # smaller of the two.
+    "management_migration_budget_mbps": QOS_MBPS_MAX,
 }
 # The MigrationPolicy message's field for each attribute whose name differs.
 POLICY_FIELDS = {
     "custom_mibps": "custom_mib_per_second",
     "no_progress_timeout_s": "no_progress_timeout",
     "completion_timeout_s_per_gib": "completion_timeout_per_gib",
+    "management_migration_budget_mbps": "management_migration_budget_mbit_per_second",
 }
 
 

@@ -120,6 +120,7 @@ def policy_from_proto(
         parallel_connections=message.parallel_connections,
         local_disk_migration=message.local_disk_migration,
         local_disk_bandwidth_percent=message.local_disk_bandwidth_percent,
+        management_migration_budget_mbps=message.management_migration_budget_mbit_per_second,
         no_progress_timeout_s=_seconds(message.no_progress_timeout, f"{field}.no_progress_timeout"),
         completion_timeout_s_per_gib=_seconds(
             message.completion_timeout_per_gib, f"{field}.completion_timeout_per_gib"
@@ -141,6 +142,7 @@ def policy_to_proto(policy: model.MigrationPolicy) -> engine_pb2.MigrationPolicy
         parallel_connections=policy.parallel_connections,
         local_disk_migration=policy.local_disk_migration,
         local_disk_bandwidth_percent=policy.local_disk_bandwidth_percent,
+        management_migration_budget_mbit_per_second=policy.management_migration_budget_mbps,
         no_progress_timeout=_duration(policy.no_progress_timeout_s * 1000),
         completion_timeout_per_gib=_duration(policy.completion_timeout_s_per_gib * 1000),
     )

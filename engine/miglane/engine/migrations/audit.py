@@ -18,6 +18,7 @@ from miglane.engine.domain.model import (
     Event,
     EventSeverity,
     EventType,
+    Help,
     Host,
     HostStatus,
     Migration,
@@ -105,7 +106,17 @@ class MigrationEvents:
             host_id=migration.evacuation_host_id,
         )
 
-    def started(self, running: Migration, source: str, destination: str) -> Event:
+    def started(
+        self, running: Migration, source: str, destination: str, help_reason: str = ""
+    ) -> Event:
+        """`help_reason`: why admission started it with a help (`say.started_with_help`)."""
+        attributes = {
+            "destination_host_id": running.destination_host_id,
+            "migration_uri": running.migration_uri,
+            "max_bandwidth_mibps": str(running.max_bandwidth_mibps),
+        }
+        if running.convergence_help is not Help.NONE:
+            attributes["convergence_help"] = running.convergence_help.value
         return self.about(
             EventType.MIGRATION_STARTED,
             say.started(
@@ -115,13 +126,10 @@ class MigrationEvents:
                 running.fallback_reason,
                 running.migration_uri,
                 running.max_bandwidth_mibps,
+                help_reason,
             ),
             running,
-            attributes={
-                "destination_host_id": running.destination_host_id,
-                "migration_uri": running.migration_uri,
-                "max_bandwidth_mibps": str(running.max_bandwidth_mibps),
-            },
+            attributes=attributes,
         )
 
     def cancelled_before_start(self, cancelled: Migration) -> Event:

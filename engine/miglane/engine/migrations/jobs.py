@@ -132,7 +132,7 @@ class JobRunner:
             dst=dst,
             migration_uri=migration.migration_uri,
             max_bandwidth_mibps=mibps or None,
-            tuning=migration_tuning(state.networks.cluster.policy),
+            tuning=migration_tuning(state.networks.cluster.policy, migration.convergence_help),
             copy_local_disks=copy_local_disks,
             disks_uri=disks_uri,
         )
@@ -213,7 +213,9 @@ class JobRunner:
             running = apply_sample(current, sample, now)
             if running.phase in FINAL_PHASES:
                 return running, [running], []  # finished before we looked: on_sample ends it
-            return running, [running], [events.started(running, source_name, destination_name)]
+            # Its queue reason, while preparing, says why it was given a help (if it was).
+            started = events.started(running, source_name, destination_name, current.queue_reason)
+            return running, [running], [started]
 
         self._refusals.pop(migration_id, None)
         running = await self._ledger.write(work)

@@ -11,9 +11,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from miglane.engine.domain.admission import AdmissionVerdict, admit_queued
-from miglane.engine.domain.forecast import forecast_queued, moved_enough, queued_bandwidth_mibps
-from miglane.engine.domain.migration_path import MigrationPath
+from miglane.engine.domain.admission import Admission, AdmissionVerdict, admit_queued
+from miglane.engine.domain.forecast import (
+    forecast_queued,
+    moved_enough,
+    queued_bandwidth_mibps,
+    with_prediction,
+)
 from miglane.engine.domain.model import Event, Migration, MigrationPhase
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.busy import BusyMarks
@@ -53,16 +57,23 @@ class EvacuationCheck(Protocol):
     async def check_evacuations(self, cluster_id: str) -> None: ...
 
 
-def _prepared(migration: Migration, destination_id: str, path: MigrationPath) -> Migration:
+def _prepared(migration: Migration, admission: Admission, now: datetime) -> Migration:
+    """`migration` admitted: its destination, path, the help it starts with and the prediction
+    it was admitted on (its queue reason: why it has that help, if it has one)."""
+    path = admission.path
+    assert path is not None
+    if admission.prediction is not None:
+        migration = with_prediction(migration, admission.prediction, now)
     return replace(
         migration,
         phase=MigrationPhase.PREPARING,
-        destination_host_id=destination_id,
+        destination_host_id=admission.destination_host_id,
         network_id=path.network_id,
         migration_uri=path.migration_uri,
         fallback_reason=path.fallback_reason,
         fallback_detail=path.fallback_detail,
-        queue_reason="",
+        queue_reason=admission.reason,
+        convergence_help=admission.help,
     )
 
 
@@ -179,6 +190,9 @@ class AdmissionQueue:
             written: list[Event] = []
             for admission in verdicts:
                 forecast = forecasts[admission.migration.id]
+                if admission.prediction is not None:
+                    # The prediction admission judged it by (its destination counted).
+                    forecast = with_prediction(admission.migration, admission.prediction, now)
                 if (
                     admission.verdict is AdmissionVerdict.WAIT
                     and admission.migration.queue_reason == admission.reason
@@ -209,11 +223,10 @@ class AdmissionQueue:
                     changed.append(failed)
                     written.extend(events.failure(failed, admission.reason))
                 else:
-                    assert admission.path is not None
-                    preparing = _prepared(current, admission.destination_host_id, admission.path)
+                    preparing = _prepared(current, admission, now)
                     changed.append(preparing)
                     started.append(preparing)
-                    if admission.path.fell_back:
+                    if admission.path is not None and admission.path.fell_back:
                         written.append(events.fell_back(preparing, names))
             return started, changed, written
 
