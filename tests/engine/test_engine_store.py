@@ -210,9 +210,11 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_events(tmp_path: Path) -
         reopened.close()
 
 
-def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> None:
+def _upgraded_with_a_vm(tmp_path: Path, schema: Path) -> Store:
+    """A database made by an older `schema` holding one VM, opened (so upgraded) by the Store
+    of this version."""
     db = sqlite3.connect(tmp_path / DATABASE_NAME)
-    db.executescript(SCHEMA_V2.read_text())
+    db.executescript(schema.read_text())
     db.execute(
         "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
         " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
@@ -221,8 +223,13 @@ def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> N
     db.commit()
     db.close()
     store = Store.open(tmp_path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    return store
+
+
+def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> None:
+    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V2)
     try:
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # Recorded before disks and vNICs were: none known until the agent's next report.
         assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
         disk = VmDisk("vda", DiskKind.LOCAL, 2**30)
@@ -242,18 +249,8 @@ def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> N
 
 
 def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(tmp_path: Path) -> None:
-    db = sqlite3.connect(tmp_path / DATABASE_NAME)
-    db.executescript(SCHEMA_V3.read_text())
-    db.execute(
-        "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
-        " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
-        (int(VmState.RUNNING),),
-    )
-    db.commit()
-    db.close()
-    store = Store.open(tmp_path)
+    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V3)
     try:
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # Recorded before dirty rates were: none known until the agent measured one.
         assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
         with store.transaction():
