@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard proto/miglane/v1/*.proto)
-# libvirt-python builds against libvirt-dev; the TUI test drives tmux.
-DEBIAN_BUILD_DEPS := libvirt-dev pkg-config tmux
+# libvirt-python builds against libvirt-dev; the TUI test drives tmux; the store tests start their
+# own private PostgreSQL server from Debian's binaries (never the system service).
+DEBIAN_BUILD_DEPS := libvirt-dev pkg-config tmux postgresql
 
 .PHONY: setup test check fmt lint types contracts buf proto proto-check run down bench clean
 
