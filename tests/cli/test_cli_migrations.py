@@ -195,3 +195,23 @@ def test_show_says_how_much_of_the_local_disks_is_copied(
         assert disk_copy_label(migration) == (f"{processed // MIB} of {total // MIB} MiB copied")
     else:
         assert disk_lines == []
+
+
+def test_list_and_show_name_the_hosts(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    started = run_json(capsys, e, "migrations", "start", "fake-host1-vm0", "--to", "fake-host0")
+    hosts = {h["name"]: h["id"] for h in run_json(capsys, e, "hosts", "list")}
+    assert main(["migrations", "list", "--engine", e]) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = table[0].split()
+    row = next(line.split() for line in table[1:] if line.startswith(started["id"]))
+    assert row[header.index("FROM")] == "fake-host1"
+    assert row[header.index("TO")] == "fake-host0"
+    assert main(["migrations", "show", started["id"], "--engine", e]) == 0
+    fields = dict(
+        line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.strip()
+    )
+    assert fields["from"] == f"fake-host1 ({hosts['fake-host1']})"
+    assert fields["to"] == f"fake-host0 ({hosts['fake-host0']})"
