@@ -36,4 +36,3 @@ def test_output_into_a_closed_pipe_ends_without_a_traceback() -> None:
     errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0
     assert errors == ""
-
