@@ -12,6 +12,7 @@ from miglane.daemon.logs import (
     clear_log_context,
     configure_logging,
     log_context,
+    log_handler,
 )
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "clear_log_context",
     "configure_logging",
     "log_context",
+    "log_handler",
     "parse_args_with_config",
 ]

@@ -110,6 +110,11 @@ def read_config_file(parser: argparse.ArgumentParser, path: Path) -> dict[str, A
     values: dict[str, Any] = {}
     for key, value in table.items():
         action = keys.get(key)
+        if action is None and isinstance(value, dict):
+            raise ConfigFileError(
+                f"config file {path}: unknown key {key!r} (a [table]): the keys go at the top "
+                "of the file, without tables"
+            )
         if action is None:
             raise ConfigFileError(
                 f"config file {path}: unknown key {key!r}; the keys are the long options "

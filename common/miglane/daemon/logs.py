@@ -117,20 +117,24 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(
-    level: str,
-    log_format: str,
-    *,
-    fields: Mapping[str, str] | None = None,
-    stream: TextIO | None = None,
-) -> None:
-    """The process's root logger: `level`, lines in `log_format` on `stream` (stderr), each
-    stamped with `fields` (the process's own, such as the agent's host) and the context."""
+def log_handler(
+    log_format: str, *, fields: Mapping[str, str] | None = None, stream: TextIO | None = None
+) -> logging.Handler:
+    """A handler writing lines in `log_format` on `stream` (stderr), each stamped with `fields`
+    (the process's own, such as the agent's host) and the context's."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r}: expected one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(_ContextStamp(_present(fields or {})))
     formatter = JsonLineFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
+    return handler
+
+
+def configure_logging(
+    level: str, log_format: str, *, fields: Mapping[str, str] | None = None
+) -> None:
+    """The process's root logger: `level`, `log_handler(log_format, fields=fields)`."""
+    handler = log_handler(log_format, fields=fields)
     # Not forced: a root logger already set up (a test harness's) is left as it is.
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
