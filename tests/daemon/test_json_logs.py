@@ -154,7 +154,9 @@ async def test_a_migrations_lines_carry_its_ids_in_engine_and_agent(
             )
             migration_id = started.migration.id
             done = await wait_for(
-                lambda: stub.GetMigration(engine_pb2.GetMigrationRequest(migration_id=migration_id)),
+                lambda: stub.GetMigration(
+                    engine_pb2.GetMigrationRequest(migration_id=migration_id)
+                ),
                 lambda r: r.migration.phase == common_pb2.MIGRATION_PHASE_COMPLETED,
             )
             source_id = done.migration.source_host_id
