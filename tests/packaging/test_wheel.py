@@ -121,8 +121,9 @@ def test_the_installed_commands_answer(installed: Path, tmp_path: Path) -> None:
 
 def test_everything_it_reads_at_run_time_is_in_the_venv(installed: Path, tmp_path: Path) -> None:
     script = f"""
-import importlib, importlib.resources as r, json, sys
-import miglane.cli.main, miglane.engine.runner, miglane.agent.cli, miglane.tui.app, miglane.lab.guest
+import importlib.resources as r, json, sys
+import miglane.cli.main, miglane.engine.runner, miglane.agent.cli
+import miglane.tui.app, miglane.lab.guest
 found = {{}}
 for package, name in {RUNTIME_FILES!r}:
     found[package + "/" + name] = str(r.files(package).joinpath(name))
