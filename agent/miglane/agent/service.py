@@ -58,6 +58,13 @@ from miglane.daemon import bind_log_context
 
 log = logging.getLogger(__name__)
 
+
+def start_thread_in_context(target: Callable[[], None], name: str) -> None:
+    """Runs `target` on a thread of its own in the caller's context, as `Agent._blocking`
+    runs driver calls: the driver's log lines then name the migration they are for."""
+    threading.Thread(target=copy_context().run, args=(target,), name=name, daemon=True).start()
+
+
 AGENT_VERSION = "0.1.0"
 DEFAULT_MAX_OUTGOING = 2
 # How long Migrate waits for the copy to get under way, so that early refusals of the
@@ -165,7 +172,6 @@ class Agent:
     # -- plumbing ----------------------------------------------------------------------------
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        # In the caller's context: the driver's log lines name the migration it handles.
         return await loop.run_in_executor(self._executor, copy_context().run, fn, *args)
 
     def _on_driver_event(self, vm_id: str) -> None:
@@ -217,9 +223,7 @@ class Agent:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, error)
 
-        threading.Thread(
-            target=copy_context().run, args=(target,), name=f"call-{job.migration_id}", daemon=True
-        ).start()
+        start_thread_in_context(target, f"call-{job.migration_id}")
 
     def _running(self) -> list[Job]:
         return [j for j in self.jobs.values() if not j.status.finished]
