@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from miglane.daemon import CONTEXT_FIELDS, bind_log_context
-from miglane.engine.domain.model import Event, EventSeverity, Migration
+from miglane.engine.domain.model import Event, EventSeverity, Host, Migration
 
 event_log = logging.getLogger("miglane.engine.events")
 
@@ -25,6 +25,11 @@ def bind_migration(migration: Migration) -> None:
         host_id=migration.source_host_id,
         destination_host_id=migration.destination_host_id,
     )
+
+
+def host_fields(host: Host) -> dict[str, str]:
+    """`extra=` of a line about one host."""
+    return {"host_id": host.id, "host": host.name}
 
 
 def log_events(events: Sequence[Event]) -> None:
