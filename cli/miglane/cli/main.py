@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from miglane.daemon import parse_args_with_config
+
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler` default.
 # Modules keep their heavy imports (grpc, textual, libvirt) inside the handlers, so that
 # `miglane --help` stays fast.
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands with `--config FILE` (the engine, the agent) take their defaults from the file.
+    args = parse_args_with_config(parser, argv)
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from miglane.daemon import add_config_option, add_logging_arguments, parse_args_with_config
 from miglane.engine.config import (
     DEFAULT_AGENT_TIMEOUT_S,
     DEFAULT_BUSY_RETRY_S,
@@ -92,12 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
-    parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="default INFO",
-    )
+    add_logging_arguments(parser)
+    add_config_option(parser)  # last: its keys are the options above
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -126,11 +123,16 @@ def run(args: argparse.Namespace) -> int:
         pki_dir=args.pki_dir,
         insecure=args.insecure,
     )
-    return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
+    return run_engine(
+        config,
+        example_cluster=args.example_cluster,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m miglane.engine`: the same as `miglane engine`."""
     parser = argparse.ArgumentParser(prog="miglane engine")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parse_args_with_config(parser, argv))
