@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Static
 
 from miglane.tui import format as fmt
 from miglane.tui.models import Inventory, is_active
@@ -129,7 +129,7 @@ class MigrationsView(View):
             self._shown_facts = facts
             self.facts.update(facts, layout=False)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
         self.update_bindings()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from miglane.tui import format as fmt
 from miglane.tui.models import Inventory, MigrationBoard
@@ -72,7 +71,7 @@ class VmsView(View):
         if vm is not None and vm_id in self.table.keys:
             self.table.put(vm_id, _vm_row(vm, self.context.inventory, self.context.board))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
