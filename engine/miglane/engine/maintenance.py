@@ -205,7 +205,7 @@ class HostMaintenance:
                 raise NotFound("host_id", "host", host_id)
             written: list[Event] = []
             created: list[Migration] = []
-            for item in plan.migrations:
+            for item in plan.planned:
                 vm = store.get_vm(item.vm.id)
                 if vm is None or vm.migration_id:
                     continue

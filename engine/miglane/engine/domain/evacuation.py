@@ -1,14 +1,19 @@
-"""Host maintenance: moving every VM off a host, rerunning failures elsewhere, and knowing
-when to stop.
+"""Host maintenance: moving every VM off the hosts entering maintenance, rerunning failures
+elsewhere, and knowing when to stop.
 
-- `plan_evacuation` decides, once, which VMs of the host can go somewhere: it places them one
-  by one (largest first, so big VMs are not left without room), promising each destination's
-  memory to the VMs placed on it and spreading them by the scheduler's score. Every VM placed
-  becomes a QUEUED automatic migration; the queue (`admission`) keeps the limits and chooses
-  each final destination when the migration starts, so the planned destination is a witness
-  that one exists, not a booking. A VM nothing can take is reported with the reasons: no
-  host with room, none with a bridge for each network its vNICs use, or local disks the
-  cluster's policy does not let it copy.
+- `plan_evacuation` plans, for all the cluster's hosts entering maintenance at once, which VMs
+  go where and in which order (`evacuation_schedule`: the order and destinations that finish
+  soonest within the per-host, per-cluster and link limits, by the model's prediction of each
+  migration), and when the whole evacuation should end. Each planned VM becomes a QUEUED
+  automatic migration carrying its rank and planned destination; the queue starts them in
+  rank order and keeps the limits, preferring the planned destination while it is still
+  suitable. It is re-planned as rates change. A VM nothing can take is reported with the
+  reasons: no host with room, none with a bridge for each network its vNICs use, local disks
+  the cluster's policy does not let it copy, or a guest that would not converge at any
+  bandwidth it can get with the helps the policy allows.
+  Memory first: before the timeline, the VMs are placed largest first, each destination
+  promised the memory of the VMs placed on it; that placement is the witness of which VMs fit,
+  and the timeline follows it when choosing destinations freely would leave one without room.
 - `decide_rerun`: an automatic migration that failed is rerun on another host, up to
   `MAX_HOSTS_PER_VM` hosts in total; then the VM is reported, never looped on.
 - `evacuation_state`: the host is empty (maintenance), still evacuating, or stuck with VMs no
@@ -22,7 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from miglane.engine.domain.evacuation_schedule import (
+    EvacuationJob,
+    Occupant,
+    Schedule,
+    schedule_evacuation,
+)
 from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.forecast import queued_prediction, share_mibps, source_path
 from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.migration_path import ClusterNetworks
 from miglane.engine.domain.model import HostView, Migration, Vm
@@ -36,6 +48,7 @@ from miglane.engine.domain.placement import (
     incoming_limit,
     scale_and_speeds,
 )
+from miglane.engine.domain.prediction import Prediction
 from miglane.engine.domain.vm_devices import local_disk_refusal, missing_networks
 
 MAX_HOSTS_PER_VM = 3
@@ -44,9 +57,21 @@ MAX_HOSTS_PER_VM = 3
 @dataclass(frozen=True)
 class PlannedMigration:
     vm: Vm
-    # Where the plan found room; the queue re-chooses when the migration starts.
+    # Where the plan sends it; the queue prefers it at the start while it is still suitable.
     destination_host_id: str
     score: float
+    # Its place in the start order, 1 first.
+    rank: int = 0
+    # Seconds after the plan was made: its predicted start and finish.
+    start_s: float = 0.0
+    finish_s: float = 0.0
+    # The bandwidth it gets when it starts, and the prediction at it.
+    bandwidth_mibps: float = 0.0
+    prediction: Prediction | None = None
+
+    @property
+    def source_host_id(self) -> str:
+        return self.vm.host_id
 
 
 @dataclass(frozen=True)
@@ -58,37 +83,54 @@ class UnplacedVm:
 
 @dataclass(frozen=True)
 class EvacuationPlan:
-    host_id: str
-    # In the order to enqueue them (largest VM first).
-    migrations: tuple[PlannedMigration, ...]
+    # The hosts evacuated together.
+    host_ids: tuple[str, ...]
+    # In start order (rank 1 first).
+    planned: tuple[PlannedMigration, ...]
     unplaced: tuple[UnplacedVm, ...]
     # VMs with an active migration already: left to it.
     already_migrating: tuple[Vm, ...]
     # Not running (shut off, crashed, saved): nothing to live-migrate; they do not keep the
     # host from maintenance.
     not_running: tuple[Vm, ...]
+    # Seconds after the plan was made until the last migration ends, the migrations already
+    # holding slots included: the predicted finish of the whole evacuation.
+    finish_s: float = 0.0
+
+    @property
+    def host_id(self) -> str:
+        return self.host_ids[0] if self.host_ids else ""
 
     @property
     def data_bytes(self) -> int:
         """What the planned migrations move: memory and the local disks copied."""
-        return sum(item.vm.data_bytes for item in self.migrations)
+        return sum(item.vm.data_bytes for item in self.planned)
+
+    def finish_s_of(self, host_id: str) -> float:
+        """When the planned migrations leaving `host_id` are predicted to have ended."""
+        return max((p.finish_s for p in self.planned if p.source_host_id == host_id), default=0)
 
 
 def plan_evacuation(
-    host: HostView,
+    evacuating: HostView | Sequence[HostView],
     vms: Sequence[Vm],
     hosts: Sequence[HostView],
     networks: ClusterNetworks,
     *,
     loads: Mapping[str, HostLoad] | None = None,
+    occupants: Sequence[Occupant] = (),
 ) -> EvacuationPlan:
-    """Where each live VM of `host` can go among `hosts` (the cluster's), and which none can
-    take and why. `vms` are the VMs on `host`; `loads` the destinations' current incoming
-    migrations (`placement.host_loads`).
+    """The plan moving the live VMs of `evacuating` (one host, or all the cluster's hosts
+    entering maintenance) among `hosts` (the cluster's), and which VMs none can take and why.
+    `vms` are the VMs on the evacuating hosts; `loads` the destinations' memory already
+    promised to incoming migrations (`placement.host_loads`); `occupants` the cluster's
+    migrations already holding slots, with their predicted finish.
 
-    Incoming limits and busy agents are not obstacles here (the queue waits for them); memory
-    is, counting what earlier placements of the plan promised. Cost: O(VMs x log hosts) when
-    VMs fit, up to O(VMs x hosts) when many hosts are nearly full."""
+    Memory is an obstacle (counting what the plan promised); incoming limits and busy agents
+    only delay a start. Cost: O(VMs x log hosts) to place, plus the timeline's
+    (`evacuation_schedule`)."""
+    sources = [evacuating] if isinstance(evacuating, HostView) else list(evacuating)
+    by_id = {view.host.id: view for view in sources}
     context = PlacementContext(loads or {})
     # Every live guest leaves: one that a job the engine does not track is migrating is queued
     # too, and the queue waits for that job to end (`admission`).
@@ -98,24 +140,109 @@ def plan_evacuation(
         for vm in live
         if (reason := local_disk_refusal(vm, networks.cluster)) is not None
     ]
-    refused_ids = {item.vm_id for item in refused}
+    stalling = [
+        UnplacedVm(vm.id, vm.name, reason)
+        for vm in live
+        if (reason := _never_converges(vm, by_id[vm.host_id], networks)) is not None
+    ]
+    left_out = {item.vm_id for item in (*refused, *stalling)}
     movable = sorted(
-        (vm for vm in live if vm.id not in refused_ids),
+        (vm for vm in live if vm.id not in left_out),
         key=lambda vm: (-vm.memory_mib, -vm.data_bytes, vm.name, vm.id),
     )
-    planned, unplaced_vms = _place(host, movable, hosts, networks, context)
-    unplaced = _unplaced(host, unplaced_vms, planned, hosts, networks, context)
+    placed, unplaced_vms = _place(by_id, movable, hosts, networks, context)
+    schedule = _timeline(placed, sources, hosts, networks, loads, occupants)
+    unplaced = _unplaced(by_id, unplaced_vms, placed, hosts, networks, context)
+    unplaced += [
+        _not_converging_anywhere(vm, by_id[vm.host_id], networks) for vm in schedule.unscheduled
+    ]
+    planned = tuple(
+        PlannedMigration(
+            item.vm,
+            item.destination_host_id,
+            item.score,
+            rank,
+            item.start_s,
+            item.finish_s,
+            item.bandwidth_mibps,
+            item.prediction,
+        )
+        for rank, item in enumerate(schedule.scheduled, start=1)
+    )
     return EvacuationPlan(
-        host.host.id,
-        tuple(planned),
-        (*refused, *unplaced),
+        tuple(by_id),
+        planned,
+        (*refused, *stalling, *unplaced),
         already_migrating=tuple(vm for vm in vms if vm.migration_id),
         not_running=tuple(vm for vm in vms if not has_live_guest(vm.state) and not vm.migration_id),
+        finish_s=schedule.finish_s,
+    )
+
+
+def _timeline(
+    placed: Sequence[PlannedMigration],
+    sources: Sequence[HostView],
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    loads: Mapping[str, HostLoad] | None,
+    occupants: Sequence[Occupant],
+) -> Schedule:
+    """The timeline choosing destinations freely, or following the memory-first placement
+    when choosing freely would leave a VM without room."""
+    free = schedule_evacuation(
+        [EvacuationJob(item.vm) for item in placed],
+        sources,
+        hosts,
+        networks,
+        loads=loads,
+        occupants=occupants,
+    )
+    if not free.unscheduled:
+        return free
+    return schedule_evacuation(
+        [EvacuationJob(item.vm, item.destination_host_id) for item in placed],
+        sources,
+        hosts,
+        networks,
+        loads=loads,
+        occupants=occupants,
+    )
+
+
+def _most_mibps(vm: Vm, source: HostView, networks: ClusterNetworks) -> float:
+    """The most bandwidth a migration of `vm` can get: its source's link alone."""
+    return share_mibps(source_path(source, networks), vm, networks, 1)
+
+
+def _never_converges(vm: Vm, source: HostView, networks: ClusterNetworks) -> str | None:
+    """Why `vm` would not converge even alone on its source's link, with the helps the policy
+    allows (None: it would)."""
+    mibps = _most_mibps(vm, source, networks)
+    if mibps <= 0:
+        return None  # the link's speed is unknown: nothing to judge by
+    prediction = queued_prediction(vm, networks.cluster.policy, mibps)
+    if prediction.finishes:
+        return None
+    return (
+        f"VM {vm.name or vm.id!r} would not converge even alone on its host's link "
+        f"({mibps:.0f} MiB/s): {prediction.reason}; it stays until it dirties less or the "
+        "cluster's policy allows post-copy"
+    )
+
+
+def _not_converging_anywhere(vm: Vm, source: HostView, networks: ClusterNetworks) -> UnplacedVm:
+    """A VM with room somewhere that converges on no destination's link."""
+    return UnplacedVm(
+        vm.id,
+        vm.name,
+        _never_converges(vm, source, networks)
+        or f"VM {vm.name or vm.id!r} would not converge over the link of any destination "
+        "with room for it",
     )
 
 
 def _place(
-    source: HostView,
+    sources: Mapping[str, HostView],
     vms: Sequence[Vm],
     hosts: Sequence[HostView],
     networks: ClusterNetworks,
@@ -129,7 +256,9 @@ def _place(
     free: dict[int, int] = {}
     incoming: dict[int, int] = {}
     heap: list[tuple[float, str, str, int]] = []
-    for index, arriving, room, _ in destination_filter.screen(hosts, source.host.id, None):
+    for index, arriving, room, _ in destination_filter.screen(hosts, next(iter(sources), ""), None):
+        if hosts[index].host.id in sources:
+            continue
         free[index], incoming[index] = room, arriving
         score = destination_score(speeds[index], arriving, room, scale)
         heap.append((-score, hosts[index].host.name, hosts[index].host.id, index))
@@ -164,7 +293,7 @@ def _place(
 
 
 def _unplaced(
-    source: HostView,
+    sources: Mapping[str, HostView],
     vms: Sequence[Vm],
     planned: Sequence[PlannedMigration],
     hosts: Sequence[HostView],
@@ -187,7 +316,9 @@ def _unplaced(
         )
     unplaced = []
     for vm in vms:
-        assessments = assess_destinations(vm, source, hosts, networks, loads=reason_loads)
+        assessments = assess_destinations(
+            vm, sources[vm.host_id], hosts, networks, loads=reason_loads
+        )
         unplaced.append(UnplacedVm(vm.id, vm.name, describe_rejections(vm, assessments)))
     return unplaced
 
