@@ -17,7 +17,8 @@ A list schedule, simulated over time the way the queue will run it:
   its progress is the share of its predicted duration (`prediction.predict`, with the helps the
   policy allows) at the bandwidth of the moment;
 - a VM the model says would not converge at the bandwidth it would get waits, as admission
-  makes it wait, and the next ones go first;
+  makes it wait, and the next ones go first; so does one whose start would slow a running
+  migration sharing its links below what converges;
 - migrations already holding slots keep them, and their share of the links, until their
   predicted finish.
 
@@ -189,6 +190,7 @@ class _Timeline:
         networks: ClusterNetworks,
         loads: Mapping[str, HostLoad],
         occupants: Sequence[Occupant],
+        keep_order: bool,
     ) -> None:
         self.sources = sources
         self.networks = networks
@@ -207,7 +209,11 @@ class _Timeline:
         self.predictions: dict[tuple[str, float], Prediction] = {}
         self.paths: dict[tuple[str, int], MigrationPath] = {}
         self.started = 0
-        self.pending = sorted(jobs, key=lambda job: start_order_key(self.nominal_s(job), job.vm))
+        self.pending = (
+            list(jobs)
+            if keep_order
+            else sorted(jobs, key=lambda job: start_order_key(self.nominal_s(job), job.vm))
+        )
 
     # ------------------------------------------------------------ bandwidth and predictions
 
@@ -280,6 +286,8 @@ class _Timeline:
             prediction = self.predict(job.vm, mibps)
             if not prediction.finishes:
                 continue  # waits for the bandwidth it needs, as admission makes it wait
+            if self.would_stall_others(job.vm.host_id, destination):
+                continue
             self.start(job, destination, mibps, prediction, now)
             started = True
         if started:
@@ -316,6 +324,21 @@ class _Timeline:
         if best is None:
             return None
         return best[4], -best[0]
+
+    def would_stall_others(self, source_id: str, destination: int) -> bool:
+        """Whether one more migration from `source_id` to `destination` would slow a running
+        one sharing either link below what converges."""
+        for flow in self.flows:
+            if flow.source_id != source_id and flow.destination != destination:
+                continue
+            leaving = self.leaving[flow.source_id] + (flow.source_id == source_id)
+            entering = self.destinations.incoming[flow.destination] + (
+                flow.destination == destination
+            )
+            mibps = self.mibps(flow.job.vm, flow.destination, leaving, entering)
+            if not self.predict(flow.job.vm, mibps).finishes:
+                return True
+        return False
 
     def start(
         self,
@@ -417,12 +440,14 @@ def schedule_evacuation(
     *,
     loads: Mapping[str, HostLoad] | None = None,
     occupants: Sequence[Occupant] = (),
+    keep_order: bool = False,
 ) -> Schedule:
     """The timeline of moving `jobs` (VMs on `sources`) among `hosts` (the cluster's), the
     destinations' memory net of `loads` (`placement.host_loads`); `occupants`: migrations
-    already holding slots."""
+    already holding slots. `keep_order`: try the jobs in the order given (FIFO, to compare
+    with) rather than `start_order_key`'s."""
     by_id = {view.host.id: view for view in sources}
-    timeline = _Timeline(jobs, by_id, hosts, networks, loads or {}, occupants)
+    timeline = _Timeline(jobs, by_id, hosts, networks, loads or {}, occupants, keep_order)
     for occupant in occupants:
         index = timeline.index_of.get(occupant.destination_host_id)
         if index is not None and index in timeline.destinations.incoming:
