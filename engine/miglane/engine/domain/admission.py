@@ -3,8 +3,10 @@
 A migration holds a slot from PREPARING until it finishes. The cluster's policy caps the slots
 of each source host (`max_outgoing_per_host`, default 2), of each destination host
 (`max_incoming_per_host`, default 2) and of the whole cluster (`max_concurrent_per_cluster`,
-0: no cap). Queued migrations are considered in FIFO order; one that cannot start does not
-block a later one that can (a full source host must not hold up the rest of the cluster).
+0: no cap). Queued migrations are considered in start order (`in_start_order`: the evacuation
+migrations an evacuation's plan ranked in the plan's order, after the others, which keep their
+FIFO order); one that cannot start does not block a later one that can (a full source host
+must not hold up the rest of the cluster).
 Each one that waits gets a `queue_reason` sentence.
 
 An agent that answered RESOURCE_EXHAUSTED (busy) is skipped, as source or destination, until
@@ -12,6 +14,7 @@ its retry time (vdsm's source retries a busy destination after 10 s).
 
 Automatic migrations choose their destination here, at the moment they start, with the slots
 taken in this same pass counted: a destination chosen at enqueue time would be stale by then.
+The destination an evacuation's plan chose is taken when it still passes every filter.
 
 A migration that may start is judged by the model (`domain.prediction`) at the bandwidth it
 would get: one that plain pre-copy would not finish starts with the help the policy allows
@@ -53,6 +56,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.domain.placement import (
     SLOT_PHASES,
+    DestinationFilter,
     HostLoad,
     PlacementContext,
     PlacementOutcome,
@@ -87,6 +91,19 @@ class Admission:
     prediction: Prediction | None = None
     # START: the help it starts with (the policy allows it; plain pre-copy would not finish).
     help: Help = Help.NONE
+
+
+def start_order_key(migration: Migration, position: int) -> tuple[int, int]:
+    """Where a queued migration stands in the queue, `position` its place in FIFO order: the
+    ones without a plan first, FIFO; then the planned evacuation migrations by their plan's
+    rank. (A priority key goes in front of this one.)"""
+    return (migration.plan_rank, position)
+
+
+def in_start_order(queued: Sequence[Migration]) -> list[Migration]:
+    """`queued` (FIFO) in the order admission considers them."""
+    order = sorted(range(len(queued)), key=lambda i: start_order_key(queued[i], i))
+    return [queued[i] for i in order]
 
 
 def still_busy(busy_until: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
@@ -337,6 +354,14 @@ def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pas
             "(max_incoming_per_host)",
         )
     context = PlacementContext(state.loads, migration.tried_host_ids, state.now, state.busy)
+    planned = _planned_destination(migration, vm, state, context)
+    if planned is not None:
+        return Admission(
+            migration,
+            AdmissionVerdict.START,
+            destination_host_id=planned.host.id,
+            path=choose_migration_uri(state.networks, source, planned),
+        )
     decision = choose_in_context(vm, source, list(state.by_id.values()), state.networks, context)
     if decision.outcome is PlacementOutcome.WAIT:
         return Admission(migration, AdmissionVerdict.WAIT, reason=decision.reason)
@@ -349,6 +374,19 @@ def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pas
         destination_host_id=decision.destination.host.id,
         path=decision.path,
     )
+
+
+def _planned_destination(
+    migration: Migration, vm: Vm, state: _Pass, context: PlacementContext
+) -> HostView | None:
+    """The destination the evacuation's plan chose, when it still passes every filter now."""
+    destination = state.by_id.get(migration.planned_destination_host_id)
+    if destination is None:
+        return None
+    passing = DestinationFilter.of(state.networks, context).screen(
+        [destination], migration.source_host_id, vm.memory_mib, vm.networks
+    )
+    return destination if passing else None
 
 
 def _admit_manual(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import Enum
+from itertools import pairwise
 
 from miglane.engine.domain.evacuation_schedule import (
     EvacuationJob,
@@ -34,10 +36,15 @@ from miglane.engine.domain.evacuation_schedule import (
     schedule_evacuation,
 )
 from miglane.engine.domain.failures import MigrationFailureKind
-from miglane.engine.domain.forecast import queued_prediction, share_mibps, source_path
+from miglane.engine.domain.forecast import (
+    FINISH_DRIFT_S,
+    queued_prediction,
+    share_mibps,
+    source_path,
+)
 from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.migration_path import ClusterNetworks
-from miglane.engine.domain.model import HostView, Migration, Vm
+from miglane.engine.domain.model import HostView, Migration, MigrationPhase, Vm
 from miglane.engine.domain.placement import (
     DestinationFilter,
     HostLoad,
@@ -321,6 +328,71 @@ def _unplaced(
         )
         unplaced.append(UnplacedVm(vm.id, vm.name, describe_rejections(vm, assessments)))
     return unplaced
+
+
+# ---------------------------------------------------------------- the plan on the queue
+
+
+def occupant(migration: Migration, now: datetime) -> Occupant:
+    """A migration holding a slot, as the plan counts it: until its predicted finish (now when
+    it has none)."""
+    finish = migration.predicted_finish_at
+    ends_s = max((finish - now).total_seconds(), 0.0) if finish is not None else 0.0
+    return Occupant(migration.source_host_id, migration.destination_host_id, ends_s)
+
+
+def plan_marks(queued: Sequence[Migration], plan: EvacuationPlan, now: datetime) -> list[Migration]:
+    """The queued evacuation migrations `queued` whose plan marks (rank, planned destination,
+    planned finish) change with `plan`, made at `now`, with the new marks; a migration the plan
+    does not place loses its marks. Ranks are renumbered only when the plan's order of the
+    ranked ones changed (or one has no rank yet), and a finish that moved less than
+    `FINISH_DRIFT_S` is not rewritten: re-planning as rates change rewrites little."""
+    by_vm = {item.vm.id: item for item in plan.planned}
+    in_plan = sorted((m for m in queued if m.vm_id in by_vm), key=lambda m: by_vm[m.vm_id].rank)
+    ranks = [m.plan_rank for m in in_plan]
+    keep_ranks = all(ranks) and all(a < b for a, b in pairwise(ranks))
+    changed = []
+    for migration in queued:
+        item = by_vm.get(migration.vm_id)
+        if item is None:
+            marked = replace(
+                migration, plan_rank=0, planned_destination_host_id="", planned_finish_at=None
+            )
+        else:
+            marked = replace(
+                migration,
+                plan_rank=migration.plan_rank if keep_ranks else item.rank,
+                planned_destination_host_id=item.destination_host_id,
+                planned_finish_at=now + timedelta(seconds=item.finish_s),
+            )
+        if _marks_moved(migration, marked):
+            changed.append(marked)
+    return changed
+
+
+def _marks_moved(before: Migration, after: Migration) -> bool:
+    if (before.plan_rank, before.planned_destination_host_id) != (
+        after.plan_rank,
+        after.planned_destination_host_id,
+    ):
+        return True
+    if before.planned_finish_at is None or after.planned_finish_at is None:
+        return before.planned_finish_at != after.planned_finish_at
+    drift = abs((after.planned_finish_at - before.planned_finish_at).total_seconds())
+    return drift > FINISH_DRIFT_S
+
+
+def evacuation_finish(host_id: str, active: Sequence[Migration]) -> datetime | None:
+    """When the last of `host_id`'s evacuation migrations among `active` is predicted to end:
+    a queued one at its plan's finish, a running one at its own predicted finish (None: none
+    has a prediction)."""
+    finishes = [
+        m.planned_finish_at if m.phase is MigrationPhase.QUEUED else m.predicted_finish_at
+        for m in active
+        if m.evacuation_host_id == host_id and m.active
+    ]
+    known = [finish for finish in finishes if finish is not None]
+    return max(known, default=None)
 
 
 # ---------------------------------------------------------------- reruns
