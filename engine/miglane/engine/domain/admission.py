@@ -19,8 +19,10 @@ The destination an evacuation's plan chose is taken when it still passes every f
 A migration that may start is judged by the model (`domain.prediction`) at the bandwidth it
 would get: one that plain pre-copy would not finish starts with the help the policy allows
 that finishes it (auto-converge, else post-copy), else waits for the bandwidth it needs, the
-reason saying how much and why. A bandwidth the operator asked for (an override) starts as
-asked, the verdict on its record: the operator's choice wins.
+reason saying how much and why. Nor does one start whose share of its source's link would slow
+a running migration leaving that source (plain pre-copy, the policy's bandwidth) below what
+converges. A bandwidth the operator asked for (an override) starts as asked, the verdict on its
+record: the operator's choice wins.
 """
 
 from __future__ import annotations
@@ -147,6 +149,8 @@ class _Pass:
     # Slots a new automatic migration could still enter on UP hosts: when none is left, the
     # rest of the queue waits without running the scheduler once per migration.
     open_slots: int
+    # The slot holders by source host.
+    running_from: dict[str, list[Migration]]
 
     @classmethod
     def count(
@@ -175,6 +179,9 @@ class _Pass:
             if view.host.status is HostStatus.UP
         )
         by_id = {view.host.id: view for view in hosts}
+        running_from: dict[str, list[Migration]] = {}
+        for migration in active:
+            running_from.setdefault(migration.source_host_id, []).append(migration)
         return cls(
             by_id,
             vms,
@@ -187,6 +194,7 @@ class _Pass:
             len(active),
             loads,
             open_slots,
+            running_from,
         )
 
     def busy_reason(self, view: HostView, role: str) -> str | None:
@@ -251,7 +259,18 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
     if admission.verdict is AdmissionVerdict.START:
         admission = _judge(admission, vm, source, state)
     if admission.verdict is AdmissionVerdict.START:
+        stalled = _would_stall(admission.migration, source, state)
+        if stalled is not None:
+            admission = Admission(migration, AdmissionVerdict.WAIT, reason=stalled)
+    if admission.verdict is AdmissionVerdict.START:
         state.take_slot(source, state.by_id[admission.destination_host_id], vm)
+        state.running_from.setdefault(source.host.id, []).append(
+            replace(
+                migration,
+                destination_host_id=admission.destination_host_id,
+                convergence_help=admission.help,
+            )
+        )
     return admission
 
 
@@ -286,6 +305,31 @@ def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admi
     return Admission(
         admission.migration, AdmissionVerdict.WAIT, reason=reason, prediction=prediction
     )
+
+
+def _would_stall(migration: Migration, source: HostView, state: _Pass) -> str | None:
+    """Why starting `migration` would slow a running one leaving its source below what
+    converges (None: it would not). Only plain migrations at the policy's bandwidth count: a
+    help keeps a slowed one converging, and an operator's bandwidth does not shrink."""
+    if migration.bandwidth_override_mibps is not None:
+        return None
+    leaving = state.outgoing.get(source.host.id, 0)
+    policy = state.networks.cluster.policy
+    for holder in state.running_from.get(source.host.id, ()):
+        if holder.convergence_help is not Help.NONE or holder.bandwidth_override_mibps is not None:
+            continue
+        vm = state.vms.get(holder.vm_id)
+        now_mibps = queued_bandwidth_mibps(holder, vm, state.by_id, state.networks, leaving - 1)
+        slowed = queued_bandwidth_mibps(holder, vm, state.by_id, state.networks, leaving)
+        if slowed <= 0 or slowed >= now_mibps:
+            continue
+        if (
+            queued_prediction(vm, policy, slowed).verdict is ConvergenceVerdict.NEVER_CONVERGES
+            and queued_prediction(vm, policy, now_mibps).verdict
+            is not ConvergenceVerdict.NEVER_CONVERGES
+        ):
+            return say.would_stall(holder.vm_name or holder.vm_id, slowed)
+    return None
 
 
 def _check_vm(migration: Migration, state: _Pass) -> Admission | None:

@@ -139,3 +139,12 @@ def never_converges_here(
         f"waits: {needs}; {why}; allow auto-converge or post-copy in the cluster's policy, "
         "or migrate it with a bandwidth of its own"
     )
+
+
+def would_stall(vm_name: str, slowed_mibps: float) -> str:
+    """The queue reason of a migration whose start would slow a running one below what
+    converges."""
+    return (
+        f"waits: starting it would slow the migration of VM {vm_name!r} to "
+        f"{slowed_mibps:.0f} MiB/s, at which it would not converge"
+    )
