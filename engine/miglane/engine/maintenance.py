@@ -149,6 +149,7 @@ def _marks_written(
                     plan_rank=marked.plan_rank,
                     planned_destination_host_id=marked.planned_destination_host_id,
                     planned_finish_at=marked.planned_finish_at,
+                    planned_outgoing=marked.planned_outgoing,
                 )
             )
         return None, written, []

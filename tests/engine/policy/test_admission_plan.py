@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.admission import AdmissionVerdict, admit_queued, in_start_order
 from miglane.engine.domain.model import HostStatus, HostView, Migration, MigrationPhase
 
@@ -64,3 +65,18 @@ def test_the_planned_destination_is_taken_while_it_passes_every_filter(
     [admission] = admit_queued([queued], holders, hosts, vms, networks(), now=T0)
     assert admission.verdict is AdmissionVerdict.START
     assert admission.destination_host_id == chosen
+
+
+def test_the_plans_migrations_at_once_hold_the_next_back() -> None:
+    running, waiting = vm("running"), vm("waiting")
+    holder = migration("r", running, to=2, phase=MigrationPhase.RUNNING)
+    queued = replace(migration("w", waiting), plan_rank=1, planned_outgoing=1)
+    vms = {running.id: running, waiting.id: waiting}
+    hosts = [host(1), host(2), host(3)]
+    [held] = admit_queued([queued], [holder], hosts, vms, networks(), now=T0)
+    assert held.verdict is AdmissionVerdict.WAIT
+    assert held.reason == say.plan_outgoing("host1", 1, 1)
+    [free] = admit_queued(
+        [replace(queued, planned_outgoing=2)], [holder], hosts, vms, networks(), now=T0
+    )
+    assert free.verdict is AdmissionVerdict.START

@@ -225,3 +225,19 @@ def test_the_plan_beats_fifo_on_a_small_case() -> None:
     lower_bound = max(big_s, sum(v.data_bytes for v in vms) / (2 * expected_throughput_bps(100)))
     assert plan.finish_s < fifo.finish_s / 1.3
     assert plan.finish_s < lower_bound * 1.1
+
+
+def test_hot_guests_leave_one_at_a_time_when_that_ends_sooner() -> None:
+    """Sharing the source's link, each hot guest resends more of what it dirties: one at a
+    time, at the whole link, ends sooner; idle guests overlap their setups two at a time."""
+    source = host(1, status=PREPARING)
+    hosts = [source, host(2), host(3)]
+    hot_vms = [hot(vm(f"h{i}", memory_mib=4 * GIB), 300) for i in range(6)]
+    plan = plan_evacuation(source, hot_vms, hosts, networks())
+    assert plan.outgoing_per_host == 1 and peak(plan, "source_host_id") == 1
+    two = schedule_evacuation(
+        [EvacuationJob(v) for v in hot_vms], [source], hosts, networks(), outgoing_cap=2
+    )
+    assert plan.finish_s < two.finish_s
+    idle = plan_evacuation(source, [vm(f"i{i}") for i in range(6)], hosts, networks())
+    assert idle.outgoing_per_host == 2 and peak(idle, "source_host_id") == 2

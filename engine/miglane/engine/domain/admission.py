@@ -6,7 +6,9 @@ of each source host (`max_outgoing_per_host`, default 2), of each destination ho
 0: no cap). Queued migrations are considered in start order (`in_start_order`: the evacuation
 migrations an evacuation's plan ranked in the plan's order, after the others, which keep their
 FIFO order); one that cannot start does not block a later one that can (a full source host
-must not hold up the rest of the cluster).
+must not hold up the rest of the cluster). A planned one also keeps to the number of
+migrations its plan has leave the source at once (fewer than the limit when that finishes
+sooner).
 Each one that waits gets a `queue_reason` sentence.
 
 An agent that answered RESOURCE_EXHAUSTED (busy) is skipped, as source or destination, until
@@ -249,7 +251,7 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
         return refused
     vm = state.vms[migration.vm_id]
     source = state.by_id[migration.source_host_id]
-    waiting = _check_source(source, state)
+    waiting = _check_source(source, state) or _check_plan(migration, source, state)
     if waiting is not None:
         return Admission(migration, AdmissionVerdict.WAIT, reason=waiting)
     if migration.automatic:
@@ -385,6 +387,15 @@ def _check_source(source: HostView, state: _Pass) -> str | None:
         )
         return f"source host {name} has {sending} of {limit} outgoing migrations ({whose})"
     return state.busy_reason(source, "source")
+
+
+def _check_plan(migration: Migration, source: HostView, state: _Pass) -> str | None:
+    """Why an evacuation's plan has the source send no more now (None: it may)."""
+    planned = migration.planned_outgoing
+    sending = state.outgoing.get(source.host.id, 0)
+    if not planned or sending < planned:
+        return None
+    return say.plan_outgoing(source.host.name, sending, planned)
 
 
 def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:

@@ -42,6 +42,7 @@ from miglane.engine.domain.forecast import (
     share_mibps,
     source_path,
 )
+from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.migration_path import ClusterNetworks
 from miglane.engine.domain.model import HostView, Migration, MigrationPhase, Vm
@@ -59,6 +60,8 @@ from miglane.engine.domain.prediction import Prediction
 from miglane.engine.domain.vm_devices import local_disk_refusal, missing_networks
 
 MAX_HOSTS_PER_VM = 3
+# The plan weighs 1 up to this many migrations at once per source (and the policy's limit).
+_CAPS_TRIED = 4
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class EvacuationPlan:
     # Seconds after the plan was made until the last migration ends, the migrations already
     # holding slots included: the predicted finish of the whole evacuation.
     finish_s: float = 0.0
+    # How many migrations leave each evacuated host at once in the plan (at most the policy's
+    # limit; fewer when that finishes sooner). The queue keeps to it.
+    outgoing_per_host: int = 0
 
     @property
     def host_id(self) -> str:
@@ -158,7 +164,7 @@ def plan_evacuation(
         key=lambda vm: (-vm.memory_mib, -vm.data_bytes, vm.name, vm.id),
     )
     placed, unplaced_vms = _place(by_id, movable, hosts, networks, context)
-    schedule = _timeline(placed, sources, hosts, networks, loads, occupants)
+    schedule, outgoing_cap = _timeline(placed, sources, hosts, networks, loads, occupants)
     unplaced = _unplaced(by_id, unplaced_vms, placed, hosts, networks, context)
     unplaced += [
         _not_converging_anywhere(vm, by_id[vm.host_id], networks) for vm in schedule.unscheduled
@@ -183,7 +189,16 @@ def plan_evacuation(
         already_migrating=tuple(vm for vm in vms if vm.migration_id),
         not_running=tuple(vm for vm in vms if not has_live_guest(vm.state) and not vm.migration_id),
         finish_s=schedule.finish_s,
+        outgoing_per_host=outgoing_cap,
     )
+
+
+def _outgoing_caps(sources: Sequence[HostView], networks: ClusterNetworks) -> list[int]:
+    """The numbers of migrations at once per source the plan weighs: 1 up to the policy's
+    limit (a few and the limit itself when it is high)."""
+    limits = MigrationLimits.of(networks.cluster.policy)
+    most = max((limits.outgoing_for(view.host) for view in sources), default=1)
+    return sorted({*range(1, min(most, _CAPS_TRIED) + 1), most})
 
 
 def _timeline(
@@ -193,26 +208,41 @@ def _timeline(
     networks: ClusterNetworks,
     loads: Mapping[str, HostLoad] | None,
     occupants: Sequence[Occupant],
-) -> Schedule:
-    """The timeline choosing destinations freely, or following the memory-first placement
-    when choosing freely would leave a VM without room."""
-    free = schedule_evacuation(
-        [EvacuationJob(item.vm) for item in placed],
-        sources,
-        hosts,
-        networks,
-        loads=loads,
-        occupants=occupants,
-    )
-    if not free.unscheduled:
-        return free
-    return schedule_evacuation(
-        [EvacuationJob(item.vm, item.destination_host_id) for item in placed],
-        sources,
-        hosts,
-        networks,
-        loads=loads,
-        occupants=occupants,
+) -> tuple[Schedule, int]:
+    """The timeline that ends soonest, and how many migrations leave each source at once in
+    it: fewer at once each get more of the source's link, so a hot guest resends less of what
+    it dirties; more at once overlap their setups and use several destinations' links.
+    Destinations are chosen freely, or as the memory-first placement put them when choosing
+    freely would leave a VM without room."""
+    best: tuple[Schedule, int] | None = None
+    for cap in _outgoing_caps(sources, networks):
+        for jobs in (
+            [EvacuationJob(item.vm) for item in placed],
+            [EvacuationJob(item.vm, item.destination_host_id) for item in placed],
+        ):
+            schedule = schedule_evacuation(
+                jobs,
+                sources,
+                hosts,
+                networks,
+                loads=loads,
+                occupants=occupants,
+                outgoing_cap=cap,
+            )
+            if not schedule.unscheduled:
+                break
+        if best is None or _sooner(schedule, best[0]):
+            best = (schedule, cap)
+    assert best is not None
+    return best
+
+
+def _sooner(schedule: Schedule, than: Schedule) -> bool:
+    """Fewer VMs left behind, then an earlier finish (ties: the later tried, with more at
+    once, which spreads over more destinations)."""
+    return (len(schedule.unscheduled), schedule.finish_s) <= (
+        len(than.unscheduled),
+        than.finish_s,
     )
 
 
@@ -343,10 +373,10 @@ def occupant(migration: Migration, now: datetime) -> Occupant:
 
 def plan_marks(queued: Sequence[Migration], plan: EvacuationPlan, now: datetime) -> list[Migration]:
     """The queued evacuation migrations `queued` whose plan marks (rank, planned destination,
-    planned finish) change with `plan`, made at `now`, with the new marks; a migration the plan
-    does not place loses its marks. Ranks are renumbered only when the plan's order of the
-    ranked ones changed (or one has no rank yet), and a finish that moved less than
-    `FINISH_DRIFT_S` is not rewritten: re-planning as rates change rewrites little."""
+    planned finish, outgoing at once) change with `plan`, made at `now`, with the new marks; a
+    migration the plan does not place loses its marks. Ranks are renumbered only when the
+    plan's order of the ranked ones changed (or one has no rank yet), and a finish that moved
+    less than `FINISH_DRIFT_S` is not rewritten: re-planning as rates change rewrites little."""
     by_vm = {item.vm.id: item for item in plan.planned}
     in_plan = sorted((m for m in queued if m.vm_id in by_vm), key=lambda m: by_vm[m.vm_id].rank)
     ranks = [m.plan_rank for m in in_plan]
@@ -356,7 +386,11 @@ def plan_marks(queued: Sequence[Migration], plan: EvacuationPlan, now: datetime)
         item = by_vm.get(migration.vm_id)
         if item is None:
             marked = replace(
-                migration, plan_rank=0, planned_destination_host_id="", planned_finish_at=None
+                migration,
+                plan_rank=0,
+                planned_destination_host_id="",
+                planned_finish_at=None,
+                planned_outgoing=0,
             )
         else:
             marked = replace(
@@ -364,6 +398,7 @@ def plan_marks(queued: Sequence[Migration], plan: EvacuationPlan, now: datetime)
                 plan_rank=migration.plan_rank if keep_ranks else item.rank,
                 planned_destination_host_id=item.destination_host_id,
                 planned_finish_at=now + timedelta(seconds=item.finish_s),
+                planned_outgoing=plan.outgoing_per_host,
             )
         if _marks_moved(migration, marked):
             changed.append(marked)
@@ -371,9 +406,10 @@ def plan_marks(queued: Sequence[Migration], plan: EvacuationPlan, now: datetime)
 
 
 def _marks_moved(before: Migration, after: Migration) -> bool:
-    if (before.plan_rank, before.planned_destination_host_id) != (
+    if (before.plan_rank, before.planned_destination_host_id, before.planned_outgoing) != (
         after.plan_rank,
         after.planned_destination_host_id,
+        after.planned_outgoing,
     ):
         return True
     if before.planned_finish_at is None or after.planned_finish_at is None:

@@ -191,11 +191,13 @@ class _Timeline:
         loads: Mapping[str, HostLoad],
         occupants: Sequence[Occupant],
         keep_order: bool,
+        outgoing_cap: int,
     ) -> None:
         self.sources = sources
         self.networks = networks
         self.policy = networks.cluster.policy
         self.limits = MigrationLimits.of(self.policy)
+        self.outgoing_cap = outgoing_cap
         # Those still holding their slots.
         self.occupants = list(occupants)
         self.destinations = _screen(hosts, sources, networks, loads)
@@ -229,11 +231,15 @@ class _Timeline:
         the link when it would not converge so)."""
         source = self.sources[job.vm.host_id]
         path = source_path(source, self.networks)
-        slots = self.limits.outgoing_for(source.host)
+        slots = self.outgoing_slots(source)
         shared = self.predict(job.vm, share_mibps(path, job.vm, self.networks, slots))
         if shared.finishes:
             return shared.duration_s
         return self.predict(job.vm, share_mibps(path, job.vm, self.networks, 1)).duration_s
+
+    def outgoing_slots(self, source: HostView) -> int:
+        limit = self.limits.outgoing_for(source.host)
+        return min(limit, self.outgoing_cap) if self.outgoing_cap else limit
 
     def mibps(self, vm: Vm, destination: int, leaving: int, entering: int) -> float:
         """What `vm` gets to host `destination` with `leaving` and `entering` migrations (its own
@@ -277,7 +283,7 @@ class _Timeline:
             if per_cluster and len(self.occupants) + len(self.flows) >= per_cluster:
                 break
             source = self.sources[job.vm.host_id]
-            if self.leaving.get(source.host.id, 0) >= self.limits.outgoing_for(source.host):
+            if self.leaving.get(source.host.id, 0) >= self.outgoing_slots(source):
                 continue
             choice = self.destination_for(job)
             if choice is None:
@@ -441,13 +447,17 @@ def schedule_evacuation(
     loads: Mapping[str, HostLoad] | None = None,
     occupants: Sequence[Occupant] = (),
     keep_order: bool = False,
+    outgoing_cap: int = 0,
 ) -> Schedule:
     """The timeline of moving `jobs` (VMs on `sources`) among `hosts` (the cluster's), the
     destinations' memory net of `loads` (`placement.host_loads`); `occupants`: migrations
     already holding slots. `keep_order`: try the jobs in the order given (FIFO, to compare
-    with) rather than `start_order_key`'s."""
+    with) rather than `start_order_key`'s. `outgoing_cap`: at most this many migrations leave
+    each source at once (0: the policy's limit alone)."""
     by_id = {view.host.id: view for view in sources}
-    timeline = _Timeline(jobs, by_id, hosts, networks, loads or {}, occupants, keep_order)
+    timeline = _Timeline(
+        jobs, by_id, hosts, networks, loads or {}, occupants, keep_order, outgoing_cap
+    )
     for occupant in occupants:
         index = timeline.index_of.get(occupant.destination_host_id)
         if index is not None and index in timeline.destinations.incoming:

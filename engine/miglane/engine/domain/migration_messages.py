@@ -148,3 +148,12 @@ def would_stall(vm_name: str, slowed_mibps: float) -> str:
         f"waits: starting it would slow the migration of VM {vm_name!r} to "
         f"{slowed_mibps:.0f} MiB/s, at which it would not converge"
     )
+
+
+def plan_outgoing(host_name: str, sending: int, planned: int) -> str:
+    """The queue reason of an evacuation migration held to its plan's migrations at once."""
+    return (
+        f"source host {host_name} has {sending} of the {planned} outgoing migrations its "
+        "evacuation plan runs at once (fewer at once get more of its link each and finish "
+        "sooner)"
+    )

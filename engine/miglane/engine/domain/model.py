@@ -499,6 +499,8 @@ class Migration:
     plan_rank: int = 0
     planned_destination_host_id: str = ""
     planned_finish_at: datetime | None = None
+    # How many migrations the plan lets leave its source at once (0: the policy's limit).
+    planned_outgoing: int = 0
 
     @property
     def active(self) -> bool:
