@@ -16,6 +16,7 @@ host back the status its networks give it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -187,7 +188,9 @@ class EvacuationWatch:
         if not queued:
             return
         now = self._clock()
-        changed = plan_marks(queued, shared_plan(state, now), now)
+        # Pure and CPU-bound (a simulation): off the event loop.
+        plan = await asyncio.to_thread(shared_plan, state, now)
+        changed = plan_marks(queued, plan, now)
         if changed:
             await self._ledger.write(_marks_written(changed))
             self._bell.ring()
@@ -278,7 +281,7 @@ class HostMaintenance:
             )
         vms = [vm for vm in state.vms.values() if vm.host_id == host_id]
         now = self._clock()
-        plan = shared_plan(state, now, view, vms)
+        plan = await asyncio.to_thread(shared_plan, state, now, view, vms)
         created = await self._ledger.write(
             self._evacuation(host_id, plan, queued_evacuations(state))
         )

@@ -279,11 +279,20 @@ class _Timeline:
         """Starts, in start order, every waiting VM that can start at `now`."""
         per_cluster = self.limits.per_cluster
         started = False
+        # Sources with a slot free: once none is left, the rest of the list waits.
+        open_sources = {
+            host_id
+            for host_id, source in self.sources.items()
+            if self.leaving.get(host_id, 0) < self.outgoing_slots(source)
+        }
         for job in list(self.pending):
+            if not open_sources:
+                break
             if per_cluster and len(self.occupants) + len(self.flows) >= per_cluster:
                 break
             source = self.sources[job.vm.host_id]
             if self.leaving.get(source.host.id, 0) >= self.outgoing_slots(source):
+                open_sources.discard(source.host.id)
                 continue
             choice = self.destination_for(job)
             if choice is None:
