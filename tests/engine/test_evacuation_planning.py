@@ -106,3 +106,31 @@ async def test_a_vm_turning_hot_is_planned_ahead_at_the_next_poll(tmp_path: Path
             ranks, lambda r: last.vm_id in r and r[last.vm_id] == min(r.values()), 30
         )
         assert len(replanned) >= 2
+
+
+async def test_a_destination_lost_mid_evacuation_is_planned_around(tmp_path: Path) -> None:
+    async with orchestrated(
+        tmp_path, hosts=4, vms_per_host=4, vm_memory_mib=4 * GIB, speed=1, policy=ONE_AT_A_TIME
+    ) as world:
+        reply = await maintenance(world, 0)
+        ids = [m.id for m in reply.migrations]
+
+        async def planned_to() -> dict[str, str]:
+            marks = [await record(world, i) for i in ids]
+            return {
+                m.id: m.planned_destination_host_id
+                for m in marks
+                if m.phase is MigrationPhase.QUEUED
+            }
+
+        destinations = set((await planned_to()).values())
+        lost = world.host_ids.index(sorted(destinations)[0])
+        await world.agents[lost].stop(0)
+        await wait_for(
+            lambda: world.host(lost), lambda h: h.status == engine_pb2.HOST_STATUS_UNREACHABLE
+        )
+        # Some are still queued, none planned to the lost host any more.
+        replanned = await wait_for(
+            planned_to, lambda plan: plan and world.host_ids[lost] not in plan.values(), 30
+        )
+        assert all(replanned.values())

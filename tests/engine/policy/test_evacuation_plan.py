@@ -241,3 +241,14 @@ def test_hot_guests_leave_one_at_a_time_when_that_ends_sooner() -> None:
     assert plan.finish_s < two.finish_s
     idle = plan_evacuation(source, [vm(f"i{i}") for i in range(6)], hosts, networks())
     assert idle.outgoing_per_host == 2 and peak(idle, "source_host_id") == 2
+
+
+def test_a_destination_lost_is_planned_around() -> None:
+    source = host(1, status=PREPARING)
+    vms = [vm(f"v{i}", memory_mib=GIB) for i in range(6)]
+    before = plan_evacuation(source, vms, [source, host(2), host(3)], networks())
+    assert {item.destination_host_id for item in before.planned} == {"h2", "h3"}
+    lost = [source, host(2, status=HostStatus.UNREACHABLE), host(3)]
+    after = plan_evacuation(source, vms, lost, networks())
+    assert {item.destination_host_id for item in after.planned} == {"h3"}
+    assert len(after.planned) == len(vms)
