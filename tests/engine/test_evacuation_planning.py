@@ -5,12 +5,19 @@ plan is re-planned as dirty rates change, and the hosts show the evacuation's pr
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from orchestration_support import World, orchestrated, wait_for
 
 from miglane.agent.domain.model import DirtyRate
-from miglane.engine.domain.model import MIB, Migration, MigrationPhase, MigrationPolicy
+from miglane.engine.domain.model import (
+    MIB,
+    BandwidthMode,
+    Migration,
+    MigrationPhase,
+    MigrationPolicy,
+)
 from miglane.engine.store import Store
 from miglane.v1 import engine_pb2
 
@@ -81,8 +88,10 @@ async def test_two_hosts_share_one_plan_started_in_rank_order(tmp_path: Path) ->
 
 
 async def test_a_vm_turning_hot_is_planned_ahead_at_the_next_poll(tmp_path: Path) -> None:
+    # Capped at 400 MiB/s, each migration takes ~10 s: the queue is still full when it re-plans.
+    capped = replace(ONE_AT_A_TIME, bandwidth_mode=BandwidthMode.CUSTOM, custom_mibps=400)
     async with orchestrated(
-        tmp_path, hosts=3, vms_per_host=4, speed=1, policy=ONE_AT_A_TIME
+        tmp_path, hosts=3, vms_per_host=4, vm_memory_mib=4 * GIB, speed=1, policy=capped
     ) as world:
         reply = await maintenance(world, 0)
         assert len(reply.migrations) == 4
@@ -94,9 +103,9 @@ async def test_a_vm_turning_hot_is_planned_ahead_at_the_next_poll(tmp_path: Path
         last = max(queued, key=lambda m: m.plan_rank)
         assert last.plan_rank > min(m.plan_rank for m in queued)
         agent = world.agents[0]
-        # It dirties 200 MiB/s now: converging still, but longer than the others.
-        agent.host.set_dirty_rate(last.vm_id, 200)
-        agent.agent.dirty_rates.rates[last.vm_id] = DirtyRate(200 * MIB, time.time())
+        # It dirties 50 MiB/s now: converging still, but longer than the others.
+        agent.host.set_dirty_rate(last.vm_id, 50)
+        agent.agent.dirty_rates.rates[last.vm_id] = DirtyRate(50 * MIB, time.time())
 
         async def ranks() -> dict[str, int]:
             current = [await record(world, m.id) for m in queued]
