@@ -318,6 +318,15 @@ async def test_evacuation_that_cannot_place_a_vm_says_why(engine: RealEngine) ->
         await wait_for_text(pilot, "3 VM(s) cannot leave")
         # The engine's reason for a full host, as its candidate list gives it.
         assert any(r in _action_line(app) for r in full_host.rejections), full_host.rejections
+        # The host stays evacuating, its VMs left shown where its status is.
+        await wait_for(
+            pilot,
+            lambda: (
+                app.query_one("#hosts-table").cells_of(engine.ids["host1"])[2].plain
+                == "evacuating · 3 VMs left"
+            ),
+            what="evacuation shown",
+        )
 
 
 async def test_engine_restart_shows_reconnecting_then_recovers(engine: RealEngine) -> None:

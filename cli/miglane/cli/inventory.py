@@ -28,6 +28,7 @@ from miglane.cli.output import (
     dirty_rate_label,
     disks_summary,
     enum_label,
+    evacuation_label,
     mib_per_second_label,
     networks_summary,
     print_fields,
@@ -583,7 +584,7 @@ def _hosts_list(args: argparse.Namespace) -> None:
                     for a in h.attachments
                 ),
                 f"{h.outgoing_migration_count}/{h.incoming_migration_count}",
-                h.status_reason,
+                "; ".join(filter(None, (evacuation_label(h), h.status_reason))),
             ]
             for h in hosts
         ],
@@ -609,6 +610,7 @@ def _print_host(host: Any, as_json: bool) -> None:
             ("agent", host.agent_address),
             ("status", _host_status(host)),
             ("reason", host.status_reason),
+            *([("evacuation", evacuation_label(host))] if evacuation_label(host) else []),
             ("certificate", _certificate_end(host)),
             ("host uuid", host.host_uuid),
             ("peer libvirt uri", host.peer_libvirt_uri),
@@ -684,6 +686,9 @@ def _hosts_maintenance(args: argparse.Namespace) -> None:
         print_json(response)
         return
     print(f"host {response.host.name}: {_host_status(response.host)}")
+    evacuation = evacuation_label(response.host)
+    if evacuation:
+        print(f"  {evacuation}")
     for migration in response.migrations:
         print(f"  evacuating {migration.vm_name or migration.vm_id} (migration {migration.id})")
     for vm in response.unplaced:

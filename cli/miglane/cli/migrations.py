@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,13 @@ from miglane.cli.engine_client import (
     resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
-from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.cli.output import (
+    enum_label,
+    print_fields,
+    print_json,
+    print_table,
+    time_left_label,
+)
 from miglane.v1.data_sent import memory_sent_sentence
 
 MIB = 1024 * 1024
@@ -96,15 +101,7 @@ def predicted_finish_label(m: Any, now: datetime | None = None) -> str:
     """The predicted finish, "in 2m10s"; empty when none was predicted."""
     if not m.HasField("expected_finish_at"):
         return ""
-    now = now or datetime.now(UTC)
-    left = math.ceil((m.expected_finish_at.ToDatetime(tzinfo=UTC) - now).total_seconds())
-    if left <= 0:
-        return "due"
-    hours, rest = divmod(left, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"in {hours}h{minutes:02d}m"
-    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+    return time_left_label(m.expected_finish_at.ToDatetime(tzinfo=UTC), now)
 
 
 def verdict_label(m: Any) -> str:

@@ -70,6 +70,33 @@ def dirty_rate_label(vm: Any) -> str:
     return mib_per_second_label(vm.dirty_rate_bytes_per_second)
 
 
+def time_left_label(ends: datetime, now: datetime | None = None) -> str:
+    """The time until `ends`: "in 2m10s", "in 1h05m"; "due" once it has passed."""
+    left = math.ceil((ends - (now or datetime.now(UTC))).total_seconds())
+    if left <= 0:
+        return "due"
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"in {hours}h{minutes:02d}m"
+    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+
+
+def evacuation_label(host: Any, now: datetime | None = None) -> str:
+    """A host preparing for maintenance: "evacuating · 7 VMs left · finish ≈ 14:32 (in
+    3m10s)" (UTC); empty for any other host."""
+    from miglane.v1 import engine_pb2
+
+    if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
+        return ""
+    left = host.evacuation_vms_left
+    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
+    if host.HasField("evacuation_finish_at"):
+        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
+        words += f" · finish ≈ {ends:%H:%M} ({time_left_label(ends, now)})"
+    return words
+
+
 def certificate_days_left(host: Any, now: datetime | None = None) -> str:
     """Whole days until the host's certificate ends (negative once it has), rounded down;
     NO_CERTIFICATE when it has none."""

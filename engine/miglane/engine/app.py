@@ -145,7 +145,7 @@ def _migration_side(
     events = MigrationEvents(inventory.audit, clock)
     tasks = BackgroundTasks()
     bell = QueueBell()
-    evacuations = EvacuationWatch(store, ledger, reader, events, bell)
+    evacuations = EvacuationWatch(store, ledger, reader, events, bell, clock)
     monitor = HostMonitor(
         store,
         inventory.reports,

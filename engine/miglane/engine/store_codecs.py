@@ -109,7 +109,13 @@ def facts_from_json(text: str) -> HostFacts:
     return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
-_MIGRATION_TIMES = ("created_at", "started_at", "finished_at", "predicted_finish_at")
+_MIGRATION_TIMES = (
+    "created_at",
+    "started_at",
+    "finished_at",
+    "predicted_finish_at",
+    "planned_finish_at",
+)
 
 
 def migration_json(migration: Migration) -> str:

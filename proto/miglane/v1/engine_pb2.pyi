@@ -407,7 +407,7 @@ class NetworkAttachment(_message.Message):
     def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbit_per_second: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version", "certificate_not_after")
+    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version", "certificate_not_after", "evacuation_vms_left", "evacuation_finish_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -428,6 +428,8 @@ class Host(_message.Message):
     LIBVIRT_VERSION_FIELD_NUMBER: _ClassVar[int]
     QEMU_VERSION_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EVACUATION_VMS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    EVACUATION_FINISH_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     cluster_id: str
@@ -448,7 +450,9 @@ class Host(_message.Message):
     libvirt_version: str
     qemu_version: str
     certificate_not_after: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    evacuation_vms_left: int
+    evacuation_finish_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evacuation_vms_left: _Optional[int] = ..., evacuation_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AddHostRequest(_message.Message):
     __slots__ = ("cluster_id", "name", "agent_address")

@@ -158,3 +158,48 @@ def test_the_job_turns_the_chosen_help_on(help_: Help) -> None:
     assert tuning.post_copy_allowed is (help_ is Help.POST_COPY)
     plain = migration_tuning(MigrationPolicy())
     assert (plain.auto_converge, plain.post_copy_allowed) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("running_mibps", "help_", "verdict"),
+    [
+        pytest.param(0, Help.NONE, AdmissionVerdict.START, id="running one idle: starts"),
+        pytest.param(
+            WARM_MIBPS, Help.NONE, AdmissionVerdict.WAIT, id="running one would stall: waits"
+        ),
+        pytest.param(
+            WARM_MIBPS,
+            Help.AUTO_CONVERGE,
+            AdmissionVerdict.START,
+            id="running one has a help: starts",
+        ),
+    ],
+)
+def test_a_start_that_would_stall_a_running_migration_waits(
+    running_mibps: float, help_: Help, verdict: AdmissionVerdict
+) -> None:
+    """A warm guest converges alone on the link (~1192 MiB/s), not at half of it: a second
+    migration from its host would slow it to ~596 MiB/s."""
+    warm = dirtying("warm", running_mibps)
+    held = replace(
+        migration("held", warm, to=3, phase=MigrationPhase.RUNNING), convergence_help=help_
+    )
+    admission = admit_one(
+        migration("m", vm("calm")), vm("calm"), MigrationPolicy(), ((held, warm),)
+    )
+    assert admission.verdict is verdict
+    if verdict is AdmissionVerdict.WAIT:
+        assert admission.reason == say.would_stall("warm", 596)
+
+
+def test_two_starts_in_one_pass_do_not_stall_each_other() -> None:
+    warm, calm = dirtying("warm", WARM_MIBPS), vm("calm")
+    admissions = admit_queued(
+        [migration("a", warm), migration("b", calm, seconds=1)],
+        [],
+        HOSTS,
+        {warm.id: warm, calm.id: calm},
+        networks(),
+        now=T0,
+    )
+    assert [a.verdict for a in admissions] == [AdmissionVerdict.START, AdmissionVerdict.WAIT]

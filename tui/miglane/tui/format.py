@@ -176,6 +176,20 @@ def prediction(migration: engine_pb2.Migration) -> Text:
     return Text(predicted_finish(migration.expected_finish_at), style=style)
 
 
+def evacuation(host: engine_pb2.Host, now: datetime | None = None) -> Text | None:
+    """A host preparing for maintenance: "evacuating · 7 VMs left · finish ≈ 14:32 (in
+    3m10s)" (UTC); None for any other host."""
+    if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
+        return None
+    left = host.evacuation_vms_left
+    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
+    if host.HasField("evacuation_finish_at"):
+        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
+        words += f" · finish ≈ {ends:%H:%M} ({predicted_finish(host.evacuation_finish_at, now)})"
+    _, style = HOST_STATUS_STYLES[engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE]
+    return Text(words, style=style)
+
+
 def timestamp(value: Timestamp) -> str:
     if not value.seconds and not value.nanos:
         return "-"

@@ -3,8 +3,12 @@
 A migration holds a slot from PREPARING until it finishes. The cluster's policy caps the slots
 of each source host (`max_outgoing_per_host`, default 2), of each destination host
 (`max_incoming_per_host`, default 2) and of the whole cluster (`max_concurrent_per_cluster`,
-0: no cap). Queued migrations are considered in FIFO order; one that cannot start does not
-block a later one that can (a full source host must not hold up the rest of the cluster).
+0: no cap). Queued migrations are considered in start order (`in_start_order`: the evacuation
+migrations an evacuation's plan ranked in the plan's order, after the others, which keep their
+FIFO order); one that cannot start does not block a later one that can (a full source host
+must not hold up the rest of the cluster). A planned one also keeps to the number of
+migrations its plan has leave the source at once (fewer than the limit when that finishes
+sooner).
 Each one that waits gets a `queue_reason` sentence.
 
 An agent that answered RESOURCE_EXHAUSTED (busy) is skipped, as source or destination, until
@@ -12,12 +16,15 @@ its retry time (vdsm's source retries a busy destination after 10 s).
 
 Automatic migrations choose their destination here, at the moment they start, with the slots
 taken in this same pass counted: a destination chosen at enqueue time would be stale by then.
+The destination an evacuation's plan chose is taken when it still passes every filter.
 
 A migration that may start is judged by the model (`domain.prediction`) at the bandwidth it
 would get: one that plain pre-copy would not finish starts with the help the policy allows
 that finishes it (auto-converge, else post-copy), else waits for the bandwidth it needs, the
-reason saying how much and why. A bandwidth the operator asked for (an override) starts as
-asked, the verdict on its record: the operator's choice wins.
+reason saying how much and why. Nor does one start whose share of its source's link would slow
+a running migration leaving that source (plain pre-copy, the policy's bandwidth) below what
+converges. A bandwidth the operator asked for (an override) starts as asked, the verdict on its
+record: the operator's choice wins.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.domain.placement import (
     SLOT_PHASES,
+    DestinationFilter,
     HostLoad,
     PlacementContext,
     PlacementOutcome,
@@ -87,6 +95,19 @@ class Admission:
     prediction: Prediction | None = None
     # START: the help it starts with (the policy allows it; plain pre-copy would not finish).
     help: Help = Help.NONE
+
+
+def start_order_key(migration: Migration, position: int) -> tuple[int, int]:
+    """Where a queued migration stands in the queue, `position` its place in FIFO order: the
+    ones without a plan first, FIFO; then the planned evacuation migrations by their plan's
+    rank. (A priority key goes in front of this one.)"""
+    return (migration.plan_rank, position)
+
+
+def in_start_order(queued: Sequence[Migration]) -> list[Migration]:
+    """`queued` (FIFO) in the order admission considers them."""
+    order = sorted(range(len(queued)), key=lambda i: start_order_key(queued[i], i))
+    return [queued[i] for i in order]
 
 
 def still_busy(busy_until: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
@@ -130,6 +151,8 @@ class _Pass:
     # Slots a new automatic migration could still enter on UP hosts: when none is left, the
     # rest of the queue waits without running the scheduler once per migration.
     open_slots: int
+    # The slot holders by source host.
+    running_from: dict[str, list[Migration]]
 
     @classmethod
     def count(
@@ -158,6 +181,9 @@ class _Pass:
             if view.host.status is HostStatus.UP
         )
         by_id = {view.host.id: view for view in hosts}
+        running_from: dict[str, list[Migration]] = {}
+        for migration in active:
+            running_from.setdefault(migration.source_host_id, []).append(migration)
         return cls(
             by_id,
             vms,
@@ -170,6 +196,7 @@ class _Pass:
             len(active),
             loads,
             open_slots,
+            running_from,
         )
 
     def busy_reason(self, view: HostView, role: str) -> str | None:
@@ -224,7 +251,7 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
         return refused
     vm = state.vms[migration.vm_id]
     source = state.by_id[migration.source_host_id]
-    waiting = _check_source(source, state)
+    waiting = _check_source(source, state) or _check_plan(migration, source, state)
     if waiting is not None:
         return Admission(migration, AdmissionVerdict.WAIT, reason=waiting)
     if migration.automatic:
@@ -234,7 +261,18 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
     if admission.verdict is AdmissionVerdict.START:
         admission = _judge(admission, vm, source, state)
     if admission.verdict is AdmissionVerdict.START:
+        stalled = _would_stall(admission.migration, source, state)
+        if stalled is not None:
+            admission = Admission(migration, AdmissionVerdict.WAIT, reason=stalled)
+    if admission.verdict is AdmissionVerdict.START:
         state.take_slot(source, state.by_id[admission.destination_host_id], vm)
+        state.running_from.setdefault(source.host.id, []).append(
+            replace(
+                migration,
+                destination_host_id=admission.destination_host_id,
+                convergence_help=admission.help,
+            )
+        )
     return admission
 
 
@@ -269,6 +307,31 @@ def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admi
     return Admission(
         admission.migration, AdmissionVerdict.WAIT, reason=reason, prediction=prediction
     )
+
+
+def _would_stall(migration: Migration, source: HostView, state: _Pass) -> str | None:
+    """Why starting `migration` would slow a running one leaving its source below what
+    converges (None: it would not). Only plain migrations at the policy's bandwidth count: a
+    help keeps a slowed one converging, and an operator's bandwidth does not shrink."""
+    if migration.bandwidth_override_mibps is not None:
+        return None
+    leaving = state.outgoing.get(source.host.id, 0)
+    policy = state.networks.cluster.policy
+    for holder in state.running_from.get(source.host.id, ()):
+        if holder.convergence_help is not Help.NONE or holder.bandwidth_override_mibps is not None:
+            continue
+        vm = state.vms.get(holder.vm_id)
+        now_mibps = queued_bandwidth_mibps(holder, vm, state.by_id, state.networks, leaving - 1)
+        slowed = queued_bandwidth_mibps(holder, vm, state.by_id, state.networks, leaving)
+        if slowed <= 0 or slowed >= now_mibps:
+            continue
+        if (
+            queued_prediction(vm, policy, slowed).verdict is ConvergenceVerdict.NEVER_CONVERGES
+            and queued_prediction(vm, policy, now_mibps).verdict
+            is not ConvergenceVerdict.NEVER_CONVERGES
+        ):
+            return say.would_stall(holder.vm_name or holder.vm_id, slowed)
+    return None
 
 
 def _check_vm(migration: Migration, state: _Pass) -> Admission | None:
@@ -326,6 +389,15 @@ def _check_source(source: HostView, state: _Pass) -> str | None:
     return state.busy_reason(source, "source")
 
 
+def _check_plan(migration: Migration, source: HostView, state: _Pass) -> str | None:
+    """Why an evacuation's plan has the source send no more now (None: it may)."""
+    planned = migration.planned_outgoing
+    sending = state.outgoing.get(source.host.id, 0)
+    if not planned or sending < planned:
+        return None
+    return say.plan_outgoing(source.host.name, sending, planned)
+
+
 def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:
     """The destination chosen now, with the slots taken in this pass counted."""
     limit = state.limits.incoming_per_host
@@ -337,6 +409,14 @@ def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pas
             "(max_incoming_per_host)",
         )
     context = PlacementContext(state.loads, migration.tried_host_ids, state.now, state.busy)
+    planned = _planned_destination(migration, vm, state, context)
+    if planned is not None:
+        return Admission(
+            migration,
+            AdmissionVerdict.START,
+            destination_host_id=planned.host.id,
+            path=choose_migration_uri(state.networks, source, planned),
+        )
     decision = choose_in_context(vm, source, list(state.by_id.values()), state.networks, context)
     if decision.outcome is PlacementOutcome.WAIT:
         return Admission(migration, AdmissionVerdict.WAIT, reason=decision.reason)
@@ -349,6 +429,19 @@ def _admit_automatic(migration: Migration, vm: Vm, source: HostView, state: _Pas
         destination_host_id=decision.destination.host.id,
         path=decision.path,
     )
+
+
+def _planned_destination(
+    migration: Migration, vm: Vm, state: _Pass, context: PlacementContext
+) -> HostView | None:
+    """The destination the evacuation's plan chose, when it still passes every filter now."""
+    destination = state.by_id.get(migration.planned_destination_host_id)
+    if destination is None:
+        return None
+    passing = DestinationFilter.of(state.networks, context).screen(
+        [destination], migration.source_host_id, vm.memory_mib, vm.networks
+    )
+    return destination if passing else None
 
 
 def _admit_manual(migration: Migration, vm: Vm, source: HostView, state: _Pass) -> Admission:

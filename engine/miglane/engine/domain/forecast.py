@@ -51,13 +51,9 @@ def _helps(policy: MigrationPolicy) -> dict[str, bool]:
     }
 
 
-def _queued_path(
-    migration: Migration, source: HostView, hosts: Mapping[str, HostView], networks: ClusterNetworks
-) -> MigrationPath:
-    destination = hosts.get(migration.destination_host_id)
-    if destination is not None:
-        return choose_migration_uri(networks, source, destination)
-    # No destination chosen yet: the source's end of the migration network.
+def source_path(source: HostView, networks: ClusterNetworks) -> MigrationPath:
+    """The path of a migration leaving `source` whose destination is not chosen yet: the
+    source's end of the migration network."""
     network_id = networks.migration.id if networks.migration is not None else ""
     return MigrationPath(
         network_id=network_id,
@@ -65,6 +61,36 @@ def _queued_path(
         fallback_reason=FallbackReason.NONE,
         source_attachment=attachment_on(source, network_id),
     )
+
+
+def _queued_path(
+    migration: Migration, source: HostView, hosts: Mapping[str, HostView], networks: ClusterNetworks
+) -> MigrationPath:
+    destination = hosts.get(migration.destination_host_id)
+    if destination is not None:
+        return choose_migration_uri(networks, source, destination)
+    return source_path(source, networks)
+
+
+def share_mibps(
+    path: MigrationPath,
+    vm: Vm | None,
+    networks: ClusterNetworks,
+    sharing: int,
+    override_mibps: int | None = None,
+) -> float:
+    """The MiB/s a migration of `vm` over `path` gets, `sharing` migrations (itself included)
+    sharing its busier end's link: its cap, or without one the link's budget shared, which
+    QEMU would fill."""
+    budget = link_budget(path, networks)
+    cap = bandwidth_cap(
+        networks.cluster.policy,
+        budget,
+        sharing,
+        override_mibps,
+        copies_local_disks(vm, networks.cluster),
+    )
+    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / max(sharing, 1)
 
 
 def queued_bandwidth_mibps(
@@ -79,15 +105,8 @@ def queued_bandwidth_mibps(
     source = hosts.get(migration.source_host_id)
     if source is None:
         return 0.0
-    budget = link_budget(_queued_path(migration, source, hosts, networks), networks)
-    cap = bandwidth_cap(
-        networks.cluster.policy,
-        budget,
-        leaving_source + 1,
-        migration.bandwidth_override_mibps,
-        copies_local_disks(vm, networks.cluster),
-    )
-    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / (leaving_source + 1)
+    path = _queued_path(migration, source, hosts, networks)
+    return share_mibps(path, vm, networks, leaving_source + 1, migration.bandwidth_override_mibps)
 
 
 def with_prediction(migration: Migration, prediction: Prediction, now: datetime) -> Migration:

@@ -139,3 +139,21 @@ def never_converges_here(
         f"waits: {needs}; {why}; allow auto-converge or post-copy in the cluster's policy, "
         "or migrate it with a bandwidth of its own"
     )
+
+
+def would_stall(vm_name: str, slowed_mibps: float) -> str:
+    """The queue reason of a migration whose start would slow a running one below what
+    converges."""
+    return (
+        f"waits: starting it would slow the migration of VM {vm_name!r} to "
+        f"{slowed_mibps:.0f} MiB/s, at which it would not converge"
+    )
+
+
+def plan_outgoing(host_name: str, sending: int, planned: int) -> str:
+    """The queue reason of an evacuation migration held to its plan's migrations at once."""
+    return (
+        f"source host {host_name} has {sending} of the {planned} outgoing migrations its "
+        "evacuation plan runs at once (fewer at once get more of its link each and finish "
+        "sooner)"
+    )

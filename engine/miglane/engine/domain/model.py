@@ -348,6 +348,10 @@ class HostView:
     # When the host's newest live certificate from the engine's CA ends (None: it has none);
     # the CA's records own it, the host services fill it in on read.
     certificate_not_after: datetime | None = None
+    # While it prepares for maintenance: its live VMs left, and when its evacuation's plan
+    # predicts the last of its migrations to end (None: no prediction).
+    evacuation_vms_left: int = 0
+    evacuation_finish_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- VMs
@@ -489,6 +493,14 @@ class Migration:
     # The help admission started it with, because plain pre-copy was predicted not to
     # converge at the bandwidth it would get (`domain.admission`).
     convergence_help: Help = Help.NONE
+    # An evacuation's plan (`domain.evacuation`), for a queued evacuation migration: its place
+    # in the plan's start order (1 first; 0: not planned), the destination the plan chose (the
+    # queue prefers it while it is still suitable), and when the plan predicts it to finish.
+    plan_rank: int = 0
+    planned_destination_host_id: str = ""
+    planned_finish_at: datetime | None = None
+    # How many migrations the plan lets leave its source at once (0: the policy's limit).
+    planned_outgoing: int = 0
 
     @property
     def active(self) -> bool:

@@ -296,6 +296,8 @@ def host_to_proto(view: model.HostView) -> engine_pb2.Host:
         libvirt_version=facts.libvirt_version,
         qemu_version=facts.qemu_version,
         certificate_not_after=_timestamp(view.certificate_not_after),
+        evacuation_vms_left=view.evacuation_vms_left,
+        evacuation_finish_at=_timestamp(view.evacuation_finish_at),
     )
 
 

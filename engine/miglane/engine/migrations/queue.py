@@ -11,7 +11,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from miglane.engine.domain.admission import Admission, AdmissionVerdict, admit_queued
+from miglane.engine.domain.admission import (
+    Admission,
+    AdmissionVerdict,
+    admit_queued,
+    in_start_order,
+)
 from miglane.engine.domain.forecast import (
     forecast_queued,
     moved_enough,
@@ -168,7 +173,7 @@ class AdmissionQueue:
         state = await self._reader.read_state(cluster_id)
         if state is None:
             return
-        queued = [m for m in state.active if m.phase is MigrationPhase.QUEUED]
+        queued = in_start_order([m for m in state.active if m.phase is MigrationPhase.QUEUED])
         verdicts = admit_queued(
             queued,
             state.slot_holders(),

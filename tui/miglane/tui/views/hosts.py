@@ -1,4 +1,5 @@
-"""Hosts: status with its reason, each network's attachment and link, migrations out and in."""
+"""Hosts: status with its reason (while evacuating: VMs left and the predicted finish), each
+network's attachment and link, migrations out and in."""
 
 from __future__ import annotations
 
@@ -139,7 +140,7 @@ def _host_row(host: engine_pb2.Host, inventory: Inventory, vm_count: int) -> tup
     return (
         Text(inventory.cluster_name(host.cluster_id)),
         Text(host.name),
-        fmt.host_status(host.status),
+        fmt.evacuation(host) or fmt.host_status(host.status),
         Text(host.status_reason or "-", style=reason_style if host.status_reason else "dim"),
         fmt.certificate_days(host),
         networks or Text("no networks", style="dim"),
