@@ -156,11 +156,13 @@ def run(args: argparse.Namespace) -> int:
 async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
     from miglane.agent.driver import HypervisorDriver
     from miglane.agent.grpc_api.server import create_server
+    from miglane.agent.nics import tx_bytes_by_nic
     from miglane.agent.service import Agent
 
     listen_host, _ = split_listen(args.listen)
     peer_uri = args.peer_uri or default_peer_uri(listen_host)
     driver: HypervisorDriver
+    nic_counters = tx_bytes_by_nic
     if args.driver == "fake":
         from miglane.agent.fake_driver import FakeDriver, FakeFabric
 
@@ -168,6 +170,7 @@ async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
         for k in range(args.fake_vms):
             fake_host.add_domain(f"fake-vm{k}")
         driver = FakeDriver(fake_host)
+        nic_counters = fake_host.nic_tx_bytes
     else:
         from miglane.agent.libvirt_driver import LibvirtDriver
 
@@ -179,6 +182,7 @@ async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
         save_dir=args.save_dir,
         poll_interval=args.poll_interval,
         max_outgoing=args.max_outgoing,
+        nic_counters=nic_counters,
     )
     await agent.start()
     server, port = await create_server(agent, args.listen, credentials_dir=credentials)

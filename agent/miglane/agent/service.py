@@ -28,7 +28,7 @@ from miglane.agent.domain.errors import (
     ResourceExhausted,
     Unsupported,
 )
-from miglane.agent.domain.job import JobPlan, JobStatus
+from miglane.agent.domain.job import JobPlan, JobStatus, NicCounters
 from miglane.agent.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.agent.domain.model import (
     MIB,
@@ -97,6 +97,7 @@ class Agent:
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
+        nic_counters: Callable[[], NicCounters] | None = host_nics.tx_bytes_by_nic,
         max_workers: int = 8,
     ) -> None:
         if max_outgoing < 1:
@@ -114,7 +115,9 @@ class Agent:
             max_workers=max_workers, thread_name_prefix="agent-hv"
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
+        self.monitor = JobMonitor(
+            driver, self._blocking, self._publish, poll_interval, nic_counters=nic_counters
+        )
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 
@@ -261,6 +264,9 @@ class Agent:
         job = self._new_job(request, checked, domain)
         self.jobs[job.migration_id] = job  # takes the slot before anything is awaited
         try:
+            if checked.mode is MigrationMode.LIVE:  # before any data moves: the baseline
+                counters = await self.monitor.read_nic_counters()
+                job.plan = dataclasses.replace(job.plan, nic_tx_at_start=tuple(counters.items()))
             await self._start_call(job, request, checked, domain)
             self.store.save(job)
             self._watch(job)

@@ -85,6 +85,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
+            nic_counters=self.host.nic_tx_bytes,
         )
         self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
@@ -149,6 +150,7 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
+            nic_counters=host.nic_tx_bytes,
         )
         agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
