@@ -45,6 +45,17 @@ def _metrics_listen(text: str) -> str:
     return text
 
 
+def _add_metrics_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-listen",
+        type=_metrics_listen,
+        default=DEFAULT_METRICS_LISTEN,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s, "
+        f"inside the host's network namespace; '{METRICS_OFF}': none)",
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "agent",
@@ -122,14 +133,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="DEVELOPMENT ONLY: plaintext gRPC, anyone who reaches the port may migrate this "
         "host's VMs (logged as a warning)",
     )
-    p.add_argument(
-        "--metrics-listen",
-        type=_metrics_listen,
-        default=DEFAULT_METRICS_LISTEN,
-        metavar="ADDR:PORT",
-        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s, "
-        f"inside the host's network namespace; '{METRICS_OFF}': none)",
-    )
+    _add_metrics_argument(p)
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(handler=run)
 

@@ -56,8 +56,8 @@ class JobMonitor:
         run_blocking: RunBlocking,
         publish: Callable[[Job], None],
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
-        wall_clock: Callable[[], float] = time.time,
         nic_counters: Callable[[], NicCounters] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.driver = driver
         self.run_blocking = run_blocking
@@ -81,6 +81,11 @@ class JobMonitor:
             log.warning("NIC byte counters unreadable: %s", e)
             return {}
         return counters
+
+    async def take_nic_baseline(self, job: Job) -> None:
+        """Reads the NIC counters a live job's traffic is measured from, before data moves."""
+        counters = await self.read_nic_counters()
+        job.plan = dataclasses.replace(job.plan, nic_tx_at_start=tuple(counters.items()))
 
     async def _with_traffic(self, job: Job, status: JobStatus) -> JobStatus:
         """`status` with the NICs' traffic since the job started (when that was read)."""

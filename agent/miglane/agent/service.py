@@ -84,6 +84,11 @@ def refusal(error: DriverError, doing: str, reason: Reason | None = None) -> Dom
     return cls(f"{doing}: {error.message}", reason=reason or implied)
 
 
+def _refuse_unless_migratable(domain: DomainInfo) -> None:
+    if not is_live_migratable(domain.state):
+        raise FailedPrecondition(not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING)
+
+
 class Agent:
     """One host's agent. Use `await start()` before serving and `await stop()` after."""
 
@@ -116,7 +121,7 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(
-            driver, self._blocking, self._publish, poll_interval, nic_counters=nic_counters
+            driver, self._blocking, self._publish, poll_interval, nic_counters
         )
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
@@ -258,15 +263,12 @@ class Agent:
         self._refuse_known_id(request.migration_id)
         self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
-        self._refuse_unless_migratable(domain)
+        _refuse_unless_migratable(domain)
         check_local_disks(domain, request)
         self._refuse_when_busy(request.vm_id, domain.name)
         job = self._new_job(request, checked, domain)
         self.jobs[job.migration_id] = job  # takes the slot before anything is awaited
         try:
-            if checked.mode is MigrationMode.LIVE:  # before any data moves: the baseline
-                counters = await self.monitor.read_nic_counters()
-                job.plan = dataclasses.replace(job.plan, nic_tx_at_start=tuple(counters.items()))
             await self._start_call(job, request, checked, domain)
             self.store.save(job)
             self._watch(job)
@@ -293,13 +295,6 @@ class Agent:
         except DriverError as e:
             raise refusal(e, f"VM {vm_id}") from e
         return domain
-
-    @staticmethod
-    def _refuse_unless_migratable(domain: DomainInfo) -> None:
-        if not is_live_migratable(domain.state):
-            raise FailedPrecondition(
-                not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING
-            )
 
     def _refuse_when_busy(self, vm_id: str, vm_name: str) -> None:
         """One job per VM, none while stopping, at most `max_outgoing` at once."""
@@ -380,6 +375,7 @@ class Agent:
             copy_disks=tuple(d.target for d in copied_disks(request, domain)),
             disks_uri=str(checked.disks_uri or ""),
         )
+        await self.monitor.take_nic_baseline(job)  # the last moment before data moves
         self._run_call(job, self.driver.migrate, request.vm_id, params)
 
     async def _until_started(self, job: Job, domain: DomainInfo) -> None:

@@ -112,6 +112,24 @@ def default_nics(index: int) -> list[Nic]:
     ]
 
 
+async def _serve(
+    agent: Agent, credentials_dir: Path | None, metrics: bool
+) -> tuple[grpc.aio.Server, int, MetricsEndpoint | None]:
+    """The agent's gRPC server on a free loopback port and, with `metrics`, its Prometheus
+    endpoint on another, the server's calls counted."""
+    registry = CollectorRegistry()
+    server, port = await create_server(
+        agent,
+        f"{LOOPBACK}:0",
+        credentials_dir=credentials_dir,
+        interceptors=[GrpcServerMetrics(registry, "miglane_agent")] if metrics else [],
+    )
+    if not metrics:
+        return server, port, None
+    collector = AgentMetrics(agent, registry)
+    return server, port, await start_metrics_endpoint(LOOPBACK, 0, registry, collector.refresh)
+
+
 async def start_fake_agents(
     n: int,
     vms_per_host: int = 0,
@@ -170,17 +188,7 @@ async def start_fake_agents(
         if not insecure:
             authority.issue_host(identity, [LOOPBACK])
             credentials_dir = authority.layout.host(identity)
-        registry = CollectorRegistry()
-        server, port = await create_server(
-            agent,
-            f"{LOOPBACK}:0",
-            credentials_dir=credentials_dir,
-            interceptors=[GrpcServerMetrics(registry, "miglane_agent")] if metrics else [],
-        )
-        endpoint = None
-        if metrics:
-            collector = AgentMetrics(agent, registry)
-            endpoint = await start_metrics_endpoint(LOOPBACK, 0, registry, collector.refresh)
+        server, port, endpoint = await _serve(agent, credentials_dir, metrics)
         agents.append(
             FakeAgent(
                 name,
