@@ -4,11 +4,13 @@ method and code, queue reasons named by kind."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,9 @@ import pytest
 from metrics_support import scrape
 from orchestration_support import FINAL, wait_for
 
+from miglane.agent import cli as agent_cli
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
+from miglane.engine import cli as engine_cli
 from miglane.engine.app import Engine
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.model import MIB, MigrationPolicy
@@ -249,3 +253,34 @@ def test_metrics_listen_refuses_saying_what_to_write(text: str) -> None:
 )
 def test_queue_reasons_by_kind(reason: str, kind: str) -> None:
     assert queue_reason_kind(reason) == kind
+
+
+async def test_a_metrics_address_given_that_is_taken_stops_the_engine(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(OSError, match=f"cannot serve metrics on {address}"):
+            await start_engine(tmp_path / "engine", metrics_listen=address)
+
+
+def agent_parser(parser: argparse.ArgumentParser) -> None:
+    """The agent's flags on `parser`, under its subcommand `agent`."""
+    agent_cli.register(parser.add_subparsers())
+
+
+@pytest.mark.parametrize(
+    ("add_arguments", "argv"),
+    [(engine_cli.add_arguments, []), (agent_parser, ["agent", "--listen", "127.0.0.1:0"])],
+)
+def test_the_flag_is_checked_by_both_command_lines(
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([*argv, "--metrics-listen", "off"]).metrics_listen == METRICS_OFF
+    with pytest.raises(SystemExit):
+        parser.parse_args([*argv, "--metrics-listen", "9464"])
+    assert "expected HOST:PORT" in capsys.readouterr().err

@@ -256,8 +256,13 @@ async def build_engine(
             health_servicer=health,
             interceptors=[GrpcServerMetrics(registry, "miglane_engine")],
         )
+    except OSError:
+        await inventory.close()
+        raise
+    try:
         endpoint = await _metrics_endpoint(config, registry, metrics)
     except OSError:
+        await server.stop(None)
         await inventory.close()
         raise
     certificates = CertificateWatch(
