@@ -1,5 +1,5 @@
 """Scraping a Prometheus endpoint in tests: the samples of one scrape, looked up by name and
-labels."""
+labels; and the sentence the engine's rule makes of a proof of path."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import urllib.request
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from miglane.engine.domain.model import PathProof, PathVerdict
+from miglane.engine.domain.path_proof import path_summary
+from miglane.v1 import engine_pb2
 
 
 @dataclass(frozen=True)
@@ -43,4 +47,19 @@ async def scrape(url: str) -> Scrape:
             for family in text_string_to_metric_families(text)
             for sample in family.samples
         ]
+    )
+
+
+def summary_of(proof: engine_pb2.MigrationPathProof) -> str:
+    """What `path_summary` says of the proof's figures (the summary the API must carry)."""
+    return path_summary(
+        PathProof(
+            PathVerdict(proof.verdict),
+            proof.nic,
+            proof.nic_tx_bytes,
+            proof.data_bytes,
+            proof.memory_bytes,
+            proof.other_nic,
+            proof.other_nic_tx_bytes,
+        )
     )

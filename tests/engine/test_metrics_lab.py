@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from lab_engine_support import LabEngine, guests, lab_engine, new_guest
-from metrics_support import Scrape
+from metrics_support import Scrape, summary_of
 from metrics_support import scrape as scrape_url
 from orchestration_support import wait_for
 from prometheus_client.parser import text_string_to_metric_families
@@ -161,7 +161,7 @@ async def test_proof_of_path_confirms_then_flags_a_misroute(
         proof = done.path_proof
         assert proof.verdict == engine_pb2.PATH_VERDICT_CONFIRMED, proof
         assert proof.nic == "mig0" and proof.nic_tx_bytes >= done.data_processed_bytes
-        assert proof.summary.startswith(f"migration: {proof.nic_tx_bytes // 2**20} MiB over mig0")
+        assert proof.summary == summary_of(proof)
 
         await wait_for(
             lambda: engine.stub.GetVm(engine_pb2.GetVmRequest(vm_id=vm_id)),

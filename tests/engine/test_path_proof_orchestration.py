@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metrics_support import summary_of
 from orchestration_support import orchestrated
 
 from miglane.engine.domain.model import MIB
@@ -25,8 +26,8 @@ async def test_a_migration_is_proven_on_the_migration_nic(tmp_path: Path) -> Non
         assert proof.data_bytes == done.data_processed_bytes
         assert proof.nic_tx_bytes >= done.data_processed_bytes
         assert proof.memory_bytes == MEMORY_MIB * MIB
-        assert proof.summary.startswith(f"migration: {proof.nic_tx_bytes // MIB} MiB over mig0")
-        assert proof.summary.endswith(f"for {MEMORY_MIB} MiB of memory")
+        assert proof.summary == summary_of(proof)
+        assert proof.summary.endswith(f"over mig0 for {MEMORY_MIB} MiB of memory")
         assert not await world.events(engine_pb2.EVENT_TYPE_MIGRATION_OFF_PATH)
 
 
@@ -41,7 +42,7 @@ async def test_a_misrouted_migration_is_flagged(tmp_path: Path) -> None:
         assert proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH, proof
         assert (proof.nic, proof.other_nic) == ("mig0", "eth0")
         assert proof.other_nic_tx_bytes >= done.data_processed_bytes
-        assert "NOT the chosen path" in proof.summary
+        assert proof.summary == summary_of(proof) and "NOT the chosen path" in proof.summary
         flagged = await world.events(engine_pb2.EVENT_TYPE_MIGRATION_OFF_PATH)
         assert [e.migration_id for e in flagged] == [done.id]
         assert flagged[0].severity == engine_pb2.EVENT_SEVERITY_WARNING
