@@ -30,6 +30,7 @@ MIRRORS: list[type[IntEnum]] = [
     model.DiskKind,
     model.EventType,
     model.EventSeverity,
+    model.PathVerdict,
     convergence.ConvergenceAction,
     MigrationFailureKind,
 ]

@@ -158,6 +158,18 @@ def disk_copy_label(m: Any) -> str:
     return f"{m.disk_processed_bytes / MIB:.0f} of {m.disk_total_bytes / MIB:.0f} MiB copied"
 
 
+def path_label(m: Any) -> str:
+    """The proof of path, e.g. "migration: 257 MiB over mig0 for 256 MiB of memory", flagged
+    when the data left by another NIC; empty before the agent measured it."""
+    from miglane.v1 import engine_pb2
+
+    if not m.HasField("path_proof"):
+        return ""
+    if m.path_proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        return f"⚠ OFF PATH {m.path_proof.summary}"
+    return str(m.path_proof.summary)
+
+
 def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = None) -> None:
     if as_json:
         print_json(m)
@@ -192,6 +204,7 @@ def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = Non
             ("network", network_label(m)),
             ("fallback detail", m.fallback_detail),
             ("migration uri", m.migration_uri),
+            ("path", path_label(m)),
             (
                 "downtime",
                 f"{m.downtime.ToMilliseconds()} ms" if m.downtime.ToMilliseconds() else "",

@@ -12,9 +12,11 @@ from miglane.engine.config import (
     DEFAULT_BUSY_RETRY_S,
     DEFAULT_GRACE_S,
     DEFAULT_LISTEN,
+    DEFAULT_METRICS_LISTEN,
     DEFAULT_POLL_INTERVAL_S,
     EngineConfig,
 )
+from miglane.metrics.listen import METRICS_OFF, parse_metrics_listen
 
 
 def default_state_dir() -> Path:
@@ -27,6 +29,14 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
+
+
+def _metrics_listen(text: str) -> str:
+    try:
+        parse_metrics_listen(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +103,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
+    parser.add_argument(
+        "--metrics-listen",
+        type=_metrics_listen,
+        default=DEFAULT_METRICS_LISTEN,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s; "
+        f"'{METRICS_OFF}': none)",
+    )
     add_logging_arguments(parser)
     add_config_option(parser)  # last: its keys are the options above
 
@@ -122,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         agent_timeout_s=args.agent_timeout_s,
         pki_dir=args.pki_dir,
         insecure=args.insecure,
+        metrics_listen=args.metrics_listen,
     )
     return run_engine(
         config,

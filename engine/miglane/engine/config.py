@@ -15,6 +15,8 @@ DEFAULT_PERSIST_INTERVAL_S = 1.0
 DEFAULT_QUEUE_INTERVAL_S = 1.0
 DEFAULT_FOLLOW_RETRY_S = 1.0
 DEFAULT_CERTIFICATE_CHECK_INTERVAL_S = 6 * 3600.0
+# Prometheus metrics: loopback by default (9464, the agent's 9465); "off": none.
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class EngineConfig:
     # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
     # warning; the health service name "miglane.insecure" answers SERVING).
     insecure: bool = False
+    # HOST:PORT of the Prometheus endpoint (GET /metrics); "off": none. The default address
+    # taken by another program is a warning, an address given that cannot be bound an error.
+    metrics_listen: str = DEFAULT_METRICS_LISTEN
 
     @property
     def pki_path(self) -> Path:

@@ -32,6 +32,8 @@ from miglane.engine.domain.model import (
     Network,
     NetworkRole,
     Nic,
+    PathProof,
+    PathVerdict,
     Vm,
     VmDisk,
     VmNic,
@@ -127,6 +129,7 @@ def migration_json(migration: Migration) -> str:
     body["verdict"] = int(migration.verdict)
     body["convergence_help"] = migration.convergence_help.value
     body["tried_host_ids"] = list(migration.tried_host_ids)
+    body["path_proof"]["verdict"] = int(migration.path_proof.verdict)
     return json.dumps(body)
 
 
@@ -141,7 +144,16 @@ def migration_from_json(text: str) -> Migration:
     values["verdict"] = ConvergenceVerdict(values.get("verdict", 0))
     values["convergence_help"] = Help(values.get("convergence_help", Help.NONE.value))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
+    values["path_proof"] = _path_proof(values.get("path_proof") or {})
     return Migration(**values)
+
+
+def _path_proof(raw: dict[str, Any]) -> PathProof:
+    """A record written before proofs of path were kept has none: UNSPECIFIED."""
+    known = {f.name for f in fields(PathProof)}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    values["verdict"] = PathVerdict(values.get("verdict", 0))
+    return PathProof(**values)
 
 
 def in_clause(values: Iterable[int | str]) -> tuple[str, list[int | str]]:

@@ -35,6 +35,13 @@ class HostStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOST_STATUS_MAINTENANCE: _ClassVar[HostStatus]
     HOST_STATUS_PREPARING_FOR_MAINTENANCE: _ClassVar[HostStatus]
 
+class PathVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PATH_VERDICT_UNSPECIFIED: _ClassVar[PathVerdict]
+    PATH_VERDICT_CONFIRMED: _ClassVar[PathVerdict]
+    PATH_VERDICT_OFF_PATH: _ClassVar[PathVerdict]
+    PATH_VERDICT_TOO_LITTLE_DATA: _ClassVar[PathVerdict]
+
 class ConvergenceVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONVERGENCE_VERDICT_UNSPECIFIED: _ClassVar[ConvergenceVerdict]
@@ -66,6 +73,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_MIGRATION_RERUN: _ClassVar[EventType]
     EVENT_TYPE_VM_UNPLACED: _ClassVar[EventType]
     EVENT_TYPE_CERTIFICATE_EXPIRING: _ClassVar[EventType]
+    EVENT_TYPE_MIGRATION_OFF_PATH: _ClassVar[EventType]
 
 class EventSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -87,6 +95,10 @@ HOST_STATUS_NON_OPERATIONAL: HostStatus
 HOST_STATUS_UNREACHABLE: HostStatus
 HOST_STATUS_MAINTENANCE: HostStatus
 HOST_STATUS_PREPARING_FOR_MAINTENANCE: HostStatus
+PATH_VERDICT_UNSPECIFIED: PathVerdict
+PATH_VERDICT_CONFIRMED: PathVerdict
+PATH_VERDICT_OFF_PATH: PathVerdict
+PATH_VERDICT_TOO_LITTLE_DATA: PathVerdict
 CONVERGENCE_VERDICT_UNSPECIFIED: ConvergenceVerdict
 CONVERGENCE_VERDICT_CONVERGES: ConvergenceVerdict
 CONVERGENCE_VERDICT_CONVERGES_ONLY_WITH_HELP: ConvergenceVerdict
@@ -113,6 +125,7 @@ EVENT_TYPE_MIGRATION_CANCELLED: EventType
 EVENT_TYPE_MIGRATION_RERUN: EventType
 EVENT_TYPE_VM_UNPLACED: EventType
 EVENT_TYPE_CERTIFICATE_EXPIRING: EventType
+EVENT_TYPE_MIGRATION_OFF_PATH: EventType
 EVENT_SEVERITY_UNSPECIFIED: EventSeverity
 EVENT_SEVERITY_INFO: EventSeverity
 EVENT_SEVERITY_WARNING: EventSeverity
@@ -607,7 +620,7 @@ class GetVmResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class Migration(_message.Message):
-    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "expected_finish_at", "verdict", "verdict_reason")
+    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "expected_finish_at", "verdict", "verdict_reason", "path_proof")
     ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -644,6 +657,7 @@ class Migration(_message.Message):
     EXPECTED_FINISH_AT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_REASON_FIELD_NUMBER: _ClassVar[int]
+    PATH_PROOF_FIELD_NUMBER: _ClassVar[int]
     id: str
     vm_id: str
     source_host_id: str
@@ -680,7 +694,28 @@ class Migration(_message.Message):
     expected_finish_at: _timestamp_pb2.Timestamp
     verdict: ConvergenceVerdict
     verdict_reason: str
-    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., expected_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[ConvergenceVerdict, str]] = ..., verdict_reason: _Optional[str] = ...) -> None: ...
+    path_proof: MigrationPathProof
+    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., expected_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[ConvergenceVerdict, str]] = ..., verdict_reason: _Optional[str] = ..., path_proof: _Optional[_Union[MigrationPathProof, _Mapping]] = ...) -> None: ...
+
+class MigrationPathProof(_message.Message):
+    __slots__ = ("verdict", "nic", "nic_tx_bytes", "data_bytes", "memory_bytes", "other_nic", "other_nic_tx_bytes", "summary")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    NIC_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OTHER_NIC_FIELD_NUMBER: _ClassVar[int]
+    OTHER_NIC_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    verdict: PathVerdict
+    nic: str
+    nic_tx_bytes: int
+    data_bytes: int
+    memory_bytes: int
+    other_nic: str
+    other_nic_tx_bytes: int
+    summary: str
+    def __init__(self, verdict: _Optional[_Union[PathVerdict, str]] = ..., nic: _Optional[str] = ..., nic_tx_bytes: _Optional[int] = ..., data_bytes: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., other_nic: _Optional[str] = ..., other_nic_tx_bytes: _Optional[int] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class MigrateVmRequest(_message.Message):
     __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second")

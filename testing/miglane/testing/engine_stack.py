@@ -32,6 +32,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.inventory import new_id as random_id
 from miglane.engine.inventory import utc_now
+from miglane.metrics.listen import METRICS_OFF
 from miglane.pki import CertificateAuthority
 
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
@@ -65,6 +66,8 @@ def quick_config(state_dir: Path, **overrides: object) -> EngineConfig:
         queue_interval_s=0.2,
         follow_retry_s=0.2,
         event_queue_size=100_000,
+        # Tests run side by side: a test that scrapes gives an address (port 0).
+        metrics_listen=METRICS_OFF,
     )
     return replace(config, **overrides)  # type: ignore[arg-type]
 

@@ -3,7 +3,7 @@ reasons and failure reasons, built from plain values."""
 
 from __future__ import annotations
 
-from miglane.engine.domain.model import FallbackReason
+from miglane.engine.domain.model import MIB, FallbackReason, PathProof
 from miglane.engine.domain.retry import MAX_DESTINATION_REFUSALS
 
 
@@ -43,6 +43,21 @@ def started(
     return (
         f"migration of VM {vm_name!r} from {source} to {destination} started over {over} "
         f"({migration_uri}, {cap})" + (f"; {help_reason}" if help_reason else "")
+    )
+
+
+def off_path(vm_name: str, source: str, destination: str, proof: PathProof, uri: str) -> str:
+    """MIGRATION_OFF_PATH: the source's NIC counters show the data left by another NIC."""
+    elsewhere = (
+        f"; {proof.other_nic} sent {proof.other_nic_tx_bytes / MIB:.0f} MiB meanwhile"
+        if proof.other_nic
+        else ""
+    )
+    return (
+        f"migration of VM {vm_name!r} from {source} to {destination} did not leave {source} by "
+        f"{proof.nic or 'the NIC'} of the network chosen for it: {proof.nic or 'that NIC'} sent "
+        f"{proof.nic_tx_bytes / MIB:.0f} MiB for {proof.data_bytes / MIB:.0f} MiB of migration "
+        f"data{elsewhere}; check how {source} routes to {uri}"
     )
 
 

@@ -160,6 +160,7 @@ class EventType(IntEnum):
     MIGRATION_RERUN = 19
     VM_UNPLACED = 20
     CERTIFICATE_EXPIRING = 21
+    MIGRATION_OFF_PATH = 22
 
 
 class EventSeverity(IntEnum):
@@ -446,6 +447,37 @@ class Vm:
 # ---------------------------------------------------------------- migrations
 
 
+class PathVerdict(IntEnum):
+    """Whether a migration's data left its source by the chosen network's NIC
+    (`domain.path_proof`); mirrors `miglane.v1.PathVerdict`."""
+
+    UNSPECIFIED = 0
+    CONFIRMED = 1
+    OFF_PATH = 2
+    TOO_LITTLE_DATA = 3
+
+
+@dataclass(frozen=True)
+class PathProof:
+    """What the source's NIC counters say about a migration's path (`domain.path_proof`)."""
+
+    verdict: PathVerdict = PathVerdict.UNSPECIFIED
+    # The source host's NIC on the network that carries the data ("" when unknown).
+    nic: str = ""
+    # Bytes that NIC sent while the migration ran (all of its traffic).
+    nic_tx_bytes: int = 0
+    # The migration's data sent, and the guest's memory, when judged.
+    data_bytes: int = 0
+    memory_bytes: int = 0
+    # The other NIC that sent the most meanwhile ("" when none sent anything).
+    other_nic: str = ""
+    other_nic_tx_bytes: int = 0
+
+    @property
+    def off_path(self) -> bool:
+        return self.verdict is PathVerdict.OFF_PATH
+
+
 @dataclass(frozen=True)
 class Migration:
     id: str
@@ -501,6 +533,9 @@ class Migration:
     planned_finish_at: datetime | None = None
     # How many migrations the plan lets leave its source at once (0: the policy's limit).
     planned_outgoing: int = 0
+    # Proof of path: the NIC of the carrying network on the source (set at admission) and,
+    # once the agent reported its NIC counters, the verdict (`domain.path_proof`).
+    path_proof: PathProof = field(default_factory=PathProof)
 
     @property
     def active(self) -> bool:

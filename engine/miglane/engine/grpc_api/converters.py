@@ -20,6 +20,7 @@ from miglane.engine.domain import forecast, model
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.evacuation import UnplacedVm
 from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.path_proof import path_summary
 from miglane.engine.domain.placement import DestinationAssessment
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.v1 import agent_pb2, common_pb2, engine_pb2
@@ -411,6 +412,23 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         expected_finish_at=_timestamp(migration.predicted_finish_at),
         verdict=_pb(migration.verdict),
         verdict_reason=migration.verdict_reason,
+        path_proof=path_proof_to_proto(migration.path_proof),
+    )
+
+
+def path_proof_to_proto(proof: model.PathProof) -> engine_pb2.MigrationPathProof | None:
+    """None before the NIC counters were judged."""
+    if proof.verdict is model.PathVerdict.UNSPECIFIED:
+        return None
+    return engine_pb2.MigrationPathProof(
+        verdict=_pb(proof.verdict),
+        nic=proof.nic,
+        nic_tx_bytes=proof.nic_tx_bytes,
+        data_bytes=proof.data_bytes,
+        memory_bytes=proof.memory_bytes,
+        other_nic=proof.other_nic,
+        other_nic_tx_bytes=proof.other_nic_tx_bytes,
+        summary=path_summary(proof),
     )
 
 
@@ -507,6 +525,7 @@ def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
         disk_total_bytes=message.disk_total_bytes,
         disk_processed_bytes=message.disk_processed_bytes,
         disk_remaining_bytes=message.disk_remaining_bytes,
+        nic_tx_bytes=tuple((nic.nic, nic.tx_bytes) for nic in message.nic_tx_bytes),
     )
 
 

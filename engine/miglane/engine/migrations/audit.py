@@ -165,6 +165,30 @@ class MigrationEvents:
             attributes={"failure_kind": failure.name},
         )
 
+    def off_path(self, ended: Migration, names: Mapping[str, str]) -> Event:
+        """Its data did not leave the source by the chosen network's NIC."""
+        proof = ended.path_proof
+        return self.about(
+            EventType.MIGRATION_OFF_PATH,
+            say.off_path(
+                ended.vm_name,
+                _name(names, ended.source_host_id),
+                _name(names, ended.destination_host_id),
+                proof,
+                ended.migration_uri,
+            ),
+            ended,
+            severity=EventSeverity.WARNING,
+            attributes={
+                "nic": proof.nic,
+                "nic_tx_bytes": str(proof.nic_tx_bytes),
+                "data_bytes": str(proof.data_bytes),
+                "other_nic": proof.other_nic,
+                "other_nic_tx_bytes": str(proof.other_nic_tx_bytes),
+                "migration_uri": ended.migration_uri,
+            },
+        )
+
     def rerun(self, rerun: Migration, reason: str, failed_id: str) -> Event:
         return self.about(
             EventType.MIGRATION_RERUN,

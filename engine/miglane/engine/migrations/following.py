@@ -208,6 +208,8 @@ class JobFollower:
             )
             changed = [ended]
             written = [events.job_ended(ended, message, sample.failure_kind)]
+            if ended.path_proof.off_path:
+                written.append(events.off_path(ended, names))
             if ended.phase is MigrationPhase.COMPLETED:
                 move_vm(store, ended)
             elif ended.phase is MigrationPhase.FAILED:

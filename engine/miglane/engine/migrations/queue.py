@@ -23,7 +23,7 @@ from miglane.engine.domain.forecast import (
     queued_bandwidth_mibps,
     with_prediction,
 )
-from miglane.engine.domain.model import Event, Migration, MigrationPhase
+from miglane.engine.domain.model import Event, Migration, MigrationPhase, PathProof
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.busy import BusyMarks
 from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
@@ -79,6 +79,7 @@ def _prepared(migration: Migration, admission: Admission, now: datetime) -> Migr
         fallback_detail=path.fallback_detail,
         queue_reason=admission.reason,
         convergence_help=admission.help,
+        path_proof=PathProof(nic=path.source_attachment.nic if path.source_attachment else ""),
     )
 
 

@@ -178,6 +178,21 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
     )
 
 
+def _append_path_proof(text: Text, migration: engine_pb2.Migration) -> None:
+    """The proof of path the source's NIC counters gave, flagged when the data left by
+    another NIC; nothing before it was measured, nor while too little data was sent to tell."""
+    proof = migration.path_proof
+    if not migration.HasField("path_proof") or (
+        proof.verdict == engine_pb2.PATH_VERDICT_TOO_LITTLE_DATA and is_active(migration)
+    ):
+        return
+    if proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        text.append(" OFF PATH ", style=fmt.FALLBACK_STYLE)
+        text.append(f" {proof.summary}\n", style="bold red")
+    else:
+        text.append(f"Measured: {proof.summary}\n")
+
+
 def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     text = Text()
     network = inventory.network_name(migration.network_id) if migration.network_id else "?"
@@ -193,6 +208,7 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         if migration.migration_uri:
             text.append(f" ({migration.migration_uri})")
         text.append("\n")
+    _append_path_proof(text, migration)
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
     if migration.verdict_reason:
