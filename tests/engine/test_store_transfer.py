@@ -91,7 +91,7 @@ def _migrate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 def test_state_moves_to_postgresql_and_back_with_nothing_lost(
     tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = sqlite_url(tmp_path / "engine.sqlite3")
+    source = sqlite_url(tmp_path / "source.sqlite3")
     store = Store.connect(source)
     _fill(store)
     store.close()
@@ -137,7 +137,7 @@ def test_state_moves_to_postgresql_and_back_with_nothing_lost(
 def test_a_target_holding_state_is_refused_unless_replaced(
     tmp_path: Path, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = sqlite_url(tmp_path / "engine.sqlite3")
+    source = sqlite_url(tmp_path / "source.sqlite3")
     store = Store.connect(source)
     _fill(store)
     store.close()
@@ -172,6 +172,20 @@ def test_the_checksum_sees_a_changed_value(tmp_path: Path) -> None:
         assert after.checksum != before.checksum
     finally:
         store.close()
+
+
+def test_a_missing_source_file_or_the_same_database_twice_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = sqlite_url(tmp_path / "typo.sqlite3")
+    code, _, err = _migrate(capsys, "--from", missing, "--to", sqlite_url(tmp_path / "b"))
+    assert (code, err) == (
+        1,
+        f"migrate-store: no database at {tmp_path / 'typo.sqlite3'} (--from)\n",
+    )
+    assert not (tmp_path / "typo.sqlite3").exists() and not (tmp_path / "b").exists()
+    code, _, err = _migrate(capsys, "--from", missing, "--to", missing)
+    assert code == 1 and "the same database" in err
 
 
 def test_an_unknown_url_is_refused_before_anything_is_opened(
