@@ -138,7 +138,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """The engine's own subcommands (without one, the engine runs)."""
-    commands = parser.add_subparsers(dest="engine_command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="engine_command",
+        metavar="[COMMAND]",
+        title="commands",
+        description="without one, the engine runs",
+    )
     migrate = commands.add_parser(
         "migrate-store",
         help="move an engine's state to another database (SQLite <-> PostgreSQL)",
