@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from miglane.daemon import add_config_option, add_logging_arguments, parse_args_with_config
 from miglane.engine.config import (
     DATABASE_FILE,
     DEFAULT_AGENT_TIMEOUT_S,
@@ -114,12 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
-    parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="default INFO",
-    )
+    add_logging_arguments(parser)
+    add_config_option(parser)  # last: its keys are the options above
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -182,7 +179,12 @@ def run(args: argparse.Namespace) -> int:
         pki_dir=args.pki_dir,
         insecure=args.insecure,
     )
-    return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
+    return run_engine(
+        config,
+        example_cluster=args.example_cluster,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
 
 
 def run_migrate_store(args: argparse.Namespace) -> int:
@@ -229,5 +231,5 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     add_commands(parser)
     parser.set_defaults(handler=run)
-    args = parser.parse_args(argv)
+    args = parse_args_with_config(parser, argv)
     return int(args.handler(args) or 0)
