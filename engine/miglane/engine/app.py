@@ -228,7 +228,7 @@ async def build_engine(
     agent_clients: AgentClients | None = None,
 ) -> Engine:
     """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
-    name every record (tests freeze them). Raises StoreError when the state dir cannot be
+    name every record (tests freeze them). Raises StoreError when the database cannot be
     opened, OSError when the address cannot be bound."""
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
@@ -240,7 +240,7 @@ async def build_engine(
             RevocationList(authority.layout.crl, ca_pem=authority.ca_pem),
         )
     inventory = open_inventory(
-        config.state_dir, hub=hub, clock=clock, make_id=new_id, authority=authority
+        config.database_url, hub=hub, clock=clock, make_id=new_id, authority=authority
     )
     clients = agent_clients or _agent_clients(config, authority, inventory)
     registry = CollectorRegistry()
