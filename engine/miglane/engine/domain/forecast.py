@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from miglane.engine.domain.bandwidth import bandwidth_cap, link_budget
+from miglane.engine.domain.bandwidth import LinkShare, bandwidth_cap, link_budget
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
@@ -37,6 +37,7 @@ from miglane.engine.domain.prediction import (
     expected_throughput_bps,
     predict,
 )
+from miglane.engine.domain.priority import priority_weight
 from miglane.engine.domain.vm_devices import copies_local_disks
 
 # A queued migration's predicted finish slides with the clock while it waits: rewrite the
@@ -73,21 +74,26 @@ def queued_bandwidth_mibps(
     hosts: Mapping[str, HostView],
     networks: ClusterNetworks,
     leaving_source: int,
+    leaving_weight: int | None = None,
 ) -> float:
     """The MiB/s a queued migration would get if admitted now, `leaving_source` migrations
+    of priority weights adding up to `leaving_weight` (None: its own priority's, each)
     already leaving its source."""
     source = hosts.get(migration.source_host_id)
     if source is None:
         return 0.0
     budget = link_budget(_queued_path(migration, source, hosts, networks), networks)
+    weight = priority_weight(migration.priority)
+    others = leaving_source * weight if leaving_weight is None else leaving_weight
+    share = LinkShare(leaving_source + 1, weight, others + weight, migration.priority)
     cap = bandwidth_cap(
         networks.cluster.policy,
         budget,
-        leaving_source + 1,
+        share,
         migration.bandwidth_override_mibps,
         copies_local_disks(vm, networks.cluster),
     )
-    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / (leaving_source + 1)
+    return float(cap.mibps) if cap.mibps > 0 else share.part(budget.mibps)
 
 
 def with_prediction(migration: Migration, prediction: Prediction, now: datetime) -> Migration:

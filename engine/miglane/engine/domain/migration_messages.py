@@ -118,6 +118,15 @@ def started_with_help(help_name: str, why: str) -> str:
     return f"started with {help_name}: {why}"
 
 
+def started_with_larger_share(granted_mibps: int, fair_mibps: float, why: str) -> str:
+    """Why a migration started with a larger share of its link than its fair one."""
+    return (
+        f"started with a larger share: {granted_mibps} MiB/s of its link, taken from the others "
+        f"there, instead of its fair {fair_mibps:.0f} MiB/s, at which it would not converge: "
+        f"{why}"
+    )
+
+
 def waits_for_bandwidth(needed_mibps: int, dirty_mibps: float, free_mibps: float) -> str:
     """The queue reason of a migration that converges once `needed_mibps` is free."""
     return (
