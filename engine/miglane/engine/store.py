@@ -26,6 +26,7 @@ from miglane.engine.domain.model import (
     Host,
     Migration,
     MigrationFilter,
+    MigrationPriority,
     Network,
     NetworkRole,
     Vm,
@@ -344,6 +345,10 @@ class Store:
                     dirty_rates_json(history),
                 ),
             )
+
+    def set_vm_priority(self, vm_id: str, priority: MigrationPriority) -> None:
+        """An admin's choice: agent reports (`replace_host_vms`) never change it."""
+        self._db.execute("UPDATE vms SET priority = ? WHERE id = ?", (int(priority), vm_id))
 
     def get_vm(self, vm_id: str) -> Vm | None:
         row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])

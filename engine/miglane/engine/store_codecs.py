@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     Migration,
     MigrationPhase,
     MigrationPolicy,
+    MigrationPriority,
     Network,
     NetworkRole,
     Nic,
@@ -121,6 +122,9 @@ def migration_json(migration: Migration) -> str:
     body["verdict"] = int(migration.verdict)
     body["convergence_help"] = migration.convergence_help.value
     body["tried_host_ids"] = list(migration.tried_host_ids)
+    body["priority"] = int(migration.priority)
+    override = migration.priority_override
+    body["priority_override"] = int(override) if override is not None else None
     return json.dumps(body)
 
 
@@ -135,6 +139,9 @@ def migration_from_json(text: str) -> Migration:
     values["verdict"] = ConvergenceVerdict(values.get("verdict", 0))
     values["convergence_help"] = Help(values.get("convergence_help", Help.NONE.value))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
+    values["priority"] = MigrationPriority(values.get("priority", MigrationPriority.NORMAL))
+    override = values.get("priority_override")
+    values["priority_override"] = MigrationPriority(override) if override is not None else None
     return Migration(**values)
 
 
@@ -269,6 +276,7 @@ def vm_from_row(row: sqlite3.Row) -> Vm:
         disks=disks_from_json(row["disks"]),
         nics=vm_nics_from_json(row["nics"]),
         dirty_rates=dirty_rates_from_json(row["dirty_rates"]),
+        priority=MigrationPriority(row["priority"]),
     )
 
 

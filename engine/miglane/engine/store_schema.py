@@ -7,9 +7,13 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-SCHEMA_VERSION = 4
+from miglane.engine.domain.model import MigrationPriority
 
-_SCHEMA = """
+SCHEMA_VERSION = 5
+# A VM's migration priority until an admin sets one.
+_NORMAL = int(MigrationPriority.NORMAL)
+
+_SCHEMA = f"""
 CREATE TABLE clusters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -66,7 +70,9 @@ CREATE TABLE vms (
     disks TEXT NOT NULL DEFAULT '[]',
     nics TEXT NOT NULL DEFAULT '[]',
     -- JSON list of [bytes per second, measured at], oldest first.
-    dirty_rates TEXT NOT NULL DEFAULT '[]'
+    dirty_rates TEXT NOT NULL DEFAULT '[]',
+    -- Its migration priority (MigrationPriority), set by an admin.
+    priority INTEGER NOT NULL DEFAULT {_NORMAL}
 );
 CREATE INDEX vms_host ON vms(host_id);
 CREATE INDEX vms_cluster ON vms(cluster_id);
@@ -112,6 +118,8 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     ),
     # VMs gain their dirty-rate history; those recorded before have none until measured.
     3: ("ALTER TABLE vms ADD COLUMN dirty_rates TEXT NOT NULL DEFAULT '[]'",),
+    # VMs gain their migration priority; those recorded before are NORMAL.
+    4: (f"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT {_NORMAL}",),
 }
 
 

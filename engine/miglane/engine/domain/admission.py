@@ -30,13 +30,13 @@ from datetime import datetime
 from enum import Enum
 
 from miglane.engine.domain import migration_messages as say
+from miglane.engine.domain.bandwidth import MigrationFlow, link_budget
 from miglane.engine.domain.forecast import (
     needed_bandwidth_mibps,
     queued_bandwidth_mibps,
     queued_load,
     queued_prediction,
 )
-from miglane.engine.domain.bandwidth import MigrationFlow, link_budget
 from miglane.engine.domain.larger_share import FlowLoad, larger_share
 from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migratable import is_live_migratable, not_live_migratable_reason
