@@ -17,6 +17,10 @@ def queued_for_evacuation(vm_name: str, host: str) -> str:
     return f"migration of VM {vm_name!r} queued to evacuate host {host!r}"
 
 
+def priority_changed(vm_name: str, previous: str, priority: str) -> str:
+    return f"migration priority of VM {vm_name!r} changed from {previous} to {priority}"
+
+
 def fell_back(vm_name: str, source: str, destination: str, detail: str) -> str:
     return (
         f"migration of VM {vm_name!r} from {source} to {destination} falls back to the "
