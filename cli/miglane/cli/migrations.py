@@ -19,7 +19,15 @@ from miglane.cli.engine_client import (
     resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
-from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.cli.output import (
+    PRIORITY_CHOICES,
+    enum_label,
+    print_fields,
+    print_json,
+    print_table,
+    priority_label,
+    priority_value,
+)
 
 MIB = 1024 * 1024
 
@@ -35,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     migrate.add_argument("vm", help="VM id (libvirt UUID) or name")
     migrate.add_argument("--to", metavar="HOST", help="destination host id or name (manual)")
     migrate.add_argument("--bandwidth-mibps", type=int, help="override the cluster's policy")
+    migrate.add_argument(
+        "--priority", choices=PRIORITY_CHOICES, help="this migration's priority instead of the VM's"
+    )
     migrate.set_defaults(handler=run_command(_start))
 
     candidates = verbs.add_parser(
@@ -166,6 +177,7 @@ def print_migration(m: Any, as_json: bool) -> None:
             ("to", m.destination_host_id or "(scheduler chooses)"),
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
+            ("priority", _priority(m)),
             ("queued because", m.queue_reason),
             ("predicted finish", predicted_finish_label(m)),
             (
@@ -199,6 +211,11 @@ def print_migration(m: Any, as_json: bool) -> None:
     )
 
 
+def _priority(m: Any) -> str:
+    label = priority_label(m.priority)
+    return f"{label} (set on the migration)" if m.priority_overridden else label
+
+
 def _start(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
@@ -212,6 +229,8 @@ def _start(args: argparse.Namespace) -> None:
                     f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
+        if args.priority is not None:
+            request.priority = priority_value(args.priority)
         migration = call(stub.MigrateVm, request, args.engine).migration
     print_migration(migration, args.json)
 
