@@ -31,7 +31,7 @@ def priority_label(value: int) -> str:
     return enum_label(engine_pb2.MigrationPriority.Name(value), _PRIORITY_PREFIX)
 
 
-def priority_value(label: str) -> int:
+def priority_value(label: str) -> Any:
     """`high` → MIGRATION_PRIORITY_HIGH's number."""
     from miglane.v1 import engine_pb2
 
