@@ -19,7 +19,11 @@ from miglane.engine.domain.bandwidth import (
     link_budget,
 )
 from miglane.engine.domain.errors import InvalidArgument
-from miglane.engine.domain.forecast import needed_bandwidth_mibps, queued_load
+from miglane.engine.domain.forecast import (
+    needed_bandwidth_mibps,
+    queued_load,
+    queued_prediction,
+)
 from miglane.engine.domain.larger_share import FlowLoad, larger_share
 from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import (
@@ -384,3 +388,36 @@ def test_a_second_start_of_the_same_pass_counts_the_larger_share_given() -> None
         (AdmissionVerdict.START, None),
         (AdmissionVerdict.WAIT, None),
     ]
+
+
+def test_a_migration_after_a_larger_share_is_judged_at_what_is_left() -> None:
+    """A running warm one holds a larger share of h1's link; an idle one queued next is judged
+    (and its forecast given) at what is left, not at half the link."""
+    warm = dirtying("warm", 800)
+    idle = dirtying("idle", 0)
+    granted = replace(
+        migration("held", warm, to=3, phase=MigrationPhase.RUNNING), granted_mibps=NEEDS
+    )
+    [admission] = admit_queued(
+        [migration("m", idle, to=2)],
+        [granted],
+        HOSTS,
+        {warm.id: warm, idle.id: idle},
+        networks(),
+        now=T0,
+    )
+    assert admission.verdict is AdmissionVerdict.START
+    assert admission.prediction is not None
+    link = link_budget(choose_migration_uri(networks(), HOSTS[0], HOSTS[1]), networks())
+    assert NEEDS is not None
+    left = math.floor(link.mibps - NEEDS)
+    assert admission.prediction == queued_prediction(idle, AUTO, left)
+    assert admission.prediction != queued_prediction(idle, AUTO, math.floor(link.mibps / 2))
+
+
+def test_a_larger_share_copying_local_disks_is_not_cut_again() -> None:
+    policy = MigrationPolicy(local_disk_bandwidth_percent=50)
+    flows = [
+        MigrationFlow("given", "h1", "h2", MIG_ID, BUDGET, copies_disks=True, granted_mibps=700)
+    ]
+    assert bandwidth_caps(policy, flows)["given"].mibps == 700

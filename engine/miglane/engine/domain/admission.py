@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import Enum
 
 from miglane.engine.domain import migration_messages as say
-from miglane.engine.domain.bandwidth import MigrationFlow, link_budget
+from miglane.engine.domain.bandwidth import MigrationFlow, bandwidth_caps, link_budget
 from miglane.engine.domain.forecast import (
     needed_bandwidth_mibps,
     queued_bandwidth_mibps,
@@ -228,6 +228,20 @@ class _Pass:
             ]
         return [*self._holder_flows, *self.started]
 
+    def after_larger_shares(self, placed: Migration, mibps: float) -> float:
+        """`mibps` (a fair share), or less when larger shares given to others at its link's
+        ends leave it less."""
+        granted = any(m.granted_mibps is not None for m in self.holders) or any(
+            flow.granted_mibps is not None for flow, _ in self.started
+        )
+        if not granted or mibps <= 0:
+            return mibps
+        candidate, _ = self.flow(placed)
+        others = [flow for flow, _ in self.flows() if set(flow.ends) & set(candidate.ends)]
+        cap = bandwidth_caps(self.networks.cluster.policy, [*others, candidate])
+        left = cap[candidate.migration_id].mibps
+        return min(mibps, float(left)) if left > 0 else mibps
+
     def busy_reason(self, view: HostView, role: str) -> str | None:
         """The wait reason when the host's agent answered busy and its retry time has not come."""
         until = self.busy.get(view.host.id)
@@ -314,6 +328,7 @@ def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admi
     leaving = state.outgoing.get(source.host.id, 0)
     weight = state.outgoing_weight.get(source.host.id, 0)
     mibps = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, leaving, weight)
+    mibps = state.after_larger_shares(placed, mibps)
     if mibps <= 0:
         return admission  # the link's speed is unknown: nothing to judge by
     prediction = queued_prediction(vm, policy, mibps)

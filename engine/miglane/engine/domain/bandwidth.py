@@ -210,7 +210,10 @@ def bandwidth_cap(
         return BandwidthCap(override_mibps, f"{override_mibps} MiB/s: set on the migration")
     share = sharing if isinstance(sharing, LinkShare) else LinkShare.equal(sharing)
     cap = _policy_cap(policy, budget, share)
-    return local_disk_share(cap, policy.local_disk_bandwidth_percent) if copies_disks else cap
+    # A larger share was sized for the whole copy, disks included: it is not cut again.
+    if not copies_disks or share.granted_mibps is not None:
+        return cap
+    return local_disk_share(cap, policy.local_disk_bandwidth_percent)
 
 
 def _policy_cap(policy: MigrationPolicy, budget: LinkBudget, share: LinkShare) -> BandwidthCap:
