@@ -1,6 +1,7 @@
 """VM migration priority over the real API: an admin sets it (audited, with the actor), bad
 values are refused naming the field, and with fake agents a HIGH VM queued last starts first
-and gets the larger AUTO share of its link."""
+and gets the larger AUTO share of its link, and a warm VM whose fair share would never converge
+gets the larger share an idle neighbour can spare."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from orchestration_support import orchestrated, wait_for
 
 from miglane.engine.domain.bandwidth import mbps_to_mibps
 from miglane.engine.domain.errors import Reason
-from miglane.engine.domain.model import MigrationPhase, MigrationPolicy, MigrationPriority
+from miglane.engine.domain.forecast import needed_bandwidth_mibps
+from miglane.engine.domain.model import MIB, MigrationPhase, MigrationPolicy, MigrationPriority
+from miglane.engine.domain.prediction import MigrationLoad
 from miglane.engine.domain.priority import PRIORITY_WEIGHTS
 from miglane.testing.identities import TEST_ADMIN
 from miglane.v1 import common_pb2, engine_pb2
@@ -153,3 +156,56 @@ async def test_a_high_vm_queued_last_starts_first_with_the_larger_auto_share(
         assert (low.priority, low.priority_overridden) == (LOW, True)
         for migration in (high, running[1], waiting[0], low):
             await stub.CancelMigration(engine_pb2.CancelMigrationRequest(migration_id=migration.id))
+
+
+async def test_a_warm_vm_gets_the_larger_share_a_running_idle_one_can_spare(
+    tmp_path: Path,
+) -> None:
+    """At half of host0's link the warm VM would never converge; the idle migration already
+    running can spare what it needs: it starts plain with that share, the idle one keeps the
+    rest, and its queue reason says so."""
+    qos_mbps = 800
+    async with orchestrated(
+        tmp_path, hosts=3, vms_per_host=1, vm_memory_mib=4096, speed=1, qos_mbps=qos_mbps
+    ) as world:
+        warm_id = world.agents[0].host.add_domain("warm", memory_mib=1024, dirty_rate_mibps=60)
+
+        async def warm_vm() -> engine_pb2.Vm | None:
+            listed = await world.stub.ListVms(engine_pb2.ListVmsRequest())
+            return next((v for v in listed.vms if v.id == warm_id), None)
+
+        warm = await wait_for(
+            warm_vm, lambda v: v is not None and v.dirty_rate_bytes_per_second > 0, 60
+        )
+        idle = (
+            await world.stub.MigrateVm(
+                engine_pb2.MigrateVmRequest(
+                    vm_id=world.vm_ids[0][0], destination_host_id=world.host_ids[1]
+                )
+            )
+        ).migration
+        await wait_for(lambda: world.migration(idle.id), lambda m: m.phase == RUNNING)
+        needed = needed_bandwidth_mibps(
+            MigrationLoad(warm.memory_mib * MIB, warm.dirty_rate_bytes_per_second)
+        )
+        link = mbps_to_mibps(qos_mbps)
+        assert needed is not None and link / 2 < needed < link
+        started = (
+            await world.stub.MigrateVm(
+                engine_pb2.MigrateVmRequest(vm_id=warm_id, destination_host_id=world.host_ids[2])
+            )
+        ).migration
+        assert started.granted_bandwidth_mib_per_second == needed
+        assert started.queue_reason.startswith("started with a larger share")
+        await wait_for(
+            lambda: world.migration(started.id),
+            lambda m: m.phase == RUNNING and m.max_bandwidth_mib_per_second == needed,
+        )
+        await wait_for(
+            lambda: world.migration(idle.id),
+            lambda m: m.max_bandwidth_mib_per_second == math.floor(link - needed),
+        )
+        for migration in (started, idle):
+            await world.stub.CancelMigration(
+                engine_pb2.CancelMigrationRequest(migration_id=migration.id)
+            )
