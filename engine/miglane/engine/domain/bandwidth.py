@@ -3,9 +3,9 @@
 - An override (MigrateVm's `max_bandwidth_mibps`, SetMigrationBandwidth) wins; 0 means no cap.
 - HYPERVISOR_DEFAULT: no cap from Miglane (0).
 - CUSTOM: `custom_mibps` per migration.
-- AUTO: the link budget of the network carrying the data, divided by the migrations sharing
-  that link, recomputed whenever that number changes (the orchestration re-sends the new cap
-  with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
+- AUTO: the link budget of the network carrying the data, divided among the migrations sharing
+  that link by their priorities' weights (below), recomputed whenever they change (the
+  orchestration re-sends the new cap with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
   of the two hosts' links on it; Mbit/s become MiB/s (x 10^6 / 8 / 2^20).
 
 When no link speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of
