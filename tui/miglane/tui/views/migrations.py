@@ -177,6 +177,13 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
     )
 
 
+# A migration of these priorities says nothing about it (most do).
+_PLAIN_PRIORITIES = (
+    engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED,
+    engine_pb2.MIGRATION_PRIORITY_NORMAL,
+)
+
+
 def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     text = Text()
     network = inventory.network_name(migration.network_id) if migration.network_id else "?"
@@ -192,6 +199,9 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         if migration.migration_uri:
             text.append(f" ({migration.migration_uri})")
         text.append("\n")
+    if migration.priority not in _PLAIN_PRIORITIES:
+        overridden = " (set on the migration)" if migration.priority_overridden else ""
+        text.append(f"Priority: {fmt.priority_label(migration.priority)}{overridden}\n")
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
     if migration.verdict_reason:
