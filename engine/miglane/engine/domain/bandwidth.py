@@ -5,8 +5,9 @@
 - CUSTOM: `custom_mibps` per migration.
 - AUTO: the link budget of the network carrying the data, divided among the migrations sharing
   that link by their priorities' weights (below), recomputed whenever they change (the
-  orchestration re-sends the new cap with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
-  of the two hosts' links on it; Mbit/s become MiB/s (x 10^6 / 8 / 2^20).
+  orchestration re-sends the new cap with MigrateChangeParams). The budget is the network's
+  `qos_mbps` when set, else the slower of the two hosts' links on it; Mbit/s become MiB/s
+  (x 10^6 / 8 / 2^20).
 
 When no link speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of
 52 MiB/s as the budget.
