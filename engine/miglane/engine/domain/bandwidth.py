@@ -331,24 +331,6 @@ def link_shares(flows: Sequence[MigrationFlow]) -> dict[str, LinkShare]:
     return shares
 
 
-def sharing_counts(flows: Sequence[MigrationFlow]) -> dict[str, int]:
-    """For each migration, how many migrations share its busier end's link."""
-    leaving: dict[tuple[str, str], int] = {}
-    entering: dict[tuple[str, str], int] = {}
-    for flow in flows:
-        out_key = (flow.source_host_id, flow.network_id)
-        in_key = (flow.destination_host_id, flow.network_id)
-        leaving[out_key] = leaving.get(out_key, 0) + 1
-        entering[in_key] = entering.get(in_key, 0) + 1
-    return {
-        flow.migration_id: max(
-            leaving[(flow.source_host_id, flow.network_id)],
-            entering[(flow.destination_host_id, flow.network_id)],
-        )
-        for flow in flows
-    }
-
-
 def bandwidth_caps(
     policy: MigrationPolicy, flows: Sequence[MigrationFlow]
 ) -> dict[str, BandwidthCap]:
