@@ -27,6 +27,7 @@ MIRRORS: list[type[IntEnum]] = [
     model.BandwidthMode,
     model.ConvergencePolicy,
     model.ConvergenceVerdict,
+    model.MigrationPriority,
     model.DiskKind,
     model.EventType,
     model.EventSeverity,

@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     MigrationFilter,
     MigrationPhase,
     MigrationPolicy,
+    MigrationPriority,
     Network,
     NetworkRole,
     Nic,
@@ -49,6 +50,7 @@ NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 SCHEMA_V2 = Path(__file__).parent / "data" / "schema_v2.sql"
 SCHEMA_V3 = Path(__file__).parent / "data" / "schema_v3.sql"
+SCHEMA_V4 = Path(__file__).parent / "data" / "schema_v4.sql"
 
 
 def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
@@ -319,3 +321,52 @@ def test_a_policy_stored_before_the_local_disk_share_reads_with_its_default() ->
     assert policy_from_json(json.dumps(stored)).local_disk_bandwidth_percent == (
         DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
     )
+
+
+def test_a_version_4_database_is_upgraded_and_its_vms_are_normal_priority(
+    tmp_path: Path,
+) -> None:
+    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V4)
+    try:
+        # Recorded before priorities were: NORMAL until an admin sets one.
+        stored = store.get_vm("vm-1")
+        assert stored == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
+        assert stored.priority is MigrationPriority.NORMAL
+        with store.transaction():
+            store.insert_cluster(cluster())
+            store.insert_host(
+                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
+            )
+            store.set_vm_priority("vm-1", MigrationPriority.HIGH)
+        # The agent's next report does not reset the admin's choice.
+        with store.transaction():
+            store.replace_host_vms(
+                "host-1", [Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 1024)]
+            )
+        stored = store.get_vm("vm-1")
+        assert stored is not None
+        assert (stored.priority, stored.memory_mib) == (MigrationPriority.HIGH, 1024)
+    finally:
+        store.close()
+
+
+def test_a_migrations_priority_and_larger_share_round_trip(store: Store) -> None:
+    queued = Migration.queued(
+        "mig-p",
+        cluster_id="cl-1",
+        vm_id="vm-1",
+        vm_name="web",
+        source_host_id="host-1",
+        created_at=NOW,
+        queue_reason="",
+        priority=MigrationPriority.LOW,
+        priority_override=MigrationPriority.HIGH,
+    )
+    granted = replace(queued, granted_mibps=700)
+    with store.transaction():
+        store.insert_migration(granted)
+    assert store.get_migration("mig-p") == granted
+    plain = replace(queued, id="mig-q", priority_override=None, priority=MigrationPriority.LOW)
+    with store.transaction():
+        store.insert_migration(plain)
+    assert store.get_migration("mig-q") == plain

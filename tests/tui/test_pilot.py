@@ -15,8 +15,9 @@ from miglane.tui.actions import ACTIONS_GROUP
 from miglane.tui.client import EngineError
 from miglane.tui.messages import MigrationChanged
 from miglane.tui.views.migrations import MIGRATION_COLUMNS
+from miglane.tui.views.vms import VM_COLUMNS
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
-from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
+from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog, PriorityDialog
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import common_pb2, engine_pb2
@@ -450,3 +451,31 @@ async def test_a_feed_that_dies_of_an_unexpected_error_is_restarted(engine: Real
         await wait_for_text(pilot, "internal error in inventory: RuntimeError('bug')")
         await wait_for_text(pilot, f"connected to {engine.address}")
         assert calls >= 2
+
+
+async def test_set_a_vms_migration_priority(engine: RealEngine) -> None:
+    """The VMs view shows each VM's priority; p asks for a new one and the engine keeps it."""
+    app = make_app(engine.client())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await select_row(pilot, "vms-table", engine.ids["web-2"])
+        table = app.query_one("#vms-table", KeyedTable)
+        column = [key for key, _ in VM_COLUMNS].index("priority")
+        assert table.cells_of(engine.ids["web-2"])[column].plain == "normal"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PriorityDialog), what="dialog")
+        await pilot.press("h")
+        await wait_for_text(pilot, "Migration priority of web-2: high")
+        assert (await engine.vm("web-2")).migration_priority == engine_pb2.MIGRATION_PRIORITY_HIGH
+        await wait_for(
+            pilot,
+            lambda: table.cells_of(engine.ids["web-2"])[column].plain == "high",
+            what="priority cell",
+        )
+        changed = (await _events(engine))[-1]
+        assert changed.type == engine_pb2.EVENT_TYPE_VM_PRIORITY_CHANGED
+        # Escape leaves it as it is.
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PriorityDialog), what="dialog")
+        await pilot.press("escape")
+        assert (await engine.vm("web-2")).migration_priority == engine_pb2.MIGRATION_PRIORITY_HIGH

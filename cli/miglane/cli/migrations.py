@@ -21,10 +21,13 @@ from miglane.cli.engine_client import (
 )
 from miglane.cli.inventory import run_command
 from miglane.cli.output import (
+    PRIORITY_CHOICES,
     enum_label,
     print_fields,
     print_json,
     print_table,
+    priority_label,
+    priority_value,
     time_left_label,
 )
 from miglane.v1.data_sent import memory_sent_sentence
@@ -43,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     migrate.add_argument("vm", help="VM id (libvirt UUID) or name")
     migrate.add_argument("--to", metavar="HOST", help="destination host id or name (manual)")
     migrate.add_argument("--bandwidth-mibps", type=int, help="override the cluster's policy")
+    migrate.add_argument(
+        "--priority", choices=PRIORITY_CHOICES, help="this migration's priority instead of the VM's"
+    )
     migrate.set_defaults(handler=run_command(_start))
 
     candidates = verbs.add_parser(
@@ -183,6 +189,7 @@ def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = Non
             ("to", _host_field(names or {}, m.destination_host_id) or "(scheduler chooses)"),
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
+            ("priority", _priority(m)),
             ("queued because", m.queue_reason),
             ("predicted finish", predicted_finish_label(m)),
             (
@@ -219,6 +226,11 @@ def _host_field(names: Mapping[str, str], host_id: str) -> str:
     return f"{name} ({host_id})" if name else host_id
 
 
+def _priority(m: Any) -> str:
+    label = priority_label(m.priority)
+    return f"{label} (set on the migration)" if m.priority_overridden else label
+
+
 def _start(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
@@ -232,6 +244,8 @@ def _start(args: argparse.Namespace) -> None:
                     f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
+        if args.priority is not None:
+            request.priority = priority_value(args.priority)
         migration = call(stub.MigrateVm, request, args.engine).migration
         names = host_names(stub, args.engine)
     print_migration(migration, args.json, names)

@@ -19,6 +19,25 @@ def enum_label(full_name: str, prefix: str) -> str:
     return name.lower().replace("_", "-") if name else "-"
 
 
+# What `vms set-priority` and `migrations start --priority` take.
+PRIORITY_CHOICES = ("high", "normal", "low")
+_PRIORITY_PREFIX = "MIGRATION_PRIORITY_"
+
+
+def priority_label(value: int) -> str:
+    """MIGRATION_PRIORITY_HIGH's number → `high`."""
+    from miglane.v1 import engine_pb2
+
+    return enum_label(engine_pb2.MigrationPriority.Name(value), _PRIORITY_PREFIX)
+
+
+def priority_value(label: str) -> Any:
+    """`high` → MIGRATION_PRIORITY_HIGH's number."""
+    from miglane.v1 import engine_pb2
+
+    return engine_pb2.MigrationPriority.Value(_PRIORITY_PREFIX + label.upper())
+
+
 # An event written before events recorded who caused them.
 UNKNOWN_ACTOR = "-"
 # A host the engine's CA issued no live certificate.

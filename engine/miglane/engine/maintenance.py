@@ -328,6 +328,7 @@ class HostMaintenance:
                     created_at=now,
                     evacuation_host_id=host_id,
                     queue_reason=say.EVACUATION_WAITING,
+                    priority=vm.priority,
                 )
                 created.append(migration)
                 written.append(events.evacuation_queued(migration, current))

@@ -25,6 +25,7 @@ from miglane.engine.domain.model import (
     Host,
     Migration,
     MigrationFilter,
+    MigrationPriority,
     Network,
     NetworkRole,
     Vm,
@@ -300,12 +301,9 @@ class Store:
         f" {ACTIVE_SQL} ORDER BY m.seq DESC LIMIT 1) AS migration_id FROM vms v WHERE TRUE"
     )
 
-    def _vm(self, row: Row) -> Vm:
-        return vm_from_row(row)
-
     def replace_host_vms(self, host_id: str, vms: Sequence[Vm]) -> None:
         """The host's VM inventory becomes `vms` (as an agent reports it). A VM reported by
-        another host moves to this one, keeping its key."""
+        another host moves to this one, keeping its key; an admin's priority is kept."""
         reported = {vm.id for vm in vms}
         for row in self._all("SELECT id FROM vms WHERE host_id = ?", (host_id,)):
             if row["id"] not in reported:
@@ -329,15 +327,18 @@ class Store:
                 ),
             )
 
+    def set_vm_priority(self, vm_id: str, priority: MigrationPriority) -> None:
+        self._db.execute("UPDATE vms SET priority = ? WHERE id = ?", (int(priority), vm_id))
+
     def get_vm(self, vm_id: str) -> Vm | None:
         row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])
-        return self._vm(row) if row else None
+        return vm_from_row(row) if row else None
 
     def vms_of_host(self, host_id: str) -> list[Vm]:
         rows = self._all(
             self._VM_SELECT + " AND v.host_id = ? ORDER BY v.seq", [*ACTIVE_ARGS, host_id]
         )
-        return [self._vm(r) for r in rows]
+        return [vm_from_row(r) for r in rows]
 
     def list_vms(self, cluster_id: str, host_id: str, after: int, limit: int) -> Page[Vm]:
         sql, args = self._VM_SELECT, list(ACTIVE_ARGS)
@@ -346,7 +347,7 @@ class Store:
         if host_id:
             sql, args = sql + " AND v.host_id = ?", [*args, host_id]
         rows, next_after = self._page(sql, args, after, limit, key="v.seq")
-        return Page([self._vm(r) for r in rows], next_after)
+        return Page([vm_from_row(r) for r in rows], next_after)
 
     # ------------------------------------------------------------ migrations
 

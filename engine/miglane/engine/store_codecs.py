@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     Migration,
     MigrationPhase,
     MigrationPolicy,
+    MigrationPriority,
     Network,
     NetworkRole,
     Nic,
@@ -131,6 +132,9 @@ def migration_json(migration: Migration) -> str:
     body["convergence_help"] = migration.convergence_help.value
     body["tried_host_ids"] = list(migration.tried_host_ids)
     body["path_proof"]["verdict"] = int(migration.path_proof.verdict)
+    body["priority"] = int(migration.priority)
+    override = migration.priority_override
+    body["priority_override"] = int(override) if override is not None else None
     return json.dumps(body)
 
 
@@ -146,6 +150,9 @@ def migration_from_json(text: str) -> Migration:
     values["convergence_help"] = Help(values.get("convergence_help", Help.NONE.value))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
     values["path_proof"] = _path_proof(values.get("path_proof") or {})
+    values["priority"] = MigrationPriority(values.get("priority", MigrationPriority.NORMAL))
+    override = values.get("priority_override")
+    values["priority_override"] = MigrationPriority(override) if override is not None else None
     return Migration(**values)
 
 
@@ -288,6 +295,7 @@ def vm_from_row(row: Row) -> Vm:
         disks=disks_from_json(row["disks"]),
         nics=vm_nics_from_json(row["nics"]),
         dirty_rates=dirty_rates_from_json(row["dirty_rates"]),
+        priority=MigrationPriority(row["priority"]),
     )
 
 

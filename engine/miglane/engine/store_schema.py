@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from miglane.engine.domain.model import MigrationPriority
 from miglane.engine.store_dialect import Database, StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# A VM's migration priority until an admin sets one.
+_NORMAL = int(MigrationPriority.NORMAL)
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE clusters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -67,7 +70,9 @@ CREATE TABLE vms (
     disks TEXT NOT NULL DEFAULT '[]',
     nics TEXT NOT NULL DEFAULT '[]',
     -- JSON list of [bytes per second, measured at], oldest first.
-    dirty_rates TEXT NOT NULL DEFAULT '[]'
+    dirty_rates TEXT NOT NULL DEFAULT '[]',
+    -- Its migration priority (MigrationPriority), set by an admin.
+    priority INTEGER NOT NULL DEFAULT {_NORMAL}
 );
 CREATE INDEX vms_host ON vms(host_id);
 CREATE INDEX vms_cluster ON vms(cluster_id);
@@ -115,6 +120,8 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     ),
     # VMs gain their dirty-rate history; those recorded before have none until measured.
     3: ("ALTER TABLE vms ADD COLUMN dirty_rates TEXT NOT NULL DEFAULT '[]'",),
+    # VMs gain their migration priority; those recorded before are NORMAL.
+    4: (f"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT {_NORMAL}",),
 }
 
 

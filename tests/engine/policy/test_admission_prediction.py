@@ -65,8 +65,15 @@ def admit_one(
     return admissions[0]
 
 
-def running_from_h1() -> tuple[tuple[Migration, Vm], ...]:
-    busy = vm("busy", on=1)
+# A running migration that converges at its half of the link (it needs ~530 MiB/s) but not at
+# what would be left if it gave the warm one the ~835 MiB/s that one needs: it cannot spare any.
+HOLDER_CANNOT_SPARE_MIBPS = 500
+
+
+def running_from_h1(
+    dirty_mibps: float = HOLDER_CANNOT_SPARE_MIBPS,
+) -> tuple[tuple[Migration, Vm], ...]:
+    busy = dirtying("busy", dirty_mibps)
     return ((migration("held", busy, to=3, phase=MigrationPhase.RUNNING), busy),)
 
 
@@ -76,11 +83,12 @@ def running_from_h1() -> tuple[tuple[Migration, Vm], ...]:
         # Converges plain: starts plain.
         (0, MigrationPolicy(), False, AdmissionVerdict.START, Help.NONE),
         (WARM_MIBPS, MigrationPolicy(), False, AdmissionVerdict.START, Help.NONE),
-        # Never converges at the share it would get; the policy allows a help that finishes it.
+        # Never converges at the share it would get, the other on its link cannot spare more;
+        # the policy allows a help that finishes it.
         (WARM_MIBPS, AUTO_CONVERGE, True, AdmissionVerdict.START, Help.AUTO_CONVERGE),
         (HOT_MIBPS, AUTO_CONVERGE, False, AdmissionVerdict.START, Help.AUTO_CONVERGE),
         (HOT_MIBPS, POST_COPY, False, AdmissionVerdict.START, Help.POST_COPY),
-        # Never converges, nothing allowed: waits.
+        # Never converges, no larger share to be had, nothing allowed: waits.
         (WARM_MIBPS, MigrationPolicy(), True, AdmissionVerdict.WAIT, Help.NONE),
         (HOT_MIBPS, MigrationPolicy(), False, AdmissionVerdict.WAIT, Help.NONE),
     ],

@@ -282,3 +282,23 @@ def carrier(network_name: str, reason: int) -> Text:
 
 def enum_label(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower().replace("_", " ")
+
+
+# The priorities an admin may set, highest first.
+PRIORITY_LABELS = ("high", "normal", "low")
+_PRIORITY_STYLES = {"high": "bold", "normal": "", "low": "dim"}
+
+
+def priority_label(value: int) -> str:
+    """MIGRATION_PRIORITY_HIGH's number → "high"."""
+    return engine_pb2.MigrationPriority.Name(value).removeprefix("MIGRATION_PRIORITY_").lower()
+
+
+def priority_value(label: str) -> int:
+    """ "high" → MIGRATION_PRIORITY_HIGH's number."""
+    return engine_pb2.MigrationPriority.Value("MIGRATION_PRIORITY_" + label.upper())
+
+
+def priority(value: int) -> Text:
+    label = priority_label(value)
+    return Text(label, style=_PRIORITY_STYLES.get(label, ""))

@@ -3,12 +3,12 @@
 A migration holds a slot from PREPARING until it finishes. The cluster's policy caps the slots
 of each source host (`max_outgoing_per_host`, default 2), of each destination host
 (`max_incoming_per_host`, default 2) and of the whole cluster (`max_concurrent_per_cluster`,
-0: no cap). Queued migrations are considered in start order (`in_start_order`: the evacuation
-migrations an evacuation's plan ranked in the plan's order, after the others, which keep their
-FIFO order); one that cannot start does not block a later one that can (a full source host
-must not hold up the rest of the cluster). A planned one also keeps to the number of
-migrations its plan has leave the source at once (fewer than the limit when that finishes
-sooner).
+0: no cap). Queued migrations are considered in `queue_order_key` order: higher priority
+first; within a priority, the migrations no evacuation plan ranked (FIFO), then the planned
+evacuation migrations in their plan's order. One that cannot start does not block a later one
+that can (a full source host must not hold up the rest of the cluster). A planned one also
+keeps to the number of migrations its plan has leave the source at once (fewer than the limit
+when that finishes sooner).
 Each one that waits gets a `queue_reason` sentence.
 
 An agent that answered RESOURCE_EXHAUSTED (busy) is skipped, as source or destination, until
@@ -19,12 +19,13 @@ taken in this same pass counted: a destination chosen at enqueue time would be s
 The destination an evacuation's plan chose is taken when it still passes every filter.
 
 A migration that may start is judged by the model (`domain.prediction`) at the bandwidth it
-would get: one that plain pre-copy would not finish starts with the help the policy allows
-that finishes it (auto-converge, else post-copy), else waits for the bandwidth it needs, the
-reason saying how much and why. Nor does one start whose share of its source's link would slow
-a running migration leaving that source (plain pre-copy, the policy's bandwidth) below what
-converges. A bandwidth the operator asked for (an override) starts as asked, the verdict on its
-record: the operator's choice wins.
+would get (its priority-weighted share): one that plain pre-copy would not finish starts with
+a larger share of its link when the others there can spare it (`domain.larger_share`), else
+with the help the policy allows that finishes it (auto-converge, else post-copy), else waits
+for the bandwidth it needs; the reason says which and why. Nor does one start whose share of
+its source's link would slow a running migration leaving that source (plain pre-copy, the
+policy's bandwidth) below what converges. A bandwidth the operator asked for (an override)
+starts as asked, the verdict on its record: the operator's choice wins.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from datetime import datetime
 from enum import Enum
 
 from miglane.engine.domain import migration_messages as say
+from miglane.engine.domain.bandwidth import MigrationFlow, bandwidth_caps, link_budget
 from miglane.engine.domain.forecast import (
     needed_bandwidth_mibps,
     queued_bandwidth_mibps,
     queued_load,
     queued_prediction,
 )
+from miglane.engine.domain.larger_share import FlowLoad, larger_share
 from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.engine.domain.migration_path import (
@@ -70,7 +73,8 @@ from miglane.engine.domain.placement import (
     manual_destination_rejections,
 )
 from miglane.engine.domain.prediction import Prediction, expected_throughput_bps, stall_reason
-from miglane.engine.domain.vm_devices import local_disk_refusal
+from miglane.engine.domain.priority import priority_weight
+from miglane.engine.domain.vm_devices import copies_local_disks, local_disk_refusal
 
 
 class AdmissionVerdict(Enum):
@@ -95,19 +99,20 @@ class Admission:
     prediction: Prediction | None = None
     # START: the help it starts with (the policy allows it; plain pre-copy would not finish).
     help: Help = Help.NONE
+    # START: the larger AUTO share it starts with, MiB/s (its fair share would not finish).
+    granted_mibps: int | None = None
 
 
-def start_order_key(migration: Migration, position: int) -> tuple[int, int]:
-    """Where a queued migration stands in the queue, `position` its place in FIFO order: the
-    ones without a plan first, FIFO; then the planned evacuation migrations by their plan's
-    rank. (A priority key goes in front of this one.)"""
-    return (migration.plan_rank, position)
+def queue_order_key(migration: Migration) -> tuple[int, int, datetime]:
+    """The order the queue considers migrations in (sorted ascending, stable): higher priority
+    first; within a priority, the migrations no evacuation plan ranked (rank 0) first, the older
+    first, then the planned evacuation migrations by their plan's rank."""
+    return (-priority_weight(migration.priority), migration.plan_rank, migration.created_at)
 
 
 def in_start_order(queued: Sequence[Migration]) -> list[Migration]:
     """`queued` (FIFO) in the order admission considers them."""
-    order = sorted(range(len(queued)), key=lambda i: start_order_key(queued[i], i))
-    return [queued[i] for i in order]
+    return sorted(queued, key=queue_order_key)
 
 
 def still_busy(busy_until: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
@@ -153,6 +158,13 @@ class _Pass:
     open_slots: int
     # The slot holders by source host.
     running_from: dict[str, list[Migration]]
+    # The priority weights of the migrations leaving each source.
+    outgoing_weight: dict[str, int]
+    # The slot holders, and the link flows of each START of this pass (`flows` adds the
+    # holders' when a larger share is considered).
+    holders: Sequence[Migration]
+    started: list[tuple[MigrationFlow, FlowLoad]]
+    _holder_flows: list[tuple[MigrationFlow, FlowLoad]] | None = None
 
     @classmethod
     def count(
@@ -184,6 +196,10 @@ class _Pass:
         running_from: dict[str, list[Migration]] = {}
         for migration in active:
             running_from.setdefault(migration.source_host_id, []).append(migration)
+        outgoing_weight: dict[str, int] = {}
+        for migration in active:
+            weight = outgoing_weight.get(migration.source_host_id, 0)
+            outgoing_weight[migration.source_host_id] = weight + priority_weight(migration.priority)
         return cls(
             by_id,
             vms,
@@ -197,7 +213,53 @@ class _Pass:
             loads,
             open_slots,
             running_from,
+            outgoing_weight,
+            active,
+            [],
         )
+
+    def flow(self, migration: Migration, help_: Help = Help.NONE) -> tuple[MigrationFlow, FlowLoad]:
+        """`migration` (placed) as a flow on its link, with what it must move."""
+        source = self.by_id[migration.source_host_id]
+        destination = self.by_id[migration.destination_host_id]
+        path = choose_migration_uri(self.networks, source, destination)
+        vm = self.vms.get(migration.vm_id)
+        flow = MigrationFlow(
+            migration.id,
+            migration.source_host_id,
+            migration.destination_host_id,
+            path.network_id,
+            link_budget(path, self.networks),
+            override_mibps=migration.bandwidth_override_mibps,
+            copies_disks=copies_local_disks(vm, self.networks.cluster),
+            priority=migration.priority,
+            granted_mibps=migration.granted_mibps,
+        )
+        return flow, FlowLoad(queued_load(vm, self.networks.cluster.policy), help_)
+
+    def flows(self) -> list[tuple[MigrationFlow, FlowLoad]]:
+        """The link flows of the slot holders and of this pass's STARTs."""
+        if self._holder_flows is None:
+            self._holder_flows = [
+                self.flow(m, m.convergence_help)
+                for m in self.holders
+                if m.source_host_id in self.by_id and m.destination_host_id in self.by_id
+            ]
+        return [*self._holder_flows, *self.started]
+
+    def after_larger_shares(self, placed: Migration, mibps: float) -> float:
+        """`mibps` (a fair share), or less when larger shares given to others at its link's
+        ends leave it less."""
+        granted = any(m.granted_mibps is not None for m in self.holders) or any(
+            flow.granted_mibps is not None for flow, _ in self.started
+        )
+        if not granted or mibps <= 0:
+            return mibps
+        candidate, _ = self.flow(placed)
+        others = [flow for flow, _ in self.flows() if set(flow.ends) & set(candidate.ends)]
+        cap = bandwidth_caps(self.networks.cluster.policy, [*others, candidate])
+        left = cap[candidate.migration_id].mibps
+        return min(mibps, float(left)) if left > 0 else mibps
 
     def busy_reason(self, view: HostView, role: str) -> str | None:
         """The wait reason when the host's agent answered busy and its retry time has not come."""
@@ -206,8 +268,19 @@ class _Pass:
             return None
         return f"{role} host {view.host.name}'s agent answered busy; retrying after {_at(until)}"
 
-    def take_slot(self, source: HostView, destination: HostView, vm: Vm) -> None:
-        """Count a START: its source's, its destination's and the cluster's slot."""
+    def take_slot(self, admission: Admission, vm: Vm) -> None:
+        """Count a START: its source's, its destination's and the cluster's slot, and its
+        flow on its link."""
+        source = self.by_id[admission.migration.source_host_id]
+        destination = self.by_id[admission.destination_host_id]
+        placed = replace(
+            admission.migration,
+            destination_host_id=destination.host.id,
+            granted_mibps=admission.granted_mibps,
+        )
+        self.started.append(self.flow(placed, admission.help))
+        weight = priority_weight(placed.priority)
+        self.outgoing_weight[source.host.id] = self.outgoing_weight.get(source.host.id, 0) + weight
         self.total += 1
         self.outgoing[source.host.id] = self.outgoing.get(source.host.id, 0) + 1
         destination_id = destination.host.id
@@ -234,7 +307,7 @@ def admit_queued(
     now: datetime,
     busy_until: Mapping[str, datetime] | None = None,
 ) -> list[Admission]:
-    """One verdict per queued migration of one cluster, in the order given (FIFO).
+    """One verdict per queued migration of one cluster, in `queue_order_key` order.
 
     `slot_holders` are the cluster's migrations that hold a slot (PREPARING or RUNNING; other
     phases are ignored), `hosts` the cluster's hosts, `vms` the cluster's VMs by id. Starting
@@ -242,7 +315,7 @@ def admit_queued(
     waits for; one that can never start as asked (its VM or host is gone, its manual
     destination is out of service, no host at all can take it) fails with the reason."""
     state = _Pass.count(slot_holders, hosts, vms, networks, now, busy_until or {})
-    return [_admit(migration, state) for migration in queued]
+    return [_admit(migration, state) for migration in in_start_order(queued)]
 
 
 def _admit(migration: Migration, state: _Pass) -> Admission:
@@ -265,7 +338,7 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
         if stalled is not None:
             admission = Admission(migration, AdmissionVerdict.WAIT, reason=stalled)
     if admission.verdict is AdmissionVerdict.START:
-        state.take_slot(source, state.by_id[admission.destination_host_id], vm)
+        state.take_slot(admission, vm)
         state.running_from.setdefault(source.host.id, []).append(
             replace(
                 migration,
@@ -277,25 +350,32 @@ def _admit(migration: Migration, state: _Pass) -> Admission:
 
 
 def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admission:
-    """A START as the model sees it at the bandwidth it would get: plain, with a help the policy
-    allows, or (never converging) a WAIT for the bandwidth it needs."""
+    """A START as the model sees it at the bandwidth it would get: plain, with a larger share
+    of its link, with a help the policy allows, or (never converging) a WAIT for the bandwidth
+    it needs."""
     placed = replace(admission.migration, destination_host_id=admission.destination_host_id)
     policy = state.networks.cluster.policy
     leaving = state.outgoing.get(source.host.id, 0)
-    mibps = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, leaving)
+    weight = state.outgoing_weight.get(source.host.id, 0)
+    mibps = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, leaving, weight)
+    mibps = state.after_larger_shares(placed, mibps)
     if mibps <= 0:
         return admission  # the link's speed is unknown: nothing to judge by
     prediction = queued_prediction(vm, policy, mibps)
     judged = replace(admission, prediction=prediction, help=prediction.help)
+    if prediction.verdict is ConvergenceVerdict.CONVERGES and prediction.help is Help.NONE:
+        return judged
+    overridden = admission.migration.bandwidth_override_mibps is not None
+    load = queued_load(vm, policy)
+    if not overridden:
+        larger = _with_larger_share(judged, placed, mibps, state)
+        if larger is not None:
+            return larger
     if prediction.verdict is not ConvergenceVerdict.NEVER_CONVERGES:
-        if prediction.help is Help.NONE:
-            return judged
-        load = queued_load(vm, policy)
         why = stall_reason(load, expected_throughput_bps(mibps))
         return replace(judged, reason=say.started_with_help(prediction.help.value, why))
-    if admission.migration.bandwidth_override_mibps is not None:
+    if overridden:
         return judged  # the operator's bandwidth: started as asked, the verdict on its record
-    load = queued_load(vm, policy)
     needed = needed_bandwidth_mibps(load)
     most = queued_bandwidth_mibps(placed, vm, state.by_id, state.networks, 0)
     dirty_mibps = load.dirty_rate_bps / MIB
@@ -332,6 +412,37 @@ def _would_stall(migration: Migration, source: HostView, state: _Pass) -> str | 
         ):
             return say.would_stall(holder.vm_name or holder.vm_id, slowed)
     return None
+
+
+def _with_larger_share(
+    judged: Admission, placed: Migration, fair_mibps: float, state: _Pass
+) -> Admission | None:
+    """`judged` started plain with the larger share of its link at which it converges, when
+    the others at its link's ends can spare it (None: they cannot)."""
+    policy = state.networks.cluster.policy
+    vm = state.vms.get(placed.vm_id)
+    load = queued_load(vm, policy)
+    needed = needed_bandwidth_mibps(load)
+    candidate, _ = state.flow(placed)
+    others = state.flows()
+    granted = larger_share(
+        policy,
+        candidate,
+        needed,
+        [flow for flow, _ in others],
+        {flow.migration_id: flow_load for flow, flow_load in others},
+    )
+    if granted is None or granted <= fair_mibps:
+        return None
+    prediction = queued_prediction(vm, policy, granted)
+    why = stall_reason(load, expected_throughput_bps(fair_mibps))
+    return replace(
+        judged,
+        prediction=prediction,
+        help=Help.NONE,
+        granted_mibps=granted,
+        reason=say.started_with_larger_share(granted, fair_mibps, why),
+    )
 
 
 def _check_vm(migration: Migration, state: _Pass) -> Admission | None:

@@ -51,6 +51,7 @@ from miglane.engine.domain.placement import (
     scale_and_speeds,
 )
 from miglane.engine.domain.prediction import Prediction
+from miglane.engine.domain.priority import priority_weight
 from miglane.engine.domain.vm_devices import missing_networks
 
 # Two moments closer than this are one (float sums of durations).
@@ -100,10 +101,11 @@ class Schedule:
     finish_s: float
 
 
-def start_order_key(nominal_s: float, vm: Vm) -> tuple[float, int, str, str]:
-    """The start order: the longest predicted migration (`nominal_s`) first, then the larger
-    data, then by name. (A priority would go in front of it.)"""
-    return (-nominal_s, -vm.data_bytes, vm.name, vm.id)
+def start_order_key(nominal_s: float, vm: Vm) -> tuple[int, float, int, str, str]:
+    """The start order: the higher migration priority first (an admin's word wins over the
+    makespan), then the longest predicted migration (`nominal_s`), then the larger data, then
+    by name."""
+    return (-priority_weight(vm.priority), -nominal_s, -vm.data_bytes, vm.name, vm.id)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from miglane.engine.domain.bandwidth import bandwidth_cap, link_budget
+from miglane.engine.domain.bandwidth import LinkShare, bandwidth_cap, link_budget
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
@@ -37,6 +37,7 @@ from miglane.engine.domain.prediction import (
     expected_throughput_bps,
     predict,
 )
+from miglane.engine.domain.priority import priority_weight
 from miglane.engine.domain.vm_devices import copies_local_disks
 
 # A queued migration's predicted finish slides with the clock while it waits: rewrite the
@@ -76,7 +77,7 @@ def share_mibps(
     path: MigrationPath,
     vm: Vm | None,
     networks: ClusterNetworks,
-    sharing: int,
+    sharing: int | LinkShare,
     override_mibps: int | None = None,
 ) -> float:
     """The MiB/s a migration of `vm` over `path` gets, `sharing` migrations (itself included)
@@ -90,7 +91,11 @@ def share_mibps(
         override_mibps,
         copies_local_disks(vm, networks.cluster),
     )
-    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / max(sharing, 1)
+    if cap.mibps > 0:
+        return float(cap.mibps)
+    if isinstance(sharing, LinkShare):
+        return sharing.part(budget.mibps)
+    return budget.mibps / max(sharing, 1)
 
 
 def queued_bandwidth_mibps(
@@ -99,14 +104,19 @@ def queued_bandwidth_mibps(
     hosts: Mapping[str, HostView],
     networks: ClusterNetworks,
     leaving_source: int,
+    leaving_weight: int | None = None,
 ) -> float:
     """The MiB/s a queued migration would get if admitted now, `leaving_source` migrations
+    of priority weights adding up to `leaving_weight` (None: its own priority's, each)
     already leaving its source."""
     source = hosts.get(migration.source_host_id)
     if source is None:
         return 0.0
     path = _queued_path(migration, source, hosts, networks)
-    return share_mibps(path, vm, networks, leaving_source + 1, migration.bandwidth_override_mibps)
+    weight = priority_weight(migration.priority)
+    others = leaving_source * weight if leaving_weight is None else leaving_weight
+    share = LinkShare(leaving_source + 1, weight, others + weight, migration.priority)
+    return share_mibps(path, vm, networks, share, migration.bandwidth_override_mibps)
 
 
 def with_prediction(migration: Migration, prediction: Prediction, now: datetime) -> Migration:

@@ -17,6 +17,10 @@ def queued_for_evacuation(vm_name: str, host: str) -> str:
     return f"migration of VM {vm_name!r} queued to evacuate host {host!r}"
 
 
+def priority_changed(vm_name: str, previous: str, priority: str) -> str:
+    return f"migration priority of VM {vm_name!r} changed from {previous} to {priority}"
+
+
 def fell_back(vm_name: str, source: str, destination: str, detail: str) -> str:
     return (
         f"migration of VM {vm_name!r} from {source} to {destination} falls back to the "
@@ -131,6 +135,15 @@ def source_refused(source: str, detail: str) -> str:
 def started_with_help(help_name: str, why: str) -> str:
     """Why a migration started with a help: plain pre-copy would not converge."""
     return f"started with {help_name}: {why}"
+
+
+def started_with_larger_share(granted_mibps: int, fair_mibps: float, why: str) -> str:
+    """Why a migration started with a larger share of its link than its fair one."""
+    return (
+        f"started with a larger share: {granted_mibps} MiB/s of its link, taken from the others "
+        f"there, instead of its fair {fair_mibps:.0f} MiB/s, at which it would not converge: "
+        f"{why}"
+    )
 
 
 def waits_for_bandwidth(needed_mibps: int, dirty_mibps: float, free_mibps: float) -> str:

@@ -72,6 +72,20 @@ class Help(Enum):
     POST_COPY = "post-copy"
 
 
+class MigrationPriority(IntEnum):
+    """How much a VM's migration matters to the admin (`domain.priority`): the higher one is
+    admitted first and gets the larger AUTO share of a link."""
+
+    UNSPECIFIED = 0
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 class FallbackReason(IntEnum):
     UNSPECIFIED = 0
     NONE = 1
@@ -161,6 +175,7 @@ class EventType(IntEnum):
     VM_UNPLACED = 20
     CERTIFICATE_EXPIRING = 21
     MIGRATION_OFF_PATH = 22
+    VM_PRIORITY_CHANGED = 23
 
 
 class EventSeverity(IntEnum):
@@ -422,6 +437,8 @@ class Vm:
     nics: tuple[VmNic, ...] = ()
     # Its agent's dirty-rate measurements, oldest first (an agent report carries the latest).
     dirty_rates: tuple[DirtyRateSample, ...] = ()
+    # Set by an admin (SetVmMigrationPriority); an agent report never changes it.
+    priority: MigrationPriority = MigrationPriority.NORMAL
 
     @property
     def dirty_rate(self) -> DirtyRateSample | None:
@@ -536,6 +553,14 @@ class Migration:
     # Proof of path: the NIC of the carrying network on the source (set at admission) and,
     # once the agent reported its NIC counters, the verdict (`domain.path_proof`).
     path_proof: PathProof = field(default_factory=PathProof)
+    # The priority in force: the request's override, else its VM's priority (followed while
+    # the migration is active).
+    priority: MigrationPriority = MigrationPriority.NORMAL
+    # MigrateVm's per-call priority; None: the VM's priority decides.
+    priority_override: MigrationPriority | None = None
+    # The larger AUTO share admission gave it, MiB/s, because its fair share would never
+    # converge (`domain.admission`); None: the fair share.
+    granted_mibps: int | None = None
 
     @property
     def active(self) -> bool:
@@ -558,6 +583,8 @@ class Migration:
         evacuation_host_id: str = "",
         bandwidth_override_mibps: int | None = None,
         max_bandwidth_mibps: int = 0,
+        priority: MigrationPriority = MigrationPriority.NORMAL,
+        priority_override: MigrationPriority | None = None,
     ) -> Migration:
         """A new migration waiting for the queue (MigrateVm, a rerun, an evacuation)."""
         return cls(
@@ -575,6 +602,8 @@ class Migration:
             bandwidth_override_mibps=bandwidth_override_mibps,
             max_bandwidth_mibps=max_bandwidth_mibps,
             queue_reason=queue_reason,
+            priority=priority_override or priority,
+            priority_override=priority_override,
         )
 
 

@@ -22,6 +22,7 @@ from miglane.engine.domain.evacuation import UnplacedVm
 from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.path_proof import path_summary
 from miglane.engine.domain.placement import DestinationAssessment
+from miglane.engine.domain.priority import validate_priority
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.v1 import agent_pb2, common_pb2, engine_pb2
 
@@ -352,6 +353,7 @@ def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
             )
             for sample in vm.dirty_rates
         ],
+        migration_priority=_pb(vm.priority),
     )
 
 
@@ -412,6 +414,9 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         expected_finish_at=_timestamp(migration.predicted_finish_at),
         verdict=_pb(migration.verdict),
         verdict_reason=migration.verdict_reason,
+        priority=_pb(migration.priority),
+        priority_overridden=migration.priority_override is not None,
+        granted_bandwidth_mib_per_second=migration.granted_mibps or 0,
         path_proof=path_proof_to_proto(migration.path_proof),
     )
 
@@ -480,6 +485,13 @@ def bandwidth_override(request: engine_pb2.MigrateVmRequest) -> int | None:
     if request.HasField("max_bandwidth_mib_per_second"):
         return request.max_bandwidth_mib_per_second
     return None
+
+
+def priority_override(request: engine_pb2.MigrateVmRequest) -> model.MigrationPriority | None:
+    """MigrateVm's per-call priority; None (UNSPECIFIED): the VM's."""
+    if request.priority == engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED:
+        return None
+    return validate_priority("priority", request.priority)
 
 
 # ---------------------------------------------------------------- AgentService messages

@@ -256,5 +256,7 @@ def _rerun(
         evacuation_host_id=failed.evacuation_host_id,
         bandwidth_override_mibps=failed.bandwidth_override_mibps,
         queue_reason=say.RERUN_WAITING,
+        priority=failed.priority,
+        priority_override=failed.priority_override,
     )
     return [rerun], [events.rerun(rerun, decision.reason, failed.id)]

@@ -178,6 +178,13 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
     )
 
 
+# A migration of these priorities says nothing about it (most do).
+_PLAIN_PRIORITIES = (
+    engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED,
+    engine_pb2.MIGRATION_PRIORITY_NORMAL,
+)
+
+
 def _append_path_proof(text: Text, migration: engine_pb2.Migration) -> None:
     """The proof of path the source's NIC counters gave, flagged when the data left by
     another NIC; nothing before it was measured, nor while too little data was sent to tell."""
@@ -208,6 +215,9 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         if migration.migration_uri:
             text.append(f" ({migration.migration_uri})")
         text.append("\n")
+    if migration.priority not in _PLAIN_PRIORITIES:
+        overridden = " (set on the migration)" if migration.priority_overridden else ""
+        text.append(f"Priority: {fmt.priority_label(migration.priority)}{overridden}\n")
     _append_path_proof(text, migration)
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
