@@ -33,6 +33,7 @@ def gauge(used: int, capacity: int, width: int = GAUGE_WIDTH) -> Text:
     if used > 0:
         filled = max(filled, 1)
     style = "bold red" if share > 1 else "yellow" if share >= 0.8 else "green"
-    text = Text(GAUGE_FILLED * filled, style=style)
+    text = Text()
+    text.append(GAUGE_FILLED * filled, style=style)
     text.append(GAUGE_EMPTY * (width - filled), style="dim")
     return text

@@ -280,6 +280,7 @@ class EvacuationProgress:
     """Where the VMs of one host's evacuation are: each VM counted once, by its newest
     migration tagged with the host."""
 
+    # Moved: migrated off the host.
     left: int = 0
     running: int = 0
     queued: int = 0

@@ -27,14 +27,15 @@ HOST_COLUMNS = [
     ("cluster", "Cluster"),
     ("host", "Host"),
     ("status", "Status"),
+    ("evacuation", "Evacuation"),
     ("reason", "Reason"),
     ("certificate", "Cert days"),
     ("networks", "Networks (link)"),
     ("out", "Out"),
     ("in", "In"),
     ("vms", "VMs"),
-    ("evacuation", "Evacuation"),
 ]
+EVACUATION_COLUMN = [key for key, _ in HOST_COLUMNS].index("evacuation")
 ATTACHMENT_COLUMNS = [
     ("network", "Network"),
     ("nic", "NIC"),
@@ -42,8 +43,8 @@ ATTACHMENT_COLUMNS = [
     ("link", "Link"),
     ("speed", "Speed"),
     ("mtu", "MTU"),
-    ("egress", "Migrations out (of link)"),
-    ("ingress", "Migrations in (of link)"),
+    ("egress", "Migration data out"),
+    ("ingress", "Migration data in"),
 ]
 EVACUATING = engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE
 # Seconds between redraws of the live parts (evacuations, link traffic), which follow the
@@ -118,7 +119,9 @@ class HostsView(View):
         for host in inventory.hosts.values():
             cells = self.table.cells_of(host.id)
             if cells is not None and host.status == EVACUATING:
-                self.table.put(host.id, (*cells[:-1], _evacuation_cell(host, board)))
+                shown = list(cells)
+                shown[EVACUATION_COLUMN] = _evacuation_cell(host, board)
+                self.table.put(host.id, shown)
         self._show_attachments()
 
     def _show_attachments(self) -> None:
@@ -200,25 +203,25 @@ def _host_row(
         Text(inventory.cluster_name(host.cluster_id)),
         Text(host.name),
         fmt.host_status(host.status),
+        _evacuation_cell(host, board),
         Text(host.status_reason or "-", style=reason_style if host.status_reason else "dim"),
         fmt.certificate_days(host),
         networks or Text("no networks", style="dim"),
         Text(str(host.outgoing_migration_count)),
         Text(str(host.incoming_migration_count)),
         Text(str(vm_count)),
-        _evacuation_cell(host, board),
     )
 
 
 def _evacuation_cell(host: engine_pb2.Host, board: MigrationBoard) -> Text:
-    """ "▇▇▇░░░░░ 1/3 left" while the host is being evacuated; a dim "-" otherwise."""
+    """ "▇▇▇░░░░░ 1/3 moved" while the host is being evacuated; a dim "-" otherwise."""
     if host.status != EVACUATING:
         return Text("-", style="dim")
     progress = evacuation_progress(host.id, board)
     if not progress.total:
         return Text("starting", style="yellow")
     cell = gauge(progress.left, progress.total)
-    cell.append(f" {progress.left}/{progress.total} left")
+    cell.append(f" {progress.left}/{progress.total} moved")
     if progress.failed:
         cell.append(f" {progress.failed} failed", style="bold red")
     return cell
@@ -231,7 +234,7 @@ def _evacuation_summary(host: engine_pb2.Host, progress: EvacuationProgress) -> 
         text.append("no migration started yet", style="yellow")
         return text
     text.append_text(gauge(progress.left, progress.total, width=20))
-    text.append(f" {progress.left} of {progress.total} VMs left · {progress.running} running · ")
+    text.append(f" {progress.left} of {progress.total} VMs moved · {progress.running} running · ")
     text.append(f"{progress.queued} queued · ")
     text.append(f"{progress.failed} failed", style="bold red" if progress.failed else "")
     text.append(" · finishes ")
@@ -251,7 +254,7 @@ def _traffic_cell(used: int, traffic: LinkTraffic) -> Text:
     """ "▇▇▇░░░░░ 312.0 MiB/s of 1.2 GiB/s": one direction's migration data against the
     link's speed."""
     cell = gauge(used, traffic.capacity_bytes_per_second)
-    cell.append(f" {fmt.size(used) if used else '0'}/s of ", style="" if used else "dim")
+    cell.append(f" {fmt.size(used) if used else '0 B'}/s of ", style="" if used else "dim")
     if traffic.capacity_bytes_per_second:
         cell.append(f"{fmt.size(traffic.capacity_bytes_per_second)}/s")
     else:
