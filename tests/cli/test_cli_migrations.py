@@ -7,7 +7,7 @@ import pytest
 from cli_support import run_json, wait_for
 
 from miglane.cli.main import main
-from miglane.cli.migrations import MIB, disk_copy_label, print_migration
+from miglane.cli.migrations import MIB, disk_copy_label, path_label, print_migration
 from miglane.v1 import engine_pb2
 
 
@@ -117,3 +117,57 @@ def test_list_and_show_name_the_hosts(
     )
     assert fields["from"] == f"fake-host1 ({hosts['fake-host1']})"
     assert fields["to"] == f"fake-host0 ({hosts['fake-host0']})"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "flagged"),
+    [(engine_pb2.PATH_VERDICT_CONFIRMED, False), (engine_pb2.PATH_VERDICT_OFF_PATH, True)],
+)
+def test_show_gives_the_proof_of_path_and_flags_a_misroute(
+    capsys: pytest.CaptureFixture[str], verdict: int, flagged: bool
+) -> None:
+    summary = "migration: 257 MiB over mig0 for 256 MiB of memory"
+    migration = engine_pb2.Migration(
+        id="m1", path_proof=engine_pb2.MigrationPathProof(verdict=verdict, summary=summary)
+    )
+    print_migration(migration, as_json=False)
+    path = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "path"]
+    assert len(path) == 1 and path[0].endswith(summary)
+    assert ("OFF PATH" in path[0]) is flagged
+
+
+def test_show_has_no_path_before_it_is_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    print_migration(engine_pb2.Migration(id="m1"), as_json=False)
+    path = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "path"]
+    assert path_label(engine_pb2.Migration(id="m1")) == ""
+    assert [line.split() for line in path] == [["path", "-"]]
+
+
+def test_set_a_vms_priority_and_start_with_a_per_call_one(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    code = main(["vms", "set-priority", "fake-host0-vm1", "high", "--engine", e])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == "VM fake-host0-vm1: migration priority high"
+    main(["vms", "list", "--engine", e])
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].split().index("PRIORITY")
+    by_name = {line.split()[1]: line.split()[column] for line in lines[2:]}
+    assert by_name["fake-host0-vm1"] == "high" and by_name["fake-host0-vm0"] == "normal"
+    main(["vms", "show", "fake-host0-vm1", "--engine", e])
+    shown = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["migration", "priority", "high"] in shown
+    # A word it does not know: argparse refuses it before any call.
+    with pytest.raises(SystemExit):
+        main(["vms", "set-priority", "fake-host0-vm1", "urgent", "--engine", e])
+    assert "invalid choice: 'urgent'" in capsys.readouterr().err
+    started = run_json(
+        capsys, e, "migrations", "start", "fake-host0-vm1", "--priority", "low",
+        "--bandwidth-mibps", "1",
+    )  # fmt: skip
+    assert started["priority"] == "MIGRATION_PRIORITY_LOW" and started["priority_overridden"]
+    main(["migrations", "show", started["id"], "--engine", e])
+    assert "low (set on the migration)" in capsys.readouterr().out
+    run_json(capsys, e, "migrations", "cancel", started["id"])

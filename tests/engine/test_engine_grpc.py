@@ -24,6 +24,8 @@ from miglane.v1 import engine_pb2 as pb
 from miglane.v1.request_ranges import STORABLE_MAX
 from miglane.v1.rich_errors import error_details
 
+pytestmark = pytest.mark.both_store_backends
+
 MANAGEMENT, DISPLAY, MIGRATION = 1, 2, 3
 
 

@@ -115,6 +115,10 @@ def test_history_holds_a_minute() -> None:
 # ------------------------------------------------------------------ evacuation
 
 
+# A host from an engine without a plan of its evacuation: no evacuation_finish_at.
+EVACUATING_HOST = engine_pb2.Host(id="h1")
+
+
 def _evacuating(
     vm: str,
     phase: int,
@@ -175,12 +179,19 @@ def _evacuating(
 def test_evacuation_progress(
     migrations: list[engine_pb2.Migration], expected: EvacuationProgress
 ) -> None:
-    assert evacuation_progress("h1", migrations) == expected
+    assert evacuation_progress(EVACUATING_HOST, migrations) == expected
+
+
+def test_evacuation_finish_is_the_engines_plan_when_it_has_one() -> None:
+    host = engine_pb2.Host(id="h1", evacuation_finish_at=Timestamp(seconds=1000))
+    progress = evacuation_progress(host, [_evacuating("a", RUNNING, finish=500)])
+    assert progress.predicted_finish == Timestamp(seconds=1000)
 
 
 def test_evacuation_total_counts_each_vm() -> None:
     progress = evacuation_progress(
-        "h1", [_evacuating("a", COMPLETED), _evacuating("b", RUNNING), _evacuating("c", FAILED)]
+        EVACUATING_HOST,
+        [_evacuating("a", COMPLETED), _evacuating("b", RUNNING), _evacuating("c", FAILED)],
     )
     assert progress.total == 3
 

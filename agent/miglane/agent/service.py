@@ -29,7 +29,7 @@ from miglane.agent.domain.errors import (
     ResourceExhausted,
     Unsupported,
 )
-from miglane.agent.domain.job import JobPlan, JobStatus
+from miglane.agent.domain.job import JobPlan, JobStatus, NicCounters
 from miglane.agent.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.agent.domain.model import (
     MIB,
@@ -93,6 +93,11 @@ def refusal(error: DriverError, doing: str, reason: Reason | None = None) -> Dom
     return cls(f"{doing}: {error.message}", reason=reason or implied)
 
 
+def _refuse_unless_migratable(domain: DomainInfo) -> None:
+    if not is_live_migratable(domain.state):
+        raise FailedPrecondition(not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING)
+
+
 class Agent:
     """One host's agent. Use `await start()` before serving and `await stop()` after."""
 
@@ -106,6 +111,7 @@ class Agent:
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
+        nic_counters: Callable[[], NicCounters] | None = host_nics.tx_bytes_by_nic,
         max_workers: int = 8,
     ) -> None:
         if max_outgoing < 1:
@@ -123,7 +129,9 @@ class Agent:
             max_workers=max_workers, thread_name_prefix="agent-hv"
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
+        self.monitor = JobMonitor(
+            driver, self._blocking, self._publish, poll_interval, nic_counters
+        )
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 
@@ -265,7 +273,7 @@ class Agent:
         self._refuse_known_id(request.migration_id)
         self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
-        self._refuse_unless_migratable(domain)
+        _refuse_unless_migratable(domain)
         check_local_disks(domain, request)
         self._refuse_when_busy(request.vm_id, domain.name)
         job = self._new_job(request, checked, domain)
@@ -297,13 +305,6 @@ class Agent:
         except DriverError as e:
             raise refusal(e, f"VM {vm_id}") from e
         return domain
-
-    @staticmethod
-    def _refuse_unless_migratable(domain: DomainInfo) -> None:
-        if not is_live_migratable(domain.state):
-            raise FailedPrecondition(
-                not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING
-            )
 
     def _refuse_when_busy(self, vm_id: str, vm_name: str) -> None:
         """One job per VM, none while stopping, at most `max_outgoing` at once."""
@@ -384,6 +385,7 @@ class Agent:
             copy_disks=tuple(d.target for d in copied_disks(request, domain)),
             disks_uri=str(checked.disks_uri or ""),
         )
+        await self.monitor.take_nic_baseline(job)  # the last moment before data moves
         self._run_call(job, self.driver.migrate, request.vm_id, params)
 
     async def _until_started(self, job: Job, domain: DomainInfo) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,16 @@ from miglane.cli.engine_client import (
     resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
-from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.cli.output import (
+    PRIORITY_CHOICES,
+    enum_label,
+    print_fields,
+    print_json,
+    print_table,
+    priority_label,
+    priority_value,
+    time_left_label,
+)
 from miglane.v1.data_sent import memory_sent_sentence
 
 MIB = 1024 * 1024
@@ -38,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     migrate.add_argument("vm", help="VM id (libvirt UUID) or name")
     migrate.add_argument("--to", metavar="HOST", help="destination host id or name (manual)")
     migrate.add_argument("--bandwidth-mibps", type=int, help="override the cluster's policy")
+    migrate.add_argument(
+        "--priority", choices=PRIORITY_CHOICES, help="this migration's priority instead of the VM's"
+    )
     migrate.set_defaults(handler=run_command(_start))
 
     candidates = verbs.add_parser(
@@ -96,15 +107,7 @@ def predicted_finish_label(m: Any, now: datetime | None = None) -> str:
     """The predicted finish, "in 2m10s"; empty when none was predicted."""
     if not m.HasField("expected_finish_at"):
         return ""
-    now = now or datetime.now(UTC)
-    left = math.ceil((m.expected_finish_at.ToDatetime(tzinfo=UTC) - now).total_seconds())
-    if left <= 0:
-        return "due"
-    hours, rest = divmod(left, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"in {hours}h{minutes:02d}m"
-    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+    return time_left_label(m.expected_finish_at.ToDatetime(tzinfo=UTC), now)
 
 
 def verdict_label(m: Any) -> str:
@@ -161,6 +164,18 @@ def disk_copy_label(m: Any) -> str:
     return f"{m.disk_processed_bytes / MIB:.0f} of {m.disk_total_bytes / MIB:.0f} MiB copied"
 
 
+def path_label(m: Any) -> str:
+    """The proof of path, e.g. "migration: 257 MiB over mig0 for 256 MiB of memory", flagged
+    when the data left by another NIC; empty before the agent measured it."""
+    from miglane.v1 import engine_pb2
+
+    if not m.HasField("path_proof"):
+        return ""
+    if m.path_proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        return f"⚠ OFF PATH {m.path_proof.summary}"
+    return str(m.path_proof.summary)
+
+
 def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = None) -> None:
     if as_json:
         print_json(m)
@@ -174,6 +189,7 @@ def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = Non
             ("to", _host_field(names or {}, m.destination_host_id) or "(scheduler chooses)"),
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
+            ("priority", _priority(m)),
             ("queued because", m.queue_reason),
             ("predicted finish", predicted_finish_label(m)),
             (
@@ -195,6 +211,7 @@ def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = Non
             ("network", network_label(m)),
             ("fallback detail", m.fallback_detail),
             ("migration uri", m.migration_uri),
+            ("path", path_label(m)),
             (
                 "downtime",
                 f"{m.downtime.ToMilliseconds()} ms" if m.downtime.ToMilliseconds() else "",
@@ -207,6 +224,11 @@ def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = Non
 def _host_field(names: Mapping[str, str], host_id: str) -> str:
     name = names.get(host_id)
     return f"{name} ({host_id})" if name else host_id
+
+
+def _priority(m: Any) -> str:
+    label = priority_label(m.priority)
+    return f"{label} (set on the migration)" if m.priority_overridden else label
 
 
 def _start(args: argparse.Namespace) -> None:
@@ -222,6 +244,8 @@ def _start(args: argparse.Namespace) -> None:
                     f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
+        if args.priority is not None:
+            request.priority = priority_value(args.priority)
         migration = call(stub.MigrateVm, request, args.engine).migration
         names = host_names(stub, args.engine)
     print_migration(migration, args.json, names)

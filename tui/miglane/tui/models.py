@@ -297,18 +297,18 @@ class EvacuationProgress:
 
 
 def evacuation_progress(
-    host_id: str, migrations: Iterable[engine_pb2.Migration]
+    host: engine_pb2.Host, migrations: Iterable[engine_pb2.Migration]
 ) -> EvacuationProgress:
     newest_by_vm: dict[str, engine_pb2.Migration] = {}
     for migration in migrations:
-        if migration.evacuation_host_id != host_id:
+        if migration.evacuation_host_id != host.id:
             continue
         known = newest_by_vm.get(migration.vm_id)
         if known is None or _created(migration) >= _created(known):
             newest_by_vm[migration.vm_id] = migration
     counts = Counter(migration.phase for migration in newest_by_vm.values())
     under_way = [m for m in newest_by_vm.values() if m.phase in ACTIVE_PHASES]
-    finish = evacuation_predicted_finish(under_way)
+    finish = evacuation_predicted_finish(host, under_way)
     return EvacuationProgress(
         left=counts[common_pb2.MIGRATION_PHASE_COMPLETED],
         running=counts[common_pb2.MIGRATION_PHASE_RUNNING]
@@ -322,11 +322,13 @@ def evacuation_progress(
 
 
 def evacuation_predicted_finish(
-    under_way: Iterable[engine_pb2.Migration],
+    host: engine_pb2.Host, under_way: Iterable[engine_pb2.Migration]
 ) -> Timestamp | None:
-    """When the evacuation should be over: the latest predicted finish of its migrations
-    still queued or running. (The engine's own prediction for the whole evacuation, which
-    counts the queue's waits, belongs here once the API carries it.)"""
+    """When the evacuation should be over: the engine's plan for it (which counts the
+    queue's waits), else, from an engine without one, the latest predicted finish of its
+    migrations still queued or running."""
+    if host.HasField("evacuation_finish_at"):
+        return host.evacuation_finish_at
     finishes = [m.expected_finish_at for m in under_way if m.HasField("expected_finish_at")]
     return max(finishes, key=lambda t: (t.seconds, t.nanos), default=None)
 

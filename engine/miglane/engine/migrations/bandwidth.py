@@ -72,6 +72,8 @@ class BandwidthBalancer:
                     copies_disks=copies_local_disks(
                         state.vms.get(migration.vm_id), state.networks.cluster
                     ),
+                    priority=live.priority,
+                    granted_mibps=migration.granted_mibps,
                 )
             )
         return flows

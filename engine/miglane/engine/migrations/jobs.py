@@ -214,7 +214,9 @@ class JobRunner:
                 return None, [], []
             running = apply_sample(current, sample, now)
             if running.phase in FINAL_PHASES:
-                return running, [running], []  # finished before we looked: on_sample ends it
+                # Finished before we looked: recorded as started here; the follower ends it
+                # from the agent's final status, with its event (completion, proof of path).
+                running = apply_sample(current, replace(sample, phase=MigrationPhase.RUNNING), now)
             # Its queue reason, while preparing, says why it was given a help (if it was).
             started = events.started(running, source_name, destination_name, current.queue_reason)
             return running, [running], [started]
@@ -222,9 +224,6 @@ class JobRunner:
         self._refusals.pop(migration_id, None)
         running = await self._ledger.write(work)
         if running is None:
-            return
-        if running.phase in FINAL_PHASES:
-            await self._follower.on_sample(migration_id, sample)
             return
         self._follower.follow(migration_id)
         if self._cancels.asked(migration_id):

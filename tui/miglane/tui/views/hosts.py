@@ -1,12 +1,13 @@
-"""Hosts: status with its reason, an evacuation's progress, each network's attachment and link
-with the migration traffic crossing it, migrations out and in."""
+"""Hosts: status with its reason (while evacuating: VMs left and the predicted finish), an
+evacuation's progress, each network's attachment and link with the migration traffic crossing
+it, migrations out and in."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
 from miglane.tui import format as fmt
 from miglane.tui.charts import gauge
@@ -157,7 +158,7 @@ class HostsView(View):
     def _show_evacuation(self, host: engine_pb2.Host | None) -> None:
         evacuating = host is not None and host.status == EVACUATING
         if evacuating and host is not None:
-            progress = evacuation_progress(host.id, self.context.board)
+            progress = evacuation_progress(host, self.context.board)
             summary = _evacuation_summary(host, progress)
             if summary != self._shown_evacuation:
                 self._shown_evacuation = summary
@@ -166,8 +167,8 @@ class HostsView(View):
         if self.evacuation.display != evacuating:
             self.evacuation.display = evacuating
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "hosts-table":
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id == "hosts-table":
             self._show_attachments()
             self.update_bindings()
 
@@ -202,7 +203,7 @@ def _host_row(
     return (
         Text(inventory.cluster_name(host.cluster_id)),
         Text(host.name),
-        fmt.host_status(host.status),
+        fmt.evacuation(host) or fmt.host_status(host.status),
         _evacuation_cell(host, board),
         Text(host.status_reason or "-", style=reason_style if host.status_reason else "dim"),
         fmt.certificate_days(host),
@@ -217,7 +218,7 @@ def _evacuation_cell(host: engine_pb2.Host, board: MigrationBoard) -> Text:
     """ "▇▇▇░░░░░ 1/3 moved" while the host is being evacuated; a dim "-" otherwise."""
     if host.status != EVACUATING:
         return Text("-", style="dim")
-    progress = evacuation_progress(host.id, board)
+    progress = evacuation_progress(host, board)
     if not progress.total:
         return Text("starting", style="yellow")
     cell = gauge(progress.left, progress.total)

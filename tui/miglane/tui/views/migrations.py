@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Static
 
 from miglane.tui import format as fmt
 from miglane.tui.charts import sparkline
@@ -143,7 +143,7 @@ class MigrationsView(View):
             self._shown_chart = chart
             self.chart.update(chart, layout=False)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
         self.update_bindings()
 
@@ -232,6 +232,28 @@ def history_chart(samples: list[MigrationSample], migration: engine_pb2.Migratio
     return text
 
 
+# A migration of these priorities says nothing about it (most do).
+_PLAIN_PRIORITIES = (
+    engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED,
+    engine_pb2.MIGRATION_PRIORITY_NORMAL,
+)
+
+
+def _append_path_proof(text: Text, migration: engine_pb2.Migration) -> None:
+    """The proof of path the source's NIC counters gave, flagged when the data left by
+    another NIC; nothing before it was measured, nor while too little data was sent to tell."""
+    proof = migration.path_proof
+    if not migration.HasField("path_proof") or (
+        proof.verdict == engine_pb2.PATH_VERDICT_TOO_LITTLE_DATA and is_active(migration)
+    ):
+        return
+    if proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        text.append(" OFF PATH ", style=fmt.FALLBACK_STYLE)
+        text.append(f" {proof.summary}\n", style="bold red")
+    else:
+        text.append(f"Measured: {proof.summary}\n")
+
+
 def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     text = Text()
     network = inventory.network_name(migration.network_id) if migration.network_id else "?"
@@ -247,6 +269,10 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         if migration.migration_uri:
             text.append(f" ({migration.migration_uri})")
         text.append("\n")
+    if migration.priority not in _PLAIN_PRIORITIES:
+        overridden = " (set on the migration)" if migration.priority_overridden else ""
+        text.append(f"Priority: {fmt.priority_label(migration.priority)}{overridden}\n")
+    _append_path_proof(text, migration)
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
     if migration.verdict_reason:
