@@ -1,9 +1,10 @@
 """What the TUI tests share: a screen as text, waiting for the screen, selecting a row,
-answering a confirmation, a steady screen, snapshot comparison."""
+answering a confirmation, a steady screen, snapshot comparison (text and SVG)."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +24,34 @@ UPDATE_ENV = "MIGLANE_UPDATE_SNAPSHOTS"
 # How long a wait for the screen may take before the test fails: generous, since a loaded
 # machine can be slow to draw; a TUI that is merely quick returns at once.
 WAIT_S = 15.0
+# rich names the SVG's styles and clip paths after a hash of the screen; the hash changes with
+# anything `normalize` replaces, so it is taken out before comparing (as pytest-textual-snapshot
+# does).
+_SVG_UNIQUE_ID = re.compile(r"\bterminal-\d+-")
+
+
+class BoardClock:
+    """The TUI's clock for migration histories: stands still, like the engine's, unless a
+    test advances it, so that charts are the same every run."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def make_app(client: EngineClient, **kwargs: float) -> MiglaneApp:
-    """The App as the tests run it: fast retries, no animation (so screens are stable)."""
+    """The App as the tests run it: fast retries, no animation, a standing history clock
+    (so screens are stable)."""
     kwargs.setdefault("refresh_interval_s", 1.0)
     kwargs.setdefault("retry_delay_s", 0.1)
     app = MiglaneApp(client, **kwargs)
     app.animation_level = "none"
+    app.board.clock = BoardClock()
     return app
 
 
@@ -91,8 +112,20 @@ def assert_snapshot(
     """Compares the screen with snapshots/<name>.txt; MIGLANE_UPDATE_SNAPSHOTS=1 rewrites it.
 
     `normalize` replaces what may differ between runs (a port) before comparing."""
-    actual = normalize(screen_text(app)) + "\n"
-    path = SNAPSHOTS / f"{name}.txt"
+    _compare(normalize(screen_text(app)) + "\n", SNAPSHOTS / f"{name}.txt")
+
+
+def assert_svg_snapshot(
+    app: App[object], name: str, normalize: Callable[[str], str] = lambda text: text
+) -> None:
+    """Compares the screen, colours and all, with snapshots/<name>.svg as Textual exports it
+    (`App.export_screenshot`, what pytest-textual-snapshot compares); MIGLANE_UPDATE_SNAPSHOTS=1
+    rewrites it. Open the .svg in a browser to see the screen."""
+    svg = app.export_screenshot(title="Miglane", simplify=True)
+    _compare(_SVG_UNIQUE_ID.sub("terminal-", normalize(svg)), SNAPSHOTS / f"{name}.svg")
+
+
+def _compare(actual: str, path: Path) -> None:
     if os.environ.get(UPDATE_ENV) == "1" or not path.exists():
         path.write_text(actual, encoding="utf-8")
         if os.environ.get(UPDATE_ENV) != "1":
@@ -100,9 +133,11 @@ def assert_snapshot(
         return
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        failed = path.with_suffix(".actual.txt")
+        failed = path.with_suffix(f".actual{path.suffix}")
         failed.write_text(actual, encoding="utf-8")
+        # A text screen reads in the failure; an SVG does not, its file opens in a browser.
+        shown = actual if path.suffix == ".txt" else ""
         raise AssertionError(
             f"screen differs from {path.name}; see {failed.name}, "
-            f"or rerun with {UPDATE_ENV}=1 to accept it\n{actual}"
+            f"or rerun with {UPDATE_ENV}=1 to accept it\n{shown}"
         )

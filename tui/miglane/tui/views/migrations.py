@@ -11,7 +11,14 @@ from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar, Static
 
 from miglane.tui import format as fmt
-from miglane.tui.models import Inventory, is_active
+from miglane.tui.charts import sparkline
+from miglane.tui.models import (
+    HISTORY_SAMPLES,
+    SAMPLE_INTERVAL_S,
+    Inventory,
+    MigrationSample,
+    is_active,
+)
 from miglane.tui.views.base import View
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.v1 import engine_pb2
@@ -60,14 +67,17 @@ class MigrationsView(View):
         )
         self.bar = ProgressBar(total=100, show_eta=False, id="migration-progress")
         self.facts = Static("", id="migration-facts")
+        self.chart = Static("", id="migration-chart")
         self._shown_title = ""
         self._shown_facts = Text("")
+        self._shown_chart = Text("")
 
     def compose(self) -> ComposeResult:
         yield self.table
         with Vertical(id="migration-detail"):
             yield self.heading
             yield self.bar
+            yield self.chart
             yield self.facts
 
     def focus_table(self) -> None:
@@ -104,7 +114,7 @@ class MigrationsView(View):
     def _show_detail(self) -> None:
         migration = self.selected_migration()
         if migration is None:
-            self._set_detail("No migration highlighted.", 0, Text(""))
+            self._set_detail("No migration highlighted.", 0, Text(""), Text(""))
             return
         inventory = self.context.inventory
         title = (
@@ -114,9 +124,10 @@ class MigrationsView(View):
             f"({'automatic' if migration.automatic else 'chosen by the operator'}) · "
             f"{fmt.PHASE_STYLES.get(migration.phase, ('?', ''))[0]}"
         )
-        self._set_detail(title, migration.progress_percent, _facts(migration, inventory))
+        chart = history_chart(self.context.board.history(migration.id), migration)
+        self._set_detail(title, migration.progress_percent, _facts(migration, inventory), chart)
 
-    def _set_detail(self, title: str, progress: int, facts: Text) -> None:
+    def _set_detail(self, title: str, progress: int, facts: Text, chart: Text) -> None:
         # The panel has a fixed size: updating it redraws it alone, without a layout pass of
         # the whole screen, which matters when the highlighted migration changes many times
         # a second.
@@ -128,6 +139,9 @@ class MigrationsView(View):
         if facts != self._shown_facts:
             self._shown_facts = facts
             self.facts.update(facts, layout=False)
+        if chart != self._shown_chart:
+            self._shown_chart = chart
+            self.chart.update(chart, layout=False)
 
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
@@ -176,6 +190,46 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
             migration.fallback_reason,
         ),
     )
+
+
+def history_chart(samples: list[MigrationSample], migration: engine_pb2.Migration) -> Text:
+    """Throughput, remaining data and dirty rate over the last minute, one line each, with
+    the migration's figure now beside each and the peak that the line's top stands for."""
+    series = (
+        (
+            "Throughput",
+            [s.throughput_bytes_per_second for s in samples],
+            fmt.rate(migration.throughput_bytes_per_second),
+            "cyan",
+        ),
+        (
+            "Remaining",
+            [s.remaining_bytes for s in samples],
+            fmt.size(migration.data_remaining_bytes),
+            "magenta",
+        ),
+        (
+            "Dirty rate",
+            [s.dirty_rate_bytes_per_second for s in samples],
+            fmt.rate(migration.dirty_rate_bytes_per_second),
+            "yellow",
+        ),
+    )
+    text = Text()
+    for index, (label, values, now, style) in enumerate(series):
+        if index:
+            text.append("\n")
+        text.append(f"{label:<11}")
+        text.append(sparkline(values, HISTORY_SAMPLES), style=style if values else "dim")
+        text.append(f" {now:>12}")
+        peak = max(values, default=0)
+        if peak:
+            shown_peak = fmt.size(peak) if label == "Remaining" else fmt.rate(peak)
+            text.append(f"  top {shown_peak}", style="dim")
+        if index == 0:
+            span = round(HISTORY_SAMPLES * SAMPLE_INTERVAL_S)
+            text.append(f"  (last {span} s, newest right)", style="dim")
+    return text
 
 
 # A migration of these priorities says nothing about it (most do).
