@@ -13,8 +13,8 @@ import pytest
 
 from miglane.engine.domain.errors import NotLeader
 from miglane.engine.domain.leadership import LeaseTimings
-from miglane.engine.lease_store import PostgresLease
 from miglane.engine.leadership import LeaseLeadership
+from miglane.engine.lease_store import PostgresLease
 from miglane.testing.postgres import PostgresServer, postgres_available, running_postgres
 
 pytestmark = pytest.mark.skipif(

@@ -34,6 +34,8 @@ from miglane.engine.lease_store import LeaseStoreError, PostgresLease
 
 log = logging.getLogger(__name__)
 
+DEFAULT_TIMINGS = LeaseTimings()
+
 # Called once this engine leads, with its term (the engine takes charge as a restarted one does).
 Elected = Callable[[int], Awaitable[None]]
 # Called once when a leader is deposed (health NOT_SERVING; the runner ends the process).
@@ -78,7 +80,7 @@ class LeaseLeadership:
         lease: PostgresLease,
         *,
         address: str,
-        timings: LeaseTimings = LeaseTimings(),
+        timings: LeaseTimings = DEFAULT_TIMINGS,
         me: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
