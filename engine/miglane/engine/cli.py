@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
     )
     parser.add_argument(
+        "--advertise-address",
+        default="",
+        metavar="HOST:PORT",
+        help="the address clients reach this engine at, published in the leader lease when "
+        "engines share a PostgreSQL database (default: the address it listens on)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=None,
@@ -125,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         agent_timeout_s=args.agent_timeout_s,
         pki_dir=args.pki_dir,
         insecure=args.insecure,
+        advertise_address=args.advertise_address,
     )
     return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from miglane.engine.domain.leadership import DEFAULT_LEASE_TIMINGS, LeaseTimings
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_GRACE_S = 5.0
 DEFAULT_POLL_INTERVAL_S = 2.0
@@ -20,6 +22,9 @@ DEFAULT_CERTIFICATE_CHECK_INTERVAL_S = 6 * 3600.0
 @dataclass(frozen=True)
 class EngineConfig:
     state_dir: Path
+    # Where the engine keeps its state: `sqlite:///PATH` or `postgresql://...` (a libpq URI);
+    # empty: the SQLite file DATABASE_FILE in `state_dir`.
+    database: str = ""
     # host:port to serve gRPC on; port 0 picks a free one.
     listen: str = DEFAULT_LISTEN
     # On stop, how long in-flight calls may finish.
@@ -45,6 +50,11 @@ class EngineConfig:
     pki_dir: Path | None = None
     # How often the CA's certificates are checked for expiry (also once at start).
     certificate_check_interval_s: float = DEFAULT_CERTIFICATE_CHECK_INTERVAL_S
+    # The address this engine publishes in the leader lease, which followers name to clients
+    # (empty: the address it bound); engines on a shared PostgreSQL elect one leader.
+    advertise_address: str = ""
+    # The leader lease's time to live and renewal period (PostgreSQL only).
+    lease_timings: LeaseTimings = DEFAULT_LEASE_TIMINGS
     # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
     # warning; the health service name "miglane.insecure" answers SERVING).
     insecure: bool = False

@@ -19,10 +19,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 from miglane.engine.domain.errors import NotLeader
 from miglane.engine.domain.leadership import (
+    DEFAULT_LEASE_TIMINGS,
     SOLE_TERM,
     LeaseStep,
     LeaseTimings,
@@ -34,10 +35,8 @@ from miglane.engine.lease_store import LeaseStoreError, PostgresLease
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMINGS = LeaseTimings()
-
 # Called once this engine leads, with its term (the engine takes charge as a restarted one does).
-Elected = Callable[[int], Awaitable[None]]
+Elected = Callable[[int], Coroutine[object, object, None]]
 # Called once when a leader is deposed (health NOT_SERVING; the runner ends the process).
 Deposed = Callable[[], None]
 
@@ -80,7 +79,7 @@ class LeaseLeadership:
         lease: PostgresLease,
         *,
         address: str,
-        timings: LeaseTimings = DEFAULT_TIMINGS,
+        timings: LeaseTimings = DEFAULT_LEASE_TIMINGS,
         me: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import psycopg
 
@@ -65,9 +66,9 @@ class PostgresLease:
     def __init__(self, url: str, *, timeout_s: float = STATEMENT_TIMEOUT_S) -> None:
         self._url = url
         self._timeout_s = timeout_s
-        self._connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._connection: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
 
-    async def _connected(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    async def _connected(self) -> psycopg.AsyncConnection[tuple[Any, ...]]:
         if self._connection is not None and not self._connection.closed:
             return self._connection
         connection = await psycopg.AsyncConnection.connect(
@@ -82,8 +83,8 @@ class PostgresLease:
         return connection
 
     async def _fetch(
-        self, statement: str, parameters: dict[str, object] | None = None
-    ) -> tuple[object, ...] | None:
+        self, statement: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[Any, ...] | None:
         try:
             async with asyncio.timeout(self._timeout_s):
                 connection = await self._connected()
@@ -104,7 +105,7 @@ class PostgresLease:
         if row is None:
             return None
         term, holder, address, remaining = row
-        return Lease(int(term), str(holder), str(address), float(remaining))  # type: ignore[call-overload]
+        return Lease(int(term), str(holder), str(address), float(remaining))
 
     async def take_over(self, me: str, address: str, seen_term: int, ttl_s: float) -> int | None:
         """Takes the lease as `me` if it is still the expired lease of `seen_term`; the new
@@ -112,7 +113,7 @@ class PostgresLease:
         row = await self._fetch(
             _TAKE_OVER, {"me": me, "address": address, "seen_term": seen_term, "ttl": ttl_s}
         )
-        return None if row is None else int(row[0])  # type: ignore[call-overload]
+        return None if row is None else int(row[0])
 
     async def renew(self, me: str, address: str, term: int, ttl_s: float) -> bool:
         """Extends our live lease of `term`; False when it is no longer ours or lapsed."""

@@ -20,6 +20,9 @@ from miglane.engine.store import StoreError
 log = logging.getLogger("miglane.engine")
 
 LOCK_NAME = "engine.lock"
+# The exit status of an engine that lost its leader lease: a supervisor starts it again, and it
+# comes back as a follower.
+DEPOSED_EXIT_CODE = 3
 
 
 class EngineStartError(Exception):
@@ -47,13 +50,16 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
+async def serve(config: EngineConfig, *, example_cluster: bool = False) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
-    streams ended, in-flight calls given the config's grace, store closed."""
+    streams ended, in-flight calls given the config's grace, store closed; 0. A leader that
+    loses its lease stops the same way, at once, and returns DEPOSED_EXIT_CODE."""
     try:
         engine = await build_engine(config)
     except (StoreError, OSError) as error:
         raise EngineStartError(str(error)) from None
+    grace_s: float | None = None
+    status = 0
     try:
         if example_cluster:
             cluster = await create_example_cluster(engine.inventory)
@@ -68,11 +74,23 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        log.info("stopping (grace %.1f s)", config.grace_s)
+        deposed = asyncio.ensure_future(engine.leadership.deposed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((deposed, stopped), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (deposed, stopped):
+            waiter.cancel()
+        if engine.leadership.deposed.is_set():
+            log.error(
+                "deposed: ending this process (exit %d) to be started again as a follower",
+                DEPOSED_EXIT_CODE,
+            )
+            grace_s, status = 0.0, DEPOSED_EXIT_CODE
+        else:
+            log.info("stopping (grace %.1f s)", config.grace_s)
     finally:
-        await engine.stop()
+        await engine.stop(grace_s)
     log.info("stopped")
+    return status
 
 
 def run_engine(config: EngineConfig, *, example_cluster: bool, log_level: str) -> int:
@@ -83,8 +101,7 @@ def run_engine(config: EngineConfig, *, example_cluster: bool, log_level: str) -
     )
     try:
         with state_dir_lock(config.state_dir):
-            asyncio.run(serve(config, example_cluster=example_cluster))
+            return asyncio.run(serve(config, example_cluster=example_cluster))
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1
-    return 0

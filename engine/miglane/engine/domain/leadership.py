@@ -86,3 +86,6 @@ def command_deadline(renewal_sent_at: float, timings: LeaseTimings) -> float:
 def may_command(now: float, deadline: float) -> bool:
     """Whether a leader may still command at `now` (strictly before its deadline)."""
     return now < deadline
+
+
+DEFAULT_LEASE_TIMINGS = LeaseTimings()
