@@ -44,6 +44,7 @@ from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
 from miglane.engine.store import Store
+from miglane.engine.store_dialect import POSTGRES_SCHEMES, scheme_of
 from miglane.grpctls import ReloadingServerCredentials
 from miglane.pki import CertificateAuthority, RevocationList
 
@@ -250,7 +251,7 @@ def _agent_clients(
 
 def _leadership(config: EngineConfig) -> SoleLeadership | LeaseLeadership:
     """Engines sharing PostgreSQL elect a leader through its lease; one alone leads."""
-    if config.database.startswith(("postgresql://", "postgres://")):
+    if scheme_of(config.database) in POSTGRES_SCHEMES:
         return LeaseLeadership(
             PostgresLease(config.database), address="", timings=config.lease_timings
         )
@@ -265,7 +266,7 @@ async def build_engine(
     agent_clients: AgentClients | None = None,
 ) -> Engine:
     """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
-    name every record (tests freeze them). Raises StoreError when the state dir cannot be
+    name every record (tests freeze them). Raises StoreError when the database cannot be
     opened, OSError when the address cannot be bound."""
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
@@ -277,7 +278,7 @@ async def build_engine(
             RevocationList(authority.layout.crl, ca_pem=authority.ca_pem),
         )
     inventory = open_inventory(
-        config.state_dir, hub=hub, clock=clock, make_id=new_id, authority=authority
+        config.database_url, hub=hub, clock=clock, make_id=new_id, authority=authority
     )
     clients = agent_clients or _agent_clients(config, authority, inventory)
     leadership = _leadership(config)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from miglane.engine.config import (
+    DATABASE_FILE,
     DEFAULT_AGENT_TIMEOUT_S,
     DEFAULT_BUSY_RETRY_S,
     DEFAULT_GRACE_S,
@@ -14,6 +15,7 @@ from miglane.engine.config import (
     DEFAULT_POLL_INTERVAL_S,
     EngineConfig,
 )
+from miglane.engine.store_dialect import check_url
 
 
 def default_state_dir() -> Path:
@@ -26,6 +28,13 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
+
+
+def _database_url(text: str) -> str:
+    try:
+        return check_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"where the engine keeps its SQLite database (default {default_state_dir()})",
+        help="where the engine keeps its lock, its CA (unless --pki-dir) and, unless "
+        f"--database, its SQLite database (default {default_state_dir()})",
+    )
+    parser.add_argument(
+        "--database",
+        type=_database_url,
+        default=None,
+        metavar="URL",
+        help="where the engine keeps its state: sqlite:///PATH or postgresql://... (a libpq "
+        f"URI; default sqlite:///<state dir>/{DATABASE_FILE})",
     )
     parser.add_argument(
         "--pki-dir",
@@ -117,7 +135,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "until SIGTERM or SIGINT, then stops gracefully.",
     )
     add_arguments(parser)
+    add_commands(parser)
     parser.set_defaults(handler=run)
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The engine's own subcommands (without one, the engine runs)."""
+    commands = parser.add_subparsers(dest="engine_command", metavar="COMMAND")
+    migrate = commands.add_parser(
+        "migrate-store",
+        help="move an engine's state to another database (SQLite <-> PostgreSQL)",
+        description="Copies every table from one database to another in one transaction, "
+        "printing each table's row count and checksum, and commits only when the target's "
+        "match the source's. Stop the engine first. Both databases are brought to this "
+        "engine's schema version.",
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=_database_url, required=True, metavar="URL",
+        help="the database holding the state (sqlite:///PATH or postgresql://...)",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--to", dest="target", type=_database_url, required=True, metavar="URL",
+        help="the database to move it to",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--replace-target",
+        action="store_true",
+        help="empty a target that already holds engine state (refused otherwise)",
+    )
+    migrate.set_defaults(handler=run_migrate_store)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = EngineConfig(
         state_dir=args.state_dir or default_state_dir(),
+        database=args.database or "",
         listen=args.listen,
         grace_s=args.grace_s,
         poll_interval_s=args.poll_interval,
@@ -137,8 +184,39 @@ def run(args: argparse.Namespace) -> int:
     return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
 
 
+def run_migrate_store(args: argparse.Namespace) -> int:
+    import sys
+
+    from miglane.engine.store import Store
+    from miglane.engine.store_dialect import StoreError, redacted
+    from miglane.engine.store_transfer import transfer
+
+    try:
+        source = Store.connect(args.source)
+        try:
+            target = Store.connect(args.target)
+            try:
+                tallies = transfer(source, target, replace=args.replace_target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+    except StoreError as error:
+        print(f"migrate-store: {error}", file=sys.stderr)
+        return 1
+    rows = sum(t.rows for t in tallies)
+    print(
+        f"moved {len(tallies)} tables, {rows} rows from {redacted(args.source)} "
+        f"to {redacted(args.target)}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m miglane.engine`: the same as `miglane engine`."""
     parser = argparse.ArgumentParser(prog="miglane engine")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_commands(parser)
+    parser.set_defaults(handler=run)
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from miglane.engine.domain.leadership import DEFAULT_LEASE_TIMINGS, LeaseTimings
+from miglane.engine.store_dialect import sqlite_url
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_GRACE_S = 5.0
@@ -17,6 +18,8 @@ DEFAULT_PERSIST_INTERVAL_S = 1.0
 DEFAULT_QUEUE_INTERVAL_S = 1.0
 DEFAULT_FOLLOW_RETRY_S = 1.0
 DEFAULT_CERTIFICATE_CHECK_INTERVAL_S = 6 * 3600.0
+# The default database: this SQLite file in the state dir.
+DATABASE_FILE = "engine.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ class EngineConfig:
     # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
     # warning; the health service name "miglane.insecure" answers SERVING).
     insecure: bool = False
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return sqlite_url(self.state_dir / DATABASE_FILE)
 
     @property
     def pki_path(self) -> Path:

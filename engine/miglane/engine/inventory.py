@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from miglane.engine.audit import AuditLog
 from miglane.engine.clusters import ClusterService
@@ -52,17 +51,18 @@ class Inventory:
 
 
 def open_inventory(
-    state_dir: Path,
+    database_url: str,
     *,
     clock: Callable[[], datetime] = utc_now,
     make_id: Callable[[str], str] = new_id,
     hub: EventHub | None = None,
     authority: HostAuthority | None = None,
 ) -> Inventory:
-    """The inventory on the database in `state_dir` (created when missing); hosts are
-    enrolled with `authority` (None: added without certificates)."""
+    """The inventory on the database at `database_url` (`sqlite:///PATH`, the file created
+    when missing, or `postgresql://...`); hosts are enrolled with `authority` (None: added
+    without certificates)."""
     return assemble_inventory(
-        Store.open(state_dir), clock=clock, make_id=make_id, hub=hub, authority=authority
+        Store.connect(database_url), clock=clock, make_id=make_id, hub=hub, authority=authority
     )
 
 

@@ -16,6 +16,7 @@ from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.example_cluster import create_example_cluster
 from miglane.engine.store import StoreError
+from miglane.engine.store_dialect import redacted
 
 log = logging.getLogger("miglane.engine")
 
@@ -66,7 +67,7 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> int:
             if cluster is not None:
                 log.info("created the example cluster %r (%s)", cluster.name, cluster.id)
         await engine.start()
-        log.info("state in %s", config.state_dir)
+        log.info("state in %s, database %s", config.state_dir, redacted(config.database_url))
         # On stdout, flushed: scripts and tests wait for this line to learn the port.
         print(f"engine listening on {engine.address}", flush=True)
 

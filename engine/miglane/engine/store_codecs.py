@@ -1,10 +1,10 @@
-"""How the engine's values are written to and read from SQLite rows: times as microseconds
-since the epoch, policies, NICs, facts and migrations as JSON, and each table's row as a model."""
+"""How the engine's values are written to and read from database rows (SQLite's or
+PostgreSQL's): times as microseconds since the epoch, policies, NICs, facts and migrations as
+JSON, and each table's row as a model."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -37,6 +37,7 @@ from miglane.engine.domain.model import (
     VmNic,
     VmState,
 )
+from miglane.engine.store_dialect import Row
 
 T = TypeVar("T")
 
@@ -149,7 +150,7 @@ ACTIVE_SQL, ACTIVE_ARGS = in_clause(int(p) for p in sorted(ACTIVE_PHASES))
 # ---------------------------------------------------------------- rows <-> models
 
 
-def cluster_from_row(row: sqlite3.Row, holders: Mapping[NetworkRole, str]) -> Cluster:
+def cluster_from_row(row: Row, holders: Mapping[NetworkRole, str]) -> Cluster:
     """`holders`: the cluster's role holders (network_roles rows)."""
     return Cluster(
         id=row["id"],
@@ -176,7 +177,7 @@ def cluster_values(cluster: Cluster) -> tuple[Any, ...]:
     )
 
 
-def network_from_row(row: sqlite3.Row, roles: Iterable[NetworkRole]) -> Network:
+def network_from_row(row: Row, roles: Iterable[NetworkRole]) -> Network:
     """`roles`: the roles the network holds (network_roles rows)."""
     return Network(
         id=row["id"],
@@ -205,7 +206,7 @@ def network_values(network: Network) -> tuple[Any, ...]:
     )
 
 
-def host_from_row(row: sqlite3.Row) -> Host:
+def host_from_row(row: Row) -> Host:
     return Host(
         id=row["id"],
         cluster_id=row["cluster_id"],
@@ -256,7 +257,7 @@ def vm_nics_from_json(text: str) -> tuple[VmNic, ...]:
     return tuple(VmNic(**{k: v for k, v in raw.items() if k in known}) for raw in json.loads(text))
 
 
-def vm_from_row(row: sqlite3.Row) -> Vm:
+def vm_from_row(row: Row) -> Vm:
     """`row` carries the id of the VM's active migration, if any, as `migration_id`."""
     return Vm(
         id=row["id"],
@@ -292,7 +293,7 @@ def migration_values(migration: Migration) -> tuple[Any, ...]:
     )
 
 
-def event_from_row(row: sqlite3.Row) -> Event:
+def event_from_row(row: Row) -> Event:
     return Event(
         sequence=row["sequence"],
         type=EventType(row["type"]),
