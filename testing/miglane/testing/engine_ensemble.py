@@ -34,6 +34,14 @@ from miglane.testing.postgres import PostgresServer, running_postgres
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 from miglane.v1.leadership import ENGINE_HEALTH_NAME
 
+FINAL = {
+    common_pb2.MIGRATION_PHASE_COMPLETED,
+    common_pb2.MIGRATION_PHASE_FAILED,
+    common_pb2.MIGRATION_PHASE_CANCELLED,
+}
+# Slow enough that migrations are still running when a leader dies.
+MIGRATION_MIBPS = 40
+SETTLE_TIMEOUT_S = 120.0
 LISTENING = re.compile(r"engine listening on (\S+)")
 START_TIMEOUT_S = 60.0
 T = TypeVar("T")
@@ -233,3 +241,42 @@ class EngineEnsemble:
             for migration_id in agent.agent.jobs:
                 counts[migration_id] = counts.get(migration_id, 0) + 1
         return counts
+
+    async def start_migrations(self, engine: EngineProcess) -> list[str]:
+        """Every VM of the first two hosts migrates automatically: one per source host runs,
+        the others queue (one outgoing migration per host); returns once one runs."""
+        ids = []
+        async with self.stub(engine) as stub:
+            for agent in self.agents[:2]:
+                for vm_id in agent.vm_ids:
+                    request = engine_pb2.MigrateVmRequest(
+                        vm_id=vm_id, max_bandwidth_mib_per_second=MIGRATION_MIBPS
+                    )
+                    ids.append((await stub.MigrateVm(request)).migration.id)
+
+            async def phases() -> list[int]:
+                reply = await stub.ListMigrations(engine_pb2.ListMigrationsRequest(page_size=100))
+                return [m.phase for m in reply.migrations]
+
+            await eventually(phases, lambda p: common_pb2.MIGRATION_PHASE_RUNNING in p, 60)
+        return ids
+
+    async def outcome(self, engine: EngineProcess, ids: list[str]) -> tuple[int, int]:
+        """Once every migration of `ids` ended (as `engine` says): how many did not complete
+        (lost), and how many jobs the agents ran beyond one per migration (duplicated)."""
+        async with self.stub(engine) as stub:
+
+            async def migrations() -> dict[str, engine_pb2.Migration]:
+                reply = await stub.ListMigrations(engine_pb2.ListMigrationsRequest(page_size=100))
+                return {m.id: m for m in reply.migrations}
+
+            final = await eventually(
+                migrations,
+                lambda ms: all(i in ms and ms[i].phase in FINAL for i in ids),
+                SETTLE_TIMEOUT_S,
+            )
+        lost = sum(1 for i in ids if final[i].phase != common_pb2.MIGRATION_PHASE_COMPLETED)
+        jobs = self.agent_jobs()
+        duplicated = sum(n - 1 for n in jobs.values() if n > 1)
+        duplicated += sum(1 for migration_id in jobs if migration_id not in final)
+        return lost, duplicated

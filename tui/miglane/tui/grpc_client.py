@@ -14,6 +14,7 @@ from miglane.grpctls import secure_channel
 from miglane.pki import ENGINE_NAME, Credentials
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+from miglane.v1.leadership import LEADER_ADDRESS_KEY, engine_addresses, is_redirect, next_engine
 from miglane.v1.rich_errors import error_details
 
 PAGE_SIZE = 500
@@ -29,7 +30,9 @@ CHANNEL_OPTIONS = [
 
 
 class GrpcEngineClient:
-    """Calls the engine at `address` (host:port).
+    """Calls the engine at `address` (host:port), or the leader among several (`a,b,c`): a
+    call refused with UNAVAILABLE (a follower's NOT_LEADER, or no answer) points the client at
+    the leader named, else the next address, for the TUI's retry to find.
 
     The channel is made on first use, inside the running event loop (grpc.aio binds a
     channel to the loop that creates it). When a call finds the engine unreachable the channel
@@ -40,7 +43,8 @@ class GrpcEngineClient:
     def __init__(
         self, address: str, credentials: Credentials, call_timeout_s: float = 10.0
     ) -> None:
-        self._address = address
+        self._addresses = engine_addresses(address)
+        self._address = self._addresses[0]
         self._credentials = credentials
         self._call_timeout_s = call_timeout_s
         self._channel: grpc.aio.Channel | None = None
@@ -51,6 +55,7 @@ class GrpcEngineClient:
 
     @property
     def address(self) -> str:
+        """The engine asked now (the leader, once one answered)."""
         return self._address
 
     def _engine(self) -> tuple[engine_pb2_grpc.EngineServiceStub, grpc.aio.Channel]:
@@ -75,6 +80,9 @@ class GrpcEngineClient:
             # older channel must not close the one another call just dialled.
             self._channel = None
             self._stub = None
+            if is_redirect(engine_error.code, engine_error.reason):
+                leader = engine_error.metadata.get(LEADER_ADDRESS_KEY, "")
+                self._address = next_engine(self._addresses, self._address, leader)
             closing = asyncio.get_running_loop().create_task(channel.close(None))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
