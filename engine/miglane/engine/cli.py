@@ -37,13 +37,8 @@ def _database_url(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--listen",
-        default=DEFAULT_LISTEN,
-        metavar="HOST:PORT",
-        help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
-    )
+def _add_leadership_arguments(parser: argparse.ArgumentParser) -> None:
+    """The knobs of engines sharing a PostgreSQL database (one leads, the others follow)."""
     parser.add_argument(
         "--advertise-address",
         default="",
@@ -51,6 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the address clients reach this engine at, published in the leader lease when "
         "engines share a PostgreSQL database (default: the address it listens on)",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
+    )
+    _add_leadership_arguments(parser)
     parser.add_argument(
         "--state-dir",
         type=Path,
