@@ -21,6 +21,8 @@ from miglane.engine.grpc_api.server import ENGINE_SERVICE_NAME
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1.rich_errors import error_details
 
+pytestmark = pytest.mark.both_store_backends
+
 MANAGEMENT, DISPLAY, MIGRATION = 1, 2, 3
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from miglane.engine.config import (
     DATABASE_FILE,
@@ -16,6 +17,9 @@ from miglane.engine.config import (
     EngineConfig,
 )
 from miglane.engine.store_dialect import check_url
+
+if TYPE_CHECKING:
+    from miglane.engine.store_transfer import TableTally
 
 
 def default_state_dir() -> Path:
@@ -192,20 +196,10 @@ def run(args: argparse.Namespace) -> int:
 def run_migrate_store(args: argparse.Namespace) -> int:
     import sys
 
-    from miglane.engine.store import Store
     from miglane.engine.store_dialect import StoreError, redacted
-    from miglane.engine.store_transfer import transfer
 
     try:
-        source = Store.connect(args.source)
-        try:
-            target = Store.connect(args.target)
-            try:
-                tallies = transfer(source, target, replace=args.replace_target)
-            finally:
-                target.close()
-        finally:
-            source.close()
+        tallies = _migrate_store(args.source, args.target, replace=args.replace_target)
     except StoreError as error:
         print(f"migrate-store: {error}", file=sys.stderr)
         return 1
@@ -215,6 +209,26 @@ def run_migrate_store(args: argparse.Namespace) -> int:
         f"to {redacted(args.target)}"
     )
     return 0
+
+
+def _migrate_store(source_url: str, target_url: str, *, replace: bool) -> list[TableTally]:
+    from miglane.engine.store import Store
+    from miglane.engine.store_dialect import SQLITE_SCHEME, StoreError, scheme_of, sqlite_path
+    from miglane.engine.store_transfer import transfer
+
+    if source_url == target_url:
+        raise StoreError("--from and --to name the same database")
+    if scheme_of(source_url) == SQLITE_SCHEME and not sqlite_path(source_url).is_file():
+        raise StoreError(f"no database at {sqlite_path(source_url)} (--from)")
+    source = Store.connect(source_url)
+    try:
+        target = Store.connect(target_url)
+        try:
+            return transfer(source, target, replace=replace)
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 def main(argv: list[str] | None = None) -> int:

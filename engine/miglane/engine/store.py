@@ -428,10 +428,13 @@ class Store:
         """Writes the events and returns them with their sequence numbers."""
         stored = []
         for event in events:
+            # The next number is counted in the transaction (not drawn from a counter, which
+            # PostgreSQL never rolls back): the sequence has no hole on either database.
             row = self._db.execute(
-                "INSERT INTO events (type, severity, created_at, cluster_id, network_id,"
-                " host_id, vm_id, migration_id, message, attributes, actor)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
+                "INSERT INTO events (sequence, type, severity, created_at, cluster_id,"
+                " network_id, host_id, vm_id, migration_id, message, attributes, actor)"
+                " VALUES ((SELECT COALESCE(MAX(sequence), 0) + 1 FROM events),"
+                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
                 event_values(event),
             ).fetchone()
             stored.append(replace(event, sequence=int(row["sequence"])))

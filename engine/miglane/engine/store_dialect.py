@@ -69,7 +69,7 @@ def redacted(url: str) -> str:
 
 def check_url(url: str) -> str:
     """`url` when it names a database the store can use; ValueError saying what to write."""
-    if scheme_of(url) == SQLITE_SCHEME and _sqlite_path(url) != Path():
+    if scheme_of(url) == SQLITE_SCHEME and sqlite_path(url) != Path():
         return url
     if scheme_of(url) in POSTGRES_SCHEMES:
         return url
@@ -78,7 +78,8 @@ def check_url(url: str) -> str:
     )
 
 
-def _sqlite_path(url: str) -> Path:
+def sqlite_path(url: str) -> Path:
+    """The file an `sqlite:` URL names."""
     rest = url[len(SQLITE_SCHEME) + 1 :]
     return Path(rest[2:] if rest.startswith("//") else rest)
 
@@ -172,7 +173,7 @@ class SqliteDatabase(Database):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.path = _sqlite_path(url)
+        self.path = sqlite_path(url)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: the sqlite3 module opens no implicit transactions; ours are
         # explicit BEGIN IMMEDIATE ... COMMIT.

@@ -135,7 +135,8 @@ TABLES = (
     Table("hosts", "seq"),
     Table("vms", "seq"),
     Table("migrations", "seq"),
-    Table("events", "sequence", counter="sequence"),
+    # Numbered MAX + 1 in each transaction (gap-free), not by a counter.
+    Table("events", "sequence", counter=None),
 )
 
 
