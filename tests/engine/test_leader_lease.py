@@ -39,12 +39,14 @@ def database(postgres: PostgresServer) -> str:
 class Keeper:
     """One engine's leadership, running, with what it was told."""
 
-    def __init__(self, url: str, name: str, clock: object = None) -> None:
+    def __init__(
+        self, url: str, name: str, clock: object = None, timings: LeaseTimings = FAST
+    ) -> None:
         extra = {} if clock is None else {"clock": clock}
         self.leadership = LeaseLeadership(
             PostgresLease(url),
             address=f"{name}:1",
-            timings=FAST,
+            timings=timings,
             me=name,
             **extra,  # type: ignore[arg-type]
         )
@@ -54,10 +56,14 @@ class Keeper:
     async def _elected(self, term: int) -> None:
         self.elected_terms.append(term)
 
+    async def _keep(self) -> None:
+        term = await self.leadership.first_look(lambda: None)
+        if term:
+            await self._elected(term)
+        await self.leadership.run(self._elected)
+
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(
-            self.leadership.run(self._elected, lambda: None)
-        )
+        self.task = asyncio.get_running_loop().create_task(self._keep())
 
     async def kill(self) -> None:
         """Stops renewing at once, as kill -9 does (the lease is left to expire)."""
@@ -117,6 +123,7 @@ async def test_a_dead_leaders_lease_is_taken_over_with_a_higher_term(
     await until(lambda: len(leaders(rest)) == 1)
     second = leaders(rest)[0]
     assert second.leadership.commanding_term() > first_term
+    await until(lambda: bool(second.elected_terms))
     assert second.elected_terms == [second.leadership.term]
 
 
@@ -177,3 +184,20 @@ async def test_a_leader_paused_past_its_deadline_commands_nothing(database: str)
     assert paused.leadership.deposed.is_set()
     assert deposed == [True]
     await paused.kill()
+
+
+async def test_a_leader_that_stops_hands_the_lease_over_at_once(database: str) -> None:
+    slow = LeaseTimings(ttl_s=60.0, renew_every_s=0.2, margin_s=1.0)
+    first, second = (
+        Keeper(database, "first", timings=slow),
+        Keeper(database, "second", timings=slow),
+    )
+    first.start()
+    await until(lambda: first.leadership.leading)
+    first_term = first.leadership.term
+    second.start()
+    await first.kill()  # cancelled, then closed: a graceful stop
+    # Long before the 60 s lease would have expired.
+    await until(lambda: second.leadership.leading, timeout_s=slow.ttl_s / 4)
+    assert second.leadership.term == first_term + 1
+    await second.kill()

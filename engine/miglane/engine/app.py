@@ -16,7 +16,6 @@ from grpc_health.v1 import health_pb2
 from miglane.engine.agent_client import AgentClients
 from miglane.engine.certificate_watch import CertificateWatch
 from miglane.engine.config import EngineConfig
-from miglane.engine.domain.leadership import SOLE_TERM
 from miglane.engine.events import EventHub
 from miglane.engine.grpc_api.server import (
     ENGINE_HEALTH_NAMES,
@@ -87,17 +86,18 @@ class Engine:
         return self.ledger.hub
 
     async def start(self, *, poll_hosts: bool = True) -> None:
-        """Alone on its store: takes charge at once, then serves. Sharing PostgreSQL: serves
-        at once as a follower (health NOT_SERVING, EngineService refused naming the leader)
-        and takes charge when elected."""
+        """Takes charge when it leads (alone on its store it does; sharing PostgreSQL, when the
+        lease is free), then serves; a follower serves at once (health NOT_SERVING,
+        EngineService refused naming the leader) and takes charge when elected."""
         self._poll_hosts = poll_hosts
-        if isinstance(self.leadership, SoleLeadership):
-            await self._take_charge(SOLE_TERM)
-            await self.server.start()
-            return
-        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if not isinstance(self.leadership, SoleLeadership):
+            await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        term = await self.leadership.first_look(self._deposed)
+        # The keeper renews from now on, even while taking charge takes long.
+        self._tasks.spawn(self.leadership.run(self._take_charge), "leadership")
+        if term:
+            await self._take_charge(term)
         await self.server.start()
-        self._tasks.spawn(self.leadership.run(self._take_charge, self._deposed), "leadership")
 
     async def _take_charge(self, term: int) -> None:
         """What a restarted engine does: takes up the migrations an earlier engine left active,
@@ -144,7 +144,7 @@ class Engine:
         await self._tasks.stop()
         await self.monitor.stop()
         # A follower has nothing to write; a deposed leader must not overwrite its successor's.
-        if self._in_charge and not self.leadership.deposed.is_set():
+        if self._in_charge and self.leadership.leading:
             try:
                 await self.ledger.flush()
             except Exception:  # the agents still have it: a restarted engine reads it back

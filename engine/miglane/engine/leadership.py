@@ -64,8 +64,11 @@ class SoleLeadership:
     def commanding_term(self) -> int:
         return SOLE_TERM
 
-    async def run(self, elected: Elected, deposed: Deposed) -> None:
-        await elected(SOLE_TERM)
+    async def first_look(self, deposed: Deposed) -> int:
+        return SOLE_TERM
+
+    async def run(self, elected: Elected) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -119,28 +122,34 @@ class LeaseLeadership:
             raise NotLeader(self._leader_address)
         return self._term
 
-    async def run(self, elected: Elected, deposed: Deposed) -> None:
-        """Follows until elected, then leads until deposed; returns when deposed."""
+    async def first_look(self, deposed: Deposed) -> int:
+        """Looks at the lease once: the term when this engine took it (it was free), else 0.
+        `deposed` is called once if this engine leads and then loses the lease."""
         self._on_deposed = deposed
-        while not self.deposed.is_set():
-            if self._term == 0:
-                await self._look(elected)
-            else:
-                await self._renew()
-            if self.deposed.is_set():
-                break
-            await asyncio.sleep(self.timings.renew_every_s)
+        return await self._look()
 
-    async def _look(self, elected: Elected) -> None:
+    async def run(self, elected: Elected) -> None:
+        """Keeps the lease while leading, looks at it while following; when it is taken,
+        `elected(term)` runs beside the keeper. Returns when deposed."""
+        while not self.deposed.is_set():
+            await asyncio.sleep(self.timings.renew_every_s)
+            if self._term != 0:
+                await self._renew()
+            elif term := await self._look():
+                self._elected_task = asyncio.get_running_loop().create_task(
+                    elected(term), name="take-charge"
+                )
+
+    async def _look(self) -> int:
         try:
             lease = await self._lease.read()
         except LeaseStoreError as error:
             log.warning("%s", error)
-            return
+            return 0
         step = next_step(lease, self.me)
         if step is not LeaseStep.TAKE_OVER:
             self._leader_address = lease.address if lease is not None else ""
-            return
+            return 0
         sent_at = self._clock()
         try:
             term = await self._lease.take_over(
@@ -148,15 +157,13 @@ class LeaseLeadership:
             )
         except LeaseStoreError as error:
             log.warning("%s", error)
-            return
+            return 0
         if term is None:  # another engine was faster
-            return
+            return 0
         self._term, self._deadline = term, command_deadline(sent_at, self.timings)
         self._leader_address = self.address
         log.info("this engine leads, term %d (advertised as %s)", term, self.address)
-        self._elected_task = asyncio.get_running_loop().create_task(
-            elected(term), name="take-charge"
-        )
+        return term
 
     async def _renew(self) -> None:
         if not self.leading:  # lapsed meanwhile (paused?): deposed, nothing to renew
@@ -186,6 +193,16 @@ class LeaseLeadership:
             self._on_deposed()
 
     async def close(self) -> None:
+        """Ends the keeping; a leader still in charge hands the lease back (a follower takes
+        over at its next look rather than when the lease would have expired)."""
         if self._elected_task is not None and not self._elected_task.done():
             self._elected_task.cancel()
+        if self.leading:
+            term, self._term = self._term, 0
+            try:
+                await self._lease.release(self.me, term)
+            except LeaseStoreError as error:
+                log.warning("lease not handed back (it expires by itself): %s", error)
+            else:
+                log.info("handed the lease of term %d back", term)
         await self._lease.close()

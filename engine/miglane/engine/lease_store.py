@@ -54,6 +54,11 @@ SET expires_at = now() + make_interval(secs => %(ttl)s), address = %(address)s
 WHERE id = 1 AND term = %(term)s AND holder = %(me)s AND expires_at > now()
 RETURNING term"""
 
+_RELEASE = f"""
+UPDATE {LEASE_TABLE} SET expires_at = now()
+WHERE id = 1 AND term = %(term)s AND holder = %(me)s AND expires_at > now()
+RETURNING term"""
+
 
 class LeaseStoreError(Exception):
     """The database could not be asked (connection lost, timeout)."""
@@ -119,6 +124,10 @@ class PostgresLease:
         """Extends our live lease of `term`; False when it is no longer ours or lapsed."""
         row = await self._fetch(_RENEW, {"me": me, "address": address, "term": term, "ttl": ttl_s})
         return row is not None
+
+    async def release(self, me: str, term: int) -> None:
+        """Ends our lease of `term` now (a graceful stop), if it is still ours."""
+        await self._fetch(_RELEASE, {"me": me, "term": term})
 
     async def close(self) -> None:
         await self._drop()
