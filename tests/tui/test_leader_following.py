@@ -37,5 +37,10 @@ async def test_the_tui_follows_the_leader(ensemble: EngineEnsemble) -> None:
         await wait_for_text(pilot, f"connected to {leader.address}")
         await wait_for_text(pilot, ensemble.agents[0].name)
         leader.signal(signal.SIGKILL)
-        await wait_for_text(pilot, f"connected to {follower.address}", timeout=60)
+        try:
+            await wait_for_text(pilot, f"connected to {follower.address}", timeout=60)
+        except AssertionError:
+            print("FEEDS", app.feed_states, "CLIENT", client.address)
+            print("FOLLOWER LOG", follower.log()[-6000:])
+            raise
         assert app.sub_title == follower.address

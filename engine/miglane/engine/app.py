@@ -113,6 +113,7 @@ class Engine:
         self._tasks.spawn(self.queue.run(), "queue")
         self._tasks.spawn(self.ledger.run_flushes(self.config.persist_interval_s), "flush")
         self._tasks.spawn(self.certificates.run(), "certificate-expiry")
+        self.leadership.mark_in_charge()
         if self.leadership.leading:
             await self._set_health(health_pb2.HealthCheckResponse.SERVING)
             log.info("in charge under term %d", term)

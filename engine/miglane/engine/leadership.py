@@ -58,6 +58,13 @@ class SoleLeadership:
         return True
 
     @property
+    def serving(self) -> bool:
+        return True
+
+    def mark_in_charge(self) -> None:
+        return None
+
+    @property
     def leader_address(self) -> str:
         return self.address
 
@@ -96,6 +103,8 @@ class LeaseLeadership:
         self._deadline = float("-inf")
         self._leader_address = ""
         self._on_deposed: Deposed | None = None
+        # Set once the engine took charge of what it leads (records loaded, work resumed).
+        self._in_charge = False
         self._elected_task: asyncio.Task[None] | None = None
 
     @property
@@ -110,6 +119,15 @@ class LeaseLeadership:
             return True
         self._step_down("its lease lapsed before it could renew it")
         return False
+
+    @property
+    def serving(self) -> bool:
+        """Whether clients are answered: leading, and in charge (a watcher subscribed before
+        the records were loaded would miss the migrations in them)."""
+        return self._in_charge and self.leading
+
+    def mark_in_charge(self) -> None:
+        self._in_charge = True
 
     @property
     def leader_address(self) -> str:

@@ -1,8 +1,9 @@
-"""The interceptor that keeps EngineService to the leader: on an engine that does not lead
-(a follower, or a leader whose lease lapsed) every EngineService call ends with UNAVAILABLE,
-ErrorInfo NOT_LEADER naming the leader's address, so a client asks that engine instead. Reads
-are refused too, not only changes: live progress, watches and host reports exist only in the
-leader's memory, and a follower's answer would be stale. Health and reflection stay open."""
+"""The interceptor that keeps EngineService to the leader: on an engine that does not lead (a
+follower, a leader whose lease lapsed, or one still taking charge) every EngineService call ends
+with UNAVAILABLE, ErrorInfo NOT_LEADER naming the leader's address, so a client asks that engine
+instead. Reads are refused too, not only changes: live progress, watches and host reports exist
+only in the leader's memory, and a follower's answer would be stale. Health and reflection stay
+open."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from miglane.grpctls import guarded, rpc_name
 
 class Leads(Protocol):
     @property
-    def leading(self) -> bool: ...
+    def serving(self) -> bool: ...
 
     @property
     def leader_address(self) -> str: ...
@@ -42,7 +43,7 @@ class LeaderGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return guarded(handler, method, self._admit)
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
-        if not self._leadership.leading:
+        if not self._leadership.serving:
             status = rich_status(NotLeader(self._leadership.leader_address))
             await context.abort(status.code, status.details, status.trailing_metadata)
         return None
