@@ -14,7 +14,13 @@ from miglane.grpctls import secure_channel
 from miglane.pki import ENGINE_NAME, Credentials
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
-from miglane.v1.leadership import LEADER_ADDRESS_KEY, engine_addresses, is_redirect, next_engine
+from miglane.v1.leadership import (
+    LEADER_ADDRESS_KEY,
+    NOT_LEADER,
+    engine_addresses,
+    is_redirect,
+    next_engine,
+)
 from miglane.v1.rich_errors import error_details
 
 PAGE_SIZE = 500
@@ -27,6 +33,12 @@ CHANNEL_OPTIONS = [
     # A channel dialled afresh after a failure must not inherit a shared subchannel's backoff.
     ("grpc.use_local_subchannel_pool", 1),
 ]
+
+
+def _cancelled_by_caller() -> bool:
+    """Whether the running task itself is being cancelled (not merely a call of it)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class GrpcEngineClient:
@@ -49,6 +61,8 @@ class GrpcEngineClient:
         self._call_timeout_s = call_timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: engine_pb2_grpc.EngineServiceStub | None = None
+        # Channels to engines that answered they follow, by address (reused when asked again).
+        self._followers: dict[str, grpc.aio.Channel] = {}
         # Closes of dropped channels still running: held so they are not garbage-collected
         # mid-way, and awaited by close().
         self._closing: set[asyncio.Task[None]] = set()
@@ -60,11 +74,21 @@ class GrpcEngineClient:
 
     def _engine(self) -> tuple[engine_pb2_grpc.EngineServiceStub, grpc.aio.Channel]:
         if self._channel is None or self._stub is None:
-            self._channel = secure_channel(
+            self._channel = self._followers.pop(self._address, None) or secure_channel(
                 self._address, self._credentials, server_name=ENGINE_NAME, options=CHANNEL_OPTIONS
             )
             self._stub = engine_pb2_grpc.EngineServiceStub(self._channel)
         return self._stub, self._channel
+
+    def _cut_off(self) -> EngineError:
+        """A call cut off because another call closed its (broken) channel: a connection
+        problem the TUI retries, not the end of the worker that made it."""
+        return EngineError("CANCELLED", "the call was cut off with its connection", self._address)
+
+    def _close_later(self, channel: grpc.aio.Channel) -> None:
+        closing = asyncio.get_running_loop().create_task(channel.close(None))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _error(self, error: grpc.aio.AioRpcError, channel: grpc.aio.Channel) -> EngineError:
         details = error_details(error.trailing_metadata())
@@ -80,12 +104,19 @@ class GrpcEngineClient:
             # older channel must not close the one another call just dialled.
             self._channel = None
             self._stub = None
+            if engine_error.reason == NOT_LEADER:
+                # A follower answered: its channel is sound. Closing it would cancel the other
+                # calls on it (a worker's await raises CancelledError and the worker is gone);
+                # it is kept for when that engine leads.
+                parked = self._followers.pop(self._address, None)
+                if parked is not None:
+                    self._close_later(parked)
+                self._followers[self._address] = channel
+            else:
+                self._close_later(channel)
             if is_redirect(engine_error.code, engine_error.reason):
                 leader = engine_error.metadata.get(LEADER_ADDRESS_KEY, "")
                 self._address = next_engine(self._addresses, self._address, leader)
-            closing = asyncio.get_running_loop().create_task(channel.close(None))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
         return engine_error
 
     async def _unary(self, name: str, request: Any) -> Any:
@@ -95,6 +126,10 @@ class GrpcEngineClient:
             return await method(request, timeout=self._call_timeout_s)
         except grpc.aio.AioRpcError as error:
             raise self._error(error, channel) from None
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
+                raise
+            raise self._cut_off() from None
 
     async def _pages(self, name: str, field: str, **filters: Any) -> list[Any]:
         request_type = getattr(engine_pb2, f"{name}Request")
@@ -188,6 +223,10 @@ class GrpcEngineClient:
                 yield response
         except grpc.aio.AioRpcError as error:
             raise self._error(error, channel) from None
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
+                raise
+            raise self._cut_off() from None
         finally:
             call.cancel()
         raise EngineError("UNAVAILABLE", f"the engine ended the {name} stream", self._address)
@@ -208,4 +247,7 @@ class GrpcEngineClient:
         channel, self._channel, self._stub = self._channel, None, None
         if channel is not None:
             await channel.close(None)
+        for parked in self._followers.values():
+            await parked.close(None)
+        self._followers.clear()
         await asyncio.gather(*self._closing)
