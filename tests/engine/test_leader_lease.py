@@ -201,3 +201,21 @@ async def test_a_leader_that_stops_hands_the_lease_over_at_once(database: str) -
     await until(lambda: second.leadership.leading, timeout_s=slow.ttl_s / 4)
     assert second.leadership.term == first_term + 1
     await second.kill()
+
+
+async def test_a_restart_on_the_same_state_dir_takes_its_dead_predecessors_lease(
+    database: str,
+) -> None:
+    slow = LeaseTimings(ttl_s=60.0, renew_every_s=0.2, margin_s=1.0)
+    before = Keeper(database, "engine-of-state-dir", timings=slow)
+    before.start()
+    await until(lambda: before.leadership.leading)
+    assert before.task is not None
+    before.task.cancel()  # killed: nothing handed back, the lease stays alive for a minute
+    await asyncio.gather(before.task, return_exceptions=True)
+    await before.leadership._lease.close()
+    after = Keeper(database, "engine-of-state-dir", timings=slow)
+    after.start()
+    await until(lambda: after.leadership.leading, timeout_s=slow.ttl_s / 4)
+    assert after.leadership.term == before.leadership.term + 1
+    await after.kill()

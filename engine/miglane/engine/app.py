@@ -27,7 +27,7 @@ from miglane.engine.grpc_api.servicer import EngineServicer
 from miglane.engine.host_monitor import HostMonitor
 from miglane.engine.hosts import host_views
 from miglane.engine.inventory import Inventory, new_id, open_inventory, utc_now
-from miglane.engine.leadership import LeaseLeadership, SoleLeadership
+from miglane.engine.leadership import LeaseLeadership, SoleLeadership, engine_identity
 from miglane.engine.lease_store import PostgresLease
 from miglane.engine.maintenance import EvacuationWatch, HostMaintenance
 from miglane.engine.migrations.arrivals import ArrivalLog
@@ -254,7 +254,10 @@ def _leadership(config: EngineConfig) -> SoleLeadership | LeaseLeadership:
     """Engines sharing PostgreSQL elect a leader through its lease; one alone leads."""
     if scheme_of(config.database) in POSTGRES_SCHEMES:
         return LeaseLeadership(
-            PostgresLease(config.database), address="", timings=config.lease_timings
+            PostgresLease(config.database),
+            address="",
+            timings=config.lease_timings,
+            me=engine_identity(config.state_dir),
         )
     return SoleLeadership()
 

@@ -14,12 +14,14 @@ prove that no task of the old term survives; a new process proves it by construc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 
 from miglane.engine.domain.errors import NotLeader
 from miglane.engine.domain.leadership import (
@@ -41,9 +43,24 @@ Elected = Callable[[int], Coroutine[object, object, None]]
 Deposed = Callable[[], None]
 
 
-def engine_identity() -> str:
-    """A name no other engine process ever holds (a restarted engine is a new holder)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+IDENTITY_FILE = "engine-id"
+
+
+def engine_identity(state_dir: Path) -> str:
+    """The lease holder name of the engine of `state_dir` (made on first start, kept there):
+    one process at a time runs it (the state dir's lock), so a restarted engine recognises its
+    killed predecessor's lease as its own and need not wait for it to expire."""
+    path = state_dir / IDENTITY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        known = path.read_text().strip()
+        if known:
+            return known
+    identity = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    written = path.with_suffix(".new")
+    written.write_text(f"{identity}\n")
+    os.replace(written, path)
+    return identity
 
 
 class SoleLeadership:
@@ -90,11 +107,11 @@ class LeaseLeadership:
         *,
         address: str,
         timings: LeaseTimings = DEFAULT_LEASE_TIMINGS,
-        me: str | None = None,
+        me: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.address = address
-        self.me = me or engine_identity()
+        self.me = me
         self.timings = timings
         self.deposed = asyncio.Event()
         self._lease = lease
@@ -164,7 +181,7 @@ class LeaseLeadership:
         except LeaseStoreError as error:
             log.warning("%s", error)
             return 0
-        step = next_step(lease, self.me)
+        step = next_step(lease, self.me, leading=False)
         if step is not LeaseStep.TAKE_OVER:
             self._leader_address = lease.address if lease is not None else ""
             return 0

@@ -46,7 +46,7 @@ _TAKE_OVER = f"""
 UPDATE {LEASE_TABLE}
 SET term = term + 1, holder = %(me)s, address = %(address)s,
     expires_at = now() + make_interval(secs => %(ttl)s)
-WHERE id = 1 AND term = %(seen_term)s AND expires_at <= now()
+WHERE id = 1 AND term = %(seen_term)s AND (expires_at <= now() OR holder = %(me)s)
 RETURNING term"""
 _RENEW = f"""
 UPDATE {LEASE_TABLE}
@@ -113,8 +113,9 @@ class PostgresLease:
         return Lease(int(term), str(holder), str(address), float(remaining))
 
     async def take_over(self, me: str, address: str, seen_term: int, ttl_s: float) -> int | None:
-        """Takes the lease as `me` if it is still the expired lease of `seen_term`; the new
-        term, or None when another engine was faster."""
+        """Takes the lease as `me` if it is still the lease of `seen_term`, expired or held by
+        `me` (a dead predecessor on the same state dir); the new term, or None when another
+        engine was faster."""
         row = await self._fetch(
             _TAKE_OVER, {"me": me, "address": address, "seen_term": seen_term, "ttl": ttl_s}
         )

@@ -21,19 +21,21 @@ TIMINGS = LeaseTimings(ttl_s=4.0, renew_every_s=1.0, margin_s=0.5)
 
 
 @pytest.mark.parametrize(
-    ("lease", "step"),
+    ("lease", "leading", "step"),
     [
-        (None, LeaseStep.TAKE_OVER),
-        (Lease(3, ME, "a:1", remaining_s=2.0), LeaseStep.RENEW),
-        (Lease(3, OTHER, "b:1", remaining_s=2.0), LeaseStep.FOLLOW),
-        (Lease(3, OTHER, "b:1", remaining_s=0.0), LeaseStep.TAKE_OVER),
-        (Lease(3, OTHER, "b:1", remaining_s=-5.0), LeaseStep.TAKE_OVER),
+        (None, False, LeaseStep.TAKE_OVER),
+        (Lease(3, ME, "a:1", remaining_s=2.0), True, LeaseStep.RENEW),
+        (Lease(3, OTHER, "b:1", remaining_s=2.0), False, LeaseStep.FOLLOW),
+        (Lease(3, OTHER, "b:1", remaining_s=0.0), False, LeaseStep.TAKE_OVER),
+        (Lease(3, OTHER, "b:1", remaining_s=-5.0), False, LeaseStep.TAKE_OVER),
         # Ours but lapsed: we stopped commanding; only a new term may command again.
-        (Lease(3, ME, "a:1", remaining_s=-0.1), LeaseStep.TAKE_OVER),
+        (Lease(3, ME, "a:1", remaining_s=-0.1), True, LeaseStep.TAKE_OVER),
+        # Ours, alive, and this process does not lead: its predecessor on this state dir died.
+        (Lease(3, ME, "a:1", remaining_s=2.0), False, LeaseStep.TAKE_OVER),
     ],
 )
-def test_next_step(lease: Lease | None, step: LeaseStep) -> None:
-    assert next_step(lease, ME) is step
+def test_next_step(lease: Lease | None, leading: bool, step: LeaseStep) -> None:
+    assert next_step(lease, ME, leading=leading) is step
 
 
 @pytest.mark.parametrize(

@@ -60,14 +60,16 @@ class LeaseStep(Enum):
     FOLLOW = "follow"
 
 
-def next_step(lease: Lease | None, me: str) -> LeaseStep:
-    """What engine `me` does about the lease it read (None: no lease row yet). A lease of ours
-    that expired is taken over like anyone's (with a new term), never renewed: we stopped
-    commanding when it lapsed."""
+def next_step(lease: Lease | None, me: str, *, leading: bool) -> LeaseStep:
+    """What engine `me` does about the lease it read (None: no lease row yet). `me` names the
+    engine's state dir, which one process at a time holds (its lock): a live lease of `me`
+    while this process does not lead is its dead predecessor's (killed, then restarted) and is
+    taken over at once, with a new term. A lease of ours that expired is taken over like
+    anyone's (a new term), never renewed: we stopped commanding when it lapsed."""
     if lease is None or lease.expired:
         return LeaseStep.TAKE_OVER
     if lease.holder == me:
-        return LeaseStep.RENEW
+        return LeaseStep.RENEW if leading else LeaseStep.TAKE_OVER
     return LeaseStep.FOLLOW
 
 
