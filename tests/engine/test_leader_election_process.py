@@ -1,7 +1,7 @@
 """Leader election between `miglane engine` processes on one PostgreSQL, with real signals:
 the follower answers NOT_SERVING and refuses EngineService naming the leader; the leader killed
-with SIGKILL, paused with SIGSTOP past its lease, or cut from the database is replaced by the
-follower, which carries the migrations on (none lost, none run twice); a paused leader woken
+with SIGKILL, paused with SIGSTOP past its lease, cut from the database or with its sessions
+terminated is replaced by the follower, which carries the migrations on (none lost, none run twice); a paused leader woken
 up commands no host and ends itself. Agents are real gRPC servers on the fake driver."""
 
 from __future__ import annotations
@@ -117,6 +117,18 @@ async def test_a_leader_cut_from_the_database_is_replaced(ensemble: EngineEnsemb
     await ensemble.add_cluster(leader)
     ids = await ensemble.start_migrations(leader)
     ensemble.cut_from_database(leader)
+    successor = await ensemble.leader([other(ensemble, leader)])
+    assert await exit_status(leader) == DEPOSED_EXIT_CODE
+    assert await ensemble.outcome(successor, ids) == (0, 0)
+
+
+async def test_a_leader_whose_sessions_are_terminated_hands_over(
+    ensemble: EngineEnsemble,
+) -> None:
+    leader = await ensemble.leader()
+    await ensemble.add_cluster(leader)
+    ids = await ensemble.start_migrations(leader)
+    ensemble.terminate_sessions(leader)
     successor = await ensemble.leader([other(ensemble, leader)])
     assert await exit_status(leader) == DEPOSED_EXIT_CODE
     assert await ensemble.outcome(successor, ids) == (0, 0)

@@ -127,22 +127,30 @@ async def test_a_dead_leaders_lease_is_taken_over_with_a_higher_term(
     assert second.elected_terms == [second.leadership.term]
 
 
-async def test_a_leader_whose_connection_is_terminated_renews_on_a_new_one(
+async def test_a_leader_whose_connection_is_terminated_hands_over(
     database: str, keepers: list[Keeper]
 ) -> None:
-    leader = keepers[0]
+    leader, follower = keepers[0], keepers[1]
     leader.start()
     await until(lambda: leader.leadership.leading)
     term = leader.leadership.term
+    follower.start()
     with psycopg.connect(database, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'miglane-engine-lease'"
+            "WHERE application_name = 'miglane-engine-lease' AND pid = ANY(%s)",
+            ([await backend_pid(leader)],),
         )
-    for _ in range(int(2 * FAST.ttl_s / FAST.renew_every_s)):
-        await asyncio.sleep(FAST.renew_every_s)
-        assert leader.leadership.leading
-    assert leader.leadership.term == term
+    await until(lambda: leader.leadership.deposed.is_set())
+    with pytest.raises(NotLeader):
+        leader.leadership.commanding_term()
+    await until(lambda: follower.leadership.leading)
+    assert follower.leadership.term == term + 1
+
+
+async def backend_pid(keeper: Keeper) -> int:
+    connection = await keeper.leadership._lease._connected()
+    return int(connection.info.backend_pid)
 
 
 async def test_a_leader_cut_from_the_database_stops_commanding_and_is_replaced(

@@ -207,9 +207,13 @@ class LeaseLeadership:
         try:
             renewed = await self._lease.renew(self.me, self.address, self._term, self.timings.ttl_s)
         except LeaseStoreError as error:
-            # Tried again at the next renewal; `leading` deposes once the deadline passes.
             log.warning("%s", error)
-            _ = self.leading
+            if error.connection_lost:
+                # The engine's other sessions (its store's) may be gone with it: a leader that
+                # cannot write its state must hand over rather than linger in charge.
+                self._step_down("its database connection was lost")
+            else:  # tried again at the next renewal; `leading` deposes past the deadline
+                _ = self.leading
             return
         if not renewed:
             self._step_down("another engine holds the lease")

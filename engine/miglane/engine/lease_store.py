@@ -61,7 +61,12 @@ RETURNING term"""
 
 
 class LeaseStoreError(Exception):
-    """The database could not be asked (connection lost, timeout)."""
+    """The database could not be asked: `connection_lost` when the session broke or could not
+    be opened (terminated, server gone), False for a statement that took too long."""
+
+    def __init__(self, message: str, *, connection_lost: bool) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost
 
 
 class PostgresLease:
@@ -97,7 +102,11 @@ class PostgresLease:
                 return await cursor.fetchone()
         except (psycopg.Error, TimeoutError, OSError) as error:
             await self._drop()
-            raise LeaseStoreError(f"the lease could not be read or written: {error}") from None
+            lost = isinstance(error, psycopg.OperationalError | OSError)
+            raise LeaseStoreError(
+                f"the lease could not be read or written: {error or type(error).__name__}",
+                connection_lost=lost,
+            ) from None
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -161,6 +161,11 @@ class EngineEnsemble:
         """The engine's role may no longer log in, and its sessions are ended."""
         with psycopg.connect(self.server.url, autocommit=True) as admin:
             admin.execute(f'ALTER ROLE "{engine.name}" NOLOGIN')
+        self.terminate_sessions(engine)
+
+    def terminate_sessions(self, engine: EngineProcess) -> None:
+        """Every database session of the engine is ended (pg_terminate_backend)."""
+        with psycopg.connect(self.server.url, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
                 (engine.name,),
