@@ -1,8 +1,9 @@
 """Leader election between `miglane engine` processes on one PostgreSQL, with real signals:
 the follower answers NOT_SERVING and refuses EngineService naming the leader; the leader killed
 with SIGKILL, paused with SIGSTOP past its lease, cut from the database or with its sessions
-terminated is replaced by the follower, which carries the migrations on (none lost, none run twice); a paused leader woken
-up commands no host and ends itself. Agents are real gRPC servers on the fake driver."""
+terminated is replaced by the follower, which carries the migrations on (none lost, none run
+twice); a paused leader woken up commands no host and ends itself. Agents are real gRPC servers
+on the fake driver."""
 
 from __future__ import annotations
 
