@@ -14,6 +14,7 @@ from miglane.agent.domain.validation import PEER_URI_SCHEME
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
 from miglane.agent.saves import DEFAULT_SAVE_DIR
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
+from miglane.daemon import add_config_option, add_logging_arguments, configure_logging
 
 log = logging.getLogger("miglane.agent")
 
@@ -104,7 +105,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="DEVELOPMENT ONLY: plaintext gRPC, anyone who reaches the port may migrate this "
         "host's VMs (logged as a warning)",
     )
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_logging_arguments(p)
+    add_config_option(p)  # last: its keys are the options above
     p.set_defaults(handler=run)
 
 
@@ -139,17 +141,17 @@ def credentials_dir(args: argparse.Namespace) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     credentials = credentials_dir(args)
     from miglane.pki import PkiError, load_credentials
 
+    # Every line names this host: the name it was enrolled under, else the machine's.
+    host_name = socket.gethostname()
     if credentials is not None:
         try:
-            load_credentials(credentials)
+            host_name = load_credentials(credentials).info.name
         except PkiError as error:
             raise SystemExit(f"miglane agent: {error}") from None
+    configure_logging(args.log_level, args.log_format, fields={"host": host_name})
     return asyncio.run(serve(args, credentials))
 
 

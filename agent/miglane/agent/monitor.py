@@ -25,6 +25,7 @@ from miglane.agent.domain.model import (
 )
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver
 from miglane.agent.jobs import Job
+from miglane.daemon import bind_log_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +64,7 @@ class JobMonitor:
 
     async def run(self, job: Job) -> None:
         """Watches `job` until it ends, then records its outcome."""
+        bind_log_context(migration_id=job.migration_id, vm_id=job.plan.vm_id)  # its own task
         try:
             while not self._call_done(job):
                 running = await self._sample(job)
@@ -76,6 +78,7 @@ class JobMonitor:
                     pass
                 job.wake.clear()
             await self._finish(job)
+            log.info("migration %s ended: %s", job.migration_id, job.status.phase.value)
         except Exception:  # not CancelledError: a stopping agent leaves the job to the next one
             log.exception("monitor of migration %s failed", job.migration_id)
             self._update(

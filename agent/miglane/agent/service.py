@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextvars import copy_context
 from typing import Any
 
 from miglane.agent import nics as host_nics
@@ -54,8 +55,16 @@ from miglane.agent.engine_terms import EngineTerms
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
 from miglane.agent.saves import DEFAULT_SAVE_DIR, SaveDir
+from miglane.daemon import bind_log_context
 
 log = logging.getLogger(__name__)
+
+
+def start_thread_in_context(target: Callable[[], None], name: str) -> None:
+    """Runs `target` on a thread of its own in the caller's context, as `Agent._blocking`
+    runs driver calls: the driver's log lines then name the migration they are for."""
+    threading.Thread(target=copy_context().run, args=(target,), name=name, daemon=True).start()
+
 
 AGENT_VERSION = "0.1.0"
 DEFAULT_MAX_OUTGOING = 2
@@ -109,8 +118,7 @@ class Agent:
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
         self.store = JobStore(state_dir)
-        # The highest engine term obeyed: a deposed leader's calls are refused.
-        self.engine_terms = EngineTerms(state_dir)
+        self.engine_terms = EngineTerms(state_dir)  # a deposed leader's calls are refused
         self.feed = ProgressFeed()
         self.jobs: dict[str, Job] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -166,7 +174,7 @@ class Agent:
     # -- plumbing ----------------------------------------------------------------------------
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await loop.run_in_executor(self._executor, copy_context().run, fn, *args)
 
     def _on_driver_event(self, vm_id: str) -> None:
         loop = self._loop
@@ -217,7 +225,7 @@ class Agent:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, error)
 
-        threading.Thread(target=target, name=f"call-{job.migration_id}", daemon=True).start()
+        start_thread_in_context(target, f"call-{job.migration_id}")
 
     def _running(self) -> list[Job]:
         return [j for j in self.jobs.values() if not j.status.finished]
@@ -255,6 +263,7 @@ class Agent:
     async def migrate(self, request: MigrateRequest) -> JobStatus:
         """Starts the job and answers once the copy is under way (or the hypervisor refused)."""
         checked = validate_migrate_request(request)
+        bind_log_context(migration_id=request.migration_id, vm_id=request.vm_id)  # this call's
         self._refuse_known_id(request.migration_id)
         self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
@@ -398,6 +407,7 @@ class Agent:
 
     async def cancel(self, migration_id: str) -> JobStatus:
         job = self._job(migration_id)
+        bind_log_context(migration_id=migration_id, vm_id=job.plan.vm_id)  # this call's
         if job.status.phase is JobPhase.COMPLETED:
             raise FailedPrecondition(
                 f"migration {migration_id} already completed", reason=Reason.JOB_FINISHED

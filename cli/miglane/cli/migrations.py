@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +15,14 @@ from miglane.cli.engine_client import (
     engine_options,
     engine_stub,
     follow_stream,
+    host_names,
     resolve_cluster_id,
     resolve_host_id,
     resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
 from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.v1.data_sent import memory_sent_sentence
 
 MIB = 1024 * 1024
 
@@ -112,12 +115,17 @@ def verdict_label(m: Any) -> str:
     return enum_label(engine_pb2.ConvergenceVerdict.Name(m.verdict), "CONVERGENCE_VERDICT_")
 
 
-def _row(m: Any) -> list[object]:
+def host_label(names: Mapping[str, str], host_id: str) -> str:
+    """A host's name where the engine knows it; its id otherwise (a host since removed)."""
+    return names.get(host_id, host_id)
+
+
+def _row(m: Any, names: Mapping[str, str]) -> list[object]:
     return [
         m.id,
         m.vm_name or m.vm_id,
-        m.source_host_id,
-        m.destination_host_id,
+        host_label(names, m.source_host_id),
+        host_label(names, m.destination_host_id),
         phase_label(m.phase),
         f"{m.progress_percent}%",
         _rate(m.throughput_bytes_per_second),
@@ -153,7 +161,7 @@ def disk_copy_label(m: Any) -> str:
     return f"{m.disk_processed_bytes / MIB:.0f} of {m.disk_total_bytes / MIB:.0f} MiB copied"
 
 
-def print_migration(m: Any, as_json: bool) -> None:
+def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = None) -> None:
     if as_json:
         print_json(m)
         return
@@ -162,8 +170,8 @@ def print_migration(m: Any, as_json: bool) -> None:
         [
             ("id", m.id),
             ("vm", f"{m.vm_name} ({m.vm_id})" if m.vm_name else m.vm_id),
-            ("from", m.source_host_id),
-            ("to", m.destination_host_id or "(scheduler chooses)"),
+            ("from", _host_field(names or {}, m.source_host_id)),
+            ("to", _host_field(names or {}, m.destination_host_id) or "(scheduler chooses)"),
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
             ("queued because", m.queue_reason),
@@ -173,10 +181,7 @@ def print_migration(m: Any, as_json: bool) -> None:
                 f"{verdict_label(m)}: {m.verdict_reason}" if m.verdict_reason else "",
             ),
             ("progress", f"{m.progress_percent}%"),
-            (
-                "processed / total",
-                f"{m.data_processed_bytes / MIB:.0f} / {m.data_total_bytes / MIB:.0f} MiB",
-            ),
+            ("data", memory_sent_sentence(m)),
             *([("disk", disk)] if disk else []),
             ("throughput", _rate(m.throughput_bytes_per_second)),
             ("dirty rate", _rate(m.dirty_rate_bytes_per_second)),
@@ -199,6 +204,11 @@ def print_migration(m: Any, as_json: bool) -> None:
     )
 
 
+def _host_field(names: Mapping[str, str], host_id: str) -> str:
+    name = names.get(host_id)
+    return f"{name} ({host_id})" if name else host_id
+
+
 def _start(args: argparse.Namespace) -> None:
     from miglane.v1 import engine_pb2
 
@@ -213,7 +223,8 @@ def _start(args: argparse.Namespace) -> None:
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
         migration = call(stub.MigrateVm, request, args.engine).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _candidates(args: argparse.Namespace) -> None:
@@ -277,10 +288,11 @@ def _list(args: argparse.Namespace) -> None:
             ),
             "migrations",
         )
+        names = {} if args.json else host_names(stub, args.engine)
     if args.json:
         print_json(migrations)
         return
-    print_table(HEADERS, [_row(m) for m in migrations])
+    print_table(HEADERS, [_row(m, names) for m in migrations])
 
 
 def _show(args: argparse.Namespace) -> None:
@@ -292,7 +304,8 @@ def _show(args: argparse.Namespace) -> None:
             engine_pb2.GetMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _cancel(args: argparse.Namespace) -> None:
@@ -304,7 +317,8 @@ def _cancel(args: argparse.Namespace) -> None:
             engine_pb2.CancelMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _bandwidth(args: argparse.Namespace) -> None:
@@ -320,7 +334,8 @@ def _bandwidth(args: argparse.Namespace) -> None:
             ),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _watch(args: argparse.Namespace) -> None:
@@ -332,9 +347,10 @@ def _watch(args: argparse.Namespace) -> None:
         if args.json:
             print_json(item.migration)
         else:
-            print("  ".join(str(c) for c in _row(item.migration)), flush=True)
+            print("  ".join(str(c) for c in _row(item.migration, names)), flush=True)
 
     with engine_stub(args.engine, args.credentials) as stub:
+        names = host_names(stub, args.engine)
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchMigrations(
             engine_pb2.WatchMigrationsRequest(cluster_id=cluster_id, migration_id=args.migration)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from miglane.daemon import add_config_option, add_logging_arguments, parse_args_with_config
 from miglane.engine.config import (
     DATABASE_FILE,
     DEFAULT_AGENT_TIMEOUT_S,
@@ -126,12 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
-    parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="default INFO",
-    )
+    add_logging_arguments(parser)
+    add_config_option(parser)  # last: its keys are the options above
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -150,7 +147,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
     """The engine's own subcommands (without one, the engine runs)."""
-    commands = parser.add_subparsers(dest="engine_command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="engine_command",
+        metavar="[COMMAND]",
+        title="commands",
+        description="without one, the engine runs",
+    )
     migrate = commands.add_parser(
         "migrate-store",
         help="move an engine's state to another database (SQLite <-> PostgreSQL)",
@@ -190,7 +192,12 @@ def run(args: argparse.Namespace) -> int:
         insecure=args.insecure,
         advertise_address=args.advertise_address,
     )
-    return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
+    return run_engine(
+        config,
+        example_cluster=args.example_cluster,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
 
 
 def run_migrate_store(args: argparse.Namespace) -> int:
@@ -237,5 +244,5 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     add_commands(parser)
     parser.set_defaults(handler=run)
-    args = parser.parse_args(argv)
+    args = parse_args_with_config(parser, argv)
     return int(args.handler(args) or 0)

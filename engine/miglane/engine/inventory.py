@@ -15,6 +15,7 @@ from miglane.engine.events import EventHub
 from miglane.engine.host_credentials import HostAuthority, HostCredentials
 from miglane.engine.host_reports import AgentReportRecorder
 from miglane.engine.hosts import HostService
+from miglane.engine.log_fields import logging_events
 from miglane.engine.networks import NetworkService
 from miglane.engine.records import MigrationRecords, VmRecords
 from miglane.engine.store import Store
@@ -76,7 +77,7 @@ def assemble_inventory(
 ) -> Inventory:
     hub = hub or EventHub()
     credentials = HostCredentials(authority) if authority is not None else None
-    worker = StoreWorker(store, publish=hub.publish)
+    worker = StoreWorker(store, publish=logging_events(hub.publish))
     return Inventory(
         worker=worker,
         audit=AuditLog(worker, hub, clock),

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from miglane.daemon import configure_logging
 from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.example_cluster import create_example_cluster
@@ -51,7 +52,19 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-async def serve(config: EngineConfig, *, example_cluster: bool = False) -> int:
+def say_listening(address: str, log_format: str) -> None:
+    """Text: on stdout, flushed, since scripts and tests wait for this line to learn the port.
+    JSON: a log line like any other, so that the output is JSON lines throughout."""
+    line = f"engine listening on {address}"
+    if log_format == "json":
+        log.info(line)
+    else:
+        print(line, flush=True)
+
+
+async def serve(
+    config: EngineConfig, *, example_cluster: bool = False, log_format: str = "text"
+) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
     streams ended, in-flight calls given the config's grace, store closed; 0. A leader that
     loses its lease stops the same way, at once, and returns DEPOSED_EXIT_CODE."""
@@ -68,8 +81,7 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> int:
                 log.info("created the example cluster %r (%s)", cluster.name, cluster.id)
         await engine.start()
         log.info("state in %s, database %s", config.state_dir, redacted(config.database_url))
-        # On stdout, flushed: scripts and tests wait for this line to learn the port.
-        print(f"engine listening on {engine.address}", flush=True)
+        say_listening(engine.address, log_format)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -94,15 +106,15 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> int:
     return status
 
 
-def run_engine(config: EngineConfig, *, example_cluster: bool, log_level: str) -> int:
-    logging.basicConfig(
-        level=getattr(logging, log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def run_engine(
+    config: EngineConfig, *, example_cluster: bool, log_level: str, log_format: str = "text"
+) -> int:
+    configure_logging(log_level, log_format)
     try:
         with state_dir_lock(config.state_dir):
-            return asyncio.run(serve(config, example_cluster=example_cluster))
+            return asyncio.run(
+                serve(config, example_cluster=example_cluster, log_format=log_format)
+            )
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1

@@ -121,7 +121,12 @@ class BandwidthBalancer:
         try:
             await self._clients.change_bandwidth(address, migration_id, mibps)
         except AgentCallError as error:
-            log.info("bandwidth of %s not changed: %s", migration_id, error)
+            log.info(
+                "bandwidth of %s not changed: %s",
+                migration_id,
+                error,
+                extra={"migration_id": migration_id},
+            )
             return
         current = self._ledger.active(migration_id)
         if current is not None:

@@ -22,6 +22,7 @@ from miglane.engine.domain.progress import (
     apply_sample,
     completion_message,
 )
+from miglane.engine.log_fields import bind_migration
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.cluster_view import ClusterReader
@@ -101,6 +102,7 @@ class JobFollower:
         """Consumes the source agent's progress stream until the job's final sample; a broken
         stream (agent restarting, unreachable) is picked up again."""
         while (migration := self._ledger.active(migration_id)) is not None:
+            bind_migration(migration)
             address = await self._reader.source_address(migration)
             if address is None:
                 await self.fail(migration_id, "its source host was removed while it ran")

@@ -28,6 +28,7 @@ from miglane.engine.domain.model import (
 from miglane.engine.domain.progress import FINAL_PHASES, JobSample, MigrateCall, apply_sample
 from miglane.engine.domain.retry import BusyHost, Refusal, decide_after_refusal
 from miglane.engine.domain.vm_devices import disk_copy
+from miglane.engine.log_fields import bind_migration
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.busy import BusyMarks
@@ -115,6 +116,7 @@ class JobRunner:
         migration = self._ledger.active(migration_id)
         if migration is None or migration.phase is not MigrationPhase.PREPARING:
             return
+        bind_migration(migration)
         state = await self._reader.cluster(migration.cluster_id, with_vms=False)
         source = state.by_id.get(migration.source_host_id)
         destination = state.by_id.get(migration.destination_host_id)
@@ -245,6 +247,7 @@ class JobRunner:
         while (migration := self._ledger.active(migration_id)) is not None:
             if migration.phase is not MigrationPhase.PREPARING:
                 return
+            bind_migration(migration)
             address = await self._reader.source_address(migration)
             if address is None:
                 await self._follower.fail(migration_id, "its source host was removed")
@@ -282,6 +285,7 @@ class JobRunner:
                 self._cancels.done(migration.id)
 
     async def _cancel_running(self, migration: Migration) -> None:
+        bind_migration(migration)  # in a cancel call's task, or a task of its own
         address = await self._reader.source_address(migration)
         if address is None:
             raise FailedPrecondition(f"the source host of {migration.id} is gone")

@@ -15,6 +15,7 @@ from miglane.tui.models import Inventory, is_active
 from miglane.tui.views.base import View
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.v1 import engine_pb2
+from miglane.v1.data_sent import memory_sent_sentence
 
 MIGRATION_COLUMNS = [
     ("vm", "VM"),
@@ -205,9 +206,9 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     disk = fmt.disk_copy(migration)
     if disk:
         text.append(f"{disk}\n")
+    sent = memory_sent_sentence(migration)
     text.append(
-        f"Copied {fmt.size(migration.data_processed_bytes)} of "
-        f"{fmt.size(migration.data_total_bytes)} · "
+        f"{sent + ' · ' if sent else ''}"
         f"cap {fmt.mibps(migration.max_bandwidth_mib_per_second)} · "
         f"throughput {fmt.rate(migration.throughput_bytes_per_second)} · "
         f"dirty {fmt.rate(migration.dirty_rate_bytes_per_second)} · "
