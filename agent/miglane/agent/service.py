@@ -51,6 +51,7 @@ from miglane.agent.domain.validation import (
     validate_migrate_request,
 )
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver, MigrationParams
+from miglane.agent.engine_terms import EngineTerms
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
 from miglane.agent.saves import DEFAULT_SAVE_DIR, SaveDir
@@ -123,6 +124,7 @@ class Agent:
         self.max_outgoing = max_outgoing
         self.nic_source = nic_source
         self.store = JobStore(state_dir)
+        self.engine_terms = EngineTerms(state_dir)  # a deposed leader's calls are refused
         self.feed = ProgressFeed()
         self.jobs: dict[str, Job] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(

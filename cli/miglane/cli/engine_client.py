@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,11 +17,16 @@ import grpc
 from miglane.grpctls import channel_credentials, target_name_options
 from miglane.pki import CREDENTIALS_ENV, ENGINE_NAME, PkiError, load_client_credentials
 from miglane.v1 import engine_pb2, engine_pb2_grpc
+from miglane.v1.leadership import LEADER_ADDRESS_KEY, engine_addresses, is_redirect, next_engine
 from miglane.v1.rich_errors import error_details
 
 ENGINE_ADDRESS_ENV = "MIGLANE_ENGINE"
 DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
 CALL_TIMEOUT_S = 15.0
+# How long a call looks for the leader among the engines (a takeover takes under 10 s).
+FOLLOW_LEADER_S = 15.0
+# All engines asked and none leads: an election is under way; asked again after this long.
+ELECTION_POLL_S = 0.25
 # The engine's ErrorInfo reason for a stream it stopped because its client fell behind.
 CONSUMER_TOO_SLOW = "CONSUMER_TOO_SLOW"
 
@@ -36,8 +43,9 @@ def engine_options() -> argparse.ArgumentParser:
     parent.add_argument(
         "--engine",
         default=os.environ.get(ENGINE_ADDRESS_ENV, DEFAULT_ENGINE_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"engine address (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help=f"engine address, or several (comma-separated: the leader is found among them) "
+        f"(env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
     )
     add_credentials_option(parent)
     parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -56,19 +64,124 @@ def add_credentials_option(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def engine_stub(
-    address: str, credentials_dir: Path | None = None
-) -> Iterator[engine_pb2_grpc.EngineServiceStub]:
-    """A stub over mutual TLS as the operator's identity, checking the server is the engine
-    (its certificate's DNS SAN `engine`), whatever address is dialled."""
+def engine_stub(address: str, credentials_dir: Path | None = None) -> Iterator[Any]:
+    """A stub of EngineService over mutual TLS as the operator's identity, checking the server
+    is the engine (its certificate's DNS SAN `engine`), whatever address is dialled. `address`
+    may list several engines (`a,b,c`): each call goes to the leader, found by following the
+    followers' NOT_LEADER answers, or the next address when one cannot be reached."""
     try:
         credentials = load_client_credentials(credentials_dir)
     except PkiError as error:
         raise CommandError(str(error)) from None
-    with grpc.secure_channel(
-        address, channel_credentials(credentials), options=target_name_options(ENGINE_NAME)
-    ) as channel:
-        yield engine_pb2_grpc.EngineServiceStub(channel)
+    try:
+        addresses = engine_addresses(address)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    stub = LeaderFollowingStub(addresses, channel_credentials(credentials))
+    try:
+        yield stub
+    finally:
+        stub.close()
+
+
+class LeaderFollowingStub:
+    """EngineService's methods, each call asked of the engine that leads: a call refused with
+    UNAVAILABLE (NOT_LEADER, or no answer) is asked of the leader named, else of the next
+    address, for up to FOLLOW_LEADER_S (an election takes a few seconds). A refused call never
+    ran, so asking it again elsewhere does it once."""
+
+    def __init__(self, addresses: tuple[str, ...], credentials: grpc.ChannelCredentials) -> None:
+        self.addresses = addresses
+        # The engine asked last: the leader, once one answered.
+        self.address = addresses[0]
+        self._credentials = credentials
+        self._channels: dict[str, grpc.Channel] = {}
+
+    def _stub(self, address: str) -> engine_pb2_grpc.EngineServiceStub:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.secure_channel(
+                address, self._credentials, options=target_name_options(ENGINE_NAME)
+            )
+        return engine_pb2_grpc.EngineServiceStub(channel)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def method(request: object, **options: Any) -> Any:
+            return self._follow(name, request, options)
+
+        return method
+
+    def _follow(self, name: str, request: object, options: dict[str, Any]) -> Any:
+        if isinstance(getattr(self._stub(self.address), name), grpc.UnaryStreamMultiCallable):
+            return _FollowingStream(self, name, request, options)
+        search = _LeaderSearch()
+        while True:
+            try:
+                return getattr(self._stub(self.address), name)(request, **options)
+            except grpc.RpcError as error:
+                self.redirect(error, search)
+
+    def open_stream(self, name: str, request: object, options: dict[str, Any]) -> Any:
+        return getattr(self._stub(self.address), name)(request, **options)
+
+    def redirect(self, error: grpc.RpcError, search: _LeaderSearch) -> None:
+        """Points at the engine to ask next after `error`; raises `error` when it is no
+        redirect (the engine's answer) or the search took too long."""
+        call = error if isinstance(error, grpc.Call) else None
+        said = error_details(call.trailing_metadata() if call is not None else None)
+        code = call.code().name if call is not None else ""
+        if not is_redirect(code, said.reason) or time.monotonic() > search.deadline:
+            raise error
+        search.asked.add(self.address)
+        leader = said.metadata.get(LEADER_ADDRESS_KEY, "")
+        self.address = next_engine(self.addresses, self.address, leader)
+        if self.address in search.asked and not leader:
+            time.sleep(ELECTION_POLL_S)  # all asked, none leads yet: an election runs
+            search.asked.clear()
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+
+@dataclass
+class _LeaderSearch:
+    deadline: float = field(default_factory=lambda: time.monotonic() + FOLLOW_LEADER_S)
+    asked: set[str] = field(default_factory=set)
+
+
+class _FollowingStream:
+    """A server stream asked of the leader: refused before its first answer, it is asked of
+    the next engine; once answers came, a failure is the caller's."""
+
+    def __init__(
+        self, stub: LeaderFollowingStub, name: str, request: object, options: dict[str, Any]
+    ) -> None:
+        self._stub = stub
+        self._call = stub.open_stream(name, request, options)
+        self._reopen = lambda: stub.open_stream(name, request, options)
+
+    def __iter__(self) -> Iterator[Any]:
+        search = _LeaderSearch()
+        while True:
+            answered = False
+            try:
+                for item in self._call:
+                    answered = True
+                    yield item
+                return
+            except grpc.RpcError as error:
+                if answered:
+                    raise
+                self._stub.redirect(error, search)
+                self._call = self._reopen()
+
+    def cancel(self) -> None:
+        self._call.cancel()
 
 
 def call(rpc: Callable[..., T], request: object, address: str) -> T:

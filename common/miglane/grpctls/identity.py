@@ -147,6 +147,12 @@ def _checked(inner: Callable[..., Any], method: str, admit: Admit) -> Callable[.
     return call
 
 
+def guarded(handler: grpc.RpcMethodHandler, method: str, admit: Admit) -> grpc.RpcMethodHandler:
+    """The same handler, each of its behaviours behind `admit` (which aborts the call to refuse
+    it): how an interceptor checks a call when it starts, with its context at hand."""
+    return _wrapped(handler, method, admit)
+
+
 def _wrapped(handler: grpc.RpcMethodHandler, method: str, admit: Admit) -> grpc.RpcMethodHandler:
     """The same handler, each of its behaviours behind `admit`."""
     kinds = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")

@@ -10,6 +10,9 @@ Channels are mutual TLS with the engine's own credentials (its <pki>/engine dire
 checks that the agent presents the certificate of the host the engine added under that address
 (its name is the certificate's DNS SAN): an agent with another host's certificate is
 unreachable. A re-issued engine identity is used by the channels opened after it.
+
+Every call carries the engine's term (metadata `miglane-engine-term`), which the agent fences
+on; an engine that no longer leads makes no call at all (`command_under`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import grpc
 
 from miglane.engine.config import DEFAULT_AGENT_TIMEOUT_S
+from miglane.engine.domain.leadership import SOLE_TERM
 from miglane.engine.domain.model import HostFacts, Nic, Vm
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.engine.grpc_api.converters import (
@@ -35,6 +39,7 @@ from miglane.engine.grpc_api.converters import (
 from miglane.grpctls import secure_channel
 from miglane.pki import PkiError, credential_files, load_credentials
 from miglane.v1 import agent_pb2, agent_pb2_grpc
+from miglane.v1.leadership import ENGINE_TERM_KEY
 from miglane.v1.rich_errors import error_details
 
 log = logging.getLogger(__name__)
@@ -156,6 +161,16 @@ class AgentClients:
         self._stubs: dict[str, agent_pb2_grpc.AgentServiceStub] = {}
         # Channels replaced after a re-issue: their streams may still run; closed at close().
         self._retired: list[grpc.aio.Channel] = []
+        self._commanding_term: Callable[[], int] = lambda: SOLE_TERM
+
+    def command_under(self, commanding_term: Callable[[], int]) -> None:
+        """Every call from now on carries the term `commanding_term()` returns, asked right
+        before the call goes out; when it raises (this engine no longer leads), no call goes
+        out and its error reaches the caller."""
+        self._commanding_term = commanding_term
+
+    def _fence(self) -> tuple[tuple[str, str], ...]:
+        return ((ENGINE_TERM_KEY, str(self._commanding_term())),)
 
     async def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
         if self._credentials_dir is not None:
@@ -205,7 +220,9 @@ class AgentClients:
     async def capabilities(self, address: str) -> Capabilities:
         try:
             reply = await (await self._stub(address)).GetCapabilities(
-                agent_pb2.GetCapabilitiesRequest(), timeout=self.call_timeout_s
+                agent_pb2.GetCapabilitiesRequest(),
+                timeout=self.call_timeout_s,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -229,7 +246,9 @@ class AgentClients:
     async def list_vms(self, address: str) -> list[Vm]:
         try:
             reply = await (await self._stub(address)).ListVms(
-                agent_pb2.ListVmsRequest(), timeout=self.call_timeout_s
+                agent_pb2.ListVmsRequest(),
+                timeout=self.call_timeout_s,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -238,7 +257,9 @@ class AgentClients:
     async def migrate(self, address: str, call: MigrateCall) -> JobSample:
         try:
             reply = await (await self._stub(address)).Migrate(
-                migrate_request(call), timeout=max(MIGRATE_TIMEOUT_S, self.call_timeout_s)
+                migrate_request(call),
+                timeout=max(MIGRATE_TIMEOUT_S, self.call_timeout_s),
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -249,6 +270,7 @@ class AgentClients:
             reply = await (await self._stub(address)).MigrateCancel(
                 agent_pb2.MigrateCancelRequest(migration_id=migration_id),
                 timeout=CANCEL_TIMEOUT_S,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -261,6 +283,7 @@ class AgentClients:
                     migration_id=migration_id, max_bandwidth_mib_per_second=mibps
                 ),
                 timeout=self.call_timeout_s,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -271,6 +294,7 @@ class AgentClients:
             reply = await (await self._stub(address)).GetMigrationStatus(
                 agent_pb2.GetMigrationStatusRequest(migration_id=migration_id),
                 timeout=self.call_timeout_s,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -281,6 +305,7 @@ class AgentClients:
             reply = await (await self._stub(address)).ListMigrationJobs(
                 agent_pb2.ListMigrationJobsRequest(include_finished=include_finished),
                 timeout=self.call_timeout_s,
+                metadata=self._fence(),
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
@@ -291,7 +316,8 @@ class AgentClients:
         AgentCallError when the stream breaks."""
         stub = await self._stub(address)
         call = stub.WatchMigrationProgress(
-            agent_pb2.WatchMigrationProgressRequest(migration_id=migration_id)
+            agent_pb2.WatchMigrationProgressRequest(migration_id=migration_id),
+            metadata=self._fence(),
         )
         try:
             async for reply in call:

@@ -11,17 +11,25 @@ from datetime import datetime
 
 import grpc
 from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
+from grpc_health.v1 import health_pb2
 from prometheus_client import CollectorRegistry
 
 from miglane.engine.agent_client import AgentClients
 from miglane.engine.certificate_watch import CertificateWatch
 from miglane.engine.config import DEFAULT_METRICS_LISTEN, EngineConfig
 from miglane.engine.events import EventHub
-from miglane.engine.grpc_api.server import ServerTls, bound_address, create_server
+from miglane.engine.grpc_api.server import (
+    ENGINE_HEALTH_NAMES,
+    ServerTls,
+    bound_address,
+    create_server,
+)
 from miglane.engine.grpc_api.servicer import EngineServicer
 from miglane.engine.host_monitor import HostMonitor
 from miglane.engine.hosts import host_views
 from miglane.engine.inventory import Inventory, new_id, open_inventory, utc_now
+from miglane.engine.leadership import LeaseLeadership, SoleLeadership, engine_identity
+from miglane.engine.lease_store import PostgresLease
 from miglane.engine.maintenance import EvacuationWatch, HostMaintenance
 from miglane.engine.metrics import EngineMetrics
 from miglane.engine.migrations.arrivals import ArrivalLog
@@ -37,6 +45,7 @@ from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
 from miglane.engine.store import Store
+from miglane.engine.store_dialect import POSTGRES_SCHEMES, scheme_of
 from miglane.grpctls import ReloadingServerCredentials
 from miglane.metrics.endpoint import MetricsEndpoint, start_metrics_endpoint
 from miglane.metrics.grpc_server import GrpcServerMetrics
@@ -62,6 +71,8 @@ class Engine:
     server: grpc.aio.Server
     health: health_aio.HealthServicer
     port: int
+    # Whether this engine leads (always, alone on SQLite) and under which term it commands.
+    leadership: SoleLeadership | LeaseLeadership
     _jobs: JobRunner
     _follower: JobFollower
     _tasks: BackgroundTasks
@@ -71,6 +82,8 @@ class Engine:
     # None: no metrics endpoint (`metrics_listen` off, or its default address taken).
     metrics_endpoint: MetricsEndpoint | None = None
     _migrations_stopped: bool = False
+    _in_charge: bool = False
+    _poll_hosts: bool = True
 
     @property
     def address(self) -> str:
@@ -82,19 +95,48 @@ class Engine:
         return self.ledger.hub
 
     async def start(self, *, poll_hosts: bool = True) -> None:
-        """Takes up the migrations an earlier engine left active, starts polling hosts (unless
-        told not to: tests of the inventory alone), the queue and the progress flushes, then
-        serves."""
+        """Takes charge when it leads (alone on its store it does; sharing PostgreSQL, when the
+        lease is free), then serves; a follower serves at once (health NOT_SERVING,
+        EngineService refused naming the leader) and takes charge when elected."""
+        self._poll_hosts = poll_hosts
+        if not isinstance(self.leadership, SoleLeadership):
+            await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        term = await self.leadership.first_look(self._deposed)
+        # The keeper renews from now on, even while taking charge takes long.
+        self._tasks.spawn(self.leadership.run(self._take_charge), "leadership")
+        if term:
+            await self._take_charge(term)
+        await self.server.start()
+
+    async def _take_charge(self, term: int) -> None:
+        """What a restarted engine does: takes up the migrations an earlier engine left active,
+        starts polling hosts (unless told not to: tests of the inventory alone), the queue and
+        the progress flushes; then answers SERVING."""
+        self._in_charge = True
         active = await self.ledger.load()
         self._jobs.take_up(active)
         if active:
             log.info("took up %d active migration(s) from the records", len(active))
-        if poll_hosts:
+        if self._poll_hosts:
             self.monitor.start()
         self._tasks.spawn(self.queue.run(), "queue")
         self._tasks.spawn(self.ledger.run_flushes(self.config.persist_interval_s), "flush")
         self._tasks.spawn(self.certificates.run(), "certificate-expiry")
-        await self.server.start()
+        self.leadership.mark_in_charge()
+        if self.leadership.leading:
+            await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            log.info("in charge under term %d", term)
+
+    def _deposed(self) -> None:
+        """The lease is lost: nothing more is commanded (the agent calls' fence already
+        refuses), health says NOT_SERVING; the runner ends the process."""
+        self._tasks.spawn(
+            self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING), "health-deposed"
+        )
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        for name in ENGINE_HEALTH_NAMES:
+            await self.health.set(name, status)
 
     def end_streams(self) -> None:
         """Ends every WatchEvents and WatchMigrations stream (first step of a graceful stop)."""
@@ -111,11 +153,14 @@ class Engine:
         await self._follower.stop()
         await self._tasks.stop()
         await self.monitor.stop()
-        try:
-            await self.ledger.flush()
-        except Exception:  # the agents still have it: a restarted engine reads it back
-            log.exception("last progress not written at stop")
+        # A follower has nothing to write; a deposed leader must not overwrite its successor's.
+        if self._in_charge and self.leadership.leading:
+            try:
+                await self.ledger.flush()
+            except Exception:  # the agents still have it: a restarted engine reads it back
+                log.exception("last progress not written at stop")
         await self._clients.close()
+        await self.leadership.close()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Health NOT_SERVING, streams ended, in-flight calls given `grace_s` (default the
@@ -220,6 +265,18 @@ def _agent_clients(
     )
 
 
+def _leadership(config: EngineConfig) -> SoleLeadership | LeaseLeadership:
+    """Engines sharing PostgreSQL elect a leader through its lease; one alone leads."""
+    if scheme_of(config.database) in POSTGRES_SCHEMES:
+        return LeaseLeadership(
+            PostgresLease(config.database),
+            address="",
+            timings=config.lease_timings,
+            me=engine_identity(config.state_dir),
+        )
+    return SoleLeadership()
+
+
 async def build_engine(
     config: EngineConfig,
     *,
@@ -245,6 +302,8 @@ async def build_engine(
     clients = agent_clients or _agent_clients(config, authority, inventory)
     registry = CollectorRegistry()
     metrics = EngineMetrics(inventory.worker, registry)
+    leadership = _leadership(config)
+    clients.command_under(leadership.commanding_term)
     side = _migration_side(config, inventory, clients, clock, new_id, metrics)
     servicer = EngineServicer(inventory, side.requests)
     health = health_aio.HealthServicer()
@@ -255,10 +314,12 @@ async def build_engine(
             tls=tls,
             health_servicer=health,
             interceptors=[GrpcServerMetrics(registry, "miglane_engine")],
+            leadership=leadership,
         )
     except OSError:
         await inventory.close()
         raise
+    leadership.address = config.advertise_address or bound_address(config.listen, port)
     try:
         endpoint = await _metrics_endpoint(config, registry, metrics)
     except OSError:
@@ -281,6 +342,7 @@ async def build_engine(
         server,
         health,
         port,
+        leadership,
         _jobs=side.jobs,
         _follower=side.follower,
         _tasks=side.tasks,

@@ -52,6 +52,17 @@ def _database_url(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _add_leadership_arguments(parser: argparse.ArgumentParser) -> None:
+    """The knobs of engines sharing a PostgreSQL database (one leads, the others follow)."""
+    parser.add_argument(
+        "--advertise-address",
+        default="",
+        metavar="HOST:PORT",
+        help="the address clients reach this engine at, published in the leader lease when "
+        "engines share a PostgreSQL database (default: the address it listens on)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
@@ -60,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
     )
     _add_state_arguments(parser)
+    _add_leadership_arguments(parser)
     parser.add_argument(
         "--insecure",
         action="store_true",
@@ -207,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         pki_dir=args.pki_dir,
         insecure=args.insecure,
         metrics_listen=args.metrics_listen,
+        advertise_address=args.advertise_address,
     )
     return run_engine(
         config,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from miglane.engine.domain.leadership import DEFAULT_LEASE_TIMINGS, LeaseTimings
 from miglane.engine.store_dialect import sqlite_url
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -54,6 +55,11 @@ class EngineConfig:
     pki_dir: Path | None = None
     # How often the CA's certificates are checked for expiry (also once at start).
     certificate_check_interval_s: float = DEFAULT_CERTIFICATE_CHECK_INTERVAL_S
+    # The address this engine publishes in the leader lease, which followers name to clients
+    # (empty: the address it bound); engines on a shared PostgreSQL elect one leader.
+    advertise_address: str = ""
+    # The leader lease's time to live and renewal period (PostgreSQL only).
+    lease_timings: LeaseTimings = DEFAULT_LEASE_TIMINGS
     # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
     # warning; the health service name "miglane.insecure" answers SERVING).
     insecure: bool = False

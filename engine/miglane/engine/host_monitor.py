@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 from miglane.engine.actor import as_engine
 from miglane.engine.agent_client import AgentCallError, AgentClients
 from miglane.engine.config import DEFAULT_POLL_INTERVAL_S
-from miglane.engine.domain.errors import NotFound
+from miglane.engine.domain.errors import NotFound, NotLeader
 from miglane.engine.domain.host_status import AgentReport
 from miglane.engine.domain.model import Host, Vm
 from miglane.engine.domain.whereabouts import assign_vms
@@ -149,6 +149,8 @@ class HostMonitor:
             )
         except AgentCallError as error:
             return host, AgentReport(reachable=False, error=error.detail)
+        except NotLeader:  # deposed: this engine records nothing more
+            raise
         except Exception as error:  # an answer the engine cannot read is no answer
             log.warning("poll of host %s failed: %r", host.name, error, extra=host_fields(host))
             return host, AgentReport(reachable=False, error=f"unreadable answer ({error!r})")

@@ -22,6 +22,9 @@ from miglane.engine.store_dialect import redacted
 log = logging.getLogger("miglane.engine")
 
 LOCK_NAME = "engine.lock"
+# The exit status of an engine that lost its leader lease: a supervisor starts it again, and it
+# comes back as a follower.
+DEPOSED_EXIT_CODE = 3
 
 
 class EngineStartError(Exception):
@@ -61,13 +64,16 @@ def say_listening(address: str, log_format: str) -> None:
 
 async def serve(
     config: EngineConfig, *, example_cluster: bool = False, log_format: str = "text"
-) -> None:
+) -> int:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
-    streams ended, in-flight calls given the config's grace, store closed."""
+    streams ended, in-flight calls given the config's grace, store closed; 0. A leader that
+    loses its lease stops the same way, at once, and returns DEPOSED_EXIT_CODE."""
     try:
         engine = await build_engine(config)
     except (StoreError, OSError) as error:
         raise EngineStartError(str(error)) from None
+    grace_s: float | None = None
+    status = 0
     try:
         if example_cluster:
             cluster = await create_example_cluster(engine.inventory)
@@ -81,11 +87,23 @@ async def serve(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        log.info("stopping (grace %.1f s)", config.grace_s)
+        deposed = asyncio.ensure_future(engine.leadership.deposed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((deposed, stopped), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (deposed, stopped):
+            waiter.cancel()
+        if engine.leadership.deposed.is_set():
+            log.error(
+                "deposed: ending this process (exit %d) to be started again as a follower",
+                DEPOSED_EXIT_CODE,
+            )
+            grace_s, status = 0.0, DEPOSED_EXIT_CODE
+        else:
+            log.info("stopping (grace %.1f s)", config.grace_s)
     finally:
-        await engine.stop()
+        await engine.stop(grace_s)
     log.info("stopped")
+    return status
 
 
 def run_engine(
@@ -94,8 +112,9 @@ def run_engine(
     configure_logging(log_level, log_format)
     try:
         with state_dir_lock(config.state_dir):
-            asyncio.run(serve(config, example_cluster=example_cluster, log_format=log_format))
+            return asyncio.run(
+                serve(config, example_cluster=example_cluster, log_format=log_format)
+            )
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1
-    return 0

@@ -38,7 +38,9 @@ class AgentServiceStub:
     VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
     destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
-    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR, STALE_ENGINE_TERM (the call's engine term, request
+    metadata "miglane-engine-term", is lower than one the agent has obeyed: a deposed leader)
+    (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
     UNSUPPORTED (UNIMPLEMENTED);
     PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).
@@ -113,7 +115,9 @@ class AgentServiceServicer:
     VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
     destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
-    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR, STALE_ENGINE_TERM (the call's engine term, request
+    metadata "miglane-engine-term", is lower than one the agent has obeyed: a deposed leader)
+    (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
     UNSUPPORTED (UNIMPLEMENTED);
     PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).
@@ -252,7 +256,9 @@ class AgentService:
     VM_NOT_RUNNING, VM_ALREADY_MIGRATING, AGENT_STOPPING, DESTINATION_UNREACHABLE (the
     destination's libvirt could not be reached or refused), MIGRATION_NETWORK_FAILED,
     TLS_NOT_CONFIGURED, JOB_FINISHED, JOB_IN_POST_COPY, NO_HYPERVISOR_JOB,
-    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR (FAILED_PRECONDITION);
+    HYPERVISOR_CANCELLED, HYPERVISOR_ERROR, STALE_ENGINE_TERM (the call's engine term, request
+    metadata "miglane-engine-term", is lower than one the agent has obeyed: a deposed leader)
+    (FAILED_PRECONDITION);
     AGENT_BUSY (RESOURCE_EXHAUSTED: the host's outgoing limit; retry later);
     UNSUPPORTED (UNIMPLEMENTED);
     PERMISSION_DENIED (PERMISSION_DENIED: the caller is not the engine).

@@ -39,7 +39,9 @@ class EngineServiceStub:
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
     PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
-    message names the role needed).
+    message names the role needed);
+    NOT_LEADER (UNAVAILABLE: engines share a PostgreSQL database and this one does not lead;
+    metadata "leader_address": the engine that does, "" while none does; every RPC, reads too).
 
     Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
     caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,
@@ -214,7 +216,9 @@ class EngineServiceServicer:
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
     PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
-    message names the role needed).
+    message names the role needed);
+    NOT_LEADER (UNAVAILABLE: engines share a PostgreSQL database and this one does not lead;
+    metadata "leader_address": the engine that does, "" while none does; every RPC, reads too).
 
     Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
     caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,
@@ -582,7 +586,9 @@ class EngineService:
     CONSUMER_TOO_SLOW (RESOURCE_EXHAUSTED ending a stream whose client fell behind; metadata
     "resume_after": the sequence to resume after).
     PERMISSION_DENIED (PERMISSION_DENIED: the caller's role does not allow the RPC; the
-    message names the role needed).
+    message names the role needed);
+    NOT_LEADER (UNAVAILABLE: engines share a PostgreSQL database and this one does not lead;
+    metadata "leader_address": the engine that does, "" while none does; every RPC, reads too).
 
     Every call needs a client certificate of the engine's CA (mutual TLS); its subject OU is the
     caller's role. viewer: the Get*, List* and Watch* RPCs; operator: also MigrateVm,

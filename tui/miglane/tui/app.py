@@ -315,6 +315,8 @@ class MiglaneApp(App[None]):
                 if states[stream].health is FeedHealth.LOST:
                     self.feeds.restart(stream)
         lost = any(s.health is FeedHealth.LOST for s in states.values())
+        # With several engines the client follows the leader: name the one it talks to now.
+        self.connection_bar.address = self.sub_title = self.client.address
         self.connection_bar.show_feeds(states)
         if lost != was_lost:
             self._tabs.set_class(lost, "-stale")

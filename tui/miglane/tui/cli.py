@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument(
         "--engine",
         default=os.environ.get(ENGINE_ADDRESS_ENV, DEFAULT_ENGINE_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"engine address (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help=f"engine address, or several (comma-separated: the TUI follows the leader among "
+        f"them) (env {ENGINE_ADDRESS_ENV}, default {DEFAULT_ENGINE_ADDRESS})",
     )
     parser.add_argument(
         "--credentials",
@@ -57,6 +58,10 @@ def _run(args: argparse.Namespace) -> int:
     from miglane.tui.app import MiglaneApp
     from miglane.tui.grpc_client import GrpcEngineClient
 
-    client = GrpcEngineClient(args.engine, credentials)
+    try:
+        client = GrpcEngineClient(args.engine, credentials)
+    except ValueError as error:
+        print(f"miglane tui: {error}", file=sys.stderr)
+        return 1
     MiglaneApp(client, refresh_interval_s=max(0.2, args.refresh)).run()
     return 0

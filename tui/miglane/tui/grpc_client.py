@@ -14,6 +14,13 @@ from miglane.grpctls import secure_channel
 from miglane.pki import ENGINE_NAME, Credentials
 from miglane.tui.client import EngineError
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
+from miglane.v1.leadership import (
+    LEADER_ADDRESS_KEY,
+    NOT_LEADER,
+    engine_addresses,
+    is_redirect,
+    next_engine,
+)
 from miglane.v1.rich_errors import error_details
 
 PAGE_SIZE = 500
@@ -28,8 +35,16 @@ CHANNEL_OPTIONS = [
 ]
 
 
+def _cancelled_by_caller() -> bool:
+    """Whether the running task itself is being cancelled (not merely a call of it)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class GrpcEngineClient:
-    """Calls the engine at `address` (host:port).
+    """Calls the engine at `address` (host:port), or the leader among several (`a,b,c`): a
+    call refused with UNAVAILABLE (a follower's NOT_LEADER, or no answer) points the client at
+    the leader named, else the next address, for the TUI's retry to find.
 
     The channel is made on first use, inside the running event loop (grpc.aio binds a
     channel to the loop that creates it). When a call finds the engine unreachable the channel
@@ -40,26 +55,40 @@ class GrpcEngineClient:
     def __init__(
         self, address: str, credentials: Credentials, call_timeout_s: float = 10.0
     ) -> None:
-        self._address = address
+        self._addresses = engine_addresses(address)
+        self._address = self._addresses[0]
         self._credentials = credentials
         self._call_timeout_s = call_timeout_s
         self._channel: grpc.aio.Channel | None = None
         self._stub: engine_pb2_grpc.EngineServiceStub | None = None
+        # Channels to engines that answered they follow, by address (reused when asked again).
+        self._followers: dict[str, grpc.aio.Channel] = {}
         # Closes of dropped channels still running: held so they are not garbage-collected
         # mid-way, and awaited by close().
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> str:
+        """The engine asked now (the leader, once one answered)."""
         return self._address
 
     def _engine(self) -> tuple[engine_pb2_grpc.EngineServiceStub, grpc.aio.Channel]:
         if self._channel is None or self._stub is None:
-            self._channel = secure_channel(
+            self._channel = self._followers.pop(self._address, None) or secure_channel(
                 self._address, self._credentials, server_name=ENGINE_NAME, options=CHANNEL_OPTIONS
             )
             self._stub = engine_pb2_grpc.EngineServiceStub(self._channel)
         return self._stub, self._channel
+
+    def _cut_off(self) -> EngineError:
+        """A call cut off because another call closed its (broken) channel: a connection
+        problem the TUI retries, not the end of the worker that made it."""
+        return EngineError("CANCELLED", "the call was cut off with its connection", self._address)
+
+    def _close_later(self, channel: grpc.aio.Channel) -> None:
+        closing = asyncio.get_running_loop().create_task(channel.close(None))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _error(self, error: grpc.aio.AioRpcError, channel: grpc.aio.Channel) -> EngineError:
         details = error_details(error.trailing_metadata())
@@ -75,9 +104,19 @@ class GrpcEngineClient:
             # older channel must not close the one another call just dialled.
             self._channel = None
             self._stub = None
-            closing = asyncio.get_running_loop().create_task(channel.close(None))
-            self._closing.add(closing)
-            closing.add_done_callback(self._closing.discard)
+            if engine_error.reason == NOT_LEADER:
+                # A follower answered: its channel is sound. Closing it would cancel the other
+                # calls on it (a worker's await raises CancelledError and the worker is gone);
+                # it is kept for when that engine leads.
+                parked = self._followers.pop(self._address, None)
+                if parked is not None:
+                    self._close_later(parked)
+                self._followers[self._address] = channel
+            else:
+                self._close_later(channel)
+            if is_redirect(engine_error.code, engine_error.reason):
+                leader = engine_error.metadata.get(LEADER_ADDRESS_KEY, "")
+                self._address = next_engine(self._addresses, self._address, leader)
         return engine_error
 
     async def _unary(self, name: str, request: Any) -> Any:
@@ -87,6 +126,10 @@ class GrpcEngineClient:
             return await method(request, timeout=self._call_timeout_s)
         except grpc.aio.AioRpcError as error:
             raise self._error(error, channel) from None
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
+                raise
+            raise self._cut_off() from None
 
     async def _pages(self, name: str, field: str, **filters: Any) -> list[Any]:
         request_type = getattr(engine_pb2, f"{name}Request")
@@ -187,6 +230,10 @@ class GrpcEngineClient:
                 yield response
         except grpc.aio.AioRpcError as error:
             raise self._error(error, channel) from None
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
+                raise
+            raise self._cut_off() from None
         finally:
             call.cancel()
         raise EngineError("UNAVAILABLE", f"the engine ended the {name} stream", self._address)
@@ -207,4 +254,7 @@ class GrpcEngineClient:
         channel, self._channel, self._stub = self._channel, None, None
         if channel is not None:
             await channel.close(None)
+        for parked in self._followers.values():
+            await parked.close(None)
+        self._followers.clear()
         await asyncio.gather(*self._closing)

@@ -33,6 +33,8 @@ class Reason(StrEnum):
     # The job is finished (completed, failed or cancelled) or past the point of no return.
     JOB_FINISHED = "JOB_FINISHED"
     JOB_IN_POST_COPY = "JOB_IN_POST_COPY"
+    # The call carries a lower engine term than one this agent has seen: a deposed leader.
+    STALE_ENGINE_TERM = "STALE_ENGINE_TERM"
     # The hypervisor has no job for the VM, or cancelled it.
     NO_HYPERVISOR_JOB = "NO_HYPERVISOR_JOB"
     HYPERVISOR_CANCELLED = "HYPERVISOR_CANCELLED"
@@ -99,3 +101,9 @@ class PermissionDenied(DomainError):
     """The caller is not the engine: only the engine's identity may call an agent."""
 
     default_reason = Reason.PERMISSION_DENIED
+
+
+class StaleEngineTerm(FailedPrecondition):
+    """The calling engine's term is lower than one this agent obeyed: it no longer leads."""
+
+    default_reason = Reason.STALE_ENGINE_TERM

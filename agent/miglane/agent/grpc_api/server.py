@@ -1,6 +1,7 @@
 """The agent's gRPC server: AgentService and the standard health service, over mutual TLS with
 the host's credentials. Only the engine's identity may call AgentService (a person's, even an
-admin's, and another host's are refused); revoked certificates (the host's crl.pem) too.
+admin's, and another host's are refused); revoked certificates (the host's crl.pem) too; and
+only under the highest engine term seen (a deposed leader's calls are refused).
 `credentials_dir` None: plaintext, for development only."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from miglane.agent.domain.errors import PermissionDenied
 from miglane.agent.grpc_api.errors import rich_status
+from miglane.agent.grpc_api.fencing import EngineTermCheck
 from miglane.agent.grpc_api.servicer import AgentServicer
 from miglane.agent.service import Agent
 from miglane.grpctls import CallerCheck, Refusal, ReloadingServerCredentials
@@ -63,7 +65,8 @@ async def create_server(
     issue-host`), re-read when re-issued; None serves plaintext (development only). Raises
     PkiError when the credentials cannot be loaded. `interceptors` see each call before the
     caller check (metrics count its refusals too)."""
-    server = grpc.aio.server(interceptors=[*interceptors, _caller_check(credentials_dir)])
+    fence = EngineTermCheck(agent.engine_terms, SERVICE_NAME)
+    server = grpc.aio.server(interceptors=[*interceptors, _caller_check(credentials_dir), fence])
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agent), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -39,6 +39,9 @@ class Reason(StrEnum):
     # PERMISSION_DENIED: the caller's role does not allow this RPC; the message names the role
     # needed.
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    # UNAVAILABLE: this engine does not lead; ErrorInfo.metadata["leader_address"] names the
+    # engine that does ("" when none is known yet): ask it instead.
+    NOT_LEADER = "NOT_LEADER"
     # UNIMPLEMENTED
 
 
@@ -116,3 +119,18 @@ class PermissionDenied(DomainError):
     """The caller's role does not allow the call; the message names the role needed."""
 
     default_reason = Reason.PERMISSION_DENIED
+
+
+class NotLeader(DomainError):
+    """This engine is a follower (or a leader whose lease lapsed): it neither answers clients
+    nor commands hosts; `leader_address` is the engine that leads ("" when none is known)."""
+
+    default_reason = Reason.NOT_LEADER
+
+    def __init__(self, leader_address: str) -> None:
+        where = f"; ask the leader at {leader_address}" if leader_address else "; none leads yet"
+        super().__init__(f"this engine does not lead{where}")
+        self.leader_address = leader_address
+
+    def metadata(self) -> dict[str, str]:
+        return {"leader_address": self.leader_address}

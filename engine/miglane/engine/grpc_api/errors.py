@@ -22,6 +22,7 @@ from miglane.engine.domain.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    NotLeader,
     PermissionDenied,
     ResourceExhausted,
 )
@@ -37,6 +38,7 @@ STATUS_CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (NotLeader, grpc.StatusCode.UNAVAILABLE),
 )
 
 # ErrorInfo.domain of every error the engine answers with.

@@ -17,14 +17,19 @@ from miglane.engine.actor import current_actor
 from miglane.engine.domain.authorization import refusal
 from miglane.engine.domain.errors import PermissionDenied
 from miglane.engine.grpc_api.errors import rich_status
+from miglane.engine.grpc_api.leader_gate import LeaderGate, Leads
 from miglane.engine.grpc_api.servicer import EngineServicer
 from miglane.grpctls import CallerCheck, Refusal, ReloadingServerCredentials, rpc_name
 from miglane.pki import CertificateInfo, RevocationList
 from miglane.v1 import engine_pb2, engine_pb2_grpc
+from miglane.v1.leadership import ENGINE_HEALTH_NAME
 
 log = logging.getLogger(__name__)
 
 ENGINE_SERVICE_NAME: str = engine_pb2.DESCRIPTOR.services_by_name["EngineService"].full_name
+# The names whose health says whether this engine leads (SERVING) or follows (NOT_SERVING):
+# EngineService's full name, and the short name operators' tools ask for.
+ENGINE_HEALTH_NAMES = (ENGINE_SERVICE_NAME, ENGINE_HEALTH_NAME)
 # The health status of this service name is SERVING only on a plaintext (--insecure) engine.
 INSECURE_HEALTH_NAME = "miglane.insecure"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -61,11 +66,13 @@ async def create_server(
     tls: ServerTls | None,
     health_servicer: health_aio.HealthServicer | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    leadership: Leads | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0: any free port), not yet started; returns it with
     the port it bound. `tls` None: plaintext, for development only. `interceptors` see each
-    call before the caller check (metrics count its refusals too). Raises OSError when the
-    address cannot be bound."""
+    call before the caller check (metrics count its refusals too). `leadership`: EngineService
+    answers only while it leads (None: always). Raises OSError when the address cannot be
+    bound."""
     check = CallerCheck(
         authorize,
         revocations=tls.revocations if tls else None,
@@ -73,11 +80,14 @@ async def create_server(
         actor=current_actor,
         insecure=tls is None,
     )
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[*interceptors, check])
+    chain: list[grpc.aio.ServerInterceptor] = [*interceptors, check]
+    if leadership is not None:  # after the caller check: strangers learn no leader address
+        chain.append(LeaderGate(leadership, ENGINE_SERVICE_NAME))
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=chain)
     engine_pb2_grpc.add_EngineServiceServicer_to_server(servicer, server)
     health_servicer = health_servicer or health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for service in ("", ENGINE_SERVICE_NAME):
+    for service in ("", *ENGINE_HEALTH_NAMES):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (ENGINE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
