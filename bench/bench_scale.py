@@ -96,10 +96,11 @@ async def measure_hosts(args: argparse.Namespace) -> HostsRun:
     rounds: list[float] = []
     poll_all = engine.monitor.poll_all
 
-    async def timed_round() -> None:
+    async def timed_round(*, changes_only: bool = False) -> None:
         started = time.monotonic()
-        await poll_all()
-        rounds.append(time.monotonic() - started)
+        await poll_all(changes_only=changes_only)
+        if not changes_only:  # a round of every host
+            rounds.append(time.monotonic() - started)
 
     engine.monitor.poll_all = timed_round  # type: ignore[method-assign]
     await engine.start()

@@ -647,15 +647,67 @@ def choose_in_context(
 def _best_destination(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
 ) -> tuple[HostView, float] | None:
-    """The suitable host with the highest score (then name, then id), without a sentence."""
-    scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
-    screened = DestinationFilter.of(networks, context).screen(
-        hosts, vm.host_id, vm.memory_mib, vm.networks
-    )
+    """The suitable host with the highest score (then name, then id), without a sentence.
+
+    One pass over the hosts does what `scale_and_speeds`, `DestinationFilter.screen` and
+    `destination_score` do (the scheduler runs it per request over every host of the
+    cluster, so each host is looked at once, flat): it gathers the scale and the hosts that
+    pass every filter, then only those are scored."""
+    destination_filter = DestinationFilter.of(networks, context)
+    carrying = carrying_network_id(networks)
+    required = destination_filter.required_network_id
+    limit = destination_filter.incoming_limit
+    loads, excluded, busy = context.loads, context.excluded_host_ids, context.busy_until
+    source_host_id, cluster_id, vm_memory_mib = vm.host_id, networks.cluster.id, vm.memory_mib
+    vm_networks = vm.networks
+    up = HostStatus.UP
+    max_link = max_free = 0
+    # (index, link speed, incoming, free memory net of promises) of the hosts that pass.
+    passed: list[tuple[int, int, int, int]] = []
+    for index, view in enumerate(hosts):
+        host = view.host
+        carried = None
+        if carrying:
+            for attachment in view.attachments:
+                if attachment.network_id == carrying:
+                    carried = attachment
+                    break
+        link = 0 if carried is None else carried.speed_mbps
+        raw_free = host.facts.free_memory_mib
+        if link > max_link:
+            max_link = link
+        if raw_free > max_free:
+            max_free = raw_free
+        if host.cluster_id != cluster_id or host.id == source_host_id or host.status is not up:
+            continue
+        if vm_networks and missing_networks(host, vm_networks):
+            continue
+        if excluded and host.id in excluded:
+            continue
+        load = loads.get(host.id) if loads else None
+        incoming = view.incoming_migrations if load is None else load.incoming
+        free = raw_free if load is None else raw_free - load.reserved_memory_mib
+        if free < vm_memory_mib or (limit is not None and incoming >= limit):
+            continue
+        if required:
+            end = carried if required == carrying else attachment_on(view, required)
+            if end is None or not end.link_up or usable_address(end.address) is None:
+                continue
+        if busy and limit is not None and host.id in busy:
+            if context.busy_until_of(host.id) is not None:
+                continue
+        passed.append((index, link, incoming, free))
+    slots = max(incoming_limit(networks), 1)
     best: HostView | None = None
     best_score = 0.0
-    for index, incoming, free, _ in screened:
-        score = destination_score(speeds[index], incoming, free, scale)
+    for index, link, incoming, free in passed:
+        # `destination_score`, written out: the same arithmetic in the same order.
+        link_part = link / max_link if max_link else 0.0
+        idle = 1.0 - incoming / slots
+        memory = max(free, 0) / max_free if max_free else 0.0
+        score = round(
+            100.0 * (LINK_WEIGHT * link_part + INCOMING_WEIGHT * idle + MEMORY_WEIGHT * memory), 3
+        )
         view = hosts[index]
         # Highest score, then name, then id (the tuple is built only on a tie).
         if (
