@@ -693,9 +693,9 @@ def _best_destination(
             end = carried if required == carrying else attachment_on(view, required)
             if end is None or not end.link_up or usable_address(end.address) is None:
                 continue
-        if busy and limit is not None and host.id in busy:
-            if context.busy_until_of(host.id) is not None:
-                continue
+        busy_now = busy and limit is not None and host.id in busy
+        if busy_now and context.busy_until_of(host.id) is not None:
+            continue
         passed.append((index, link, incoming, free))
     slots = max(incoming_limit(networks), 1)
     best: HostView | None = None
