@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
+import functools
 import ipaddress
 import os
 from collections.abc import Iterator, Sequence
@@ -50,6 +51,13 @@ from miglane.pki.signing import (
     self_signed_ca,
     signed_leaf,
 )
+
+
+# Issued certificates never change once written; issuing checks every earlier one for a
+# clashing name, which would parse all of them each time (quadratic over a thousand hosts).
+@functools.lru_cache(maxsize=1 << 16)
+def _issued_certificate(path: str, mtime_ns: int, size: int) -> x509.Certificate:
+    return load_certificate(Path(path).read_bytes(), path)
 
 
 def _now() -> datetime:
@@ -257,7 +265,8 @@ class CertificateAuthority:
         revoked = self._revoked()
         infos = []
         for path in sorted(self.layout.issued.glob("*.pem")):
-            certificate = load_certificate(path.read_bytes(), str(path))
+            status = path.stat()
+            certificate = _issued_certificate(str(path), status.st_mtime_ns, status.st_size)
             infos.append(
                 info_of_certificate(certificate, revoked=certificate.serial_number in revoked)
             )
