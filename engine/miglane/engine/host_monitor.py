@@ -44,6 +44,7 @@ MIN_ROUND_WAIT_S = 0.5
 # A change streamed by an agent is recorded this long after it came, with those that came
 # meanwhile (a migration changes two hosts at once).
 CHANGE_BATCH_S = 0.05
+CHANGE_ROUND_SHARE = 0.25
 
 
 class VmWhereabouts(Protocol):
@@ -171,11 +172,13 @@ class HostMonitor:
             if not changes_only:
                 self._kick.clear()
                 full_due = started + self.interval_s
-            changes_only = await self._next_round(full_due)
+            changes_only = await self._next_round(started, full_due)
 
-    async def _next_round(self, full_due: float) -> bool:
+    async def _next_round(self, last_started: float, full_due: float) -> bool:
         """Until the next round is due: True for a round of the streamed changes alone,
-        False for a full one (the interval passed, or `poll_soon`)."""
+        False for a full one (the interval passed, or `poll_soon`). Rounds of changes start
+        at most every `CHANGE_ROUND_SHARE` of the interval (a storm changes hosts all the
+        time; each round reads them all)."""
         loop = asyncio.get_running_loop()
         kicked = asyncio.ensure_future(self._kick.wait())
         changed = asyncio.ensure_future(self._changed.wait())
@@ -190,7 +193,8 @@ class HostMonitor:
             changed.cancel()
         if self._kick.is_set() or loop.time() >= full_due:
             return False
-        await asyncio.sleep(CHANGE_BATCH_S)
+        gap = last_started + self.interval_s * CHANGE_ROUND_SHARE - loop.time()
+        await asyncio.sleep(max(CHANGE_BATCH_S, gap))
         return True
 
     async def _poll(self, host: Host) -> tuple[Host, AgentReport]:

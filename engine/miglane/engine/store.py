@@ -131,7 +131,6 @@ class Store:
         """Keyset pagination: `sql` is a SELECT with a WHERE clause, without ORDER/LIMIT."""
         rows = self._all(f"{sql} AND {key} > ? ORDER BY {key} LIMIT ?", [*args, after, limit + 1])
         if len(rows) > limit:
-            # A row's columns are named without their table ("v.seq" is "seq").
             return rows[:limit], int(rows[limit - 1][key.rpartition(".")[2]])
         return rows, None
 
