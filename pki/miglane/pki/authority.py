@@ -60,6 +60,11 @@ def _issued_certificate(path: str, mtime_ns: int, size: int) -> x509.Certificate
     return load_certificate(Path(path).read_bytes(), path)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _issued_info(path: str, mtime_ns: int, size: int, revoked: bool) -> CertificateInfo:
+    return info_of_certificate(_issued_certificate(path, mtime_ns, size), revoked=revoked)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -266,10 +271,9 @@ class CertificateAuthority:
         infos = []
         for path in sorted(self.layout.issued.glob("*.pem")):
             status = path.stat()
-            certificate = _issued_certificate(str(path), status.st_mtime_ns, status.st_size)
-            infos.append(
-                info_of_certificate(certificate, revoked=certificate.serial_number in revoked)
-            )
+            stamp = (str(path), status.st_mtime_ns, status.st_size)
+            certificate = _issued_certificate(*stamp)
+            infos.append(_issued_info(*stamp, certificate.serial_number in revoked))
         return sorted(infos, key=lambda info: (info.name, info.not_before, info.serial))
 
     def revoke(self, serial_or_name: int | str) -> builtins.list[CertificateInfo]:
