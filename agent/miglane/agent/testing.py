@@ -33,12 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from miglane.agent.domain.model import Nic
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.agent.grpc_api.server import create_server
+from miglane.agent.metrics import AgentMetrics
 from miglane.agent.service import DEFAULT_MAX_OUTGOING, Agent
 from miglane.grpctls import secure_channel
+from miglane.metrics.endpoint import MetricsEndpoint, start_metrics_endpoint
+from miglane.metrics.grpc_server import GrpcServerMetrics
 from miglane.pki import CertificateAuthority, Credentials, load_credentials
 
 LOOPBACK = "127.0.0.1"
@@ -80,6 +84,8 @@ class FakeAgent:
     identity: str
     # The state root `start_fake_agents` made itself (none was given): removed on stop.
     temporary_state_root: str | None = None
+    # Its Prometheus endpoint on 127.0.0.1:<free port> (`start_fake_agents(metrics=True)`).
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def peer_uri(self) -> str:
@@ -95,6 +101,9 @@ class FakeAgent:
 
     async def stop(self, grace: float = 0.5) -> None:
         await self.server.stop(grace)
+        if self.metrics_endpoint is not None:  # it reads this agent: not kept over a restart
+            await self.metrics_endpoint.close()
+            self.metrics_endpoint = None
         await self.agent.stop()
 
     async def restart(self) -> None:
@@ -109,6 +118,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
+            nic_counters=self.host.nic_tx_bytes,
         )
         self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
@@ -124,6 +134,24 @@ def default_nics(index: int) -> list[Nic]:
         Nic("eth0", f"52:54:00:00:{a:02x}:{b:02x}", (f"10.0.{a}.{b}/16",), True, 10000, 1500),
         Nic("mig0", f"52:54:00:01:{a:02x}:{b:02x}", (f"10.1.{a}.{b}/16",), True, 10000, 9000),
     ]
+
+
+async def _serve(
+    agent: Agent, address: str, credentials_dir: Path | None, metrics: bool
+) -> tuple[grpc.aio.Server, int, MetricsEndpoint | None]:
+    """The agent's gRPC server on `address` (HOST:PORT, port 0: a free one) and, with
+    `metrics`, its Prometheus endpoint on a free loopback port, the server's calls counted."""
+    registry = CollectorRegistry()
+    server, port = await create_server(
+        agent,
+        address,
+        credentials_dir=credentials_dir,
+        interceptors=[GrpcServerMetrics(registry, "miglane_agent")] if metrics else [],
+    )
+    if not metrics:
+        return server, port, None
+    collector = AgentMetrics(agent, registry)
+    return server, port, await start_metrics_endpoint(LOOPBACK, 0, registry, collector.refresh)
 
 
 async def start_fake_agents(
@@ -142,6 +170,7 @@ async def start_fake_agents(
     identities: Sequence[str] | None = None,
     insecure: bool = False,
     measure_dirty_rates: bool = True,
+    metrics: bool = False,
     address_of: Callable[[int], str] = shared_loopback,
     port: int = 0,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
@@ -150,8 +179,9 @@ async def start_fake_agents(
     host credentials from `authority` (see the module's docstring), for the host name the
     engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
     (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
-    their `dirty_rates`. Agent `i` listens on `address_of(i)`, port `port` (0: a free one).
-    """
+    their `dirty_rates`. With `metrics`, each serves Prometheus metrics on a free loopback
+    port, gRPC calls counted (`FakeAgent.metrics_endpoint`). Agent `i` listens on
+    `address_of(i)`, port `port` (0: a free one)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -176,6 +206,7 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
+            nic_counters=host.nic_tx_bytes,
         )
         agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
@@ -185,9 +216,7 @@ async def start_fake_agents(
         if not insecure:
             authority.issue_host(identity, [address])
             credentials_dir = authority.layout.host(identity)
-        server, bound = await create_server(
-            agent, f"{address}:{port}", credentials_dir=credentials_dir
-        )
+        server, bound, endpoint = await _serve(agent, f"{address}:{port}", credentials_dir, metrics)
         agents.append(
             FakeAgent(
                 name,
@@ -202,6 +231,7 @@ async def start_fake_agents(
                 credentials_dir,
                 identity,
                 temporary_state_root,
+                endpoint,
             )
         )
     return fabric, agents

@@ -33,6 +33,7 @@ from miglane.engine.domain.host_status import AgentReport
 from miglane.engine.domain.model import Host, Vm
 from miglane.engine.domain.whereabouts import assign_vms
 from miglane.engine.host_feeds import HostFeeds
+from miglane.engine.log_fields import host_fields
 from miglane.engine.store import Store
 
 T = TypeVar("T")
@@ -206,7 +207,7 @@ class HostMonitor:
         except AgentCallError as error:
             return host, AgentReport(reachable=False, error=error.detail)
         except Exception as error:  # an answer the engine cannot read is no answer
-            log.warning("poll of host %s failed: %r", host.name, error)
+            log.warning("poll of host %s failed: %r", host.name, error, extra=host_fields(host))
             return host, AgentReport(reachable=False, error=f"unreadable answer ({error!r})")
         return host, AgentReport(
             reachable=True, nics=capabilities.nics, facts=capabilities.facts, vms=tuple(vms)
