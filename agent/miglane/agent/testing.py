@@ -174,14 +174,13 @@ async def start_fake_agents(
     address_of: Callable[[int], str] = shared_loopback,
     port: int = 0,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
-    """Starts `n` fake agents with `vms_per_host` running VMs each (named
-    `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
-    host credentials from `authority` (see the module's docstring), for the host name the
-    engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
-    (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
-    their `dirty_rates`. With `metrics`, each serves Prometheus metrics on a free loopback
-    port, gRPC calls counted (`FakeAgent.metrics_endpoint`). Agent `i` listens on
-    `address_of(i)`, port `port` (0: a free one)."""
+    """Starts `n` fake agents with `vms_per_host` running VMs each (named `<host>-vm<k>`),
+    agent `i` on `address_of(i)`, port `port` (0: a free one); the fabric's clock runs `speed`
+    times faster than real time. Each gets host credentials from `authority` (see the module's
+    docstring), for the host name the engine will add it as: `identities[i]`, by default its
+    own name; or, `insecure`, none (plaintext). Without `measure_dirty_rates` the agents report
+    only the dirty rates set on their `dirty_rates`. With `metrics`, each serves Prometheus
+    metrics on a free loopback port, calls counted (`FakeAgent.metrics_endpoint`)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
