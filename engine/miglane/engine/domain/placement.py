@@ -644,6 +644,62 @@ def choose_in_context(
     )
 
 
+# What every automatic placement reads of a host, by the networks it weighs: (cluster id, host
+# id, status UP, free memory, link speed on the carrying network, whether its end of the
+# required network is usable). A HostView never changes and the queue decides over the same
+# views again and again (a cluster's topology is reused between polls), so each is worked out
+# once: by (carrying, required network) and the view's id, the view held so its id stays its.
+_HostRow = tuple[str, str, bool, int, int, bool]
+_HOST_ROWS: dict[tuple[str, str], dict[int, tuple[HostView, _HostRow]]] = {}
+_HOST_ROWS_MAX = 200_000
+
+
+def _host_rows(carrying: str, required: str) -> dict[int, tuple[HostView, _HostRow]]:
+    rows = _HOST_ROWS.setdefault((carrying, required), {})
+    if len(rows) > _HOST_ROWS_MAX:  # views of old reads: forgotten all at once
+        rows.clear()
+    return rows
+
+
+def _host_row(view: HostView, carrying: str, required: str) -> _HostRow:
+    host = view.host
+    carried = attachment_on(view, carrying)
+    end = carried if required == carrying else attachment_on(view, required)
+    usable = end is not None and end.link_up and usable_address(end.address) is not None
+    return (
+        host.cluster_id,
+        host.id,
+        host.status is HostStatus.UP,
+        host.facts.free_memory_mib,
+        0 if carried is None else carried.speed_mbps,
+        usable,
+    )
+
+
+# Scores are rounded to 3 decimals: every host whose rounded score is the best one scores, before
+# rounding, within this much of the best unrounded score (with room for float error).
+_CONTENDER_MARGIN = 0.002
+
+
+def _contenders(
+    passed: list[tuple[int, int, int, int]], max_link: int, max_free: int, slots: int
+) -> list[tuple[int, int, int, int]]:
+    """The hosts of `passed` that may hold the best rounded score: those within
+    `_CONTENDER_MARGIN` of the best score before rounding (the same weights, without the
+    constant part and the rounding), so that only they are scored exactly."""
+    if len(passed) < 2:
+        return passed
+    per_link = 100.0 * LINK_WEIGHT / max_link if max_link else 0.0
+    per_free = 100.0 * MEMORY_WEIGHT / max_free if max_free else 0.0
+    per_incoming = 100.0 * INCOMING_WEIGHT / slots
+    rough = [
+        per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
+        for _, link, incoming, free in passed
+    ]
+    floor = max(rough) - _CONTENDER_MARGIN
+    return [row for row, value in zip(passed, rough, strict=True) if value >= floor]
+
+
 def _best_destination(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
 ) -> tuple[HostView, float] | None:
@@ -651,8 +707,8 @@ def _best_destination(
 
     One pass over the hosts does what `scale_and_speeds`, `DestinationFilter.screen` and
     `destination_score` do (the scheduler runs it per request over every host of the
-    cluster, so each host is looked at once, flat): it gathers the scale and the hosts that
-    pass every filter, then only those are scored."""
+    cluster, so each host is looked at once, flat, from its row): it gathers the scale and the
+    hosts that pass every filter, then only those are scored."""
     destination_filter = DestinationFilter.of(networks, context)
     carrying = carrying_network_id(networks)
     required = destination_filter.required_network_id
@@ -660,47 +716,40 @@ def _best_destination(
     loads, excluded, busy = context.loads, context.excluded_host_ids, context.busy_until
     source_host_id, cluster_id, vm_memory_mib = vm.host_id, networks.cluster.id, vm.memory_mib
     vm_networks = vm.networks
-    up = HostStatus.UP
     max_link = max_free = 0
     # (index, link speed, incoming, free memory net of promises) of the hosts that pass.
     passed: list[tuple[int, int, int, int]] = []
+    rows = _host_rows(carrying, required)
     for index, view in enumerate(hosts):
-        host = view.host
-        carried = None
-        if carrying:
-            for attachment in view.attachments:
-                if attachment.network_id == carrying:
-                    carried = attachment
-                    break
-        link = 0 if carried is None else carried.speed_mbps
-        raw_free = host.facts.free_memory_mib
+        cached = rows.get(id(view))
+        if cached is None or cached[0] is not view:
+            cached = rows[id(view)] = (view, _host_row(view, carrying, required))
+        host_cluster, host_id, ready, raw_free, link, end_usable = cached[1]
         if link > max_link:
             max_link = link
         if raw_free > max_free:
             max_free = raw_free
-        if host.cluster_id != cluster_id or host.id == source_host_id or host.status is not up:
+        if not ready or host_cluster != cluster_id or host_id == source_host_id:
             continue
-        if vm_networks and missing_networks(host, vm_networks):
+        if vm_networks and missing_networks(view.host, vm_networks):
             continue
-        if excluded and host.id in excluded:
+        if excluded and host_id in excluded:
             continue
-        load = loads.get(host.id) if loads else None
+        load = loads.get(host_id) if loads else None
         incoming = view.incoming_migrations if load is None else load.incoming
         free = raw_free if load is None else raw_free - load.reserved_memory_mib
         if free < vm_memory_mib or (limit is not None and incoming >= limit):
             continue
-        if required:
-            end = carried if required == carrying else attachment_on(view, required)
-            if end is None or not end.link_up or usable_address(end.address) is None:
-                continue
-        busy_now = busy and limit is not None and host.id in busy
-        if busy_now and context.busy_until_of(host.id) is not None:
+        if required and not end_usable:
+            continue
+        busy_now = busy and limit is not None and host_id in busy
+        if busy_now and context.busy_until_of(host_id) is not None:
             continue
         passed.append((index, link, incoming, free))
     slots = max(incoming_limit(networks), 1)
     best: HostView | None = None
     best_score = 0.0
-    for index, link, incoming, free in passed:
+    for index, link, incoming, free in _contenders(passed, max_link, max_free, slots):
         # `destination_score`, written out: the same arithmetic in the same order.
         link_part = link / max_link if max_link else 0.0
         idle = 1.0 - incoming / slots
