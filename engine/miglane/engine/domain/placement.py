@@ -648,32 +648,28 @@ def choose_in_context(
 # id, status UP, free memory, link speed on the carrying network, whether its end of the
 # required network is usable). A HostView never changes and the queue decides over the same
 # views again and again (a cluster's topology is reused between polls), so each is worked out
-# once: by (carrying, required network) and the view's id, the view held so its id stays its.
+# once when they come again: by (carrying, required network) and the view's id, the view held
+# so its id stays its.
 _HostRow = tuple[str, str, bool, int, int, bool]
 _HOST_ROWS: dict[tuple[str, str], dict[int, tuple[HostView, _HostRow]]] = {}
 _HOST_ROWS_MAX = 200_000
+# The hosts last decided over, per networks: when they come again, their rows are remembered.
+_LAST_HOSTS: dict[tuple[str, str], Sequence[HostView]] = {}
 
 
-def _host_rows(carrying: str, required: str) -> dict[int, tuple[HostView, _HostRow]]:
-    rows = _HOST_ROWS.setdefault((carrying, required), {})
+def _host_rows(
+    carrying: str, required: str, hosts: Sequence[HostView]
+) -> tuple[dict[int, tuple[HostView, _HostRow]], bool]:
+    """The rows remembered for these networks, and whether to remember more: only when the
+    same hosts are decided over again (a fresh read's views are met once; remembering them
+    would cost more than it saves)."""
+    key = (carrying, required)
+    rows = _HOST_ROWS.setdefault(key, {})
+    keep = _LAST_HOSTS.get(key) is hosts
+    _LAST_HOSTS[key] = hosts
     if len(rows) > _HOST_ROWS_MAX:  # views of old reads: forgotten all at once
         rows.clear()
-    return rows
-
-
-def _host_row(view: HostView, carrying: str, required: str) -> _HostRow:
-    host = view.host
-    carried = attachment_on(view, carrying)
-    end = carried if required == carrying else attachment_on(view, required)
-    usable = end is not None and end.link_up and usable_address(end.address) is not None
-    return (
-        host.cluster_id,
-        host.id,
-        host.status is HostStatus.UP,
-        host.facts.free_memory_mib,
-        0 if carried is None else carried.speed_mbps,
-        usable,
-    )
+    return rows, keep
 
 
 # Scores are rounded to 3 decimals: every host whose rounded score is the best one scores, before
@@ -719,12 +715,29 @@ def _best_destination(
     max_link = max_free = 0
     # (index, link speed, incoming, free memory net of promises) of the hosts that pass.
     passed: list[tuple[int, int, int, int]] = []
-    rows = _host_rows(carrying, required)
+    rows, keep_rows = _host_rows(carrying, required, hosts)
+    up = HostStatus.UP
     for index, view in enumerate(hosts):
         cached = rows.get(id(view))
-        if cached is None or cached[0] is not view:
-            cached = rows[id(view)] = (view, _host_row(view, carrying, required))
-        host_cluster, host_id, ready, raw_free, link, end_usable = cached[1]
+        if cached is not None and cached[0] is view:
+            host_cluster, host_id, ready, raw_free, link, end_usable = cached[1]
+        else:  # `_host_row`, written out: a fresh read of the hosts meets every view anew
+            host = view.host
+            carried = None
+            for attachment in view.attachments:
+                if attachment.network_id == carrying:
+                    carried = attachment
+                    break
+            end = carried if required == carrying else attachment_on(view, required)
+            host_cluster, host_id, ready = host.cluster_id, host.id, host.status is up
+            raw_free = host.facts.free_memory_mib
+            link = 0 if carried is None else carried.speed_mbps
+            end_usable = end is not None and end.link_up and usable_address(end.address) is not None
+            if keep_rows:
+                rows[id(view)] = (
+                    view,
+                    (host_cluster, host_id, ready, raw_free, link, end_usable),
+                )
         if link > max_link:
             max_link = link
         if raw_free > max_free:
