@@ -696,15 +696,14 @@ def _contenders(
     return [row for row, value in zip(passed, rough, strict=True) if value >= floor]
 
 
-def _best_destination(
+def _passing_hosts(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
-) -> tuple[HostView, float] | None:
-    """The suitable host with the highest score (then name, then id), without a sentence.
-
-    One pass over the hosts does what `scale_and_speeds`, `DestinationFilter.screen` and
-    `destination_score` do (the scheduler runs it per request over every host of the
-    cluster, so each host is looked at once, flat, from its row): it gathers the scale and the
-    hosts that pass every filter, then only those are scored."""
+) -> tuple[list[tuple[int, int, int, int]], int, int]:
+    """One pass over the hosts, doing what `scale_and_speeds` and `DestinationFilter.screen`
+    do (the scheduler runs it per request over every host of the cluster, so each host is
+    looked at once, flat, from its row): the hosts that pass every filter, as (index, link
+    speed, incoming, free memory net of promises), and the scale's fastest link and most free
+    memory."""
     destination_filter = DestinationFilter.of(networks, context)
     carrying = carrying_network_id(networks)
     required = destination_filter.required_network_id
@@ -759,6 +758,16 @@ def _best_destination(
         if busy_now and context.busy_until_of(host_id) is not None:
             continue
         passed.append((index, link, incoming, free))
+    return passed, max_link, max_free
+
+
+def _best_destination(
+    vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
+) -> tuple[HostView, float] | None:
+    """The suitable host with the highest score (then name, then id), without a sentence:
+    the hosts that pass (`_passing_hosts`), only those that may hold the best rounded score
+    scored exactly (`destination_score`, written out)."""
+    passed, max_link, max_free = _passing_hosts(vm, hosts, networks, context)
     slots = max(incoming_limit(networks), 1)
     best: HostView | None = None
     best_score = 0.0
