@@ -5,7 +5,13 @@
     await stop_fake_agents(agents)
 
 Each agent is a real grpc.aio server on 127.0.0.1:<free port> over a `FakeDriver`; all share
-one `FakeFabric`, so VMs really move between them. A host's NICs are given per host, so the
+one `FakeFabric`, so VMs really move between them (and its links, with their speeds and
+failures, carry their data).
+
+A fleet (`start_fleet`) is the same at data-centre scale, for scale tests and benchmarks:
+hundreds or thousands of agents served from this one process, each on its own loopback address
+(`fleet_address`: 127.64.0.1, 127.64.0.2, ...), so the engine sees as many hosts as there are
+agents, each with its own address and certificate. A host's NICs are given per host, so the
 engine can put hosts on (or off) its logical networks.
 
 Every agent serves mutual TLS with host credentials issued by `authority` (give the engine's,
@@ -18,11 +24,13 @@ for an engine built `insecure` (development mode, and the benchmark measuring wh
 from __future__ import annotations
 
 import functools
+import ipaddress
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -38,6 +46,22 @@ from miglane.metrics.grpc_server import GrpcServerMetrics
 from miglane.pki import CertificateAuthority, Credentials, load_credentials
 
 LOOPBACK = "127.0.0.1"
+# A fleet's agents take consecutive addresses from here on (the loopback range is 127.0.0.0/8;
+# Linux answers on all of it without configuration).
+FLEET_FIRST_ADDRESS = ipaddress.IPv4Address("127.64.0.1")
+FLEET_SIZE_MAX = 4_000_000
+
+
+def fleet_address(index: int) -> str:
+    """The loopback address of a fleet's agent `index` (0-based)."""
+    if not 0 <= index < FLEET_SIZE_MAX:
+        raise ValueError(f"a fleet has at most {FLEET_SIZE_MAX} agents, not index {index}")
+    return str(FLEET_FIRST_ADDRESS + index)
+
+
+def shared_loopback(index: int) -> str:
+    """Every agent on 127.0.0.1 (its own port)."""
+    return LOOPBACK
 
 
 @dataclass
@@ -113,14 +137,14 @@ def default_nics(index: int) -> list[Nic]:
 
 
 async def _serve(
-    agent: Agent, credentials_dir: Path | None, metrics: bool
+    agent: Agent, address: str, credentials_dir: Path | None, metrics: bool
 ) -> tuple[grpc.aio.Server, int, MetricsEndpoint | None]:
-    """The agent's gRPC server on a free loopback port and, with `metrics`, its Prometheus
-    endpoint on another, the server's calls counted."""
+    """The agent's gRPC server on `address` (HOST:PORT, port 0: a free one) and, with
+    `metrics`, its Prometheus endpoint on a free loopback port, the server's calls counted."""
     registry = CollectorRegistry()
     server, port = await create_server(
         agent,
-        f"{LOOPBACK}:0",
+        address,
         credentials_dir=credentials_dir,
         interceptors=[GrpcServerMetrics(registry, "miglane_agent")] if metrics else [],
     )
@@ -147,14 +171,16 @@ async def start_fake_agents(
     insecure: bool = False,
     measure_dirty_rates: bool = True,
     metrics: bool = False,
+    address_of: Callable[[int], str] = shared_loopback,
+    port: int = 0,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
-    """Starts `n` fake agents with `vms_per_host` running VMs each (named
-    `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
-    host credentials from `authority` (see the module's docstring), for the host name the
-    engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
-    (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
-    their `dirty_rates`. With `metrics`, each serves Prometheus metrics on a free loopback
-    port, gRPC calls counted (`FakeAgent.metrics_endpoint`)."""
+    """Starts `n` fake agents with `vms_per_host` running VMs each (named `<host>-vm<k>`),
+    agent `i` on `address_of(i)`, port `port` (0: a free one); the fabric's clock runs `speed`
+    times faster than real time. Each gets host credentials from `authority` (see the module's
+    docstring), for the host name the engine will add it as: `identities[i]`, by default its
+    own name; or, `insecure`, none (plaintext). Without `measure_dirty_rates` the agents report
+    only the dirty rates set on their `dirty_rates`. With `metrics`, each serves Prometheus
+    metrics on a free loopback port, calls counted (`FakeAgent.metrics_endpoint`)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -184,15 +210,16 @@ async def start_fake_agents(
         agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
         identity = identities[i] if identities else name
+        address = address_of(i)
         credentials_dir = None
         if not insecure:
-            authority.issue_host(identity, [LOOPBACK])
+            authority.issue_host(identity, [address])
             credentials_dir = authority.layout.host(identity)
-        server, port, endpoint = await _serve(agent, credentials_dir, metrics)
+        server, bound, endpoint = await _serve(agent, f"{address}:{port}", credentials_dir, metrics)
         agents.append(
             FakeAgent(
                 name,
-                f"{LOOPBACK}:{port}",
+                f"{address}:{bound}",
                 host,
                 driver,
                 agent,
@@ -207,6 +234,31 @@ async def start_fake_agents(
             )
         )
     return fabric, agents
+
+
+async def start_fleet(
+    n: int,
+    vms_per_host: int = 0,
+    *,
+    port: int = 0,
+    speed: float = 1.0,
+    fabric: FakeFabric | None = None,
+    **options: Any,
+) -> tuple[FakeFabric, list[FakeAgent]]:
+    """`n` fake agents in this process, agent `i` on `fleet_address(i)` (its own loopback
+    address, so `port` may be the same for all), sharing one fabric; the other options are
+    `start_fake_agents`'s. Their dirty rates are not measured unless asked (a fleet's CPU goes
+    to serving the engine)."""
+    options.setdefault("measure_dirty_rates", False)
+    return await start_fake_agents(
+        n,
+        vms_per_host,
+        speed=speed,
+        fabric=fabric,
+        address_of=fleet_address,
+        port=port,
+        **options,
+    )
 
 
 async def stop_fake_agents(agents: Sequence[FakeAgent], grace: float = 0.5) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -120,6 +120,33 @@ class Capabilities:
     nics: tuple[Nic, ...]
     max_outgoing: int
     running_outgoing: int
+
+
+def capabilities_from_proto(reply: agent_pb2.GetCapabilitiesResponse) -> Capabilities:
+    return Capabilities(
+        facts=HostFacts(
+            host_uuid=reply.host_uuid,
+            hostname=reply.hostname,
+            peer_libvirt_uri=reply.peer_libvirt_uri,
+            cpus=reply.cpu_count,
+            memory_mib=reply.memory_mib,
+            free_memory_mib=reply.free_memory_mib,
+            libvirt_version=reply.libvirt_version,
+            qemu_version=reply.qemu_version,
+            max_outgoing_migrations=reply.max_outgoing_migration_count,
+        ),
+        nics=tuple(nic_from_proto(nic) for nic in reply.nics),
+        max_outgoing=reply.max_outgoing_migration_count,
+        running_outgoing=reply.running_outgoing_migration_count,
+    )
+
+
+@dataclass(frozen=True)
+class HostState:
+    """A host's state as its agent's WatchHost stream sent it."""
+
+    capabilities: Capabilities
+    vms: tuple[Vm, ...]
 
 
 # ---------------------------------------------------------------- the client
@@ -226,22 +253,7 @@ class AgentClients:
             )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
-        return Capabilities(
-            facts=HostFacts(
-                host_uuid=reply.host_uuid,
-                hostname=reply.hostname,
-                peer_libvirt_uri=reply.peer_libvirt_uri,
-                cpus=reply.cpu_count,
-                memory_mib=reply.memory_mib,
-                free_memory_mib=reply.free_memory_mib,
-                libvirt_version=reply.libvirt_version,
-                qemu_version=reply.qemu_version,
-                max_outgoing_migrations=reply.max_outgoing_migration_count,
-            ),
-            nics=tuple(nic_from_proto(nic) for nic in reply.nics),
-            max_outgoing=reply.max_outgoing_migration_count,
-            running_outgoing=reply.running_outgoing_migration_count,
-        )
+        return capabilities_from_proto(reply)
 
     async def list_vms(self, address: str) -> list[Vm]:
         try:
@@ -322,6 +334,31 @@ class AgentClients:
         try:
             async for reply in call:
                 yield sample_from_proto(reply.progress)
+        except grpc.aio.AioRpcError as error:
+            raise _call_error(address, error) from None
+        finally:  # ended, broken, cancelled or closed early: the call goes with it
+            call.cancel()
+
+    async def watch_host(
+        self, address: str, interval_s: float
+    ) -> AsyncGenerator[HostState | None, None]:
+        """The host's state (WatchHost): at once, then each time it changed; None for each
+        interval in which nothing did (a heartbeat). Raises AgentCallError when the stream
+        breaks or the agent refuses it (REFUSED: an agent without WatchHost, to be polled)."""
+        stub = await self._stub(address)
+        call = stub.WatchHost(
+            agent_pb2.WatchHostRequest(interval_ms=round(interval_s * 1000)),
+            metadata=self._fence(),
+        )
+        try:
+            async for reply in call:
+                if reply.unchanged:
+                    yield None
+                    continue
+                yield HostState(
+                    capabilities_from_proto(reply.capabilities),
+                    tuple(agent_vm_from_proto(vm) for vm in reply.vms),
+                )
         except grpc.aio.AioRpcError as error:
             raise _call_error(address, error) from None
         finally:  # ended, broken, cancelled or closed early: the call goes with it

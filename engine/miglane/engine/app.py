@@ -213,6 +213,7 @@ def _migration_side(
         interval_s=config.poll_interval_s,
         whereabouts=arrivals,
         on_round=evacuations.after_poll_round,
+        watch_hosts=True,
     )
     balancer = BandwidthBalancer(ledger, reader, clients, tasks)
     follower = JobFollower(

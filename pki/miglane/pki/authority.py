@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
+import functools
 import ipaddress
 import os
 from collections.abc import Iterator, Sequence
@@ -50,6 +51,18 @@ from miglane.pki.signing import (
     self_signed_ca,
     signed_leaf,
 )
+
+
+# Issued certificates never change once written; issuing checks every earlier one for a
+# clashing name, which would parse all of them each time (quadratic over a thousand hosts).
+@functools.lru_cache(maxsize=1 << 16)
+def _issued_certificate(path: str, mtime_ns: int, size: int) -> x509.Certificate:
+    return load_certificate(Path(path).read_bytes(), path)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _issued_info(path: str, mtime_ns: int, size: int, revoked: bool) -> CertificateInfo:
+    return info_of_certificate(_issued_certificate(path, mtime_ns, size), revoked=revoked)
 
 
 def _now() -> datetime:
@@ -257,10 +270,10 @@ class CertificateAuthority:
         revoked = self._revoked()
         infos = []
         for path in sorted(self.layout.issued.glob("*.pem")):
-            certificate = load_certificate(path.read_bytes(), str(path))
-            infos.append(
-                info_of_certificate(certificate, revoked=certificate.serial_number in revoked)
-            )
+            status = path.stat()
+            stamp = (str(path), status.st_mtime_ns, status.st_size)
+            certificate = _issued_certificate(*stamp)
+            infos.append(_issued_info(*stamp, certificate.serial_number in revoked))
         return sorted(infos, key=lambda info: (info.name, info.not_before, info.serial))
 
     def revoke(self, serial_or_name: int | str) -> builtins.list[CertificateInfo]:

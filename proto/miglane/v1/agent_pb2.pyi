@@ -27,6 +27,22 @@ MIGRATION_FAILURE_KIND_DESTINATION: MigrationFailureKind
 MIGRATION_FAILURE_KIND_NETWORK: MigrationFailureKind
 MIGRATION_FAILURE_KIND_OTHER: MigrationFailureKind
 
+class WatchHostRequest(_message.Message):
+    __slots__ = ("interval_ms",)
+    INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    interval_ms: int
+    def __init__(self, interval_ms: _Optional[int] = ...) -> None: ...
+
+class WatchHostResponse(_message.Message):
+    __slots__ = ("capabilities", "vms", "unchanged")
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    VMS_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    capabilities: GetCapabilitiesResponse
+    vms: _containers.RepeatedCompositeFieldContainer[AgentVm]
+    unchanged: bool
+    def __init__(self, capabilities: _Optional[_Union[GetCapabilitiesResponse, _Mapping]] = ..., vms: _Optional[_Iterable[_Union[AgentVm, _Mapping]]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
+
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

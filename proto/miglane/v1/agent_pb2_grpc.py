@@ -100,6 +100,11 @@ class AgentServiceStub:
                 request_serializer=miglane_dot_v1_dot_agent__pb2.RestoreRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_agent__pb2.RestoreResponse.FromString,
                 _registered_method=True)
+        self.WatchHost = channel.unary_stream(
+                '/miglane.agent.v1.AgentService/WatchHost',
+                request_serializer=miglane_dot_v1_dot_agent__pb2.WatchHostRequest.SerializeToString,
+                response_deserializer=miglane_dot_v1_dot_agent__pb2.WatchHostResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -187,6 +192,16 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchHost(self, request, context):
+        """The host's state as a stream, instead of polling GetCapabilities and ListVms: first a
+        snapshot (capabilities and every VM), then a new snapshot each time the state changed, and
+        `unchanged` heartbeats in between, one per interval, so the engine knows the host is there
+        and its last snapshot still holds. The agent samples its host every `interval_ms`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -234,6 +249,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.Restore,
                     request_deserializer=miglane_dot_v1_dot_agent__pb2.RestoreRequest.FromString,
                     response_serializer=miglane_dot_v1_dot_agent__pb2.RestoreResponse.SerializeToString,
+            ),
+            'WatchHost': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchHost,
+                    request_deserializer=miglane_dot_v1_dot_agent__pb2.WatchHostRequest.FromString,
+                    response_serializer=miglane_dot_v1_dot_agent__pb2.WatchHostResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -500,6 +520,33 @@ class AgentService:
             '/miglane.agent.v1.AgentService/Restore',
             miglane_dot_v1_dot_agent__pb2.RestoreRequest.SerializeToString,
             miglane_dot_v1_dot_agent__pb2.RestoreResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/miglane.agent.v1.AgentService/WatchHost',
+            miglane_dot_v1_dot_agent__pb2.WatchHostRequest.SerializeToString,
+            miglane_dot_v1_dot_agent__pb2.WatchHostResponse.FromString,
             options,
             channel_credentials,
             insecure,

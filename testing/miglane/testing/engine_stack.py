@@ -31,6 +31,7 @@ from miglane.engine.domain.model import (
     NetworkRole,
     NetworkSpec,
 )
+from miglane.engine.domain.paging import MAX_PAGE_SIZE
 from miglane.engine.inventory import new_id as random_id
 from miglane.engine.inventory import utc_now
 from miglane.metrics.listen import METRICS_OFF
@@ -162,6 +163,23 @@ async def fake_agent_cluster(
     return cluster.id, host_ids
 
 
+async def polled_counts(engine: Engine, cluster_id: str) -> tuple[int, int]:
+    """(hosts not unreachable, VMs known) of the cluster, every page read."""
+    up, known, token = 0, 0, ""
+    while True:
+        hosts = await engine.inventory.hosts.list_hosts(cluster_id, MAX_PAGE_SIZE, token)
+        up += sum(1 for h in hosts.items if h.host.status is not HostStatus.UNREACHABLE)
+        if not (token := hosts.next_page_token):
+            break
+    while True:
+        vms = await engine.inventory.vms.list_vms(
+            cluster_id, page_size=MAX_PAGE_SIZE, page_token=token
+        )
+        known += len(vms.items)
+        if not (token := vms.next_page_token):
+            return up, known
+
+
 async def wait_until_polled(
     engine: Engine, cluster_id: str, *, hosts: int, vms: int, timeout_s: float = 60.0
 ) -> None:
@@ -169,13 +187,11 @@ async def wait_until_polled(
     The deadline only bounds a failing run: a loaded machine is slow, never wrong."""
     deadline = time.monotonic() + timeout_s
     while True:
-        listing = await engine.inventory.hosts.list_hosts(cluster_id, page_size=1000)
-        up = sum(1 for h in listing.items if h.host.status is not HostStatus.UNREACHABLE)
-        known = await engine.inventory.vms.list_vms(cluster_id, page_size=10_000)
-        if (up, len(known.items)) == (hosts, vms):
+        up, known = await polled_counts(engine, cluster_id)
+        if (up, known) == (hosts, vms):
             return
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"{up}/{hosts} hosts up and {len(known.items)}/{vms} VMs known after {timeout_s} s"
+                f"{up}/{hosts} hosts up and {known}/{vms} VMs known after {timeout_s} s"
             )
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05 if hosts < 100 else 0.5)

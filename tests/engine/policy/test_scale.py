@@ -4,10 +4,16 @@ right (how fast, with its limits: bench/bench_scheduler.py)."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from miglane.engine.domain.evacuation import plan_evacuation
 from miglane.engine.domain.model import HostStatus
-from miglane.engine.domain.placement import PlacementOutcome, choose_destination
+from miglane.engine.domain.placement import (
+    HostLoad,
+    PlacementOutcome,
+    assess_destinations,
+    choose_destination,
+)
 
 from .builders import MIG_ID, big_cluster, networks, vm, vms_on
 
@@ -41,3 +47,35 @@ def test_evacuation_plan_of_1000_vms() -> None:
         [link] = [a for a in view.attachments if a.network_id == MIG_ID]
         assert link.link_up
         assert mib <= view.host.facts.free_memory_mib
+
+
+def test_the_choice_is_the_best_host_of_the_explained_assessment() -> None:
+    # The scheduler's one flat pass (rows remembered per host view) against the assessment
+    # that explains every host: the same host and score, for VMs of every size, with loads,
+    # hosts tried before and a busy one, asked twice (the second time from the rows).
+    hosts = big_cluster(2_000)
+    cluster_networks = networks()
+    first_up = [v.host.id for v in hosts if v.host.status is HostStatus.UP][:3]
+    loads = {first_up[0]: HostLoad(incoming=1, reserved_memory_mib=60_000)}
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    busy = {first_up[1]: now + timedelta(seconds=30)}
+    for memory_mib in (512, 4096, 16384, 65536, 10**7):
+        the_vm = vm("x", on=0, memory_mib=memory_mib)
+        for _ in range(2):
+            options = {
+                "loads": loads,
+                "excluded_host_ids": {first_up[2]},
+                "now": now,
+                "busy_until": busy,
+            }
+            decision = choose_destination(the_vm, hosts[0], hosts, cluster_networks, **options)
+            ranked = assess_destinations(the_vm, hosts[0], hosts, cluster_networks, **options)
+            suitable = [a for a in ranked if a.suitable]
+            if not suitable:
+                assert decision.outcome is not PlacementOutcome.PLACED
+                continue
+            assert decision.destination is not None
+            assert (decision.destination.host.id, decision.score) == (
+                suitable[0].host.host.id,
+                suitable[0].score,
+            )

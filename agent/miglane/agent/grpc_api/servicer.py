@@ -9,6 +9,7 @@ from typing import Any
 from miglane.agent.domain.validation import validate_migration_id
 from miglane.agent.grpc_api import converters as conv
 from miglane.agent.grpc_api.errors import map_domain_errors
+from miglane.agent.host_watch import changes, watch_interval_s
 from miglane.agent.service import Agent
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc
@@ -78,3 +79,15 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def Restore(self, request: pb.RestoreRequest, context: Context) -> pb.RestoreResponse:
         vm = await self.agent.restore(request.path)
         return pb.RestoreResponse(vm=conv.vm_to_proto(vm))
+
+    @map_domain_errors
+    async def WatchHost(
+        self, request: pb.WatchHostRequest, context: Context
+    ) -> AsyncIterator[pb.WatchHostResponse]:
+        async def snapshot() -> pb.WatchHostResponse:
+            capabilities = conv.capabilities_to_proto(await self.agent.capabilities())
+            vms = [conv.vm_to_proto(v) for v in await self.agent.list_vms()]
+            return pb.WatchHostResponse(capabilities=capabilities, vms=vms)
+
+        async for changed in changes(snapshot, watch_interval_s(request.interval_ms)):
+            yield changed if changed is not None else pb.WatchHostResponse(unchanged=True)

@@ -644,18 +644,141 @@ def choose_in_context(
     )
 
 
+# What every automatic placement reads of a host, by the networks it weighs: (cluster id, host
+# id, status UP, free memory, link speed on the carrying network, whether its end of the
+# required network is usable). A HostView never changes and the queue decides over the same
+# views again and again (a cluster's topology is reused between polls), so each is worked out
+# once when they come again: by (carrying, required network) and the view's id, the view held
+# so its id stays its.
+_HostRow = tuple[str, str, bool, int, int, bool]
+_HOST_ROWS: dict[tuple[str, str], dict[int, tuple[HostView, _HostRow]]] = {}
+_HOST_ROWS_MAX = 200_000
+# The hosts last decided over, per networks: when they come again, their rows are remembered.
+_LAST_HOSTS: dict[tuple[str, str], Sequence[HostView]] = {}
+
+
+def _host_rows(
+    carrying: str, required: str, hosts: Sequence[HostView]
+) -> tuple[dict[int, tuple[HostView, _HostRow]], bool]:
+    """The rows remembered for these networks, and whether to remember more: only when the
+    same hosts are decided over again (a fresh read's views are met once; remembering them
+    would cost more than it saves)."""
+    key = (carrying, required)
+    rows = _HOST_ROWS.setdefault(key, {})
+    keep = _LAST_HOSTS.get(key) is hosts
+    _LAST_HOSTS[key] = hosts
+    if len(rows) > _HOST_ROWS_MAX:  # views of old reads: forgotten all at once
+        rows.clear()
+    return rows, keep
+
+
+# Scores are rounded to 3 decimals: every host whose rounded score is the best one scores, before
+# rounding, within this much of the best unrounded score (with room for float error).
+_CONTENDER_MARGIN = 0.002
+
+
+def _contenders(
+    passed: list[tuple[int, int, int, int]], max_link: int, max_free: int, slots: int
+) -> list[tuple[int, int, int, int]]:
+    """The hosts of `passed` that may hold the best rounded score: those within
+    `_CONTENDER_MARGIN` of the best score before rounding (the same weights, without the
+    constant part and the rounding), so that only they are scored exactly."""
+    if len(passed) < 2:
+        return passed
+    per_link = 100.0 * LINK_WEIGHT / max_link if max_link else 0.0
+    per_free = 100.0 * MEMORY_WEIGHT / max_free if max_free else 0.0
+    per_incoming = 100.0 * INCOMING_WEIGHT / slots
+    rough = [
+        per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
+        for _, link, incoming, free in passed
+    ]
+    floor = max(rough) - _CONTENDER_MARGIN
+    return [row for row, value in zip(passed, rough, strict=True) if value >= floor]
+
+
+def _passing_hosts(
+    vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
+) -> tuple[list[tuple[int, int, int, int]], int, int]:
+    """One pass over the hosts, doing what `scale_and_speeds` and `DestinationFilter.screen`
+    do (the scheduler runs it per request over every host of the cluster, so each host is
+    looked at once, flat, from its row): the hosts that pass every filter, as (index, link
+    speed, incoming, free memory net of promises), and the scale's fastest link and most free
+    memory."""
+    destination_filter = DestinationFilter.of(networks, context)
+    carrying = carrying_network_id(networks)
+    required = destination_filter.required_network_id
+    limit = destination_filter.incoming_limit
+    loads, excluded, busy = context.loads, context.excluded_host_ids, context.busy_until
+    source_host_id, cluster_id, vm_memory_mib = vm.host_id, networks.cluster.id, vm.memory_mib
+    vm_networks = vm.networks
+    max_link = max_free = 0
+    # (index, link speed, incoming, free memory net of promises) of the hosts that pass.
+    passed: list[tuple[int, int, int, int]] = []
+    rows, keep_rows = _host_rows(carrying, required, hosts)
+    up = HostStatus.UP
+    for index, view in enumerate(hosts):
+        cached = rows.get(id(view))
+        if cached is not None and cached[0] is view:
+            host_cluster, host_id, ready, raw_free, link, end_usable = cached[1]
+        else:  # `_host_row`, written out: a fresh read of the hosts meets every view anew
+            host = view.host
+            carried = None
+            for attachment in view.attachments:
+                if attachment.network_id == carrying:
+                    carried = attachment
+                    break
+            end = carried if required == carrying else attachment_on(view, required)
+            host_cluster, host_id, ready = host.cluster_id, host.id, host.status is up
+            raw_free = host.facts.free_memory_mib
+            link = 0 if carried is None else carried.speed_mbps
+            end_usable = end is not None and end.link_up and usable_address(end.address) is not None
+            if keep_rows:
+                rows[id(view)] = (
+                    view,
+                    (host_cluster, host_id, ready, raw_free, link, end_usable),
+                )
+        if link > max_link:
+            max_link = link
+        if raw_free > max_free:
+            max_free = raw_free
+        if not ready or host_cluster != cluster_id or host_id == source_host_id:
+            continue
+        if vm_networks and missing_networks(view.host, vm_networks):
+            continue
+        if excluded and host_id in excluded:
+            continue
+        load = loads.get(host_id) if loads else None
+        incoming = view.incoming_migrations if load is None else load.incoming
+        free = raw_free if load is None else raw_free - load.reserved_memory_mib
+        if free < vm_memory_mib or (limit is not None and incoming >= limit):
+            continue
+        if required and not end_usable:
+            continue
+        busy_now = busy and limit is not None and host_id in busy
+        if busy_now and context.busy_until_of(host_id) is not None:
+            continue
+        passed.append((index, link, incoming, free))
+    return passed, max_link, max_free
+
+
 def _best_destination(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
 ) -> tuple[HostView, float] | None:
-    """The suitable host with the highest score (then name, then id), without a sentence."""
-    scale, speeds = scale_and_speeds(hosts, networks, incoming_limit(networks))
-    screened = DestinationFilter.of(networks, context).screen(
-        hosts, vm.host_id, vm.memory_mib, vm.networks
-    )
+    """The suitable host with the highest score (then name, then id), without a sentence:
+    the hosts that pass (`_passing_hosts`), only those that may hold the best rounded score
+    scored exactly (`destination_score`, written out)."""
+    passed, max_link, max_free = _passing_hosts(vm, hosts, networks, context)
+    slots = max(incoming_limit(networks), 1)
     best: HostView | None = None
     best_score = 0.0
-    for index, incoming, free, _ in screened:
-        score = destination_score(speeds[index], incoming, free, scale)
+    for index, link, incoming, free in _contenders(passed, max_link, max_free, slots):
+        # `destination_score`, written out: the same arithmetic in the same order.
+        link_part = link / max_link if max_link else 0.0
+        idle = 1.0 - incoming / slots
+        memory = max(free, 0) / max_free if max_free else 0.0
+        score = round(
+            100.0 * (LINK_WEIGHT * link_part + INCOMING_WEIGHT * idle + MEMORY_WEIGHT * memory), 3
+        )
         view = hosts[index]
         # Highest score, then name, then id (the tuple is built only on a tie).
         if (
