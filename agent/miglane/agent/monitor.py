@@ -50,12 +50,16 @@ class JobMonitor:
         publish: Callable[[Job], None],
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         wall_clock: Callable[[], float] = time.time,
+        timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.driver = driver
         self.run_blocking = run_blocking
         self.publish = publish
         self.poll_interval = poll_interval
         self.wall_clock = wall_clock
+        # What the no-progress and completion timeouts count in: the monotonic clock, or a
+        # simulated one (the fake fabric's, sped up) so that timeouts scale with the simulation.
+        self.timeout_clock = timeout_clock
 
     def _update(self, job: Job, status: JobStatus) -> None:
         job.status = status
@@ -63,6 +67,7 @@ class JobMonitor:
 
     async def run(self, job: Job) -> None:
         """Watches `job` until it ends, then records its outcome."""
+        job.started_mono = self.timeout_clock()
         try:
             while not self._call_done(job):
                 running = await self._sample(job)
@@ -114,7 +119,7 @@ class JobMonitor:
             self._update(job, dataclasses.replace(job.status, max_downtime_ms=downtime))
 
     async def _converge(self, job: Job, stats: JobStats) -> None:
-        now = time.monotonic()
+        now = self.timeout_clock()
         job.watermark = convergence.observe_remaining(job.watermark, stats.data_remaining, now)
         job.stall = convergence.observe_iteration(job.stall, stats.iteration, stats.data_remaining)
         step, job.schedule = convergence.next_convergence_step(

@@ -98,6 +98,7 @@ class Agent:
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         max_workers: int = 8,
+        timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_outgoing < 1:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
@@ -114,7 +115,9 @@ class Agent:
             max_workers=max_workers, thread_name_prefix="agent-hv"
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.monitor = JobMonitor(driver, self._blocking, self._publish, poll_interval)
+        self.monitor = JobMonitor(
+            driver, self._blocking, self._publish, poll_interval, timeout_clock=timeout_clock
+        )
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
+            timeout_clock=self.agent.monitor.timeout_clock,
         )
         self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
@@ -118,13 +120,17 @@ async def start_fake_agents(
     identities: Sequence[str] | None = None,
     insecure: bool = False,
     measure_dirty_rates: bool = True,
+    simulated_timeouts: bool = False,
+    host_memory_mib: Callable[[int], int] | None = None,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
     host credentials from `authority` (see the module's docstring), for the host name the
     engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
     (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
-    their `dirty_rates`."""
+    their `dirty_rates`. `simulated_timeouts`: the agents' no-progress and completion timeouts
+    count the fabric's simulated seconds (in real seconds a sped-up clock stretches them);
+    `host_memory_mib(i)`: host i's memory (default: the fake host's)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -135,7 +141,8 @@ async def start_fake_agents(
     for i in range(n):
         name = f"{name_prefix}{i}"
         host_nics = list(nics(i))
-        host = fabric.add_host(name, nics=tuple(host_nics))
+        memory = {"memory_mib": host_memory_mib(i)} if host_memory_mib is not None else {}
+        host = fabric.add_host(name, nics=tuple(host_nics), **memory)
         vm_ids = [
             host.add_domain(f"{name}-vm{k}", memory_mib=vm_memory_mib) for k in range(vms_per_host)
         ]
@@ -149,6 +156,7 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
+            timeout_clock=fabric.clock.now if simulated_timeouts else time.monotonic,
         )
         agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
