@@ -18,9 +18,13 @@ Both order migrations first in, first out, and neither measures dirty rates befo
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from miglane.agent.domain.model import Nic
+from miglane.agent.driver import MigrationParams
+from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.engine.domain.model import MIB, BandwidthMode, ConvergenceVerdict, MigrationPolicy
 from miglane.engine.domain.prediction import MigrationLoad, predict
 
@@ -132,3 +136,43 @@ class StormOutcome:
             1 for job in self.jobs if job.completed != could_not_converge(job.vm, job.rate_bps)
         )
         return agree, len(self.jobs)
+
+
+def fake_shared_link_seconds(
+    memory_mib: Sequence[int], link_mbps: int, *, speed: float = 50.0
+) -> list[float]:
+    """Simulated seconds each of `memory_mib`'s idle guests takes to migrate uncapped from one
+    fake host to a host of its own, all at once, the source's link at `link_mbps`: what the
+    fake fabric says of the workload the lab checks it against."""
+    fabric = FakeFabric(FakeClock(speed))
+
+    def nic(index: int, mbps: int) -> Nic:
+        return Nic("mig0", f"52:54:00:02:00:{index:02x}", (f"10.9.0.{index + 1}/24",), True, mbps, 1500)
+
+    source = fabric.add_host("source", nics=(nic(0, link_mbps),))
+    destinations = [
+        fabric.add_host(f"dest{i}", nics=(nic(i + 1, 0),)) for i in range(len(memory_mib))
+    ]
+    vm_ids = [source.add_domain(f"g{i}", memory_mib=mib) for i, mib in enumerate(memory_mib)]
+    driver = FakeDriver(source)
+
+    def migrate(vm_id: str, destination: FakeHost) -> None:
+        address = destination.nics[0].addresses[0].split("/")[0]
+        driver.migrate(vm_id, MigrationParams(destination.peer_uri, f"tcp://{address}"))
+
+    threads = [
+        threading.Thread(target=migrate, args=pair)
+        for pair in zip(vm_ids, destinations, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = []
+    for vm_id in vm_ids:
+        stats = driver.completed_job_stats(vm_id)
+        if stats is None:
+            destination = next(d for d in destinations if vm_id in d.domains)
+            stats = destination.completed[vm_id]
+        seconds.append(stats.elapsed_ms / 1000)
+    return seconds
