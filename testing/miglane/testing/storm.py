@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,8 +165,13 @@ def fake_shared_link_seconds(
         threading.Thread(target=migrate, args=pair)
         for pair in zip(vm_ids, destinations, strict=True)
     ]
+    # Time stands (almost) still until every job is on the wire: they start together.
+    fabric.clock.set_speed(1e-6)
     for thread in threads:
         thread.start()
+    while len(driver.outgoing_jobs()) < len(threads):
+        time.sleep(0.001)
+    fabric.clock.set_speed(speed)
     for thread in threads:
         thread.join()
     seconds = []
