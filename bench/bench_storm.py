@@ -38,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from miglane.agent.domain.model import DirtyRate, Nic, VmState
@@ -223,8 +223,11 @@ def describe(name: str, outcome: StormOutcome, real_s: float, speed: float) -> s
 async def simulated(args: argparse.Namespace) -> list[str]:
     """The first four lines, and notes of how each run went."""
     vms = storm_workload()
+    miglane_policy = MIGLANE_DEFAULT
+    if args.max_outgoing:
+        miglane_policy = replace(miglane_policy, max_outgoing_per_host=args.max_outgoing)
     scenarios = [
-        Scenario("Miglane", MIGLANE_DEFAULT, args.speed, miglane=True),
+        Scenario("Miglane", miglane_policy, args.speed, miglane=True),
         Scenario("oVirt default", OVIRT_DEFAULT, args.ovirt_speed, miglane=False),
         Scenario("KubeVirt default", KUBEVIRT_DEFAULT, args.speed, miglane=False),
     ]
@@ -256,6 +259,12 @@ def main(argv: list[str]) -> int:
         "--ovirt-speed", type=float, default=500.0, help="fake clock speed-up for oVirt's run"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="real seconds per run")
+    parser.add_argument(
+        "--max-outgoing",
+        type=int,
+        default=0,
+        help="Miglane's max_outgoing_per_host (default: the engine's default policy)",
+    )
     parser.add_argument("--skip-lab", action="store_true")
     parser.add_argument("--skip-simulation", action="store_true")
     args = parser.parse_args(argv)

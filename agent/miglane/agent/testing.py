@@ -141,8 +141,9 @@ async def start_fake_agents(
     for i in range(n):
         name = f"{name_prefix}{i}"
         host_nics = list(nics(i))
-        memory = {"memory_mib": host_memory_mib(i)} if host_memory_mib is not None else {}
-        host = fabric.add_host(name, nics=tuple(host_nics), **memory)
+        host = fabric.add_host(name, nics=tuple(host_nics))
+        if host_memory_mib is not None:
+            host.memory_mib = host_memory_mib(i)
         vm_ids = [
             host.add_domain(f"{name}-vm{k}", memory_mib=vm_memory_mib) for k in range(vms_per_host)
         ]

@@ -69,7 +69,9 @@ class StormVm:
 
     @property
     def load(self) -> MigrationLoad:
-        return MigrationLoad(memory_bytes=self.memory_mib * MIB, dirty_rate_bps=self.dirty_mibps * MIB)
+        return MigrationLoad(
+            memory_bytes=self.memory_mib * MIB, dirty_rate_bps=self.dirty_mibps * MIB
+        )
 
 
 def storm_workload(count: int = STORM_VMS, seed: int = STORM_SEED) -> tuple[StormVm, ...]:
@@ -148,7 +150,9 @@ def fake_shared_link_seconds(
     fabric = FakeFabric(FakeClock(speed))
 
     def nic(index: int, mbps: int) -> Nic:
-        return Nic("mig0", f"52:54:00:02:00:{index:02x}", (f"10.9.0.{index + 1}/24",), True, mbps, 1500)
+        return Nic(
+            "mig0", f"52:54:00:02:00:{index:02x}", (f"10.9.0.{index + 1}/24",), True, mbps, 1500
+        )
 
     source = fabric.add_host("source", nics=(nic(0, link_mbps),))
     destinations = [
