@@ -37,6 +37,8 @@ from miglane.engine.domain.model import (
 from miglane.lab import Lab, Network
 from miglane.testing.engine_stack import start_engine
 from miglane.testing.lab_slots import claim_lab_slot
+from miglane.testing.shared_link_lab import real_shared_link_seconds
+from miglane.testing.storm import fabric_errors
 
 LAB_BASE_PREFIX = "/tmp/miglane-bench-lab-"
 AGENT_PORT = 50061
@@ -46,6 +48,8 @@ SOURCE = "host1"
 # (memory MiB, working set the guest keeps rewriting MiB): sizes and dirty sets that differ.
 GUESTS = ((256, 0), (224, 2), (192, 0), (160, 4), (128, 1))
 FALLBACK_WINDOW_S = 20.0
+# Idle guests migrating at once from SOURCE for the fabric's check.
+SHARED_GUESTS_MIB = (128, 192)
 RUN_TIMEOUT_S = 180.0
 
 
@@ -208,6 +212,24 @@ def _lines(with_role: Evacuation, without: Evacuation) -> list[str]:
     ]
 
 
+def fabric_against_wire(lab: Lab) -> str:
+    """The fake fabric's time for SHARED guests migrating at once over the shaped link, against
+    real libvirt's (`tests/engine/test_fabric_lab.py` asserts the same)."""
+    names = [f"storm-shared{i}" for i in range(len(SHARED_GUESTS_MIB))]
+    for name, mib in zip(names, SHARED_GUESTS_MIB, strict=True):
+        lab.create_vm(SOURCE, name, mib)
+    real = real_shared_link_seconds(lab, SOURCE, names, ("host2", "host3"))
+    fake, errors = fabric_errors(real, SHARED_GUESTS_MIB, MIG_MBIT)
+    for vm in lab.list_vms():
+        if vm.name in names:
+            lab.destroy_vm(vm.host, vm.name)
+    return (
+        f"  fake fabric vs real libvirt, {len(names)} migrations sharing a {MIG_MBIT} Mbit/s "
+        f"link: real {', '.join(f'{r:.2f}' for r in real)} s, fake "
+        f"{', '.join(f'{f:.2f}' for f in fake)} s, error {', '.join(f'{e:.0%}' for e in errors)}"
+    )
+
+
 def lab_lines() -> list[str]:
     """The two lab lines of bench_storm (root, libvirt)."""
     with claim_lab_slot(LAB_BASE_PREFIX) as (slot, base):
@@ -218,6 +240,7 @@ def lab_lines() -> list[str]:
             lab.start_agents(AGENT_PORT)
             lab.set_rate(Network.MIG, MIG_MBIT)
             lab.set_rate(Network.MGMT, MGMT_MBIT)
+            print(fabric_against_wire(lab), flush=True)
             return asyncio.run(_measure(lab, tmp))
         finally:
             lab.down()

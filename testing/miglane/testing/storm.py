@@ -27,7 +27,7 @@ from miglane.agent.domain.model import Nic
 from miglane.agent.driver import MigrationParams
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.engine.domain.model import MIB, BandwidthMode, ConvergenceVerdict, MigrationPolicy
-from miglane.engine.domain.prediction import MigrationLoad, predict
+from miglane.engine.domain.prediction import SETUP_S, SWITCH_OVER_S, MigrationLoad, predict
 
 STORM_SEED = 11
 STORM_VMS = 50
@@ -186,3 +186,16 @@ def fake_shared_link_seconds(
             stats = destination.completed[vm_id]
         seconds.append(stats.elapsed_ms / 1000)
     return seconds
+
+
+def fabric_errors(
+    real_s: Sequence[float], memory_mib: Sequence[int], link_mbps: int
+) -> tuple[list[float], list[float]]:
+    """The fake fabric's seconds for the migrations `real_s` timed on the wire (idle guests of
+    `memory_mib`, all at once over one `link_mbps` link), with the fixed costs the fabric does
+    not simulate (the model's SETUP_S and SWITCH_OVER_S), and each |fake - real| / real."""
+    fake = [
+        seconds + SETUP_S + SWITCH_OVER_S
+        for seconds in fake_shared_link_seconds(memory_mib, link_mbps)
+    ]
+    return fake, [abs(f - r) / r for f, r in zip(fake, real_s, strict=True)]
