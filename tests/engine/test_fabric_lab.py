@@ -23,8 +23,9 @@ DESTINATIONS = ("host2", "host3")
 SOURCE = "host1"
 # |fake - real| / real allowed per migration. The fabric moves payload at the link's nominal
 # rate; on the wire Ethernet, IP and TCP headers and QEMU's framing take part of it (the fake
-# came out ~13% fast on the lab), and the lab's guests run under TCG on a shared 2-core machine.
-TOLERANCE = 0.2
+# came out 5-17% fast on the lab), and the lab's guests run under TCG on a shared 2-core machine
+# whose scheduling noise alone moves these seconds by ~10% (as `test_prediction_lab` found).
+TOLERANCE = 0.25
 
 
 @pytest.fixture
