@@ -51,6 +51,7 @@ FALLBACK_WINDOW_S = 20.0
 # Idle guests migrating at once from SOURCE for the fabric's check.
 SHARED_GUESTS_MIB = (128, 192)
 RUN_TIMEOUT_S = 180.0
+PREDICTION_ERROR_TARGET = 0.10
 
 
 @dataclass
@@ -205,10 +206,14 @@ def _lines(with_role: Evacuation, without: Evacuation) -> list[str]:
         f"completed in the {without.seconds:.1f} s window (management {MGMT_MBIT} Mbit/s)"
     )
     median = f"{statistics.median(errors):.0%}" if errors else "n/a (no migration completed)"
+    if errors:
+        met = "met" if statistics.median(errors) <= PREDICTION_ERROR_TARGET else "NOT met"
+        print(f"  target: lab prediction error <= {PREDICTION_ERROR_TARGET:.0%}: {met}")
     return [
         f"prediction error on the lab, median |predicted - actual| / actual: {median}",
         f"management link during evacuation with the migration role: "
-        f"{_utilisation(with_role):.0%} used (without the role: {_utilisation(without):.0%})",
+        f"{_utilisation(with_role) * 100:.1f}% used (without the role: "
+        f"{_utilisation(without) * 100:.1f}%)",
     ]
 
 
