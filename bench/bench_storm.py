@@ -15,11 +15,14 @@ every NIC's egress and ingress), its clock sped up:
   peers' do), with no dirty rates known (the peers measure none), so admission starts every
   one plain, as theirs do; a stalled one is aborted by the convergence schedule or the
   timeouts, and the engine reruns it elsewhere (up to 3 hosts) as oVirt does.
-Simulated time is the real engine's time sped up, not a discrete-event loop: the engine's
-reactions are event-driven (a job's end rings the queue; the agents are woken by each
-iteration), so only its reaction latency is stretched, and the bench prints it ("engine
-reaction"). The agents' timeouts count simulated seconds (`simulated_timeouts`), so that a
-240 s no-progress timeout is 240 simulated seconds at any speed.
+Simulated time is the real engine's time sped up (x25; x500 for oVirt's long run), not a
+discrete-event loop, so that the engine runs as it ships: its reactions are event-driven (a job's
+end rings the queue; the agents are woken by each iteration), and the fabric holds simulated time
+from a job's end until the engine started the next one (at most HOLD_MAX_S real seconds), since
+those tens of real milliseconds would otherwise become simulated seconds of an idle slot (the
+bench prints the reaction in real milliseconds). The agents' timeouts count simulated seconds
+(`simulated_timeouts`), so that a 240 s no-progress timeout is 240 simulated seconds at any
+speed; the agents' sampling (AGENT_POLL_S real) is a few simulated seconds at most.
 Makespan: from the evacuation's start to the end of its last migration job; for a baseline that
 leaves VMs behind (aborted on 3 hosts) it is when the last attempt ended, which only flatters
 the baseline. "Could not converge": a migration started at a rate (its cap, or its fair share of
