@@ -5,13 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_CLIENT := examples/node-client
+NODE_STAMP := $(NODE_CLIENT)/node_modules/.installed
 PROTO_SRC := $(wildcard proto/miglane/v1/*.proto)
-# libvirt-python builds against libvirt-dev; the TUI test drives tmux.
-DEBIAN_BUILD_DEPS := libvirt-dev pkg-config tmux
+# libvirt-python builds against libvirt-dev; the TUI test drives tmux; the store tests start their
+# own private PostgreSQL server from Debian's binaries (never the system service).
+DEBIAN_BUILD_DEPS := libvirt-dev pkg-config tmux postgresql
 
 .PHONY: setup test check fmt lint types contracts buf proto proto-check run down bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# The Node.js client example (examples/node-client) and its test need its npm packages.
+$(NODE_STAMP): $(NODE_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd $(NODE_CLIENT) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the Node.js client example's test will be skipped"; fi
 
 $(STAMP): pyproject.toml setup.py
 	@missing=""; for p in $(DEBIAN_BUILD_DEPS); do \

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     print(
         f"evacuation plan of {args.vms} VMs: {evacuation * ms:.2f} ms "
         f"(x{evacuation / base:.1f} baseline; {evacuation / args.vms * 1e6:.0f} us per VM; "
-        f"first call {evacuation_cold * ms:.2f} ms) — placed {len(plan.migrations)}, "
+        f"first call {evacuation_cold * ms:.2f} ms) — placed {len(plan.planned)}, "
         f"unplaced {len(plan.unplaced)}"
     )
     slow = [

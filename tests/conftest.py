@@ -1,4 +1,5 @@
-"""Fixtures shared by every test suite: the real libvirt lab (`miglane.lab`), brought up once.
+"""Fixtures shared by every test suite: the real libvirt lab (`miglane.lab`), brought up once,
+and the engine's two store backends (SQLite, PostgreSQL; see `store_backends`).
 
     def test_something(lab: Lab) -> None:            # 3 hosts, up for the whole session
         status = lab.status()
@@ -25,12 +26,21 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from lab_rules import lab_unavailable, mark_lab_tests
+from lab_rules import in_ci, lab_unavailable, mark_lab_tests
+from store_backends import (
+    BOTH_STORE_BACKENDS,
+    SQLITE,
+    STORE_BACKENDS,
+    DatabaseOf,
+    postgres_databases,
+    sqlite_databases,
+)
 
 from miglane.testing.lab_slots import claim_lab_slot
 
 if TYPE_CHECKING:
     from miglane.lab import Lab, LabStatus
+    from miglane.testing.postgres import PostgresServer
 
 TEST_LAB_HOSTS = 3
 AGENT_PORT = 50061
@@ -38,6 +48,44 @@ AGENT_PORT = 50061
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_lab_tests(items)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_store_backends` run once per backend."""
+    if metafunc.definition.get_closest_marker(BOTH_STORE_BACKENDS):
+        metafunc.parametrize("store_backend", STORE_BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The store backend of this test: SQLite unless it is marked `both_store_backends`."""
+    return str(getattr(request, "param", SQLITE))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the whole session (tests make databases on it)."""
+    from miglane.testing.postgres import postgres_available, running_postgres
+
+    if not postgres_available():
+        reason = "Debian's PostgreSQL server is not installed (apt-get install postgresql)"
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def database_of(request: pytest.FixtureRequest, store_backend: str) -> Iterator[DatabaseOf]:
+    """The database URL of each state dir this test keeps engine state in (`quick_config` and
+    `start_engine` follow it): the state dir's SQLite file, or a fresh PostgreSQL database per
+    state dir, dropped after the test."""
+    if store_backend == SQLITE:
+        yield sqlite_databases
+        return
+    with postgres_databases(request.getfixturevalue("postgres_server")) as of:
+        yield of
 
 
 @contextlib.contextmanager

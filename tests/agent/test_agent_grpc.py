@@ -27,6 +27,7 @@ from miglane.agent.grpc_api.errors import ERROR_DOMAIN
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.pki import load_credentials
+from miglane.testing.extreme_requests import extreme_requests
 from miglane.v1 import agent_pb2 as pb
 from miglane.v1 import agent_pb2_grpc, common_pb2
 from miglane.v1.rich_errors import error_details
@@ -581,3 +582,46 @@ async def test_a_local_disk_is_copied_and_counted_in_the_progress(cluster) -> No
     percents = [s.progress_percent for s in samples]
     assert percents == sorted(percents) and percents[-1] == 100
     assert vm in b.host.domains
+
+
+async def test_every_integer_extreme_of_every_request_is_judged_never_a_crash(  # type: ignore[no-untyped-def]
+    cluster,
+) -> None:
+    _, (a, b, _) = cluster
+    valid = request(a, b, mid="extreme")
+
+    def fill(message) -> None:  # type: ignore[no-untyped-def]
+        if message.DESCRIPTOR.name == "MigrateRequest":
+            message.CopyFrom(valid)
+        elif "migration_id" in message.DESCRIPTOR.fields_by_name:
+            message.migration_id = "extreme"
+
+    cases = list(extreme_requests(pb.DESCRIPTOR.services_by_name["AgentService"], fill))
+    assert {case.method for case in cases} >= {"Migrate", "MigrateChangeParams"}
+    failures = []
+    for case in cases:
+        call = getattr(stub(a), case.method)(case.request)
+        try:
+            if case.server_streaming:
+                await asyncio.wait_for(call.read(), timeout=1)
+            else:
+                await call
+            code, details = grpc.StatusCode.OK, ""
+        except grpc.aio.AioRpcError as error:
+            code, details = error.code(), error.details() or ""
+        except TimeoutError:
+            code, details = grpc.StatusCode.OK, ""
+        finally:
+            if case.server_streaming:
+                call.cancel()
+        if code == grpc.StatusCode.OK and case.method == "Migrate":
+            # An accepted extreme started a real job: end it before the next case.
+            await stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="extreme"))
+            await watch(a, "extreme")
+        wrong = code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN) or (
+            case.out_of_range
+            and (code != grpc.StatusCode.INVALID_ARGUMENT or case.field_path not in details)
+        )
+        if wrong:
+            failures.append(f"{case.method} {case.field_path}={case.value}: {code.name} {details}")
+    assert failures == []

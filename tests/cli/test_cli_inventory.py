@@ -204,7 +204,8 @@ def test_vms_list_shows_disks_and_networks(
     code, out, err = run(capsys, engine_address, "vms", "list")
     assert code == 0, err
     assert table(out)[0] == [
-        "ID", "NAME", "HOST", "STATE", "MEMORY", "DIRTY", "DISKS", "NETWORKS", "MIGRATION",
+        "ID", "NAME", "HOST", "STATE", "PRIORITY", "MEMORY", "DIRTY", "DISKS", "NETWORKS",
+        "MIGRATION",
     ]  # fmt: skip
 
 
@@ -236,6 +237,7 @@ def test_vms_show_prints_the_dirty_rate_history_newest_first(
     print_vm(measured_vm(), as_json=False)
     out = capsys.readouterr().out
     assert "dirty rate" in out and "25.0 MiB/s" in out
+    assert "migration priority" in out
     history = [line for line in out[out.index("MEASURED") :].splitlines() if "UTC" in line]
     assert [line.split()[-2] for line in history] == ["25.0", "3.0"]
     assert "2023-11-14 22:14:20 UTC" in history[0]

@@ -3,110 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
-from engine_process import admin_credentials_of, engine_process
+from cli_support import run_json, wait_for
 
 from miglane.cli.main import main
-from miglane.cli.migrations import MIB, disk_copy_label, print_migration
-from miglane.pki import CREDENTIALS_ENV, CertificateAuthority
+from miglane.cli.migrations import MIB, disk_copy_label, path_label, print_migration
 from miglane.v1 import engine_pb2
-
-WAIT_S = 30.0
-
-
-def run_json(capsys: pytest.CaptureFixture[str], engine: str, *argv: str) -> Any:
-    code = main([*argv, "--engine", engine, "--json"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return json.loads(out)
-
-
-def wait_for(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-@pytest.fixture
-def fake_fleet(tmp_path: Path) -> Iterator[list[dict[str, str]]]:
-    """The demo's fake agents, with host credentials of the CA the engine will use."""
-    addresses = tmp_path / "fleet.json"
-    pki_dir = CertificateAuthority.init(tmp_path / "engine" / "pki").pki_dir
-    with open(tmp_path / "fleet.log", "w") as log:
-        fleet = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "miglane.cli.main", "demo", "fake-fleet"),
-                *("--addresses-file", str(addresses), "--state-dir", str(tmp_path / "agents")),
-                *("--pki-dir", str(pki_dir)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: addresses.exists() or fleet.poll() is not None, "the fake fleet")
-        assert fleet.poll() is None, (tmp_path / "fleet.log").read_text()
-        yield list(json.loads(addresses.read_text()))
-    finally:
-        fleet.terminate()
-        fleet.wait(timeout=10)
-
-
-@pytest.fixture
-def cluster_engine(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    fake_fleet: list[dict[str, str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[str]:
-    with engine_process(tmp_path / "engine", "--poll-interval", "0.2") as engine:
-        monkeypatch.setenv(CREDENTIALS_ENV, str(admin_credentials_of(tmp_path / "engine")))
-        run_json(capsys, engine, "clusters", "create", "Prod")
-        run_json(
-            capsys,
-            engine,
-            "networks",
-            "create",
-            "mgmt",
-            "10.231.1.0/24",
-            "--cluster",
-            "Prod",
-            "--required",
-            "--role",
-            "management",
-        )
-        run_json(
-            capsys,
-            engine,
-            "networks",
-            "create",
-            "mig",
-            "10.231.2.0/24",
-            "--cluster",
-            "Prod",
-            "--role",
-            "migration",
-        )
-        for host in fake_fleet:
-            run_json(
-                capsys, engine, "hosts", "add", host["name"], host["agent"], "--cluster", "Prod"
-            )
-        wait_for(
-            lambda: all(
-                h["status"] == "HOST_STATUS_UP" for h in run_json(capsys, engine, "hosts", "list")
-            ),
-            "every host up",
-        )
-        yield engine
 
 
 def test_candidates_say_who_can_take_the_vm(
@@ -195,3 +97,77 @@ def test_show_says_how_much_of_the_local_disks_is_copied(
         assert disk_copy_label(migration) == (f"{processed // MIB} of {total // MIB} MiB copied")
     else:
         assert disk_lines == []
+
+
+def test_list_and_show_name_the_hosts(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    started = run_json(capsys, e, "migrations", "start", "fake-host1-vm0", "--to", "fake-host0")
+    hosts = {h["name"]: h["id"] for h in run_json(capsys, e, "hosts", "list")}
+    assert main(["migrations", "list", "--engine", e]) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = table[0].split()
+    row = next(line.split() for line in table[1:] if line.startswith(started["id"]))
+    assert row[header.index("FROM")] == "fake-host1"
+    assert row[header.index("TO")] == "fake-host0"
+    assert main(["migrations", "show", started["id"], "--engine", e]) == 0
+    fields = dict(
+        line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.strip()
+    )
+    assert fields["from"] == f"fake-host1 ({hosts['fake-host1']})"
+    assert fields["to"] == f"fake-host0 ({hosts['fake-host0']})"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "flagged"),
+    [(engine_pb2.PATH_VERDICT_CONFIRMED, False), (engine_pb2.PATH_VERDICT_OFF_PATH, True)],
+)
+def test_show_gives_the_proof_of_path_and_flags_a_misroute(
+    capsys: pytest.CaptureFixture[str], verdict: int, flagged: bool
+) -> None:
+    summary = "migration: 257 MiB over mig0 for 256 MiB of memory"
+    migration = engine_pb2.Migration(
+        id="m1", path_proof=engine_pb2.MigrationPathProof(verdict=verdict, summary=summary)
+    )
+    print_migration(migration, as_json=False)
+    path = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "path"]
+    assert len(path) == 1 and path[0].endswith(summary)
+    assert ("OFF PATH" in path[0]) is flagged
+
+
+def test_show_has_no_path_before_it_is_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    print_migration(engine_pb2.Migration(id="m1"), as_json=False)
+    path = [line for line in capsys.readouterr().out.splitlines() if line.split()[0] == "path"]
+    assert path_label(engine_pb2.Migration(id="m1")) == ""
+    assert [line.split() for line in path] == [["path", "-"]]
+
+
+def test_set_a_vms_priority_and_start_with_a_per_call_one(
+    capsys: pytest.CaptureFixture[str], cluster_engine: str
+) -> None:
+    e = cluster_engine
+    code = main(["vms", "set-priority", "fake-host0-vm1", "high", "--engine", e])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == "VM fake-host0-vm1: migration priority high"
+    main(["vms", "list", "--engine", e])
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].split().index("PRIORITY")
+    by_name = {line.split()[1]: line.split()[column] for line in lines[2:]}
+    assert by_name["fake-host0-vm1"] == "high" and by_name["fake-host0-vm0"] == "normal"
+    main(["vms", "show", "fake-host0-vm1", "--engine", e])
+    shown = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["migration", "priority", "high"] in shown
+    # A word it does not know: argparse refuses it before any call.
+    with pytest.raises(SystemExit):
+        main(["vms", "set-priority", "fake-host0-vm1", "urgent", "--engine", e])
+    assert "invalid choice: 'urgent'" in capsys.readouterr().err
+    started = run_json(
+        capsys, e, "migrations", "start", "fake-host0-vm1", "--priority", "low",
+        "--bandwidth-mibps", "1",
+    )  # fmt: skip
+    assert started["priority"] == "MIGRATION_PRIORITY_LOW" and started["priority_overridden"]
+    main(["migrations", "show", started["id"], "--engine", e])
+    assert "low (set on the migration)" in capsys.readouterr().out
+    run_json(capsys, e, "migrations", "cancel", started["id"])

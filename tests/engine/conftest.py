@@ -9,13 +9,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_support import Engine, FakeClock, running_engine
+from store_backends import DatabaseOf
 
 from miglane.engine.inventory import Inventory, open_inventory
 
 
 @pytest.fixture
-async def inventory(tmp_path: Path) -> AsyncIterator[Inventory]:
-    service = open_inventory(tmp_path / "state", clock=FakeClock())
+async def inventory(tmp_path: Path, database_of: DatabaseOf) -> AsyncIterator[Inventory]:
+    service = open_inventory(database_of(tmp_path / "state"), clock=FakeClock())
     try:
         yield service
     finally:

@@ -30,6 +30,7 @@ from miglane.engine.domain.model import (
     NetworkSpec,
 )
 from miglane.lab import GuestOs
+from miglane.metrics.listen import METRICS_OFF
 from miglane.testing.engine_stack import start_engine
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import engine_pb2, engine_pb2_grpc
@@ -105,9 +106,16 @@ def guests(lab: Lab) -> Iterator[list[str]]:
 
 @contextlib.asynccontextmanager
 async def lab_engine(
-    tmp: Path, lab: Lab, status: LabStatus, policy: MigrationPolicy | None = None
+    tmp: Path,
+    lab: Lab,
+    status: LabStatus,
+    policy: MigrationPolicy | None = None,
+    *,
+    metrics_listen: str = METRICS_OFF,
 ) -> AsyncIterator[LabEngine]:
-    built = await start_engine(tmp / "engine", poll_interval_s=0.3, pki_dir=lab.pki_dir)
+    built = await start_engine(
+        tmp / "engine", poll_interval_s=0.3, pki_dir=lab.pki_dir, metrics_listen=metrics_listen
+    )
     inventory = built.inventory
     channel = engine_channel(built.address, admin_credentials(built.authority))
     try:

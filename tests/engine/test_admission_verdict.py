@@ -7,12 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from orchestration_support import World, orchestrated, wait_for
 
 from miglane.agent.domain.model import DirtyRate
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.model import MIB, Help, MigrationPolicy
 from miglane.v1 import common_pb2, engine_pb2
+
+pytestmark = pytest.mark.both_store_backends
 
 # The migration network's QoS gives one migration ~47 MiB/s; the guest dirties more.
 QOS_MBPS = 400

@@ -27,9 +27,11 @@ MIRRORS: list[type[IntEnum]] = [
     model.BandwidthMode,
     model.ConvergencePolicy,
     model.ConvergenceVerdict,
+    model.MigrationPriority,
     model.DiskKind,
     model.EventType,
     model.EventSeverity,
+    model.PathVerdict,
     convergence.ConvergenceAction,
     MigrationFailureKind,
 ]

@@ -35,6 +35,8 @@ from miglane.engine.domain.model import (
 from miglane.engine.example_cluster import create_example_cluster
 from miglane.engine.inventory import Inventory
 
+pytestmark = pytest.mark.both_store_backends
+
 G = NetworkRole.MIGRATION
 
 

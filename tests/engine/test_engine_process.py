@@ -1,5 +1,6 @@
-"""The engine as a process: the address line, kill -9 mid-request and restart, graceful stop,
-one engine per state dir, the `miglane engine` command."""
+"""The engine as a process: the address line, kill -9 mid-request and restart (on SQLite and on
+PostgreSQL, chosen by `--database`), graceful stop, one engine per state dir, the `miglane engine`
+command."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from store_backends import DatabaseOf
 
 from miglane.pki import CertificateAuthority
 from miglane.testing.identities import admin_credentials, sync_engine_channel
@@ -86,11 +88,13 @@ def processes() -> Iterator[list[EngineProcess]]:
         engine.process.wait(10)
 
 
+@pytest.mark.both_store_backends
 def test_kill_9_mid_request_loses_nothing_acknowledged(
-    tmp_path: Path, processes: list[EngineProcess]
+    tmp_path: Path, processes: list[EngineProcess], database_of: DatabaseOf
 ) -> None:
     state = tmp_path / "state"
-    engine = start(state)
+    database = ("--database", database_of(state))
+    engine = start(state, *database)
     processes.append(engine)
     channel, stub = engine.stub()
     cluster = stub.CreateCluster(pb.CreateClusterRequest(name="c1")).cluster
@@ -118,7 +122,7 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
     channel.close()
     assert 40 <= len(acknowledged) < len(requests), "the kill should land mid-stream"
 
-    engine = start(state)
+    engine = start(state, *database)
     processes.append(engine)
     channel, stub = engine.stub()
     networks = {

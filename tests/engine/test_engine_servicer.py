@@ -129,6 +129,24 @@ INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
             INVALID,
             "agent_address: 'nope' is not host:port",
         ),
+        (
+            "SetVmMigrationPriority",
+            pb.SetVmMigrationPriorityRequest(vm_id="v", priority=99),
+            INVALID,
+            "priority: unknown priority 99; give one of high, normal, low",
+        ),
+        (
+            "SetVmMigrationPriority",
+            pb.SetVmMigrationPriorityRequest(vm_id="vm-nope", priority=pb.MIGRATION_PRIORITY_HIGH),
+            NOT_FOUND,
+            "vm_id: no VM with id 'vm-nope'",
+        ),
+        (
+            "MigrateVm",
+            pb.MigrateVmRequest(vm_id="v", priority=7),
+            INVALID,
+            "priority: unknown priority 7",
+        ),
     ],
 )
 def test_errors_map_to_status_codes(

@@ -1,15 +1,15 @@
-"""The SQLite store: round trips, atomic transactions, the role constraint, reopening,
-upgrading an older database."""
+"""The store, on SQLite and on PostgreSQL alike: round trips, atomic transactions, the role
+constraint, reopening, upgrading an older database, refusing a newer one."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from store_backends import DatabaseOf
 
 from miglane.engine.domain.model import (
     DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT,
@@ -29,6 +29,7 @@ from miglane.engine.domain.model import (
     MigrationFilter,
     MigrationPhase,
     MigrationPolicy,
+    MigrationPriority,
     Network,
     NetworkRole,
     Nic,
@@ -37,15 +38,19 @@ from miglane.engine.domain.model import (
     VmNic,
     VmState,
 )
-from miglane.engine.store import DATABASE_NAME, Store, StoreError
-from miglane.engine.store_codecs import policy_from_json, policy_json
-from miglane.engine.store_schema import SCHEMA_VERSION
+from miglane.engine.store import Store, StoreError
+from miglane.engine.store_codecs import micros, policy_from_json, policy_json
+from miglane.engine.store_dialect import IntegrityViolation, open_database
+from miglane.engine.store_schema import SCHEMA_VERSION, schema_statements
+
+pytestmark = pytest.mark.both_store_backends
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
 # The database as the first schema version created it.
 SCHEMA_V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 SCHEMA_V2 = Path(__file__).parent / "data" / "schema_v2.sql"
 SCHEMA_V3 = Path(__file__).parent / "data" / "schema_v3.sql"
+SCHEMA_V4 = Path(__file__).parent / "data" / "schema_v4.sql"
 
 
 def cluster(id_: str = "cl-1", name: str = "c1") -> Cluster:
@@ -64,8 +69,14 @@ def network(id_: str, name: str, subnet: str) -> Network:
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opened = Store.open(tmp_path)
+def url(tmp_path: Path, database_of: DatabaseOf) -> str:
+    """The test's database (SQLite or PostgreSQL: the test runs on both)."""
+    return database_of(tmp_path)
+
+
+@pytest.fixture
+def store(url: str):  # type: ignore[no-untyped-def]
+    opened = Store.connect(url)
     with opened.transaction():
         opened.insert_cluster(cluster())
         opened.insert_network(network("net-a", "a", "10.0.1.0/24"))
@@ -74,7 +85,7 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     opened.close()
 
 
-def test_round_trips(store: Store, tmp_path: Path) -> None:
+def test_round_trips(store: Store, url: str) -> None:
     host = Host(
         "host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW,
         nics=(Nic("eth0", ("10.0.1.5/24", "fd00::5/64"), True, 10000, 9000, "52:54:00:00:00:01"),),
@@ -102,7 +113,7 @@ def test_round_trips(store: Store, tmp_path: Path) -> None:
         store.insert_migration(migration)
     store.close()
 
-    reopened = Store.open(tmp_path)
+    reopened = Store.connect(url)
     assert reopened.get_cluster("cl-1") == replace(cluster(), migration_network_id="net-b")
     assert reopened.get_network("net-b") == replace(
         network("net-b", "b", "10.0.2.0/24"), roles=(NetworkRole.MIGRATION,)
@@ -129,7 +140,7 @@ def test_one_network_per_role_per_cluster_holds_in_the_schema(store: Store) -> N
         store.set_role_holder("cl-1", NetworkRole.MIGRATION, "net-a")
         store.set_role_holder("cl-1", NetworkRole.MIGRATION, "net-b")  # moves, never duplicates
     assert store.role_holders("cl-1") == {NetworkRole.MIGRATION: "net-b"}
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(IntegrityViolation), store.transaction():
         store._db.execute(
             "INSERT INTO network_roles (cluster_id, role, network_id) VALUES ('cl-1', 3, 'net-a')"
         )
@@ -175,69 +186,93 @@ def test_migration_queries(store: Store) -> None:
         store.update_migration(Migration("nope", "cl-1", "vm", "h1", MigrationPhase.QUEUED, NOW))
 
 
-def test_refuses_a_database_from_a_newer_engine(tmp_path: Path) -> None:
-    Store.open(tmp_path).close()
-    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
-        db.execute("PRAGMA user_version=99")
+def test_refuses_a_database_from_a_newer_engine(store: Store, url: str) -> None:
+    with store.transaction():
+        store.database.set_schema_version(SCHEMA_VERSION + 1)
+    store.close()
     with pytest.raises(StoreError, match="newer engine"):
-        Store.open(tmp_path)
+        Store.connect(url)
 
 
-def test_a_version_1_database_is_upgraded_and_keeps_its_events(tmp_path: Path) -> None:
-    db = sqlite3.connect(tmp_path / DATABASE_NAME)
-    db.executescript(SCHEMA_V1.read_text())
-    db.execute(
-        "INSERT INTO events (type, severity, created_at, cluster_id, network_id, host_id,"
-        " vm_id, migration_id, message, attributes) VALUES (?, ?, 0, 'cl-1', '', '', '', '',"
-        " 'written before actors', '{}')",
-        (int(EventType.CLUSTER_CREATED), int(EventSeverity.INFO)),
-    )
-    db.commit()
+def _old_database(url: str, schema: Path, *rows: tuple[str, tuple[object, ...]]) -> None:
+    """A database as an older engine's `schema` (an SQLite script, spelt for this database as
+    the current schema is) created it, holding the `rows` (INSERT statements and arguments)."""
+    db = open_database(url)
+    version = 0
+    with db.transaction():
+        for statement in schema_statements(schema.read_text()):
+            if statement.startswith("PRAGMA user_version="):
+                version = int(statement.split("=")[1])
+            else:
+                db.execute(db.ddl(statement))
+        db.set_schema_version(version)
+        for insert, args in rows:
+            db.execute(insert, args)
     db.close()
-    store = Store.open(tmp_path)
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_events(url: str) -> None:
+    _old_database(
+        url,
+        SCHEMA_V1,
+        (
+            "INSERT INTO events (type, severity, created_at, cluster_id, network_id, host_id,"
+            " vm_id, migration_id, message, attributes) VALUES (?, ?, 0, 'cl-1', '', '', '', '',"
+            " 'written before actors', '{}')",
+            (int(EventType.CLUSTER_CREATED), int(EventSeverity.INFO)),
+        ),
+    )
+    store = Store.connect(url)
     try:
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.database.schema_version() == SCHEMA_VERSION
         [old] = store.list_events("", 0, 10).items
         assert (old.message, old.actor) == ("written before actors", "")
         [new] = store.append_events([Event(EventType.CLUSTER_UPDATED, "new", NOW, actor="alice")])
         assert store.list_events("", old.sequence, 10).items == [new]
     finally:
         store.close()
-    reopened = Store.open(tmp_path)  # upgraded once: opens as the current version
+    reopened = Store.connect(url)  # upgraded once: opens as the current version
     try:
         assert [e.actor for e in reopened.list_events("", 0, 10).items] == ["", "alice"]
     finally:
         reopened.close()
 
 
-def _upgraded_with_a_vm(tmp_path: Path, schema: Path) -> Store:
-    """A database made by an older `schema` holding one VM, opened (so upgraded) by the Store
-    of this version."""
-    db = sqlite3.connect(tmp_path / DATABASE_NAME)
-    db.executescript(schema.read_text())
-    db.execute(
-        "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
-        " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
-        (int(VmState.RUNNING),),
+def _upgraded_with_a_vm(url: str, schema: Path) -> Store:
+    """A database made by an older `schema` holding cluster cl-1 with host host-1 running one
+    VM, opened (so upgraded) by the Store of this version."""
+    _old_database(
+        url,
+        schema,
+        (
+            "INSERT INTO clusters (id, name, compatibility_version, policy, description,"
+            " created_at) VALUES ('cl-1', 'c1', '4.7', '{}', '', ?)",
+            (micros(NOW),),
+        ),
+        (
+            "INSERT INTO hosts (id, cluster_id, name, agent_address, status, status_reason,"
+            " created_at, nics, facts) VALUES ('host-1', 'cl-1', 'h1', '10.0.1.5:50052', ?, '',"
+            " ?, '[]', '{}')",
+            (int(HostStatus.UP), micros(NOW)),
+        ),
+        (
+            "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib)"
+            " VALUES ('vm-1', 'host-1', 'cl-1', 'web', ?, 512)",
+            (int(VmState.RUNNING),),
+        ),
     )
-    db.commit()
-    db.close()
-    store = Store.open(tmp_path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    store = Store.connect(url)
+    assert store.database.schema_version() == SCHEMA_VERSION
     return store
 
 
-def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> None:
-    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V2)
+def test_a_version_2_database_is_upgraded_and_keeps_its_vms(url: str) -> None:
+    store = _upgraded_with_a_vm(url, SCHEMA_V2)
     try:
         # Recorded before disks and vNICs were: none known until the agent's next report.
         assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
         disk = VmDisk("vda", DiskKind.LOCAL, 2**30)
         with store.transaction():
-            store.insert_cluster(cluster())
-            store.insert_host(
-                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
-            )
             store.replace_host_vms(
                 "host-1",
                 [Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512, disks=(disk,))],
@@ -248,16 +283,11 @@ def test_a_version_2_database_is_upgraded_and_keeps_its_vms(tmp_path: Path) -> N
         store.close()
 
 
-def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(tmp_path: Path) -> None:
-    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V3)
+def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(url: str) -> None:
+    store = _upgraded_with_a_vm(url, SCHEMA_V3)
     try:
         # Recorded before dirty rates were: none known until the agent measured one.
         assert store.get_vm("vm-1") == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
-        with store.transaction():
-            store.insert_cluster(cluster())
-            store.insert_host(
-                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
-            )
         reports = [
             DirtyRateSample(5 * 2**20, 100.0 + i) for i in range(DIRTY_RATE_HISTORY_LENGTH + 2)
         ]
@@ -285,20 +315,58 @@ def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(tmp_path:
         store.close()
 
 
-def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
-    (tmp_path / DATABASE_NAME).write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot use the engine database"):
-        Store.open(tmp_path)
-
-
-def test_wal_and_full_sync(store: Store) -> None:
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-
-
 def test_a_policy_stored_before_the_local_disk_share_reads_with_its_default() -> None:
     stored = json.loads(policy_json(MigrationPolicy(local_disk_bandwidth_percent=40)))
     del stored["local_disk_bandwidth_percent"]
     assert policy_from_json(json.dumps(stored)).local_disk_bandwidth_percent == (
         DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT
     )
+
+
+def test_a_version_4_database_is_upgraded_and_its_vms_are_normal_priority(
+    tmp_path: Path,
+) -> None:
+    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V4)
+    try:
+        # Recorded before priorities were: NORMAL until an admin sets one.
+        stored = store.get_vm("vm-1")
+        assert stored == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
+        assert stored.priority is MigrationPriority.NORMAL
+        with store.transaction():
+            store.insert_cluster(cluster())
+            store.insert_host(
+                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
+            )
+            store.set_vm_priority("vm-1", MigrationPriority.HIGH)
+        # The agent's next report does not reset the admin's choice.
+        with store.transaction():
+            store.replace_host_vms(
+                "host-1", [Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 1024)]
+            )
+        stored = store.get_vm("vm-1")
+        assert stored is not None
+        assert (stored.priority, stored.memory_mib) == (MigrationPriority.HIGH, 1024)
+    finally:
+        store.close()
+
+
+def test_a_migrations_priority_and_larger_share_round_trip(store: Store) -> None:
+    queued = Migration.queued(
+        "mig-p",
+        cluster_id="cl-1",
+        vm_id="vm-1",
+        vm_name="web",
+        source_host_id="host-1",
+        created_at=NOW,
+        queue_reason="",
+        priority=MigrationPriority.LOW,
+        priority_override=MigrationPriority.HIGH,
+    )
+    granted = replace(queued, granted_mibps=700)
+    with store.transaction():
+        store.insert_migration(granted)
+    assert store.get_migration("mig-p") == granted
+    plain = replace(queued, id="mig-q", priority_override=None, priority=MigrationPriority.LOW)
+    with store.transaction():
+        store.insert_migration(plain)
+    assert store.get_migration("mig-q") == plain

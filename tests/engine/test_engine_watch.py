@@ -19,6 +19,8 @@ from miglane.v1 import common_pb2, engine_pb2_grpc
 from miglane.v1 import engine_pb2 as pb
 from miglane.v1.rich_errors import error_details
 
+pytestmark = pytest.mark.both_store_backends
+
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from orchestration_support import FINAL, orchestrated, wait_for
 
 from miglane.agent.driver import DriverErrorKind
@@ -16,6 +17,8 @@ from miglane.engine.actor import ENGINE_ACTOR, as_engine, current_actor
 from miglane.engine.domain.model import HostStatus
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.v1 import common_pb2, engine_pb2
+
+pytestmark = pytest.mark.both_store_backends
 
 T = TypeVar("T")
 USER = "alice"

@@ -33,6 +33,8 @@ from miglane.v1 import engine_pb2 as pb
 from miglane.v1 import engine_pb2_grpc
 from miglane.v1.rich_errors import error_details
 
+pytestmark = pytest.mark.both_store_backends
+
 MANAGEMENT_IP = "192.0.2.10"
 
 

@@ -22,6 +22,8 @@ from miglane.engine.domain.model import BandwidthMode, MigrationPhase, Migration
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
+pytestmark = pytest.mark.both_store_backends
+
 RUNNING = common_pb2.MIGRATION_PHASE_RUNNING
 COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
 QUEUED = common_pb2.MIGRATION_PHASE_QUEUED

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from orchestration_support import orchestrated, wait_for
 
 from miglane.agent.domain.model import VmState as AgentVmState
 from miglane.v1 import common_pb2, engine_pb2
+
+pytestmark = pytest.mark.both_store_backends
 
 
 async def test_a_paused_vm_migrates_and_arrives_paused(tmp_path: Path) -> None:

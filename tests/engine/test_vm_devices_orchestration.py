@@ -26,6 +26,8 @@ from miglane.engine.domain.vm_devices import (
 )
 from miglane.v1 import common_pb2, engine_pb2
 
+pytestmark = pytest.mark.both_store_backends
+
 COMPLETED = common_pb2.MIGRATION_PHASE_COMPLETED
 NETWORK = "prod-vlan"
 LOCAL_DISK = AgentVmDisk("vda", AgentDiskKind.LOCAL, 64 * MIB, "qcow2", "/images/db1-vda.qcow2")

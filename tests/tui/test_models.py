@@ -152,3 +152,48 @@ def test_disk_copy_says_how_much_of_the_local_disks_is_copied(
         id="m1", disk_processed_bytes=processed, disk_total_bytes=total
     )
     assert fmt.disk_copy(migration) == shown
+
+
+def _evacuating(left: int, seconds: int | None) -> engine_pb2.Host:
+    host = engine_pb2.Host(
+        status=engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE, evacuation_vms_left=left
+    )
+    if seconds is not None:
+        host.evacuation_finish_at.FromDatetime(NOW + timedelta(seconds=seconds))
+    return host
+
+
+def test_an_evacuating_host_shows_vms_left_and_the_predicted_finish() -> None:
+    shown = fmt.evacuation(_evacuating(7, 190), NOW)
+    assert shown is not None
+    assert shown.plain == (
+        f"evacuating · 7 VMs left · finish ≈ {NOW + timedelta(seconds=190):%H:%M} (in 3m10s)"
+    )
+    one = fmt.evacuation(_evacuating(1, None), NOW)
+    assert one is not None and one.plain == "evacuating · 1 VM left"
+    assert fmt.evacuation(engine_pb2.Host(status=engine_pb2.HOST_STATUS_UP), NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("priority", "overridden", "line"),
+    [
+        (engine_pb2.MIGRATION_PRIORITY_NORMAL, False, None),
+        (engine_pb2.MIGRATION_PRIORITY_HIGH, False, "Priority: high"),
+        (engine_pb2.MIGRATION_PRIORITY_LOW, True, "Priority: low (set on the migration)"),
+    ],
+)
+def test_a_migrations_facts_name_a_priority_other_than_normal(
+    priority: int, overridden: bool, line: str | None
+) -> None:
+    from miglane.tui.models import Inventory
+    from miglane.tui.views.migrations import _facts
+
+    migration = engine_pb2.Migration(id="m", vm_name="web", priority_overridden=overridden)
+    migration.priority = priority  # type: ignore[assignment]
+    shown = _facts(migration, Inventory.of([], [], [], [])).plain.splitlines()
+    assert [s for s in shown if s.startswith("Priority")] == ([line] if line else [])
+
+
+def test_priority_labels_round_trip() -> None:
+    for label in fmt.PRIORITY_LABELS:
+        assert fmt.priority_label(fmt.priority_value(label)) == label

@@ -4,6 +4,7 @@ agents (`real_stack`). What the screen must say is taken from the engine's own a
 from __future__ import annotations
 
 import asyncio
+import re
 
 import grpc
 import pytest
@@ -14,8 +15,9 @@ from miglane.tui.actions import ACTIONS_GROUP
 from miglane.tui.client import EngineError
 from miglane.tui.messages import MigrationChanged
 from miglane.tui.views.migrations import MIGRATION_COLUMNS
+from miglane.tui.views.vms import VM_COLUMNS
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
-from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
+from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog, PriorityDialog
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import common_pb2, engine_pb2
@@ -167,13 +169,15 @@ async def test_progress_never_goes_backwards_on_screen(engine: RealEngine) -> No
         )
         assert app.board.get(migration.id).progress_percent >= high
         await pilot.press("4")
-        await wait_for(
-            pilot,
-            lambda: (
-                f"{high:3d}%" in app.query_one("#migrations-table").cells_of(migration.id)[4].plain
-            ),
-            what="the higher progress on screen",
-        )
+
+        def shown_percent() -> int:
+            cells = app.query_one("#migrations-table", KeyedTable).cells_of(migration.id)
+            found = re.search(r"(\d+)%", cells[4].plain) if cells else None
+            return int(found.group(1)) if found else -1
+
+        # The migration goes on meanwhile: what is shown is at least what was shown before.
+        await wait_for(pilot, lambda: shown_percent() >= 0, what="the migration's row")
+        assert shown_percent() >= high
 
 
 async def test_chooser_lists_why_hosts_cannot_or_would_fall_back(engine: RealEngine) -> None:
@@ -315,6 +319,15 @@ async def test_evacuation_that_cannot_place_a_vm_says_why(engine: RealEngine) ->
         await wait_for_text(pilot, "3 VM(s) cannot leave")
         # The engine's reason for a full host, as its candidate list gives it.
         assert any(r in _action_line(app) for r in full_host.rejections), full_host.rejections
+        # The host stays evacuating, its VMs left shown where its status is.
+        await wait_for(
+            pilot,
+            lambda: (
+                app.query_one("#hosts-table").cells_of(engine.ids["host1"])[2].plain
+                == "evacuating · 3 VMs left"
+            ),
+            what="evacuation shown",
+        )
 
 
 async def test_engine_restart_shows_reconnecting_then_recovers(engine: RealEngine) -> None:
@@ -438,3 +451,31 @@ async def test_a_feed_that_dies_of_an_unexpected_error_is_restarted(engine: Real
         await wait_for_text(pilot, "internal error in inventory: RuntimeError('bug')")
         await wait_for_text(pilot, f"connected to {engine.address}")
         assert calls >= 2
+
+
+async def test_set_a_vms_migration_priority(engine: RealEngine) -> None:
+    """The VMs view shows each VM's priority; p asks for a new one and the engine keeps it."""
+    app = make_app(engine.client())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await select_row(pilot, "vms-table", engine.ids["web-2"])
+        table = app.query_one("#vms-table", KeyedTable)
+        column = [key for key, _ in VM_COLUMNS].index("priority")
+        assert table.cells_of(engine.ids["web-2"])[column].plain == "normal"
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PriorityDialog), what="dialog")
+        await pilot.press("h")
+        await wait_for_text(pilot, "Migration priority of web-2: high")
+        assert (await engine.vm("web-2")).migration_priority == engine_pb2.MIGRATION_PRIORITY_HIGH
+        await wait_for(
+            pilot,
+            lambda: table.cells_of(engine.ids["web-2"])[column].plain == "high",
+            what="priority cell",
+        )
+        changed = (await _events(engine))[-1]
+        assert changed.type == engine_pb2.EVENT_TYPE_VM_PRIORITY_CHANGED
+        # Escape leaves it as it is.
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PriorityDialog), what="dialog")
+        await pilot.press("escape")
+        assert (await engine.vm("web-2")).migration_priority == engine_pb2.MIGRATION_PRIORITY_HIGH

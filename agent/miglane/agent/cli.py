@@ -9,15 +9,26 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from miglane.agent.domain.validation import PEER_URI_SCHEME
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
 from miglane.agent.saves import DEFAULT_SAVE_DIR
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
+from miglane.daemon import add_config_option, add_logging_arguments, configure_logging
+from miglane.metrics.listen import METRICS_OFF, parse_metrics_listen
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from miglane.agent.metrics import AgentMetrics
+    from miglane.metrics.endpoint import MetricsEndpoint
 
 log = logging.getLogger("miglane.agent")
 
 CREDENTIALS_ENV = "MIGLANE_CREDENTIALS"
+# Prometheus metrics: loopback by default (the engine's is 9464).
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9465"
 
 
 def _at_least_one(text: str) -> int:
@@ -25,6 +36,25 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
+
+
+def _metrics_listen(text: str) -> str:
+    try:
+        parse_metrics_listen(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _add_metrics_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-listen",
+        type=_metrics_listen,
+        default=DEFAULT_METRICS_LISTEN,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s, "
+        f"inside the host's network namespace; '{METRICS_OFF}': none)",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,7 +134,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="DEVELOPMENT ONLY: plaintext gRPC, anyone who reaches the port may migrate this "
         "host's VMs (logged as a warning)",
     )
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_metrics_argument(p)
+    add_logging_arguments(p)
+    add_config_option(p)  # last: its keys are the options above
     p.set_defaults(handler=run)
 
 
@@ -139,28 +171,34 @@ def credentials_dir(args: argparse.Namespace) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     credentials = credentials_dir(args)
     from miglane.pki import PkiError, load_credentials
 
+    # Every line names this host: the name it was enrolled under, else the machine's.
+    host_name = socket.gethostname()
     if credentials is not None:
         try:
-            load_credentials(credentials)
+            host_name = load_credentials(credentials).info.name
         except PkiError as error:
             raise SystemExit(f"miglane agent: {error}") from None
+    configure_logging(args.log_level, args.log_format, fields={"host": host_name})
     return asyncio.run(serve(args, credentials))
 
 
 async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
+    from prometheus_client import CollectorRegistry
+
     from miglane.agent.driver import HypervisorDriver
     from miglane.agent.grpc_api.server import create_server
+    from miglane.agent.metrics import AgentMetrics
+    from miglane.agent.nics import tx_bytes_by_nic
     from miglane.agent.service import Agent
+    from miglane.metrics.grpc_server import GrpcServerMetrics
 
     listen_host, _ = split_listen(args.listen)
     peer_uri = args.peer_uri or default_peer_uri(listen_host)
     driver: HypervisorDriver
+    nic_counters = tx_bytes_by_nic
     if args.driver == "fake":
         from miglane.agent.fake_driver import FakeDriver, FakeFabric
 
@@ -168,6 +206,7 @@ async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
         for k in range(args.fake_vms):
             fake_host.add_domain(f"fake-vm{k}")
         driver = FakeDriver(fake_host)
+        nic_counters = fake_host.nic_tx_bytes
     else:
         from miglane.agent.libvirt_driver import LibvirtDriver
 
@@ -179,9 +218,18 @@ async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
         save_dir=args.save_dir,
         poll_interval=args.poll_interval,
         max_outgoing=args.max_outgoing,
+        nic_counters=nic_counters,
     )
     await agent.start()
-    server, port = await create_server(agent, args.listen, credentials_dir=credentials)
+    registry = CollectorRegistry()
+    metrics = AgentMetrics(agent, registry)
+    server, port = await create_server(
+        agent,
+        args.listen,
+        credentials_dir=credentials,
+        interceptors=[GrpcServerMetrics(registry, "miglane_agent")],
+    )
+    endpoint = await _metrics_endpoint(args.metrics_listen, registry, metrics)
     shown = f"[{listen_host}]" if ":" in listen_host else listen_host
     log.info(
         "agent listening on %s:%d (peer libvirt URI %s, driver %s)",
@@ -197,6 +245,29 @@ async def serve(args: argparse.Namespace, credentials: Path | None) -> int:
     await stop.wait()
     log.info("stopping; running migrations go on in libvirt")
     await server.stop(2)
+    if endpoint is not None:
+        await endpoint.close()
     await agent.stop()
     driver.close()  # handles a connection that is already gone itself
     return 0
+
+
+async def _metrics_endpoint(
+    listen: str, registry: CollectorRegistry, metrics: AgentMetrics
+) -> MetricsEndpoint | None:
+    """The Prometheus endpoint of `--metrics-listen`; None when off, or when the default
+    address is taken (another agent in this network namespace has it: a warning)."""
+    from miglane.metrics.endpoint import start_metrics_endpoint
+
+    address = parse_metrics_listen(listen)
+    if address is None:
+        return None
+    try:
+        endpoint = await start_metrics_endpoint(*address, registry, metrics.refresh)
+    except OSError as error:
+        if listen != DEFAULT_METRICS_LISTEN:
+            raise SystemExit(f"miglane agent: cannot serve metrics on {listen}: {error}") from None
+        log.warning("no metrics: %s is taken (%s); give --metrics-listen", listen, error)
+        return None
+    log.info("metrics on %s", endpoint.url)
+    return endpoint

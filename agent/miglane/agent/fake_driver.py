@@ -176,6 +176,8 @@ class FakeFabric:
         self._fired: list[tuple[FakeHost, str]] = []
         # While `advance` brings jobs to one moment: a job ending there shares when all did.
         self._sharing_deferred = False
+        # Bytes each host NIC sent, (host name, NIC name) -> bytes: what migrations carried.
+        self.sent: dict[tuple[str, str], float] = {}
 
     def add_host(
         self,
@@ -225,7 +227,9 @@ class FakeFabric:
         except ValueError:
             return ()
         links: list[Link] = []
-        for nic in source.nics:
+        if source.misroute_via:  # a route sends the data out of another NIC
+            links.append((source.name, source.misroute_via, EGRESS))
+        for nic in source.nics if not source.misroute_via else ():
             if any(address in ipaddress.ip_interface(a).network for a in nic.addresses):
                 links.append((source.name, nic.name, EGRESS))
                 break
@@ -303,6 +307,7 @@ class FakeFabric:
         job.t += dt
         job.sent_in_iteration += job.rate * dt
         job.processed += job.rate * dt
+        self._carry(job, job.rate * dt)
         if job.kind == "migration" and not job.post_copy and not job.guest_paused:
             job.dirtied_in_iteration = min(
                 float(job.domain.dirty_set_bytes),
@@ -327,10 +332,17 @@ class FakeFabric:
         if dirty <= job.rate * job.max_downtime_ms / 1000:
             self._switch_over(job, dirty)
 
+    def _carry(self, job: _Job, count: float) -> None:
+        """Counts `count` bytes of the job on its source NIC's transmit counter."""
+        for host, nic, direction in job.links:
+            if direction == EGRESS:
+                self.sent[host, nic] = self.sent.get((host, nic), 0.0) + count
+
     def _switch_over(self, job: _Job, final_bytes: int) -> None:
         pause = final_bytes / job.rate if job.rate > 0 else 0.0
         job.t += pause
         job.processed += final_bytes
+        self._carry(job, final_bytes)
         job.sent_in_iteration = float(job.to_send)
         job.downtime_ms = int(pause * 1000) + SWITCH_OVER_OVERHEAD_MS
         domain = job.domain
@@ -383,6 +395,26 @@ class FakeHost:
     listener: JobListener | None = None
     # Its NICs: those with a speed are the links its migrations cross.
     nics: tuple[Nic, ...] = ()
+    # A NIC name: migrations from this host leave by it, whatever their URI (a misrouting
+    # route, for the proof of path); "": by the NIC on the URI's network.
+    misroute_via: str = ""
+    # What each NIC sends besides migrations, bytes/s of simulated time (its counters grow).
+    background_bps: int = 2000
+
+    def nic_tx_bytes(self) -> dict[str, int]:
+        """Bytes each NIC has sent: a plausible base, background traffic and what migrations
+        carried out of it (the kernel's tx_bytes counters of a real host)."""
+        with self.fabric.lock:
+            self.fabric.advance()
+            now = self.fabric.clock.now()
+            return {
+                nic.name: (
+                    1_000_000 * (index + 1)
+                    + int(self.background_bps * now)
+                    + int(self.fabric.sent.get((self.name, nic.name), 0.0))
+                )
+                for index, nic in enumerate(self.nics)
+            }
 
     def add_domain(
         self,

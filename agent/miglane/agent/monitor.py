@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from miglane.agent.domain import convergence
-from miglane.agent.domain.job import JobStatus, apply_sample, complete, fail
+from miglane.agent.domain.job import (
+    JobStatus,
+    NicCounters,
+    apply_sample,
+    complete,
+    fail,
+    with_nic_traffic,
+)
 from miglane.agent.domain.model import (
     ConvergenceAction,
     FailureKind,
@@ -25,6 +32,7 @@ from miglane.agent.domain.model import (
 )
 from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver
 from miglane.agent.jobs import Job
+from miglane.daemon import bind_log_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,6 +57,7 @@ class JobMonitor:
         run_blocking: RunBlocking,
         publish: Callable[[Job], None],
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
+        nic_counters: Callable[[], NicCounters] | None = None,
         wall_clock: Callable[[], float] = time.time,
         timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,13 +69,39 @@ class JobMonitor:
         # What the no-progress and completion timeouts count in: the monotonic clock, or a
         # simulated one (the fake fabric's, sped up) so that timeouts scale with the simulation.
         self.timeout_clock = timeout_clock
+        # The host's NIC byte counters, for the proof of path; None: not measured.
+        self.nic_counters = nic_counters
 
     def _update(self, job: Job, status: JobStatus) -> None:
         job.status = status
         self.publish(job)
 
+    async def read_nic_counters(self) -> NicCounters:
+        """The host's NIC byte counters now; empty when they cannot be read (not measured)."""
+        if self.nic_counters is None:
+            return {}
+        try:
+            counters: NicCounters = await self.run_blocking(self.nic_counters)
+        except OSError as e:
+            log.warning("NIC byte counters unreadable: %s", e)
+            return {}
+        return counters
+
+    async def take_nic_baseline(self, job: Job) -> None:
+        """Reads the NIC counters a live job's traffic is measured from, before data moves."""
+        counters = await self.read_nic_counters()
+        job.plan = dataclasses.replace(job.plan, nic_tx_at_start=tuple(counters.items()))
+
+    async def _with_traffic(self, job: Job, status: JobStatus) -> JobStatus:
+        """`status` with the NICs' traffic since the job started (when that was read)."""
+        start = dict(job.plan.nic_tx_at_start)
+        if not start:
+            return status
+        return with_nic_traffic(status, start, await self.read_nic_counters())
+
     async def run(self, job: Job) -> None:
         """Watches `job` until it ends, then records its outcome."""
+        bind_log_context(migration_id=job.migration_id, vm_id=job.plan.vm_id)  # its own task
         job.started_mono = self.timeout_clock()
         try:
             while not self._call_done(job):
@@ -81,6 +116,7 @@ class JobMonitor:
                     pass
                 job.wake.clear()
             await self._finish(job)
+            log.info("migration %s ended: %s", job.migration_id, job.status.phase.value)
         except Exception:  # not CancelledError: a stopping agent leaves the job to the next one
             log.exception("monitor of migration %s failed", job.migration_id)
             self._update(
@@ -107,7 +143,8 @@ class JobMonitor:
         if not job.started.is_set() and stats.data_total > 0:
             job.started.set()
             await self._on_start(job)
-        self._update(job, apply_sample(job.status, stats, self.wall_clock(), job.plan.memory_bytes))
+        sampled = apply_sample(job.status, stats, self.wall_clock(), job.plan.memory_bytes)
+        self._update(job, await self._with_traffic(job, sampled))
         if job.plan.mode is MigrationMode.LIVE and job.abort_reason is None:
             await self._converge(job, stats)
         return True
@@ -214,7 +251,7 @@ class JobMonitor:
                     )
                 except DriverError as e:
                     log.info("no completed-job figures for %s: %s", job.migration_id, e)
-            self._update(job, complete(job.status, final, now))
+            self._update(job, await self._with_traffic(job, complete(job.status, final, now)))
             return
         if job.abort_reason is not None:
             kind, message = job.abort_reason
@@ -223,7 +260,7 @@ class JobMonitor:
             message = error.message
         else:
             kind, message = FailureKind.OTHER, f"{type(error).__name__}: {error}"
-        self._update(job, fail(job.status, kind, message, now))
+        self._update(job, await self._with_traffic(job, fail(job.status, kind, message, now)))
 
     async def _ended_well_unwatched(self, job: Job) -> bool:
         vm_id = job.plan.vm_id

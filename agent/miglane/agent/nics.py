@@ -66,3 +66,12 @@ def host_nics(include_loopback: bool = False) -> list[Nic]:
             )
         )
     return nics
+
+
+def tx_bytes_by_nic() -> dict[str, int]:
+    """Bytes each NIC of the agent's network namespace has sent (its kernel counter, the one
+    /sys/class/net/NIC/statistics/tx_bytes shows). Read from /proc/net/dev, which always shows
+    the namespace of the reading process, whereas a /sys shows the namespace of whoever mounted
+    it (an agent started by `ip netns exec`-like tools without remounting /sys would read the
+    wrong host's NICs). Raises OSError when unreadable."""
+    return {name: io.bytes_sent for name, io in psutil.net_io_counters(pernic=True).items()}

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextvars import copy_context
 from typing import Any
 
 from miglane.agent import nics as host_nics
@@ -28,7 +29,7 @@ from miglane.agent.domain.errors import (
     ResourceExhausted,
     Unsupported,
 )
-from miglane.agent.domain.job import JobPlan, JobStatus
+from miglane.agent.domain.job import JobPlan, JobStatus, NicCounters
 from miglane.agent.domain.migratable import is_live_migratable, not_live_migratable_reason
 from miglane.agent.domain.model import (
     MIB,
@@ -53,8 +54,16 @@ from miglane.agent.driver import DriverError, DriverErrorKind, HypervisorDriver,
 from miglane.agent.jobs import Job, JobStore, ProgressFeed
 from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S, JobMonitor
 from miglane.agent.saves import DEFAULT_SAVE_DIR, SaveDir
+from miglane.daemon import bind_log_context
 
 log = logging.getLogger(__name__)
+
+
+def start_thread_in_context(target: Callable[[], None], name: str) -> None:
+    """Runs `target` on a thread of its own in the caller's context, as `Agent._blocking`
+    runs driver calls: the driver's log lines then name the migration they are for."""
+    threading.Thread(target=copy_context().run, args=(target,), name=name, daemon=True).start()
+
 
 AGENT_VERSION = "0.1.0"
 DEFAULT_MAX_OUTGOING = 2
@@ -84,6 +93,11 @@ def refusal(error: DriverError, doing: str, reason: Reason | None = None) -> Dom
     return cls(f"{doing}: {error.message}", reason=reason or implied)
 
 
+def _refuse_unless_migratable(domain: DomainInfo) -> None:
+    if not is_live_migratable(domain.state):
+        raise FailedPrecondition(not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING)
+
+
 class Agent:
     """One host's agent. Use `await start()` before serving and `await stop()` after."""
 
@@ -97,6 +111,7 @@ class Agent:
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         max_outgoing: int = DEFAULT_MAX_OUTGOING,
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
+        nic_counters: Callable[[], NicCounters] | None = host_nics.tx_bytes_by_nic,
         max_workers: int = 8,
         timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -116,7 +131,12 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(
-            driver, self._blocking, self._publish, poll_interval, timeout_clock=timeout_clock
+            driver,
+            self._blocking,
+            self._publish,
+            poll_interval,
+            nic_counters,
+            timeout_clock=timeout_clock,
         )
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
@@ -166,7 +186,7 @@ class Agent:
     # -- plumbing ----------------------------------------------------------------------------
     async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await loop.run_in_executor(self._executor, copy_context().run, fn, *args)
 
     def _on_driver_event(self, vm_id: str) -> None:
         loop = self._loop
@@ -217,7 +237,7 @@ class Agent:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, error)
 
-        threading.Thread(target=target, name=f"call-{job.migration_id}", daemon=True).start()
+        start_thread_in_context(target, f"call-{job.migration_id}")
 
     def _running(self) -> list[Job]:
         return [j for j in self.jobs.values() if not j.status.finished]
@@ -255,10 +275,11 @@ class Agent:
     async def migrate(self, request: MigrateRequest) -> JobStatus:
         """Starts the job and answers once the copy is under way (or the hypervisor refused)."""
         checked = validate_migrate_request(request)
+        bind_log_context(migration_id=request.migration_id, vm_id=request.vm_id)  # this call's
         self._refuse_known_id(request.migration_id)
         self.dirty_rates.request(request.vm_id)
         domain = await self._domain(request.vm_id)
-        self._refuse_unless_migratable(domain)
+        _refuse_unless_migratable(domain)
         check_local_disks(domain, request)
         self._refuse_when_busy(request.vm_id, domain.name)
         job = self._new_job(request, checked, domain)
@@ -290,13 +311,6 @@ class Agent:
         except DriverError as e:
             raise refusal(e, f"VM {vm_id}") from e
         return domain
-
-    @staticmethod
-    def _refuse_unless_migratable(domain: DomainInfo) -> None:
-        if not is_live_migratable(domain.state):
-            raise FailedPrecondition(
-                not_live_migratable_reason(domain), reason=Reason.VM_NOT_RUNNING
-            )
 
     def _refuse_when_busy(self, vm_id: str, vm_name: str) -> None:
         """One job per VM, none while stopping, at most `max_outgoing` at once."""
@@ -377,6 +391,7 @@ class Agent:
             copy_disks=tuple(d.target for d in copied_disks(request, domain)),
             disks_uri=str(checked.disks_uri or ""),
         )
+        await self.monitor.take_nic_baseline(job)  # the last moment before data moves
         self._run_call(job, self.driver.migrate, request.vm_id, params)
 
     async def _until_started(self, job: Job, domain: DomainInfo) -> None:
@@ -398,6 +413,7 @@ class Agent:
 
     async def cancel(self, migration_id: str) -> JobStatus:
         job = self._job(migration_id)
+        bind_log_context(migration_id=migration_id, vm_id=job.plan.vm_id)  # this call's
         if job.status.phase is JobPhase.COMPLETED:
             raise FailedPrecondition(
                 f"migration {migration_id} already completed", reason=Reason.JOB_FINISHED

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from miglane.agent.domain.model import Nic
 from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric, FakeHost
 from miglane.agent.grpc_api.server import create_server
+from miglane.agent.metrics import AgentMetrics
 from miglane.agent.service import DEFAULT_MAX_OUTGOING, Agent
 from miglane.grpctls import secure_channel
+from miglane.metrics.endpoint import MetricsEndpoint, start_metrics_endpoint
+from miglane.metrics.grpc_server import GrpcServerMetrics
 from miglane.pki import CertificateAuthority, Credentials, load_credentials
 
 LOOPBACK = "127.0.0.1"
@@ -57,6 +61,8 @@ class FakeAgent:
     identity: str
     # The state root `start_fake_agents` made itself (none was given): removed on stop.
     temporary_state_root: str | None = None
+    # Its Prometheus endpoint on 127.0.0.1:<free port> (`start_fake_agents(metrics=True)`).
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def peer_uri(self) -> str:
@@ -72,6 +78,9 @@ class FakeAgent:
 
     async def stop(self, grace: float = 0.5) -> None:
         await self.server.stop(grace)
+        if self.metrics_endpoint is not None:  # it reads this agent: not kept over a restart
+            await self.metrics_endpoint.close()
+            self.metrics_endpoint = None
         await self.agent.stop()
 
     async def restart(self) -> None:
@@ -86,6 +95,7 @@ class FakeAgent:
             poll_interval=self.agent.monitor.poll_interval,
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
+            nic_counters=self.host.nic_tx_bytes,
             timeout_clock=self.agent.monitor.timeout_clock,
         )
         self.agent.dirty_rates.enabled = measure_dirty_rates
@@ -104,6 +114,24 @@ def default_nics(index: int) -> list[Nic]:
     ]
 
 
+async def _serve(
+    agent: Agent, credentials_dir: Path | None, metrics: bool
+) -> tuple[grpc.aio.Server, int, MetricsEndpoint | None]:
+    """The agent's gRPC server on a free loopback port and, with `metrics`, its Prometheus
+    endpoint on another, the server's calls counted."""
+    registry = CollectorRegistry()
+    server, port = await create_server(
+        agent,
+        f"{LOOPBACK}:0",
+        credentials_dir=credentials_dir,
+        interceptors=[GrpcServerMetrics(registry, "miglane_agent")] if metrics else [],
+    )
+    if not metrics:
+        return server, port, None
+    collector = AgentMetrics(agent, registry)
+    return server, port, await start_metrics_endpoint(LOOPBACK, 0, registry, collector.refresh)
+
+
 async def start_fake_agents(
     n: int,
     vms_per_host: int = 0,
@@ -120,6 +148,7 @@ async def start_fake_agents(
     identities: Sequence[str] | None = None,
     insecure: bool = False,
     measure_dirty_rates: bool = True,
+    metrics: bool = False,
     simulated_timeouts: bool = False,
     host_memory_mib: Callable[[int], int] | None = None,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
@@ -128,9 +157,11 @@ async def start_fake_agents(
     host credentials from `authority` (see the module's docstring), for the host name the
     engine will add it as: `identities[i]`, by default its own name; or, `insecure`, none
     (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
-    their `dirty_rates`. `simulated_timeouts`: the agents' no-progress and completion timeouts
-    count the fabric's simulated seconds (in real seconds a sped-up clock stretches them);
-    `host_memory_mib(i)`: host i's memory (default: the fake host's)."""
+    their `dirty_rates`. With `metrics`, each serves Prometheus metrics on a free loopback
+    port, gRPC calls counted (`FakeAgent.metrics_endpoint`). `simulated_timeouts`: the agents'
+    no-progress and completion timeouts count the fabric's simulated seconds (in real seconds a
+    sped-up clock stretches them); `host_memory_mib(i)`: host i's memory (default: the fake
+    host's)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -157,6 +188,7 @@ async def start_fake_agents(
             poll_interval=poll_interval,
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
+            nic_counters=host.nic_tx_bytes,
             timeout_clock=fabric.clock.now if simulated_timeouts else time.monotonic,
         )
         agent.dirty_rates.enabled = measure_dirty_rates
@@ -166,7 +198,7 @@ async def start_fake_agents(
         if not insecure:
             authority.issue_host(identity, [LOOPBACK])
             credentials_dir = authority.layout.host(identity)
-        server, port = await create_server(agent, f"{LOOPBACK}:0", credentials_dir=credentials_dir)
+        server, port, endpoint = await _serve(agent, credentials_dir, metrics)
         agents.append(
             FakeAgent(
                 name,
@@ -181,6 +213,7 @@ async def start_fake_agents(
                 credentials_dir,
                 identity,
                 temporary_state_root,
+                endpoint,
             )
         )
     return fabric, agents

@@ -223,6 +223,11 @@ def list_networks(
     )
 
 
+def host_names(stub: engine_pb2_grpc.EngineServiceStub, address: str) -> dict[str, str]:
+    """Every host's name by id, for showing names where the engine's records hold ids."""
+    return {host.id: host.name for host in list_hosts(stub, "", address)}
+
+
 def list_hosts(
     stub: engine_pb2_grpc.EngineServiceStub, cluster_id: str, address: str
 ) -> list[engine_pb2.Host]:

@@ -23,16 +23,20 @@ from miglane.cli.engine_client import (
 from miglane.cli.output import (
     NO_CERTIFICATE,
     NOT_MEASURED,
+    PRIORITY_CHOICES,
     UNKNOWN_ACTOR,
     certificate_days_left,
     dirty_rate_label,
     disks_summary,
     enum_label,
+    evacuation_label,
     mib_per_second_label,
     networks_summary,
     print_fields,
     print_json,
     print_table,
+    priority_label,
+    priority_value,
 )
 
 ROLE_CHOICES = ("management", "display", "migration")
@@ -583,7 +587,7 @@ def _hosts_list(args: argparse.Namespace) -> None:
                     for a in h.attachments
                 ),
                 f"{h.outgoing_migration_count}/{h.incoming_migration_count}",
-                h.status_reason,
+                "; ".join(filter(None, (evacuation_label(h), h.status_reason))),
             ]
             for h in hosts
         ],
@@ -609,6 +613,7 @@ def _print_host(host: Any, as_json: bool) -> None:
             ("agent", host.agent_address),
             ("status", _host_status(host)),
             ("reason", host.status_reason),
+            *([("evacuation", evacuation_label(host))] if evacuation_label(host) else []),
             ("certificate", _certificate_end(host)),
             ("host uuid", host.host_uuid),
             ("peer libvirt uri", host.peer_libvirt_uri),
@@ -684,6 +689,9 @@ def _hosts_maintenance(args: argparse.Namespace) -> None:
         print_json(response)
         return
     print(f"host {response.host.name}: {_host_status(response.host)}")
+    evacuation = evacuation_label(response.host)
+    if evacuation:
+        print(f"  {evacuation}")
     for migration in response.migrations:
         print(f"  evacuating {migration.vm_name or migration.vm_id} (migration {migration.id})")
     for vm in response.unplaced:
@@ -703,6 +711,15 @@ def _register_vms(sub: argparse._SubParsersAction, parent: argparse.ArgumentPars
     show = verbs.add_parser("show", parents=[parent], help="one VM, with its dirty-rate history")
     show.add_argument("vm", help="VM id or name")
     show.set_defaults(handler=run_command(_vms_show))
+    priority = verbs.add_parser(
+        "set-priority",
+        parents=[parent],
+        help="set a VM's migration priority (admin): the queue admits higher first, AUTO "
+        "gives it a larger share of the link",
+    )
+    priority.add_argument("vm", help="VM id or name")
+    priority.add_argument("priority", choices=PRIORITY_CHOICES)
+    priority.set_defaults(handler=run_command(_vms_set_priority))
 
 
 def _vms_list(args: argparse.Namespace) -> None:
@@ -724,13 +741,25 @@ def _vms_list(args: argparse.Namespace) -> None:
         print_json(vms)
         return
     print_table(
-        ["ID", "NAME", "HOST", "STATE", "MEMORY", "DIRTY", "DISKS", "NETWORKS", "MIGRATION"],
+        [
+            "ID",
+            "NAME",
+            "HOST",
+            "STATE",
+            "PRIORITY",
+            "MEMORY",
+            "DIRTY",
+            "DISKS",
+            "NETWORKS",
+            "MIGRATION",
+        ],
         [
             [
                 v.id,
                 v.name,
                 host_names.get(v.host_id, v.host_id),
                 enum_label(common_pb2.VmState.Name(v.state), "VM_STATE_"),
+                priority_label(v.migration_priority),
                 f"{v.memory_mib} MiB",
                 dirty_rate_label(v),
                 disks_summary(v),
@@ -749,6 +778,21 @@ def _vms_show(args: argparse.Namespace) -> None:
         vm_id = resolve_vm_id(stub, args.vm, args.engine)
         vm = call(stub.GetVm, engine_pb2.GetVmRequest(vm_id=vm_id), args.engine).vm
     print_vm(vm, args.json)
+
+
+def _vms_set_priority(args: argparse.Namespace) -> None:
+    from miglane.v1 import engine_pb2
+
+    with engine_stub(args.engine, args.credentials) as stub:
+        vm_id = resolve_vm_id(stub, args.vm, args.engine)
+        request = engine_pb2.SetVmMigrationPriorityRequest(
+            vm_id=vm_id, priority=priority_value(args.priority)
+        )
+        vm = call(stub.SetVmMigrationPriority, request, args.engine).vm
+    if args.json:
+        print_json(vm)
+        return
+    print(f"VM {vm.name}: migration priority {priority_label(vm.migration_priority)}")
 
 
 def print_vm(vm: Any, as_json: bool) -> None:
@@ -770,6 +814,7 @@ def print_vm(vm: Any, as_json: bool) -> None:
             ("host", vm.host_id),
             ("cluster", vm.cluster_id),
             ("state", enum_label(common_pb2.VmState.Name(vm.state), "VM_STATE_")),
+            ("migration priority", priority_label(vm.migration_priority)),
             ("memory", f"{vm.memory_mib} MiB"),
             ("dirty rate", dirty_rate_label(vm)),
             ("measured", measured),

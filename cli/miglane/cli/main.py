@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from miglane.daemon import parse_args_with_config
 
 # Each module exposes `register(subparsers)`, adding its subcommands with a `handler` default.
 # Modules keep their heavy imports (grpc, textual, libvirt) inside the handlers, so that
@@ -33,8 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.handler(args) or 0)
+    # Commands with `--config FILE` (the engine, the agent) take their defaults from the file.
+    args = parse_args_with_config(parser, argv)
+    try:
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_went_away()
+    return code
+
+
+def _reader_went_away() -> int:
+    """The command's output was piped into a reader that stopped early (`| head`): a normal
+    end, not an error. Python's documented remedy: point stdout at /dev/null so that the
+    interpreter's final flush does not raise again, and exit quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +14,23 @@ from miglane.cli.engine_client import (
     engine_options,
     engine_stub,
     follow_stream,
+    host_names,
     resolve_cluster_id,
     resolve_host_id,
     resolve_vm_id,
 )
 from miglane.cli.inventory import run_command
-from miglane.cli.output import enum_label, print_fields, print_json, print_table
+from miglane.cli.output import (
+    PRIORITY_CHOICES,
+    enum_label,
+    print_fields,
+    print_json,
+    print_table,
+    priority_label,
+    priority_value,
+    time_left_label,
+)
+from miglane.v1.data_sent import memory_sent_sentence
 
 MIB = 1024 * 1024
 
@@ -35,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     migrate.add_argument("vm", help="VM id (libvirt UUID) or name")
     migrate.add_argument("--to", metavar="HOST", help="destination host id or name (manual)")
     migrate.add_argument("--bandwidth-mibps", type=int, help="override the cluster's policy")
+    migrate.add_argument(
+        "--priority", choices=PRIORITY_CHOICES, help="this migration's priority instead of the VM's"
+    )
     migrate.set_defaults(handler=run_command(_start))
 
     candidates = verbs.add_parser(
@@ -93,15 +107,7 @@ def predicted_finish_label(m: Any, now: datetime | None = None) -> str:
     """The predicted finish, "in 2m10s"; empty when none was predicted."""
     if not m.HasField("expected_finish_at"):
         return ""
-    now = now or datetime.now(UTC)
-    left = math.ceil((m.expected_finish_at.ToDatetime(tzinfo=UTC) - now).total_seconds())
-    if left <= 0:
-        return "due"
-    hours, rest = divmod(left, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"in {hours}h{minutes:02d}m"
-    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+    return time_left_label(m.expected_finish_at.ToDatetime(tzinfo=UTC), now)
 
 
 def verdict_label(m: Any) -> str:
@@ -112,12 +118,17 @@ def verdict_label(m: Any) -> str:
     return enum_label(engine_pb2.ConvergenceVerdict.Name(m.verdict), "CONVERGENCE_VERDICT_")
 
 
-def _row(m: Any) -> list[object]:
+def host_label(names: Mapping[str, str], host_id: str) -> str:
+    """A host's name where the engine knows it; its id otherwise (a host since removed)."""
+    return names.get(host_id, host_id)
+
+
+def _row(m: Any, names: Mapping[str, str]) -> list[object]:
     return [
         m.id,
         m.vm_name or m.vm_id,
-        m.source_host_id,
-        m.destination_host_id,
+        host_label(names, m.source_host_id),
+        host_label(names, m.destination_host_id),
         phase_label(m.phase),
         f"{m.progress_percent}%",
         _rate(m.throughput_bytes_per_second),
@@ -153,7 +164,19 @@ def disk_copy_label(m: Any) -> str:
     return f"{m.disk_processed_bytes / MIB:.0f} of {m.disk_total_bytes / MIB:.0f} MiB copied"
 
 
-def print_migration(m: Any, as_json: bool) -> None:
+def path_label(m: Any) -> str:
+    """The proof of path, e.g. "migration: 257 MiB over mig0 for 256 MiB of memory", flagged
+    when the data left by another NIC; empty before the agent measured it."""
+    from miglane.v1 import engine_pb2
+
+    if not m.HasField("path_proof"):
+        return ""
+    if m.path_proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        return f"⚠ OFF PATH {m.path_proof.summary}"
+    return str(m.path_proof.summary)
+
+
+def print_migration(m: Any, as_json: bool, names: Mapping[str, str] | None = None) -> None:
     if as_json:
         print_json(m)
         return
@@ -162,10 +185,11 @@ def print_migration(m: Any, as_json: bool) -> None:
         [
             ("id", m.id),
             ("vm", f"{m.vm_name} ({m.vm_id})" if m.vm_name else m.vm_id),
-            ("from", m.source_host_id),
-            ("to", m.destination_host_id or "(scheduler chooses)"),
+            ("from", _host_field(names or {}, m.source_host_id)),
+            ("to", _host_field(names or {}, m.destination_host_id) or "(scheduler chooses)"),
             ("automatic", m.automatic),
             ("phase", phase_label(m.phase)),
+            ("priority", _priority(m)),
             ("queued because", m.queue_reason),
             ("predicted finish", predicted_finish_label(m)),
             (
@@ -173,10 +197,7 @@ def print_migration(m: Any, as_json: bool) -> None:
                 f"{verdict_label(m)}: {m.verdict_reason}" if m.verdict_reason else "",
             ),
             ("progress", f"{m.progress_percent}%"),
-            (
-                "processed / total",
-                f"{m.data_processed_bytes / MIB:.0f} / {m.data_total_bytes / MIB:.0f} MiB",
-            ),
+            ("data", memory_sent_sentence(m)),
             *([("disk", disk)] if disk else []),
             ("throughput", _rate(m.throughput_bytes_per_second)),
             ("dirty rate", _rate(m.dirty_rate_bytes_per_second)),
@@ -190,6 +211,7 @@ def print_migration(m: Any, as_json: bool) -> None:
             ("network", network_label(m)),
             ("fallback detail", m.fallback_detail),
             ("migration uri", m.migration_uri),
+            ("path", path_label(m)),
             (
                 "downtime",
                 f"{m.downtime.ToMilliseconds()} ms" if m.downtime.ToMilliseconds() else "",
@@ -197,6 +219,16 @@ def print_migration(m: Any, as_json: bool) -> None:
             ("error", m.error),
         ]
     )
+
+
+def _host_field(names: Mapping[str, str], host_id: str) -> str:
+    name = names.get(host_id)
+    return f"{name} ({host_id})" if name else host_id
+
+
+def _priority(m: Any) -> str:
+    label = priority_label(m.priority)
+    return f"{label} (set on the migration)" if m.priority_overridden else label
 
 
 def _start(args: argparse.Namespace) -> None:
@@ -212,8 +244,11 @@ def _start(args: argparse.Namespace) -> None:
                     f"--bandwidth-mibps must be more than 0, not {args.bandwidth_mibps}"
                 )
             request.max_bandwidth_mib_per_second = args.bandwidth_mibps
+        if args.priority is not None:
+            request.priority = priority_value(args.priority)
         migration = call(stub.MigrateVm, request, args.engine).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _candidates(args: argparse.Namespace) -> None:
@@ -277,10 +312,11 @@ def _list(args: argparse.Namespace) -> None:
             ),
             "migrations",
         )
+        names = {} if args.json else host_names(stub, args.engine)
     if args.json:
         print_json(migrations)
         return
-    print_table(HEADERS, [_row(m) for m in migrations])
+    print_table(HEADERS, [_row(m, names) for m in migrations])
 
 
 def _show(args: argparse.Namespace) -> None:
@@ -292,7 +328,8 @@ def _show(args: argparse.Namespace) -> None:
             engine_pb2.GetMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _cancel(args: argparse.Namespace) -> None:
@@ -304,7 +341,8 @@ def _cancel(args: argparse.Namespace) -> None:
             engine_pb2.CancelMigrationRequest(migration_id=args.migration),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _bandwidth(args: argparse.Namespace) -> None:
@@ -320,7 +358,8 @@ def _bandwidth(args: argparse.Namespace) -> None:
             ),
             args.engine,
         ).migration
-    print_migration(migration, args.json)
+        names = host_names(stub, args.engine)
+    print_migration(migration, args.json, names)
 
 
 def _watch(args: argparse.Namespace) -> None:
@@ -332,9 +371,10 @@ def _watch(args: argparse.Namespace) -> None:
         if args.json:
             print_json(item.migration)
         else:
-            print("  ".join(str(c) for c in _row(item.migration)), flush=True)
+            print("  ".join(str(c) for c in _row(item.migration, names)), flush=True)
 
     with engine_stub(args.engine, args.credentials) as stub:
+        names = host_names(stub, args.engine)
         cluster_id = resolve_cluster_id(stub, args.cluster, args.engine) if args.cluster else ""
         stream = stub.WatchMigrations(
             engine_pb2.WatchMigrationsRequest(cluster_id=cluster_id, migration_id=args.migration)

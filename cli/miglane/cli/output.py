@@ -19,6 +19,25 @@ def enum_label(full_name: str, prefix: str) -> str:
     return name.lower().replace("_", "-") if name else "-"
 
 
+# What `vms set-priority` and `migrations start --priority` take.
+PRIORITY_CHOICES = ("high", "normal", "low")
+_PRIORITY_PREFIX = "MIGRATION_PRIORITY_"
+
+
+def priority_label(value: int) -> str:
+    """MIGRATION_PRIORITY_HIGH's number → `high`."""
+    from miglane.v1 import engine_pb2
+
+    return enum_label(engine_pb2.MigrationPriority.Name(value), _PRIORITY_PREFIX)
+
+
+def priority_value(label: str) -> Any:
+    """`high` → MIGRATION_PRIORITY_HIGH's number."""
+    from miglane.v1 import engine_pb2
+
+    return engine_pb2.MigrationPriority.Value(_PRIORITY_PREFIX + label.upper())
+
+
 # An event written before events recorded who caused them.
 UNKNOWN_ACTOR = "-"
 # A host the engine's CA issued no live certificate.
@@ -68,6 +87,33 @@ def dirty_rate_label(vm: Any) -> str:
     if not vm.HasField("dirty_rate_measured_at"):
         return NOT_MEASURED
     return mib_per_second_label(vm.dirty_rate_bytes_per_second)
+
+
+def time_left_label(ends: datetime, now: datetime | None = None) -> str:
+    """The time until `ends`: "in 2m10s", "in 1h05m"; "due" once it has passed."""
+    left = math.ceil((ends - (now or datetime.now(UTC))).total_seconds())
+    if left <= 0:
+        return "due"
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"in {hours}h{minutes:02d}m"
+    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+
+
+def evacuation_label(host: Any, now: datetime | None = None) -> str:
+    """A host preparing for maintenance: "evacuating · 7 VMs left · finish ≈ 14:32 (in
+    3m10s)" (UTC); empty for any other host."""
+    from miglane.v1 import engine_pb2
+
+    if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
+        return ""
+    left = host.evacuation_vms_left
+    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
+    if host.HasField("evacuation_finish_at"):
+        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
+        words += f" · finish ≈ {ends:%H:%M} ({time_left_label(ends, now)})"
+    return words
 
 
 def certificate_days_left(host: Any, now: datetime | None = None) -> str:

@@ -11,10 +11,11 @@ from datetime import datetime
 
 import grpc
 from grpc_health.v1 import _async as health_aio  # what `grpc_health.v1.health.aio` re-exports
+from prometheus_client import CollectorRegistry
 
 from miglane.engine.agent_client import AgentClients
 from miglane.engine.certificate_watch import CertificateWatch
-from miglane.engine.config import EngineConfig
+from miglane.engine.config import DEFAULT_METRICS_LISTEN, EngineConfig
 from miglane.engine.events import EventHub
 from miglane.engine.grpc_api.server import ServerTls, bound_address, create_server
 from miglane.engine.grpc_api.servicer import EngineServicer
@@ -22,6 +23,7 @@ from miglane.engine.host_monitor import HostMonitor
 from miglane.engine.hosts import host_views
 from miglane.engine.inventory import Inventory, new_id, open_inventory, utc_now
 from miglane.engine.maintenance import EvacuationWatch, HostMaintenance
+from miglane.engine.metrics import EngineMetrics
 from miglane.engine.migrations.arrivals import ArrivalLog
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
@@ -29,13 +31,16 @@ from miglane.engine.migrations.busy import BusyMarks
 from miglane.engine.migrations.cluster_view import ClusterReader
 from miglane.engine.migrations.following import JobFollower
 from miglane.engine.migrations.jobs import JobRunner
-from miglane.engine.migrations.ledger import MigrationLedger
+from miglane.engine.migrations.ledger import ChangeObservers, MigrationLedger
 from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
 from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
 from miglane.engine.store import Store
 from miglane.grpctls import ReloadingServerCredentials
+from miglane.metrics.endpoint import MetricsEndpoint, start_metrics_endpoint
+from miglane.metrics.grpc_server import GrpcServerMetrics
+from miglane.metrics.listen import parse_metrics_listen
 from miglane.pki import CertificateAuthority, RevocationList
 
 log = logging.getLogger(__name__)
@@ -61,6 +66,10 @@ class Engine:
     _follower: JobFollower
     _tasks: BackgroundTasks
     _clients: AgentClients
+    metrics: EngineMetrics
+    metrics_registry: CollectorRegistry
+    # None: no metrics endpoint (`metrics_listen` off, or its default address taken).
+    metrics_endpoint: MetricsEndpoint | None = None
     _migrations_stopped: bool = False
 
     @property
@@ -114,6 +123,8 @@ class Engine:
         await self.health.enter_graceful_shutdown()
         self.end_streams()
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
+        if self.metrics_endpoint is not None:
+            await self.metrics_endpoint.close()
         await self.stop_migrations()
         await self.inventory.close()
 
@@ -135,17 +146,21 @@ def _migration_side(
     clients: AgentClients,
     clock: Callable[[], datetime],
     new_id: Callable[[str], str],
+    metrics: EngineMetrics,
 ) -> _MigrationSide:
     """The migration side and the host monitor, each part given what it uses."""
     arrivals = ArrivalLog(hint_window_s=3 * config.poll_interval_s + 1.0)
     store = inventory.worker
-    ledger = MigrationLedger(store, inventory.migration_records, ProgressHub(), arrivals)
+    ledger = MigrationLedger(
+        store, inventory.migration_records, ProgressHub(), ChangeObservers(arrivals, metrics)
+    )
+    metrics.read_active_from(ledger.all_active)
     reader = ClusterReader(store, ledger, host_views)
     busy = BusyMarks(clock, config.busy_retry_s)
     events = MigrationEvents(inventory.audit, clock)
     tasks = BackgroundTasks()
     bell = QueueBell()
-    evacuations = EvacuationWatch(store, ledger, reader, events, bell)
+    evacuations = EvacuationWatch(store, ledger, reader, events, bell, clock)
     monitor = HostMonitor(
         store,
         inventory.reports,
@@ -213,7 +228,7 @@ async def build_engine(
     agent_clients: AgentClients | None = None,
 ) -> Engine:
     """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
-    name every record (tests freeze them). Raises StoreError when the state dir cannot be
+    name every record (tests freeze them). Raises StoreError when the database cannot be
     opened, OSError when the address cannot be bound."""
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
@@ -225,15 +240,29 @@ async def build_engine(
             RevocationList(authority.layout.crl, ca_pem=authority.ca_pem),
         )
     inventory = open_inventory(
-        config.state_dir, hub=hub, clock=clock, make_id=new_id, authority=authority
+        config.database_url, hub=hub, clock=clock, make_id=new_id, authority=authority
     )
     clients = agent_clients or _agent_clients(config, authority, inventory)
-    side = _migration_side(config, inventory, clients, clock, new_id)
+    registry = CollectorRegistry()
+    metrics = EngineMetrics(inventory.worker, registry)
+    side = _migration_side(config, inventory, clients, clock, new_id, metrics)
     servicer = EngineServicer(inventory, side.requests)
     health = health_aio.HealthServicer()
     try:
-        server, port = await create_server(config.listen, servicer, tls=tls, health_servicer=health)
+        server, port = await create_server(
+            config.listen,
+            servicer,
+            tls=tls,
+            health_servicer=health,
+            interceptors=[GrpcServerMetrics(registry, "miglane_engine")],
+        )
     except OSError:
+        await inventory.close()
+        raise
+    try:
+        endpoint = await _metrics_endpoint(config, registry, metrics)
+    except OSError:
+        await server.stop(None)
         await inventory.close()
         raise
     certificates = CertificateWatch(
@@ -256,4 +285,26 @@ async def build_engine(
         _follower=side.follower,
         _tasks=side.tasks,
         _clients=clients,
+        metrics=metrics,
+        metrics_registry=registry,
+        metrics_endpoint=endpoint,
     )
+
+
+async def _metrics_endpoint(
+    config: EngineConfig, registry: CollectorRegistry, metrics: EngineMetrics
+) -> MetricsEndpoint | None:
+    """The Prometheus endpoint of `config.metrics_listen`; None when off, or when the default
+    address is taken (another engine on this machine has it: a warning, not a failure)."""
+    address = parse_metrics_listen(config.metrics_listen)
+    if address is None:
+        return None
+    try:
+        endpoint = await start_metrics_endpoint(*address, registry, metrics.refresh)
+    except OSError as error:
+        if config.metrics_listen != DEFAULT_METRICS_LISTEN:
+            raise OSError(f"cannot serve metrics on {config.metrics_listen}: {error}") from None
+        log.warning("no metrics: %s is taken (%s); give --metrics-listen", address, error)
+        return None
+    log.info("metrics on %s", endpoint.url)
+    return endpoint

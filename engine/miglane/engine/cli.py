@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from miglane.daemon import add_config_option, add_logging_arguments, parse_args_with_config
 from miglane.engine.config import (
+    DATABASE_FILE,
     DEFAULT_AGENT_TIMEOUT_S,
     DEFAULT_BUSY_RETRY_S,
     DEFAULT_GRACE_S,
     DEFAULT_LISTEN,
+    DEFAULT_METRICS_LISTEN,
     DEFAULT_POLL_INTERVAL_S,
     EngineConfig,
 )
+from miglane.engine.store_dialect import check_url
+from miglane.metrics.listen import METRICS_OFF, parse_metrics_listen
+
+if TYPE_CHECKING:
+    from miglane.engine.store_transfer import TableTally
 
 
 def default_state_dir() -> Path:
@@ -28,6 +37,21 @@ def _positive(text: str) -> float:
     return value
 
 
+def _metrics_listen(text: str) -> str:
+    try:
+        parse_metrics_listen(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _database_url(text: str) -> str:
+    try:
+        return check_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
@@ -40,7 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"where the engine keeps its SQLite database (default {default_state_dir()})",
+        help="where the engine keeps its lock, its CA (unless --pki-dir) and, unless "
+        f"--database, its SQLite database (default {default_state_dir()})",
+    )
+    parser.add_argument(
+        "--database",
+        type=_database_url,
+        default=None,
+        metavar="URL",
+        help="where the engine keeps its state: sqlite:///PATH or postgresql://... (a libpq "
+        f"URI; default sqlite:///<state dir>/{DATABASE_FILE})",
     )
     parser.add_argument(
         "--pki-dir",
@@ -93,11 +126,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
     parser.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="default INFO",
+        "--metrics-listen",
+        type=_metrics_listen,
+        default=DEFAULT_METRICS_LISTEN,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s; "
+        f"'{METRICS_OFF}': none)",
     )
+    add_logging_arguments(parser)
+    add_config_option(parser)  # last: its keys are the options above
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -110,7 +147,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "until SIGTERM or SIGINT, then stops gracefully.",
     )
     add_arguments(parser)
+    add_commands(parser)
     parser.set_defaults(handler=run)
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The engine's own subcommands (without one, the engine runs)."""
+    commands = parser.add_subparsers(
+        dest="engine_command",
+        metavar="[COMMAND]",
+        title="commands",
+        description="without one, the engine runs",
+    )
+    migrate = commands.add_parser(
+        "migrate-store",
+        help="move an engine's state to another database (SQLite <-> PostgreSQL)",
+        description="Copies every table from one database to another in one transaction, "
+        "printing each table's row count and checksum, and commits only when the target's "
+        "match the source's. Stop the engine first. Both databases are brought to this "
+        "engine's schema version.",
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=_database_url, required=True, metavar="URL",
+        help="the database holding the state (sqlite:///PATH or postgresql://...)",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--to", dest="target", type=_database_url, required=True, metavar="URL",
+        help="the database to move it to",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--replace-target",
+        action="store_true",
+        help="empty a target that already holds engine state (refused otherwise)",
+    )
+    migrate.set_defaults(handler=run_migrate_store)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = EngineConfig(
         state_dir=args.state_dir or default_state_dir(),
+        database=args.database or "",
         listen=args.listen,
         grace_s=args.grace_s,
         poll_interval_s=args.poll_interval,
@@ -125,12 +196,59 @@ def run(args: argparse.Namespace) -> int:
         agent_timeout_s=args.agent_timeout_s,
         pki_dir=args.pki_dir,
         insecure=args.insecure,
+        metrics_listen=args.metrics_listen,
     )
-    return run_engine(config, example_cluster=args.example_cluster, log_level=args.log_level)
+    return run_engine(
+        config,
+        example_cluster=args.example_cluster,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+
+
+def run_migrate_store(args: argparse.Namespace) -> int:
+    import sys
+
+    from miglane.engine.store_dialect import StoreError, redacted
+
+    try:
+        tallies = _migrate_store(args.source, args.target, replace=args.replace_target)
+    except StoreError as error:
+        print(f"migrate-store: {error}", file=sys.stderr)
+        return 1
+    rows = sum(t.rows for t in tallies)
+    print(
+        f"moved {len(tallies)} tables, {rows} rows from {redacted(args.source)} "
+        f"to {redacted(args.target)}"
+    )
+    return 0
+
+
+def _migrate_store(source_url: str, target_url: str, *, replace: bool) -> list[TableTally]:
+    from miglane.engine.store import Store
+    from miglane.engine.store_dialect import SQLITE_SCHEME, StoreError, scheme_of, sqlite_path
+    from miglane.engine.store_transfer import transfer
+
+    if source_url == target_url:
+        raise StoreError("--from and --to name the same database")
+    if scheme_of(source_url) == SQLITE_SCHEME and not sqlite_path(source_url).is_file():
+        raise StoreError(f"no database at {sqlite_path(source_url)} (--from)")
+    source = Store.connect(source_url)
+    try:
+        target = Store.connect(target_url)
+        try:
+            return transfer(source, target, replace=replace)
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m miglane.engine`: the same as `miglane engine`."""
     parser = argparse.ArgumentParser(prog="miglane engine")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    add_commands(parser)
+    parser.set_defaults(handler=run)
+    args = parse_args_with_config(parser, argv)
+    return int(args.handler(args) or 0)

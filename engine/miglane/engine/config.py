@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from miglane.engine.store_dialect import sqlite_url
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_GRACE_S = 5.0
 DEFAULT_POLL_INTERVAL_S = 2.0
@@ -15,11 +17,18 @@ DEFAULT_PERSIST_INTERVAL_S = 1.0
 DEFAULT_QUEUE_INTERVAL_S = 1.0
 DEFAULT_FOLLOW_RETRY_S = 1.0
 DEFAULT_CERTIFICATE_CHECK_INTERVAL_S = 6 * 3600.0
+# Prometheus metrics: loopback by default (9464, the agent's 9465); "off": none.
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+# The default database: this SQLite file in the state dir.
+DATABASE_FILE = "engine.sqlite3"
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     state_dir: Path
+    # Where the engine keeps its state: `sqlite:///PATH` or `postgresql://...` (a libpq URI);
+    # empty: the SQLite file DATABASE_FILE in `state_dir`.
+    database: str = ""
     # host:port to serve gRPC on; port 0 picks a free one.
     listen: str = DEFAULT_LISTEN
     # On stop, how long in-flight calls may finish.
@@ -48,6 +57,15 @@ class EngineConfig:
     # Plaintext gRPC, to the engine's clients and to the agents: development only (logged as a
     # warning; the health service name "miglane.insecure" answers SERVING).
     insecure: bool = False
+    # HOST:PORT of the Prometheus endpoint (GET /metrics); "off": none. The default address
+    # taken by another program is a warning, an address given that cannot be bound an error.
+    metrics_listen: str = DEFAULT_METRICS_LISTEN
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return sqlite_url(self.state_dir / DATABASE_FILE)
 
     @property
     def pki_path(self) -> Path:

@@ -27,6 +27,7 @@ from miglane.engine.domain.errors import NotFound
 from miglane.engine.domain.host_status import AgentReport
 from miglane.engine.domain.model import Host, Vm
 from miglane.engine.domain.whereabouts import assign_vms
+from miglane.engine.log_fields import host_fields
 from miglane.engine.store import Store
 
 T = TypeVar("T")
@@ -149,7 +150,7 @@ class HostMonitor:
         except AgentCallError as error:
             return host, AgentReport(reachable=False, error=error.detail)
         except Exception as error:  # an answer the engine cannot read is no answer
-            log.warning("poll of host %s failed: %r", host.name, error)
+            log.warning("poll of host %s failed: %r", host.name, error, extra=host_fields(host))
             return host, AgentReport(reachable=False, error=f"unreadable answer ({error!r})")
         return host, AgentReport(
             reachable=True, nics=capabilities.nics, facts=capabilities.facts, vms=tuple(vms)
@@ -163,9 +164,9 @@ class HostMonitor:
         try:
             await self._recorder.record(host.id, report)
         except NotFound as error:  # the host was removed meanwhile
-            log.debug("report of host %s not recorded: %s", host.id, error)
+            log.debug("report of host %s not recorded: %s", host.id, error, extra=host_fields(host))
         except Exception:  # a bug: said loudly, and the other hosts' reports still recorded
-            log.exception("report of host %s not recorded", host.name)
+            log.exception("report of host %s not recorded", host.name, extra=host_fields(host))
 
     async def _answers(self, hosts: Sequence[Host]) -> list[tuple[Host, AgentReport]]:
         """The agents' answers of this round. An agent that has not answered within the

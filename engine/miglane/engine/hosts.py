@@ -12,6 +12,8 @@ from miglane.engine.actor import current_actor
 from miglane.engine.domain import audit_messages as say
 from miglane.engine.domain.attachments import derive_attachments
 from miglane.engine.domain.errors import AlreadyExists, FailedPrecondition
+from miglane.engine.domain.evacuation import evacuation_finish
+from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.model import Event, Host, HostSpec, HostStatus, HostView, Network
 from miglane.engine.domain.paging import Listing
 from miglane.engine.domain.validation import (
@@ -31,9 +33,18 @@ from miglane.engine.store_lookups import (
 from miglane.engine.unit_of_work import StoreWorker
 
 
+def _evacuation(store: Store, host: Host) -> tuple[int, datetime | None]:
+    """A host preparing for maintenance: its live VMs left, and when its evacuation should end."""
+    if host.status is not HostStatus.PREPARING_FOR_MAINTENANCE:
+        return 0, None
+    left = sum(1 for vm in store.vms_of_host(host.id) if has_live_guest(vm.state))
+    return left, evacuation_finish(host.id, store.active_migrations(host_id=host.id))
+
+
 def host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
     """The hosts with their attachments (derived from their NICs and their cluster's
-    networks) and their active migration counts. Store work: runs on the store worker."""
+    networks), their active migration counts and, while one prepares for maintenance, its
+    evacuation's progress. Store work: runs on the store worker."""
     networks: dict[str, list[Network]] = {}
     counts = store.migration_counts(h.id for h in hosts)
     views = []
@@ -41,12 +52,15 @@ def host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
         if host.cluster_id not in networks:
             networks[host.cluster_id] = store.networks_of_cluster(host.cluster_id)
         outgoing, incoming = counts[host.id]
+        vms_left, finish = _evacuation(store, host)
         views.append(
             HostView(
                 host=host,
                 attachments=tuple(derive_attachments(networks[host.cluster_id], host.nics)),
                 outgoing_migrations=outgoing,
                 incoming_migrations=incoming,
+                evacuation_vms_left=vms_left,
+                evacuation_finish_at=finish,
             )
         )
     return views

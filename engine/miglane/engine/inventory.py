@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from miglane.engine.audit import AuditLog
 from miglane.engine.clusters import ClusterService
@@ -16,6 +15,7 @@ from miglane.engine.events import EventHub
 from miglane.engine.host_credentials import HostAuthority, HostCredentials
 from miglane.engine.host_reports import AgentReportRecorder
 from miglane.engine.hosts import HostService
+from miglane.engine.log_fields import logging_events
 from miglane.engine.networks import NetworkService
 from miglane.engine.records import MigrationRecords, VmRecords
 from miglane.engine.store import Store
@@ -52,17 +52,18 @@ class Inventory:
 
 
 def open_inventory(
-    state_dir: Path,
+    database_url: str,
     *,
     clock: Callable[[], datetime] = utc_now,
     make_id: Callable[[str], str] = new_id,
     hub: EventHub | None = None,
     authority: HostAuthority | None = None,
 ) -> Inventory:
-    """The inventory on the database in `state_dir` (created when missing); hosts are
-    enrolled with `authority` (None: added without certificates)."""
+    """The inventory on the database at `database_url` (`sqlite:///PATH`, the file created
+    when missing, or `postgresql://...`); hosts are enrolled with `authority` (None: added
+    without certificates)."""
     return assemble_inventory(
-        Store.open(state_dir), clock=clock, make_id=make_id, hub=hub, authority=authority
+        Store.connect(database_url), clock=clock, make_id=make_id, hub=hub, authority=authority
     )
 
 
@@ -76,7 +77,7 @@ def assemble_inventory(
 ) -> Inventory:
     hub = hub or EventHub()
     credentials = HostCredentials(authority) if authority is not None else None
-    worker = StoreWorker(store, publish=hub.publish)
+    worker = StoreWorker(store, publish=logging_events(hub.publish))
     return Inventory(
         worker=worker,
         audit=AuditLog(worker, hub, clock),

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from miglane.daemon import configure_logging
 from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.example_cluster import create_example_cluster
 from miglane.engine.store import StoreError
+from miglane.engine.store_dialect import redacted
 
 log = logging.getLogger("miglane.engine")
 
@@ -47,7 +49,19 @@ def state_dir_lock(state_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
+def say_listening(address: str, log_format: str) -> None:
+    """Text: on stdout, flushed, since scripts and tests wait for this line to learn the port.
+    JSON: a log line like any other, so that the output is JSON lines throughout."""
+    line = f"engine listening on {address}"
+    if log_format == "json":
+        log.info(line)
+    else:
+        print(line, flush=True)
+
+
+async def serve(
+    config: EngineConfig, *, example_cluster: bool = False, log_format: str = "text"
+) -> None:
     """Serves until SIGTERM or SIGINT, then stops gracefully: health NOT_SERVING, event
     streams ended, in-flight calls given the config's grace, store closed."""
     try:
@@ -60,9 +74,8 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
             if cluster is not None:
                 log.info("created the example cluster %r (%s)", cluster.name, cluster.id)
         await engine.start()
-        log.info("state in %s", config.state_dir)
-        # On stdout, flushed: scripts and tests wait for this line to learn the port.
-        print(f"engine listening on {engine.address}", flush=True)
+        log.info("state in %s, database %s", config.state_dir, redacted(config.database_url))
+        say_listening(engine.address, log_format)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -75,15 +88,13 @@ async def serve(config: EngineConfig, *, example_cluster: bool = False) -> None:
     log.info("stopped")
 
 
-def run_engine(config: EngineConfig, *, example_cluster: bool, log_level: str) -> int:
-    logging.basicConfig(
-        level=getattr(logging, log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def run_engine(
+    config: EngineConfig, *, example_cluster: bool, log_level: str, log_format: str = "text"
+) -> int:
+    configure_logging(log_level, log_format)
     try:
         with state_dir_lock(config.state_dir):
-            asyncio.run(serve(config, example_cluster=example_cluster))
+            asyncio.run(serve(config, example_cluster=example_cluster, log_format=log_format))
     except EngineStartError as error:
         print(f"miglane engine: {error}", file=sys.stderr)
         return 1

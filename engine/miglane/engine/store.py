@@ -1,9 +1,8 @@
-"""The engine's state in SQLite: clusters, networks and their roles, hosts, VMs, migrations and
-events.
+"""The engine's state: clusters, networks and their roles, hosts, VMs, migrations and events, in
+SQLite (the default, a file under the state dir) or PostgreSQL (`store_dialect`).
 
-WAL journal with `synchronous=FULL`: a committed change survives `kill -9` (and power loss);
-anything not committed is rolled back on the next open. Every change the engine makes is one
-`transaction()`, so a request is either wholly written with its events or not at all.
+Every change the engine makes is one `transaction()`, so a request is either wholly written with
+its events or not at all; anything not committed is rolled back (SQLite: on the next open).
 
 A Store is not thread-safe: one thread uses it at a time (`StoreWorker` runs all store work on
 a single worker thread). The schema is in `store_schema`, row <-> model mapping in
@@ -12,13 +11,13 @@ a single worker thread). The schema is in `store_schema`, row <-> model mapping 
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from miglane.engine.config import DATABASE_FILE
 from miglane.engine.domain.model import (
     Cluster,
     Event,
@@ -26,6 +25,7 @@ from miglane.engine.domain.model import (
     Host,
     Migration,
     MigrationFilter,
+    MigrationPriority,
     Network,
     NetworkRole,
     Vm,
@@ -54,9 +54,10 @@ from miglane.engine.store_codecs import (
     vm_from_row,
     vm_nics_json,
 )
-from miglane.engine.store_schema import StoreError, prepare_schema
+from miglane.engine.store_dialect import Database, Row, StoreError, open_database, sqlite_url
+from miglane.engine.store_schema import prepare_schema
 
-DATABASE_NAME = "engine.sqlite3"
+DATABASE_NAME = DATABASE_FILE
 
 
 _UPSERT_VM = (
@@ -69,74 +70,60 @@ _UPSERT_VM = (
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        # isolation_level=None: the sqlite3 module opens no implicit transactions; ours are
-        # explicit BEGIN IMMEDIATE ... COMMIT.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._depth = 0
+    def __init__(self, database: Database) -> None:
+        """The store on `database`, its schema created or upgraded (StoreError when it cannot
+        be: a newer engine's, damaged); the store owns the connection from here on."""
+        self.database = database
+        self._db = database
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
-            self._db.close()
-            raise StoreError(f"cannot use the engine database {path}: {error}") from error
+            prepare_schema(database)
+        except BaseException:
+            database.close()
+            raise
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        """The store at a database URL (`sqlite:///PATH` or `postgresql://...`)."""
+        return cls(open_database(url))
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(state_dir / DATABASE_NAME)
+        """The store in the state dir's SQLite file (created when missing)."""
+        return cls.connect(sqlite_url(state_dir / DATABASE_NAME))
 
     def close(self) -> None:
         self._db.close()
 
-    def _migrate(self) -> None:
-        prepare_schema(self._db, self.transaction)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """One atomic change. Nested uses join the outer transaction."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            self._db.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self._db.execute("COMMIT")
+        return self._db.transaction()
 
-    def _one(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._db.execute(sql, args).fetchone()
         return row
 
-    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return self._db.execute(sql, args).fetchall()
+
+    def _count(self, sql: str, args: Sequence[Any] = ()) -> int:
+        """`sql`: a SELECT COUNT(*) AS n ..."""
+        row = self._one(sql, args)
+        assert row is not None
+        return int(row["n"])
 
     def _page(
         self, sql: str, args: list[Any], after: int, limit: int, key: str = "seq"
-    ) -> tuple[list[sqlite3.Row], int | None]:
-        """Keyset pagination: `sql` is a SELECT with a WHERE clause, without ORDER/LIMIT."""
+    ) -> tuple[list[Row], int | None]:
+        """Keyset pagination: `sql` is a SELECT with a WHERE clause, without ORDER/LIMIT;
+        `key` the column to page on (qualified or not; read back by its bare name)."""
         rows = self._all(f"{sql} AND {key} > ? ORDER BY {key} LIMIT ?", [*args, after, limit + 1])
         if len(rows) > limit:
-            return rows[:limit], int(rows[limit - 1][key])
+            return rows[:limit], int(rows[limit - 1][key.rsplit(".", 1)[-1]])
         return rows, None
 
     # ------------------------------------------------------------ clusters
 
-    def _cluster(self, row: sqlite3.Row) -> Cluster:
+    def _cluster(self, row: Row) -> Cluster:
         return cluster_from_row(row, self.role_holders(row["id"]))
 
     def insert_cluster(self, cluster: Cluster) -> None:
@@ -172,15 +159,15 @@ class Store:
         return self._cluster(row) if row else None
 
     def list_clusters(self, after: int, limit: int) -> Page[Cluster]:
-        rows, next_after = self._page("SELECT * FROM clusters WHERE 1", [], after, limit)
+        rows, next_after = self._page("SELECT * FROM clusters WHERE TRUE", [], after, limit)
         return Page([self._cluster(r) for r in rows], next_after)
 
     def count_clusters(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM clusters").fetchone()[0])
+        return self._count("SELECT COUNT(*) AS n FROM clusters")
 
     # ------------------------------------------------------------ networks and roles
 
-    def _network(self, row: sqlite3.Row) -> Network:
+    def _network(self, row: Row) -> Network:
         rows = self._all("SELECT role FROM network_roles WHERE network_id = ?", (row["id"],))
         return network_from_row(row, (NetworkRole(r["role"]) for r in rows))
 
@@ -220,15 +207,14 @@ class Store:
 
     def list_networks(self, cluster_id: str, after: int, limit: int) -> Page[Network]:
         """All clusters when `cluster_id` is empty."""
-        sql, args = "SELECT * FROM networks WHERE 1", list[Any]()
+        sql, args = "SELECT * FROM networks WHERE TRUE", list[Any]()
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [cluster_id]
         rows, next_after = self._page(sql, args, after, limit)
         return Page([self._network(r) for r in rows], next_after)
 
     def count_networks(self, cluster_id: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM networks WHERE cluster_id = ?", (cluster_id,))
-        return int(row.fetchone()[0])
+        return self._count("SELECT COUNT(*) AS n FROM networks WHERE cluster_id = ?", (cluster_id,))
 
     def role_holders(self, cluster_id: str) -> dict[NetworkRole, str]:
         rows = self._all(
@@ -251,7 +237,7 @@ class Store:
 
     # ------------------------------------------------------------ hosts
 
-    def _host(self, row: sqlite3.Row) -> Host:
+    def _host(self, row: Row) -> Host:
         return host_from_row(row)
 
     def insert_host(self, host: Host) -> None:
@@ -299,29 +285,25 @@ class Store:
         return [self._host(r) for r in self._all("SELECT * FROM hosts ORDER BY seq")]
 
     def list_hosts(self, cluster_id: str, after: int, limit: int) -> Page[Host]:
-        sql, args = "SELECT * FROM hosts WHERE 1", list[Any]()
+        sql, args = "SELECT * FROM hosts WHERE TRUE", list[Any]()
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [cluster_id]
         rows, next_after = self._page(sql, args, after, limit)
         return Page([self._host(r) for r in rows], next_after)
 
     def count_hosts(self, cluster_id: str) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM hosts WHERE cluster_id = ?", (cluster_id,))
-        return int(row.fetchone()[0])
+        return self._count("SELECT COUNT(*) AS n FROM hosts WHERE cluster_id = ?", (cluster_id,))
 
     # ------------------------------------------------------------ VMs
 
     _VM_SELECT = (
         "SELECT v.*, (SELECT m.id FROM migrations m WHERE m.vm_id = v.id AND m.phase IN"
-        f" {ACTIVE_SQL} ORDER BY m.seq DESC LIMIT 1) AS migration_id FROM vms v WHERE 1"
+        f" {ACTIVE_SQL} ORDER BY m.seq DESC LIMIT 1) AS migration_id FROM vms v WHERE TRUE"
     )
-
-    def _vm(self, row: sqlite3.Row) -> Vm:
-        return vm_from_row(row)
 
     def replace_host_vms(self, host_id: str, vms: Sequence[Vm]) -> None:
         """The host's VM inventory becomes `vms` (as an agent reports it). A VM reported by
-        another host moves to this one, keeping its key."""
+        another host moves to this one, keeping its key; an admin's priority is kept."""
         reported = {vm.id for vm in vms}
         for row in self._all("SELECT id FROM vms WHERE host_id = ?", (host_id,)):
             if row["id"] not in reported:
@@ -345,15 +327,18 @@ class Store:
                 ),
             )
 
+    def set_vm_priority(self, vm_id: str, priority: MigrationPriority) -> None:
+        self._db.execute("UPDATE vms SET priority = ? WHERE id = ?", (int(priority), vm_id))
+
     def get_vm(self, vm_id: str) -> Vm | None:
         row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])
-        return self._vm(row) if row else None
+        return vm_from_row(row) if row else None
 
     def vms_of_host(self, host_id: str) -> list[Vm]:
         rows = self._all(
             self._VM_SELECT + " AND v.host_id = ? ORDER BY v.seq", [*ACTIVE_ARGS, host_id]
         )
-        return [self._vm(r) for r in rows]
+        return [vm_from_row(r) for r in rows]
 
     def list_vms(self, cluster_id: str, host_id: str, after: int, limit: int) -> Page[Vm]:
         sql, args = self._VM_SELECT, list(ACTIVE_ARGS)
@@ -362,7 +347,7 @@ class Store:
         if host_id:
             sql, args = sql + " AND v.host_id = ?", [*args, host_id]
         rows, next_after = self._page(sql, args, after, limit, key="v.seq")
-        return Page([self._vm(r) for r in rows], next_after)
+        return Page([vm_from_row(r) for r in rows], next_after)
 
     # ------------------------------------------------------------ migrations
 
@@ -424,7 +409,7 @@ class Store:
         return counts
 
     def list_migrations(self, where: MigrationFilter, after: int, limit: int) -> Page[Migration]:
-        sql, args = "SELECT seq, body FROM migrations WHERE 1", list[Any]()
+        sql, args = "SELECT seq, body FROM migrations WHERE TRUE", list[Any]()
         if where.cluster_id:
             sql, args = sql + " AND cluster_id = ?", [*args, where.cluster_id]
         if where.vm_id:
@@ -444,18 +429,20 @@ class Store:
         """Writes the events and returns them with their sequence numbers."""
         stored = []
         for event in events:
-            cursor = self._db.execute(
-                "INSERT INTO events (type, severity, created_at, cluster_id, network_id,"
-                " host_id, vm_id, migration_id, message, attributes, actor)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # The next number is counted in the transaction (not drawn from a counter, which
+            # PostgreSQL never rolls back): the sequence has no hole on either database.
+            row = self._db.execute(
+                "INSERT INTO events (sequence, type, severity, created_at, cluster_id,"
+                " network_id, host_id, vm_id, migration_id, message, attributes, actor)"
+                " VALUES ((SELECT COALESCE(MAX(sequence), 0) + 1 FROM events),"
+                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence",
                 event_values(event),
-            )
-            assert cursor.lastrowid is not None
-            stored.append(replace(event, sequence=cursor.lastrowid))
+            ).fetchone()
+            stored.append(replace(event, sequence=int(row["sequence"])))
         return stored
 
     def list_events(self, cluster_id: str, after: int, limit: int) -> Page[Event]:
-        sql, args = "SELECT * FROM events WHERE 1", list[Any]()
+        sql, args = "SELECT * FROM events WHERE TRUE", list[Any]()
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [cluster_id]
         rows, next_after = self._page(sql, args, after, limit, key="sequence")
@@ -466,8 +453,7 @@ class Store:
         return [event_from_row(r) for r in rows]
 
     def last_event_sequence(self) -> int:
-        row = self._db.execute("SELECT COALESCE(MAX(sequence), 0) FROM events").fetchone()
-        return int(row[0])
+        return self._count("SELECT COALESCE(MAX(sequence), 0) AS n FROM events")
 
 
 __all__ = ["DATABASE_NAME", "Page", "Store", "StoreError"]

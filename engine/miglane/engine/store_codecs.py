@@ -1,10 +1,10 @@
-"""How the engine's values are written to and read from SQLite rows: times as microseconds
-since the epoch, policies, NICs, facts and migrations as JSON, and each table's row as a model."""
+"""How the engine's values are written to and read from database rows (SQLite's or
+PostgreSQL's): times as microseconds since the epoch, policies, NICs, facts and migrations as
+JSON, and each table's row as a model."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -29,14 +29,18 @@ from miglane.engine.domain.model import (
     Migration,
     MigrationPhase,
     MigrationPolicy,
+    MigrationPriority,
     Network,
     NetworkRole,
     Nic,
+    PathProof,
+    PathVerdict,
     Vm,
     VmDisk,
     VmNic,
     VmState,
 )
+from miglane.engine.store_dialect import Row
 
 T = TypeVar("T")
 
@@ -109,7 +113,13 @@ def facts_from_json(text: str) -> HostFacts:
     return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
-_MIGRATION_TIMES = ("created_at", "started_at", "finished_at", "predicted_finish_at")
+_MIGRATION_TIMES = (
+    "created_at",
+    "started_at",
+    "finished_at",
+    "predicted_finish_at",
+    "planned_finish_at",
+)
 
 
 def migration_json(migration: Migration) -> str:
@@ -121,6 +131,10 @@ def migration_json(migration: Migration) -> str:
     body["verdict"] = int(migration.verdict)
     body["convergence_help"] = migration.convergence_help.value
     body["tried_host_ids"] = list(migration.tried_host_ids)
+    body["path_proof"]["verdict"] = int(migration.path_proof.verdict)
+    body["priority"] = int(migration.priority)
+    override = migration.priority_override
+    body["priority_override"] = int(override) if override is not None else None
     return json.dumps(body)
 
 
@@ -135,7 +149,19 @@ def migration_from_json(text: str) -> Migration:
     values["verdict"] = ConvergenceVerdict(values.get("verdict", 0))
     values["convergence_help"] = Help(values.get("convergence_help", Help.NONE.value))
     values["tried_host_ids"] = tuple(values.get("tried_host_ids", ()))
+    values["path_proof"] = _path_proof(values.get("path_proof") or {})
+    values["priority"] = MigrationPriority(values.get("priority", MigrationPriority.NORMAL))
+    override = values.get("priority_override")
+    values["priority_override"] = MigrationPriority(override) if override is not None else None
     return Migration(**values)
+
+
+def _path_proof(raw: dict[str, Any]) -> PathProof:
+    """A record written before proofs of path were kept has none: UNSPECIFIED."""
+    known = {f.name for f in fields(PathProof)}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    values["verdict"] = PathVerdict(values.get("verdict", 0))
+    return PathProof(**values)
 
 
 def in_clause(values: Iterable[int | str]) -> tuple[str, list[int | str]]:
@@ -149,7 +175,7 @@ ACTIVE_SQL, ACTIVE_ARGS = in_clause(int(p) for p in sorted(ACTIVE_PHASES))
 # ---------------------------------------------------------------- rows <-> models
 
 
-def cluster_from_row(row: sqlite3.Row, holders: Mapping[NetworkRole, str]) -> Cluster:
+def cluster_from_row(row: Row, holders: Mapping[NetworkRole, str]) -> Cluster:
     """`holders`: the cluster's role holders (network_roles rows)."""
     return Cluster(
         id=row["id"],
@@ -176,7 +202,7 @@ def cluster_values(cluster: Cluster) -> tuple[Any, ...]:
     )
 
 
-def network_from_row(row: sqlite3.Row, roles: Iterable[NetworkRole]) -> Network:
+def network_from_row(row: Row, roles: Iterable[NetworkRole]) -> Network:
     """`roles`: the roles the network holds (network_roles rows)."""
     return Network(
         id=row["id"],
@@ -205,7 +231,7 @@ def network_values(network: Network) -> tuple[Any, ...]:
     )
 
 
-def host_from_row(row: sqlite3.Row) -> Host:
+def host_from_row(row: Row) -> Host:
     return Host(
         id=row["id"],
         cluster_id=row["cluster_id"],
@@ -256,7 +282,7 @@ def vm_nics_from_json(text: str) -> tuple[VmNic, ...]:
     return tuple(VmNic(**{k: v for k, v in raw.items() if k in known}) for raw in json.loads(text))
 
 
-def vm_from_row(row: sqlite3.Row) -> Vm:
+def vm_from_row(row: Row) -> Vm:
     """`row` carries the id of the VM's active migration, if any, as `migration_id`."""
     return Vm(
         id=row["id"],
@@ -269,6 +295,7 @@ def vm_from_row(row: sqlite3.Row) -> Vm:
         disks=disks_from_json(row["disks"]),
         nics=vm_nics_from_json(row["nics"]),
         dirty_rates=dirty_rates_from_json(row["dirty_rates"]),
+        priority=MigrationPriority(row["priority"]),
     )
 
 
@@ -292,7 +319,7 @@ def migration_values(migration: Migration) -> tuple[Any, ...]:
     )
 
 
-def event_from_row(row: sqlite3.Row) -> Event:
+def event_from_row(row: Row) -> Event:
     return Event(
         sequence=row["sequence"],
         type=EventType(row["type"]),

@@ -1,15 +1,19 @@
-"""The engine database's schema: its tables, its version, creating it in an empty file and
+"""The engine database's schema, one for SQLite and PostgreSQL (written in SQLite's spelling;
+`store_dialect` translates): its tables, its version, creating it in an empty database and
 upgrading a database an older engine wrote."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
-SCHEMA_VERSION = 4
+from miglane.engine.domain.model import MigrationPriority
+from miglane.engine.store_dialect import Database, StoreError
 
-_SCHEMA = """
+SCHEMA_VERSION = 5
+# A VM's migration priority until an admin sets one.
+_NORMAL = int(MigrationPriority.NORMAL)
+
+_SCHEMA = f"""
 CREATE TABLE clusters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -66,7 +70,9 @@ CREATE TABLE vms (
     disks TEXT NOT NULL DEFAULT '[]',
     nics TEXT NOT NULL DEFAULT '[]',
     -- JSON list of [bytes per second, measured at], oldest first.
-    dirty_rates TEXT NOT NULL DEFAULT '[]'
+    dirty_rates TEXT NOT NULL DEFAULT '[]',
+    -- Its migration priority (MigrationPriority), set by an admin.
+    priority INTEGER NOT NULL DEFAULT {_NORMAL}
 );
 CREATE INDEX vms_host ON vms(host_id);
 CREATE INDEX vms_cluster ON vms(cluster_id);
@@ -101,7 +107,9 @@ CREATE TABLE events (
 CREATE INDEX events_cluster ON events(cluster_id, sequence);
 """
 
-# The statements that bring a database from version N to N + 1, keyed by N.
+# The statements that bring a database from version N to N + 1, keyed by N. They run on SQLite
+# and PostgreSQL alike: plain `ALTER TABLE t ADD COLUMN c TYPE NOT NULL DEFAULT v` (INTEGER is
+# 64-bit on both), no PRAGMA, no table rebuilds.
 _UPGRADES: dict[int, tuple[str, ...]] = {
     # Events gain who caused them; those written before actors were recorded keep it empty.
     1: ("ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",),
@@ -112,56 +120,60 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     ),
     # VMs gain their dirty-rate history; those recorded before have none until measured.
     3: ("ALTER TABLE vms ADD COLUMN dirty_rates TEXT NOT NULL DEFAULT '[]'",),
+    # VMs gain their migration priority; those recorded before are NORMAL.
+    4: (f"ALTER TABLE vms ADD COLUMN priority INTEGER NOT NULL DEFAULT {_NORMAL}",),
 }
 
 
-class StoreError(Exception):
-    """The database cannot be used (corrupt, from a newer engine, ...)."""
+@dataclass(frozen=True)
+class Table:
+    name: str
+    # The columns that order its rows (for copying and checksums).
+    order_by: str
+    # Its auto-numbered key, if it has one.
+    counter: str | None = "seq"
 
 
-def prepare_schema(
-    db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]]
-) -> None:
-    """Checks the database's integrity and version; creates the schema in an empty one."""
-    check = db.execute("PRAGMA quick_check").fetchone()[0]
-    if check != "ok":
-        raise StoreError(f"integrity check failed: {check}")
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version == SCHEMA_VERSION:
-        return
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"schema version {version}, this engine knows {SCHEMA_VERSION}: "
-            "it was written by a newer engine"
-        )
-    if version == 0:
-        _create(db, transaction)
-    else:
-        _upgrade(db, transaction, version)
+# Every table, parents before children (the order to copy them in).
+TABLES = (
+    Table("clusters", "seq"),
+    Table("networks", "seq"),
+    Table("network_roles", "cluster_id, role", counter=None),
+    Table("hosts", "seq"),
+    Table("vms", "seq"),
+    Table("migrations", "seq"),
+    # Numbered MAX + 1 in each transaction (gap-free), not by a counter.
+    Table("events", "sequence", counter=None),
+)
 
 
-def _upgrade(
-    db: sqlite3.Connection,
-    transaction: Callable[[], AbstractContextManager[None]],
-    version: int,
-) -> None:
-    """Every step from `version` to SCHEMA_VERSION, in one transaction."""
-    with transaction():
-        for step in range(version, SCHEMA_VERSION):
-            for statement in _UPGRADES[step]:
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+def prepare_schema(db: Database) -> None:
+    """Checks the database's integrity and version; creates the schema in an empty one and
+    upgrades one an older engine wrote, in one transaction."""
+    db.check_integrity()
+    with db.transaction():
+        db.lock_schema()
+        version = db.schema_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{db.name}: schema version {version}, this engine knows {SCHEMA_VERSION}: "
+                "it was written by a newer engine"
+            )
+        statements = schema_statements() if version == 0 else upgrade_statements(version)
+        for statement in statements:
+            db.execute(db.ddl(statement))
+        db.set_schema_version(SCHEMA_VERSION)
 
 
-def _create(
-    db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]]
-) -> None:
-    with transaction():
-        # Comments may hold ";": drop them before splitting into statements.
-        code = "\n".join(
-            line for line in _SCHEMA.splitlines() if not line.lstrip().startswith("--")
-        )
-        for statement in code.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+def upgrade_statements(version: int) -> list[str]:
+    """Every step from `version` to SCHEMA_VERSION."""
+    return [statement for step in range(version, SCHEMA_VERSION) for statement in _UPGRADES[step]]
+
+
+def schema_statements(schema: str = _SCHEMA) -> list[str]:
+    """The statements of a schema script (SQLite's spelling), comments dropped."""
+    # Comments may hold ";": drop them before splitting into statements.
+    code = "\n".join(line for line in schema.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]

@@ -222,7 +222,7 @@ class RestoreResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[AgentVm, _Mapping]] = ...) -> None: ...
 
 class MigrationProgress(_message.Message):
-    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "downtime", "max_downtime", "max_bandwidth_mib_per_second", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta", "elapsed", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes")
+    __slots__ = ("migration_id", "vm_id", "mode", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "downtime", "max_downtime", "max_bandwidth_mib_per_second", "post_copy", "error", "failure_kind", "observed_at", "started_at", "finished_at", "migration_uri", "dst", "eta", "elapsed", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "nic_tx_bytes")
     MIGRATION_ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -250,6 +250,7 @@ class MigrationProgress(_message.Message):
     DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_PROCESSED_BYTES_FIELD_NUMBER: _ClassVar[int]
     DISK_REMAINING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NIC_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
     migration_id: str
     vm_id: str
     mode: _common_pb2.MigrationMode
@@ -277,4 +278,13 @@ class MigrationProgress(_message.Message):
     disk_total_bytes: int
     disk_processed_bytes: int
     disk_remaining_bytes: int
-    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ...) -> None: ...
+    nic_tx_bytes: _containers.RepeatedCompositeFieldContainer[NicTransmitted]
+    def __init__(self, migration_id: _Optional[str] = ..., vm_id: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.MigrationMode, str]] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., post_copy: _Optional[bool] = ..., error: _Optional[str] = ..., failure_kind: _Optional[_Union[MigrationFailureKind, str]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., migration_uri: _Optional[str] = ..., dst: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., elapsed: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., nic_tx_bytes: _Optional[_Iterable[_Union[NicTransmitted, _Mapping]]] = ...) -> None: ...
+
+class NicTransmitted(_message.Message):
+    __slots__ = ("nic", "tx_bytes")
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    nic: str
+    tx_bytes: int
+    def __init__(self, nic: _Optional[str] = ..., tx_bytes: _Optional[int] = ...) -> None: ...

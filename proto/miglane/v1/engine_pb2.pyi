@@ -35,6 +35,20 @@ class HostStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOST_STATUS_MAINTENANCE: _ClassVar[HostStatus]
     HOST_STATUS_PREPARING_FOR_MAINTENANCE: _ClassVar[HostStatus]
 
+class MigrationPriority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MIGRATION_PRIORITY_UNSPECIFIED: _ClassVar[MigrationPriority]
+    MIGRATION_PRIORITY_LOW: _ClassVar[MigrationPriority]
+    MIGRATION_PRIORITY_NORMAL: _ClassVar[MigrationPriority]
+    MIGRATION_PRIORITY_HIGH: _ClassVar[MigrationPriority]
+
+class PathVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PATH_VERDICT_UNSPECIFIED: _ClassVar[PathVerdict]
+    PATH_VERDICT_CONFIRMED: _ClassVar[PathVerdict]
+    PATH_VERDICT_OFF_PATH: _ClassVar[PathVerdict]
+    PATH_VERDICT_TOO_LITTLE_DATA: _ClassVar[PathVerdict]
+
 class ConvergenceVerdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CONVERGENCE_VERDICT_UNSPECIFIED: _ClassVar[ConvergenceVerdict]
@@ -66,6 +80,8 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_MIGRATION_RERUN: _ClassVar[EventType]
     EVENT_TYPE_VM_UNPLACED: _ClassVar[EventType]
     EVENT_TYPE_CERTIFICATE_EXPIRING: _ClassVar[EventType]
+    EVENT_TYPE_MIGRATION_OFF_PATH: _ClassVar[EventType]
+    EVENT_TYPE_VM_PRIORITY_CHANGED: _ClassVar[EventType]
 
 class EventSeverity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -87,6 +103,14 @@ HOST_STATUS_NON_OPERATIONAL: HostStatus
 HOST_STATUS_UNREACHABLE: HostStatus
 HOST_STATUS_MAINTENANCE: HostStatus
 HOST_STATUS_PREPARING_FOR_MAINTENANCE: HostStatus
+MIGRATION_PRIORITY_UNSPECIFIED: MigrationPriority
+MIGRATION_PRIORITY_LOW: MigrationPriority
+MIGRATION_PRIORITY_NORMAL: MigrationPriority
+MIGRATION_PRIORITY_HIGH: MigrationPriority
+PATH_VERDICT_UNSPECIFIED: PathVerdict
+PATH_VERDICT_CONFIRMED: PathVerdict
+PATH_VERDICT_OFF_PATH: PathVerdict
+PATH_VERDICT_TOO_LITTLE_DATA: PathVerdict
 CONVERGENCE_VERDICT_UNSPECIFIED: ConvergenceVerdict
 CONVERGENCE_VERDICT_CONVERGES: ConvergenceVerdict
 CONVERGENCE_VERDICT_CONVERGES_ONLY_WITH_HELP: ConvergenceVerdict
@@ -113,6 +137,8 @@ EVENT_TYPE_MIGRATION_CANCELLED: EventType
 EVENT_TYPE_MIGRATION_RERUN: EventType
 EVENT_TYPE_VM_UNPLACED: EventType
 EVENT_TYPE_CERTIFICATE_EXPIRING: EventType
+EVENT_TYPE_MIGRATION_OFF_PATH: EventType
+EVENT_TYPE_VM_PRIORITY_CHANGED: EventType
 EVENT_SEVERITY_UNSPECIFIED: EventSeverity
 EVENT_SEVERITY_INFO: EventSeverity
 EVENT_SEVERITY_WARNING: EventSeverity
@@ -407,7 +433,7 @@ class NetworkAttachment(_message.Message):
     def __init__(self, network_id: _Optional[str] = ..., network_name: _Optional[str] = ..., nic: _Optional[str] = ..., address: _Optional[str] = ..., link_up: _Optional[bool] = ..., speed_mbit_per_second: _Optional[int] = ..., mtu: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version", "certificate_not_after")
+    __slots__ = ("id", "name", "cluster_id", "agent_address", "status", "status_reason", "attachments", "nics", "host_uuid", "hostname", "peer_libvirt_uri", "cpu_count", "memory_mib", "free_memory_mib", "outgoing_migration_count", "incoming_migration_count", "last_seen_at", "libvirt_version", "qemu_version", "certificate_not_after", "evacuation_vms_left", "evacuation_finish_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -428,6 +454,8 @@ class Host(_message.Message):
     LIBVIRT_VERSION_FIELD_NUMBER: _ClassVar[int]
     QEMU_VERSION_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    EVACUATION_VMS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    EVACUATION_FINISH_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     cluster_id: str
@@ -448,7 +476,9 @@ class Host(_message.Message):
     libvirt_version: str
     qemu_version: str
     certificate_not_after: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    evacuation_vms_left: int
+    evacuation_finish_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., cluster_id: _Optional[str] = ..., agent_address: _Optional[str] = ..., status: _Optional[_Union[HostStatus, str]] = ..., status_reason: _Optional[str] = ..., attachments: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., peer_libvirt_uri: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., outgoing_migration_count: _Optional[int] = ..., incoming_migration_count: _Optional[int] = ..., last_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., certificate_not_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evacuation_vms_left: _Optional[int] = ..., evacuation_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AddHostRequest(_message.Message):
     __slots__ = ("cluster_id", "name", "agent_address")
@@ -535,7 +565,7 @@ class SetHostMaintenanceResponse(_message.Message):
     def __init__(self, host: _Optional[_Union[Host, _Mapping]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[UnplacedVm, _Mapping]]] = ...) -> None: ...
 
 class Vm(_message.Message):
-    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at", "dirty_rate_history")
+    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at", "dirty_rate_history", "migration_priority")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -548,6 +578,7 @@ class Vm(_message.Message):
     DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     DIRTY_RATE_MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
     DIRTY_RATE_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_PRIORITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     host_id: str
@@ -560,7 +591,22 @@ class Vm(_message.Message):
     dirty_rate_bytes_per_second: int
     dirty_rate_measured_at: _timestamp_pb2.Timestamp
     dirty_rate_history: _containers.RepeatedCompositeFieldContainer[DirtyRateSample]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dirty_rate_history: _Optional[_Iterable[_Union[DirtyRateSample, _Mapping]]] = ...) -> None: ...
+    migration_priority: MigrationPriority
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dirty_rate_history: _Optional[_Iterable[_Union[DirtyRateSample, _Mapping]]] = ..., migration_priority: _Optional[_Union[MigrationPriority, str]] = ...) -> None: ...
+
+class SetVmMigrationPriorityRequest(_message.Message):
+    __slots__ = ("vm_id", "priority")
+    VM_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    vm_id: str
+    priority: MigrationPriority
+    def __init__(self, vm_id: _Optional[str] = ..., priority: _Optional[_Union[MigrationPriority, str]] = ...) -> None: ...
+
+class SetVmMigrationPriorityResponse(_message.Message):
+    __slots__ = ("vm",)
+    VM_FIELD_NUMBER: _ClassVar[int]
+    vm: Vm
+    def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class DirtyRateSample(_message.Message):
     __slots__ = ("bytes_per_second", "measured_at")
@@ -603,7 +649,7 @@ class GetVmResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class Migration(_message.Message):
-    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "expected_finish_at", "verdict", "verdict_reason")
+    __slots__ = ("id", "vm_id", "source_host_id", "destination_host_id", "automatic", "phase", "progress_percent", "data_total_bytes", "data_processed_bytes", "data_remaining_bytes", "throughput_bytes_per_second", "dirty_rate_bytes_per_second", "iteration", "network_id", "migration_uri", "fallback_reason", "fallback_detail", "max_bandwidth_mib_per_second", "error", "created_at", "started_at", "finished_at", "downtime", "cluster_id", "vm_name", "queue_reason", "eta", "tried_host_ids", "evacuation_host_id", "post_copy", "disk_total_bytes", "disk_processed_bytes", "disk_remaining_bytes", "expected_finish_at", "verdict", "verdict_reason", "priority", "priority_overridden", "granted_bandwidth_mib_per_second", "path_proof")
     ID_FIELD_NUMBER: _ClassVar[int]
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -640,6 +686,10 @@ class Migration(_message.Message):
     EXPECTED_FINISH_AT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_REASON_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_OVERRIDDEN_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    PATH_PROOF_FIELD_NUMBER: _ClassVar[int]
     id: str
     vm_id: str
     source_host_id: str
@@ -676,17 +726,43 @@ class Migration(_message.Message):
     expected_finish_at: _timestamp_pb2.Timestamp
     verdict: ConvergenceVerdict
     verdict_reason: str
-    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., expected_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[ConvergenceVerdict, str]] = ..., verdict_reason: _Optional[str] = ...) -> None: ...
+    priority: MigrationPriority
+    priority_overridden: bool
+    granted_bandwidth_mib_per_second: int
+    path_proof: MigrationPathProof
+    def __init__(self, id: _Optional[str] = ..., vm_id: _Optional[str] = ..., source_host_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., automatic: _Optional[bool] = ..., phase: _Optional[_Union[_common_pb2.MigrationPhase, str]] = ..., progress_percent: _Optional[int] = ..., data_total_bytes: _Optional[int] = ..., data_processed_bytes: _Optional[int] = ..., data_remaining_bytes: _Optional[int] = ..., throughput_bytes_per_second: _Optional[int] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., iteration: _Optional[int] = ..., network_id: _Optional[str] = ..., migration_uri: _Optional[str] = ..., fallback_reason: _Optional[_Union[_common_pb2.FallbackReason, str]] = ..., fallback_detail: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., downtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cluster_id: _Optional[str] = ..., vm_name: _Optional[str] = ..., queue_reason: _Optional[str] = ..., eta: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., tried_host_ids: _Optional[_Iterable[str]] = ..., evacuation_host_id: _Optional[str] = ..., post_copy: _Optional[bool] = ..., disk_total_bytes: _Optional[int] = ..., disk_processed_bytes: _Optional[int] = ..., disk_remaining_bytes: _Optional[int] = ..., expected_finish_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[_Union[ConvergenceVerdict, str]] = ..., verdict_reason: _Optional[str] = ..., priority: _Optional[_Union[MigrationPriority, str]] = ..., priority_overridden: _Optional[bool] = ..., granted_bandwidth_mib_per_second: _Optional[int] = ..., path_proof: _Optional[_Union[MigrationPathProof, _Mapping]] = ...) -> None: ...
+
+class MigrationPathProof(_message.Message):
+    __slots__ = ("verdict", "nic", "nic_tx_bytes", "data_bytes", "memory_bytes", "other_nic", "other_nic_tx_bytes", "summary")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NIC_FIELD_NUMBER: _ClassVar[int]
+    NIC_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OTHER_NIC_FIELD_NUMBER: _ClassVar[int]
+    OTHER_NIC_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    verdict: PathVerdict
+    nic: str
+    nic_tx_bytes: int
+    data_bytes: int
+    memory_bytes: int
+    other_nic: str
+    other_nic_tx_bytes: int
+    summary: str
+    def __init__(self, verdict: _Optional[_Union[PathVerdict, str]] = ..., nic: _Optional[str] = ..., nic_tx_bytes: _Optional[int] = ..., data_bytes: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., other_nic: _Optional[str] = ..., other_nic_tx_bytes: _Optional[int] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class MigrateVmRequest(_message.Message):
-    __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second")
+    __slots__ = ("vm_id", "destination_host_id", "max_bandwidth_mib_per_second", "priority")
     VM_ID_FIELD_NUMBER: _ClassVar[int]
     DESTINATION_HOST_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_BANDWIDTH_MIB_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     vm_id: str
     destination_host_id: str
     max_bandwidth_mib_per_second: int
-    def __init__(self, vm_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ...) -> None: ...
+    priority: MigrationPriority
+    def __init__(self, vm_id: _Optional[str] = ..., destination_host_id: _Optional[str] = ..., max_bandwidth_mib_per_second: _Optional[int] = ..., priority: _Optional[_Union[MigrationPriority, str]] = ...) -> None: ...
 
 class MigrateVmResponse(_message.Message):
     __slots__ = ("migration",)

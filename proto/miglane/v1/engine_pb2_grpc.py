@@ -148,6 +148,11 @@ class EngineServiceStub:
                 request_serializer=miglane_dot_v1_dot_engine__pb2.GetVmRequest.SerializeToString,
                 response_deserializer=miglane_dot_v1_dot_engine__pb2.GetVmResponse.FromString,
                 _registered_method=True)
+        self.SetVmMigrationPriority = channel.unary_unary(
+                '/miglane.engine.v1.EngineService/SetVmMigrationPriority',
+                request_serializer=miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityRequest.SerializeToString,
+                response_deserializer=miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityResponse.FromString,
+                _registered_method=True)
         self.MigrateVm = channel.unary_unary(
                 '/miglane.engine.v1.EngineService/MigrateVm',
                 request_serializer=miglane_dot_v1_dot_engine__pb2.MigrateVmRequest.SerializeToString,
@@ -338,6 +343,14 @@ class EngineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetVmMigrationPriority(self, request, context):
+        """Sets a VM's migration priority (admin only); its queued or running migration follows
+        unless its request overrode the priority.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MigrateVm(self, request, context):
         """Without destination_host_id the scheduler chooses (automatic migration).
         """
@@ -496,6 +509,11 @@ def add_EngineServiceServicer_to_server(servicer, server):
                     servicer.GetVm,
                     request_deserializer=miglane_dot_v1_dot_engine__pb2.GetVmRequest.FromString,
                     response_serializer=miglane_dot_v1_dot_engine__pb2.GetVmResponse.SerializeToString,
+            ),
+            'SetVmMigrationPriority': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVmMigrationPriority,
+                    request_deserializer=miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityRequest.FromString,
+                    response_serializer=miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityResponse.SerializeToString,
             ),
             'MigrateVm': grpc.unary_unary_rpc_method_handler(
                     servicer.MigrateVm,
@@ -1075,6 +1093,33 @@ class EngineService:
             '/miglane.engine.v1.EngineService/GetVm',
             miglane_dot_v1_dot_engine__pb2.GetVmRequest.SerializeToString,
             miglane_dot_v1_dot_engine__pb2.GetVmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVmMigrationPriority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/miglane.engine.v1.EngineService/SetVmMigrationPriority',
+            miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityRequest.SerializeToString,
+            miglane_dot_v1_dot_engine__pb2.SetVmMigrationPriorityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,8 +13,9 @@ with short intervals, and a cluster over fake-driver agents (`miglane.agent.test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from miglane.engine.domain.model import (
 )
 from miglane.engine.inventory import new_id as random_id
 from miglane.engine.inventory import utc_now
+from miglane.metrics.listen import METRICS_OFF
 from miglane.pki import CertificateAuthority
 
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
@@ -51,11 +53,34 @@ class AgentEndpoint(Protocol):
     def address(self) -> str: ...
 
 
+def _own_sqlite_file(state_dir: Path) -> str:
+    return ""  # EngineConfig's default: the state dir's SQLite file
+
+
+# The database an engine on a given state dir keeps its state in (see `engines_on`).
+_database_of: Callable[[Path], str] = _own_sqlite_file
+
+
+@contextlib.contextmanager
+def engines_on(database_of: Callable[[Path], str]) -> Iterator[None]:
+    """Inside the block, engines configured by `quick_config` (so started by `start_engine`)
+    keep their state in `database_of(state_dir)`, a database URL, instead of the state dir's
+    SQLite file: the store-backend fixture runs whole engine tests on PostgreSQL this way.
+    `database_of` must give a state dir the same database each time (engines restart)."""
+    global _database_of
+    previous, _database_of = _database_of, database_of
+    try:
+        yield
+    finally:
+        _database_of = previous
+
+
 def quick_config(state_dir: Path, **overrides: object) -> EngineConfig:
     """A config whose intervals suit tests: polls, retries, flushes and passes within a
-    fraction of a second."""
+    fraction of a second; the database is the state dir's own unless `engines_on` chose one."""
     config = EngineConfig(
         state_dir=state_dir,
+        database=_database_of(state_dir),
         listen=LOOPBACK_ANY_PORT,
         grace_s=0.5,
         poll_interval_s=0.2,
@@ -65,6 +90,8 @@ def quick_config(state_dir: Path, **overrides: object) -> EngineConfig:
         queue_interval_s=0.2,
         follow_retry_s=0.2,
         event_queue_size=100_000,
+        # Tests run side by side: a test that scrapes gives an address (port 0).
+        metrics_listen=METRICS_OFF,
     )
     return replace(config, **overrides)  # type: ignore[arg-type]
 

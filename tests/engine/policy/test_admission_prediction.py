@@ -65,8 +65,15 @@ def admit_one(
     return admissions[0]
 
 
-def running_from_h1() -> tuple[tuple[Migration, Vm], ...]:
-    busy = vm("busy", on=1)
+# A running migration that converges at its half of the link (it needs ~530 MiB/s) but not at
+# what would be left if it gave the warm one the ~835 MiB/s that one needs: it cannot spare any.
+HOLDER_CANNOT_SPARE_MIBPS = 500
+
+
+def running_from_h1(
+    dirty_mibps: float = HOLDER_CANNOT_SPARE_MIBPS,
+) -> tuple[tuple[Migration, Vm], ...]:
+    busy = dirtying("busy", dirty_mibps)
     return ((migration("held", busy, to=3, phase=MigrationPhase.RUNNING), busy),)
 
 
@@ -76,11 +83,12 @@ def running_from_h1() -> tuple[tuple[Migration, Vm], ...]:
         # Converges plain: starts plain.
         (0, MigrationPolicy(), False, AdmissionVerdict.START, Help.NONE),
         (WARM_MIBPS, MigrationPolicy(), False, AdmissionVerdict.START, Help.NONE),
-        # Never converges at the share it would get; the policy allows a help that finishes it.
+        # Never converges at the share it would get, the other on its link cannot spare more;
+        # the policy allows a help that finishes it.
         (WARM_MIBPS, AUTO_CONVERGE, True, AdmissionVerdict.START, Help.AUTO_CONVERGE),
         (HOT_MIBPS, AUTO_CONVERGE, False, AdmissionVerdict.START, Help.AUTO_CONVERGE),
         (HOT_MIBPS, POST_COPY, False, AdmissionVerdict.START, Help.POST_COPY),
-        # Never converges, nothing allowed: waits.
+        # Never converges, no larger share to be had, nothing allowed: waits.
         (WARM_MIBPS, MigrationPolicy(), True, AdmissionVerdict.WAIT, Help.NONE),
         (HOT_MIBPS, MigrationPolicy(), False, AdmissionVerdict.WAIT, Help.NONE),
     ],
@@ -158,3 +166,48 @@ def test_the_job_turns_the_chosen_help_on(help_: Help) -> None:
     assert tuning.post_copy_allowed is (help_ is Help.POST_COPY)
     plain = migration_tuning(MigrationPolicy())
     assert (plain.auto_converge, plain.post_copy_allowed) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("running_mibps", "help_", "verdict"),
+    [
+        pytest.param(0, Help.NONE, AdmissionVerdict.START, id="running one idle: starts"),
+        pytest.param(
+            WARM_MIBPS, Help.NONE, AdmissionVerdict.WAIT, id="running one would stall: waits"
+        ),
+        pytest.param(
+            WARM_MIBPS,
+            Help.AUTO_CONVERGE,
+            AdmissionVerdict.START,
+            id="running one has a help: starts",
+        ),
+    ],
+)
+def test_a_start_that_would_stall_a_running_migration_waits(
+    running_mibps: float, help_: Help, verdict: AdmissionVerdict
+) -> None:
+    """A warm guest converges alone on the link (~1192 MiB/s), not at half of it: a second
+    migration from its host would slow it to ~596 MiB/s."""
+    warm = dirtying("warm", running_mibps)
+    held = replace(
+        migration("held", warm, to=3, phase=MigrationPhase.RUNNING), convergence_help=help_
+    )
+    admission = admit_one(
+        migration("m", vm("calm")), vm("calm"), MigrationPolicy(), ((held, warm),)
+    )
+    assert admission.verdict is verdict
+    if verdict is AdmissionVerdict.WAIT:
+        assert admission.reason == say.would_stall("warm", 596)
+
+
+def test_two_starts_in_one_pass_do_not_stall_each_other() -> None:
+    warm, calm = dirtying("warm", WARM_MIBPS), vm("calm")
+    admissions = admit_queued(
+        [migration("a", warm), migration("b", calm, seconds=1)],
+        [],
+        HOSTS,
+        {warm.id: warm, calm.id: calm},
+        networks(),
+        now=T0,
+    )
+    assert [a.verdict for a in admissions] == [AdmissionVerdict.START, AdmissionVerdict.WAIT]

@@ -18,8 +18,8 @@ from miglane.engine.domain.bandwidth import (
     bandwidth_changes,
     check_running_cap,
     link_budget,
+    link_shares,
     mbps_to_mibps,
-    sharing_counts,
 )
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.migration_path import choose_migration_uri
@@ -300,7 +300,9 @@ def test_sharing_counts_the_busier_end() -> None:
         flow("e", "h6", "h7"),
         flow("f", "h1", "h8", network="net-mgmt"),  # another link of h1
     ]
-    assert sharing_counts(flows) == {"a": 3, "b": 3, "c": 3, "d": 2, "e": 1, "f": 1}
+    shares = link_shares(flows)
+    counts = {ident: share.sharing for ident, share in shares.items()}
+    assert counts == {"a": 3, "b": 3, "c": 3, "d": 2, "e": 1, "f": 1}
 
 
 def test_caps_follow_the_number_sharing_the_link() -> None:

@@ -17,6 +17,8 @@ from miglane.engine.domain.evacuation import (
     evacuation_state,
     plan_evacuation,
 )
+from miglane.engine.domain.forecast import share_mibps
+from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import (
     HostStatus,
     HostView,
@@ -38,9 +40,9 @@ def test_plan_places_largest_first_within_free_memory() -> None:
     hosts = [source, host(2, free_mib=10 * GIB), host(3, free_mib=8 * GIB)]
     vms = [vm(n, memory_mib=m * GIB) for n, m in (("a", 2), ("b", 8), ("c", 4), ("d", 4))]
     plan = plan_evacuation(source, vms, hosts, networks())
-    assert [p.vm.name for p in plan.migrations] == ["b", "c", "d", "a"]
+    assert [p.vm.name for p in plan.planned] == ["b", "c", "d", "a"]
     used = Counter[str]()
-    for planned in plan.migrations:
+    for planned in plan.planned:
         used[planned.destination_host_id] += planned.vm.memory_mib
     assert used == {"h2": 10 * GIB, "h3": 8 * GIB}  # a perfect fit, largest first
     assert plan.unplaced == ()
@@ -52,7 +54,7 @@ def test_plan_spreads_over_equal_hosts() -> None:
     hosts = [source, *(host(i) for i in range(2, 6))]
     vms = [vm(f"v{i}", memory_mib=GIB) for i in range(8)]
     plan = plan_evacuation(source, vms, hosts, networks())
-    assert Counter(p.destination_host_id for p in plan.migrations) == {
+    assert Counter(p.destination_host_id for p in plan.planned) == {
         "h2": 2,
         "h3": 2,
         "h4": 2,
@@ -74,7 +76,7 @@ def test_plan_reports_what_nothing_can_take_with_reasons() -> None:
         vm("b", memory_mib=4 * GIB),
     ]
     plan = plan_evacuation(source, vms, hosts, networks())
-    assert [p.vm.name for p in plan.migrations] == ["a"]
+    assert [p.vm.name for p in plan.planned] == ["a"]
     unplaced = {u.vm_name: u.reason for u in plan.unplaced}
     assert set(unplaced) == {"huge", "b"}
     assert unplaced["huge"].startswith("no host can take VM 'huge' (65536 MiB): host1: the VM")
@@ -97,13 +99,13 @@ def test_plan_counts_memory_promised_to_running_incoming_migrations() -> None:
         networks(),
         loads={"h2": HostLoad(1, 4 * GIB)},
     )
-    assert plan.migrations == () and [u.vm_name for u in plan.unplaced] == ["a"]
+    assert plan.planned == () and [u.vm_name for u in plan.unplaced] == ["a"]
 
 
 def test_plan_ignores_incoming_limits_the_queue_keeps_them() -> None:
     source = host(1)
     plan = plan_evacuation(source, [vm("a")], [source, host(2, incoming=2)], networks())
-    assert [p.destination_host_id for p in plan.migrations] == ["h2"]
+    assert [p.destination_host_id for p in plan.planned] == ["h2"]
 
 
 def test_plan_sorts_out_vms_that_need_no_migration() -> None:
@@ -116,7 +118,7 @@ def test_plan_sorts_out_vms_that_need_no_migration() -> None:
         vm("moving", state=VmState.MIGRATING, migration_id="m9"),
     ]
     plan = plan_evacuation(source, vms, [source, host(2)], networks())
-    assert sorted(p.vm.name for p in plan.migrations) == ["paused", "running"]
+    assert sorted(p.vm.name for p in plan.planned) == ["paused", "running"]
     assert [v.name for v in plan.already_migrating] == ["moving"]
     assert sorted(v.name for v in plan.not_running) == ["crashed", "off"]
 
@@ -125,7 +127,7 @@ def test_plan_without_migration_network_uses_every_up_host() -> None:
     source = without_migration(host(1))
     hosts = [source, without_migration(host(2))]
     plan = plan_evacuation(source, [vm("a")], hosts, networks(migration=False))
-    assert [p.destination_host_id for p in plan.migrations] == ["h2"]
+    assert [p.destination_host_id for p in plan.planned] == ["h2"]
 
 
 # ---------------------------------------------------------------- reruns
@@ -276,7 +278,7 @@ def test_maintenance_of_a_host_with_4_vms_and_outgoing_limit_2() -> None:
     assert [u.vm_name for u in plan.unplaced] == ["huge"]
     queued = [
         replace(migration(f"m-{p.vm.name}", p.vm, seconds=i), evacuation_host_id="h1")
-        for i, p in enumerate(plan.migrations)
+        for i, p in enumerate(plan.planned)
     ]
     running: list[Migration] = []
     reported = [u.vm_name for u in plan.unplaced]
@@ -335,9 +337,9 @@ def test_maintenance_of_a_host_with_4_vms_and_outgoing_limit_2() -> None:
 
 @pytest.mark.parametrize("seed", range(100))
 def test_plan_places_a_vm_where_the_assessment_finds_room(seed: int) -> None:
-    """One VM: the plan puts it on the best-scored host the per-host assessment rejects only
-    for what waiting lifts (the queue waits for those), and reports the assessment's reasons
-    when there is none."""
+    """One VM: the plan puts it on a host the per-host assessment rejects only for what
+    waiting lifts (the queue waits for those), one where it gets the most bandwidth, and
+    reports the assessment's reasons when there is none."""
     rng = random.Random(seed)
     source = host(1)
     hosts = [source, *(random_host(rng, i) for i in range(2, rng.randint(2, 12)))]
@@ -352,10 +354,17 @@ def test_plan_places_a_vm_where_the_assessment_finds_room(seed: int) -> None:
     room = [a for a in assessments if all(r.kind.transient for r in a.rejections)]
     best = min(room, key=lambda a: (-a.score, a.host.host.name, a.host.host.id), default=None)
     if best is None:
-        assert not plan.migrations
+        assert not plan.planned
         [unplaced] = plan.unplaced
         assert unplaced.reason == describe_rejections(the_vm, assessments)
     else:
-        [planned] = plan.migrations
-        assert planned.destination_host_id == best.host.host.id
-        assert planned.score == best.score
+        [planned] = plan.planned
+        bandwidth = {
+            a.host.host.id: share_mibps(
+                choose_migration_uri(cluster_networks, source, a.host), the_vm, cluster_networks, 1
+            )
+            for a in room
+        }
+        assert planned.destination_host_id in bandwidth
+        assert planned.bandwidth_mibps == max(bandwidth.values())
+        assert bandwidth[planned.destination_host_id] == planned.bandwidth_mibps

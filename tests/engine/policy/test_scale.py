@@ -30,10 +30,10 @@ def test_evacuation_plan_of_1000_vms() -> None:
     hosts = big_cluster(HOSTS)
     vms = vms_on(0, VMS, (1024, 4096, 16384))
     plan = plan_evacuation(hosts[0], vms, hosts, networks())
-    assert len(plan.migrations) == VMS and not plan.unplaced
+    assert len(plan.planned) == VMS and not plan.unplaced
     by_id = {view.host.id: view for view in hosts}
     used = Counter[str]()
-    for planned in plan.migrations:
+    for planned in plan.planned:
         used[planned.destination_host_id] += planned.vm.memory_mib
     for host_id, mib in used.items():
         view = by_id[host_id]

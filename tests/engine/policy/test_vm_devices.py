@@ -180,7 +180,7 @@ def test_evacuation_moves_all_three_kinds_and_reports_what_it_cannot() -> None:
     vms = [shared, local, web, lonely]
 
     plan = plan_evacuation(source, vms, hosts, networks(policy=ALLOWED))
-    placed = {p.vm.name: p.destination_host_id for p in plan.migrations}
+    placed = {p.vm.name: p.destination_host_id for p in plan.planned}
     assert set(placed) == {"shared", "local", "web"}
     assert placed["web"] == "h2"  # the only host with its bridge, though host3 has more room
     [unplaced] = plan.unplaced
@@ -191,7 +191,7 @@ def test_evacuation_moves_all_three_kinds_and_reports_what_it_cannot() -> None:
     assert plan.data_bytes == 3 * 4096 * MIB + LOCAL.size_bytes
 
     forbidden = plan_evacuation(source, vms, hosts, networks())
-    assert {p.vm.name for p in forbidden.migrations} == {"shared", "web"}
+    assert {p.vm.name for p in forbidden.planned} == {"shared", "web"}
     reasons = {u.vm_name: u.reason for u in forbidden.unplaced}
     assert reasons["local"] == local_disk_refusal(local, cluster())
     assert set(reasons) == {"local", "lonely"}
@@ -202,5 +202,5 @@ def test_evacuation_places_the_larger_data_first_among_equal_memory() -> None:
     big_disk = replace(LOCAL, size_bytes=20 * GIB)
     vms = [vm("small"), vm("disky", disks=(big_disk,))]
     plan = plan_evacuation(source, vms, [source, host(2)], networks(policy=ALLOWED))
-    assert [p.vm.name for p in plan.migrations] == ["disky", "small"]
-    assert Counter(p.destination_host_id for p in plan.migrations) == {"h2": 2}
+    assert [p.vm.name for p in plan.planned] == ["disky", "small"]
+    assert Counter(p.destination_host_id for p in plan.planned) == {"h2": 2}

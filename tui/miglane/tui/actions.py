@@ -1,9 +1,9 @@
 """The operator's workflows: ask (a dialog), call the engine, say what happened.
 
-Grant or take the migration role, migrate a VM (chosen or automatic), cancel a migration,
-change its bandwidth, host maintenance on and off. Each runs as a worker of the App (a dialog
-must be awaited from one) in the group "actions"; the views and the command palette only say
-which item to act on.
+Grant or take the migration role, migrate a VM (chosen or automatic), set a VM's migration
+priority, cancel a migration, change its bandwidth, host maintenance on and off. Each runs as a
+worker of the App (a dialog must be awaited from one) in the group "actions"; the views and the
+command palette only say which item to act on.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from textual.app import App
 from textual.worker import Worker
 
 from miglane.tui.client import EngineClient, EngineError
+from miglane.tui.format import priority_label
 from miglane.tui.messages import MigrationChanged
 from miglane.tui.models import MANAGEMENT, MIGRATION, Inventory, MigrationBoard
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
-from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
+from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog, PriorityDialog
 from miglane.tui.widgets.status import ActionLine
 from miglane.v1 import engine_pb2
 
@@ -162,6 +163,29 @@ class OperatorActions:
         target = inventory.host_name(migration.destination_host_id)
         how = "automatic" if migration.automatic else "chosen"
         self.report_done(f"Migration of {vm.name} to {target} ({how}) started")
+
+    def set_vm_priority(self, vm_id: str) -> Worker[None]:
+        return self._start(self._set_vm_priority(vm_id), "set a VM's migration priority")
+
+    async def _set_vm_priority(self, vm_id: str) -> None:
+        vm = self._state.inventory.vms.get(vm_id)
+        if vm is None:
+            return
+        current = priority_label(vm.migration_priority)
+        chosen = await self._app.push_screen_wait(
+            PriorityDialog(f"Migration priority of {vm.name}", current)
+        )
+        if chosen is None:
+            return
+        try:
+            updated = await self._client.set_vm_migration_priority(vm.id, chosen)
+        except EngineError as error:
+            self.report_refused(f"Setting the migration priority of {vm.name}", error)
+            return
+        self.report_done(
+            f"Migration priority of {vm.name}: {priority_label(updated.migration_priority)}"
+        )
+        self._state.request_refresh()
 
     def _migration_and_vm_name(self, migration_id: str) -> tuple[engine_pb2.Migration, str] | None:
         migration = self._state.board.get(migration_id)

@@ -31,7 +31,7 @@ from miglane.tui.views.base import View
 from miglane.tui.widgets.status import ActionLine, ConnectionBar
 from miglane.v1 import engine_pb2
 
-RENDER_SHARE = 4
+RENDER_SHARE = 2
 # Events after which the inventory (roles, host status and counts, where VMs run) is re-read
 # at once rather than at the next periodic refresh.
 INVENTORY_EVENTS = frozenset(
@@ -85,7 +85,7 @@ class MiglaneApp(App[None]):
         *,
         refresh_interval_s: float = 2.0,
         retry_delay_s: float = 1.0,
-        redraw_interval_s: float = 0.2,
+        redraw_interval_s: float = 0.05,
     ) -> None:
         super().__init__()
         self.client = client
@@ -94,9 +94,11 @@ class MiglaneApp(App[None]):
         # then carries many, and the screen's cost stays flat however fast the engine sends.
         self.redraw_interval_s = redraw_interval_s
         self._last_flush = 0.0
+        # Views whose rows missed migration updates while hidden.
+        self._stale_views: set[str] = set()
         # Seconds a redraw of the migration rows took to reach the screen (smoothed): the next
         # redraw waits at least RENDER_SHARE times that, so drawing never takes more than about
-        # a quarter of the loop, and the streams are read on time.
+        # half of the loop, and the streams are read on time.
         self._render_cost_s = 0.0
         self.inventory = Inventory()
         self.board = MigrationBoard()
@@ -179,8 +181,12 @@ class MiglaneApp(App[None]):
         self.view(tab).focus_table()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id in TABS:
-            self.view(event.pane.id).focus_table()
+        tab = event.pane.id
+        if tab in TABS:
+            if tab in self._stale_views:
+                self._stale_views.discard(tab)
+                self.view(tab).refresh_view()
+            self.view(tab).focus_table()
 
     def action_refresh(self) -> None:
         self.request_refresh()
@@ -253,11 +259,20 @@ class MiglaneApp(App[None]):
         dirty, self._dirty_migrations = self._dirty_migrations, set()
         received, self._oldest_unshown = self._oldest_unshown, None
         with self.batch_update():
-            self.migrations_view.show(dirty)
-            for migration_id in dirty:
-                migration = self.board.get(migration_id)
-                if migration is not None:
-                    self.vms_view.show_migration_of(migration.vm_id)
+            # Only the view on screen redraws row by row; a hidden one is redrawn whole when
+            # it is shown again (building rows nobody sees was most of the cost of a flood).
+            active = self._tabs.active
+            if active == "migrations":
+                self.migrations_view.show(dirty)
+            else:
+                self._stale_views.add("migrations")
+            if active == "vms":
+                for migration_id in dirty:
+                    migration = self.board.get(migration_id)
+                    if migration is not None:
+                        self.vms_view.show_migration_of(migration.vm_id)
+            else:
+                self._stale_views.add("vms")
         started = time.perf_counter()
         probe = self.render_lag_probe
 

@@ -112,6 +112,8 @@ class EngineClient(Protocol):
         self, host_id: str, enabled: bool
     ) -> engine_pb2.SetHostMaintenanceResponse: ...
 
+    async def set_vm_migration_priority(self, vm_id: str, priority: int) -> engine_pb2.Vm: ...
+
     def watch_migrations(
         self, include_finished: bool = True
     ) -> AsyncIterator[engine_pb2.WatchMigrationsResponse]:

@@ -65,6 +65,13 @@ _OFFERS = (
         "The engine's scheduler chooses the destination",
     ),
     _Offer(
+        "vm",
+        lambda vm: True,
+        "Set migration priority of VM {}…",
+        lambda actions, vm: actions.set_vm_priority(vm.id),
+        "High, normal or low: the queue admits higher first, AUTO gives a larger share",
+    ),
+    _Offer(
         "active migration",
         lambda migration: True,
         "Cancel migration of {}",
@@ -101,6 +108,7 @@ def _items(context: ViewContext) -> Iterator[tuple[str, Any, str]]:
     for network in inventory.networks_sorted():
         yield "network", network, f"{inventory.cluster_name(network.cluster_id)}/{network.name}"
     for vm in inventory.vms_sorted():
+        yield "vm", vm, vm.name
         if board.active_for_vm(vm.id) is None:
             yield "idle vm", vm, vm.name
     for migration in board.active():

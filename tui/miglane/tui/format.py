@@ -176,6 +176,20 @@ def prediction(migration: engine_pb2.Migration) -> Text:
     return Text(predicted_finish(migration.expected_finish_at), style=style)
 
 
+def evacuation(host: engine_pb2.Host, now: datetime | None = None) -> Text | None:
+    """A host preparing for maintenance: "evacuating · 7 VMs left · finish ≈ 14:32 (in
+    3m10s)" (UTC); None for any other host."""
+    if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
+        return None
+    left = host.evacuation_vms_left
+    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
+    if host.HasField("evacuation_finish_at"):
+        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
+        words += f" · finish ≈ {ends:%H:%M} ({predicted_finish(host.evacuation_finish_at, now)})"
+    _, style = HOST_STATUS_STYLES[engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE]
+    return Text(words, style=style)
+
+
 def timestamp(value: Timestamp) -> str:
     if not value.seconds and not value.nanos:
         return "-"
@@ -268,3 +282,23 @@ def carrier(network_name: str, reason: int) -> Text:
 
 def enum_label(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower().replace("_", " ")
+
+
+# The priorities an admin may set, highest first.
+PRIORITY_LABELS = ("high", "normal", "low")
+_PRIORITY_STYLES = {"high": "bold", "normal": "", "low": "dim"}
+
+
+def priority_label(value: int) -> str:
+    """MIGRATION_PRIORITY_HIGH's number → "high"."""
+    return engine_pb2.MigrationPriority.Name(value).removeprefix("MIGRATION_PRIORITY_").lower()
+
+
+def priority_value(label: str) -> int:
+    """ "high" → MIGRATION_PRIORITY_HIGH's number."""
+    return engine_pb2.MigrationPriority.Value("MIGRATION_PRIORITY_" + label.upper())
+
+
+def priority(value: int) -> Text:
+    label = priority_label(value)
+    return Text(label, style=_PRIORITY_STYLES.get(label, ""))

@@ -163,6 +163,13 @@ class GrpcEngineClient:
         migration: engine_pb2.Migration = response.migration
         return migration
 
+    async def set_vm_migration_priority(self, vm_id: str, priority: int) -> engine_pb2.Vm:
+        request = engine_pb2.SetVmMigrationPriorityRequest(vm_id=vm_id)
+        request.priority = priority  # type: ignore[assignment]  # the enum's number
+        response = await self._unary("SetVmMigrationPriority", request)
+        vm: engine_pb2.Vm = response.vm
+        return vm
+
     async def set_host_maintenance(
         self, host_id: str, enabled: bool
     ) -> engine_pb2.SetHostMaintenanceResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ from miglane.agent.domain.model import (
     Timeouts,
 )
 from miglane.agent.domain.progress import Progress, eta_seconds
+
+# Bytes sent so far by each NIC of the host, by NIC name (the kernel's tx_bytes counters).
+NicCounters = Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class JobStatus:
     dst: str = ""
     eta_s: int = 0
     elapsed_ms: int = 0
+    # Bytes each NIC of the host sent since the job started (NIC name, bytes), all of their
+    # traffic; empty: not measured.
+    nic_tx_bytes: tuple[tuple[str, int], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -137,6 +144,24 @@ def fail(status: JobStatus, kind: FailureKind, error: str, now: float) -> JobSta
     )
 
 
+def nic_traffic(start: NicCounters, now: NicCounters) -> tuple[tuple[str, int], ...]:
+    """Bytes each NIC sent between two readings of its counters, by NIC name. A NIC missing
+    from either reading, or whose counter went back (recreated), is left out."""
+    return tuple(
+        (nic, now[nic] - before)
+        for nic, before in sorted(start.items())
+        if nic in now and now[nic] >= before
+    )
+
+
+def with_nic_traffic(status: JobStatus, start: NicCounters, now: NicCounters) -> JobStatus:
+    """The status with the NICs' traffic since the job started (`start`: its counters then;
+    empty: not measured, the status unchanged)."""
+    if not start:
+        return status
+    return dataclasses.replace(status, nic_tx_bytes=nic_traffic(start, now))
+
+
 def to_record(status: JobStatus) -> dict[str, Any]:
     """A JSON-able dict, for the agent's state dir."""
     record = dataclasses.asdict(status)
@@ -154,6 +179,9 @@ def from_record(record: dict[str, Any]) -> JobStatus:
     values["phase"] = JobPhase(record["phase"])
     values["failure_kind"] = FailureKind(record.get("failure_kind", "none"))
     values["progress"] = Progress(int(record.get("progress", 0)))
+    values["nic_tx_bytes"] = tuple(
+        (str(nic), int(sent)) for nic, sent in record.get("nic_tx_bytes", ())
+    )
     return JobStatus(**values)
 
 
@@ -172,6 +200,8 @@ class JobPlan:
     timeouts: Timeouts = field(default_factory=Timeouts)
     post_copy_allowed: bool = False
     save_path: str = ""
+    # The host's NIC byte counters when the job started (proof of path); empty: not read.
+    nic_tx_at_start: tuple[tuple[str, int], ...] = ()
 
 
 def plan_to_record(plan: JobPlan) -> dict[str, Any]:
@@ -211,4 +241,7 @@ def plan_from_record(record: dict[str, Any]) -> JobPlan:
         timeouts=Timeouts(**(record.get("timeouts") or {})),
         post_copy_allowed=bool(record.get("post_copy_allowed", False)),
         save_path=record.get("save_path", ""),
+        nic_tx_at_start=tuple(
+            (str(nic), int(sent)) for nic, sent in record.get("nic_tx_at_start", ())
+        ),
     )

@@ -154,6 +154,9 @@ def progress_to_proto(status: JobStatus) -> agent_pb2.MigrationProgress:
         dst=status.dst,
         eta=_duration(status.eta_s * 1000),
         elapsed=_duration(status.elapsed_ms),
+        nic_tx_bytes=[
+            agent_pb2.NicTransmitted(nic=nic, tx_bytes=sent) for nic, sent in status.nic_tx_bytes
+        ],
     )
 
 

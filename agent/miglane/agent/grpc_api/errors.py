@@ -17,6 +17,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from miglane.agent.domain import errors
+from miglane.v1.request_ranges import integer_range_problem
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,22 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: errors.Doma
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+def _check_ranges(request: Any) -> None:
+    problem = integer_range_problem(request)
+    if problem is not None:
+        raise errors.InvalidArgument(f"{problem.field}: {problem.problem}", field=problem.field)
+
+
 def map_domain_errors(method: F) -> F:
-    """Wraps a servicer method (coroutine or async generator): a refusal ends the RPC with its
-    rich status; anything else goes to grpc, which answers UNKNOWN."""
+    """Wraps a servicer method (coroutine or async generator): a request with an integer out of
+    range is refused before the method runs; a refusal ends the RPC with its rich status;
+    anything else goes to grpc, which answers UNKNOWN."""
     if inspect.isasyncgenfunction(method):
 
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
             try:
+                _check_ranges(request)
                 async with contextlib.aclosing(method(self, request, context)) as items:
                     async for item in items:
                         yield item
@@ -98,6 +107,7 @@ def map_domain_errors(method: F) -> F:
     @functools.wraps(method)
     async def unary(self: Any, request: Any, context: Any) -> Any:
         try:
+            _check_ranges(request)
             return await method(self, request, context)
         except errors.DomainError as e:
             refusal = e

@@ -6,6 +6,7 @@ admin's, and another host's are refused); revoked certificates (the host's crl.p
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -51,13 +52,18 @@ def _caller_check(credentials_dir: Path | None) -> CallerCheck:
 
 
 async def create_server(
-    agent: Agent, address: str = "127.0.0.1:0", *, credentials_dir: Path | None
+    agent: Agent,
+    address: str = "127.0.0.1:0",
+    *,
+    credentials_dir: Path | None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A started server for `agent` (with the standard health service), and its bound port;
     bind port 0 to get a free one. `credentials_dir`: the host's credentials (`miglane pki
     issue-host`), re-read when re-issued; None serves plaintext (development only). Raises
-    PkiError when the credentials cannot be loaded."""
-    server = grpc.aio.server(interceptors=[_caller_check(credentials_dir)])
+    PkiError when the credentials cannot be loaded. `interceptors` see each call before the
+    caller check (metrics count its refusals too)."""
+    server = grpc.aio.server(interceptors=[*interceptors, _caller_check(credentials_dir)])
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agent), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,6 +1,7 @@
 """Who may call what: the minimal role of every EngineService RPC, in one table. viewer reads
 and watches; operator also migrates, cancels, changes bandwidth and puts hosts in and out of
-maintenance; admin also changes clusters, networks and their roles, and hosts. Identities that
+maintenance; admin also changes clusters, networks and their roles, hosts, and VMs' migration
+priorities. Identities that
 are not people (the engine's own, hosts') hold none of these roles: the engine API refuses them."""
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _ADMIN_RPCS = (
     "UnsetNetworkRole",
     "AddHost",
     "RemoveHost",
+    "SetVmMigrationPriority",
 )
 
 REQUIRED_ROLE: dict[str, Role] = {

@@ -3,10 +3,11 @@
 - An override (MigrateVm's `max_bandwidth_mibps`, SetMigrationBandwidth) wins; 0 means no cap.
 - HYPERVISOR_DEFAULT: no cap from Miglane (0).
 - CUSTOM: `custom_mibps` per migration.
-- AUTO: the link budget of the network carrying the data, divided by the migrations sharing
-  that link, recomputed whenever that number changes (the orchestration re-sends the new cap
-  with MigrateChangeParams). The budget is the network's `qos_mbps` when set, else the slower
-  of the two hosts' links on it; Mbit/s become MiB/s (x 10^6 / 8 / 2^20).
+- AUTO: the link budget of the network carrying the data, divided among the migrations sharing
+  that link by their priorities' weights (below), recomputed whenever they change (the
+  orchestration re-sends the new cap with MigrateChangeParams). The budget is the network's
+  `qos_mbps` when set, else the slower of the two hosts' links on it; Mbit/s become MiB/s
+  (x 10^6 / 8 / 2^20).
 
 When no link speed is known (virtual NICs often report none), AUTO uses oVirt's default cap of
 52 MiB/s as the budget.
@@ -32,8 +33,12 @@ The default budget is a fixed 100 Mbit/s (about 11 MiB/s), not a share of the li
 The budget is not refused for being above a link (links differ per host); the smaller wins.
 
 A link is shared by the migrations leaving its host over the same network (they share the
-source NIC's transmit side) or entering it (the destination NIC's receive side); a migration's
-divisor is the larger of the two counts at its ends.
+source NIC's transmit side) or entering it (the destination NIC's receive side). AUTO splits
+each end's budget in proportion to the migrations' priority weights (`domain.priority`: with
+equal priorities, equal parts); a migration gets the smaller of its two ends' parts. A
+migration admission gave a larger share (`granted_mibps`, because its fair share would never
+converge) gets that share; the others at its ends split what is left. The parts are floored,
+so they add up to at most the budget at every end.
 
 A migration copying local disks gets the policy's `local_disk_bandwidth_percent` of the CUSTOM
 or AUTO cap it would get otherwise (an override is the operator's number and stays as given;
@@ -48,7 +53,14 @@ from dataclasses import dataclass
 
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.migration_path import ClusterNetworks, MigrationPath
-from miglane.engine.domain.model import Attachment, BandwidthMode, MigrationPolicy, Network
+from miglane.engine.domain.model import (
+    Attachment,
+    BandwidthMode,
+    MigrationPolicy,
+    MigrationPriority,
+    Network,
+)
+from miglane.engine.domain.priority import priority_weight
 
 MIB_PER_S_PER_MBIT_PER_S = 1_000_000 / 8 / 1_048_576
 # oVirt's default migration bandwidth, used when no link speed is known.
@@ -146,24 +158,66 @@ def local_disk_share(cap: BandwidthCap, percent: int) -> BandwidthCap:
     )
 
 
+@dataclass(frozen=True)
+class LinkShare:
+    """A migration's part of its link's AUTO budget, at the end that gives it the least."""
+
+    # The migrations at that end, itself included.
+    sharing: int
+    # Its priority's weight, and the weights of the migrations splitting that end's budget
+    # (itself included; those given a larger share are not: they take theirs first).
+    weight: int = 1
+    total_weight: int = 0
+    priority: MigrationPriority = MigrationPriority.NORMAL
+    # MiB/s the larger shares of the others at that end take off the budget first.
+    granted_to_others: float = 0.0
+    # Its own larger share (admission's), MiB/s; None: its part of the rest.
+    granted_mibps: int | None = None
+
+    # Of `sharing`, those splitting the budget by weight (0: all of them).
+    splitting: int = 0
+
+    @classmethod
+    def equal(cls, sharing: int) -> LinkShare:
+        """`sharing` migrations of one priority."""
+        sharing = max(sharing, 1)
+        return cls(sharing, 1, sharing)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether priorities made the parts unequal."""
+        return self.total_weight != (self.splitting or self.sharing) * self.weight
+
+    def part(self, budget_mibps: float) -> float:
+        """Its part of `budget_mibps`, MiB/s, before flooring."""
+        if self.granted_mibps is not None:
+            return float(self.granted_mibps)
+        available = max(budget_mibps - self.granted_to_others, 0.0)
+        return available * self.weight / max(self.total_weight, self.weight, 1)
+
+
 def bandwidth_cap(
     policy: MigrationPolicy,
     budget: LinkBudget,
-    sharing: int,
+    sharing: int | LinkShare,
     override_mibps: int | None = None,
     copies_disks: bool = False,
 ) -> BandwidthCap:
-    """One migration's cap, `sharing` migrations (itself included) sharing its link;
-    `copies_disks`: the migration copies local disks too."""
+    """One migration's cap; `sharing`: how many migrations (itself included) share its link
+    equally, or its weighted `LinkShare`; `copies_disks`: it copies local disks too."""
     if override_mibps is not None:
         if override_mibps == 0:
             return BandwidthCap(0, "no cap: set on the migration")
         return BandwidthCap(override_mibps, f"{override_mibps} MiB/s: set on the migration")
-    cap = _policy_cap(policy, budget, sharing)
-    return local_disk_share(cap, policy.local_disk_bandwidth_percent) if copies_disks else cap
+    share = sharing if isinstance(sharing, LinkShare) else LinkShare.equal(sharing)
+    cap = _policy_cap(policy, budget, share)
+    # A larger share was sized for the whole copy, disks included: it is not cut again.
+    if not copies_disks or share.granted_mibps is not None:
+        return cap
+    return local_disk_share(cap, policy.local_disk_bandwidth_percent)
 
 
-def _policy_cap(policy: MigrationPolicy, budget: LinkBudget, sharing: int) -> BandwidthCap:
+def _policy_cap(policy: MigrationPolicy, budget: LinkBudget, share: LinkShare) -> BandwidthCap:
     mode = policy.bandwidth_mode
     if mode is BandwidthMode.HYPERVISOR_DEFAULT:
         return BandwidthCap(0, "no cap: the cluster leaves bandwidth to the hypervisor")
@@ -171,11 +225,23 @@ def _policy_cap(policy: MigrationPolicy, budget: LinkBudget, sharing: int) -> Ba
         return BandwidthCap(
             policy.custom_mibps, f"{policy.custom_mibps} MiB/s: the cluster's custom cap"
         )
-    sharing = max(sharing, 1)
     # Floor so the shares never add up to more than the link; at least 1, since 0 is "no cap".
-    mibps = max(math.floor(budget.mibps / sharing), 1)
-    shared = f", shared by {sharing} migrations" if sharing > 1 else ""
-    return BandwidthCap(mibps, f"{mibps} MiB/s: {budget.basis}{shared}")
+    mibps = max(math.floor(share.part(budget.mibps)), 1)
+    return BandwidthCap(mibps, f"{mibps} MiB/s: {budget.basis}{_shared(share)}")
+
+
+def _shared(share: LinkShare) -> str:
+    """How the link's budget was split, as the end of a cap's basis."""
+    if share.granted_mibps is not None:
+        return ", a larger share given so that it converges"
+    words = f", shared by {share.sharing} migrations" if share.sharing > 1 else ""
+    if share.weighted:
+        words += (
+            f" by priority ({share.priority.label}: weight {share.weight} of {share.total_weight})"
+        )
+    if share.granted_to_others:
+        words += f", after {share.granted_to_others:.0f} MiB/s given to larger shares"
+    return words
 
 
 @dataclass(frozen=True)
@@ -194,36 +260,87 @@ class MigrationFlow:
     current_mibps: int | None = None
     # It copies local disks too (`vm_devices.copies_local_disks`).
     copies_disks: bool = False
+    # Its priority in force, and the larger share admission gave it (None: none).
+    priority: MigrationPriority = MigrationPriority.NORMAL
+    granted_mibps: int | None = None
 
-
-def sharing_counts(flows: Sequence[MigrationFlow]) -> dict[str, int]:
-    """For each migration, how many migrations share its busier end's link."""
-    leaving: dict[tuple[str, str], int] = {}
-    entering: dict[tuple[str, str], int] = {}
-    for flow in flows:
-        out_key = (flow.source_host_id, flow.network_id)
-        in_key = (flow.destination_host_id, flow.network_id)
-        leaving[out_key] = leaving.get(out_key, 0) + 1
-        entering[in_key] = entering.get(in_key, 0) + 1
-    return {
-        flow.migration_id: max(
-            leaving[(flow.source_host_id, flow.network_id)],
-            entering[(flow.destination_host_id, flow.network_id)],
+    @property
+    def ends(self) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+        """The two link ends it uses: (direction, host, network)."""
+        return (
+            ("out", self.source_host_id, self.network_id),
+            ("in", self.destination_host_id, self.network_id),
         )
-        for flow in flows
-    }
+
+
+@dataclass(frozen=True)
+class _EndTotals:
+    """One link end: the migrations there; of those without a larger share, how many and
+    their weight; the MiB/s of the larger shares."""
+
+    count: int = 0
+    splitting: int = 0
+    weight: int = 0
+    granted: float = 0.0
+
+    def plus(self, flow: MigrationFlow) -> _EndTotals:
+        if flow.granted_mibps is None:
+            return _EndTotals(
+                self.count + 1,
+                self.splitting + 1,
+                self.weight + priority_weight(flow.priority),
+                self.granted,
+            )
+        return _EndTotals(
+            self.count + 1, self.splitting, self.weight, self.granted + flow.granted_mibps
+        )
+
+
+def _end_totals(flows: Sequence[MigrationFlow]) -> dict[tuple[str, str, str], _EndTotals]:
+    totals: dict[tuple[str, str, str], _EndTotals] = {}
+    for flow in flows:
+        for end in flow.ends:
+            totals[end] = totals.get(end, _EndTotals()).plus(flow)
+    return totals
+
+
+def link_shares(flows: Sequence[MigrationFlow]) -> dict[str, LinkShare]:
+    """For each migration, its `LinkShare` at the end of its link that gives it the least."""
+    totals = _end_totals(flows)
+    shares = {}
+    for flow in flows:
+        weight = priority_weight(flow.priority)
+        candidates = []
+        for end in flow.ends:
+            at = totals[end]
+            granted = at.granted - (flow.granted_mibps or 0)
+            candidates.append(
+                LinkShare(
+                    sharing=at.count,
+                    weight=weight,
+                    total_weight=max(at.weight, weight),
+                    priority=flow.priority,
+                    granted_to_others=granted,
+                    granted_mibps=flow.granted_mibps,
+                    splitting=at.splitting,
+                )
+            )
+        shares[flow.migration_id] = min(
+            candidates, key=lambda share: (share.part(flow.budget.mibps), -share.sharing)
+        )
+    return shares
 
 
 def bandwidth_caps(
     policy: MigrationPolicy, flows: Sequence[MigrationFlow]
 ) -> dict[str, BandwidthCap]:
     """Every flow's cap, by migration id, with the flows given sharing the links."""
-    sharing = sharing_counts(flows)
+    shares = link_shares(flows)
     return {
         flow.migration_id: bandwidth_cap(
             policy,
             flow.budget,
-            sharing[flow.migration_id],
+            shares[flow.migration_id],
             flow.override_mibps,
             copies_disks=flow.copies_disks,
         )

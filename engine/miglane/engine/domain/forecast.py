@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from miglane.engine.domain.bandwidth import bandwidth_cap, link_budget
+from miglane.engine.domain.bandwidth import LinkShare, bandwidth_cap, link_budget
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
@@ -37,6 +37,7 @@ from miglane.engine.domain.prediction import (
     expected_throughput_bps,
     predict,
 )
+from miglane.engine.domain.priority import priority_weight
 from miglane.engine.domain.vm_devices import copies_local_disks
 
 # A queued migration's predicted finish slides with the clock while it waits: rewrite the
@@ -51,13 +52,9 @@ def _helps(policy: MigrationPolicy) -> dict[str, bool]:
     }
 
 
-def _queued_path(
-    migration: Migration, source: HostView, hosts: Mapping[str, HostView], networks: ClusterNetworks
-) -> MigrationPath:
-    destination = hosts.get(migration.destination_host_id)
-    if destination is not None:
-        return choose_migration_uri(networks, source, destination)
-    # No destination chosen yet: the source's end of the migration network.
+def source_path(source: HostView, networks: ClusterNetworks) -> MigrationPath:
+    """The path of a migration leaving `source` whose destination is not chosen yet: the
+    source's end of the migration network."""
     network_id = networks.migration.id if networks.migration is not None else ""
     return MigrationPath(
         network_id=network_id,
@@ -67,27 +64,59 @@ def _queued_path(
     )
 
 
+def _queued_path(
+    migration: Migration, source: HostView, hosts: Mapping[str, HostView], networks: ClusterNetworks
+) -> MigrationPath:
+    destination = hosts.get(migration.destination_host_id)
+    if destination is not None:
+        return choose_migration_uri(networks, source, destination)
+    return source_path(source, networks)
+
+
+def share_mibps(
+    path: MigrationPath,
+    vm: Vm | None,
+    networks: ClusterNetworks,
+    sharing: int | LinkShare,
+    override_mibps: int | None = None,
+) -> float:
+    """The MiB/s a migration of `vm` over `path` gets, `sharing` migrations (itself included)
+    sharing its busier end's link: its cap, or without one the link's budget shared, which
+    QEMU would fill."""
+    budget = link_budget(path, networks)
+    cap = bandwidth_cap(
+        networks.cluster.policy,
+        budget,
+        sharing,
+        override_mibps,
+        copies_local_disks(vm, networks.cluster),
+    )
+    if cap.mibps > 0:
+        return float(cap.mibps)
+    if isinstance(sharing, LinkShare):
+        return sharing.part(budget.mibps)
+    return budget.mibps / max(sharing, 1)
+
+
 def queued_bandwidth_mibps(
     migration: Migration,
     vm: Vm | None,
     hosts: Mapping[str, HostView],
     networks: ClusterNetworks,
     leaving_source: int,
+    leaving_weight: int | None = None,
 ) -> float:
     """The MiB/s a queued migration would get if admitted now, `leaving_source` migrations
+    of priority weights adding up to `leaving_weight` (None: its own priority's, each)
     already leaving its source."""
     source = hosts.get(migration.source_host_id)
     if source is None:
         return 0.0
-    budget = link_budget(_queued_path(migration, source, hosts, networks), networks)
-    cap = bandwidth_cap(
-        networks.cluster.policy,
-        budget,
-        leaving_source + 1,
-        migration.bandwidth_override_mibps,
-        copies_local_disks(vm, networks.cluster),
-    )
-    return float(cap.mibps) if cap.mibps > 0 else budget.mibps / (leaving_source + 1)
+    path = _queued_path(migration, source, hosts, networks)
+    weight = priority_weight(migration.priority)
+    others = leaving_source * weight if leaving_weight is None else leaving_weight
+    share = LinkShare(leaving_source + 1, weight, others + weight, migration.priority)
+    return share_mibps(path, vm, networks, share, migration.bandwidth_override_mibps)
 
 
 def with_prediction(migration: Migration, prediction: Prediction, now: datetime) -> Migration:

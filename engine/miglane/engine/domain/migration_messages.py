@@ -3,7 +3,7 @@ reasons and failure reasons, built from plain values."""
 
 from __future__ import annotations
 
-from miglane.engine.domain.model import FallbackReason
+from miglane.engine.domain.model import MIB, FallbackReason, PathProof
 from miglane.engine.domain.retry import MAX_DESTINATION_REFUSALS
 
 
@@ -15,6 +15,10 @@ def queued(vm_name: str, source: str, destination: str) -> str:
 
 def queued_for_evacuation(vm_name: str, host: str) -> str:
     return f"migration of VM {vm_name!r} queued to evacuate host {host!r}"
+
+
+def priority_changed(vm_name: str, previous: str, priority: str) -> str:
+    return f"migration priority of VM {vm_name!r} changed from {previous} to {priority}"
 
 
 def fell_back(vm_name: str, source: str, destination: str, detail: str) -> str:
@@ -43,6 +47,21 @@ def started(
     return (
         f"migration of VM {vm_name!r} from {source} to {destination} started over {over} "
         f"({migration_uri}, {cap})" + (f"; {help_reason}" if help_reason else "")
+    )
+
+
+def off_path(vm_name: str, source: str, destination: str, proof: PathProof, uri: str) -> str:
+    """MIGRATION_OFF_PATH: the source's NIC counters show the data left by another NIC."""
+    elsewhere = (
+        f"; {proof.other_nic} sent {proof.other_nic_tx_bytes / MIB:.0f} MiB meanwhile"
+        if proof.other_nic
+        else ""
+    )
+    return (
+        f"migration of VM {vm_name!r} from {source} to {destination} did not leave {source} by "
+        f"{proof.nic or 'the NIC'} of the network chosen for it: {proof.nic or 'that NIC'} sent "
+        f"{proof.nic_tx_bytes / MIB:.0f} MiB for {proof.data_bytes / MIB:.0f} MiB of migration "
+        f"data{elsewhere}; check how {source} routes to {uri}"
     )
 
 
@@ -118,6 +137,15 @@ def started_with_help(help_name: str, why: str) -> str:
     return f"started with {help_name}: {why}"
 
 
+def started_with_larger_share(granted_mibps: int, fair_mibps: float, why: str) -> str:
+    """Why a migration started with a larger share of its link than its fair one."""
+    return (
+        f"started with a larger share: {granted_mibps} MiB/s of its link, taken from the others "
+        f"there, instead of its fair {fair_mibps:.0f} MiB/s, at which it would not converge: "
+        f"{why}"
+    )
+
+
 def waits_for_bandwidth(needed_mibps: int, dirty_mibps: float, free_mibps: float) -> str:
     """The queue reason of a migration that converges once `needed_mibps` is free."""
     return (
@@ -138,4 +166,22 @@ def never_converges_here(
     return (
         f"waits: {needs}; {why}; allow auto-converge or post-copy in the cluster's policy, "
         "or migrate it with a bandwidth of its own"
+    )
+
+
+def would_stall(vm_name: str, slowed_mibps: float) -> str:
+    """The queue reason of a migration whose start would slow a running one below what
+    converges."""
+    return (
+        f"waits: starting it would slow the migration of VM {vm_name!r} to "
+        f"{slowed_mibps:.0f} MiB/s, at which it would not converge"
+    )
+
+
+def plan_outgoing(host_name: str, sending: int, planned: int) -> str:
+    """The queue reason of an evacuation migration held to its plan's migrations at once."""
+    return (
+        f"source host {host_name} has {sending} of the {planned} outgoing migrations its "
+        "evacuation plan runs at once (fewer at once get more of its link each and finish "
+        "sooner)"
     )

@@ -72,6 +72,20 @@ class Help(Enum):
     POST_COPY = "post-copy"
 
 
+class MigrationPriority(IntEnum):
+    """How much a VM's migration matters to the admin (`domain.priority`): the higher one is
+    admitted first and gets the larger AUTO share of a link."""
+
+    UNSPECIFIED = 0
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
 class FallbackReason(IntEnum):
     UNSPECIFIED = 0
     NONE = 1
@@ -160,6 +174,8 @@ class EventType(IntEnum):
     MIGRATION_RERUN = 19
     VM_UNPLACED = 20
     CERTIFICATE_EXPIRING = 21
+    MIGRATION_OFF_PATH = 22
+    VM_PRIORITY_CHANGED = 23
 
 
 class EventSeverity(IntEnum):
@@ -348,6 +364,10 @@ class HostView:
     # When the host's newest live certificate from the engine's CA ends (None: it has none);
     # the CA's records own it, the host services fill it in on read.
     certificate_not_after: datetime | None = None
+    # While it prepares for maintenance: its live VMs left, and when its evacuation's plan
+    # predicts the last of its migrations to end (None: no prediction).
+    evacuation_vms_left: int = 0
+    evacuation_finish_at: datetime | None = None
 
 
 # ---------------------------------------------------------------- VMs
@@ -417,6 +437,8 @@ class Vm:
     nics: tuple[VmNic, ...] = ()
     # Its agent's dirty-rate measurements, oldest first (an agent report carries the latest).
     dirty_rates: tuple[DirtyRateSample, ...] = ()
+    # Set by an admin (SetVmMigrationPriority); an agent report never changes it.
+    priority: MigrationPriority = MigrationPriority.NORMAL
 
     @property
     def dirty_rate(self) -> DirtyRateSample | None:
@@ -440,6 +462,37 @@ class Vm:
 
 
 # ---------------------------------------------------------------- migrations
+
+
+class PathVerdict(IntEnum):
+    """Whether a migration's data left its source by the chosen network's NIC
+    (`domain.path_proof`); mirrors `miglane.v1.PathVerdict`."""
+
+    UNSPECIFIED = 0
+    CONFIRMED = 1
+    OFF_PATH = 2
+    TOO_LITTLE_DATA = 3
+
+
+@dataclass(frozen=True)
+class PathProof:
+    """What the source's NIC counters say about a migration's path (`domain.path_proof`)."""
+
+    verdict: PathVerdict = PathVerdict.UNSPECIFIED
+    # The source host's NIC on the network that carries the data ("" when unknown).
+    nic: str = ""
+    # Bytes that NIC sent while the migration ran (all of its traffic).
+    nic_tx_bytes: int = 0
+    # The migration's data sent, and the guest's memory, when judged.
+    data_bytes: int = 0
+    memory_bytes: int = 0
+    # The other NIC that sent the most meanwhile ("" when none sent anything).
+    other_nic: str = ""
+    other_nic_tx_bytes: int = 0
+
+    @property
+    def off_path(self) -> bool:
+        return self.verdict is PathVerdict.OFF_PATH
 
 
 @dataclass(frozen=True)
@@ -489,6 +542,25 @@ class Migration:
     # The help admission started it with, because plain pre-copy was predicted not to
     # converge at the bandwidth it would get (`domain.admission`).
     convergence_help: Help = Help.NONE
+    # An evacuation's plan (`domain.evacuation`), for a queued evacuation migration: its place
+    # in the plan's start order (1 first; 0: not planned), the destination the plan chose (the
+    # queue prefers it while it is still suitable), and when the plan predicts it to finish.
+    plan_rank: int = 0
+    planned_destination_host_id: str = ""
+    planned_finish_at: datetime | None = None
+    # How many migrations the plan lets leave its source at once (0: the policy's limit).
+    planned_outgoing: int = 0
+    # Proof of path: the NIC of the carrying network on the source (set at admission) and,
+    # once the agent reported its NIC counters, the verdict (`domain.path_proof`).
+    path_proof: PathProof = field(default_factory=PathProof)
+    # The priority in force: the request's override, else its VM's priority (followed while
+    # the migration is active).
+    priority: MigrationPriority = MigrationPriority.NORMAL
+    # MigrateVm's per-call priority; None: the VM's priority decides.
+    priority_override: MigrationPriority | None = None
+    # The larger AUTO share admission gave it, MiB/s, because its fair share would never
+    # converge (`domain.admission`); None: the fair share.
+    granted_mibps: int | None = None
 
     @property
     def active(self) -> bool:
@@ -511,6 +583,8 @@ class Migration:
         evacuation_host_id: str = "",
         bandwidth_override_mibps: int | None = None,
         max_bandwidth_mibps: int = 0,
+        priority: MigrationPriority = MigrationPriority.NORMAL,
+        priority_override: MigrationPriority | None = None,
     ) -> Migration:
         """A new migration waiting for the queue (MigrateVm, a rerun, an evacuation)."""
         return cls(
@@ -528,6 +602,8 @@ class Migration:
             bandwidth_override_mibps=bandwidth_override_mibps,
             max_bandwidth_mibps=max_bandwidth_mibps,
             queue_reason=queue_reason,
+            priority=priority_override or priority,
+            priority_override=priority_override,
         )
 
 

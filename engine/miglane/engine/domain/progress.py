@@ -15,7 +15,8 @@ from datetime import datetime
 from miglane.engine.domain.convergence import MigrationTuning
 from miglane.engine.domain.failures import MigrationFailureKind
 from miglane.engine.domain.forecast import cleared, forecast_running
-from miglane.engine.domain.model import FallbackReason, Migration, MigrationPhase
+from miglane.engine.domain.model import FallbackReason, Migration, MigrationPhase, PathProof
+from miglane.engine.domain.path_proof import judge_path
 
 FINAL_PHASES = frozenset(
     {MigrationPhase.COMPLETED, MigrationPhase.FAILED, MigrationPhase.CANCELLED}
@@ -65,6 +66,8 @@ class JobSample:
     disk_total_bytes: int = 0
     disk_processed_bytes: int = 0
     disk_remaining_bytes: int = 0
+    # Bytes each source NIC sent since the job started (NIC name, bytes); empty: not measured.
+    nic_tx_bytes: tuple[tuple[str, int], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -100,6 +103,8 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
     )
     if sample.max_bandwidth_mibps:
         updated = replace(updated, max_bandwidth_mibps=sample.max_bandwidth_mibps)
+    if sample.nic_tx_bytes:
+        updated = replace(updated, path_proof=_judged_path(updated, sample.nic_tx_bytes))
     if not sample.finished:
         return forecast_running(updated, now)
     return replace(
@@ -114,6 +119,18 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
         disk_remaining_bytes=(
             0 if phase is MigrationPhase.COMPLETED else updated.disk_remaining_bytes
         ),
+    )
+
+
+def _judged_path(migration: Migration, nic_tx_bytes: tuple[tuple[str, int], ...]) -> PathProof:
+    """The proof of path with the NIC counters of a sample; the guest's memory is the data
+    total less what copying local disks adds."""
+    memory = max(0, migration.data_total_bytes - migration.disk_total_bytes)
+    return judge_path(
+        migration.path_proof.nic,
+        dict(nic_tx_bytes),
+        migration.data_processed_bytes,
+        memory,
     )
 
 

@@ -20,7 +20,9 @@ from miglane.engine.domain import forecast, model
 from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.evacuation import UnplacedVm
 from miglane.engine.domain.failures import MigrationFailureKind
+from miglane.engine.domain.path_proof import path_summary
 from miglane.engine.domain.placement import DestinationAssessment
+from miglane.engine.domain.priority import validate_priority
 from miglane.engine.domain.progress import JobSample, MigrateCall
 from miglane.v1 import agent_pb2, common_pb2, engine_pb2
 
@@ -296,6 +298,8 @@ def host_to_proto(view: model.HostView) -> engine_pb2.Host:
         libvirt_version=facts.libvirt_version,
         qemu_version=facts.qemu_version,
         certificate_not_after=_timestamp(view.certificate_not_after),
+        evacuation_vms_left=view.evacuation_vms_left,
+        evacuation_finish_at=_timestamp(view.evacuation_finish_at),
     )
 
 
@@ -349,6 +353,7 @@ def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
             )
             for sample in vm.dirty_rates
         ],
+        migration_priority=_pb(vm.priority),
     )
 
 
@@ -409,6 +414,26 @@ def migration_to_proto(migration: model.Migration) -> engine_pb2.Migration:
         expected_finish_at=_timestamp(migration.predicted_finish_at),
         verdict=_pb(migration.verdict),
         verdict_reason=migration.verdict_reason,
+        priority=_pb(migration.priority),
+        priority_overridden=migration.priority_override is not None,
+        granted_bandwidth_mib_per_second=migration.granted_mibps or 0,
+        path_proof=path_proof_to_proto(migration.path_proof),
+    )
+
+
+def path_proof_to_proto(proof: model.PathProof) -> engine_pb2.MigrationPathProof | None:
+    """None before the NIC counters were judged."""
+    if proof.verdict is model.PathVerdict.UNSPECIFIED:
+        return None
+    return engine_pb2.MigrationPathProof(
+        verdict=_pb(proof.verdict),
+        nic=proof.nic,
+        nic_tx_bytes=proof.nic_tx_bytes,
+        data_bytes=proof.data_bytes,
+        memory_bytes=proof.memory_bytes,
+        other_nic=proof.other_nic,
+        other_nic_tx_bytes=proof.other_nic_tx_bytes,
+        summary=path_summary(proof),
     )
 
 
@@ -462,6 +487,13 @@ def bandwidth_override(request: engine_pb2.MigrateVmRequest) -> int | None:
     return None
 
 
+def priority_override(request: engine_pb2.MigrateVmRequest) -> model.MigrationPriority | None:
+    """MigrateVm's per-call priority; None (UNSPECIFIED): the VM's."""
+    if request.priority == engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED:
+        return None
+    return validate_priority("priority", request.priority)
+
+
 # ---------------------------------------------------------------- AgentService messages
 
 
@@ -505,6 +537,7 @@ def sample_from_proto(message: agent_pb2.MigrationProgress) -> JobSample:
         disk_total_bytes=message.disk_total_bytes,
         disk_processed_bytes=message.disk_processed_bytes,
         disk_remaining_bytes=message.disk_remaining_bytes,
+        nic_tx_bytes=tuple((nic.nic, nic.tx_bytes) for nic in message.nic_tx_bytes),
     )
 
 

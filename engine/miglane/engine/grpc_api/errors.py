@@ -25,6 +25,7 @@ from miglane.engine.domain.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from miglane.v1.request_ranges import integer_range_problem
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,16 @@ def _failure(method: str, error: Exception) -> tuple[grpc.StatusCode, str, tuple
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _check_ranges(request: Any) -> None:
+    problem = integer_range_problem(request)
+    if problem is not None:
+        raise InvalidArgument(problem.field, problem.problem)
+
+
 def map_domain_errors(method: F) -> F:
-    """Wraps a servicer method (coroutine or async generator): a DomainError ends the RPC with
-    its status code and message; anything else with INTERNAL (and a logged traceback)."""
+    """Wraps a servicer method (coroutine or async generator): a request with an integer out of
+    range is refused before the method runs; a DomainError ends the RPC with its status code
+    and message; anything else with INTERNAL (and a logged traceback)."""
     name = method.__name__
 
     if inspect.isasyncgenfunction(method):
@@ -98,6 +106,7 @@ def map_domain_errors(method: F) -> F:
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
             try:
+                _check_ranges(request)
                 # aclosing: a cancelled or abandoned stream closes the inner generator (and its
                 # subscription) now, not whenever the garbage collector gets to it.
                 async with contextlib.aclosing(method(self, request, context)) as items:
@@ -115,6 +124,7 @@ def map_domain_errors(method: F) -> F:
     @functools.wraps(method)
     async def unary(self: Any, request: Any, context: Any) -> Any:
         try:
+            _check_ranges(request)
             return await method(self, request, context)
         except grpc.aio.AbortError:
             raise

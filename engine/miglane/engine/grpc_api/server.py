@@ -5,6 +5,7 @@ built `insecure` (development: plaintext, announced in the log and in the health
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -59,9 +60,11 @@ async def create_server(
     *,
     tls: ServerTls | None,
     health_servicer: health_aio.HealthServicer | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` (port 0: any free port), not yet started; returns it with
-    the port it bound. `tls` None: plaintext, for development only. Raises OSError when the
+    the port it bound. `tls` None: plaintext, for development only. `interceptors` see each
+    call before the caller check (metrics count its refusals too). Raises OSError when the
     address cannot be bound."""
     check = CallerCheck(
         authorize,
@@ -70,7 +73,7 @@ async def create_server(
         actor=current_actor,
         insecure=tls is None,
     )
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[check])
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[*interceptors, check])
     engine_pb2_grpc.add_EngineServiceServicer_to_server(servicer, server)
     health_servicer = health_servicer or health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

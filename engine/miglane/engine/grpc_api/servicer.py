@@ -9,6 +9,7 @@ from typing import Any
 
 from miglane.engine.domain.model import Migration
 from miglane.engine.domain.paging import page_of
+from miglane.engine.domain.priority import validate_priority
 from miglane.engine.grpc_api import converters as conv
 from miglane.engine.grpc_api.errors import map_domain_errors
 from miglane.engine.inventory import Inventory
@@ -187,6 +188,14 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         vm = await self._inventory.vms.get_vm(request.vm_id)
         return pb.GetVmResponse(vm=conv.vm_to_proto(vm))
 
+    @map_domain_errors
+    async def SetVmMigrationPriority(
+        self, request: pb.SetVmMigrationPriorityRequest, context: Context
+    ) -> pb.SetVmMigrationPriorityResponse:
+        priority = validate_priority("priority", request.priority)
+        vm = await self._migrations.set_vm_priority(request.vm_id, priority)
+        return pb.SetVmMigrationPriorityResponse(vm=conv.vm_to_proto(vm))
+
     # ------------------------------------------------------------ migrations
 
     @map_domain_errors
@@ -194,7 +203,10 @@ class EngineServicer(engine_pb2_grpc.EngineServiceServicer):
         self, request: pb.MigrateVmRequest, context: Context
     ) -> pb.MigrateVmResponse:
         migration = await self._migrations.migrate_vm(
-            request.vm_id, request.destination_host_id, conv.bandwidth_override(request)
+            request.vm_id,
+            request.destination_host_id,
+            conv.bandwidth_override(request),
+            conv.priority_override(request),
         )
         return pb.MigrateVmResponse(migration=conv.migration_to_proto(migration))
 

@@ -23,6 +23,8 @@ from miglane.engine.domain.model import (
     HostStatus,
     Migration,
     MigrationPhase,
+    MigrationPriority,
+    Vm,
 )
 from miglane.engine.domain.progress import duration_s
 from miglane.engine.migrations.ports import Clock, EventMaker
@@ -56,6 +58,16 @@ class MigrationEvents:
             vm_id=migration.vm_id,
             migration_id=migration.id,
             attributes=attributes or {},
+        )
+
+    def vm_priority_changed(self, vm: Vm, previous: MigrationPriority) -> Event:
+        return self._events.make_event(
+            EventType.VM_PRIORITY_CHANGED,
+            say.priority_changed(vm.name, previous.label, vm.priority.label),
+            cluster_id=vm.cluster_id,
+            host_id=vm.host_id,
+            vm_id=vm.id,
+            attributes={"priority": vm.priority.label, "previous": previous.label},
         )
 
     def queued(self, migration: Migration, names: Mapping[str, str], target: str) -> Event:
@@ -109,7 +121,8 @@ class MigrationEvents:
     def started(
         self, running: Migration, source: str, destination: str, help_reason: str = ""
     ) -> Event:
-        """`help_reason`: why admission started it with a help (`say.started_with_help`)."""
+        """`help_reason`: why admission started it with a help or a larger share (its queue
+        reason)."""
         attributes = {
             "destination_host_id": running.destination_host_id,
             "migration_uri": running.migration_uri,
@@ -117,6 +130,10 @@ class MigrationEvents:
         }
         if running.convergence_help is not Help.NONE:
             attributes["convergence_help"] = running.convergence_help.value
+        if running.granted_mibps is not None:
+            attributes["granted_mibps"] = str(running.granted_mibps)
+        if running.priority is not MigrationPriority.NORMAL:
+            attributes["priority"] = running.priority.label
         return self.about(
             EventType.MIGRATION_STARTED,
             say.started(
@@ -163,6 +180,30 @@ class MigrationEvents:
             ended,
             severity=EventSeverity.ERROR,
             attributes={"failure_kind": failure.name},
+        )
+
+    def off_path(self, ended: Migration, names: Mapping[str, str]) -> Event:
+        """Its data did not leave the source by the chosen network's NIC."""
+        proof = ended.path_proof
+        return self.about(
+            EventType.MIGRATION_OFF_PATH,
+            say.off_path(
+                ended.vm_name,
+                _name(names, ended.source_host_id),
+                _name(names, ended.destination_host_id),
+                proof,
+                ended.migration_uri,
+            ),
+            ended,
+            severity=EventSeverity.WARNING,
+            attributes={
+                "nic": proof.nic,
+                "nic_tx_bytes": str(proof.nic_tx_bytes),
+                "data_bytes": str(proof.data_bytes),
+                "other_nic": proof.other_nic,
+                "other_nic_tx_bytes": str(proof.other_nic_tx_bytes),
+                "migration_uri": ended.migration_uri,
+            },
         )
 
     def rerun(self, rerun: Migration, reason: str, failed_id: str) -> Event:

@@ -72,6 +72,8 @@ class BandwidthBalancer:
                     copies_disks=copies_local_disks(
                         state.vms.get(migration.vm_id), state.networks.cluster
                     ),
+                    priority=live.priority,
+                    granted_mibps=migration.granted_mibps,
                 )
             )
         return flows
@@ -121,7 +123,12 @@ class BandwidthBalancer:
         try:
             await self._clients.change_bandwidth(address, migration_id, mibps)
         except AgentCallError as error:
-            log.info("bandwidth of %s not changed: %s", migration_id, error)
+            log.info(
+                "bandwidth of %s not changed: %s",
+                migration_id,
+                error,
+                extra={"migration_id": migration_id},
+            )
             return
         current = self._ledger.active(migration_id)
         if current is not None:

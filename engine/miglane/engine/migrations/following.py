@@ -22,6 +22,7 @@ from miglane.engine.domain.progress import (
     apply_sample,
     completion_message,
 )
+from miglane.engine.log_fields import bind_migration
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.cluster_view import ClusterReader
@@ -31,6 +32,10 @@ from miglane.engine.migrations.queue import EvacuationCheck, QueueBell
 from miglane.engine.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class EvacuationFollowUp(EvacuationCheck, Protocol):
+    async def replan(self, cluster_id: str) -> None: ...
 
 
 class _Ending(Protocol):
@@ -59,7 +64,7 @@ class JobFollower:
         reader: ClusterReader,
         clients: AgentClients,
         balancer: BandwidthBalancer,
-        evacuations: EvacuationCheck,
+        evacuations: EvacuationFollowUp,
         events: MigrationEvents,
         bell: QueueBell,
         clock: Clock,
@@ -101,6 +106,7 @@ class JobFollower:
         """Consumes the source agent's progress stream until the job's final sample; a broken
         stream (agent restarting, unreachable) is picked up again."""
         while (migration := self._ledger.active(migration_id)) is not None:
+            bind_migration(migration)
             address = await self._reader.source_address(migration)
             if address is None:
                 await self.fail(migration_id, "its source host was removed while it ran")
@@ -202,6 +208,8 @@ class JobFollower:
             )
             changed = [ended]
             written = [events.job_ended(ended, message, sample.failure_kind)]
+            if ended.path_proof.off_path:
+                written.append(events.off_path(ended, names))
             if ended.phase is MigrationPhase.COMPLETED:
                 move_vm(store, ended)
             elif ended.phase is MigrationPhase.FAILED:
@@ -213,13 +221,14 @@ class JobFollower:
         return work
 
     async def after_end(self, migration: Migration | None) -> None:
-        """A migration left its slot: shares of the cluster's links change, and the host it
-        evacuated may be empty now."""
+        """A migration left its slot: shares of the cluster's links change, the host it
+        evacuated may be empty now, and the evacuations still queued are re-planned."""
         if migration is None:
             return
         self._balancer.schedule_rebalance(migration.cluster_id)
         if migration.evacuation_host_id:
             await self._evacuations.check_evacuations(migration.cluster_id)
+            await self._evacuations.replan(migration.cluster_id)
 
 
 def _rerun(
@@ -247,5 +256,7 @@ def _rerun(
         evacuation_host_id=failed.evacuation_host_id,
         bandwidth_override_mibps=failed.bandwidth_override_mibps,
         queue_reason=say.RERUN_WAITING,
+        priority=failed.priority,
+        priority_override=failed.priority_override,
     )
     return [rerun], [events.rerun(rerun, decision.reason, failed.id)]

@@ -28,6 +28,7 @@ from miglane.engine.domain.model import (
 from miglane.engine.domain.progress import FINAL_PHASES, JobSample, MigrateCall, apply_sample
 from miglane.engine.domain.retry import BusyHost, Refusal, decide_after_refusal
 from miglane.engine.domain.vm_devices import disk_copy
+from miglane.engine.log_fields import bind_migration
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.busy import BusyMarks
@@ -115,6 +116,7 @@ class JobRunner:
         migration = self._ledger.active(migration_id)
         if migration is None or migration.phase is not MigrationPhase.PREPARING:
             return
+        bind_migration(migration)
         state = await self._reader.cluster(migration.cluster_id, with_vms=False)
         source = state.by_id.get(migration.source_host_id)
         destination = state.by_id.get(migration.destination_host_id)
@@ -212,7 +214,9 @@ class JobRunner:
                 return None, [], []
             running = apply_sample(current, sample, now)
             if running.phase in FINAL_PHASES:
-                return running, [running], []  # finished before we looked: on_sample ends it
+                # Finished before we looked: recorded as started here; the follower ends it
+                # from the agent's final status, with its event (completion, proof of path).
+                running = apply_sample(current, replace(sample, phase=MigrationPhase.RUNNING), now)
             # Its queue reason, while preparing, says why it was given a help (if it was).
             started = events.started(running, source_name, destination_name, current.queue_reason)
             return running, [running], [started]
@@ -220,9 +224,6 @@ class JobRunner:
         self._refusals.pop(migration_id, None)
         running = await self._ledger.write(work)
         if running is None:
-            return
-        if running.phase in FINAL_PHASES:
-            await self._follower.on_sample(migration_id, sample)
             return
         self._follower.follow(migration_id)
         if self._cancels.asked(migration_id):
@@ -245,6 +246,7 @@ class JobRunner:
         while (migration := self._ledger.active(migration_id)) is not None:
             if migration.phase is not MigrationPhase.PREPARING:
                 return
+            bind_migration(migration)
             address = await self._reader.source_address(migration)
             if address is None:
                 await self._follower.fail(migration_id, "its source host was removed")
@@ -282,6 +284,7 @@ class JobRunner:
                 self._cancels.done(migration.id)
 
     async def _cancel_running(self, migration: Migration) -> None:
+        bind_migration(migration)  # in a cancel call's task, or a task of its own
         address = await self._reader.source_address(migration)
         if address is None:
             raise FailedPrecondition(f"the source host of {migration.id} is gone")

@@ -32,6 +32,17 @@ class ChangeObserver(Protocol):
         """Committed changes, in commit order, on the event loop."""
 
 
+class ChangeObservers:
+    """Several observers of the ledger's changes, told in the order given."""
+
+    def __init__(self, *observers: ChangeObserver) -> None:
+        self._observers = observers
+
+    def observe(self, changed: Sequence[Migration]) -> None:
+        for observer in self._observers:
+            observer.observe(changed)
+
+
 def newest(stored: Migration | None, live: Migration | None) -> Migration | None:
     """The newest of a migration's stored version and the one held in memory (which may carry
     progress not yet written). Pure: callable on the store's worker thread with a `live`

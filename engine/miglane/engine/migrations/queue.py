@@ -11,14 +11,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from miglane.engine.domain.admission import Admission, AdmissionVerdict, admit_queued
+from miglane.engine.domain.admission import (
+    Admission,
+    AdmissionVerdict,
+    admit_queued,
+    in_start_order,
+)
 from miglane.engine.domain.forecast import (
     forecast_queued,
     moved_enough,
     queued_bandwidth_mibps,
     with_prediction,
 )
-from miglane.engine.domain.model import Event, Migration, MigrationPhase
+from miglane.engine.domain.model import Event, Migration, MigrationPhase, PathProof
+from miglane.engine.domain.priority import priority_weight
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.busy import BusyMarks
 from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
@@ -74,6 +80,8 @@ def _prepared(migration: Migration, admission: Admission, now: datetime) -> Migr
         fallback_detail=path.fallback_detail,
         queue_reason=admission.reason,
         convergence_help=admission.help,
+        path_proof=PathProof(nic=path.source_attachment.nic if path.source_attachment else ""),
+        granted_mibps=admission.granted_mibps,
     )
 
 
@@ -81,14 +89,18 @@ def _forecasts(state: ClusterState, queued: list[Migration], now: datetime) -> d
     """Each queued migration with its prediction, were it admitted now."""
     hosts = state.by_id
     leaving: dict[str, int] = {}
+    weights: dict[str, int] = {}
     for holder in state.slot_holders():
-        leaving[holder.source_host_id] = leaving.get(holder.source_host_id, 0) + 1
+        source = holder.source_host_id
+        leaving[source] = leaving.get(source, 0) + 1
+        weights[source] = weights.get(source, 0) + priority_weight(holder.priority)
     policy = state.networks.cluster.policy
     forecasts = {}
     for migration in queued:
         vm = state.vms.get(migration.vm_id)
+        source = migration.source_host_id
         mibps = queued_bandwidth_mibps(
-            migration, vm, hosts, state.networks, leaving.get(migration.source_host_id, 0)
+            migration, vm, hosts, state.networks, leaving.get(source, 0), weights.get(source, 0)
         )
         forecasts[migration.id] = forecast_queued(migration, vm, policy, mibps, now)
     return forecasts
@@ -168,7 +180,7 @@ class AdmissionQueue:
         state = await self._reader.read_state(cluster_id)
         if state is None:
             return
-        queued = [m for m in state.active if m.phase is MigrationPhase.QUEUED]
+        queued = in_start_order([m for m in state.active if m.phase is MigrationPhase.QUEUED])
         verdicts = admit_queued(
             queued,
             state.slot_holders(),

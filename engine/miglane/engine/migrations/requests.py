@@ -18,6 +18,7 @@ from miglane.engine.domain.model import (
     Migration,
     MigrationFilter,
     MigrationPhase,
+    MigrationPriority,
     Vm,
 )
 from miglane.engine.domain.placement import (
@@ -28,6 +29,7 @@ from miglane.engine.domain.placement import (
     choose_in_context,
     manual_destination_rejections,
 )
+from miglane.engine.domain.priority import following_vm
 from miglane.engine.domain.progress import FINAL_PHASES
 from miglane.engine.domain.validation import validate_id, validate_optional_id
 from miglane.engine.domain.vm_devices import local_disk_refusal
@@ -38,7 +40,7 @@ from miglane.engine.migrations.busy import BusyMarks
 from miglane.engine.migrations.cluster_view import WHOLE_LISTING, ClusterReader, ClusterState
 from miglane.engine.migrations.following import JobFollower
 from miglane.engine.migrations.jobs import JobRunner
-from miglane.engine.migrations.ledger import MigrationLedger
+from miglane.engine.migrations.ledger import MigrationLedger, newest
 from miglane.engine.migrations.ports import Clock, HostRecords, IdFactory, StoreAccess
 from miglane.engine.migrations.queue import AdmissionQueue
 from miglane.engine.progress_hub import WatcherDropped
@@ -113,8 +115,13 @@ class MigrationRequests:
     # ------------------------------------------------------------ MigrateVm
 
     async def migrate_vm(
-        self, vm_id: str, destination_host_id: str = "", max_bandwidth_mibps: int | None = None
+        self,
+        vm_id: str,
+        destination_host_id: str = "",
+        max_bandwidth_mibps: int | None = None,
+        priority: MigrationPriority | None = None,
     ) -> Migration:
+        """`priority`: this migration's instead of the VM's (None: the VM's)."""
         validate_id("vm_id", vm_id, "VM")
         destination_host_id = validate_optional_id(
             "destination_host_id", destination_host_id, "host"
@@ -150,6 +157,8 @@ class MigrationRequests:
             bandwidth_override_mibps=max_bandwidth_mibps,
             max_bandwidth_mibps=max_bandwidth_mibps or 0,
             queue_reason=say.WAITING_FOR_QUEUE,
+            priority=vm.priority,
+            priority_override=priority,
         )
         target = state.host_names.get(destination_host_id, "") if destination_host_id else ""
         event = self._events.queued(migration, state.host_names, target)
@@ -184,6 +193,37 @@ class MigrationRequests:
                 f"VM {vm.name!r} cannot go to host {destination.host.name!r}: "
                 + "; ".join(r.message for r in refused)
             )
+
+    # ------------------------------------------------------------ priority
+
+    async def set_vm_priority(self, vm_id: str, priority: MigrationPriority) -> Vm:
+        """An admin sets a VM's migration priority: its active migration follows (unless its
+        request overrode it), the queue and the AUTO split see it at once."""
+        validate_id("vm_id", vm_id, "VM")
+        live = {m.vm_id: m for m in self._ledger.all_active() if m.vm_id == vm_id}
+        events = self._events
+
+        def work(store: Store) -> tuple[Vm, list[Migration], list[Event]]:
+            # On the store's worker thread.
+            vm = store.get_vm(vm_id)
+            if vm is None:
+                raise NotFound("vm_id", "VM", vm_id)
+            if vm.priority is priority:
+                return vm, [], []
+            store.set_vm_priority(vm_id, priority)
+            updated = replace(vm, priority=priority)
+            changed = []
+            current = newest(store.get_migration(vm.migration_id), live.get(vm_id))
+            if current is not None and current.active:
+                following = following_vm(current, updated)
+                if following is not current:
+                    changed.append(following)
+            return updated, changed, [events.vm_priority_changed(updated, vm.priority)]
+
+        vm = await self._ledger.write(work)
+        self._balancer.schedule_rebalance(vm.cluster_id)
+        await self._queue.run_admission_pass()
+        return vm
 
     # ------------------------------------------------------------ cancel
 

@@ -1,11 +1,12 @@
-"""Hosts: status with its reason, each network's attachment and link, migrations out and in."""
+"""Hosts: status with its reason (while evacuating: VMs left and the predicted finish), each
+network's attachment and link, migrations out and in."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from miglane.tui import format as fmt
 from miglane.tui.models import IN_MAINTENANCE, Inventory
@@ -105,8 +106,8 @@ class HostsView(View):
             )
         table.sync(rows)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "hosts-table":
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id == "hosts-table":
             self._show_attachments()
             self.update_bindings()
 
@@ -139,7 +140,7 @@ def _host_row(host: engine_pb2.Host, inventory: Inventory, vm_count: int) -> tup
     return (
         Text(inventory.cluster_name(host.cluster_id)),
         Text(host.name),
-        fmt.host_status(host.status),
+        fmt.evacuation(host) or fmt.host_status(host.status),
         Text(host.status_reason or "-", style=reason_style if host.status_reason else "dim"),
         fmt.certificate_days(host),
         networks or Text("no networks", style="dim"),

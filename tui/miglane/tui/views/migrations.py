@@ -8,13 +8,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar, Static
 
 from miglane.tui import format as fmt
 from miglane.tui.models import Inventory, is_active
 from miglane.tui.views.base import View
 from miglane.tui.widgets.keyed_table import KeyedTable
 from miglane.v1 import engine_pb2
+from miglane.v1.data_sent import memory_sent_sentence
 
 MIGRATION_COLUMNS = [
     ("vm", "VM"),
@@ -128,7 +129,7 @@ class MigrationsView(View):
             self._shown_facts = facts
             self.facts.update(facts, layout=False)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
         self.update_bindings()
 
@@ -177,6 +178,28 @@ def _migration_row(migration: engine_pb2.Migration, inventory: Inventory) -> tup
     )
 
 
+# A migration of these priorities says nothing about it (most do).
+_PLAIN_PRIORITIES = (
+    engine_pb2.MIGRATION_PRIORITY_UNSPECIFIED,
+    engine_pb2.MIGRATION_PRIORITY_NORMAL,
+)
+
+
+def _append_path_proof(text: Text, migration: engine_pb2.Migration) -> None:
+    """The proof of path the source's NIC counters gave, flagged when the data left by
+    another NIC; nothing before it was measured, nor while too little data was sent to tell."""
+    proof = migration.path_proof
+    if not migration.HasField("path_proof") or (
+        proof.verdict == engine_pb2.PATH_VERDICT_TOO_LITTLE_DATA and is_active(migration)
+    ):
+        return
+    if proof.verdict == engine_pb2.PATH_VERDICT_OFF_PATH:
+        text.append(" OFF PATH ", style=fmt.FALLBACK_STYLE)
+        text.append(f" {proof.summary}\n", style="bold red")
+    else:
+        text.append(f"Measured: {proof.summary}\n")
+
+
 def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     text = Text()
     network = inventory.network_name(migration.network_id) if migration.network_id else "?"
@@ -192,6 +215,10 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
         if migration.migration_uri:
             text.append(f" ({migration.migration_uri})")
         text.append("\n")
+    if migration.priority not in _PLAIN_PRIORITIES:
+        overridden = " (set on the migration)" if migration.priority_overridden else ""
+        text.append(f"Priority: {fmt.priority_label(migration.priority)}{overridden}\n")
+    _append_path_proof(text, migration)
     if migration.queue_reason:
         text.append(f"Waiting: {migration.queue_reason}\n", style="yellow")
     if migration.verdict_reason:
@@ -205,9 +232,9 @@ def _facts(migration: engine_pb2.Migration, inventory: Inventory) -> Text:
     disk = fmt.disk_copy(migration)
     if disk:
         text.append(f"{disk}\n")
+    sent = memory_sent_sentence(migration)
     text.append(
-        f"Copied {fmt.size(migration.data_processed_bytes)} of "
-        f"{fmt.size(migration.data_total_bytes)} · "
+        f"{sent + ' · ' if sent else ''}"
         f"cap {fmt.mibps(migration.max_bandwidth_mib_per_second)} · "
         f"throughput {fmt.rate(migration.throughput_bytes_per_second)} · "
         f"dirty {fmt.rate(migration.dirty_rate_bytes_per_second)} · "

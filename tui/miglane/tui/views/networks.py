@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from miglane.tui import format as fmt
 from miglane.tui.models import MIGRATION, Inventory
@@ -111,8 +111,8 @@ class NetworksView(View):
                 )
         table.sync(rows)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "networks-table":
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id == "networks-table":
             self._show_attachments()
             self.update_bindings()
 

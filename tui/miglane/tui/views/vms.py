@@ -1,12 +1,11 @@
-"""VMs: where each runs, its state, how fast it dirties its memory, its disks and vNIC
-networks, and its migration if one is under way."""
+"""VMs: where each runs, its state, its migration priority, how fast it dirties its memory,
+its disks and vNIC networks, and its migration if one is under way."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from miglane.tui import format as fmt
 from miglane.tui.models import Inventory, MigrationBoard
@@ -19,6 +18,7 @@ VM_COLUMNS = [
     ("vm", "VM"),
     ("host", "Host"),
     ("state", "State"),
+    ("priority", "Priority"),
     ("memory", "Memory"),
     ("dirty", "Dirty"),
     ("disks", "Disks"),
@@ -43,6 +43,14 @@ class VmsView(View):
             "Migrate (automatic)",
             tooltip="Let the engine's scheduler choose the destination",
             id="migrate-automatic",
+        ),
+        Binding(
+            "p",
+            "set_priority",
+            "Priority…",
+            tooltip="Set the VM's migration priority (admin): the queue admits higher first, "
+            "AUTO gives it a larger share of a shared link",
+            id="set-priority",
         ),
     ]
 
@@ -72,7 +80,7 @@ class VmsView(View):
         if vm is not None and vm_id in self.table.keys:
             self.table.put(vm_id, _vm_row(vm, self.context.inventory, self.context.board))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         self.update_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -80,7 +88,14 @@ class VmsView(View):
             vm = self.selected_vm()
             if vm is None or self.context.board.active_for_vm(vm.id) is not None:
                 return None
+        if action == "set_priority" and self.selected_vm() is None:
+            return None
         return True
+
+    def action_set_priority(self) -> None:
+        vm = self.selected_vm()
+        if vm is not None:
+            self.context.actions.set_vm_priority(vm.id)
 
     def action_migrate(self, choose: bool) -> None:
         vm = self.selected_vm()
@@ -102,6 +117,7 @@ def _vm_row(vm: engine_pb2.Vm, inventory: Inventory, board: MigrationBoard) -> t
         Text(vm.name),
         Text(inventory.host_name(vm.host_id)),
         fmt.vm_state(vm.state),
+        fmt.priority(vm.migration_priority),
         Text(f"{vm.memory_mib} MiB"),
         fmt.dirty_rate(vm),
         fmt.vm_disks(vm),

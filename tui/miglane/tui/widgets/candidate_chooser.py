@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
 from miglane.tui import format as fmt
 from miglane.tui.widgets.keyed_table import KeyedTable
@@ -119,7 +119,7 @@ class CandidateChooser(ModalScreen[str | None]):
             return
         self.dismiss(candidate.host_id)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_keyed_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
         self.action_choose()
 

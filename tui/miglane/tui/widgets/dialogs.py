@@ -1,4 +1,4 @@
-"""Modal questions: confirm an action, enter a bandwidth cap."""
+"""Modal questions: confirm an action, enter a bandwidth cap, choose a migration priority."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import Integer
 from textual.widgets import Button, Input, Label, Static
+
+from miglane.tui.format import PRIORITY_LABELS, priority_value
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -80,6 +82,43 @@ class BandwidthDialog(ModalScreen[int | None]):
             )
             return
         self.dismiss(int(event.value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PriorityDialog(ModalScreen[int | None]):
+    """Asks for a VM's migration priority: answers MIGRATION_PRIORITY_HIGH, _NORMAL or _LOW."""
+
+    BINDINGS = [
+        Binding("h", "choose('high')", "High", tooltip="Admitted first, twice a normal share"),
+        Binding("n", "choose('normal')", "Normal"),
+        Binding("l", "choose('low')", "Low", tooltip="Admitted last, half a normal share"),
+        Binding("escape", "cancel", "Cancel", tooltip="Keep the current priority"),
+    ]
+
+    def __init__(self, title: str, current: str) -> None:
+        super().__init__(classes="dialog")
+        self._title = title
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(
+                f"Now {self._current}. The queue admits higher priorities first, and AUTO "
+                "bandwidth weighs high 4 : normal 2 : low 1 on a shared link.",
+                classes="dialog-body",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                for label in PRIORITY_LABELS:
+                    yield Button(f"{label.capitalize()} ({label[0]})", id=f"priority-{label}")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose((event.button.id or "").removeprefix("priority-"))
+
+    def action_choose(self, label: str) -> None:
+        self.dismiss(priority_value(label))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
