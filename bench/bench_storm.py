@@ -331,8 +331,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-lab", action="store_true")
     parser.add_argument("--skip-simulation", action="store_true")
     args = parser.parse_args(argv)
-    # Races the agents log and get over (a downtime set as the job ended) are not figures.
-    logging.getLogger("miglane").setLevel(logging.ERROR)
+    # The engine's event log (every baseline abort is an error event) and the races the agents
+    # get over (a downtime set as the job ended) are not figures.
+    logging.getLogger("miglane").setLevel(logging.CRITICAL)
     lines = [] if args.skip_simulation else asyncio.run(simulated(args))
     if os.geteuid() != 0 or shutil.which("virsh") is None or args.skip_lab:
         lines += [
