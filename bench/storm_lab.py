@@ -16,6 +16,7 @@ Runs in a lab slot of its own (claimed like the test sessions'), taken down at t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import statistics
 import tempfile
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from miglane.engine.app import Engine
+from miglane.engine.domain.errors import FailedPrecondition
 from miglane.engine.domain.model import (
     ClusterSpec,
     HostSpec,
@@ -121,7 +123,9 @@ async def _evacuate(
     seconds, used = time.monotonic() - began, _mgmt_bytes(lab) - before
     for migration_id in ids:
         if engine.ledger.active(migration_id) is not None:
-            await engine.migrations.cancel(migration_id)
+            # It may end on its own meanwhile (the agent then refuses: nothing runs).
+            with contextlib.suppress(FailedPrecondition):
+                await engine.migrations.cancel(migration_id)
     await engine.migrations.set_host_maintenance(source_id, False)
     durations = []
     for migration_id in ids:
