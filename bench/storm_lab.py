@@ -206,7 +206,8 @@ def _lines(with_role: Evacuation, without: Evacuation) -> list[str]:
         print(f"  lab migration: predicted {p:.2f} s, actual {a:.2f} s")
     print(
         f"  lab: {len(GUESTS)} guests evacuated in {with_role.seconds:.1f} s over "
-        f"{MIG_MBIT} Mbit/s migration links; without the role {len(without.durations)} "
+        f"{MIG_MBIT} Mbit/s migration links ({len(with_role.durations)} completed with a "
+        f"prediction at admission); without the role {len(without.durations)} "
         f"completed in the {without.seconds:.1f} s window (management {MGMT_MBIT} Mbit/s)"
     )
     median = f"{statistics.median(errors):.0%}" if errors else "n/a (no migration completed)"
