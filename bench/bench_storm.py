@@ -199,8 +199,9 @@ async def _start_world(
         authority=engine_authority(tmp / "engine"),
         measure_dirty_rates=False,
         simulated_timeouts=True,
-        host_memory_mib=lambda i: SOURCE_MEMORY_MIB if i == 0 else DESTINATION_MEMORY_MIB,
     )
+    for index, agent in enumerate(agents):  # before the engine first asks
+        agent.host.memory_mib = SOURCE_MEMORY_MIB if index == 0 else DESTINATION_MEMORY_MIB
     source = agents[0]
     ids = {}
     for vm in vms:

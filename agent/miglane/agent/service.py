@@ -131,13 +131,9 @@ class Agent:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self.monitor = JobMonitor(
-            driver,
-            self._blocking,
-            self._publish,
-            poll_interval,
-            nic_counters,
-            timeout_clock=timeout_clock,
+            driver, self._blocking, self._publish, poll_interval, nic_counters
         )
+        self.monitor.timeout_clock = timeout_clock
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 

@@ -150,7 +150,6 @@ async def start_fake_agents(
     measure_dirty_rates: bool = True,
     metrics: bool = False,
     simulated_timeouts: bool = False,
-    host_memory_mib: Callable[[int], int] | None = None,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named
     `<host>-vm<k>`); the fabric's clock runs `speed` times faster than real time. Each gets
@@ -159,9 +158,7 @@ async def start_fake_agents(
     (plaintext). Without `measure_dirty_rates` the agents report only the dirty rates set on
     their `dirty_rates`. With `metrics`, each serves Prometheus metrics on a free loopback
     port, gRPC calls counted (`FakeAgent.metrics_endpoint`). `simulated_timeouts`: the agents'
-    no-progress and completion timeouts count the fabric's simulated seconds (in real seconds a
-    sped-up clock stretches them); `host_memory_mib(i)`: host i's memory (default: the fake
-    host's)."""
+    timeouts count the fabric's seconds (real ones a sped-up clock would stretch)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -173,8 +170,6 @@ async def start_fake_agents(
         name = f"{name_prefix}{i}"
         host_nics = list(nics(i))
         host = fabric.add_host(name, nics=tuple(host_nics))
-        if host_memory_mib is not None:
-            host.memory_mib = host_memory_mib(i)
         vm_ids = [
             host.add_domain(f"{name}-vm{k}", memory_mib=vm_memory_mib) for k in range(vms_per_host)
         ]
