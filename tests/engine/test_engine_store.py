@@ -323,20 +323,14 @@ def test_a_policy_stored_before_the_local_disk_share_reads_with_its_default() ->
     )
 
 
-def test_a_version_4_database_is_upgraded_and_its_vms_are_normal_priority(
-    tmp_path: Path,
-) -> None:
-    store = _upgraded_with_a_vm(tmp_path, SCHEMA_V4)
+def test_a_version_4_database_is_upgraded_and_its_vms_are_normal_priority(url: str) -> None:
+    store = _upgraded_with_a_vm(url, SCHEMA_V4)
     try:
         # Recorded before priorities were: NORMAL until an admin sets one.
         stored = store.get_vm("vm-1")
         assert stored == Vm("vm-1", "web", "host-1", "cl-1", VmState.RUNNING, 512)
         assert stored.priority is MigrationPriority.NORMAL
         with store.transaction():
-            store.insert_cluster(cluster())
-            store.insert_host(
-                Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
-            )
             store.set_vm_priority("vm-1", MigrationPriority.HIGH)
         # The agent's next report does not reset the admin's choice.
         with store.transaction():

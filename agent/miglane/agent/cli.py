@@ -57,6 +57,37 @@ def _add_metrics_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_driver_arguments(p: argparse.ArgumentParser) -> None:
+    """The hypervisor the agent drives, and how it samples and limits migrations."""
+    p.add_argument(
+        "--driver",
+        choices=["libvirt", "fake"],
+        default="libvirt",
+        help="hypervisor driver; 'fake' simulates a host with --fake-vms guests",
+    )
+    p.add_argument(
+        "--fake-vms",
+        type=int,
+        default=2,
+        metavar="N",
+        help="guests of the fake host (--driver fake)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between job-statistics samples (default {DEFAULT_POLL_INTERVAL_S})",
+    )
+    p.add_argument(
+        "--max-outgoing",
+        type=_at_least_one,
+        default=DEFAULT_MAX_OUTGOING,
+        metavar="N",
+        help=f"outgoing migrations at once (default {DEFAULT_MAX_OUTGOING}); the engine is told",
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "agent",
@@ -87,33 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the only directory hibernations write to, in files the agent names "
         f"(default {DEFAULT_SAVE_DIR})",
     )
-    p.add_argument(
-        "--driver",
-        choices=["libvirt", "fake"],
-        default="libvirt",
-        help="hypervisor driver; 'fake' simulates a host with --fake-vms guests",
-    )
-    p.add_argument(
-        "--fake-vms",
-        type=int,
-        default=2,
-        metavar="N",
-        help="guests of the fake host (--driver fake)",
-    )
-    p.add_argument(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_INTERVAL_S,
-        metavar="S",
-        help=f"seconds between job-statistics samples (default {DEFAULT_POLL_INTERVAL_S})",
-    )
-    p.add_argument(
-        "--max-outgoing",
-        type=_at_least_one,
-        default=DEFAULT_MAX_OUTGOING,
-        metavar="N",
-        help=f"outgoing migrations at once (default {DEFAULT_MAX_OUTGOING}); the engine is told",
-    )
+    _add_driver_arguments(p)
     p.add_argument(
         "--peer-uri",
         metavar="URI",

@@ -23,6 +23,8 @@ from typing import Any
 from miglane.cli.engine_client import CommandError
 
 ENGINE_ADDRESS = "127.0.0.1:50051"
+DATABASES = ("sqlite", "postgresql")
+DATABASE_ENV = "MIGLANE_DEMO_DATABASE"
 DEMO_HOSTS = 3
 MGMT_SUBNET = "10.231.1.0/24"
 MIG_SUBNET = "10.231.2.0/24"
@@ -44,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("--fake", action="store_true", help="use the fake driver even as root")
     up.add_argument("--no-tui", action="store_true", help="do not open the TUI")
     up.add_argument("--base-dir", type=Path, default=None, help="where the demo keeps its state")
+    up.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=os.environ.get(DATABASE_ENV, "sqlite"),
+        help="the engine's store: SQLite in its state dir (default), or a private PostgreSQL "
+        f"server the demo starts in its base dir (needs Debian's postgresql; ${DATABASE_ENV})",
+    )
     up.set_defaults(handler=_run(_up))
     down = verbs.add_parser("down", help="stop everything the demo started")
     down.add_argument("--base-dir", type=Path, default=None)
@@ -112,6 +121,11 @@ class DemoPaths:
         return self.base / "fake-fleet.json"
 
     @property
+    def postgres_dir(self) -> Path:
+        """The private PostgreSQL server of `up --database postgresql`."""
+        return self.base / "postgres"
+
+    @property
     def lab_dir(self) -> Path:
         return self.lab or self.base / "lab"
 
@@ -147,11 +161,15 @@ def _up(args: argparse.Namespace) -> int:
     _save_state(paths, state)
     pki_dir = paths.pki_dir(mode)
     tui_credentials = _issue_admins(paths, pki_dir)
+    state["database"] = _start_database(paths, args.database)
+    _save_state(paths, state)
     engine_pid = _ensure_engine(paths, state, pki_dir)
     state["engine_pid"] = engine_pid
     _save_state(paths, state)
     _configure_engine(hosts, mode, paths.admin_dir)
     print(f"engine: {ENGINE_ADDRESS} (log {paths.engine_log})")
+    if state["database"]:
+        print(f"engine store: PostgreSQL in {paths.postgres_dir} ({state['database']})")
     for host in hosts:
         print(f"host {host['name']}: agent {host['agent']}")
     if mode == "fake":
@@ -269,9 +287,7 @@ def _ensure_engine(paths: DemoPaths, state: dict[str, Any], pki_dir: Path) -> in
     answers = _engine_answers(paths.admin_dir)
     if isinstance(running, int) and _engine_running(paths, running) and answers:
         return running
-    command = [sys.executable, "-m", "miglane.cli.main", "engine", "--listen", ENGINE_ADDRESS]
-    command += ["--state-dir", str(paths.engine_dir), "--pki-dir", str(pki_dir)]
-    pid = _spawn(command, paths.engine_log)
+    pid = _spawn(engine_command(paths, pki_dir, state.get("database") or ""), paths.engine_log)
     deadline = time.monotonic() + 30
     while not _engine_answers(paths.admin_dir):
         if time.monotonic() > deadline or not _engine_running(paths, pid):
@@ -280,6 +296,28 @@ def _ensure_engine(paths: DemoPaths, state: dict[str, Any], pki_dir: Path) -> in
             )
         time.sleep(0.2)
     return pid
+
+
+def engine_command(paths: DemoPaths, pki_dir: Path, database: str) -> list[str]:
+    """The demo engine's command line; `database` a PostgreSQL URL, or empty for SQLite."""
+    command = [sys.executable, "-m", "miglane.cli.main", "engine", "--listen", ENGINE_ADDRESS]
+    command += ["--state-dir", str(paths.engine_dir), "--pki-dir", str(pki_dir)]
+    if database:
+        command += ["--database", database]
+    return command
+
+
+def _start_database(paths: DemoPaths, choice: str) -> str:
+    """The PostgreSQL URL of the demo's own server, started (made the first time); empty for
+    SQLite, which needs no server."""
+    if choice != "postgresql":
+        return ""
+    from miglane.lab.postgres import PostgresUnavailable, PrivatePostgres
+
+    try:
+        return PrivatePostgres(paths.postgres_dir).start().url
+    except PostgresUnavailable as error:
+        raise CommandError(str(error)) from None
 
 
 def _engine_answers(credentials: Path) -> bool:
@@ -443,6 +481,11 @@ def _down(args: argparse.Namespace) -> int:
     if isinstance(fleet_pid, int) and _fleet_running(paths, fleet_pid):
         ours.append(fleet_pid)
     stop_processes(ours, grace=10)
+    if paths.postgres_dir.exists():
+        from miglane.lab.postgres import PrivatePostgres
+
+        PrivatePostgres(paths.postgres_dir).stop()
+        shutil.rmtree(paths.postgres_dir, ignore_errors=True)
     # The lab of a demo whose state was lost (a crash) is taken down when it is the demo's own;
     # the shared default lab only when the demo says it started it.
     if state.get("mode") == "lab" or (paths.lab is None and paths.lab_dir.exists()):
@@ -465,6 +508,9 @@ def _status(args: argparse.Namespace) -> int:
         print("the demo is not running (make run starts it)")
         return 0
     print(f"mode: {state.get('mode')}")
+    print(
+        f"engine store: {'PostgreSQL ' + state['database'] if state.get('database') else 'SQLite'}"
+    )
     print(
         f"engine: pid {state.get('engine_pid')} "
         f"{'running' if _engine_running(paths, state.get('engine_pid')) else 'stopped'} "

@@ -12,6 +12,8 @@ from typing import Any, TextIO
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from miglane.v1.time_labels import evacuation_summary, time_left
+
 
 def enum_label(full_name: str, prefix: str) -> str:
     """`NETWORK_ROLE_MIGRATION` → `migration`."""
@@ -91,14 +93,7 @@ def dirty_rate_label(vm: Any) -> str:
 
 def time_left_label(ends: datetime, now: datetime | None = None) -> str:
     """The time until `ends`: "in 2m10s", "in 1h05m"; "due" once it has passed."""
-    left = math.ceil((ends - (now or datetime.now(UTC))).total_seconds())
-    if left <= 0:
-        return "due"
-    hours, rest = divmod(left, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"in {hours}h{minutes:02d}m"
-    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+    return time_left(ends, now)
 
 
 def evacuation_label(host: Any, now: datetime | None = None) -> str:
@@ -108,12 +103,7 @@ def evacuation_label(host: Any, now: datetime | None = None) -> str:
 
     if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
         return ""
-    left = host.evacuation_vms_left
-    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
-    if host.HasField("evacuation_finish_at"):
-        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
-        words += f" · finish ≈ {ends:%H:%M} ({time_left_label(ends, now)})"
-    return words
+    return evacuation_summary(host, now)
 
 
 def certificate_days_left(host: Any, now: datetime | None = None) -> str:

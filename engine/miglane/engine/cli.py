@@ -59,6 +59,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"address to serve gRPC on; port 0 picks a free one (default {DEFAULT_LISTEN})",
     )
+    _add_state_arguments(parser)
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="DEVELOPMENT ONLY: plaintext gRPC without identities, to clients and to agents "
+        "(which must run --insecure too); logged as a warning and shown by the health service "
+        "name miglane.insecure",
+    )
+    parser.add_argument(
+        "--example-cluster",
+        action="store_true",
+        help='when the engine holds no cluster, create "Default" with a management and a '
+        "migration network",
+    )
+    _add_timing_arguments(parser)
+    parser.add_argument(
+        "--metrics-listen",
+        type=_metrics_listen,
+        default=DEFAULT_METRICS_LISTEN,
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s; "
+        f"'{METRICS_OFF}': none)",
+    )
+    add_logging_arguments(parser)
+    add_config_option(parser)  # last: its keys are the options above
+
+
+def _add_state_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the engine keeps its state and its certificate authority."""
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -83,19 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the engine's certificate authority, created on first start when missing "
         "(default <state dir>/pki; `miglane pki init` makes it too)",
     )
-    parser.add_argument(
-        "--insecure",
-        action="store_true",
-        help="DEVELOPMENT ONLY: plaintext gRPC without identities, to clients and to agents "
-        "(which must run --insecure too); logged as a warning and shown by the health service "
-        "name miglane.insecure",
-    )
-    parser.add_argument(
-        "--example-cluster",
-        action="store_true",
-        help='when the engine holds no cluster, create "Default" with a management and a '
-        "migration network",
-    )
+
+
+def _add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """How often and how long the engine waits: on shutdown, on agents."""
     parser.add_argument(
         "--grace-s",
         type=float,
@@ -125,16 +145,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="deadline of each call to an agent (default %(default)g; Migrate waits longer)",
     )
-    parser.add_argument(
-        "--metrics-listen",
-        type=_metrics_listen,
-        default=DEFAULT_METRICS_LISTEN,
-        metavar="ADDR:PORT",
-        help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s; "
-        f"'{METRICS_OFF}': none)",
-    )
-    add_logging_arguments(parser)
-    add_config_option(parser)  # last: its keys are the options above
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from miglane.pki import EXPIRY_WARNING
 from miglane.v1 import common_pb2, engine_pb2
+from miglane.v1.time_labels import evacuation_summary, time_left
 
 MIB = 1024 * 1024
 PROGRESS_WIDTH = 10
@@ -152,9 +153,7 @@ def predicted_finish(value: Timestamp, now: datetime | None = None) -> str:
     """A predicted finish as "in 2m10s"; "-" when none was predicted."""
     if not value.seconds and not value.nanos:
         return "-"
-    now = now or datetime.now(UTC)
-    left = math.ceil((value.ToDatetime(tzinfo=UTC) - now).total_seconds())
-    return f"in {duration(left)}" if left > 0 else "due"
+    return time_left(value.ToDatetime(tzinfo=UTC), now)
 
 
 VERDICT_STYLES: dict[int, tuple[str, str]] = {
@@ -181,11 +180,7 @@ def evacuation(host: engine_pb2.Host, now: datetime | None = None) -> Text | Non
     3m10s)" (UTC); None for any other host."""
     if host.status != engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE:
         return None
-    left = host.evacuation_vms_left
-    words = f"evacuating · {left} VM{'' if left == 1 else 's'} left"
-    if host.HasField("evacuation_finish_at"):
-        ends = host.evacuation_finish_at.ToDatetime(tzinfo=UTC)
-        words += f" · finish ≈ {ends:%H:%M} ({predicted_finish(host.evacuation_finish_at, now)})"
+    words = evacuation_summary(host, now)
     _, style = HOST_STATUS_STYLES[engine_pb2.HOST_STATUS_PREPARING_FOR_MAINTENANCE]
     return Text(words, style=style)
 

@@ -392,13 +392,18 @@ def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admi
 def _would_stall(migration: Migration, source: HostView, state: _Pass) -> str | None:
     """Why starting `migration` would slow a running one leaving its source below what
     converges (None: it would not). Only plain migrations at the policy's bandwidth count: a
-    help keeps a slowed one converging, and an operator's bandwidth does not shrink."""
+    help keeps a slowed one converging, and neither an operator's bandwidth nor a larger share
+    admission granted shrinks."""
     if migration.bandwidth_override_mibps is not None:
         return None
     leaving = state.outgoing.get(source.host.id, 0)
     policy = state.networks.cluster.policy
     for holder in state.running_from.get(source.host.id, ()):
-        if holder.convergence_help is not Help.NONE or holder.bandwidth_override_mibps is not None:
+        if (
+            holder.convergence_help is not Help.NONE
+            or holder.bandwidth_override_mibps is not None
+            or holder.granted_mibps is not None
+        ):
             continue
         vm = state.vms.get(holder.vm_id)
         now_mibps = queued_bandwidth_mibps(holder, vm, state.by_id, state.networks, leaving - 1)
