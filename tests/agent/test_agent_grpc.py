@@ -360,6 +360,31 @@ async def test_no_progress_timeout(cluster) -> None:  # type: ignore[no-untyped-
     assert "no-progress timeout" in final.error
 
 
+async def test_simulated_timeouts_count_the_fabrics_seconds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Sped up 200 times, a 60 s no-progress timeout of the fabric's seconds ends in well under
+    # the minute a timeout counting real seconds would take.
+    timeout_s, speed = 60, 200.0
+    _, (a, b) = await start_fake_agents(
+        2,
+        1,
+        vm_memory_mib=256,
+        speed=speed,
+        poll_interval=0.02,
+        state_root=str(tmp_path),
+        simulated_timeouts=True,
+    )
+    try:
+        a.host.set_dirty_rate(a.vm_ids[0], 512, dirty_set_mib=96)
+        await stub(a).Migrate(request(a, b, no_progress_timeout=Duration(seconds=timeout_s)))
+        final = (await watch(a, "m1", timeout=timeout_s / 2))[-1]
+        assert final.phase == Phase.MIGRATION_PHASE_FAILED
+        assert "no-progress timeout" in final.error
+        waited = int(final.error.split("no progress for ")[1].split(" s")[0])
+        assert timeout_s <= waited < 2 * timeout_s
+    finally:
+        await stop_fake_agents([a, b], grace=0)
+
+
 async def test_network_failure_is_reported(cluster) -> None:  # type: ignore[no-untyped-def]
     from miglane.agent.driver import DriverErrorKind
 

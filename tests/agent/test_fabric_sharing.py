@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from miglane.agent.domain.fabric import Flow, fair_rates
-from miglane.agent.domain.model import Nic
+from miglane.agent.domain.model import MIB, Nic
 from miglane.agent.driver import MigrationParams
 from miglane.agent.fake_driver import EGRESS, INGRESS, FakeClock, FakeDriver, FakeFabric
 from miglane.agent.testing import default_nics
@@ -144,3 +144,41 @@ def test_fake_migrations_over_different_networks_do_not_share() -> None:
     for thread in threads:
         thread.join(30)
         assert not thread.is_alive()
+
+
+class _HeldClock(FakeClock):
+    """Simulated time that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value = 0.0
+
+    def now(self) -> float:
+        return self.value
+
+
+def test_a_flow_ending_in_a_long_step_leaves_the_others_their_shared_rate_until_then() -> None:
+    clock = _HeldClock()
+    fabric = FakeFabric(clock)
+    drivers = []
+    for i in range(3):
+        nics = tuple(dataclasses.replace(n, speed_mbps=SLOW_LINK_MBPS) for n in default_nics(i))
+        drivers.append(FakeDriver(fabric.add_host(f"h{i}", nics=nics)))
+    h0, h1, h2 = drivers
+    capacity = SLOW_LINK_MBPS * 1_000_000 / 8
+    small = h0.host.add_domain("small", memory_mib=8)
+    big = h0.host.add_domain("big", memory_mib=64)
+    # The one to end first is simulated first: the fabric must not give the other the whole
+    # link back before the moment it ended.
+    threads = [_migrate(h0, small, h1, "mig0")]
+    assert _wait(lambda: len(h0.outgoing_jobs()) == 1)
+    threads.append(_migrate(h0, big, h2, "mig0"))
+    assert _wait(lambda: len(h0.outgoing_jobs()) == 2)
+    clock.value = 1000.0  # one step far past both ends
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+    small_s = h1.host.completed[small].elapsed_ms / 1000
+    big_s = h2.host.completed[big].elapsed_ms / 1000
+    assert small_s == pytest.approx(2 * 8 * MIB / capacity, rel=0.01)
+    assert big_s == pytest.approx((64 + 8) * MIB / capacity, rel=0.01)

@@ -174,6 +174,8 @@ class FakeFabric:
         self.default_bandwidth_bps = DEFAULT_BANDWIDTH_BPS
         # (host, VM UUID) whose job began an iteration or ended, not yet told to its listener.
         self._fired: list[tuple[FakeHost, str]] = []
+        # While `advance` brings jobs to one moment: a job ending there shares when all did.
+        self._sharing_deferred = False
         # Bytes each host NIC sent, (host name, NIC name) -> bytes: what migrations carried.
         self.sent: dict[tuple[str, str], float] = {}
 
@@ -284,10 +286,17 @@ class FakeFabric:
                 first = min(behind, key=lambda job: job.t + job.seconds_to_next_event())
                 horizon = min(now, first.t + first.seconds_to_next_event())
                 ended = False
-                for job in behind:
-                    if job is first or job.t < horizon:
-                        self._step(job, max(horizon, job.t))
-                        ended = ended or job.done
+                # Every job reaches the horizon at the rates it had before any of them ended
+                # there: sharing anew in between would credit the others' time before the
+                # horizon at the rates of after it.
+                self._sharing_deferred = True
+                try:
+                    for job in behind:
+                        if job is first or job.t < horizon:
+                            self._step(job, max(horizon, job.t))
+                            ended = ended or job.done
+                finally:
+                    self._sharing_deferred = False
                 if ended:
                     self.share()
 
@@ -363,7 +372,8 @@ class FakeFabric:
             self._fired.append((job.source, job.domain.id))
             if job.cond is not None:
                 job.cond.notify_all()
-            self.share()
+            if not self._sharing_deferred:
+                self.share()
 
 
 @dataclass

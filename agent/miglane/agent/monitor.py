@@ -59,12 +59,16 @@ class JobMonitor:
         poll_interval: float = DEFAULT_POLL_INTERVAL_S,
         nic_counters: Callable[[], NicCounters] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.driver = driver
         self.run_blocking = run_blocking
         self.publish = publish
         self.poll_interval = poll_interval
         self.wall_clock = wall_clock
+        # What the no-progress and completion timeouts count in: the monotonic clock, or a
+        # simulated one (the fake fabric's, sped up) so that timeouts scale with the simulation.
+        self.timeout_clock = timeout_clock
         # The host's NIC byte counters, for the proof of path; None: not measured.
         self.nic_counters = nic_counters
 
@@ -98,6 +102,7 @@ class JobMonitor:
     async def run(self, job: Job) -> None:
         """Watches `job` until it ends, then records its outcome."""
         bind_log_context(migration_id=job.migration_id, vm_id=job.plan.vm_id)  # its own task
+        job.started_mono = self.timeout_clock()
         try:
             while not self._call_done(job):
                 running = await self._sample(job)
@@ -151,7 +156,7 @@ class JobMonitor:
             self._update(job, dataclasses.replace(job.status, max_downtime_ms=downtime))
 
     async def _converge(self, job: Job, stats: JobStats) -> None:
-        now = time.monotonic()
+        now = self.timeout_clock()
         job.watermark = convergence.observe_remaining(job.watermark, stats.data_remaining, now)
         job.stall = convergence.observe_iteration(job.stall, stats.iteration, stats.data_remaining)
         step, job.schedule = convergence.next_convergence_step(

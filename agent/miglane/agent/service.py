@@ -114,6 +114,7 @@ class Agent:
         nic_source: Callable[[], list[Nic]] = host_nics.host_nics,
         nic_counters: Callable[[], NicCounters] | None = host_nics.tx_bytes_by_nic,
         max_workers: int = 8,
+        timeout_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_outgoing < 1:
             raise ValueError(f"max_outgoing must be 1 or more, not {max_outgoing}")
@@ -134,6 +135,7 @@ class Agent:
         self.monitor = JobMonitor(
             driver, self._blocking, self._publish, poll_interval, nic_counters
         )
+        self.monitor.timeout_clock = timeout_clock
         self.dirty_rates = DirtyRateRefresher(driver, self._blocking, self._running)
         self._stopping = False
 

@@ -27,6 +27,7 @@ import functools
 import ipaddress
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ class FakeAgent:
             max_outgoing=self.agent.max_outgoing,
             nic_source=self.agent.nic_source,
             nic_counters=self.host.nic_tx_bytes,
+            timeout_clock=self.agent.monitor.timeout_clock,
         )
         self.agent.dirty_rates.enabled = measure_dirty_rates
         await self.agent.start()
@@ -173,6 +175,7 @@ async def start_fake_agents(
     metrics: bool = False,
     address_of: Callable[[int], str] = shared_loopback,
     port: int = 0,
+    simulated_timeouts: bool = False,
 ) -> tuple[FakeFabric, list[FakeAgent]]:
     """Starts `n` fake agents with `vms_per_host` running VMs each (named `<host>-vm<k>`),
     agent `i` on `address_of(i)`, port `port` (0: a free one); the fabric's clock runs `speed`
@@ -180,7 +183,9 @@ async def start_fake_agents(
     docstring), for the host name the engine will add it as: `identities[i]`, by default its
     own name; or, `insecure`, none (plaintext). Without `measure_dirty_rates` the agents report
     only the dirty rates set on their `dirty_rates`. With `metrics`, each serves Prometheus
-    metrics on a free loopback port, calls counted (`FakeAgent.metrics_endpoint`)."""
+    metrics on a free loopback port, calls counted (`FakeAgent.metrics_endpoint`).
+    `simulated_timeouts`: the agents' timeouts count the fabric's seconds (real ones a sped-up
+    clock would stretch)."""
     fabric = fabric or FakeFabric(FakeClock(speed))
     temporary_state_root = None
     if not state_root:
@@ -206,6 +211,7 @@ async def start_fake_agents(
             max_outgoing=max_outgoing,
             nic_source=functools.partial(list, host_nics),
             nic_counters=host.nic_tx_bytes,
+            timeout_clock=fabric.clock.now if simulated_timeouts else time.monotonic,
         )
         agent.dirty_rates.enabled = measure_dirty_rates
         await agent.start()
