@@ -156,6 +156,12 @@ async def _serve(
     return server, port, await start_metrics_endpoint(LOOPBACK, 0, registry, collector.refresh)
 
 
+def _host_credentials(authority: CertificateAuthority, identity: str, address: str) -> Path:
+    """The fake host's credentials directory, its certificate naming `address`."""
+    authority.issue_host(identity, [address])
+    return authority.layout.host(identity)
+
+
 async def start_fake_agents(
     n: int,
     vms_per_host: int = 0,
@@ -217,26 +223,12 @@ async def start_fake_agents(
         await agent.start()
         identity = identities[i] if identities else name
         address = address_of(i)
-        credentials_dir = None
-        if not insecure:
-            authority.issue_host(identity, [address])
-            credentials_dir = authority.layout.host(identity)
+        credentials_dir = None if insecure else _host_credentials(authority, identity, address)
         server, bound, endpoint = await _serve(agent, f"{address}:{port}", credentials_dir, metrics)
         agents.append(
             FakeAgent(
-                name,
-                f"{address}:{bound}",
-                host,
-                driver,
-                agent,
-                server,
-                state_dir,
-                vm_ids,
-                authority,
-                credentials_dir,
-                identity,
-                temporary_state_root,
-                endpoint,
+                *(name, f"{address}:{bound}", host, driver, agent, server, state_dir, vm_ids),
+                *(authority, credentials_dir, identity, temporary_state_root, endpoint),
             )
         )
     return fabric, agents
