@@ -100,3 +100,13 @@ async def test_the_cursor_row_scrolls_into_view() -> None:
         screen = [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]
         assert screen[0].split() == ["Name", "State"]
         assert screen[-1].strip() == "r29"
+
+
+async def test_a_column_narrows_once_its_widest_cell_does() -> None:
+    app = TableApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync({"a": ("a", "3m10s"), "b": ("b", "9s")})
+        table.put("a", ("a", "59s"))  # the widest ETA shrinks: the column follows
+        await pilot.pause()
+        assert lines(table) == [" Name  State", " a     59s", " b     9s"]

@@ -110,6 +110,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self._column_keys = [key for key, _ in columns]
         self._labels = [label for _, label in columns]
         self._widths = [cell_len(label) for label in self._labels]
+        # Columns that may have become too wide (see `_note_shrinking`).
+        self._shrinking: set[int] = set()
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self._index: dict[str, int] = {}
@@ -170,12 +172,12 @@ class KeyedTable(ScrollView, can_focus=True):
             self._update_size()
             if len(self._order) == 1:
                 self._announce_highlight()
-        # Columns only grow here: shrinking means reading every row (`sync` does it once).
         changed: Sequence[int]
         if previous is None:
             changed = range(len(values))
         else:
             changed = [i for i, (a, b) in enumerate(zip(previous, values, strict=True)) if a != b]
+            self._note_shrinking(previous, values, changed)
         if self._grow_columns(values, changed):
             return
         self._lines.pop(key, None)
@@ -363,12 +365,41 @@ class KeyedTable(ScrollView, can_focus=True):
             self.refresh()
         return grew
 
+    def _note_shrinking(
+        self, previous: tuple[Cell, ...], values: tuple[Cell, ...], changed: Sequence[int]
+    ) -> None:
+        """A cell that was as wide as its column got narrower: the column may shrink. It is
+        measured again once, after the updates now queued (a flood of them costs one pass)."""
+        shrinking = [
+            i
+            for i in changed
+            if _width(previous[i]) == self._widths[i] and _width(values[i]) < self._widths[i]
+        ]
+        if not shrinking:
+            return
+        if not self._shrinking:
+            self.call_later(self._fit_shrinking)
+        self._shrinking.update(shrinking)
+
+    def _fit_shrinking(self) -> None:
+        """The columns `_note_shrinking` flagged, to the width of what they hold now."""
+        columns, self._shrinking = self._shrinking, set()
+        widths = list(self._widths)
+        for index in columns:
+            widths[index] = max(
+                [cell_len(self._labels[index]), *(_width(c[index]) for c in self._cells.values())]
+            )
+        self._set_widths(widths)
+
     def _fit_columns(self) -> None:
         """Columns to the width of what they hold now, in one pass (`put` only grows them)."""
         widths = [cell_len(label) for label in self._labels]
         for cells in self._cells.values():
             for index, cell in enumerate(cells):
                 widths[index] = max(widths[index], _width(cell))
+        self._set_widths(widths)
+
+    def _set_widths(self, widths: list[int]) -> None:
         if widths != self._widths:
             self._widths = widths
             self._forget_lines()
