@@ -29,8 +29,8 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
   PAYLOAD_PER_LINK, not 1.05x its cap (`expected_throughput_bps` takes the smaller).
   There, the two guests of test_fabric_lab sharing one link took 6.4-6.9 s and 7.8-8.0 s,
   i.e. ~0.84-0.89 of the link as payload: PAYLOAD_PER_LINK = 0.87. bench_storm's lab
-  evacuation's median error went from 22% (before) to ~1% with it and the STARTs predicted at
-  their pass's final sharing (see the report of the change for the runs). A single migration
+  evacuation's median error went from 22% (twice, before) to 1% and 8% with it and the STARTs
+  predicted at their pass's final sharing (unloaded runs). A single migration
   under a cap below its link (test_prediction_lab) is bound by the cap, as before.
 """
 
