@@ -215,7 +215,7 @@ def _migration_side(
         on_round=evacuations.after_poll_round,
         watch_hosts=True,
     )
-    balancer = BandwidthBalancer(ledger, reader, clients, tasks)
+    balancer = BandwidthBalancer(ledger, reader, clients, tasks, clock)
     follower = JobFollower(
         ledger, reader, clients, balancer, evacuations, events, bell, clock, new_id,
         retry_s=config.follow_retry_s,

@@ -22,7 +22,7 @@ from miglane.engine.domain.errors import InvalidArgument
 from miglane.engine.domain.forecast import (
     needed_bandwidth_mibps,
     queued_load,
-    queued_prediction,
+    started_prediction,
 )
 from miglane.engine.domain.larger_share import FlowLoad, larger_share
 from miglane.engine.domain.migration_path import choose_migration_uri
@@ -411,8 +411,11 @@ def test_a_migration_after_a_larger_share_is_judged_at_what_is_left() -> None:
     link = link_budget(choose_migration_uri(networks(), HOSTS[0], HOSTS[1]), networks())
     assert NEEDS is not None
     left = math.floor(link.mibps - NEEDS)
-    assert admission.prediction == queued_prediction(idle, AUTO, left)
-    assert admission.prediction != queued_prediction(idle, AUTO, math.floor(link.mibps / 2))
+    # Its part of the link's capacity: the link split in proportion to the caps there.
+    share = link.mibps * left / (NEEDS + left)
+    assert admission.prediction == started_prediction(idle, AUTO, Help.NONE, left, share)
+    half = math.floor(link.mibps / 2)
+    assert admission.prediction != started_prediction(idle, AUTO, Help.NONE, half, half)
 
 
 def test_a_larger_share_copying_local_disks_is_not_cut_again() -> None:

@@ -36,12 +36,18 @@ from datetime import datetime
 from enum import Enum
 
 from miglane.engine.domain import migration_messages as say
-from miglane.engine.domain.bandwidth import MigrationFlow, bandwidth_caps, link_budget
+from miglane.engine.domain.bandwidth import (
+    MigrationFlow,
+    bandwidth_caps,
+    link_budget,
+    link_capacity_shares,
+)
 from miglane.engine.domain.forecast import (
     needed_bandwidth_mibps,
     queued_bandwidth_mibps,
     queued_load,
     queued_prediction,
+    started_prediction,
 )
 from miglane.engine.domain.larger_share import FlowLoad, larger_share
 from miglane.engine.domain.limits import MigrationLimits
@@ -315,7 +321,37 @@ def admit_queued(
     waits for; one that can never start as asked (its VM or host is gone, its manual
     destination is out of service, no host at all can take it) fails with the reason."""
     state = _Pass.count(slot_holders, hosts, vms, networks, now, busy_until or {})
-    return [_admit(migration, state) for migration in in_start_order(queued)]
+    admissions = [_admit(migration, state) for migration in in_start_order(queued)]
+    return _at_final_sharing(admissions, state)
+
+
+def _at_final_sharing(admissions: list[Admission], state: _Pass) -> list[Admission]:
+    """The STARTs' predictions at the caps they get once every START of the pass shares its
+    link (each was judged when fewer did), and at their shares of the links' capacity."""
+    if not any(a.verdict is AdmissionVerdict.START and a.prediction for a in admissions):
+        return admissions
+    flows = [flow for flow, _ in state.flows()]
+    policy = state.networks.cluster.policy
+    caps = bandwidth_caps(policy, flows)
+    link_shares = link_capacity_shares(flows, caps)
+    final = []
+    for admission in admissions:
+        migration_id = admission.migration.id
+        if (
+            admission.verdict is AdmissionVerdict.START
+            and admission.prediction is not None
+            and migration_id in caps
+        ):
+            prediction = started_prediction(
+                state.vms.get(admission.migration.vm_id),
+                policy,
+                admission.help,
+                caps[migration_id].mibps,
+                link_shares[migration_id],
+            )
+            admission = replace(admission, prediction=prediction)
+        final.append(admission)
+    return final
 
 
 def _admit(migration: Migration, state: _Pass) -> Admission:

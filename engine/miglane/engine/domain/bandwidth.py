@@ -348,6 +348,30 @@ def bandwidth_caps(
     }
 
 
+def link_capacity_shares(
+    flows: Sequence[MigrationFlow], caps: dict[str, BandwidthCap]
+) -> dict[str, float]:
+    """Each flow's share of its link's capacity (its budget), MiB/s, at the end of its link
+    that gives it the least: the budget split in proportion to what the flows there ask for
+    (their caps; an uncapped one, the whole budget). Where the caps add up to the budget it is
+    the cap; where they leave room, more (the link is then not what bounds them)."""
+    asked = {
+        flow.migration_id: float(caps[flow.migration_id].mibps or flow.budget.mibps)
+        for flow in flows
+    }
+    asked_at: dict[tuple[str, str, str], float] = {}
+    for flow in flows:
+        for end in flow.ends:
+            asked_at[end] = asked_at.get(end, 0.0) + asked[flow.migration_id]
+    return {
+        flow.migration_id: min(
+            flow.budget.mibps * asked[flow.migration_id] / max(asked_at[end], 1e-9)
+            for end in flow.ends
+        )
+        for flow in flows
+    }
+
+
 @dataclass(frozen=True)
 class BandwidthChange:
     migration_id: str

@@ -26,6 +26,7 @@ from miglane.engine.domain.model import (
     ConvergencePolicy,
     ConvergenceVerdict,
     FallbackReason,
+    Help,
     HostView,
     Migration,
     MigrationPolicy,
@@ -151,6 +152,25 @@ def queued_prediction(vm: Vm | None, policy: MigrationPolicy, bandwidth_mibps: f
     return predict(load, expected_throughput_bps(bandwidth_mibps), **_helps(policy))
 
 
+def started_prediction(
+    vm: Vm | None,
+    policy: MigrationPolicy,
+    help_: Help,
+    cap_mibps: float,
+    link_share_mibps: float,
+) -> Prediction:
+    """The prediction of a migration admitted with `help_`, at the cap it gets once every
+    migration sharing its link is counted (0: none) and `link_share_mibps`, its share of the
+    link's capacity (`bandwidth.link_capacity_shares`)."""
+    bandwidth_bps = expected_throughput_bps(cap_mibps, link_share_mibps)
+    return predict(
+        queued_load(vm, policy),
+        bandwidth_bps,
+        auto_converge=help_ is Help.AUTO_CONVERGE,
+        post_copy=help_ is Help.POST_COPY,
+    )
+
+
 # The largest cap `needed_bandwidth_mibps` looks at (100 Gbit/s): a guest that dirties
 # faster converges at no cap a link gives.
 MAX_NEEDED_MIBPS = 12_500
@@ -161,7 +181,9 @@ def needed_bandwidth_mibps(load: MigrationLoad) -> int | None:
     to `MAX_NEEDED_MIBPS`). More bandwidth never slows convergence, so it is bisected."""
 
     def converges(mibps: int) -> bool:
-        verdict = predict(load, expected_throughput_bps(mibps)).verdict
+        # The larger share it is sized for is taken from the others on its link: the caps
+        # there add up to the link, which carries less than they ask.
+        verdict = predict(load, expected_throughput_bps(mibps, mibps)).verdict
         return verdict is ConvergenceVerdict.CONVERGES
 
     if not converges(MAX_NEEDED_MIBPS):
@@ -200,6 +222,26 @@ def forecast_running(migration: Migration, now: datetime) -> Migration:
         local_disk_bytes=disk_left,
     )
     # A running record does not carry its policy: count only the help already under way.
+    prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
+    return with_prediction(migration, prediction, now)
+
+
+def forecast_rebalanced(
+    migration: Migration, cap_mibps: int, link_share_mibps: float, now: datetime
+) -> Migration:
+    """`migration` (running) with its prediction at the cap it was just given as its link's
+    sharing changed, `link_share_mibps` its share of the link's capacity: the throughput QEMU
+    measured was at the old cap, so the model's throughput at the new one stands in until the
+    next sample (before the first sample there is no remaining data to go by)."""
+    if migration.data_remaining_bytes <= 0:
+        return migration
+    disk_left = migration.disk_remaining_bytes
+    load = MigrationLoad(
+        memory_bytes=max(migration.data_remaining_bytes - disk_left, 0),
+        dirty_rate_bps=float(migration.dirty_rate_bps),
+        local_disk_bytes=disk_left,
+    )
+    bandwidth = expected_throughput_bps(cap_mibps, link_share_mibps)
     prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
     return with_prediction(migration, prediction, now)
 

@@ -30,7 +30,8 @@ class FlowLoad:
             return True  # no cap: the link is its limit
         prediction = predict(
             self.load,
-            expected_throughput_bps(mibps),
+            # AUTO's caps add up to the link: it carries less than they ask.
+            expected_throughput_bps(mibps, mibps),
             auto_converge=self.help is Help.AUTO_CONVERGE,
             post_copy=self.help is Help.POST_COPY,
         )

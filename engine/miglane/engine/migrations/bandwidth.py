@@ -1,5 +1,6 @@
 """BandwidthBalancer: carries out `domain.bandwidth` — each job's cap at launch, AUTO caps
-re-sent to running jobs when the migrations sharing a link change, and SetMigrationBandwidth.
+re-sent to running jobs when the migrations sharing a link change (their predictions refreshed
+at the new cap and sharing), and SetMigrationBandwidth.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from miglane.engine.domain.bandwidth import (
     bandwidth_changes,
     check_running_cap,
     link_budget,
+    link_capacity_shares,
 )
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
+from miglane.engine.domain.forecast import forecast_rebalanced
 from miglane.engine.domain.migration_path import choose_migration_uri
 from miglane.engine.domain.model import Event, Migration, MigrationPhase
 from miglane.engine.domain.vm_devices import copies_local_disks
 from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
 from miglane.engine.migrations.ledger import MigrationLedger, newest
+from miglane.engine.migrations.ports import Clock
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.store import Store
 
@@ -40,7 +44,9 @@ class BandwidthBalancer:
         reader: ClusterReader,
         clients: AgentClients,
         tasks: BackgroundTasks,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._ledger = ledger
         self._reader = reader
         self._clients = clients
@@ -104,9 +110,13 @@ class BandwidthBalancer:
             if state is None:
                 return
             flows = {flow.migration_id: flow for flow in self._flows(state)}
+            policy = state.networks.cluster.policy
+            link_shares = link_capacity_shares(
+                list(flows.values()), bandwidth_caps(policy, list(flows.values()))
+            )
             by_id = state.by_id
             changes = []
-            for change in bandwidth_changes(state.networks.cluster.policy, list(flows.values())):
+            for change in bandwidth_changes(policy, list(flows.values())):
                 live = self._ledger.active(change.migration_id)
                 # One not yet running gets its cap with the migrate verb.
                 if (
@@ -116,10 +126,19 @@ class BandwidthBalancer:
                 ):
                     continue
                 source = by_id[flows[change.migration_id].source_host_id]
-                changes.append((change.migration_id, source.host.agent_address, change.cap.mibps))
+                changes.append(
+                    (
+                        change.migration_id,
+                        source.host.agent_address,
+                        change.cap.mibps,
+                        link_shares[change.migration_id],
+                    )
+                )
             await asyncio.gather(*(self._resend_cap(*change) for change in changes))
 
-    async def _resend_cap(self, migration_id: str, address: str, mibps: int) -> None:
+    async def _resend_cap(
+        self, migration_id: str, address: str, mibps: int, link_share_mibps: float
+    ) -> None:
         try:
             await self._clients.change_bandwidth(address, migration_id, mibps)
         except AgentCallError as error:
@@ -132,7 +151,8 @@ class BandwidthBalancer:
             return
         current = self._ledger.active(migration_id)
         if current is not None:
-            self._ledger.show(replace(current, max_bandwidth_mibps=mibps))
+            capped = replace(current, max_bandwidth_mibps=mibps)
+            self._ledger.show(forecast_rebalanced(capped, mibps, link_share_mibps, self._clock()))
 
     async def set_bandwidth(self, migration_id: str, mibps: int) -> Migration:
         """SetMigrationBandwidth: a running job's cap is changed at its agent first."""
