@@ -15,6 +15,8 @@ as pytest-textual-snapshot does. Its `snap_compare` is not used: it runs the App
 
 from __future__ import annotations
 
+import re
+
 from miglane.tui.widgets.candidate_chooser import CandidateChooser
 from miglane.tui.widgets.dialogs import BandwidthDialog, ConfirmDialog
 from miglane.v1 import common_pb2, engine_pb2
@@ -156,8 +158,8 @@ async def test_evacuation_and_migration_chart(engine: RealEngine) -> None:
         await wait_for_text(pilot, "Evacuating host1: ")
         await wait_for_text(pilot, "0/3 moved")
         await steady(pilot)
-        assert_snapshot(app, "hosts_evacuating", shown)
-        assert_svg_snapshot(app, "hosts_evacuating", shown)
+        assert_snapshot(app, "hosts_evacuating", _plan_time_hidden)
+        assert_svg_snapshot(app, "hosts_evacuating", _plan_time_hidden)
 
         charted = next(m for m in evacuation if m.phase == RUNNING)
         await pilot.press("4")
@@ -234,3 +236,12 @@ async def test_reconnecting(engine: RealEngine) -> None:
         await steady(pilot)
         assert_snapshot(app, "reconnecting", shown)
         await engine.restart()
+
+
+# The evacuation's predicted finish to the second depends on when the engine last re-planned
+# against its running migrations' samples, which the test does not pace; hidden, same width.
+_EVACUATION_FINISH = re.compile(r"(finishes(?: |&#160;)\d{4}-\d\d-\d\d(?: |&#160;))\d\d:\d\d:\d\d")
+
+
+def _plan_time_hidden(text: str) -> str:
+    return _EVACUATION_FINISH.sub(r"\1hh:mm:ss", shown(text))
