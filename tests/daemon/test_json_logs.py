@@ -20,6 +20,7 @@ import pytest
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
 from miglane.daemon import CONTEXT_FIELDS, log_context, log_handler
 from miglane.pki import CertificateAuthority
+from miglane.testing.api_clusters import cluster_of_agents
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
@@ -124,30 +125,7 @@ async def test_a_migrations_lines_carry_its_ids_in_engine_and_agent(
         address = engine_address(process, log_path)
         async with engine_channel(address, admin) as channel:
             stub = engine_pb2_grpc.EngineServiceStub(channel)
-            cluster = (await stub.CreateCluster(engine_pb2.CreateClusterRequest(name="c1"))).cluster
-            for name, subnet, role in (
-                ("mgmt", "10.0.0.0/16", common_pb2.NETWORK_ROLE_MANAGEMENT),
-                ("migration", "10.1.0.0/16", common_pb2.NETWORK_ROLE_MIGRATION),
-            ):
-                await stub.CreateNetwork(
-                    engine_pb2.CreateNetworkRequest(
-                        cluster_id=cluster.id, name=name, subnet=subnet, roles=[role]
-                    )
-                )
-            hosts = [
-                (
-                    await stub.AddHost(
-                        engine_pb2.AddHostRequest(
-                            cluster_id=cluster.id, name=a.name, agent_address=a.address
-                        )
-                    )
-                ).host
-                for a in agents
-            ]
-            await wait_for(
-                lambda: stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=cluster.id)),
-                lambda r: len(r.vms) == 2,
-            )
+            _, hosts = await cluster_of_agents(stub, agents, vms=2)
             vm_id = agents[0].vm_ids[0]
             started = await stub.MigrateVm(
                 engine_pb2.MigrateVmRequest(vm_id=vm_id, destination_host_id=hosts[1].id)

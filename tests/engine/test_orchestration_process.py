@@ -18,6 +18,7 @@ from orchestration_support import FINAL, wait_for
 
 from miglane.agent.testing import start_fake_agents, stop_fake_agents
 from miglane.pki import CertificateAuthority
+from miglane.testing.api_clusters import cluster_of_agents
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
@@ -89,37 +90,13 @@ async def test_kill_9_mid_migration_then_restart_finishes_everything(
         engines.append(process)
         async with engine_channel(address, admin) as channel:
             stub = engine_pb2_grpc.EngineServiceStub(channel)
-            cluster = (
-                await stub.CreateCluster(
-                    engine_pb2.CreateClusterRequest(
-                        name="c1", policy=engine_pb2.MigrationPolicy(max_outgoing_per_host=1)
-                    )
-                )
-            ).cluster
-            for name, subnet, role in (
-                ("mgmt", "10.0.0.0/16", common_pb2.NETWORK_ROLE_MANAGEMENT),
-                ("migration", "10.1.0.0/16", common_pb2.NETWORK_ROLE_MIGRATION),
-            ):
-                await stub.CreateNetwork(
-                    engine_pb2.CreateNetworkRequest(
-                        cluster_id=cluster.id, name=name, subnet=subnet, roles=[role]
-                    )
-                )
-            hosts = [
-                (
-                    await stub.AddHost(
-                        engine_pb2.AddHostRequest(
-                            cluster_id=cluster.id, name=a.name, agent_address=a.address
-                        )
-                    )
-                ).host.id
-                for a in agents
-            ]
-            await wait_for(
-                lambda: stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=cluster.id)),
-                lambda r: len(r.vms) == 6,
-                60,
+            _, added = await cluster_of_agents(
+                stub,
+                agents,
+                policy=engine_pb2.MigrationPolicy(max_outgoing_per_host=1),
+                vms=6,
             )
+            hosts = [host.id for host in added]
             running = (
                 await stub.MigrateVm(
                     engine_pb2.MigrateVmRequest(

@@ -16,7 +16,7 @@ from miglane.agent.monitor import DEFAULT_POLL_INTERVAL_S
 from miglane.agent.saves import DEFAULT_SAVE_DIR
 from miglane.agent.service import DEFAULT_MAX_OUTGOING
 from miglane.daemon import add_config_option, add_logging_arguments, configure_logging
-from miglane.metrics.listen import METRICS_OFF, parse_metrics_listen
+from miglane.metrics.listen import METRICS_OFF, metrics_listen_argument, parse_metrics_listen
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -38,18 +38,10 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def _metrics_listen(text: str) -> str:
-    try:
-        parse_metrics_listen(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
 def _add_metrics_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metrics-listen",
-        type=_metrics_listen,
+        type=metrics_listen_argument,
         default=DEFAULT_METRICS_LISTEN,
         metavar="ADDR:PORT",
         help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s, "

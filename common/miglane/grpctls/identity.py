@@ -147,6 +147,28 @@ def _checked(inner: Callable[..., Any], method: str, admit: Admit) -> Callable[.
     return call
 
 
+class ServiceGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """An interceptor that checks every call of one service when it starts (`admit`, which
+    aborts the call to refuse it); the server's other services (health, reflection) pass."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or rpc_name(method)[0] != self._service:
+            return handler
+        return guarded(handler, method, self.admit)
+
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
+        raise NotImplementedError
+
+
 def guarded(handler: grpc.RpcMethodHandler, method: str, admit: Admit) -> grpc.RpcMethodHandler:
     """The same handler, each of its behaviours behind `admit` (which aborts the call to refuse
     it): how an interceptor checks a call when it starts, with its context at hand."""

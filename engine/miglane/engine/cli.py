@@ -19,7 +19,7 @@ from miglane.engine.config import (
     EngineConfig,
 )
 from miglane.engine.store_dialect import check_url
-from miglane.metrics.listen import METRICS_OFF, parse_metrics_listen
+from miglane.metrics.listen import METRICS_OFF, metrics_listen_argument
 
 if TYPE_CHECKING:
     from miglane.engine.store_transfer import TableTally
@@ -35,14 +35,6 @@ def _positive(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
     return value
-
-
-def _metrics_listen(text: str) -> str:
-    try:
-        parse_metrics_listen(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def _database_url(text: str) -> str:
@@ -88,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_timing_arguments(parser)
     parser.add_argument(
         "--metrics-listen",
-        type=_metrics_listen,
+        type=metrics_listen_argument,
         default=DEFAULT_METRICS_LISTEN,
         metavar="ADDR:PORT",
         help="serve Prometheus metrics on http://ADDR:PORT/metrics (default %(default)s; "

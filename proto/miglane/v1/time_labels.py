@@ -10,16 +10,19 @@ from typing import Protocol
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
+def duration_text(seconds: int) -> str:
+    """A positive number of seconds as "9s", "2m10s" or "1h05m"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def time_left(ends: datetime, now: datetime | None = None) -> str:
     """The time until `ends`: "in 9s", "in 2m10s", "in 1h05m"; "due" once it has passed."""
     left = math.ceil((ends - (now or datetime.now(UTC))).total_seconds())
-    if left <= 0:
-        return "due"
-    hours, rest = divmod(left, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"in {hours}h{minutes:02d}m"
-    return f"in {minutes}m{seconds:02d}s" if minutes else f"in {seconds}s"
+    return f"in {duration_text(left)}" if left > 0 else "due"
 
 
 class EvacuatingHost(Protocol):

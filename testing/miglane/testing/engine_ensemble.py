@@ -29,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.pki import CertificateAuthority, Credentials
+from miglane.testing.api_clusters import cluster_of_agents
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.testing.postgres import PostgresServer, running_postgres
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
@@ -209,35 +210,13 @@ class EngineEnsemble:
         """A cluster of every agent's host (one outgoing migration per host), VMs known;
         the hosts' ids."""
         async with self.stub(engine) as stub:
-            cluster = (
-                await stub.CreateCluster(
-                    engine_pb2.CreateClusterRequest(
-                        name="c1", policy=engine_pb2.MigrationPolicy(max_outgoing_per_host=1)
-                    )
-                )
-            ).cluster
-            for name, subnet, role in (
-                ("mgmt", "10.0.0.0/16", common_pb2.NETWORK_ROLE_MANAGEMENT),
-                ("migration", "10.1.0.0/16", common_pb2.NETWORK_ROLE_MIGRATION),
-            ):
-                await stub.CreateNetwork(
-                    engine_pb2.CreateNetworkRequest(
-                        cluster_id=cluster.id, name=name, subnet=subnet, roles=[role]
-                    )
-                )
-            hosts = []
-            for agent in self.agents:
-                request = engine_pb2.AddHostRequest(
-                    cluster_id=cluster.id, name=agent.name, agent_address=agent.address
-                )
-                hosts.append((await stub.AddHost(request)).host.id)
-            vms = len(self.agents) * self.vms_per_host
-            await eventually(
-                lambda: stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=cluster.id)),
-                lambda reply: len(reply.vms) == vms,
-                60,
+            _, hosts = await cluster_of_agents(
+                stub,
+                self.agents,
+                policy=engine_pb2.MigrationPolicy(max_outgoing_per_host=1),
+                vms=len(self.agents) * self.vms_per_host,
             )
-        return hosts
+        return [host.id for host in hosts]
 
     def agent_jobs(self) -> dict[str, int]:
         """How many agents hold a job of each migration id."""

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from miglane.pki import EXPIRY_WARNING
 from miglane.v1 import common_pb2, engine_pb2
-from miglane.v1.time_labels import evacuation_summary, time_left
+from miglane.v1.time_labels import duration_text, evacuation_summary, time_left
 
 MIB = 1024 * 1024
 PROGRESS_WIDTH = 10
@@ -138,15 +138,7 @@ def link_speed(mbps: int) -> str:
 
 
 def duration(seconds: int) -> str:
-    if seconds <= 0:
-        return "-"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    return duration_text(seconds) if seconds > 0 else "-"
 
 
 def predicted_finish(value: Timestamp, now: datetime | None = None) -> str:

@@ -4,7 +4,6 @@ STALE_ENGINE_TERM) before the call reaches the servicer."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import Token
 
 import grpc
@@ -12,7 +11,7 @@ import grpc
 from miglane.agent.domain.errors import DomainError, InvalidArgument
 from miglane.agent.engine_terms import EngineTerms
 from miglane.agent.grpc_api.errors import rich_status
-from miglane.grpctls import guarded, rpc_name
+from miglane.grpctls import ServiceGate
 from miglane.v1.leadership import ENGINE_TERM_KEY
 
 
@@ -31,25 +30,14 @@ def offered_term(metadata: object) -> int | None:
     return None
 
 
-class EngineTermCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class EngineTermCheck(ServiceGate):
     """Fences the calls of `service` (the health service stays open)."""
 
     def __init__(self, terms: EngineTerms, service: str) -> None:
+        super().__init__(service)
         self._terms = terms
-        self._service = service
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or rpc_name(method)[0] != self._service:
-            return handler
-        return guarded(handler, method, self._admit)
-
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
         try:
             self._terms.admit(offered_term(context.invocation_metadata()))
         except DomainError as error:

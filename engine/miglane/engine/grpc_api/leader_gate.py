@@ -7,7 +7,6 @@ open."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import Token
 from typing import Protocol
 
@@ -15,7 +14,7 @@ import grpc
 
 from miglane.engine.domain.errors import NotLeader
 from miglane.engine.grpc_api.errors import rich_status
-from miglane.grpctls import guarded, rpc_name
+from miglane.grpctls import ServiceGate
 
 
 class Leads(Protocol):
@@ -26,23 +25,12 @@ class Leads(Protocol):
     def leader_address(self) -> str: ...
 
 
-class LeaderGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class LeaderGate(ServiceGate):
     def __init__(self, leadership: Leads, service: str) -> None:
+        super().__init__(service)
         self._leadership = leadership
-        self._service = service
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or rpc_name(method)[0] != self._service:
-            return handler
-        return guarded(handler, method, self._admit)
-
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
         if not self._leadership.serving:
             status = rich_status(NotLeader(self._leadership.leader_address))
             await context.abort(status.code, status.details, status.trailing_metadata)
