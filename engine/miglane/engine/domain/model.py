@@ -353,6 +353,13 @@ class Host:
     last_seen_at: datetime | None = None
 
 
+# What the scheduler reads of a host view, in one tuple: the host's id; its cluster's id when it
+# is UP, else None; its free memory (MiB); its incoming migrations; its link speed (Mbit/s) on
+# each network it is attached to; the networks on which its end is usable (link up, an address
+# QEMU can be sent to); the names of its NICs (the bridges a VM's vNICs need).
+PlacementRow = tuple[str, str | None, int, int, dict[str, int], frozenset[str], frozenset[str]]
+
+
 @dataclass(frozen=True)
 class HostView:
     """A host with what the engine derives on read: attachments and migration counts."""
@@ -368,6 +375,10 @@ class HostView:
     # predicts the last of its migrations to end (None: no prediction).
     evacuation_vms_left: int = 0
     evacuation_finish_at: datetime | None = None
+    # What the scheduler reads of this view (`placement.placement_row`): derived once, when the
+    # engine reads its hosts (the view never changes), so that a placement over thousands of
+    # hosts reads one tuple per host. None until derived.
+    placement_row: PlacementRow | None = field(default=None, init=False, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- VMs

@@ -24,10 +24,13 @@ carries the data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from itertools import repeat
+from operator import itemgetter
 
 from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migration_path import (
@@ -43,6 +46,7 @@ from miglane.engine.domain.model import (
     HostView,
     Migration,
     MigrationPhase,
+    PlacementRow,
     Vm,
 )
 from miglane.engine.domain.vm_devices import missing_network_sentence, missing_networks
@@ -644,32 +648,82 @@ def choose_in_context(
     )
 
 
-# What every automatic placement reads of a host, by the networks it weighs: (cluster id, host
-# id, status UP, free memory, link speed on the carrying network, whether its end of the
-# required network is usable). A HostView never changes and the queue decides over the same
-# views again and again (a cluster's topology is reused between polls), so each is worked out
-# once when they come again: by (carrying, required network) and the view's id, the view held
-# so its id stays its.
-_HostRow = tuple[str, str, bool, int, int, bool]
-_HOST_ROWS: dict[tuple[str, str], dict[int, tuple[HostView, _HostRow]]] = {}
-_HOST_ROWS_MAX = 200_000
-# The hosts last decided over, per networks: when they come again, their rows are remembered.
-_LAST_HOSTS: dict[tuple[str, str], Sequence[HostView]] = {}
+# ---------------------------------------------------------------- the scheduler's rows
 
 
-def _host_rows(
-    carrying: str, required: str, hosts: Sequence[HostView]
-) -> tuple[dict[int, tuple[HostView, _HostRow]], bool]:
-    """The rows remembered for these networks, and whether to remember more: only when the
-    same hosts are decided over again (a fresh read's views are met once; remembering them
-    would cost more than it saves)."""
-    key = (carrying, required)
-    rows = _HOST_ROWS.setdefault(key, {})
-    keep = _LAST_HOSTS.get(key) is hosts
-    _LAST_HOSTS[key] = hosts
-    if len(rows) > _HOST_ROWS_MAX:  # views of old reads: forgotten all at once
-        rows.clear()
-    return rows, keep
+# Hosts differ little in the networks they are on, at which speeds, and in their NICs' names:
+# rows with the same share one object (built once), so that 10,000 rows are 10,000 new tuples
+# and not 40,000 objects more for the garbage collector to walk. Keyed by what they are built
+# from; forgotten all at once past `_SHARED_MAX` keys.
+_NetworkFacts = tuple[dict[str, int], frozenset[str]]
+_NETWORK_FACTS: dict[tuple[tuple[str, int, bool], ...], _NetworkFacts] = {}
+_NIC_NAMES: dict[tuple[str, ...], frozenset[str]] = {}
+_SHARED_MAX = 4096
+
+
+def _network_facts(links: tuple[tuple[str, int, bool], ...]) -> _NetworkFacts:
+    """Link speed by network, and the networks whose end is usable, from a view's attachments
+    as (network id, speed, end usable): each network by its first attachment, as
+    `attachment_on` finds it."""
+    facts = _NETWORK_FACTS.get(links)
+    if facts is None:
+        speeds: dict[str, int] = {}
+        usable: list[str] = []
+        for network_id, speed, end_usable in links:
+            if network_id and network_id not in speeds:
+                speeds[network_id] = speed
+                if end_usable:
+                    usable.append(network_id)
+        if len(_NETWORK_FACTS) >= _SHARED_MAX:
+            _NETWORK_FACTS.clear()
+        facts = _NETWORK_FACTS[links] = (speeds, frozenset(usable))
+    return facts
+
+
+def _nic_names(names: tuple[str, ...]) -> frozenset[str]:
+    shared = _NIC_NAMES.get(names)
+    if shared is None:
+        if len(_NIC_NAMES) >= _SHARED_MAX:
+            _NIC_NAMES.clear()
+        shared = _NIC_NAMES[names] = frozenset(names)
+    return shared
+
+
+def placement_row(view: HostView) -> PlacementRow:
+    """What the scheduler reads of `view` (`model.PlacementRow`), derived on first use and kept
+    on the view (which never changes)."""
+    row = view.placement_row
+    if row is not None:
+        return row
+    host = view.host
+    links = tuple(
+        [
+            (a.network_id, a.speed_mbps, a.link_up and usable_address(a.address) is not None)
+            for a in view.attachments
+        ]
+    )
+    speeds, usable_ends = _network_facts(links)
+    row = (
+        host.id,
+        host.cluster_id if host.status is HostStatus.UP else None,
+        host.facts.free_memory_mib,
+        view.incoming_migrations,
+        speeds,
+        usable_ends,
+        _nic_names(tuple([nic.name for nic in host.nics])),
+    )
+    # The view is frozen; the row is a memo of its own fields, outside its equality.
+    object.__setattr__(view, "placement_row", row)
+    return row
+
+
+def prepare_for_placement(views: Iterable[HostView]) -> None:
+    """Derives each view's placement row now: the engine's read of a cluster's hosts calls it
+    (on the store's worker, once per host read), so that the decisions over those views, one
+    per request and per queued migration, each read only rows."""
+    for view in views:
+        if view.placement_row is None:
+            placement_row(view)
 
 
 # Scores are rounded to 3 decimals: every host whose rounded score is the best one scores, before
@@ -677,108 +731,90 @@ def _host_rows(
 _CONTENDER_MARGIN = 0.002
 
 
+_FREE_MEMORY = itemgetter(2)
+_LINK_SPEEDS = itemgetter(4)
+# One contender: its index in the hosts, link speed, incoming migrations, free memory net of
+# what they were promised.
+_Contender = tuple[int, int, int, int]
+
+
+def _rows_and_scale(
+    hosts: Sequence[HostView], carrying: str
+) -> tuple[list[PlacementRow], list[int], int, int]:
+    """The hosts' rows, each one's link speed on the carrying network, and the decision's
+    fastest link and most free memory (what `scale_and_speeds` finds), in passes run in C."""
+    rows = [view.placement_row or placement_row(view) for view in hosts]
+    links: list[int] = list(map(dict.get, map(_LINK_SPEEDS, rows), repeat(carrying), repeat(0)))
+    max_free = max(map(_FREE_MEMORY, rows), default=0)
+    return rows, links, max(links, default=0), max(max_free, 0)
+
+
 def _contenders(
-    passed: list[tuple[int, int, int, int]], max_link: int, max_free: int, slots: int
-) -> list[tuple[int, int, int, int]]:
-    """The hosts of `passed` that may hold the best rounded score: those within
-    `_CONTENDER_MARGIN` of the best score before rounding (the same weights, without the
-    constant part and the rounding), so that only they are scored exactly."""
-    if len(passed) < 2:
-        return passed
-    per_link = 100.0 * LINK_WEIGHT / max_link if max_link else 0.0
-    per_free = 100.0 * MEMORY_WEIGHT / max_free if max_free else 0.0
-    per_incoming = 100.0 * INCOMING_WEIGHT / slots
-    rough = [
-        per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
-        for _, link, incoming, free in passed
-    ]
-    floor = max(rough) - _CONTENDER_MARGIN
-    return [row for row, value in zip(passed, rough, strict=True) if value >= floor]
-
-
-def _passing_hosts(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
-) -> tuple[list[tuple[int, int, int, int]], int, int]:
-    """One pass over the hosts, doing what `scale_and_speeds` and `DestinationFilter.screen`
-    do (the scheduler runs it per request over every host of the cluster, so each host is
-    looked at once, flat, from its row): the hosts that pass every filter, as (index, link
-    speed, incoming, free memory net of promises), and the scale's fastest link and most free
-    memory."""
-    destination_filter = DestinationFilter.of(networks, context)
+) -> tuple[list[_Contender], int, int]:
+    """One pass over the hosts' rows (`placement_row`), doing what `DestinationFilter.screen`
+    does, cheapest test first (the scheduler runs it per request over every host of the
+    cluster): of the hosts that pass every filter, those that may hold the best rounded score,
+    i.e. within `_CONTENDER_MARGIN` of the best score before rounding (the same weights,
+    without the constant part and the rounding), so that only they are scored exactly; and
+    the scale's fastest link and most free memory."""
     carrying = carrying_network_id(networks)
-    required = destination_filter.required_network_id
-    limit = destination_filter.incoming_limit
+    required = DestinationFilter.of(networks, context).required_network_id
+    limit = incoming_limit(networks)
     loads, excluded, busy = context.loads, context.excluded_host_ids, context.busy_until
     source_host_id, cluster_id, vm_memory_mib = vm.host_id, networks.cluster.id, vm.memory_mib
-    vm_networks = vm.networks
-    max_link = max_free = 0
-    # (index, link speed, incoming, free memory net of promises) of the hosts that pass.
-    passed: list[tuple[int, int, int, int]] = []
-    rows, keep_rows = _host_rows(carrying, required, hosts)
-    up = HostStatus.UP
-    for index, view in enumerate(hosts):
-        cached = rows.get(id(view))
-        if cached is not None and cached[0] is view:
-            host_cluster, host_id, ready, raw_free, link, end_usable = cached[1]
-        else:  # `_host_row`, written out: a fresh read of the hosts meets every view anew
-            host = view.host
-            carried = None
-            for attachment in view.attachments:
-                if attachment.network_id == carrying:
-                    carried = attachment
-                    break
-            end = carried if required == carrying else attachment_on(view, required)
-            host_cluster, host_id, ready = host.cluster_id, host.id, host.status is up
-            raw_free = host.facts.free_memory_mib
-            link = 0 if carried is None else carried.speed_mbps
-            end_usable = end is not None and end.link_up and usable_address(end.address) is not None
-            if keep_rows:
-                rows[id(view)] = (
-                    view,
-                    (host_cluster, host_id, ready, raw_free, link, end_usable),
-                )
-        if link > max_link:
-            max_link = link
-        if raw_free > max_free:
-            max_free = raw_free
-        if not ready or host_cluster != cluster_id or host_id == source_host_id:
+    vm_networks = frozenset(vm.networks)
+    rows, links, max_link, max_free = _rows_and_scale(hosts, carrying)
+    per_link = 100.0 * LINK_WEIGHT / max_link if max_link else 0.0
+    per_free = 100.0 * MEMORY_WEIGHT / max_free if max_free else 0.0
+    per_incoming = 100.0 * INCOMING_WEIGHT / max(limit, 1)
+    top = floor = -math.inf
+    # (rough score, contender) of every host that was within the margin when it was met.
+    near: list[tuple[float, _Contender]] = []
+    for index, (host_id, up_in, free, incoming, _, usable_ends, nic_names) in enumerate(rows):
+        # The cluster's id only when UP: one test for both.
+        if up_in != cluster_id or host_id == source_host_id:
             continue
-        if vm_networks and missing_networks(view.host, vm_networks):
+        if required and required not in usable_ends:
+            continue
+        if vm_networks and not vm_networks <= nic_names:
             continue
         if excluded and host_id in excluded:
             continue
-        load = loads.get(host_id) if loads else None
-        incoming = view.incoming_migrations if load is None else load.incoming
-        free = raw_free if load is None else raw_free - load.reserved_memory_mib
-        if free < vm_memory_mib or (limit is not None and incoming >= limit):
+        if loads:
+            load = loads.get(host_id)
+            if load is not None:
+                incoming, free = load.incoming, free - load.reserved_memory_mib
+        if free < vm_memory_mib or incoming >= limit:
             continue
-        if required and not end_usable:
+        if busy and host_id in busy and context.busy_until_of(host_id) is not None:
             continue
-        busy_now = busy and limit is not None and host_id in busy
-        if busy_now and context.busy_until_of(host_id) is not None:
+        link = links[index]
+        rough = per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
+        if rough < floor:
             continue
-        passed.append((index, link, incoming, free))
-    return passed, max_link, max_free
+        if rough > top:
+            top, floor = rough, rough - _CONTENDER_MARGIN
+        near.append((rough, (index, link, incoming, free)))
+    return [contender for rough, contender in near if rough >= floor], max_link, max_free
 
 
 def _best_destination(
     vm: Vm, hosts: Sequence[HostView], networks: ClusterNetworks, context: PlacementContext
 ) -> tuple[HostView, float] | None:
     """The suitable host with the highest score (then name, then id), without a sentence:
-    the hosts that pass (`_passing_hosts`), only those that may hold the best rounded score
-    scored exactly (`destination_score`, written out)."""
-    passed, max_link, max_free = _passing_hosts(vm, hosts, networks, context)
-    slots = max(incoming_limit(networks), 1)
+    only the contenders (`_contenders`) scored exactly, each set of figures once (hosts alike
+    tie often)."""
+    contenders, max_link, max_free = _contenders(vm, hosts, networks, context)
+    scale = ScoreScale(max_link, max_free, max(incoming_limit(networks), 1))
+    scores: dict[tuple[int, int, int], float] = {}
     best: HostView | None = None
     best_score = 0.0
-    for index, link, incoming, free in _contenders(passed, max_link, max_free, slots):
-        # `destination_score`, written out: the same arithmetic in the same order.
-        link_part = link / max_link if max_link else 0.0
-        idle = 1.0 - incoming / slots
-        memory = max(free, 0) / max_free if max_free else 0.0
-        score = round(
-            100.0 * (LINK_WEIGHT * link_part + INCOMING_WEIGHT * idle + MEMORY_WEIGHT * memory), 3
-        )
+    for index, link, incoming, free in contenders:
+        figures = (link, incoming, free)
+        score = scores.get(figures)
+        if score is None:
+            score = scores[figures] = destination_score(link, incoming, free, scale)
         view = hosts[index]
         # Highest score, then name, then id (the tuple is built only on a tie).
         if (
