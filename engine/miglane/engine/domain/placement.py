@@ -24,6 +24,7 @@ carries the data.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -557,7 +558,7 @@ class PlacementDecision:
     score: float = 0.0
     # WAIT: the queue reason; NO_HOST: host by host, why each was rejected.
     reason: str = ""
-    # WAIT and NO_HOST: every host's assessment, best first.
+    # WAIT and NO_HOST: the assessments of the hosts the reason names, in its order.
     assessments: tuple[DestinationAssessment, ...] = ()
 
 
@@ -565,10 +566,15 @@ REJECTIONS_SHOWN = 20
 
 
 def describe_rejections(
-    vm: Vm, assessments: Sequence[DestinationAssessment], *, shown_max: int = REJECTIONS_SHOWN
+    vm: Vm,
+    assessments: Sequence[DestinationAssessment],
+    *,
+    shown_max: int = REJECTIONS_SHOWN,
+    rejected_count: int | None = None,
 ) -> str:
     """ "no host can take VM 'web1' (4096 MiB): host2: …; host3: …" — at most `shown_max`
-    hosts named, the rest counted."""
+    hosts named, the rest counted (`rejected_count`: how many hosts were rejected in all, when
+    `assessments` holds only the first of them)."""
     rejected = [a for a in assessments if a.rejections]
     if not rejected:
         return f"the cluster has no other host for VM {vm.name or vm.id!r}"
@@ -576,7 +582,8 @@ def describe_rejections(
         f"{a.host.host.name}: " + "; ".join(r.message for r in a.rejections)
         for a in rejected[:shown_max]
     ]
-    more = f" (and {len(rejected) - shown_max} more hosts)" if len(rejected) > shown_max else ""
+    count = len(rejected) if rejected_count is None else rejected_count
+    more = f" (and {count - shown_max} more hosts)" if count > shown_max else ""
     return (
         f"no host can take VM {vm.name or vm.id!r} ({vm.memory_mib} MiB): "
         + " | ".join(parts)
@@ -584,14 +591,24 @@ def describe_rejections(
     )
 
 
-def describe_wait(assessments: Sequence[DestinationAssessment], *, shown_max: int = 3) -> str:
-    """The queue reason when every possible destination is only transiently unavailable."""
+WAITING_SHOWN = 3
+
+
+def describe_wait(
+    assessments: Sequence[DestinationAssessment],
+    *,
+    shown_max: int = WAITING_SHOWN,
+    waiting_count: int | None = None,
+) -> str:
+    """The queue reason when every possible destination is only transiently unavailable
+    (`waiting_count`: how many hosts wait in all, when `assessments` holds only the first)."""
     waiting = [a for a in assessments if a.only_transient]
     parts = [
         f"{a.host.host.name} " + ", ".join(r.message for r in a.rejections)
         for a in waiting[:shown_max]
     ]
-    more = f" and {len(waiting) - shown_max} more" if len(waiting) > shown_max else ""
+    count = len(waiting) if waiting_count is None else waiting_count
+    more = f" and {count - shown_max} more" if count > shown_max else ""
     return (
         "every host that can take the VM is at its incoming limit or busy: "
         + "; ".join(parts)
@@ -626,7 +643,7 @@ def choose_in_context(
     """`choose_destination` with its context as one value.
 
     One cheap pass over the hosts finds the best; only when none qualifies are the hosts
-    assessed again with sentences, for the operator."""
+    screened again, with sentences for those the reason names (`_no_destination`)."""
     best = _best_destination(vm, hosts, networks, context)
     if best is not None:
         view, score = best
@@ -636,16 +653,40 @@ def choose_in_context(
             path=choose_migration_uri(networks, source, view),
             score=score,
         )
-    assessments = tuple(assess_in_context(vm, source, hosts, networks, context))
-    if any(a.only_transient for a in assessments):
-        return PlacementDecision(
-            PlacementOutcome.WAIT, reason=describe_wait(assessments), assessments=assessments
-        )
-    return PlacementDecision(
-        PlacementOutcome.NO_HOST,
-        reason=describe_rejections(vm, assessments),
-        assessments=assessments,
+    return _no_destination(vm, source, hosts, networks, context)
+
+
+_TRANSIENT_KINDS = frozenset(kind for kind in RejectionKind if kind.transient)
+
+
+def _no_destination(
+    vm: Vm,
+    source: HostView,
+    hosts: Sequence[HostView],
+    networks: ClusterNetworks,
+    context: PlacementContext,
+) -> PlacementDecision:
+    """WAIT when some host is kept from the VM only by waits (its incoming limit, a busy
+    agent), else NO_HOST; the reason as `describe_wait` and `describe_rejections` give it over
+    every host's assessment, but with sentences only for the hosts it names (the first in the
+    operator's order: by name, then id), the others counted."""
+    screened = DestinationFilter.of(networks, context).explain(
+        hosts, vm.host_id, vm.memory_mib, vm.networks
     )
+    # Every host is rejected (none passed every filter).
+    waiting = [index for index, _, _, kinds in screened if _TRANSIENT_KINDS.issuperset(kinds)]
+    pool = waiting or range(len(hosts))
+    shown_max = WAITING_SHOWN if waiting else REJECTIONS_SHOWN
+    shown = heapq.nsmallest(shown_max, ((hosts[i].host.name, hosts[i].host.id, i) for i in pool))
+    _, _, max_link, max_free = _rows_and_scale(hosts, carrying_network_id(networks))
+    scale = ScoreScale(max_link, max_free, max(incoming_limit(networks), 1))
+    shown_hosts = [hosts[index] for _, _, index in shown]
+    assessments = tuple(_assessments(vm, source, shown_hosts, networks, scale, context))
+    if waiting:
+        reason = describe_wait(assessments, waiting_count=len(waiting))
+        return PlacementDecision(PlacementOutcome.WAIT, reason=reason, assessments=assessments)
+    reason = describe_rejections(vm, assessments, rejected_count=len(hosts))
+    return PlacementDecision(PlacementOutcome.NO_HOST, reason=reason, assessments=assessments)
 
 
 # ---------------------------------------------------------------- the scheduler's rows
@@ -771,27 +812,31 @@ def _contenders(
     top = floor = -math.inf
     # (rough score, contender) of every host that was within the margin when it was met.
     near: list[tuple[float, _Contender]] = []
-    for index, (host_id, up_in, free, incoming, _, usable_ends, nic_names) in enumerate(rows):
-        # The cluster's id only when UP: one test for both.
-        if up_in != cluster_id or host_id == source_host_id:
+    # Rows are read by position (`model.PlacementRow`: 0 id, 1 cluster id when UP, 2 free
+    # memory, 3 incoming, 5 usable ends, 6 NIC names), unpacked only as far as a host gets:
+    # the tests most hosts fail or that decide the rough score first, the rare ones last.
+    for index, row in enumerate(rows):
+        if row[1] != cluster_id:  # the cluster's id only when UP: one test for both
             continue
-        if required and required not in usable_ends:
-            continue
-        if vm_networks and not vm_networks <= nic_names:
-            continue
-        if excluded and host_id in excluded:
-            continue
+        free, incoming = row[2], row[3]
         if loads:
-            load = loads.get(host_id)
+            load = loads.get(row[0])
             if load is not None:
                 incoming, free = load.incoming, free - load.reserved_memory_mib
         if free < vm_memory_mib or incoming >= limit:
             continue
-        if busy and host_id in busy and context.busy_until_of(host_id) is not None:
+        if required and required not in row[5]:
             continue
         link = links[index]
         rough = per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
         if rough < floor:
+            continue
+        host_id = row[0]
+        if host_id == source_host_id or (vm_networks and not vm_networks <= row[6]):
+            continue
+        if excluded and host_id in excluded:
+            continue
+        if busy and host_id in busy and context.busy_until_of(host_id) is not None:
             continue
         if rough > top:
             top, floor = rough, rough - _CONTENDER_MARGIN

@@ -12,7 +12,12 @@ from typing import Protocol
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.migration_path import ClusterNetworks
 from miglane.engine.domain.model import HostView, Migration, Vm
-from miglane.engine.domain.placement import SLOT_PHASES, HostLoad, host_loads
+from miglane.engine.domain.placement import (
+    SLOT_PHASES,
+    HostLoad,
+    host_loads,
+    prepare_for_placement,
+)
 from miglane.engine.domain.validation import validate_id
 from miglane.engine.migrations.ports import HostViews, StoreAccess
 from miglane.engine.store import Store
@@ -79,6 +84,9 @@ def read_cluster(
             return None
         networks = ClusterNetworks.of(cluster, store.networks_of_cluster(cluster_id))
         hosts = host_views(store, store.hosts_of_cluster(cluster_id))
+        # Here, on the store's worker, once per read: every decision over these views (one
+        # per request, one per queued migration) then reads rows only.
+        prepare_for_placement(hosts)
     vms: dict[str, Vm] = {}
     if vms_of_host:
         vms.update((vm.id, vm) for vm in store.vms_of_host(vms_of_host))
