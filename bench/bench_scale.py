@@ -19,10 +19,10 @@ Prints exactly these lines, each measured in this run:
 - MigrateVm and WatchMigrations: `bench_engine`'s storm (its baseline, a bare unary call on
   the same server in the same storm, is measured there).
 - Placement: `choose_destination` over `testing.builders.big_cluster(10000)`, median, as an
-  admission meets the hosts after a poll round: every host's report changed, so every view is
-  new (built as the engine's read builds them, `prepare_for_placement` included, its cost shown
-  on its own). An indented line below it gives the same hosts decided over again, and the
-  read's cost of preparing them.
+  admission pass meets the hosts after a poll round: every host's report changed, so every view
+  is new (built as the engine's read builds them, `prepare_for_placement` included), and every
+  host's load is given. An indented line below it gives the same hosts decided over again, and
+  what the read spent preparing the new views (once per read, on the store's worker).
 - Failover: `bench_failover.measure_failover()` (engines sharing a private PostgreSQL).
 """
 
@@ -47,6 +47,7 @@ from miglane.engine.app import build_engine
 from miglane.engine.config import DEFAULT_POLL_INTERVAL_S, EngineConfig
 from miglane.engine.domain.model import HostView
 from miglane.engine.domain.placement import (
+    HostLoad,
     PlacementOutcome,
     choose_destination,
     prepare_for_placement,
@@ -176,11 +177,13 @@ def measure_placement(repeats: int) -> PlacementRun:
         started = time.perf_counter()
         prepare_for_placement(hosts)
         prepare.append(time.perf_counter() - started)
+        # As an admission pass counts them: every host's incoming migrations, authoritative.
+        loads = {view.host.id: HostLoad(view.incoming_migrations) for view in hosts}
         # After the reports, then twice more over the same list: the last one is timed as
         # "again" (any memory of the hosts is warm by then).
         for times in (after_reports, [], again):
             started = time.perf_counter()
-            decision = choose_destination(vm, hosts[0], hosts, cluster_networks)
+            decision = choose_destination(vm, hosts[0], hosts, cluster_networks, loads=loads)
             times.append(time.perf_counter() - started)
             assert decision.outcome is PlacementOutcome.PLACED
     return PlacementRun(

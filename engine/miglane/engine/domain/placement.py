@@ -813,21 +813,28 @@ def _contenders(
     # (rough score, contender) of every host that was within the margin when it was met.
     near: list[tuple[float, _Contender]] = []
     # Rows are read by position (`model.PlacementRow`: 0 id, 1 cluster id when UP, 2 free
-    # memory, 3 incoming, 5 usable ends, 6 NIC names), unpacked only as far as a host gets:
-    # the tests most hosts fail or that decide the rough score first, the rare ones last.
+    # memory, 3 incoming, 5 usable ends, 6 NIC names), as far as a host gets: the tests most
+    # hosts fail first, the rare ones last. A load only lowers free memory and counts incoming
+    # migrations from 0, so before it is looked up, the score the host would have with no
+    # incoming migration and its own free memory bounds its rough score from above.
     for index, row in enumerate(rows):
         if row[1] != cluster_id:  # the cluster's id only when UP: one test for both
             continue
-        free, incoming = row[2], row[3]
+        free = row[2]
+        if free < vm_memory_mib or (required and required not in row[5]):
+            continue
+        link = links[index]
+        if per_link * link + per_free * free < floor:
+            continue
+        incoming = row[3]
         if loads:
             load = loads.get(row[0])
             if load is not None:
                 incoming, free = load.incoming, free - load.reserved_memory_mib
-        if free < vm_memory_mib or incoming >= limit:
+                if free < vm_memory_mib:
+                    continue
+        if incoming >= limit:
             continue
-        if required and required not in row[5]:
-            continue
-        link = links[index]
         rough = per_link * link - per_incoming * incoming + per_free * (free if free > 0 else 0)
         if rough < floor:
             continue
