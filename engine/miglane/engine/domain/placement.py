@@ -824,7 +824,7 @@ def _contenders(
         if free < vm_memory_mib or (required and required not in row[5]):
             continue
         link = links[index]
-        if per_link * link + per_free * free < floor:
+        if per_link * link + per_free * (free if free > 0 else 0) < floor:
             continue
         incoming = row[3]
         if loads:
