@@ -397,6 +397,26 @@ async def test_network_failure_is_reported(cluster) -> None:  # type: ignore[no-
     assert a.vm_ids[0] in a.host.domains
 
 
+async def test_a_job_that_failed_before_its_first_sample_is_a_failed_job(cluster) -> None:  # type: ignore[no-untyped-def]
+    # Data moved before the monitor ever sampled the job (a starved agent): the hypervisor's
+    # figures of the ended job say so, and the engine is told of a failed job, which it
+    # reruns elsewhere, not of a refusal.
+    from miglane.agent.driver import DriverErrorKind
+
+    _, (a, b, _) = cluster
+    a.host.fail_migrations_with = DriverErrorKind.NETWORK
+    a.host.fail_after_bytes = 1
+    await stub(a).Migrate(request(a, b))
+    final = (await watch(a, "m1"))[-1]
+    assert final.phase == Phase.MIGRATION_PHASE_FAILED
+    assert final.failure_kind == pb.MIGRATION_FAILURE_KIND_NETWORK
+    # One that failed before any data moved is still a refusal.
+    a.host.fail_after_bytes = 0
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub(a).Migrate(request(a, b, vm=1, mid="m2"))
+    assert "did not start" in (refused.value.details() or "")
+
+
 async def test_encrypted_migration_needs_certificates_on_both_hosts(cluster) -> None:  # type: ignore[no-untyped-def]
     _, (a, b, c) = cluster
     await stub(a).Migrate(request(a, b, vm=0, mid="tls", encrypted=True))

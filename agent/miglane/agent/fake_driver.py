@@ -369,6 +369,9 @@ class FakeFabric:
         with self.lock:
             job.done, job.error = True, error
             job.source.jobs.pop(job.domain.id, None)
+            if error is not None and job.processed > 0:
+                # libvirt keeps a failed job's figures too (job type FAILED).
+                job.source.completed[job.domain.id] = job.stats()
             self._fired.append((job.source, job.domain.id))
             if job.cond is not None:
                 job.cond.notify_all()
@@ -392,6 +395,8 @@ class FakeHost:
     reachable: bool = True
     # Every migration from this host fails with this kind halfway through (fault injection).
     fail_migrations_with: DriverErrorKind | None = None
+    # ... after this many bytes instead (1: as soon as any data moved).
+    fail_after_bytes: int | None = None
     listener: JobListener | None = None
     # Its NICs: those with a speed are the links its migrations cross.
     nics: tuple[Nic, ...] = ()
@@ -525,6 +530,7 @@ class FakeDriver:
     def _start_job(self, job: _Job) -> None:
         if job.domain.id in self.host.jobs:
             raise DriverError(DriverErrorKind.OTHER, f"domain {job.domain.name} already has a job")
+        self.host.completed.pop(job.domain.id, None)  # an earlier job's figures are not this one's
         self.fabric.start(job)
 
     def migrate(self, vm_id: str, params: MigrationParams) -> None:
@@ -571,7 +577,8 @@ class FakeDriver:
                 disk_bytes=disk_bytes,
             )
             if self.host.fail_migrations_with is not None:
-                job.fail_at_bytes = job.memory_bytes / 2
+                after = self.host.fail_after_bytes
+                job.fail_at_bytes = job.memory_bytes / 2 if after is None else after
                 job.fail_kind = self.host.fail_migrations_with
             self._start_job(job)
         self._wait(job)

@@ -126,6 +126,18 @@ class JobMonitor:
             job.started.set()
             job.ended.set()
 
+    async def data_moved(self, job: Job) -> bool:
+        """Whether the failed job had sent data: a job can fail between two samples of a
+        starved monitor, so the hypervisor's figures of the ended job decide when no sample
+        showed any."""
+        if job.status.data_processed > 0:
+            return True
+        try:
+            final = await self.run_blocking(self.driver.completed_job_stats, job.plan.vm_id)
+        except DriverError:
+            return False
+        return final is not None and final.data_processed > 0
+
     @staticmethod
     def _call_done(job: Job) -> bool:
         return job.call is not None and job.call.done()

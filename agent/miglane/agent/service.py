@@ -406,7 +406,7 @@ class Agent:
         if job.call.done() and job.status.phase is not JobPhase.COMPLETED:
             await job.ended.wait()
             error = job.call.exception()
-            if isinstance(error, DriverError) and job.status.data_processed == 0:
+            if isinstance(error, DriverError) and not await self.monitor.data_moved(job):
                 raise refusal(error, f"migration of {domain.name} did not start")
 
     async def cancel(self, migration_id: str) -> JobStatus:
