@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import shutil
 import statistics
 import tempfile
@@ -64,6 +65,9 @@ class Evacuation:
     durations: list[tuple[float, float]]
 
 
+TRACE: dict[str, list[tuple[datetime, Migration]]] = {}
+
+
 def _record_admissions(engine: Engine) -> dict[str, float]:
     """Each migration's predicted duration when it was admitted (its first PREPARING snapshot
     with a prediction), by id, filled as the engine publishes."""
@@ -74,6 +78,7 @@ def _record_admissions(engine: Engine) -> dict[str, float]:
         items: list[Migration] = list(batch)  # type: ignore[call-overload]
         now = datetime.now(UTC)
         for m in items:
+            TRACE.setdefault(m.id, []).append((now, m))
             if (
                 m.phase is MigrationPhase.PREPARING
                 and m.predicted_finish_at is not None
@@ -84,6 +89,37 @@ def _record_admissions(engine: Engine) -> dict[str, float]:
 
     engine.hub.publish = stamped  # type: ignore[method-assign]
     return predicted
+
+
+def _print_trace(ids: list[str], t0: datetime) -> None:
+    def rel(t: datetime | None) -> float:
+        return (t - t0).total_seconds() if t else math.nan
+
+    for mid in ids:
+        snaps = TRACE.get(mid, [])
+        last = snaps[-1][1] if snaps else None
+        if last is None or last.started_at is None:
+            continue
+        admitted = next(((at, m) for at, m in snaps if m.phase is MigrationPhase.PREPARING), None)
+        moving = [(at, m) for at, m in snaps if m.data_processed_bytes > 0]
+        if admitted is None or not moving:
+            continue
+        first_data = rel(moving[0][0])
+        done = next(
+            (rel(at) for at, m in moving if m.data_remaining_bytes == 0), rel(moving[-1][0])
+        )
+        caps = sorted({m.max_bandwidth_mibps for _, m in snaps if m.max_bandwidth_mibps})
+        rate = last.data_processed_bytes / 2**20 / max(done - first_data, 1e-3)
+        pred = rel(admitted[1].predicted_finish_at) - rel(admitted[0])
+        print(
+            f"  {last.vm_name}: admitted {rel(admitted[0]):.2f} start {rel(last.started_at):.2f} "
+            f"data {first_data:.2f}..{done:.2f} end {rel(last.finished_at):.2f} | setup "
+            f"{first_data - rel(last.started_at):.2f} transfer {done - first_data:.2f} tail "
+            f"{rel(last.finished_at) - done:.2f} | {last.data_processed_bytes / 2**20:.0f} MiB "
+            f"at {rate:.1f} MiB/s caps {caps} | predicted {pred:.2f} "
+            f"({admitted[1].verdict_reason[:60]}), planned "
+            f"{rel(admitted[1].planned_finish_at) - rel(admitted[0]):.2f}"
+        )
 
 
 def _mgmt_bytes(lab: Lab) -> int:
@@ -100,13 +136,17 @@ async def _guests(lab: Lab, prefix: str) -> list[str]:
     return names
 
 
-async def _known(engine: Engine, cluster_id: str, names: list[str], *, rates: bool) -> None:
-    """Until the engine knows the guests on the source (with their dirty rates, `rates`)."""
-    deadline = time.monotonic() + 60
+async def _known(engine: Engine, cluster_id: str, names: list[str], ready_at: float) -> None:
+    """Until the engine knows the guests on the source with a dirty rate measured once all of
+    them were ready (`ready_at`, epoch seconds): a guest fills its memory as it boots, and a
+    rate measured then is that fill, not the working set it keeps rewriting."""
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         vms = (await engine.inventory.vms.list_vms(cluster_id, page_size=1000)).items
         ours = [vm for vm in vms if vm.name in names]
-        if len(ours) == len(names) and (not rates or all(vm.dirty_rate for vm in ours)):
+        if len(ours) == len(names) and all(
+            vm.dirty_rate and vm.dirty_rate.measured_at >= ready_at for vm in ours
+        ):
             return
         await asyncio.sleep(0.2)
 
@@ -115,6 +155,9 @@ async def _evacuate(
     lab: Lab, engine: Engine, source_id: str, predicted: dict[str, float], window_s: float
 ) -> Evacuation:
     before, began = _mgmt_bytes(lab), time.monotonic()
+    began_at = datetime.now(UTC)
+    for vm in (await engine.inventory.vms.list_vms(host_id=source_id, page_size=1000)).items:
+        print(f"  vm {vm.name}: {vm.memory_mib} MiB, dirty {vm.dirty_rate}")
     result = await engine.migrations.set_host_maintenance(source_id, True)
     ids = [m.id for m in result.migrations]
     deadline = began + window_s
@@ -128,6 +171,7 @@ async def _evacuate(
                 await engine.migrations.cancel(migration_id)
     await engine.migrations.set_host_maintenance(source_id, False)
     durations = []
+    _print_trace(ids, began_at)
     for migration_id in ids:
         m = await engine.ledger.get(migration_id)
         if m.phase is MigrationPhase.COMPLETED and m.started_at and m.finished_at:
@@ -172,13 +216,13 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
         predicted = _record_admissions(engine)
 
         names = await _guests(lab, "storm-a")
-        await _known(engine, cluster.id, names, rates=True)
+        await _known(engine, cluster.id, names, time.time())
         await _wait_up(engine, cluster.id)
         with_role = await _evacuate(lab, engine, host_ids[SOURCE], predicted, RUN_TIMEOUT_S)
 
         await inventory.networks.unset_network_role(migration.id, NetworkRole.MIGRATION)
         fresh = await _guests(lab, "storm-b")
-        await _known(engine, cluster.id, fresh, rates=True)
+        await _known(engine, cluster.id, fresh, time.time())
         await _wait_up(engine, cluster.id)
         without = await _evacuate(lab, engine, host_ids[SOURCE], predicted, FALLBACK_WINDOW_S)
     finally:
