@@ -4,7 +4,9 @@ by tc) evacuated through an in-process engine over the lab's real agents, twice.
 - With the migration role (migration links shaped at MIG_MBIT, the network's QoS saying so): each
   migration's duration as the engine predicted it when it admitted it (`predicted_finish_at`
   then) against the agent's measured one (`finished_at - started_at`): the median of
-  |predicted - actual| / actual.
+  |predicted - actual| / actual. Each migration is printed in parts (`Admissions`), so that a
+  wrong term shows: the fixed costs before and after its data, its rate, its caps.
+  The guests' dirty rates are those measured once all of them run (not the boot's memory fill).
 - The management link's use, bytes through the source's `mgmt0` (both ways) ÷ (its shaped
   capacity MGMT_MBIT x the time), during that evacuation and during one of fresh guests with the
   role taken away (data falls back to management, within the cluster's management budget).
@@ -22,13 +24,15 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from miglane.engine.app import Engine
 from miglane.engine.domain.errors import FailedPrecondition
 from miglane.engine.domain.model import (
+    MIB,
     ClusterSpec,
     HostSpec,
     HostStatus,
@@ -63,62 +67,69 @@ class Evacuation:
     mgmt_bytes: int
     # Per migration: (predicted s at admission, actual s).
     durations: list[tuple[float, float]]
+    ids: list[str] = field(default_factory=list)
+    began_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-TRACE: dict[str, list[tuple[datetime, Migration]]] = {}
+@dataclass
+class Admissions:
+    """What the engine published of each migration, as it published it: each migration's
+    predicted duration when it was admitted (its first PREPARING snapshot with a prediction),
+    and every snapshot with the time it was seen (for `print_decomposition`)."""
 
+    predicted: dict[str, float] = field(default_factory=dict)
+    snapshots: dict[str, list[tuple[datetime, Migration]]] = field(default_factory=dict)
 
-def _record_admissions(engine: Engine) -> dict[str, float]:
-    """Each migration's predicted duration when it was admitted (its first PREPARING snapshot
-    with a prediction), by id, filled as the engine publishes."""
-    predicted: dict[str, float] = {}
-    publish = engine.hub.publish
+    def record(self, engine: Engine) -> None:
+        publish = engine.hub.publish
 
-    def stamped(batch: object) -> None:
-        items: list[Migration] = list(batch)  # type: ignore[call-overload]
-        now = datetime.now(UTC)
-        for m in items:
-            TRACE.setdefault(m.id, []).append((now, m))
-            if (
-                m.phase is MigrationPhase.PREPARING
-                and m.predicted_finish_at is not None
-                and m.id not in predicted
-            ):
-                predicted[m.id] = (m.predicted_finish_at - now).total_seconds()
-        publish(items)
+        def stamped(batch: Iterable[Migration]) -> None:
+            items = list(batch)
+            now = datetime.now(UTC)
+            for m in items:
+                self.snapshots.setdefault(m.id, []).append((now, m))
+                if (
+                    m.phase is MigrationPhase.PREPARING
+                    and m.predicted_finish_at is not None
+                    and m.id not in self.predicted
+                ):
+                    self.predicted[m.id] = (m.predicted_finish_at - now).total_seconds()
+            publish(items)
 
-    engine.hub.publish = stamped  # type: ignore[method-assign]
-    return predicted
+        engine.hub.publish = stamped  # type: ignore[method-assign,assignment]
 
+    def print_decomposition(self, ids: list[str], t0: datetime) -> None:
+        """Each completed migration of `ids` in parts, seconds from `t0`, from its snapshots:
+        admitted, the agent's start, first and last data seen, the end; the fixed costs before
+        and after the data, the rate, the caps it had, and its prediction at admission (and the
+        plan's) against its actual duration."""
+        for migration_id in ids:
+            line = self._decomposed(self.snapshots.get(migration_id, []), t0)
+            if line:
+                print(line)
 
-def _print_trace(ids: list[str], t0: datetime) -> None:
-    def rel(t: datetime | None) -> float:
-        return (t - t0).total_seconds() if t else math.nan
+    @staticmethod
+    def _decomposed(snapshots: list[tuple[datetime, Migration]], t0: datetime) -> str:
+        def at(moment: datetime | None) -> float:
+            return (moment - t0).total_seconds() if moment else math.nan
 
-    for mid in ids:
-        snaps = TRACE.get(mid, [])
-        last = snaps[-1][1] if snaps else None
-        if last is None or last.started_at is None:
-            continue
-        admitted = next(((at, m) for at, m in snaps if m.phase is MigrationPhase.PREPARING), None)
-        moving = [(at, m) for at, m in snaps if m.data_processed_bytes > 0]
-        if admitted is None or not moving:
-            continue
-        first_data = rel(moving[0][0])
-        done = next(
-            (rel(at) for at, m in moving if m.data_remaining_bytes == 0), rel(moving[-1][0])
-        )
-        caps = sorted({m.max_bandwidth_mibps for _, m in snaps if m.max_bandwidth_mibps})
-        rate = last.data_processed_bytes / 2**20 / max(done - first_data, 1e-3)
-        pred = rel(admitted[1].predicted_finish_at) - rel(admitted[0])
-        print(
-            f"  {last.vm_name}: admitted {rel(admitted[0]):.2f} start {rel(last.started_at):.2f} "
-            f"data {first_data:.2f}..{done:.2f} end {rel(last.finished_at):.2f} | setup "
-            f"{first_data - rel(last.started_at):.2f} transfer {done - first_data:.2f} tail "
-            f"{rel(last.finished_at) - done:.2f} | {last.data_processed_bytes / 2**20:.0f} MiB "
-            f"at {rate:.1f} MiB/s caps {caps} | predicted {pred:.2f} "
-            f"({admitted[1].verdict_reason[:60]}), planned "
-            f"{rel(admitted[1].planned_finish_at) - rel(admitted[0]):.2f}"
+        last = snapshots[-1][1] if snapshots else None
+        admitted = next(((a, m) for a, m in snapshots if m.phase is MigrationPhase.PREPARING), None)
+        moving = [(a, m) for a, m in snapshots if m.data_processed_bytes > 0]
+        if last is None or last.finished_at is None or admitted is None or not moving:
+            return ""
+        start, end, first = at(last.started_at), at(last.finished_at), at(moving[0][0])
+        done = next((at(a) for a, m in moving if m.data_remaining_bytes == 0), at(moving[-1][0]))
+        sent_mib = last.data_processed_bytes / MIB
+        caps = sorted({m.max_bandwidth_mibps for _, m in snapshots if m.max_bandwidth_mibps})
+        seen, record = admitted
+        return (
+            f"  {last.vm_name}: admitted {at(seen):.2f} s, agent {start:.2f}..{end:.2f}, data "
+            f"{first:.2f}..{done:.2f} | before data {first - start:.2f} s, after {end - done:.2f} "
+            f"s | {sent_mib:.0f} MiB at {sent_mib / max(done - first, 1e-3):.1f} MiB/s, caps "
+            f"{caps} MiB/s | predicted {at(record.predicted_finish_at) - at(seen):.2f} s (plan "
+            f"{at(record.planned_finish_at) - at(seen):.2f}), actual {end - start:.2f} s: "
+            f"{record.verdict_reason}"
         )
 
 
@@ -152,12 +163,10 @@ async def _known(engine: Engine, cluster_id: str, names: list[str], ready_at: fl
 
 
 async def _evacuate(
-    lab: Lab, engine: Engine, source_id: str, predicted: dict[str, float], window_s: float
+    lab: Lab, engine: Engine, source_id: str, admissions: Admissions, window_s: float
 ) -> Evacuation:
     before, began = _mgmt_bytes(lab), time.monotonic()
     began_at = datetime.now(UTC)
-    for vm in (await engine.inventory.vms.list_vms(host_id=source_id, page_size=1000)).items:
-        print(f"  vm {vm.name}: {vm.memory_mib} MiB, dirty {vm.dirty_rate}")
     result = await engine.migrations.set_host_maintenance(source_id, True)
     ids = [m.id for m in result.migrations]
     deadline = began + window_s
@@ -171,14 +180,13 @@ async def _evacuate(
                 await engine.migrations.cancel(migration_id)
     await engine.migrations.set_host_maintenance(source_id, False)
     durations = []
-    _print_trace(ids, began_at)
     for migration_id in ids:
         m = await engine.ledger.get(migration_id)
         if m.phase is MigrationPhase.COMPLETED and m.started_at and m.finished_at:
             actual = (m.finished_at - m.started_at).total_seconds()
-            if migration_id in predicted:
-                durations.append((predicted[migration_id], actual))
-    return Evacuation(seconds, used, durations)
+            if migration_id in admissions.predicted:
+                durations.append((admissions.predicted[migration_id], actual))
+    return Evacuation(seconds, used, durations, ids, began_at)
 
 
 async def _measure(lab: Lab, tmp: Path) -> list[str]:
@@ -213,18 +221,20 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
                 HostSpec(cluster_id=cluster.id, name=host.name, agent_address=host.agent_addr)
             )
             host_ids[host.name] = view.host.id
-        predicted = _record_admissions(engine)
+        admissions = Admissions()
+        admissions.record(engine)
 
         names = await _guests(lab, "storm-a")
         await _known(engine, cluster.id, names, time.time())
         await _wait_up(engine, cluster.id)
-        with_role = await _evacuate(lab, engine, host_ids[SOURCE], predicted, RUN_TIMEOUT_S)
+        with_role = await _evacuate(lab, engine, host_ids[SOURCE], admissions, RUN_TIMEOUT_S)
+        admissions.print_decomposition(with_role.ids, with_role.began_at)
 
         await inventory.networks.unset_network_role(migration.id, NetworkRole.MIGRATION)
         fresh = await _guests(lab, "storm-b")
         await _known(engine, cluster.id, fresh, time.time())
         await _wait_up(engine, cluster.id)
-        without = await _evacuate(lab, engine, host_ids[SOURCE], predicted, FALLBACK_WINDOW_S)
+        without = await _evacuate(lab, engine, host_ids[SOURCE], admissions, FALLBACK_WINDOW_S)
     finally:
         await engine.stop(0.5)
     return _lines(with_role, without)

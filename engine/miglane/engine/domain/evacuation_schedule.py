@@ -211,7 +211,7 @@ class _Timeline:
         self.flows: list[_Flow] = []
         # With the order each started in.
         self.scheduled: list[tuple[int, ScheduledMigration]] = []
-        self.predictions: dict[tuple[str, float], Prediction] = {}
+        self.predictions: dict[tuple[str, float, float | None], Prediction] = {}
         self.paths: dict[tuple[str, int], MigrationPath] = {}
         self.started = 0
         self.pending = (
