@@ -26,7 +26,7 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
   MiB sharing a link shaped by tc at 400 Mbit/s = 47.7 MiB/s, the migration network's QoS
   saying so, so that the caps add up to the link), each migration split into its parts from
   its progress samples:
-  - the engine's path costs ~1.3-3.2 s before the first byte (the agent checks the
+  - the engine's path costs ~0.9-3.2 s before the first byte (the agent checks the
     destination over a libvirt connection of its own and reads its NIC counters, then
     libvirt prepares the destination, with migrations starting together on a busy 2-core
     machine) and ~0.3-0.7 s after the last (the switch-over, libvirt's finish, the agent's
@@ -55,10 +55,11 @@ SETUP_S = 0.42
 # The switch-over's fixed part, on top of sending the last dirty pages: libvirt's downtime of
 # the lab's guests with next to nothing left to send was 20-22 ms.
 SWITCH_OVER_S = 0.02
-# What the engine's path adds to the bare libvirt call's fixed costs (`SETUP_S`): from the
-# agent's start of the job to its first byte and from its last byte to the job's end, ~1.6-3.7 s
-# in all on bench_storm's lab evacuations (median 2.7 s) against ~0.44 s for the bare call.
-ENGINE_PATH_S = 2.0
+# What the engine's path adds to the bare libvirt call's fixed costs (`SETUP_S`, ~0.44 s with
+# the switch-over): from the agent's start of the job to its first byte, and from its last byte
+# to the job's end, bench_storm's lab evacuations took 1.2-3.7 s in all, median 2.1 s (19
+# migrations in 4 runs, the 2-core machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
+ENGINE_PATH_S = 1.7
 # QEMU's real throughput under a bandwidth cap, as a fraction of the cap: libvirt's memory_bps
 # under a 32 MiB/s cap was 33.5-33.8 MiB/s on the lab (the cap counts only payload, QEMU's
 # rate its own framing too).
