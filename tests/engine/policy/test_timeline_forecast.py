@@ -59,8 +59,17 @@ OTHER = vm("other", memory_mib=8192)
 RUNNING_VM = vm("running", memory_mib=4096)
 
 
-def test_alone_with_nothing_behind_it_keeps_the_whole_link() -> None:
-    finishes = _finishes([migration("a", BIG, to=2)], the_vms=[BIG])
+def test_alone_with_nothing_behind_it_keeps_the_prediction_at_its_start() -> None:
+    assert _finishes([migration("a", BIG, to=2)], the_vms=[BIG]) == {}
+
+
+def test_with_one_behind_it_and_one_at_a_time_it_keeps_the_whole_link() -> None:
+    finishes = _finishes(
+        [migration("a", BIG, to=2)],
+        waiting=[migration("b", SMALL)],
+        the_vms=[BIG, SMALL],
+        policy=MigrationPolicy(max_outgoing_per_host=1),
+    )
     assert finishes == {"a": pytest.approx(_at(BIG, 1))}
 
 

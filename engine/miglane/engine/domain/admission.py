@@ -26,6 +26,8 @@ for the bandwidth it needs; the reason says which and why. Nor does one start wh
 its source's link would slow a running migration leaving that source (plain pre-copy, the
 policy's bandwidth) below what converges. A bandwidth the operator asked for (an override)
 starts as asked, the verdict on its record: the operator's choice wins.
+A START's recorded duration is predicted over the timeline of its links
+(`timeline_forecast`): the migrations waiting behind it and running beside it change its share.
 """
 
 from __future__ import annotations

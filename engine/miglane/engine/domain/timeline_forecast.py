@@ -79,10 +79,10 @@ def finishes_over_timeline(
         return {}
     holders = [m for m in slot_holders if m.phase in SLOT_PHASES]
     ends = sources | destinations
-    if any(
-        not _shares_by_policy(m) and {m.source_host_id, m.destination_host_id} & ends
-        for m in holders
-    ):
+    beside = [m for m in holders if {m.source_host_id, m.destination_host_id} & ends]
+    if len(jobs) == 1 and not beside:
+        return {}  # alone on its links, and none behind it: its share never changes
+    if not all(_shares_by_policy(m) for m in beside):
         return {}  # a link shared with a bandwidth of its own: the policy alone does not say
     planned_outgoing = [m.planned_outgoing for m in (*starting, *waiting) if m.planned_outgoing]
     schedule = schedule_evacuation(
