@@ -4,7 +4,9 @@ by tc) evacuated through an in-process engine over the lab's real agents, twice.
 - With the migration role (migration links shaped at MIG_MBIT, the network's QoS saying so): each
   migration's duration as the engine predicted it when it admitted it (`predicted_finish_at`
   then) against the agent's measured one (`finished_at - started_at`): the median of
-  |predicted - actual| / actual.
+  |predicted - actual| / actual. Each migration is printed in parts (`Admissions`), so that a
+  wrong term shows: the fixed costs before and after its data, its rate, its caps.
+  The guests' dirty rates are those measured once all of them run (not the boot's memory fill).
 - The management link's use, bytes through the source's `mgmt0` (both ways) ÷ (its shaped
   capacity MGMT_MBIT x the time), during that evacuation and during one of fresh guests with the
   role taken away (data falls back to management, within the cluster's management budget).
@@ -17,17 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from miglane.engine.app import Engine
 from miglane.engine.domain.errors import FailedPrecondition
 from miglane.engine.domain.model import (
+    MIB,
     ClusterSpec,
     HostSpec,
     HostStatus,
@@ -62,28 +67,70 @@ class Evacuation:
     mgmt_bytes: int
     # Per migration: (predicted s at admission, actual s).
     durations: list[tuple[float, float]]
+    ids: list[str] = field(default_factory=list)
+    began_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def _record_admissions(engine: Engine) -> dict[str, float]:
-    """Each migration's predicted duration when it was admitted (its first PREPARING snapshot
-    with a prediction), by id, filled as the engine publishes."""
-    predicted: dict[str, float] = {}
-    publish = engine.hub.publish
+@dataclass
+class Admissions:
+    """What the engine published of each migration, as it published it: each migration's
+    predicted duration when it was admitted (its first PREPARING snapshot with a prediction),
+    and every snapshot with the time it was seen (for `print_decomposition`)."""
 
-    def stamped(batch: object) -> None:
-        items: list[Migration] = list(batch)  # type: ignore[call-overload]
-        now = datetime.now(UTC)
-        for m in items:
-            if (
-                m.phase is MigrationPhase.PREPARING
-                and m.predicted_finish_at is not None
-                and m.id not in predicted
-            ):
-                predicted[m.id] = (m.predicted_finish_at - now).total_seconds()
-        publish(items)
+    predicted: dict[str, float] = field(default_factory=dict)
+    snapshots: dict[str, list[tuple[datetime, Migration]]] = field(default_factory=dict)
 
-    engine.hub.publish = stamped  # type: ignore[method-assign]
-    return predicted
+    def record(self, engine: Engine) -> None:
+        publish = engine.hub.publish
+
+        def stamped(batch: Iterable[Migration]) -> None:
+            items = list(batch)
+            now = datetime.now(UTC)
+            for m in items:
+                self.snapshots.setdefault(m.id, []).append((now, m))
+                if (
+                    m.phase is MigrationPhase.PREPARING
+                    and m.predicted_finish_at is not None
+                    and m.id not in self.predicted
+                ):
+                    self.predicted[m.id] = (m.predicted_finish_at - now).total_seconds()
+            publish(items)
+
+        engine.hub.publish = stamped  # type: ignore[method-assign,assignment]
+
+    def print_decomposition(self, ids: list[str], t0: datetime) -> None:
+        """Each completed migration of `ids` in parts, seconds from `t0`, from its snapshots:
+        admitted, the agent's start, first and last data seen, the end; the fixed costs before
+        and after the data, the rate, the caps it had, and its prediction at admission (and the
+        plan's) against its actual duration."""
+        for migration_id in ids:
+            line = self._decomposed(self.snapshots.get(migration_id, []), t0)
+            if line:
+                print(line)
+
+    @staticmethod
+    def _decomposed(snapshots: list[tuple[datetime, Migration]], t0: datetime) -> str:
+        def at(moment: datetime | None) -> float:
+            return (moment - t0).total_seconds() if moment else math.nan
+
+        last = snapshots[-1][1] if snapshots else None
+        admitted = next(((a, m) for a, m in snapshots if m.phase is MigrationPhase.PREPARING), None)
+        moving = [(a, m) for a, m in snapshots if m.data_processed_bytes > 0]
+        if last is None or last.finished_at is None or admitted is None or not moving:
+            return ""
+        start, end, first = at(last.started_at), at(last.finished_at), at(moving[0][0])
+        done = next((at(a) for a, m in moving if m.data_remaining_bytes == 0), at(moving[-1][0]))
+        sent_mib = last.data_processed_bytes / MIB
+        caps = sorted({m.max_bandwidth_mibps for _, m in snapshots if m.max_bandwidth_mibps})
+        seen, record = admitted
+        return (
+            f"  {last.vm_name}: admitted {at(seen):.2f} s, agent {start:.2f}..{end:.2f}, data "
+            f"{first:.2f}..{done:.2f} | before data {first - start:.2f} s, after {end - done:.2f} "
+            f"s | {sent_mib:.0f} MiB at {sent_mib / max(done - first, 1e-3):.1f} MiB/s, caps "
+            f"{caps} MiB/s | predicted {at(record.predicted_finish_at) - at(seen):.2f} s (plan "
+            f"{at(record.planned_finish_at) - at(seen):.2f}), actual {end - start:.2f} s: "
+            f"{record.verdict_reason}"
+        )
 
 
 def _mgmt_bytes(lab: Lab) -> int:
@@ -100,21 +147,26 @@ async def _guests(lab: Lab, prefix: str) -> list[str]:
     return names
 
 
-async def _known(engine: Engine, cluster_id: str, names: list[str], *, rates: bool) -> None:
-    """Until the engine knows the guests on the source (with their dirty rates, `rates`)."""
-    deadline = time.monotonic() + 60
+async def _known(engine: Engine, cluster_id: str, names: list[str], ready_at: float) -> None:
+    """Until the engine knows the guests on the source with a dirty rate measured once all of
+    them were ready (`ready_at`, epoch seconds): a guest fills its memory as it boots, and a
+    rate measured then is that fill, not the working set it keeps rewriting."""
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         vms = (await engine.inventory.vms.list_vms(cluster_id, page_size=1000)).items
         ours = [vm for vm in vms if vm.name in names]
-        if len(ours) == len(names) and (not rates or all(vm.dirty_rate for vm in ours)):
+        if len(ours) == len(names) and all(
+            vm.dirty_rate and vm.dirty_rate.measured_at >= ready_at for vm in ours
+        ):
             return
         await asyncio.sleep(0.2)
 
 
 async def _evacuate(
-    lab: Lab, engine: Engine, source_id: str, predicted: dict[str, float], window_s: float
+    lab: Lab, engine: Engine, source_id: str, admissions: Admissions, window_s: float
 ) -> Evacuation:
     before, began = _mgmt_bytes(lab), time.monotonic()
+    began_at = datetime.now(UTC)
     result = await engine.migrations.set_host_maintenance(source_id, True)
     ids = [m.id for m in result.migrations]
     deadline = began + window_s
@@ -132,9 +184,9 @@ async def _evacuate(
         m = await engine.ledger.get(migration_id)
         if m.phase is MigrationPhase.COMPLETED and m.started_at and m.finished_at:
             actual = (m.finished_at - m.started_at).total_seconds()
-            if migration_id in predicted:
-                durations.append((predicted[migration_id], actual))
-    return Evacuation(seconds, used, durations)
+            if migration_id in admissions.predicted:
+                durations.append((admissions.predicted[migration_id], actual))
+    return Evacuation(seconds, used, durations, ids, began_at)
 
 
 async def _measure(lab: Lab, tmp: Path) -> list[str]:
@@ -169,18 +221,20 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
                 HostSpec(cluster_id=cluster.id, name=host.name, agent_address=host.agent_addr)
             )
             host_ids[host.name] = view.host.id
-        predicted = _record_admissions(engine)
+        admissions = Admissions()
+        admissions.record(engine)
 
         names = await _guests(lab, "storm-a")
-        await _known(engine, cluster.id, names, rates=True)
+        await _known(engine, cluster.id, names, time.time())
         await _wait_up(engine, cluster.id)
-        with_role = await _evacuate(lab, engine, host_ids[SOURCE], predicted, RUN_TIMEOUT_S)
+        with_role = await _evacuate(lab, engine, host_ids[SOURCE], admissions, RUN_TIMEOUT_S)
+        admissions.print_decomposition(with_role.ids, with_role.began_at)
 
         await inventory.networks.unset_network_role(migration.id, NetworkRole.MIGRATION)
         fresh = await _guests(lab, "storm-b")
-        await _known(engine, cluster.id, fresh, rates=True)
+        await _known(engine, cluster.id, fresh, time.time())
         await _wait_up(engine, cluster.id)
-        without = await _evacuate(lab, engine, host_ids[SOURCE], predicted, FALLBACK_WINDOW_S)
+        without = await _evacuate(lab, engine, host_ids[SOURCE], admissions, FALLBACK_WINDOW_S)
     finally:
         await engine.stop(0.5)
     return _lines(with_role, without)

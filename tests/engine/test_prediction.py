@@ -9,6 +9,7 @@ import pytest
 from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 from miglane.engine.domain.prediction import (
     AUTO_CONVERGE_MAX_THROTTLE,
+    ENGINE_PATH_S,
     MAX_ROUNDS,
     SETUP_S,
     SWITCH_OVER_S,
@@ -25,7 +26,9 @@ def test_an_idle_guest_converges_in_one_round() -> None:
     assert prediction.verdict is ConvergenceVerdict.CONVERGES
     assert prediction.rounds == (4 * GIB,)
     assert prediction.data_sent_bytes == 4 * GIB
-    assert prediction.duration_s == pytest.approx(SETUP_S + 4 * GIB / B + SWITCH_OVER_S)
+    assert prediction.duration_s == pytest.approx(
+        SETUP_S + ENGINE_PATH_S + 4 * GIB / B + SWITCH_OVER_S
+    )
     assert prediction.downtime_s == pytest.approx(SWITCH_OVER_S)
     assert "dirties no memory" in prediction.reason
 
@@ -114,4 +117,4 @@ def test_local_disks_are_copied_first_at_the_same_bandwidth() -> None:
 def test_a_started_migration_has_no_setup_left() -> None:
     fresh = predict(MigrationLoad(GIB), B)
     started = predict(MigrationLoad(GIB), B, already_started=True)
-    assert fresh.duration_s - started.duration_s == pytest.approx(SETUP_S)
+    assert fresh.duration_s - started.duration_s == pytest.approx(SETUP_S + ENGINE_PATH_S)

@@ -26,6 +26,8 @@ for the bandwidth it needs; the reason says which and why. Nor does one start wh
 its source's link would slow a running migration leaving that source (plain pre-copy, the
 policy's bandwidth) below what converges. A bandwidth the operator asked for (an override)
 starts as asked, the verdict on its record: the operator's choice wins.
+A START's recorded duration is predicted over the timeline of its links
+(`timeline_forecast`): the migrations waiting behind it and running beside it change its share.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from miglane.engine.domain.placement import (
 )
 from miglane.engine.domain.prediction import Prediction, expected_throughput_bps, stall_reason
 from miglane.engine.domain.priority import priority_weight
+from miglane.engine.domain.timeline_forecast import finishes_over_timeline
 from miglane.engine.domain.vm_devices import copies_local_disks, local_disk_refusal
 
 
@@ -322,7 +325,39 @@ def admit_queued(
     destination is out of service, no host at all can take it) fails with the reason."""
     state = _Pass.count(slot_holders, hosts, vms, networks, now, busy_until or {})
     admissions = [_admit(migration, state) for migration in in_start_order(queued)]
-    return _at_final_sharing(admissions, state)
+    return _over_the_timeline(_at_final_sharing(admissions, state), hosts, state)
+
+
+def _over_the_timeline(
+    admissions: list[Admission], hosts: Sequence[HostView], state: _Pass
+) -> list[Admission]:
+    """The STARTs' predicted durations over the timeline of their links
+    (`timeline_forecast`): the migrations waiting behind them and those running beside them
+    change their share after they start."""
+    starting = [
+        replace(
+            a.migration, destination_host_id=a.destination_host_id, granted_mibps=a.granted_mibps
+        )
+        for a in admissions
+        if a.verdict is AdmissionVerdict.START
+        and a.prediction is not None
+        and a.prediction.finishes
+    ]
+    if not starting:
+        return admissions
+    waiting = [a.migration for a in admissions if a.verdict is AdmissionVerdict.WAIT]
+    finishes = finishes_over_timeline(
+        starting, waiting, state.holders, hosts, state.vms, state.networks, state.now
+    )
+    timed = []
+    for admission in admissions:
+        finish_s = finishes.get(admission.migration.id)
+        if finish_s is not None and admission.prediction is not None:
+            admission = replace(
+                admission, prediction=replace(admission.prediction, duration_s=finish_s)
+            )
+        timed.append(admission)
+    return timed
 
 
 def _at_final_sharing(admissions: list[Admission], state: _Pass) -> list[Admission]:

@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from miglane.engine.domain.bandwidth import link_budget
 from miglane.engine.domain.forecast import queued_prediction, share_mibps, source_path
 from miglane.engine.domain.limits import MigrationLimits
 from miglane.engine.domain.migration_path import (
@@ -210,7 +211,7 @@ class _Timeline:
         self.flows: list[_Flow] = []
         # With the order each started in.
         self.scheduled: list[tuple[int, ScheduledMigration]] = []
-        self.predictions: dict[tuple[str, float], Prediction] = {}
+        self.predictions: dict[tuple[str, float, float | None], Prediction] = {}
         self.paths: dict[tuple[str, int], MigrationPath] = {}
         self.started = 0
         self.pending = (
@@ -221,11 +222,13 @@ class _Timeline:
 
     # ------------------------------------------------------------ bandwidth and predictions
 
-    def predict(self, vm: Vm, mibps: float) -> Prediction:
-        key = (vm.id, round(mibps, 2))
+    def predict(self, vm: Vm, mibps: float, link_mibps: float | None = None) -> Prediction:
+        """`vm`'s prediction at the cap `mibps`, `link_mibps` its share of its link's capacity
+        (None: not counted)."""
+        key = (vm.id, round(mibps, 2), None if link_mibps is None else round(link_mibps, 2))
         found = self.predictions.get(key)
         if found is None:
-            found = self.predictions[key] = queued_prediction(vm, self.policy, mibps)
+            found = self.predictions[key] = queued_prediction(vm, self.policy, mibps, link_mibps)
         return found
 
     def nominal_s(self, job: EvacuationJob) -> float:
@@ -243,9 +246,7 @@ class _Timeline:
         limit = self.limits.outgoing_for(source.host)
         return min(limit, self.outgoing_cap) if self.outgoing_cap else limit
 
-    def mibps(self, vm: Vm, destination: int, leaving: int, entering: int) -> float:
-        """What `vm` gets to host `destination` with `leaving` and `entering` migrations (its own
-        included) at its source and destination."""
+    def path(self, vm: Vm, destination: int) -> MigrationPath:
         key = (vm.host_id, destination)
         path = self.paths.get(key)
         if path is None:
@@ -253,7 +254,25 @@ class _Timeline:
             path = self.paths[key] = choose_migration_uri(
                 self.networks, source, self.destinations.hosts[destination]
             )
-        return share_mibps(path, vm, self.networks, max(leaving, entering))
+        return path
+
+    def mibps(self, vm: Vm, destination: int, leaving: int, entering: int) -> float:
+        """What `vm` gets to host `destination` with `leaving` and `entering` migrations (its own
+        included) at its source and destination."""
+        return share_mibps(self.path(vm, destination), vm, self.networks, max(leaving, entering))
+
+    def link_mibps(self, vm: Vm, destination: int, leaving: int, entering: int) -> float:
+        """Its equal part of its link's capacity (the busier end's), as `mibps`'s."""
+        budget = link_budget(self.path(vm, destination), self.networks)
+        return budget.mibps / max(leaving, entering, 1)
+
+    def flow_prediction(
+        self, vm: Vm, destination: int, leaving: int, entering: int
+    ) -> tuple[float, Prediction]:
+        """What `vm` gets to `destination` so shared, and its prediction at it."""
+        mibps = self.mibps(vm, destination, leaving, entering)
+        link = self.link_mibps(vm, destination, leaving, entering)
+        return mibps, self.predict(vm, mibps, link)
 
     # ------------------------------------------------------------ the simulation
 
@@ -300,7 +319,16 @@ class _Timeline:
             if choice is None:
                 continue
             destination, mibps = choice
-            prediction = self.predict(job.vm, mibps)
+            prediction = self.predict(
+                job.vm,
+                mibps,
+                self.link_mibps(
+                    job.vm,
+                    destination,
+                    self.leaving.get(job.vm.host_id, 0) + 1,
+                    self.destinations.incoming[destination] + 1,
+                ),
+            )
             if not prediction.finishes:
                 continue  # waits for the bandwidth it needs, as admission makes it wait
             if self.would_stall_others(job.vm.host_id, destination):
@@ -352,8 +380,8 @@ class _Timeline:
             entering = self.destinations.incoming[flow.destination] + (
                 flow.destination == destination
             )
-            mibps = self.mibps(flow.job.vm, flow.destination, leaving, entering)
-            if not self.predict(flow.job.vm, mibps).finishes:
+            _, prediction = self.flow_prediction(flow.job.vm, flow.destination, leaving, entering)
+            if not prediction.finishes:
                 return True
         return False
 
@@ -386,13 +414,12 @@ class _Timeline:
         for flow in self.flows:
             flow.left = max(flow.left - (now - flow.updated_s) / flow.duration_s, 0.0)
             flow.updated_s = now
-            mibps = self.mibps(
+            mibps, prediction = self.flow_prediction(
                 flow.job.vm,
                 flow.destination,
                 self.leaving[flow.source_id],
                 self.destinations.incoming[flow.destination],
             )
-            prediction = self.predict(flow.job.vm, mibps)
             flow.mibps = mibps
             # Slowed below what converges, a started migration is predicted to keep the pace
             # it started at (its rounds already shrank); the model alone would never end it.

@@ -146,10 +146,18 @@ def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
     )
 
 
-def queued_prediction(vm: Vm | None, policy: MigrationPolicy, bandwidth_mibps: float) -> Prediction:
-    """A queued migration's prediction at `bandwidth_mibps`, with the helps its policy allows."""
+def queued_prediction(
+    vm: Vm | None,
+    policy: MigrationPolicy,
+    bandwidth_mibps: float,
+    link_share_mibps: float | None = None,
+) -> Prediction:
+    """A queued migration's prediction at `bandwidth_mibps`, with the helps its policy allows;
+    `link_share_mibps`: its share of its link's capacity (`expected_throughput_bps`)."""
     load = queued_load(vm, policy)
-    return predict(load, expected_throughput_bps(bandwidth_mibps), **_helps(policy))
+    return predict(
+        load, expected_throughput_bps(bandwidth_mibps, link_share_mibps), **_helps(policy)
+    )
 
 
 def started_prediction(
