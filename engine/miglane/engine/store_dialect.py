@@ -34,6 +34,14 @@ class IntegrityViolation(Exception):
     """A write broke a constraint of the schema (a unique key, a foreign key): a caller's bug."""
 
 
+class WriteFence(Protocol):
+    """What a write transaction checks just before it commits, inside it (on the store's
+    thread): raises when the engine's writes must not land any more (a deposed leader's), and
+    the transaction is rolled back instead."""
+
+    def check(self, database: Database) -> None: ...
+
+
 class Row(Protocol):
     """A result row, read by column name (sqlite3.Row, or a dict from psycopg)."""
 
@@ -99,6 +107,11 @@ class Database(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._depth = 0
+        self._fence: WriteFence | None = None
+
+    def fence_writes(self, fence: WriteFence) -> None:
+        """Every write transaction from now on checks `fence` before it commits."""
+        self._fence = fence
 
     @property
     def name(self) -> str:
@@ -159,6 +172,10 @@ class Database(ABC):
         self._depth = 1
         try:
             yield
+            # Last, so that the check's lock (if any) is held only for the commit, and a
+            # deposition that came while the transaction ran is seen.
+            if self._fence is not None and not snapshot:
+                self._fence.check(self)
         except BaseException:
             self._depth = 0
             self.execute("ROLLBACK")
