@@ -255,7 +255,7 @@ class HostMonitor:
         if self._reported is None:
             return
         self._reported.update(host.id for host, report in results if report.reachable)
-        if all(host.id in self._reported for host in hosts):
+        if hosts and all(host.id in self._reported for host in hosts):
             self._reported = None
             log.info(ALL_REPORTED_LOG, len(hosts))
 
