@@ -2,11 +2,13 @@
 the lease, a write of the old term (a leader paused past its lease that has not noticed) is
 refused inside its own transaction, names the new leader, deposes the old one, and leaves the
 tables as the new leader wrote them; a takeover during a write transaction is seen at its
-commit; the leader's own writes land."""
+commit; a transaction a paused leader left open does not hold up its successor; the leader's
+own writes land."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from miglane.engine.domain.errors import NotLeader
-from miglane.engine.domain.leadership import LeaseTimings
+from miglane.engine.domain.leadership import Lease, LeaseTimings
 from miglane.engine.leadership import LeaseLeadership
 from miglane.engine.lease_store import PostgresLease
 from miglane.engine.store import Store
@@ -75,6 +77,17 @@ class Engine:
         self.store.close()
 
 
+async def lapsed(url: str) -> None:
+    """Once the lease has expired by the database's clock."""
+    lease = PostgresLease(url)
+    try:
+        async with asyncio.timeout(10):
+            while not (await lease.read() or Lease(0, "", "", 0.0)).expired:
+                await asyncio.sleep(0.05)
+    finally:
+        await lease.close()
+
+
 async def test_a_write_after_another_engine_took_the_lease_is_refused(database: str) -> None:
     old, new = Engine(database, "old", frozen=True), Engine(database, "new")
     try:
@@ -107,6 +120,7 @@ async def test_a_takeover_during_a_write_transaction_is_seen_at_its_commit(
         await old.lead()
         with old.store.transaction():
             old.store.insert_cluster(cluster())
+        await lapsed(database)  # (a transaction is not left idle for that long)
         with pytest.raises(NotLeader), old.store.transaction():
             old.store.update_cluster(replace(cluster(), name="stale"))
             await new.lead()
@@ -130,3 +144,25 @@ async def test_a_leaders_own_writes_land_and_a_followers_are_not_checked(databas
     finally:
         await leader.close()
         await follower.close()
+
+
+async def test_a_transaction_a_paused_leader_left_open_does_not_hold_up_its_successor(
+    database: str,
+) -> None:
+    old, new = Engine(database, "old", frozen=True), Engine(database, "new")
+    try:
+        await old.lead()
+        with old.store.transaction():
+            old.store.insert_cluster(cluster())
+        paused = old.store.transaction()
+        paused.__enter__()  # paused mid-write: the row stays locked ...
+        old.store.update_cluster(replace(cluster(), name="stale"))
+        await new.lead()
+        async with asyncio.timeout(10 * FAST.ttl_s):  # ... until the server ends the session
+            await asyncio.to_thread(new.write, "new leader's")
+        assert new.store.get_cluster(cluster().id).name == "new leader's"  # type: ignore[union-attr]
+        with contextlib.suppress(Exception):  # woken up: its session is gone
+            paused.__exit__(None, None, None)
+    finally:
+        await old.close()
+        await new.close()

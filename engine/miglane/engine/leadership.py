@@ -174,7 +174,9 @@ class LeaseLeadership:
     def write_fence(self) -> LeaseFence:
         """The fence of this engine's store writes: once it has led, a write lands only while
         the lease in the database is still its own (a refused one deposes it)."""
-        return LeaseFence(self.me, lambda: self._led_term, self._fenced_out)
+        return LeaseFence(
+            self.me, lambda: self._led_term, self._fenced_out, stall_limit_s=self.timings.ttl_s
+        )
 
     def _fenced_out(self, why: str) -> None:
         """From the store's thread: the database says another term began (or ours lapsed)."""

@@ -161,14 +161,22 @@ class LeaseFence:
     that took over) after telling `fenced_out` why, from the store's thread.
 
     `led_term()` is the term this engine took (0 until it first leads: a follower's writes,
-    such as none, are not checked)."""
+    such as none, are not checked). A write transaction left idle for the lease's time to live
+    (`stall_limit_s`: its process paused mid-write, and deposed by then) is ended by the server,
+    so its row locks do not hold up the successor."""
 
     def __init__(
-        self, me: str, led_term: Callable[[], int], fenced_out: Callable[[str], None]
+        self,
+        me: str,
+        led_term: Callable[[], int],
+        fenced_out: Callable[[str], None],
+        *,
+        stall_limit_s: float,
     ) -> None:
         self._me = me
         self._led_term = led_term
         self._fenced_out = fenced_out
+        self.stall_limit_s = stall_limit_s
 
     def check(self, database: Database) -> None:
         term = self._led_term()

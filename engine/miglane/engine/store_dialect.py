@@ -41,6 +41,11 @@ class WriteFence(Protocol):
 
     def check(self, database: Database) -> None: ...
 
+    @property
+    def stall_limit_s(self) -> float:
+        """How long a transaction may stay open while its process does nothing with it
+        (paused, stuck) before the database ends it (where it can) and frees its locks."""
+
 
 class Row(Protocol):
     """A result row, read by column name (sqlite3.Row, or a dict from psycopg)."""
@@ -110,8 +115,14 @@ class Database(ABC):
         self._fence: WriteFence | None = None
 
     def fence_writes(self, fence: WriteFence) -> None:
-        """Every write transaction from now on checks `fence` before it commits."""
+        """Every write transaction from now on checks `fence` before it commits; one left idle
+        longer than the fence's stall limit is ended by the database (where it can), so a
+        paused writer's row locks never hold up the engine that took over from it."""
         self._fence = fence
+        self._limit_idle_transactions(fence.stall_limit_s)
+
+    def _limit_idle_transactions(self, seconds: float) -> None:  # noqa: B027 (SQLite: one engine)
+        """Ends a transaction left idle for longer than `seconds`."""
 
     @property
     def name(self) -> str:
@@ -330,6 +341,12 @@ class PostgresDatabase(Database):
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK_KEY,))
+
+    def _limit_idle_transactions(self, seconds: float) -> None:
+        self.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', ?, false)",
+            (str(max(1, round(seconds * 1000))),),
+        )
 
     def counter(self, table: str, column: str) -> int:
         row = self.execute(
