@@ -63,8 +63,10 @@ def logged_at(engine: EngineProcess, message: str) -> float:
     raise AssertionError(f"{engine.name} never logged {message!r}")
 
 
-async def _measure(root: Path, hosts: int, vms_per_host: int) -> Failover:
-    async with EngineEnsemble(root, engines=2, hosts=hosts, vms_per_host=vms_per_host) as ensemble:
+async def _measure(root: Path, hosts: int, vms_per_host: int, poll_interval_s: float) -> Failover:
+    async with EngineEnsemble(
+        root, engines=2, hosts=hosts, vms_per_host=vms_per_host, poll_interval_s=poll_interval_s
+    ) as ensemble:
         leader = await ensemble.leader()
         await ensemble.add_cluster(leader)
         ids = await ensemble.start_migrations(leader)
@@ -82,11 +84,13 @@ async def _measure(root: Path, hosts: int, vms_per_host: int) -> Failover:
         )
 
 
-def measure_failover(hosts: int = DEFAULT_HOSTS, vms_per_host: int = 2) -> Failover:
+def measure_failover(
+    hosts: int = DEFAULT_HOSTS, vms_per_host: int = 2, poll_interval_s: float = 0.2
+) -> Failover:
     """Kill -9 of the leader to the new leader SERVING, migrations lost and duplicated, and
     where the time went. Needs Debian's postgresql."""
     with tempfile.TemporaryDirectory(prefix="miglane-bench-failover-") as root:
-        return asyncio.run(_measure(Path(root), hosts, vms_per_host))
+        return asyncio.run(_measure(Path(root), hosts, vms_per_host, poll_interval_s))
 
 
 def failover_line(measured: Failover) -> str:
@@ -111,11 +115,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=DEFAULT_HOSTS)
     parser.add_argument("--vms-per-host", type=int, default=2)
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=0.2,
+        help="the engines' (a fleet of hundreds served from this process: the default 2)",
+    )
     args = parser.parse_args(argv)
     if not postgres_available():
         print("bench_failover: needs Debian's postgresql (apt-get install postgresql)")
         return 1
-    measured = measure_failover(args.hosts, args.vms_per_host)
+    measured = measure_failover(args.hosts, args.vms_per_host, args.poll_interval)
     print(failover_line(measured))
     print(components_line(measured, args.hosts))
     return 0

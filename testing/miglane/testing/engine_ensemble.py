@@ -95,6 +95,8 @@ class EngineEnsemble:
     hosts: int = 3
     vms_per_host: int = 2
     agent_speed: float = 5.0
+    # The engines' --poll-interval (their agents' streams sample this often).
+    poll_interval_s: float = 0.2
     extra_engine_options: tuple[str, ...] = ()
     processes: list[EngineProcess] = field(default_factory=list)
     agents: list[FakeAgent] = field(default_factory=list)
@@ -151,7 +153,7 @@ class EngineEnsemble:
             "--state-dir", str(state_dir),
             "--pki-dir", str(self.root / "pki"),
             "--database", self.role_url(name),
-            "--poll-interval", "0.2",
+            "--poll-interval", str(self.poll_interval_s),
             "--busy-retry-s", "0.5",
             *self.extra_engine_options,
         ]  # fmt: skip
