@@ -54,13 +54,16 @@ class Failover:
     hosts_known_s: float
 
 
-def logged_at(engine: EngineProcess, message: str) -> float:
-    """The wall-clock time of the engine's first log line containing `message`."""
-    for line in engine.log().splitlines():
-        match = _LOG_TIME.match(line)
-        if match and message in line:
-            return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-    raise AssertionError(f"{engine.name} never logged {message!r}")
+async def logged_at(engine: EngineProcess, message: str, timeout_s: float = 120.0) -> float:
+    """The wall-clock time of the engine's first log line containing `message` (waited for)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in engine.log().splitlines():
+            match = _LOG_TIME.match(line)
+            if match and message in line:
+                return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{engine.name} did not log {message!r} within {timeout_s} s")
 
 
 async def _measure(root: Path, hosts: int, vms_per_host: int, poll_interval_s: float) -> Failover:
@@ -76,9 +79,9 @@ async def _measure(root: Path, hosts: int, vms_per_host: int, poll_interval_s: f
         successor = await ensemble.leader(rest, timeout_s=60)
         seconds = time.perf_counter() - killed_at
         lost, duplicated = await ensemble.outcome(successor, ids)
-        leads = logged_at(successor, _LEADS)
-        in_charge = logged_at(successor, _IN_CHARGE)
-        known = logged_at(successor, _ALL_REPORTED)
+        leads = await logged_at(successor, _LEADS)
+        in_charge = await logged_at(successor, _IN_CHARGE)
+        known = await logged_at(successor, _ALL_REPORTED)
         return Failover(
             seconds, lost, duplicated, leads - killed_wall, in_charge - leads, known - in_charge
         )
