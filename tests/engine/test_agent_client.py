@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -270,52 +269,4 @@ async def test_a_reissued_engine_identity_is_used_by_the_next_calls(tmp_path: Pa
         assert await clients.list_vms(agent.address) == []
     finally:
         await clients.close()
-        await stop_fake_agents(agents, grace=0)
-
-
-async def test_prepared_channels_connect_without_a_call_and_serve_the_calls_after() -> None:
-    """A follower's warm-up: channels to the agents open (connected, the agent checked to be
-    the host of that name) while nothing is asked of the agents; once leading, the calls go
-    over them without looking the host up again. Agents left out are closed."""
-    _, agents = await start_fake_agents(3)
-    looked_up: list[str] = []
-    names = {agent.address: agent.name for agent in agents}
-
-    async def host_name_of(address: str) -> str | None:
-        looked_up.append(address)
-        return names.get(address)
-
-    admitted: list[int | None] = []
-    for agent in agents:
-        agent.agent.engine_terms.admit = admitted.append  # type: ignore[method-assign]
-    clients = AgentClients(
-        call_timeout_s=3.0,
-        credentials_dir=agents[0].authority.layout.engine,
-        host_name_of=host_name_of,
-    )
-    impostor = AgentClients(
-        call_timeout_s=3.0,
-        credentials_dir=agents[0].authority.layout.engine,
-        host_name_of=host_name_of,
-    )
-    try:
-        await clients.prepare(names)
-        await impostor.prepare({agents[1].address: agents[0].name})
-        for channel in clients._channels.values():
-            async with asyncio.timeout(10):
-                while channel.get_state() is not grpc.ChannelConnectivity.READY:
-                    await channel.wait_for_state_change(channel.get_state())
-        assert admitted == []  # connected, nothing asked
-        for agent in agents:
-            assert await clients.list_vms(agent.address) == []
-        assert looked_up == []  # the prepared channels served the calls
-        with pytest.raises(AgentCallError) as refused:  # the host's name is still checked
-            await impostor.list_vms(agents[1].address)
-        assert refused.value.kind is AgentCallErrorKind.UNREACHABLE
-
-        await clients.prepare({agents[0].address: agents[0].name})
-        assert set(clients._channels) == {agents[0].address}
-    finally:
-        await clients.close()
-        await impostor.close()
         await stop_fake_agents(agents, grace=0)

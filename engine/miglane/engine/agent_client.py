@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -37,7 +37,7 @@ from miglane.engine.grpc_api.converters import (
     sample_from_proto,
 )
 from miglane.grpctls import secure_channel
-from miglane.pki import Credentials, PkiError, credential_files, load_credentials
+from miglane.pki import PkiError, credential_files, load_credentials
 from miglane.v1 import agent_pb2, agent_pb2_grpc
 from miglane.v1.leadership import ENGINE_TERM_KEY
 from miglane.v1.rich_errors import error_details
@@ -199,7 +199,7 @@ class AgentClients:
     def _fence(self) -> tuple[tuple[str, str], ...]:
         return ((ENGINE_TERM_KEY, str(self._commanding_term())),)
 
-    def _retire_if_reissued(self) -> None:
+    async def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
         if self._credentials_dir is not None:
             stamp = _files_stamp(self._credentials_dir)
             if stamp != self._credentials_stamp:  # re-issued: new channels from now on
@@ -207,60 +207,26 @@ class AgentClients:
                 self._retired += self._channels.values()
                 self._channels.clear()
                 self._stubs.clear()
-
-    async def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
-        self._retire_if_reissued()
         stub = self._stubs.get(address)
         if stub is None:
-            host_name = None
-            if self._host_name_of is not None:
-                host_name = await self._host_name_of(address)
-                if host_name is None:
-                    raise AgentCallError(
-                        AgentCallErrorKind.UNREACHABLE, address, "no host is added with this agent"
-                    )
-            stub = self._add_channel(address, host_name, self._credentials(address))
+            channel = await self._open(address)
+            self._channels[address] = channel
+            stub = self._stubs[address] = agent_pb2_grpc.AgentServiceStub(channel)
         return stub
 
-    def _credentials(self, address: str) -> Credentials | None:
-        if self._credentials_dir is None:
-            return None
+    async def _open(self, address: str) -> grpc.aio.Channel:
+        if self._credentials_dir is None or self._host_name_of is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        host_name = await self._host_name_of(address)
+        if host_name is None:
+            raise AgentCallError(
+                AgentCallErrorKind.UNREACHABLE, address, "no host is added with this agent"
+            )
         try:
-            return load_credentials(self._credentials_dir)
+            credentials = load_credentials(self._credentials_dir)
         except PkiError as error:
             raise AgentCallError(AgentCallErrorKind.UNREACHABLE, address, str(error)) from None
-
-    def _add_channel(
-        self, address: str, host_name: str | None, credentials: Credentials | None
-    ) -> agent_pb2_grpc.AgentServiceStub:
-        if credentials is None or host_name is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        else:
-            channel = secure_channel(
-                address, credentials, server_name=host_name, options=CHANNEL_OPTIONS
-            )
-        self._channels[address] = channel
-        stub = self._stubs[address] = agent_pb2_grpc.AgentServiceStub(channel)
-        return stub
-
-    async def prepare(self, agents: Mapping[str, str]) -> None:
-        """Ahead of any call (a follower's warm-up): a channel to each agent of `agents`
-        (address -> the name of the host added under it), connecting, so that its handshakes
-        are done before the engine leads; channels to other agents closed. No call goes out:
-        a follower has no term to make one under."""
-        self._retire_if_reissued()
-        for gone in [address for address in self._channels if address not in agents]:
-            await self.forget(gone)
-        credentials = None
-        for address, host_name in agents.items():
-            if address not in self._stubs:
-                try:
-                    credentials = credentials or self._credentials(address)
-                except AgentCallError as error:
-                    log.warning("no channels prepared: %s", error.detail)
-                    return
-                self._add_channel(address, host_name, credentials)
-            self._channels[address].get_state(try_to_connect=True)
+        return secure_channel(address, credentials, server_name=host_name, options=CHANNEL_OPTIONS)
 
     async def forget(self, address: str) -> None:
         """Closes the channel to an agent (its host was removed)."""

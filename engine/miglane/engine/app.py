@@ -4,7 +4,6 @@ the tests and the benchmarks all assemble the engine here."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
 from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
-from miglane.engine.standby import Standby
 from miglane.engine.store import Store
 from miglane.engine.store_dialect import POSTGRES_SCHEMES, scheme_of
 from miglane.grpctls import ReloadingServerCredentials
@@ -81,11 +79,8 @@ class Engine:
     _clients: AgentClients
     metrics: EngineMetrics
     metrics_registry: CollectorRegistry
-    # What this engine prepares while it follows (its agents' channels).
-    standby: Standby
     # None: no metrics endpoint (`metrics_listen` off, or its default address taken).
     metrics_endpoint: MetricsEndpoint | None = None
-    _standing_by: asyncio.Task[None] | None = None
     _migrations_stopped: bool = False
     _in_charge: bool = False
     _poll_hosts: bool = True
@@ -111,8 +106,6 @@ class Engine:
         self._tasks.spawn(self.leadership.run(self._take_charge), "leadership")
         if term:
             await self._take_charge(term)
-        else:
-            self._standing_by = self._tasks.spawn(self.standby.run(), "standby")
         await self.server.start()
 
     async def _take_charge(self, term: int) -> None:
@@ -120,8 +113,6 @@ class Engine:
         starts polling hosts (unless told not to: tests of the inventory alone), the queue and
         the progress flushes; then answers SERVING."""
         self._in_charge = True
-        if self._standing_by is not None:
-            self._standing_by.cancel()
         active = await self.ledger.load()
         self._jobs.take_up(active)
         if active:
@@ -362,7 +353,6 @@ async def build_engine(
         _clients=clients,
         metrics=metrics,
         metrics_registry=registry,
-        standby=Standby(inventory.worker, clients),
         metrics_endpoint=endpoint,
     )
 

@@ -53,16 +53,6 @@ def _caller_check(credentials_dir: Path | None) -> CallerCheck:
     )
 
 
-# The engine pings its agents (keepalive, every 10 s) also while no call is open on the
-# channel (a standing-by follower's prepared channel, a leader between calls): accepted, where
-# gRPC's default would answer the third such ping with GOAWAY "too_many_pings" and break the
-# next call on that connection.
-SERVER_OPTIONS = (
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-)
-
-
 async def create_server(
     agent: Agent,
     address: str = "127.0.0.1:0",
@@ -76,10 +66,7 @@ async def create_server(
     PkiError when the credentials cannot be loaded. `interceptors` see each call before the
     caller check (metrics count its refusals too)."""
     fence = EngineTermCheck(agent.engine_terms, SERVICE_NAME)
-    server = grpc.aio.server(
-        options=SERVER_OPTIONS,
-        interceptors=[*interceptors, _caller_check(credentials_dir), fence],
-    )
+    server = grpc.aio.server(interceptors=[*interceptors, _caller_check(credentials_dir), fence])
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentServicer(agent), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
