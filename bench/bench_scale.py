@@ -205,13 +205,11 @@ def placement_lines(run: PlacementRun) -> str:
 async def failover_line() -> str:
     """The failover figure, from bench_failover (engines on a private PostgreSQL); it runs its
     own event loop, so in a thread of its own."""
-    from bench_failover import measure_failover  # type: ignore[import-not-found]
+    from bench_failover import failover_line as line_of  # type: ignore[import-not-found]
+    from bench_failover import measure_failover
 
-    seconds, lost, duplicated = await asyncio.to_thread(measure_failover)
-    return (
-        f"failover: leader kill -9 -> new leader serving in {seconds:.1f} s; "
-        f"migrations lost {lost}, duplicated {duplicated}"
-    )
+    line: str = line_of(await asyncio.to_thread(measure_failover))
+    return line
 
 
 async def run(args: argparse.Namespace) -> int:

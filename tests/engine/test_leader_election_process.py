@@ -93,19 +93,29 @@ def record_terms(ensemble: EngineEnsemble) -> list[tuple[float, int | None]]:
     return seen
 
 
-async def test_a_paused_leader_woken_up_commands_nothing(ensemble: EngineEnsemble) -> None:
+async def test_a_paused_leader_woken_up_commands_and_writes_nothing(
+    ensemble: EngineEnsemble,
+) -> None:
     leader = await ensemble.leader()
     # Recording first: the leader's host streams open when the cluster's hosts are added.
     seen = record_terms(ensemble)
     await ensemble.add_cluster(leader)
     await until(lambda: bool(seen))  # the leader watches the agents
+    # Running migrations: progress the old leader holds in memory and would write when woken.
+    ids = await ensemble.start_migrations(leader)
     old_term = max(term or 0 for _, term in seen)
+    ensemble.record_writes()
     leader.signal(signal.SIGSTOP)
     successor = await ensemble.leader([other(ensemble, leader)])
     await until(lambda: max(t or 0 for _, t in seen) > old_term)
+    # Whatever the old leader had committed before it was paused is counted here; a write of
+    # its own that was under way is not (not committed) and must never land.
+    written_before = ensemble.writes_by(leader)
     woken_at = time.monotonic()
     leader.signal(signal.SIGCONT)
     assert await exit_status(leader) == DEPOSED_EXIT_CODE
+    assert ensemble.writes_by(leader) == written_before
+    assert ensemble.writes_by(successor) > 0  # the log sees the engines' writes
     # Whatever reaches the agents after the wake-up (the successor's calls, any stream the
     # old leader would reopen): none of the old term.
     await asyncio.sleep(2 * DEFAULT_LEASE_TIMINGS.renew_every_s)
@@ -113,6 +123,7 @@ async def test_a_paused_leader_woken_up_commands_nothing(ensemble: EngineEnsembl
     assert old_term not in after
     assert "no longer leads" in leader.log()
     assert await ensemble.serving(successor)
+    assert await ensemble.outcome(successor, ids) == (0, 0)
 
 
 async def test_a_leader_cut_from_the_database_is_replaced(ensemble: EngineEnsemble) -> None:

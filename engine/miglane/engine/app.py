@@ -305,6 +305,9 @@ async def build_engine(
     metrics = EngineMetrics(inventory.worker, registry)
     leadership = _leadership(config)
     clients.command_under(leadership.commanding_term)
+    fence = leadership.write_fence()
+    if fence is not None:
+        await inventory.worker.read(lambda store: store.fence_writes(fence))
     side = _migration_side(config, inventory, clients, clock, new_id, metrics)
     servicer = EngineServicer(inventory, side.requests)
     health = health_aio.HealthServicer()

@@ -33,7 +33,7 @@ from miglane.engine.domain.leadership import (
     may_command,
     next_step,
 )
-from miglane.engine.lease_store import LeaseStoreError, PostgresLease
+from miglane.engine.lease_store import LeaseFence, LeaseStoreError, PostgresLease
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,10 @@ class SoleLeadership:
     def commanding_term(self) -> int:
         return SOLE_TERM
 
+    def write_fence(self) -> None:
+        """Alone on its store, nothing else writes there: no fence."""
+        return None
+
     async def first_look(self, deposed: Deposed) -> int:
         return SOLE_TERM
 
@@ -117,6 +121,9 @@ class LeaseLeadership:
         self._lease = lease
         self._clock = clock
         self._term = 0  # 0: not leading (yet)
+        # The term this process took (kept after it stops leading: its writes stay fenced).
+        self._led_term = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._deadline = float("-inf")
         self._leader_address = ""
         self._on_deposed: Deposed | None = None
@@ -161,7 +168,21 @@ class LeaseLeadership:
         """Looks at the lease once: the term when this engine took it (it was free), else 0.
         `deposed` is called once if this engine leads and then loses the lease."""
         self._on_deposed = deposed
+        self._loop = asyncio.get_running_loop()
         return await self._look()
+
+    def write_fence(self) -> LeaseFence:
+        """The fence of this engine's store writes: once it has led, a write lands only while
+        the lease in the database is still its own (a refused one deposes it)."""
+        return LeaseFence(
+            self.me, lambda: self._led_term, self._fenced_out, stall_limit_s=self.timings.ttl_s
+        )
+
+    def _fenced_out(self, why: str) -> None:
+        """From the store's thread: the database says another term began (or ours lapsed)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._step_down, why)
 
     async def run(self, elected: Elected) -> None:
         """Keeps the lease while leading, looks at it while following; when it is taken,
@@ -196,6 +217,7 @@ class LeaseLeadership:
         if term is None:  # another engine was faster
             return 0
         self._term, self._deadline = term, command_deadline(sent_at, self.timings)
+        self._led_term = term
         self._leader_address = self.address
         log.info("this engine leads, term %d (advertised as %s)", term, self.address)
         return term

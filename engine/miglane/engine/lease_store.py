@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
+from miglane.engine.domain.errors import NotLeader
 from miglane.engine.domain.leadership import Lease
+from miglane.engine.store_dialect import Database
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,11 @@ _RELEASE = f"""
 UPDATE {LEASE_TABLE} SET expires_at = now()
 WHERE id = 1 AND term = %(term)s AND holder = %(me)s AND expires_at > now()
 RETURNING term"""
+
+# In the store's own transaction (its `?` placeholders), just before it commits.
+_FENCE = f"""
+SELECT term, holder, address, expires_at > clock_timestamp() AS live
+FROM {LEASE_TABLE} WHERE id = 1 FOR SHARE"""
 
 
 class LeaseStoreError(Exception):
@@ -141,3 +149,53 @@ class PostgresLease:
 
     async def close(self) -> None:
         await self._drop()
+
+
+class LeaseFence:
+    """A leader's store writes fenced by its lease: each write transaction reads the lease row
+    FOR SHARE just before it commits, and lands only if the row still names this engine
+    (`me`) under the term it took, unexpired. The share lock makes a takeover (an UPDATE of
+    that row) wait for the commit, so every write of a term is ordered before the next term
+    begins: a leader paused past its lease and woken up writes nothing over its successor's
+    state, whatever it has not noticed yet. A refused write raises NotLeader (naming the engine
+    that took over) after telling `fenced_out` why, from the store's thread.
+
+    `led_term()` is the term this engine took (0 until it first leads: a follower's writes,
+    such as none, are not checked). A write transaction left idle for the lease's time to live
+    (`stall_limit_s`: its process paused mid-write, and deposed by then) is ended by the server,
+    so its row locks do not hold up the successor."""
+
+    def __init__(
+        self,
+        me: str,
+        led_term: Callable[[], int],
+        fenced_out: Callable[[str], None],
+        *,
+        stall_limit_s: float,
+    ) -> None:
+        self._me = me
+        self._led_term = led_term
+        self._fenced_out = fenced_out
+        self.stall_limit_s = stall_limit_s
+
+    def check(self, database: Database) -> None:
+        term = self._led_term()
+        if not term:
+            return
+        row = database.execute(_FENCE).fetchone()
+        if (
+            row is not None
+            and row["live"]
+            and int(row["term"]) == term
+            and row["holder"] == self._me
+        ):
+            return
+        if row is None or int(row["term"]) == term:
+            why, leader = f"its lease of term {term} lapsed", ""
+        else:
+            why, leader = (
+                f"term {int(row['term'])} was taken by {row['holder']}",
+                str(row["address"]),
+            )
+        self._fenced_out(f"a store write was refused: {why}")
+        raise NotLeader(leader)

@@ -54,7 +54,14 @@ from miglane.engine.store_codecs import (
     vm_from_row,
     vm_nics_json,
 )
-from miglane.engine.store_dialect import Database, Row, StoreError, open_database, sqlite_url
+from miglane.engine.store_dialect import (
+    Database,
+    Row,
+    StoreError,
+    WriteFence,
+    open_database,
+    sqlite_url,
+)
 from miglane.engine.store_schema import prepare_schema
 
 DATABASE_NAME = DATABASE_FILE
@@ -93,6 +100,11 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def fence_writes(self, fence: WriteFence) -> None:
+        """Every write transaction from now on checks `fence` before it commits (a leader's
+        writes fenced by its lease: `lease_store.LeaseFence`)."""
+        self._db.fence_writes(fence)
 
     def transaction(self) -> AbstractContextManager[None]:
         """One atomic change. Nested uses join the outer transaction."""

@@ -34,6 +34,19 @@ class IntegrityViolation(Exception):
     """A write broke a constraint of the schema (a unique key, a foreign key): a caller's bug."""
 
 
+class WriteFence(Protocol):
+    """What a write transaction checks just before it commits, inside it (on the store's
+    thread): raises when the engine's writes must not land any more (a deposed leader's), and
+    the transaction is rolled back instead."""
+
+    def check(self, database: Database) -> None: ...
+
+    @property
+    def stall_limit_s(self) -> float:
+        """How long a transaction may stay open while its process does nothing with it
+        (paused, stuck) before the database ends it (where it can) and frees its locks."""
+
+
 class Row(Protocol):
     """A result row, read by column name (sqlite3.Row, or a dict from psycopg)."""
 
@@ -99,6 +112,17 @@ class Database(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._depth = 0
+        self._fence: WriteFence | None = None
+
+    def fence_writes(self, fence: WriteFence) -> None:
+        """Every write transaction from now on checks `fence` before it commits; one left idle
+        longer than the fence's stall limit is ended by the database (where it can), so a
+        paused writer's row locks never hold up the engine that took over from it."""
+        self._fence = fence
+        self._limit_idle_transactions(fence.stall_limit_s)
+
+    def _limit_idle_transactions(self, seconds: float) -> None:  # noqa: B027 (SQLite: one engine)
+        """Ends a transaction left idle for longer than `seconds`."""
 
     @property
     def name(self) -> str:
@@ -159,6 +183,10 @@ class Database(ABC):
         self._depth = 1
         try:
             yield
+            # Last, so that the check's lock (if any) is held only for the commit, and a
+            # deposition that came while the transaction ran is seen.
+            if self._fence is not None and not snapshot:
+                self._fence.check(self)
         except BaseException:
             self._depth = 0
             self.execute("ROLLBACK")
@@ -313,6 +341,12 @@ class PostgresDatabase(Database):
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK_KEY,))
+
+    def _limit_idle_transactions(self, seconds: float) -> None:
+        self.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', ?, false)",
+            (str(max(1, round(seconds * 1000))),),
+        )
 
     def counter(self, table: str, column: str) -> int:
         row = self.execute(

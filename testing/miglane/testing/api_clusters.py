@@ -41,8 +41,19 @@ async def cluster_of_agents(
         )
         hosts.append((await stub.AddHost(add)).host)
     deadline = time.monotonic() + timeout_s
-    while len((await stub.ListVms(engine_pb2.ListVmsRequest(cluster_id=cluster.id))).vms) < vms:
+    while await _count_vms(stub, cluster.id) < vms:
         if time.monotonic() > deadline:
             raise AssertionError(f"the engine did not list {vms} VMs within {timeout_s} s")
         await asyncio.sleep(0.1)
     return cluster, hosts
+
+
+async def _count_vms(stub: Any, cluster_id: str) -> int:
+    """The cluster's VMs as the engine lists them, every page."""
+    count, token = 0, ""
+    while True:
+        request = engine_pb2.ListVmsRequest(cluster_id=cluster_id, page_size=1000, page_token=token)
+        reply = await stub.ListVms(request)
+        count, token = count + len(reply.vms), reply.next_page_token
+        if not token:
+            return count

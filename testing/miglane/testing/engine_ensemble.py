@@ -46,6 +46,15 @@ SETTLE_TIMEOUT_S = 120.0
 LISTENING = re.compile(r"engine listening on (\S+)")
 START_TIMEOUT_S = 60.0
 T = TypeVar("T")
+_WRITE_LOG = """
+CREATE TABLE IF NOT EXISTS write_log (
+    id bigserial PRIMARY KEY, writer text NOT NULL, tbl text NOT NULL, op text NOT NULL);
+CREATE OR REPLACE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO write_log (writer, tbl, op) VALUES (current_user, TG_TABLE_NAME, TG_OP);
+    RETURN NULL;
+END $$;
+"""
 
 
 async def eventually(
@@ -86,6 +95,8 @@ class EngineEnsemble:
     hosts: int = 3
     vms_per_host: int = 2
     agent_speed: float = 5.0
+    # The engines' --poll-interval (their agents' streams sample this often).
+    poll_interval_s: float = 0.2
     extra_engine_options: tuple[str, ...] = ()
     processes: list[EngineProcess] = field(default_factory=list)
     agents: list[FakeAgent] = field(default_factory=list)
@@ -142,7 +153,7 @@ class EngineEnsemble:
             "--state-dir", str(state_dir),
             "--pki-dir", str(self.root / "pki"),
             "--database", self.role_url(name),
-            "--poll-interval", "0.2",
+            "--poll-interval", str(self.poll_interval_s),
             "--busy-retry-s", "0.5",
             *self.extra_engine_options,
         ]  # fmt: skip
@@ -171,6 +182,30 @@ class EngineEnsemble:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
                 (engine.name,),
             )
+
+    def record_writes(self) -> None:
+        """From now on every row written to any table of the database (the lease row too) is
+        recorded with the database role that wrote it, once its transaction commits (a trigger
+        writing into the same transaction: a write rolled back leaves no record)."""
+        with psycopg.connect(self.server.url, autocommit=True) as admin:
+            admin.execute(_WRITE_LOG)
+            tables = admin.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'write_log'"
+            ).fetchall()
+            for (table,) in tables:
+                admin.execute(
+                    "CREATE OR REPLACE TRIGGER log_writes AFTER INSERT OR UPDATE OR DELETE"
+                    f' ON "{table}" FOR EACH ROW EXECUTE FUNCTION log_write()'
+                )
+
+    def writes_by(self, engine: EngineProcess) -> int:
+        """How many committed row writes of `engine` were recorded (see `record_writes`)."""
+        with psycopg.connect(self.server.url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT COUNT(*) FROM write_log WHERE writer = %s", (engine.name,)
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def running(self) -> list[EngineProcess]:
         return [e for e in self.processes if e.process.poll() is None]

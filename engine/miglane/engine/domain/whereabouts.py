@@ -33,7 +33,9 @@ def assign_vms(
 
     A VM several hosts list belongs to the hinted one, else to the one where it is most
     alive. A VM in flight that no host lists (between the source letting go and the
-    destination listing it) stays where the hint says, instead of vanishing for a round."""
+    destination listing it) stays where the hint says, instead of vanishing for a round; when
+    the hinted host is not in this round (streamed hosts report on their own: the source said
+    the VM left, the destination has not said it arrived), it stays where it is on record."""
     owner: dict[str, tuple[int, str]] = {}
     for host_id, vms in reports.items():
         for vm in vms:
@@ -45,9 +47,11 @@ def assign_vms(
         for host_id, vms in reports.items()
     }
     for vm_id, host_id in hints.items():
-        if vm_id in owner or host_id not in assigned:
-            continue
         on_record = known.get(vm_id)
-        if on_record is not None:
+        if vm_id in owner or on_record is None:
+            continue
+        if host_id in assigned:
             assigned[host_id].append(on_record)
+        elif on_record.host_id in assigned:
+            assigned[on_record.host_id].append(on_record)
     return assigned
