@@ -473,8 +473,8 @@ class FakeDriver:
         self.host = host
         self.fabric = host.fabric
         self.clock = host.fabric.clock
-        # vm_id -> (simulated time the calculation finishes, the rate it measures)
-        self._dirty_calcs: dict[str, tuple[float, int]] = {}
+        # vm_id -> (simulated time the calculation finishes, the rate it measured once read)
+        self._dirty_calcs: dict[str, tuple[float, int | None]] = {}
 
     # -- inventory ---------------------------------------------------------------------------
     def host_facts(self) -> HostFacts:
@@ -753,16 +753,19 @@ class FakeDriver:
                 raise DriverError(
                     DriverErrorKind.NOT_RUNNING, f"domain {domain.name} is not running"
                 )
-            # The configured rate as it is when the calculation starts.
-            self._dirty_calcs[vm_id] = (self.clock.now() + seconds, domain.dirty_rate_bps)
+            self._dirty_calcs[vm_id] = (self.clock.now() + seconds, None)
 
     def dirty_rate(self, vm_id: str) -> int | None:
         with self.fabric.lock:
-            self._domain(vm_id)
+            domain = self._domain(vm_id)
             calc = self._dirty_calcs.get(vm_id)
-        if calc is None or self.clock.now() < calc[0]:
-            return None
-        return calc[1]
+            if calc is None or self.clock.now() < calc[0]:
+                return None
+            if calc[1] is None:
+                # The configured rate when the period is over: a change during the period is
+                # what the calculation saw last (read once, so later reads agree).
+                calc = self._dirty_calcs[vm_id] = (calc[0], domain.dirty_rate_bps)
+            return calc[1]
 
     def set_job_listener(self, listener: JobListener | None) -> None:
         self.host.listener = listener
