@@ -166,17 +166,6 @@ async def run(args: argparse.Namespace) -> int:
         f"{hosts.cpu_share * EXTRAPOLATED_HOSTS / args.hosts:.2f} cores",
         flush=True,
     )
-    if not await storm_lines(args):
-        return 1
-    placement = measure_placement(args.repeats)
-    print(f"placement of 1 VM over {PLACEMENT_HOSTS} hosts: {placement * ms:.1f} ms", flush=True)
-    print(await failover_line(), flush=True)
-    return 0
-
-
-async def storm_lines(args: argparse.Namespace) -> bool:
-    """The MigrateVm and WatchMigrations lines from one storm; False when it timed out."""
-    ms = 1000.0
     storm_args = argparse.Namespace(
         migrations=args.migrations,
         watchers=args.watchers,
@@ -187,7 +176,7 @@ async def storm_lines(args: argparse.Namespace) -> bool:
     )
     measured = await storm(storm_args)
     if measured is None:
-        return False
+        return 1
     bare_p50 = statistics.median(measured.bare_s)
     migrate_p50 = statistics.median(measured.migrate_s)
     print(
@@ -200,7 +189,10 @@ async def storm_lines(args: argparse.Namespace) -> bool:
         f"({args.migrations} migrations, {args.watchers} watchers)",
         flush=True,
     )
-    return True
+    placement = measure_placement(args.repeats)
+    print(f"placement of 1 VM over {PLACEMENT_HOSTS} hosts: {placement * ms:.1f} ms", flush=True)
+    print(await failover_line(), flush=True)
+    return 0
 
 
 async def serve_fleet(args: argparse.Namespace) -> int:
@@ -234,14 +226,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--only-hosts", action="store_true", help="the hosts lines alone")
-    parser.add_argument("--only-storm", action="store_true", help="the storm lines alone")
     args = parser.parse_args(argv)
     if args.serve_fleet:
         return asyncio.run(serve_fleet(args))
     if args.only_hosts:
         return asyncio.run(only_hosts(args))
-    if args.only_storm:
-        return 0 if asyncio.run(storm_lines(args)) else 1
     return asyncio.run(run(args))
 
 
