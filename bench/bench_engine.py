@@ -4,8 +4,11 @@ followers) over real agent gRPC servers on the fake driver, all in this process.
 Prints, each against a baseline measured in the same run:
 - WatchMigrations lag: from the moment the engine publishes a migration snapshot to the
   moment each of `--watchers` gRPC clients receives it, over `--migrations` migrations (p50,
-  p99, max); the baseline is the round trip of a bare unary gRPC call (health Check) on the
-  same server during the same storm.
+  p99, max). A snapshot is known by a digest of its whole message: a migration's bandwidth or
+  prediction changes without its progress moving, and such a snapshot must be timed from its
+  own publishing, not from an earlier one's with the same progress. The baseline is the
+  round trip of a bare unary gRPC call (health Check) on the same server during the same
+  storm.
 - MigrateVm latency (the call returns once the queue has admitted or queued the migration),
   against that bare gRPC call made right after each MigrateVm, p50/p99 and the ratio.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import shutil
 import statistics
@@ -33,6 +37,7 @@ from miglane.agent.testing import start_fake_agents, stop_fake_agents
 from miglane.engine.app import build_engine
 from miglane.engine.config import EngineConfig
 from miglane.engine.domain.model import Migration, MigrationPolicy
+from miglane.engine.grpc_api.converters import migration_to_proto
 from miglane.pki import CertificateAuthority, Credentials, load_credentials
 from miglane.testing.engine_stack import (
     LOOPBACK_ANY_PORT,
@@ -48,6 +53,13 @@ FINAL = {
     common_pb2.MIGRATION_PHASE_FAILED,
     common_pb2.MIGRATION_PHASE_CANCELLED,
 }
+
+
+def snapshot_digest(migration: engine_pb2.Migration) -> str:
+    """What tells one migration snapshot from another, on both sides of the wire."""
+    return hashlib.blake2b(
+        migration.SerializeToString(deterministic=True), digest_size=12
+    ).hexdigest()
 
 
 def pct(values: list[float], p: float) -> float:
@@ -114,17 +126,15 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
             insecure=insecure,
         )
     )
-    # Stamp every publish: (id, phase, processed bytes, percent) -> when it left the engine.
-    published: dict[tuple[str, int, int, int], float] = {}
+    # Stamp every publish: the snapshot's digest -> when it left the engine.
+    published: dict[str, float] = {}
     publish = engine.hub.publish
 
     def stamped(batch: object) -> None:
         items: list[Migration] = list(batch)  # type: ignore[call-overload]
         now = time.monotonic()
         for m in items:
-            published.setdefault(
-                (m.id, int(m.phase), m.data_processed_bytes, m.progress_percent), now
-            )
+            published.setdefault(snapshot_digest(migration_to_proto(m)), now)
         publish(items)
 
     engine.hub.publish = stamped  # type: ignore[method-assign]
@@ -181,8 +191,8 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
         await watching.wait()
         elapsed = time.perf_counter() - started
         lags = []
-        for ident, phase, processed, percent, received in deliveries:
-            sent = published.get((ident, phase, processed, percent))
+        for digest, received in deliveries:
+            sent = published.get(digest)
             if sent is not None:
                 lags.append(received - sent)
         phases: dict[int, int] = {}
@@ -262,8 +272,8 @@ async def serve_agents(args: argparse.Namespace) -> int:
 async def serve_watchers(args: argparse.Namespace) -> int:
     """Helper process: `--watchers` WatchMigrations clients; "ready" once every snapshot is
     complete, then, once each has seen `--migrations` migrations end, every delivery as JSON
-    [id, phase, processed bytes, percent, monotonic time received]."""
-    deliveries: list[tuple[str, int, int, int, float]] = []
+    [snapshot digest, monotonic time received]."""
+    deliveries: list[tuple[str, float]] = []
     ready = [asyncio.Event() for _ in range(args.watchers)]
     done = [asyncio.Event() for _ in range(args.watchers)]
 
@@ -278,10 +288,9 @@ async def serve_watchers(args: argparse.Namespace) -> int:
                 if reply.snapshot_complete:
                     ready[index].set()
                     continue
+                received = time.monotonic()
                 m = reply.migration
-                deliveries.append(
-                    (m.id, m.phase, m.data_processed_bytes, m.progress_percent, time.monotonic())
-                )
+                deliveries.append((snapshot_digest(m), received))
                 if m.phase in FINAL:
                     ended.add(m.id)
                     if len(ended) >= args.migrations:

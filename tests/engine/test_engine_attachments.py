@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from miglane.engine.domain.attachments import derive_attachments, operational_status
@@ -103,6 +105,30 @@ def test_derivation_does_not_depend_on_nic_order() -> None:
     first = derive_attachments(NETWORKS, nics)
     assert derive_attachments(NETWORKS, list(reversed(nics))) == first
     assert (first[1].nic, first[1].address) == ("a", "10.0.2.8")
+
+
+def test_a_derivation_follows_what_attachments_show_and_not_the_byte_counters() -> None:
+    # Derivations are kept per input: asking again after a change must see the change.
+    before = nic("mig0", "10.0.2.5/24")
+    [first] = derive_attachments([MIG], [before])
+    counted = replace(before, rx_bytes=before.rx_bytes + 10**9, tx_bytes=before.tx_bytes + 7)
+    assert derive_attachments([MIG], [counted]) == [first]
+    [down] = derive_attachments([MIG], [replace(before, link_up=False)])
+    assert (down.link_up, first.link_up) == (False, True)
+    [faster] = derive_attachments([MIG], [replace(before, speed_mbps=25_000, mtu=9000)])
+    assert (faster.speed_mbps, faster.mtu) == (25_000, 9000)
+    [moved] = derive_attachments([MIG], [replace(before, addresses=("10.0.2.77/24",))])
+    assert moved.address == "10.0.2.77"
+    renamed = replace(MIG, name="mig-renamed")
+    assert derive_attachments([renamed], [before])[0].network_name == "mig-renamed"
+    assert derive_attachments([replace(MIG, subnet="10.0.3.0/24")], [before]) == []
+
+
+def test_callers_get_a_list_of_their_own() -> None:
+    nics = [nic("mig0", "10.0.2.5/24")]
+    first = derive_attachments([MIG], nics)
+    first.clear()
+    assert len(derive_attachments([MIG], nics)) == 1
 
 
 def attached(network: Network, *, up: bool = True) -> Attachment:

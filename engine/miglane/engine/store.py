@@ -110,6 +110,10 @@ class Store:
         """One atomic change. Nested uses join the outer transaction."""
         return self._db.transaction()
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Inside a transaction: a part undone alone when it raises (the rest is kept)."""
+        return self._db.savepoint()
+
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self._db.execute(sql, args).fetchone()
         return row

@@ -4,6 +4,7 @@ JSON, and each table's row as a model."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -98,6 +99,12 @@ def nics_json(nics: Sequence[Nic]) -> str:
     return json.dumps([{**asdict(nic), "addresses": list(nic.addresses)} for nic in nics])
 
 
+# Hosts are read far more often than agents report new NICs or facts; the decoded values are
+# immutable, so one decoding serves every read of the same text (up to this many texts).
+_DECODED_MAX = 20_000
+
+
+@functools.lru_cache(maxsize=_DECODED_MAX)
 def nics_from_json(text: str) -> tuple[Nic, ...]:
     known = {f.name for f in fields(Nic)}
     nics = []
@@ -108,6 +115,7 @@ def nics_from_json(text: str) -> tuple[Nic, ...]:
     return tuple(nics)
 
 
+@functools.lru_cache(maxsize=_DECODED_MAX)
 def facts_from_json(text: str) -> HostFacts:
     known = {f.name for f in fields(HostFacts)}
     return HostFacts(**{k: v for k, v in json.loads(text).items() if k in known})

@@ -194,6 +194,21 @@ class Database(ABC):
         self._depth = 0
         self.execute("COMMIT")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: a part that can fail alone. When it raises, what it wrote is
+        undone and the transaction goes on with what came before it."""
+        if not self._depth:
+            raise RuntimeError("a savepoint belongs inside a transaction")
+        self.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK TO SAVEPOINT part")
+            self.execute("RELEASE SAVEPOINT part")
+            raise
+        self.execute("RELEASE SAVEPOINT part")
+
 
 class SqliteDatabase(Database):
     """A file: WAL journal with `synchronous=FULL`, so a committed change survives `kill -9`

@@ -5,6 +5,7 @@ A host is on a logical network when one of its NICs has an address in the networ
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,12 @@ from dataclasses import dataclass
 from miglane.engine.domain.model import Attachment, HostStatus, Network, Nic
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A NIC as attachments see it: name, addresses, link up, speed, MTU (not its byte counters,
+# which change with every poll).
+_NicShape = tuple[str, tuple[str, ...], bool, int, int]
+# Hosts are read far more often than their NICs or networks change, and parsing addresses is
+# most of what reading a cluster's hosts costs: derivations are kept, up to this many.
+_DERIVED_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,19 @@ def derive_attachments(networks: Sequence[Network], nics: Sequence[Nic]) -> list
     the lowest address — and the attachment's `note` says what else qualified and why this
     one was taken.
     """
+    shapes = tuple((n.name, n.addresses, n.link_up, n.speed_mbps, n.mtu) for n in nics)
+    return list(_derived(tuple(networks), shapes))
+
+
+@functools.lru_cache(maxsize=_DERIVED_MAX)
+def _derived(
+    networks: tuple[Network, ...], shapes: tuple[_NicShape, ...]
+) -> tuple[Attachment, ...]:
+    nics = [Nic(name, addresses, up, speed, mtu) for name, addresses, up, speed, mtu in shapes]
+    return tuple(_derive(networks, nics))
+
+
+def _derive(networks: Sequence[Network], nics: Sequence[Nic]) -> list[Attachment]:
     parsed = [(nic, _parse_address(text)) for nic in nics for text in nic.addresses]
     attachments = []
     for network in networks:
