@@ -295,6 +295,33 @@ async def test_change_bandwidth_mid_flight(cluster) -> None:  # type: ignore[no-
     assert await code_of(late) == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_a_cap_changed_while_a_sample_is_taken_stands(cluster) -> None:  # type: ignore[no-untyped-def]
+    # The monitor reads the NICs' counters between its sample and the status it records: a cap
+    # changed in that moment must not be overwritten by the sample's older status.
+    _, (a, b, _) = cluster
+    await stub(a).Migrate(request(a, b, max_bandwidth_mib_per_second=8))
+    monitor = a.agent.monitor
+    reading, release = asyncio.Event(), asyncio.Event()
+    read_counters = monitor.read_nic_counters
+
+    async def held_read():  # type: ignore[no-untyped-def]
+        reading.set()
+        await release.wait()
+        return await read_counters()
+
+    monitor.read_nic_counters = held_read
+    await asyncio.wait_for(reading.wait(), 10)
+    await stub(a).MigrateChangeParams(
+        pb.MigrateChangeParamsRequest(migration_id="m1", max_bandwidth_mib_per_second=16)
+    )
+    reading.clear()
+    release.set()
+    await asyncio.wait_for(reading.wait(), 10)  # the held sample was recorded, the next began
+    assert a.agent.jobs["m1"].status.max_bandwidth_mibps == 16
+    monitor.read_nic_counters = read_counters
+    await stub(a).MigrateCancel(pb.MigrateCancelRequest(migration_id="m1"))
+
+
 def schedule(*steps: tuple[int, int, int]) -> common_pb2.ConvergenceSchedule:
     return common_pb2.ConvergenceSchedule(
         initial_downtime=Duration(nanos=100 * 1_000_000),

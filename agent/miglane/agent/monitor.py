@@ -92,12 +92,16 @@ class JobMonitor:
         counters = await self.read_nic_counters()
         job.plan = dataclasses.replace(job.plan, nic_tx_at_start=tuple(counters.items()))
 
-    async def _with_traffic(self, job: Job, status: JobStatus) -> JobStatus:
-        """`status` with the NICs' traffic since the job started (when that was read)."""
+    async def _with_traffic(
+        self, job: Job, next_status: Callable[[JobStatus], JobStatus]
+    ) -> JobStatus:
+        """`next_status(job.status)` with the NICs' traffic since the job started (when that
+        was read). The status is taken once the counters are read: a cap changed meanwhile
+        (`change_params`) stands, not the one before."""
         start = dict(job.plan.nic_tx_at_start)
-        if not start:
-            return status
-        return with_nic_traffic(status, start, await self.read_nic_counters())
+        counters = await self.read_nic_counters() if start else None
+        status = next_status(job.status)
+        return status if counters is None else with_nic_traffic(status, start, counters)
 
     async def run(self, job: Job) -> None:
         """Watches `job` until it ends, then records its outcome."""
@@ -155,8 +159,13 @@ class JobMonitor:
         if not job.started.is_set() and stats.data_total > 0:
             job.started.set()
             await self._on_start(job)
-        sampled = apply_sample(job.status, stats, self.wall_clock(), job.plan.memory_bytes)
-        self._update(job, await self._with_traffic(job, sampled))
+        now = self.wall_clock()
+        self._update(
+            job,
+            await self._with_traffic(
+                job, lambda status: apply_sample(status, stats, now, job.plan.memory_bytes)
+            ),
+        )
         if job.plan.mode is MigrationMode.LIVE and job.abort_reason is None:
             await self._converge(job, stats)
         return True
@@ -263,7 +272,7 @@ class JobMonitor:
                     )
                 except DriverError as e:
                     log.info("no completed-job figures for %s: %s", job.migration_id, e)
-            self._update(job, await self._with_traffic(job, complete(job.status, final, now)))
+            self._update(job, await self._with_traffic(job, lambda s: complete(s, final, now)))
             return
         if job.abort_reason is not None:
             kind, message = job.abort_reason
@@ -272,7 +281,7 @@ class JobMonitor:
             message = error.message
         else:
             kind, message = FailureKind.OTHER, f"{type(error).__name__}: {error}"
-        self._update(job, await self._with_traffic(job, fail(job.status, kind, message, now)))
+        self._update(job, await self._with_traffic(job, lambda s: fail(s, kind, message, now)))
 
     async def _ended_well_unwatched(self, job: Job) -> bool:
         vm_id = job.plan.vm_id
