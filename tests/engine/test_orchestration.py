@@ -18,7 +18,7 @@ from miglane.agent.domain.model import BandwidthChange, Nic
 from miglane.agent.domain.model import MigrateRequest as AgentMigrateRequest
 from miglane.agent.driver import DriverErrorKind
 from miglane.agent.testing import FakeAgent, default_nics
-from miglane.engine.domain.model import BandwidthMode, MigrationPhase, MigrationPolicy
+from miglane.engine.domain.model import MIB, BandwidthMode, MigrationPhase, MigrationPolicy
 from miglane.testing.identities import admin_credentials, engine_channel
 from miglane.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
@@ -265,7 +265,9 @@ async def test_storm_never_puts_a_link_above_its_capacity(tmp_path: Path) -> Non
         await sampler
         assert Counter(r.phase for r in results) == {COMPLETED: len(vm_ids)}
         assert fullest <= 1 + 1e-9, fullest
-        assert fullest == pytest.approx(1.0), fullest  # the links were used, not idle
+        # The links were used, not idle: caps are whole MiB/s, so a link given to one or two
+        # migrations may leave up to 1 MiB/s of each unused.
+        assert fullest >= 1 - 2 * MIB / min(capacities.values()), fullest
 
 
 async def test_storm_reasons_name_the_limit(tmp_path: Path) -> None:
