@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from engine_support import Engine, FakeClock, running_engine
 from store_backends import DatabaseOf
 
 from miglane.engine.inventory import Inventory, open_inventory
+from miglane.testing.postgres import PostgresServer, running_postgres
 
 
 @pytest.fixture
@@ -27,3 +28,10 @@ async def inventory(tmp_path: Path, database_of: DatabaseOf) -> AsyncIterator[In
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     async with running_engine(tmp_path / "state") as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for one test module (each test makes its own database)."""
+    with running_postgres() as server:
+        yield server

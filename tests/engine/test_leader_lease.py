@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -15,7 +15,7 @@ from miglane.engine.domain.errors import NotLeader
 from miglane.engine.domain.leadership import LeaseTimings
 from miglane.engine.leadership import LeaseLeadership
 from miglane.engine.lease_store import PostgresLease
-from miglane.testing.postgres import PostgresServer, postgres_available, running_postgres
+from miglane.testing.postgres import PostgresServer, postgres_available
 
 pytestmark = pytest.mark.skipif(
     not postgres_available(), reason="Debian's postgresql not installed"
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.skipif(
 
 FAST = LeaseTimings(ttl_s=1.5, renew_every_s=0.2, margin_s=0.3)
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -21,7 +20,7 @@ from miglane.engine.leadership import LeaseLeadership
 from miglane.engine.lease_store import PostgresLease
 from miglane.engine.store import Store
 from miglane.testing.builders import cluster
-from miglane.testing.postgres import PostgresServer, postgres_available, running_postgres
+from miglane.testing.postgres import PostgresServer, postgres_available
 
 pytestmark = pytest.mark.skipif(
     not postgres_available(), reason="Debian's postgresql not installed"
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.skipif(
 
 FAST = LeaseTimings(ttl_s=1.0, renew_every_s=0.2, margin_s=0.3)
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with running_postgres() as server:
-        yield server
 
 
 @pytest.fixture
