@@ -57,7 +57,33 @@ def identity_of_certificate(cert_pem: bytes) -> CertificateInfo:
     return identity_of_pem(cert_pem)
 
 
-class CallerCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServiceGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """An interceptor that checks every call of one service when it starts (`admit`, which
+    aborts the call to refuse it); the server's other services (health, reflection) pass.
+    A subclass may guard other services by overriding `guards`."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    def guards(self, service: str) -> bool:
+        return service == self._service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or not self.guards(rpc_name(method)[0]):
+            return handler
+        return guarded(handler, method, self.admit)
+
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
+        raise NotImplementedError
+
+
+class CallerCheck(ServiceGate):
     """Wraps every handler of the services not in `open_services` (health, reflection: any
     client of our CA may reach them). `insecure`: a plaintext server, whose callers have no
     certificate; they are let through as ANONYMOUS (development only). `actor`, when given, holds
@@ -72,24 +98,17 @@ class CallerCheck(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         actor: ContextVar[str] | None = None,
         insecure: bool = False,
     ) -> None:
+        super().__init__("")
         self._authorize = authorize
         self._revocations = revocations
         self._open = frozenset(open_services)
         self._actor = actor
         self._insecure = insecure
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or rpc_name(method)[0] in self._open:
-            return handler
-        return _wrapped(handler, method, self._admit)
+    def guards(self, service: str) -> bool:
+        return service not in self._open
 
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
         """Aborts the call unless the caller may make it; sets the actor when it may."""
         try:
             identity = peer_identity(context)
@@ -147,36 +166,9 @@ def _checked(inner: Callable[..., Any], method: str, admit: Admit) -> Callable[.
     return call
 
 
-class ServiceGate(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """An interceptor that checks every call of one service when it starts (`admit`, which
-    aborts the call to refuse it); the server's other services (health, reflection) pass."""
-
-    def __init__(self, service: str) -> None:
-        self._service = service
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or rpc_name(method)[0] != self._service:
-            return handler
-        return guarded(handler, method, self.admit)
-
-    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Token[str] | None:
-        raise NotImplementedError
-
-
 def guarded(handler: grpc.RpcMethodHandler, method: str, admit: Admit) -> grpc.RpcMethodHandler:
     """The same handler, each of its behaviours behind `admit` (which aborts the call to refuse
     it): how an interceptor checks a call when it starts, with its context at hand."""
-    return _wrapped(handler, method, admit)
-
-
-def _wrapped(handler: grpc.RpcMethodHandler, method: str, admit: Admit) -> grpc.RpcMethodHandler:
-    """The same handler, each of its behaviours behind `admit`."""
     kinds = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
     changes = {
         kind: _checked(getattr(handler, kind), method, admit)
