@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -210,6 +211,21 @@ class _NewRequest:
     done: asyncio.Future[Migration]
 
 
+def _answer(batch: list[_NewRequest], outcomes: Sequence[Migration | Exception]) -> None:
+    """Each request's caller gets its migration or its error (unless it gave up waiting)."""
+    for request, outcome in zip(batch, outcomes, strict=True):
+        if request.done.done():
+            continue
+        if isinstance(outcome, Migration):
+            request.done.set_result(outcome)
+        else:
+            request.done.set_exception(outcome)
+
+
+def _answer_created(batch: list[_NewRequest], created: _Created) -> None:
+    _answer(batch, created.outcomes)
+
+
 @dataclass(frozen=True)
 class _Created:
     """A batch of new migrations: each request's migration as admission left it (or its
@@ -409,20 +425,12 @@ class AdmissionQueue:
                             now=self._clock(),
                             busy_until=self._busy.current(),
                             events=self._events,
-                        )
+                        ),
+                        before_watchers=functools.partial(_answer_created, batch),
                     )
             except Exception as error:  # the commit failed: none of the batch was made
-                for request in batch:
-                    if not request.done.done():
-                        request.done.set_exception(error)
+                _answer(batch, [error] * len(batch))
                 continue
-            for request, outcome in zip(batch, created.outcomes, strict=True):
-                if request.done.done():  # its caller gave up waiting
-                    continue
-                if isinstance(outcome, Migration):
-                    request.done.set_result(outcome)
-                else:
-                    request.done.set_exception(outcome)
             for cluster_id, state in created.states.items():
                 self._reader.remember_topology(cluster_id, state)
             for cluster_id, (started, evacuating) in created.decided.items():
