@@ -11,7 +11,7 @@ a single worker thread). The schema is in `store_schema`, row <-> model mapping 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -66,6 +66,9 @@ from miglane.engine.store_schema import prepare_schema
 
 DATABASE_NAME = DATABASE_FILE
 
+
+# Ids looked up in one query (both databases take many more placeholders).
+_IDS_PER_QUERY = 500
 
 _UPSERT_VM = (
     "INSERT INTO vms (id, host_id, cluster_id, name, state, memory_mib, disks, nics,"
@@ -349,6 +352,17 @@ class Store:
     def get_vm(self, vm_id: str) -> Vm | None:
         row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])
         return vm_from_row(row) if row else None
+
+    def get_vms(self, vm_ids: Collection[str]) -> list[Vm]:
+        """Those of `vm_ids` that exist, in one query per `_IDS_PER_QUERY`."""
+        ids = list(vm_ids)
+        found: list[Vm] = []
+        for at in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[at : at + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._all(self._VM_SELECT + f" AND v.id IN ({marks})", [*ACTIVE_ARGS, *chunk])
+            found.extend(vm_from_row(r) for r in rows)
+        return found
 
     def vms_of_host(self, host_id: str) -> list[Vm]:
         rows = self._all(

@@ -24,8 +24,6 @@ from miglane.engine.store import Store
 
 # A page size no listing reaches: the whole listing in one page.
 WHOLE_LISTING = 1 << 30
-# Above this many VMs to look up, one pass over the cluster's VMs is cheaper.
-_VM_LOOKUPS_MAX = 32
 # How long the queue may reuse a cluster's networks and hosts between poll rounds.
 TOPOLOGY_TTL_S = 1.0
 
@@ -97,14 +95,7 @@ def read_cluster(
     holders = active if with_vms else [m for m in active if m.phase in SLOT_PHASES]
     wanted = {m.vm_id for m in holders} | ({vm_id} if vm_id else set())
     wanted -= set(vms)
-    if len(wanted) > _VM_LOOKUPS_MAX:
-        listing = store.list_vms(cluster_id, "", 0, WHOLE_LISTING).items
-        vms.update((vm.id, vm) for vm in listing if vm.id in wanted)
-    else:
-        for ident in wanted:
-            found = store.get_vm(ident)
-            if found is not None:
-                vms[found.id] = found
+    vms.update((vm.id, vm) for vm in store.get_vms(wanted))
     return ClusterState(networks, hosts, vms, list(active))
 
 
