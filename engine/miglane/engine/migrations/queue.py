@@ -59,8 +59,9 @@ class QueueBell:
 
 
 class JobLauncher(Protocol):
-    def launch(self, migration_id: str) -> None:
-        """Starts the job of a migration just made PREPARING (in the background)."""
+    def launch(self, migration_id: str, state: ClusterState | None = None) -> None:
+        """Starts the job of a migration just made PREPARING (in the background); `state`:
+        its cluster as read for its admission (None: read afresh)."""
 
 
 class EvacuationCheck(Protocol):
@@ -396,7 +397,8 @@ class AdmissionQueue:
 
             passed = await self._ledger.write(work)
             self._reader.after_reading(reading, passed.state)
-        await self._after_admissions(cluster_id, passed.started, passed.evacuating)
+        if passed.state is not None:
+            await self._after_admissions(passed.state, passed.started, passed.evacuating)
 
     async def admit_new(self, new: NewMigration) -> Migration:
         """A new migration made and admission decided over its cluster's queue with it, in
@@ -434,14 +436,18 @@ class AdmissionQueue:
             for cluster_id, state in created.states.items():
                 self._reader.remember_topology(cluster_id, state)
             for cluster_id, (started, evacuating) in created.decided.items():
-                await self._after_admissions(cluster_id, started, evacuating)
+                await self._after_admissions(created.states[cluster_id], started, evacuating)
 
     async def _after_admissions(
-        self, cluster_id: str, started: list[Migration], evacuating: bool
+        self, state: ClusterState, started: list[Migration], evacuating: bool
     ) -> None:
-        """After the commit: the started migrations' jobs launched (in the background), and
-        the evacuations checked when the queue held some."""
-        for migration in started:
-            self._jobs.launch(migration.id)
+        """After the commit: the started migrations' jobs launched (in the background) on the
+        cluster as their admission read it, and the evacuations checked when the queue held
+        some."""
+        cluster_id = state.networks.cluster.id
+        if started:
+            now_active = replace(state, active=self._ledger.active_of(cluster_id))
+            for migration in started:
+                self._jobs.launch(migration.id, now_active)
         if evacuating:
             await self._evacuations.check_evacuations(cluster_id)
