@@ -430,13 +430,20 @@ class AdmissionQueue:
                         ),
                         before_watchers=functools.partial(_answer_created, batch),
                     )
+            except asyncio.CancelledError:  # the engine stops
+                for request in batch:
+                    request.done.cancel()
+                raise
             except Exception as error:  # the commit failed: none of the batch was made
                 _answer(batch, [error] * len(batch))
                 continue
             for cluster_id, state in created.states.items():
                 self._reader.remember_topology(cluster_id, state)
             for cluster_id, (started, evacuating) in created.decided.items():
-                await self._after_admissions(created.states[cluster_id], started, evacuating)
+                try:
+                    await self._after_admissions(created.states[cluster_id], started, evacuating)
+                except Exception:  # the next requests are made all the same
+                    log.exception("launching the admitted migrations failed")
 
     async def _after_admissions(
         self, state: ClusterState, started: list[Migration], evacuating: bool
