@@ -11,6 +11,7 @@ import grpc
 import pytest
 from orchestration_support import World, orchestrated, wait_for
 
+from miglane.engine.actor import current_actor
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.model import Migration, MigrationPhase, MigrationPolicy
@@ -95,6 +96,22 @@ async def test_requests_made_together_share_one_transaction_each_judged_alone(
         assert "max_outgoing_per_host" in behind.queue_reason
         await _cancel(world, made.id)
         await _cancel(world, behind.id)
+
+
+async def test_each_request_of_a_batch_is_made_in_its_callers_name(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=2, vms_per_host=2, speed=SLOW) as world:
+        first, second = world.vm_ids[0]
+
+        async def asked_by(actor: str, vm_id: str) -> Migration:
+            current_actor.set(actor)
+            return await world.engine.migrations.migrate_vm(vm_id)
+
+        made = await asyncio.gather(asked_by("alice", first), asked_by("bob", second))
+        queued = await world.events(engine_pb2.EVENT_TYPE_MIGRATION_QUEUED)
+        actors = {event.migration_id: event.actor for event in queued}
+        assert [actors[m.id] for m in made] == ["alice", "bob"]
+        for migration in made:
+            await _cancel(world, migration.id)
 
 
 async def test_a_queued_migration_cancelled_as_its_slot_frees_never_starts(

@@ -9,10 +9,12 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import Context, copy_context
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from miglane.engine.actor import as_engine
 from miglane.engine.domain import migration_messages as say
 from miglane.engine.domain.admission import (
     Admission,
@@ -209,6 +211,8 @@ NewMigration = Callable[[Store, list[Migration]], Made]
 @dataclass
 class _NewRequest:
     new: NewMigration
+    # The caller's context variables (who asks), for `new`.
+    context: Context
     done: asyncio.Future[Migration]
 
 
@@ -256,7 +260,9 @@ def _new_migrations_work(
         written: list[Event] = []
         for request in batch:
             try:
-                migration, state, said = request.new(store, [*active, *made.values()])
+                migration, state, said = request.context.run(
+                    request.new, store, [*active, *made.values()]
+                )
                 earlier = next((m for m in made.values() if m.vm_id == migration.vm_id), None)
                 if earlier is not None:
                     raise FailedPrecondition(say.already_migrating(migration.vm_name, earlier.id))
@@ -407,12 +413,15 @@ class AdmissionQueue:
         made, and returns the migration, its cluster's state and its events. Returns the
         migration as admission left it: started (PREPARING, its job launched) or waiting with
         its queue reason and prediction. Requests made together share one transaction."""
-        request = _NewRequest(new, asyncio.get_running_loop().create_future())
+        # The request is made in its caller's name; admission decides as the engine.
+        request = _NewRequest(new, copy_context(), asyncio.get_running_loop().create_future())
         self._new_requests.append(request)
         if self._new_admitter is None or self._new_admitter.done():
             # A task of its own: a caller that gives up does not leave the others waiting,
             # nor the turn released before its decision committed.
-            self._new_admitter = asyncio.create_task(self._admit_new_requests(), name="admit-new")
+            self._new_admitter = asyncio.create_task(
+                self._admit_new_requests(), name="admit-new", context=as_engine()
+            )
         return await request.done
 
     async def _admit_new_requests(self) -> None:
