@@ -124,6 +124,20 @@ def test_round_trips(store: Store, url: str) -> None:
     reopened.close()
 
 
+def test_vms_are_looked_up_together(store: Store) -> None:
+    host = Host("host-1", "cl-1", "h1", "10.0.1.5:50052", HostStatus.UP, "", NOW)
+    vms = [Vm(f"vm-{i}", f"web{i}", "host-1", "cl-1", VmState.RUNNING, 512) for i in range(3)]
+    with store.transaction():
+        store.insert_host(host)
+        store.replace_host_vms("host-1", vms)
+        store.insert_migration(
+            Migration("mig-1", "cl-1", "vm-1", "host-1", MigrationPhase.QUEUED, NOW)
+        )
+    found = {vm.id: vm for vm in store.get_vms(["vm-0", "vm-1", "vm-nope"])}
+    assert found == {"vm-0": vms[0], "vm-1": replace(vms[1], migration_id="mig-1")}
+    assert store.get_vms([]) == []
+
+
 def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.insert_network(network("net-c", "c", "10.0.3.0/24"))

@@ -99,7 +99,12 @@ async def test_scrapes_match_the_migrations_records(tmp_path: Path) -> None:
             lambda: world.stub.GetMigration(
                 engine_pb2.GetMigrationRequest(migration_id=started[0].id)
             ),
-            lambda r: r.migration.phase == common_pb2.MIGRATION_PHASE_RUNNING,
+            # Its first progress sample in (the agent's answer to migrate may come before its
+            # first job stats).
+            lambda r: (
+                r.migration.phase == common_pb2.MIGRATION_PHASE_RUNNING
+                and r.migration.data_total_bytes > 0
+            ),
         )
         during = await scrape(world.engine_url)
         assert during.value("miglane_vmi_migrations_in_running_phase") == 1

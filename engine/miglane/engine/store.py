@@ -11,7 +11,7 @@ a single worker thread). The schema is in `store_schema`, row <-> model mapping 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -347,8 +347,13 @@ class Store:
         self._db.execute("UPDATE vms SET priority = ? WHERE id = ?", (int(priority), vm_id))
 
     def get_vm(self, vm_id: str) -> Vm | None:
-        row = self._one(self._VM_SELECT + " AND v.id = ?", [*ACTIVE_ARGS, vm_id])
-        return vm_from_row(row) if row else None
+        return next(iter(self.get_vms([vm_id])), None)
+
+    def get_vms(self, vm_ids: Collection[str]) -> list[Vm]:
+        """Those of `vm_ids` that exist, in one query (none asked: `IN (NULL)` finds none)."""
+        marks = ", ".join("?" * len(vm_ids)) or "NULL"
+        rows = self._all(f"{self._VM_SELECT} AND v.id IN ({marks})", [*ACTIVE_ARGS, *vm_ids])
+        return [vm_from_row(r) for r in rows]
 
     def vms_of_host(self, host_id: str) -> list[Vm]:
         rows = self._all(

@@ -13,6 +13,13 @@ def queued(vm_name: str, source: str, destination: str) -> str:
     return f"migration of VM {vm_name!r} from {source} {where} requested"
 
 
+def already_migrating(vm_name: str, migration_id: str) -> str:
+    """MigrateVm refused: the VM has an active migration."""
+    return (
+        f"VM {vm_name!r} is already migrating (migration {migration_id}); cancel it or wait for it"
+    )
+
+
 def queued_for_evacuation(vm_name: str, host: str) -> str:
     return f"migration of VM {vm_name!r} queued to evacuate host {host!r}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,8 +24,6 @@ from miglane.engine.store import Store
 
 # A page size no listing reaches: the whole listing in one page.
 WHOLE_LISTING = 1 << 30
-# Above this many VMs to look up, one pass over the cluster's VMs is cheaper.
-_VM_LOOKUPS_MAX = 32
 # How long the queue may reuse a cluster's networks and hosts between poll rounds.
 TOPOLOGY_TTL_S = 1.0
 
@@ -58,6 +56,10 @@ class ClusterState:
 
     def loads(self) -> dict[str, HostLoad]:
         return host_loads(self.slot_holders(), {k: v.memory_mib for k, v in self.vms.items()})
+
+
+# A read of a VM, its cluster and its host, run on the store's worker.
+VmReading = Callable[[Store, Sequence[Migration]], tuple[Vm, ClusterState, HostView]]
 
 
 def read_cluster(
@@ -93,15 +95,21 @@ def read_cluster(
     holders = active if with_vms else [m for m in active if m.phase in SLOT_PHASES]
     wanted = {m.vm_id for m in holders} | ({vm_id} if vm_id else set())
     wanted -= set(vms)
-    if len(wanted) > _VM_LOOKUPS_MAX:
-        listing = store.list_vms(cluster_id, "", 0, WHOLE_LISTING).items
-        vms.update((vm.id, vm) for vm in listing if vm.id in wanted)
-    else:
-        for ident in wanted:
-            found = store.get_vm(ident)
-            if found is not None:
-                vms[found.id] = found
+    vms.update((vm.id, vm) for vm in store.get_vms(wanted))
     return ClusterState(networks, hosts, vms, list(active))
+
+
+@dataclass(frozen=True)
+class StateReading:
+    """A read of one cluster's state, run on the store's worker (`read`)."""
+
+    read: Callable[[Store], ClusterState | None]
+    cluster_id: str
+    # The networks and hosts are a copy kept from an earlier read.
+    reused_topology: bool
+
+    def __call__(self, store: Store) -> ClusterState | None:
+        return self.read(store)
 
 
 class ClusterReader:
@@ -125,9 +133,19 @@ class ClusterReader:
         """The cluster as the queue and the jobs need it. Its networks and hosts change only
         with agent polls, maintenance and inventory calls: they are reused for up to
         `TOPOLOGY_TTL_S` (dropped at each poll round and maintenance change)."""
+        reading = self.state_reading(cluster_id, vms_of_host=vms_of_host, with_vms=with_vms)
+        state = await self._store.read(reading)
+        self.after_reading(reading, state)
+        return state
+
+    def state_reading(
+        self, cluster_id: str, *, vms_of_host: str = "", with_vms: bool = True
+    ) -> StateReading:
+        """`read_state`'s read, to run on the store's worker inside a transaction of the
+        caller's (who hands the state back to `after_reading` on the loop)."""
         cached = self._topology.get(cluster_id)
         fresh = cached is not None and time.monotonic() - cached[0] < TOPOLOGY_TTL_S
-        state = await self._store.read(
+        return StateReading(
             functools.partial(
                 read_cluster,
                 cluster_id=cluster_id,
@@ -136,11 +154,14 @@ class ClusterReader:
                 vms_of_host=vms_of_host,
                 with_vms=with_vms,
                 topology=cached[1] if cached is not None and fresh else None,
-            )
+            ),
+            cluster_id,
+            reused_topology=fresh,
         )
-        if state is not None and not fresh:
-            self._topology[cluster_id] = (time.monotonic(), (state.networks, state.hosts))
-        return state
+
+    def after_reading(self, reading: StateReading, state: ClusterState | None) -> None:
+        if state is not None and not reading.reused_topology:
+            self.remember_topology(reading.cluster_id, state)
 
     async def cluster(self, cluster_id: str, *, with_vms: bool = True) -> ClusterState:
         state = await self.read_state(cluster_id, with_vms=with_vms)
@@ -152,32 +173,45 @@ class ClusterReader:
         """The VM, its cluster (slot holders' VMs only) and its host, in one store read.
         Answers to clients read the hosts afresh (no topology reuse)."""
         validate_id("vm_id", vm_id, "VM")
+        read = self.vm_reading(vm_id, with_vms=False)
         active = self._migrations.active_of()
+        vm, state, source = await self._store.read(lambda store: read(store, active))
+        self.remember_topology(vm.cluster_id, state)
+        return vm, state, source
+
+    def vm_reading(self, vm_id: str, *, with_vms: bool) -> VmReading:
+        """`vm_and_cluster`'s read, to run on the store's worker inside a transaction of the
+        caller's, given the active migrations of every cluster (as the ledger holds them);
+        `with_vms`: the VMs of every active migration of the VM's cluster too (else the slot
+        holders' only). Raises NotFound / FailedPrecondition. The caller hands the state to
+        `remember_topology` back on the loop."""
         host_views = self._host_views
 
-        def work(store: Store) -> tuple[Vm, ClusterState | None] | None:
+        def work(store: Store, active: Sequence[Migration]) -> tuple[Vm, ClusterState, HostView]:
+            # On the store's worker thread.
             vm = store.get_vm(vm_id)
             if vm is None:
-                return None
-            return vm, read_cluster(
+                raise NotFound("vm_id", "VM", vm_id)
+            state = read_cluster(
                 store,
                 vm.cluster_id,
                 host_views=host_views,
-                with_vms=False,
+                vm_id=vm.id,
+                with_vms=with_vms,
                 active=[m for m in active if m.cluster_id == vm.cluster_id],
             )
+            if state is None:
+                raise NotFound("cluster_id", "cluster", vm.cluster_id)
+            source = state.by_id.get(vm.host_id)
+            if source is None:
+                raise FailedPrecondition(f"VM {vm.name!r} is on host {vm.host_id}, which is gone")
+            return vm, state, source
 
-        found = await self._store.read(work)
-        if found is None:
-            raise NotFound("vm_id", "VM", vm_id)
-        vm, state = found
-        if state is None:
-            raise NotFound("cluster_id", "cluster", vm.cluster_id)
-        self._topology[vm.cluster_id] = (time.monotonic(), (state.networks, state.hosts))
-        source = state.by_id.get(vm.host_id)
-        if source is None:
-            raise FailedPrecondition(f"VM {vm.name!r} is on host {vm.host_id}, which is gone")
-        return vm, state, source
+        return work
+
+    def remember_topology(self, cluster_id: str, state: ClusterState) -> None:
+        """A fresh read's networks and hosts, for the reads of the next `TOPOLOGY_TTL_S`."""
+        self._topology[cluster_id] = (time.monotonic(), (state.networks, state.hosts))
 
     async def host_names(self, cluster_id: str) -> dict[str, str]:
         return await self._store.read(

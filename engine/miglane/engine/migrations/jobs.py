@@ -32,7 +32,7 @@ from miglane.engine.log_fields import bind_migration
 from miglane.engine.migrations.audit import MigrationEvents
 from miglane.engine.migrations.bandwidth import BandwidthBalancer
 from miglane.engine.migrations.busy import BusyMarks
-from miglane.engine.migrations.cluster_view import ClusterReader
+from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
 from miglane.engine.migrations.following import JobFollower
 from miglane.engine.migrations.ledger import MigrationLedger
 from miglane.engine.migrations.ports import Clock
@@ -109,15 +109,18 @@ class JobRunner:
         self._refusals: dict[str, int] = {}
         self._cancels = StartCancels()
 
-    def launch(self, migration_id: str) -> None:
-        self._tasks.spawn(self._launch(migration_id), f"launch-{migration_id}")
+    def launch(self, migration_id: str, state: ClusterState | None = None) -> None:
+        """`state`: the cluster as the admission that started it read it (its hosts and VMs),
+        with the ledger's active migrations of now; None: read afresh."""
+        self._tasks.spawn(self._launch(migration_id, state), f"launch-{migration_id}")
 
-    async def _launch(self, migration_id: str) -> None:
+    async def _launch(self, migration_id: str, state: ClusterState | None) -> None:
         migration = self._ledger.active(migration_id)
         if migration is None or migration.phase is not MigrationPhase.PREPARING:
             return
         bind_migration(migration)
-        state = await self._reader.cluster(migration.cluster_id, with_vms=False)
+        if state is None:
+            state = await self._reader.cluster(migration.cluster_id, with_vms=False)
         source = state.by_id.get(migration.source_host_id)
         destination = state.by_id.get(migration.destination_host_id)
         if source is None or destination is None:

@@ -122,9 +122,13 @@ class MigrationLedger:
 
     # ------------------------------------------------------------ writing
 
-    async def write(self, work: MigrationWork[T]) -> T:
+    async def write(
+        self, work: MigrationWork[T], *, before_watchers: Callable[[T], None] | None = None
+    ) -> T:
         """One transaction whose changed migrations reach memory and watchers in commit
-        order, right after its events."""
+        order, right after its events. `before_watchers(result)`: called at commit, on the
+        loop, once memory holds the changes and before the watchers are told (a caller
+        answered from there does not queue behind every watcher's delivery)."""
 
         def run(store: Store) -> tuple[tuple[T, list[Migration]], list[Event]]:
             # On the store's worker thread.
@@ -132,12 +136,17 @@ class MigrationLedger:
             _upsert(store, changed)
             return (result, changed), events
 
-        result, _ = await self._store.transact(
-            run, on_commit=lambda outcome: self._absorb(outcome[1])
-        )
+        def absorb(outcome: tuple[T, list[Migration]]) -> None:
+            self._absorb(
+                outcome[1], lambda: before_watchers(outcome[0]) if before_watchers else None
+            )
+
+        result, _ = await self._store.transact(run, on_commit=absorb)
         return result
 
-    def _absorb(self, changed: Sequence[Migration]) -> None:
+    def _absorb(
+        self, changed: Sequence[Migration], before_watchers: Callable[[], None] | None = None
+    ) -> None:
         """On the loop, in commit order: memory and watchers follow the store."""
         for migration in changed:
             if migration.active:
@@ -149,6 +158,8 @@ class MigrationLedger:
                 if ended is not None:
                     ended.set()
         self._observer.observe(changed)
+        if before_watchers is not None:
+            before_watchers()
         self.hub.publish(changed)
 
     def show(self, updated: Migration, *, unsaved: bool = False) -> None:

@@ -42,12 +42,29 @@ from miglane.engine.migrations.following import JobFollower
 from miglane.engine.migrations.jobs import JobRunner
 from miglane.engine.migrations.ledger import MigrationLedger, newest
 from miglane.engine.migrations.ports import Clock, HostRecords, IdFactory, StoreAccess
-from miglane.engine.migrations.queue import AdmissionQueue
+from miglane.engine.migrations.queue import AdmissionQueue, Made
 from miglane.engine.progress_hub import WatcherDropped
 from miglane.engine.store import Store
 
 # How long CancelMigration waits for the migration to end.
 CANCEL_WAIT_S = 60.0
+
+
+def _check_destination(store: Store, vm: Vm, state: ClusterState, host_id: str) -> None:
+    """On the store's worker thread: a destination the operator chose must be in the VM's
+    cluster and able to take it."""
+    destination = state.by_id.get(host_id)
+    if destination is None:
+        other = store.get_host(host_id)
+        if other is None:
+            raise NotFound("destination_host_id", "host", host_id)
+        raise FailedPrecondition(f"host {other.name!r} is in another cluster than VM {vm.name!r}")
+    refused = manual_destination_rejections(vm, destination, state.networks)
+    if refused:
+        raise FailedPrecondition(
+            f"VM {vm.name!r} cannot go to host {destination.host.name!r}: "
+            + "; ".join(r.message for r in refused)
+        )
 
 
 class PollTrigger(Protocol):
@@ -126,73 +143,49 @@ class MigrationRequests:
         destination_host_id = validate_optional_id(
             "destination_host_id", destination_host_id, "host"
         )
-        vm, state, source = await self._reader.vm_and_cluster(vm_id)
-        if vm.migration_id:
-            raise FailedPrecondition(
-                f"VM {vm.name!r} is already migrating (migration {vm.migration_id}); cancel it "
-                "or wait for it"
-            )
-        if not is_live_migratable(vm.state):
-            raise FailedPrecondition(not_live_migratable_reason(vm))
-        disks_refused = local_disk_refusal(vm, state.networks.cluster)
-        if disks_refused is not None:
-            raise FailedPrecondition(disks_refused)
-        if destination_host_id:
-            await self._check_destination(vm, state, destination_host_id)
-        else:
-            decision = choose_in_context(
-                vm, source, state.hosts, state.networks, self._context(state)
-            )
-            if decision.outcome is PlacementOutcome.NO_HOST:
-                raise FailedPrecondition(decision.reason)
-        migration = Migration.queued(
-            self._new_id("mig"),
-            cluster_id=vm.cluster_id,
-            vm_id=vm.id,
-            vm_name=vm.name,
-            source_host_id=vm.host_id,
-            destination_host_id=destination_host_id,
-            automatic=not destination_host_id,
-            created_at=self._clock(),
-            bandwidth_override_mibps=max_bandwidth_mibps,
-            max_bandwidth_mibps=max_bandwidth_mibps or 0,
-            queue_reason=say.WAITING_FOR_QUEUE,
-            priority=vm.priority,
-            priority_override=priority,
-        )
-        target = state.host_names.get(destination_host_id, "") if destination_host_id else ""
-        event = self._events.queued(migration, state.host_names, target)
+        read = self._reader.vm_reading(vm_id, with_vms=True)
+        new_id = self._new_id("mig")
+        now = self._clock()
+        busy = self._busy.current()
+        events = self._events
 
-        def work(store: Store) -> tuple[Migration, list[Migration], list[Event]]:
-            # On the store's worker thread.
-            current = store.get_vm(migration.vm_id)
-            if current is not None and current.migration_id:
-                raise FailedPrecondition(
-                    f"VM {migration.vm_name!r} is already migrating (migration "
-                    f"{current.migration_id})"
-                )
-            return migration, [migration], [event]
-
-        created = await self._ledger.write(work)
-        await self._queue.run_admission_pass()
-        return await self._ledger.get(created.id)
-
-    async def _check_destination(self, vm: Vm, state: ClusterState, host_id: str) -> None:
-        """A destination the operator chose must be in the VM's cluster and able to take it."""
-        destination = state.by_id.get(host_id)
-        if destination is None:
-            other = await self._store.read(lambda s: s.get_host(host_id))
-            if other is None:
-                raise NotFound("destination_host_id", "host", host_id)
-            raise FailedPrecondition(
-                f"host {other.name!r} is in another cluster than VM {vm.name!r}"
+        def new(store: Store, active: list[Migration]) -> Made:
+            # On the store's worker thread, in the transaction that inserts the migration.
+            vm, state, source = read(store, active)
+            if vm.migration_id:
+                raise FailedPrecondition(say.already_migrating(vm.name, vm.migration_id))
+            if not is_live_migratable(vm.state):
+                raise FailedPrecondition(not_live_migratable_reason(vm))
+            disks_refused = local_disk_refusal(vm, state.networks.cluster)
+            if disks_refused is not None:
+                raise FailedPrecondition(disks_refused)
+            if destination_host_id:
+                _check_destination(store, vm, state, destination_host_id)
+            else:
+                context = PlacementContext(state.loads(), (), now, busy)
+                decision = choose_in_context(vm, source, state.hosts, state.networks, context)
+                if decision.outcome is PlacementOutcome.NO_HOST:
+                    raise FailedPrecondition(decision.reason)
+            migration = Migration.queued(
+                new_id,
+                cluster_id=vm.cluster_id,
+                vm_id=vm.id,
+                vm_name=vm.name,
+                source_host_id=vm.host_id,
+                destination_host_id=destination_host_id,
+                automatic=not destination_host_id,
+                created_at=now,
+                bandwidth_override_mibps=max_bandwidth_mibps,
+                max_bandwidth_mibps=max_bandwidth_mibps or 0,
+                queue_reason=say.WAITING_FOR_QUEUE,
+                priority=vm.priority,
+                priority_override=priority,
             )
-        refused = manual_destination_rejections(vm, destination, state.networks)
-        if refused:
-            raise FailedPrecondition(
-                f"VM {vm.name!r} cannot go to host {destination.host.name!r}: "
-                + "; ".join(r.message for r in refused)
-            )
+            names = state.host_names
+            target = names.get(destination_host_id, "") if destination_host_id else ""
+            return migration, state, [events.queued(migration, names, target)]
+
+        return await self._queue.admit_new(new)
 
     # ------------------------------------------------------------ priority
 
