@@ -12,8 +12,9 @@ Prints, each against a baseline measured in the same run:
 - MigrateVm latency (the call returns once the queue has admitted or queued the migration),
   against that bare gRPC call made right after each MigrateVm, p50/p99 and the ratio.
 
-The fake agents and the watchers run in helper processes of their own, as they would on other
-machines; the three processes share this machine's CPUs.
+The fake agents, the watchers and the caller (MigrateVm and the bare call) run in helper
+processes of their own, as they would on other machines; the four processes share this
+machine's CPUs.
 """
 
 from __future__ import annotations
@@ -143,7 +144,6 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
     admin = admin_credentials(engine.authority)
     channel = client_channel(address, admin, insecure=insecure)
     stub = engine_pb2_grpc.EngineServiceStub(channel)
-    health = health_pb2_grpc.HealthStub(channel)
     try:
         policy = MigrationPolicy(max_outgoing_per_host=args.limit, max_incoming_per_host=args.limit)
         cluster_id, _ = await fake_agent_cluster(engine, agents, name="bench", policy=policy)
@@ -168,27 +168,35 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
         assert watching.stdout is not None and watching.stdin is not None
         assert (await watching.stdout.readline()).strip() == b"ready"
 
-        migrate_s: list[float] = []
-        bare_s: list[float] = []
-        ids = []
+        # The caller too: a client is another process, so its own work (sending, decoding
+        # the reply) does not wait in the engine's loop behind the watchers' deliveries.
+        calling = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--serve-caller",
+            f"--address={address}",
+            f"--credentials={admin.directory}",
+            *plaintext,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=1 << 30,
+        )
+        assert calling.stdout is not None and calling.stdin is not None
         started = time.perf_counter()
-        for vm_id in vm_ids:
-            t0 = time.perf_counter()
-            reply = await stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id=vm_id))
-            t1 = time.perf_counter()
-            await health.Check(health_pb2.HealthCheckRequest())
-            t2 = time.perf_counter()
-            migrate_s.append(t1 - t0)
-            bare_s.append(t2 - t1)
-            ids.append(reply.migration.id)
+        calling.stdin.write(json.dumps(vm_ids).encode() + b"\n")
+        await calling.stdin.drain()
         try:
             async with asyncio.timeout(args.timeout):
+                calls = json.loads(await calling.stdout.readline())
                 deliveries = json.loads(await watching.stdout.readline())
         except TimeoutError:
             print("timed out waiting for the watchers to see every migration end")
             watching.kill()
+            calling.kill()
             return None
         await watching.wait()
+        await calling.wait()
+        migrate_s, bare_s, ids = calls["migrate_s"], calls["bare_s"], calls["ids"]
         elapsed = time.perf_counter() - started
         lags = []
         for digest, received in deliveries:
@@ -306,6 +314,33 @@ async def serve_watchers(args: argparse.Namespace) -> int:
     return 0
 
 
+async def serve_caller(args: argparse.Namespace) -> int:
+    """Helper process: reads a JSON list of VM ids on stdin, asks to migrate each in turn,
+    each MigrateVm followed by a bare health Check; prints as JSON each call's and each bare
+    call's seconds and the migrations' ids."""
+    loop = asyncio.get_running_loop()
+    vm_ids: list[str] = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    credentials = load_credentials(args.credentials)
+    migrate_s: list[float] = []
+    bare_s: list[float] = []
+    ids: list[str] = []
+    async with client_channel(args.address, credentials, insecure=args.insecure) as channel:
+        stub = engine_pb2_grpc.EngineServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        await channel.channel_ready()
+        for vm_id in vm_ids:
+            t0 = time.perf_counter()
+            reply = await stub.MigrateVm(engine_pb2.MigrateVmRequest(vm_id=vm_id))
+            t1 = time.perf_counter()
+            await health.Check(health_pb2.HealthCheckRequest())
+            t2 = time.perf_counter()
+            migrate_s.append(t1 - t0)
+            bare_s.append(t2 - t1)
+            ids.append(reply.migration.id)
+    print(json.dumps({"migrate_s": migrate_s, "bare_s": bare_s, "ids": ids}), flush=True)
+    return 0
+
+
 @dataclass(frozen=True)
 class FakeAgentInfo:
     name: str
@@ -317,6 +352,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve-agents", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-watchers", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-caller", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--vms-per-host", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--state-root", default="", help=argparse.SUPPRESS)
@@ -334,6 +370,8 @@ def main(argv: list[str]) -> int:
         return asyncio.run(serve_agents(args))
     if args.serve_watchers:
         return asyncio.run(serve_watchers(args))
+    if args.serve_caller:
+        return asyncio.run(serve_caller(args))
     return asyncio.run(run(args))
 
 
