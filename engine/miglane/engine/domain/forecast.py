@@ -133,7 +133,8 @@ def with_prediction(migration: Migration, prediction: Prediction, now: datetime)
 
 def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
     """What a queued migration of `vm` must move: its memory, its local disks when the policy
-    copies them, and the dirty rate its agent last measured (0 before the first measurement)."""
+    copies them, and the dirty rate and working set its agent last measured (0 before the first
+    measurement; a working set of 0 is not known: each round may resend all memory)."""
     if vm is None:
         return MigrationLoad(memory_bytes=0)
     measured = vm.dirty_rate
@@ -143,6 +144,7 @@ def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
         local_disk_bytes=(
             sum(d.size_bytes for d in vm.local_disks) if policy.local_disk_migration else 0
         ),
+        working_set_bytes=(measured.working_set_bytes or None) if measured is not None else None,
     )
 
 

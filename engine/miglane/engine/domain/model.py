@@ -413,10 +413,13 @@ class VmNic:
 @dataclass(frozen=True)
 class DirtyRateSample:
     """How fast a running VM dirtied its memory (bytes per second), measured by its agent
-    without migrating it, and when (epoch seconds)."""
+    without migrating it, and when (epoch seconds); with the working set it kept rewriting
+    (bytes: a pre-copy round resends no more), 0 when its dirtying is not bounded by one or
+    that is not known."""
 
     bytes_per_second: int
     measured_at: float
+    working_set_bytes: int = 0
 
 
 # How many dirty-rate measurements the engine keeps per VM.
