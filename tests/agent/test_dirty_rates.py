@@ -13,7 +13,6 @@ from miglane.agent.dirty_rates import (
     CALC_STARTS_PER_S,
     LONG_PERIOD_S,
     SHORT_PERIOD_S,
-    STALE_AFTER_S,
     DirtyRateRefresher,
 )
 from miglane.agent.domain.model import MIB, DomainInfo, VmState
@@ -125,7 +124,12 @@ async def test_a_guest_rewriting_a_working_set_reports_it() -> None:
 async def test_a_failed_long_calculation_keeps_the_rate() -> None:
     r, driver, _ = refresher({"a": 5 * MIB})
     real = driver.dirty_rate
-    driver.dirty_rate = lambda vm: None if driver.calcs[-1][2] - driver.calcs[-1][1] > 1 else real(vm)  # type: ignore[method-assign]
+
+    def only_the_short_period(vm_id: str) -> int | None:
+        _, begin, end = driver.calcs[-1]
+        return real(vm_id) if end - begin == SHORT_PERIOD_S else None
+
+    driver.dirty_rate = only_the_short_period  # type: ignore[method-assign]
     sample = await r.measure("a")
     assert sample is not None
     assert (sample.bytes_per_second, sample.working_set_bytes) == (5 * MIB, 0)

@@ -3,14 +3,14 @@ CPU budget.
 
 A VM's turn is two page-sampling calculations back to back: SHORT_PERIOD_S (its dirty rate) and
 LONG_PERIOD_S (whether the bytes it dirties keep growing with the period, or stop at a working
-set it keeps rewriting: `domain.working_set`), then PAUSE_BETWEEN_VMS_S without any. The budget: one calculation at a time, and at most
-CALC_STARTS_PER_S of them started (one per 5 s, as when a turn was a single 1 s calculation
-followed by 4 s of pause). A page-sampling calculation costs its CPU at its start and end: it
-hashes 512 sampled pages per GiB of guest memory, sleeps for its period, and hashes them again,
-so a longer period costs no more; a calculation is in flight CALC_DUTY_CYCLE (50%) of the time,
-which costs nothing but that VM's next calculation waiting. QEMU's share of a core stays far
-below that (on the lab, a 256 MiB guest measured every 5 s: no measurable change of QEMU's CPU
-time, 0.05% of a core in the agent; README, "The agent").
+set it keeps rewriting: `domain.working_set`), then PAUSE_BETWEEN_VMS_S without any.
+The budget: one calculation at a time, and at most CALC_STARTS_PER_S of them started (one per
+5 s, as when a turn was a single 1 s calculation and a 4 s pause). A page-sampling calculation
+costs its CPU at its start and end: it hashes 512 sampled pages per GiB of guest memory, sleeps
+for its period, and hashes them again, so a longer period costs no more. A calculation is in
+flight CALC_DUTY_CYCLE (50%) of the time, which costs nothing but the next one waiting. QEMU's
+share of a core stays far below that (on the lab, a 256 MiB guest measured every 5 s: no
+measurable change of QEMU's CPU time, 0.05% of a core in the agent; README, "The agent").
 A Migrate asks for a fresh value of a stale VM (`request`): it is measured next, still within
 the budget, and the migration never waits for it.
 """

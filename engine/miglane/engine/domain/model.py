@@ -526,6 +526,10 @@ class Migration:
     data_remaining_bytes: int = 0
     throughput_bps: int = 0
     dirty_rate_bps: int = 0
+    # The working set its VM's agent had measured when it was last predicted from the VM (0: not
+    # bounded, or not known): once it runs, its refined predictions resend no more per round
+    # (QEMU's dirty rate of short rounds is that set over a short time, far above the guest's).
+    working_set_bytes: int = 0
     iteration: int = 0
     network_id: str = ""
     migration_uri: str = ""

@@ -43,7 +43,7 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 
@@ -106,6 +106,9 @@ class Prediction:
     # Seconds the guest is paused at the switch-over; math.inf when it never gets there.
     downtime_s: float = math.inf
     help: Help = Help.NONE
+    # The working set each round's resend was capped at (`MigrationLoad.working_set_bytes`);
+    # None: none, a round may resend all memory.
+    working_set_bytes: int | None = None
 
     @property
     def finishes(self) -> bool:
@@ -150,6 +153,28 @@ def predict(
 ) -> Prediction:
     """The prediction of a migration moving `load` at `bandwidth_bps`; `auto_converge` and
     `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for."""
+    prediction = _predict(
+        load,
+        bandwidth_bps,
+        allowed_downtime_s,
+        auto_converge=auto_converge,
+        post_copy=post_copy,
+        already_started=already_started,
+    )
+    if load.working_set_bytes is None:
+        return prediction
+    return replace(prediction, working_set_bytes=load.working_set_bytes)
+
+
+def _predict(
+    load: MigrationLoad,
+    bandwidth_bps: float,
+    allowed_downtime_s: float,
+    *,
+    auto_converge: bool,
+    post_copy: bool,
+    already_started: bool,
+) -> Prediction:
     if bandwidth_bps <= 0:
         return Prediction(ConvergenceVerdict.NEVER_CONVERGES, "it gets no bandwidth")
     setup_s = 0.0 if already_started else SETUP_S + ENGINE_PATH_S
