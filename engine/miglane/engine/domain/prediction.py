@@ -3,9 +3,10 @@ pre-copy rounds, duration, data sent, downtime and whether the migration converg
 
 Pre-copy (QEMU's): round 0 sends all memory while the guest runs; round i sends what the guest
 dirtied during round i-1, at most its writable working set (a guest rewriting the same pages
-dirties no more than them, however fast it writes). Once what is left would cross within the
-allowed downtime, the guest pauses and it is sent (stop-and-copy), then the destination takes
-over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B it never shrinks.
+dirties no more than them, however fast it writes; its agent tells it from dirty rates over a
+short and a long period: `MigrationLoad.working_set_bytes`). Once what is left would cross
+within the allowed downtime, the guest pauses and it is sent (stop-and-copy), then the
+destination takes over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B it never shrinks.
 Local disks are copied first, at the same bandwidth, while memory waits.
 
 When plain pre-copy does not converge:
