@@ -6,8 +6,8 @@ dirtied during round i-1, at most its writable working set (a guest rewriting th
 dirties no more than them, however fast it writes; its agent tells it from dirty rates over a
 short and a long period: `MigrationLoad.working_set_bytes`). Once what is left would cross
 within the allowed downtime, the guest pauses and it is sent (stop-and-copy), then the
-destination takes over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B it never shrinks.
-Local disks are copied first, at the same bandwidth, while memory waits.
+destination takes over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B
+it never shrinks. Local disks are copied first, at the same bandwidth, while memory waits.
 
 When plain pre-copy does not converge:
 - auto-converge throttles the guest's vCPUs, up to QEMU's `cpu-throttle-max` (99%), dividing
