@@ -17,6 +17,7 @@ from miglane.agent.dirty_rates import (
 )
 from miglane.agent.domain.model import MIB, DomainInfo, VmState
 from miglane.agent.domain.working_set import working_set_bytes
+from miglane.agent.fake_driver import FakeClock, FakeDriver, FakeFabric
 
 
 class Clock:
@@ -167,3 +168,24 @@ def test_working_set_estimate(short_mibps: float, long_mibps: float, expected_mi
 
 def test_no_working_set_without_a_longer_period() -> None:
     assert working_set_bytes(8 * MIB, 8 * MIB, 4, 4) == 0
+
+
+async def test_the_fake_driver_measures_a_working_set_like_libvirt() -> None:
+    clock = FakeClock(1000)
+    host = FakeFabric(clock).add_host("h1")
+    rewriting = host.add_domain("rewriting", memory_mib=256, dirty_rate_mibps=64, dirty_set_mib=4)
+    wide = host.add_domain("wide", memory_mib=256, dirty_rate_mibps=16)
+    r = DirtyRateRefresher(
+        FakeDriver(host),
+        immediately,
+        clock=clock.now,
+        sleep=lambda seconds: asyncio.sleep(clock.real_seconds(seconds)),
+    )
+    measured = {vm: await r.measure(vm) for vm in (rewriting, wide)}
+    # 4 MiB in either period: its rate is what the short one saw, its set those 4 MiB.
+    assert measured[rewriting] is not None and measured[wide] is not None
+    assert measured[rewriting].bytes_per_second == 4 * MIB // SHORT_PERIOD_S
+    assert measured[rewriting].working_set_bytes == 4 * MIB
+    # Fresh memory over both periods (its set is all of it): no bound.
+    assert measured[wide].bytes_per_second == 16 * MIB
+    assert measured[wide].working_set_bytes == 0
