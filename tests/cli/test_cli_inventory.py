@@ -14,7 +14,13 @@ import pytest
 
 from miglane.cli.inventory import print_vm
 from miglane.cli.main import main
-from miglane.cli.output import NOT_MEASURED, dirty_rate_label, disks_summary, networks_summary
+from miglane.cli.output import (
+    NOT_MEASURED,
+    dirty_rate_label,
+    disks_summary,
+    networks_summary,
+    working_set_label,
+)
 from miglane.engine.domain.authorization import refusal
 from miglane.engine.domain.model import (
     DEFAULT_LOCAL_DISK_BANDWIDTH_PERCENT,
@@ -241,6 +247,23 @@ def test_vms_show_prints_the_dirty_rate_history_newest_first(
     history = [line for line in out[out.index("MEASURED") :].splitlines() if "UTC" in line]
     assert [line.split()[-2] for line in history] == ["25.0", "3.0"]
     assert "2023-11-14 22:14:20 UTC" in history[0]
+
+
+def test_a_bounded_working_set_is_shown_with_the_dirty_rate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    vm = measured_vm()
+    assert working_set_label(vm) == "not bounded"
+    assert working_set_label(engine_pb2.Vm()) == NOT_MEASURED
+    vm.dirty_working_set_bytes = vm.dirty_rate_history[-1].working_set_bytes = 4 * 2**20
+    assert dirty_rate_label(vm) == "25.0 MiB/s within 4.0 MiB"
+    assert working_set_label(vm) == "4.0 MiB"
+    print_vm(vm, as_json=False)
+    out = capsys.readouterr().out
+    assert "working set" in out
+    history = [line for line in out[out.index("MEASURED") :].splitlines() if "UTC" in line]
+    assert history[0].endswith("25.0 MiB/s within 4.0 MiB")
+    assert history[1].endswith("3.0 MiB/s")
 
 
 def test_disk_and_network_summaries() -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from miglane.agent.domain.model import DirtyRate, DomainInfo, VmView
+from miglane.agent.domain.model import VmState as AgentVmState
+from miglane.agent.grpc_api.converters import vm_to_proto as agent_vm_to_proto
 from miglane.agent.testing import FakeAgent, start_fake_agents, stop_fake_agents
 from miglane.engine.agent_client import (
     DESTINATION_UNREACHABLE,
@@ -25,6 +28,7 @@ from miglane.engine.domain.model import (
     DEFAULT_COMPLETION_TIMEOUT_S_PER_GIB,
     DEFAULT_NO_PROGRESS_TIMEOUT_S,
     ConvergencePolicy,
+    DirtyRateSample,
     DiskKind,
     MigrationPhase,
     MigrationPolicy,
@@ -270,3 +274,26 @@ async def test_a_reissued_engine_identity_is_used_by_the_next_calls(tmp_path: Pa
     finally:
         await clients.close()
         await stop_fake_agents(agents, grace=0)
+
+
+def test_a_measured_working_set_reaches_the_engines_vm_and_its_history() -> None:
+    measured = DirtyRate(8 * 2**20, 1_700_000_000.5, working_set_bytes=4 * 2**20)
+    reported = agent_vm_to_proto(
+        VmView(DomainInfo("vm-1", "db1", AgentVmState.RUNNING, 160), dirty_rate=measured)
+    )
+    assert reported.dirty_working_set_bytes == measured.working_set_bytes
+    vm = agent_vm_from_proto(reported)
+    assert vm.dirty_rate == DirtyRateSample(
+        measured.bytes_per_second, measured.measured_at, measured.working_set_bytes
+    )
+    shown = vm_to_proto(vm)
+    assert shown.dirty_working_set_bytes == measured.working_set_bytes
+    assert [s.working_set_bytes for s in shown.dirty_rate_history] == [measured.working_set_bytes]
+    # Not bounded (or an agent that does not measure it): 0 all the way.
+    unbounded = agent_vm_to_proto(
+        VmView(
+            DomainInfo("vm-1", "db1", AgentVmState.RUNNING, 160),
+            dirty_rate=DirtyRate(measured.bytes_per_second, measured.measured_at),
+        )
+    )
+    assert vm_to_proto(agent_vm_from_proto(unbounded)).dirty_working_set_bytes == 0

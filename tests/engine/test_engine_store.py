@@ -39,7 +39,13 @@ from miglane.engine.domain.model import (
     VmState,
 )
 from miglane.engine.store import Store, StoreError
-from miglane.engine.store_codecs import micros, policy_from_json, policy_json
+from miglane.engine.store_codecs import (
+    dirty_rates_from_json,
+    dirty_rates_json,
+    micros,
+    policy_from_json,
+    policy_json,
+)
 from miglane.engine.store_dialect import IntegrityViolation, open_database
 from miglane.engine.store_schema import SCHEMA_VERSION, schema_statements
 
@@ -327,6 +333,13 @@ def test_a_version_3_database_is_upgraded_and_gains_dirty_rate_history(url: str)
         assert stored.dirty_rate == reports[-1]
     finally:
         store.close()
+
+
+def test_dirty_rate_samples_keep_their_working_set_and_old_ones_read_as_unknown() -> None:
+    samples = (DirtyRateSample(8 * 2**20, 100.5, 4 * 2**20), DirtyRateSample(2**20, 101.0))
+    assert dirty_rates_from_json(dirty_rates_json(samples)) == samples
+    # Written before working sets were measured: [rate, measured_at].
+    assert dirty_rates_from_json("[[5242880, 100.0]]") == (DirtyRateSample(5 * 2**20, 100.0, 0),)
 
 
 def test_a_policy_stored_before_the_local_disk_share_reads_with_its_default() -> None:

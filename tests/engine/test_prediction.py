@@ -100,6 +100,42 @@ def test_a_working_set_bounds_what_a_round_dirties() -> None:
     assert prediction.data_sent_bytes == GIB + 8 * MIB
 
 
+@pytest.mark.parametrize(
+    ("memory_mib", "dirty_mibps", "set_mib", "verdict", "sent_mib"),
+    [
+        # The lab's storm guest rewriting 4 MiB at a measured 8 MiB/s: memory, then the set
+        # within the downtime, where the rate alone resends a geometric tail.
+        (160, 8, 4, ConvergenceVerdict.CONVERGES, 164),
+        # A set bigger than a round dirties bounds nothing: as if unbounded.
+        (160, 8, 128, ConvergenceVerdict.CONVERGES, None),
+        # Dirtying faster than the bandwidth, a set that fits the downtime still converges...
+        (1024, 100, 4, ConvergenceVerdict.CONVERGES, 1028),
+        # ... one that does not never gets smaller.
+        (1024, 100, 64, ConvergenceVerdict.NEVER_CONVERGES, None),
+        # A set above the memory counts as the memory.
+        (64, 100, 1024, ConvergenceVerdict.NEVER_CONVERGES, None),
+    ],
+)
+def test_a_working_set_caps_each_rounds_resend(
+    memory_mib: int,
+    dirty_mibps: int,
+    set_mib: int,
+    verdict: ConvergenceVerdict,
+    sent_mib: int | None,
+) -> None:
+    bandwidth = 23 * MIB
+    unbounded = MigrationLoad(memory_mib * MIB, dirty_mibps * MIB)
+    bounded = MigrationLoad(memory_mib * MIB, dirty_mibps * MIB, working_set_bytes=set_mib * MIB)
+    prediction = predict(bounded, bandwidth)
+    assert prediction.verdict is verdict
+    assert prediction.working_set_bytes == set_mib * MIB
+    if sent_mib is not None:
+        assert prediction.data_sent_bytes == sent_mib * MIB
+    elif verdict is ConvergenceVerdict.CONVERGES:
+        assert prediction.rounds == predict(unbounded, bandwidth).rounds
+    assert predict(unbounded, bandwidth).working_set_bytes is None
+
+
 def test_no_bandwidth_never_finishes() -> None:
     prediction = predict(MigrationLoad(GIB), 0)
     assert prediction.verdict is ConvergenceVerdict.NEVER_CONVERGES

@@ -197,3 +197,12 @@ def test_a_migrations_facts_name_a_priority_other_than_normal(
 def test_priority_labels_round_trip() -> None:
     for label in fmt.PRIORITY_LABELS:
         assert fmt.priority_label(fmt.priority_value(label)) == label
+
+
+def test_a_bounded_working_set_is_shown_with_the_dirty_rate() -> None:
+    vm = engine_pb2.Vm(dirty_rate_bytes_per_second=8 * fmt.MIB)
+    assert fmt.dirty_rate(vm).plain == "-"  # not measured yet
+    vm.dirty_rate_measured_at.FromSeconds(1_700_000_000)
+    assert fmt.dirty_rate(vm).plain == "8.0 MiB/s"  # not bounded
+    vm.dirty_working_set_bytes = 4 * fmt.MIB
+    assert fmt.dirty_rate(vm).plain == "8.0 MiB/s within 4.0 MiB"

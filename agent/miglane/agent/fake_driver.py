@@ -3,7 +3,8 @@
 Hosts share a `FakeFabric` (the "network" between them: peer URIs → hosts). A migration copies
 memory at the job's bandwidth in iterations, the way QEMU's pre-copy does: the first iteration
 sends all of the guest's memory, each later one what the guest dirtied during the previous one
-(at `dirty_rate_bps`, at most `dirty_set_bytes` per iteration); when what is left can be sent
+(at `dirty_rate_bps`, at most `dirty_set_bytes` per iteration; a dirty-rate calculation sees
+the same: at most `dirty_set_bytes` over its period); when what is left can be sent
 within the allowed downtime the guest is paused and switched over. Time runs on a `FakeClock`
 that can be sped up, and the simulation is advanced lazily, in closed form, whenever someone
 looks, so a thousand idle VMs cost nothing.
@@ -473,8 +474,9 @@ class FakeDriver:
         self.host = host
         self.fabric = host.fabric
         self.clock = host.fabric.clock
-        # vm_id -> (simulated time the calculation finishes, the rate it measured once read)
-        self._dirty_calcs: dict[str, tuple[float, int | None]] = {}
+        # vm_id -> (simulated time the calculation finishes, its period, the rate it measured
+        # once read)
+        self._dirty_calcs: dict[str, tuple[float, int, int | None]] = {}
 
     # -- inventory ---------------------------------------------------------------------------
     def host_facts(self) -> HostFacts:
@@ -753,7 +755,7 @@ class FakeDriver:
                 raise DriverError(
                     DriverErrorKind.NOT_RUNNING, f"domain {domain.name} is not running"
                 )
-            self._dirty_calcs[vm_id] = (self.clock.now() + seconds, None)
+            self._dirty_calcs[vm_id] = (self.clock.now() + seconds, seconds, None)
 
     def dirty_rate(self, vm_id: str) -> int | None:
         with self.fabric.lock:
@@ -761,11 +763,15 @@ class FakeDriver:
             calc = self._dirty_calcs.get(vm_id)
             if calc is None or self.clock.now() < calc[0]:
                 return None
-            if calc[1] is None:
+            end, period, measured = calc
+            if measured is None:
                 # The configured rate when the period is over: a change during the period is
-                # what the calculation saw last (read once, so later reads agree).
-                calc = self._dirty_calcs[vm_id] = (calc[0], domain.dirty_rate_bps)
-            return calc[1]
+                # what the calculation saw last (read once, so later reads agree). A guest
+                # rewriting its dirty set dirtied no more than it over the period.
+                dirtied = min(domain.dirty_rate_bps * period, domain.dirty_set_bytes)
+                measured = int(dirtied / period)
+                self._dirty_calcs[vm_id] = (end, period, measured)
+            return measured
 
     def set_job_listener(self, listener: JobListener | None) -> None:
         self.host.listener = listener

@@ -26,17 +26,18 @@ from miglane.cli.output import (
     PRIORITY_CHOICES,
     UNKNOWN_ACTOR,
     certificate_days_left,
+    dirty_label,
     dirty_rate_label,
     disks_summary,
     enum_label,
     evacuation_label,
-    mib_per_second_label,
     networks_summary,
     print_fields,
     print_json,
     print_table,
     priority_label,
     priority_value,
+    working_set_label,
 )
 
 ROLE_CHOICES = ("management", "display", "migration")
@@ -817,6 +818,7 @@ def print_vm(vm: Any, as_json: bool) -> None:
             ("migration priority", priority_label(vm.migration_priority)),
             ("memory", f"{vm.memory_mib} MiB"),
             ("dirty rate", dirty_rate_label(vm)),
+            ("working set", working_set_label(vm)),
             ("measured", measured),
             ("disks", disks_summary(vm)),
             ("networks", networks_summary(vm)),
@@ -829,7 +831,7 @@ def print_vm(vm: Any, as_json: bool) -> None:
         [
             [
                 f"{s.measured_at.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S} UTC",
-                mib_per_second_label(s.bytes_per_second),
+                dirty_label(s.bytes_per_second, s.working_set_bytes),
             ]
             for s in reversed(vm.dirty_rate_history)
         ],

@@ -84,11 +84,28 @@ def mib_per_second_label(bytes_per_second: int) -> str:
     return f"{bytes_per_second / _MIB:.1f} MiB/s"
 
 
+def dirty_label(bytes_per_second: int, working_set_bytes: int) -> str:
+    """A measured dirty rate, "12.5 MiB/s", and "12.5 MiB/s within 4.0 MiB" when the guest kept
+    rewriting a working set of that size (a migration round resends no more of it)."""
+    rate = mib_per_second_label(bytes_per_second)
+    return f"{rate} within {working_set_bytes / _MIB:.1f} MiB" if working_set_bytes else rate
+
+
 def dirty_rate_label(vm: Any) -> str:
-    """The VM's latest dirty rate, "12.5 MiB/s"; NOT_MEASURED before its agent measured one."""
+    """The VM's latest dirty rate (`dirty_label`); NOT_MEASURED before its agent measured one."""
     if not vm.HasField("dirty_rate_measured_at"):
         return NOT_MEASURED
-    return mib_per_second_label(vm.dirty_rate_bytes_per_second)
+    return dirty_label(vm.dirty_rate_bytes_per_second, vm.dirty_working_set_bytes)
+
+
+def working_set_label(vm: Any) -> str:
+    """The working set the VM keeps rewriting, "4.0 MiB"; "not bounded" when its dirtying is
+    not bounded by one (or that is not known); NOT_MEASURED before its agent measured it."""
+    if not vm.HasField("dirty_rate_measured_at"):
+        return NOT_MEASURED
+    if not vm.dirty_working_set_bytes:
+        return "not bounded"
+    return f"{vm.dirty_working_set_bytes / _MIB:.1f} MiB"
 
 
 def time_left_label(ends: datetime, now: datetime | None = None) -> str:

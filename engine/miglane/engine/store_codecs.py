@@ -308,11 +308,15 @@ def vm_from_row(row: Row) -> Vm:
 
 
 def dirty_rates_json(samples: Sequence[DirtyRateSample]) -> str:
-    return json.dumps([[s.bytes_per_second, s.measured_at] for s in samples])
+    return json.dumps([[s.bytes_per_second, s.measured_at, s.working_set_bytes] for s in samples])
 
 
 def dirty_rates_from_json(text: str) -> tuple[DirtyRateSample, ...]:
-    return tuple(DirtyRateSample(int(rate), float(at)) for rate, at in json.loads(text))
+    """Samples written before working sets were measured have two items: not known (0)."""
+    return tuple(
+        DirtyRateSample(int(sample[0]), float(sample[1]), int(sample[2]) if len(sample) > 2 else 0)
+        for sample in json.loads(text)
+    )
 
 
 def migration_values(migration: Migration) -> tuple[Any, ...]:

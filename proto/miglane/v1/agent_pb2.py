@@ -27,15 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from miglane.v1 import common_pb2 as miglane_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16miglane/v1/agent.proto\x12\x10miglane.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17miglane/v1/common.proto\"\'\n\x10WatchHostRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\x8f\x01\n\x11WatchHostResponse\x12?\n\x0c\x63\x61pabilities\x18\x01 \x01(\x0b\x32).miglane.agent.v1.GetCapabilitiesResponse\x12&\n\x03vms\x18\x02 \x03(\x0b\x32\x19.miglane.agent.v1.AgentVm\x12\x11\n\tunchanged\x18\x03 \x01(\x08\"\x18\n\x16GetCapabilitiesRequest\"\xd4\x02\n\x17GetCapabilitiesResponse\x12\x11\n\thost_uuid\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x17\n\x0flibvirt_version\x18\x03 \x01(\t\x12\x14\n\x0cqemu_version\x18\x04 \x01(\t\x12\x11\n\tcpu_count\x18\x05 \x01(\r\x12\x12\n\nmemory_mib\x18\x06 \x01(\x04\x12\x17\n\x0f\x66ree_memory_mib\x18\x07 \x01(\x04\x12\x18\n\x10peer_libvirt_uri\x18\x08 \x01(\t\x12$\n\x04nics\x18\t \x03(\x0b\x32\x16.miglane.common.v1.Nic\x12\x15\n\ragent_version\x18\n \x01(\t\x12$\n\x1cmax_outgoing_migration_count\x18\x0b \x01(\r\x12(\n running_outgoing_migration_count\x18\x0c \x01(\r\"\xab\x02\n\x07\x41gentVm\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.miglane.common.v1.VmState\x12\x12\n\nmemory_mib\x18\x04 \x01(\x04\x12\x14\n\x0cmigration_id\x18\x05 \x01(\t\x12(\n\x05\x64isks\x18\x06 \x03(\x0b\x32\x19.miglane.common.v1.VmDisk\x12&\n\x04nics\x18\x07 \x03(\x0b\x32\x18.miglane.common.v1.VmNic\x12#\n\x1b\x64irty_rate_bytes_per_second\x18\x08 \x01(\x04\x12:\n\x16\x64irty_rate_measured_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x10\n\x0eListVmsRequest\"9\n\x0fListVmsResponse\x12&\n\x03vms\x18\x01 \x03(\x0b\x32\x19.miglane.agent.v1.AgentVm\"0\n\nLiveTarget\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x15\n\rmigration_uri\x18\x02 \x01(\t\"!\n\x11HibernationTarget\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xd6\x04\n\x0eMigrateRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\r\n\x05vm_id\x18\x02 \x01(\t\x12,\n\x04live\x18\x03 \x01(\x0b\x32\x1c.miglane.agent.v1.LiveTargetH\x00\x12:\n\x0bhibernation\x18\x04 \x01(\x0b\x32#.miglane.agent.v1.HibernationTargetH\x00\x12)\n\x1cmax_bandwidth_mib_per_second\x18\x05 \x01(\rH\x01\x88\x01\x01\x12\x11\n\tencrypted\x18\x06 \x01(\x08\x12\x12\n\ncompressed\x18\x07 \x01(\x08\x12\x15\n\rauto_converge\x18\x08 \x01(\x08\x12\x1c\n\x14parallel_connections\x18\t \x01(\r\x12\x44\n\x14\x63onvergence_schedule\x18\n \x01(\x0b\x32&.miglane.common.v1.ConvergenceSchedule\x12\x36\n\x13no_progress_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12=\n\x1a\x63ompletion_timeout_per_gib\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11post_copy_allowed\x18\r \x01(\x08\x12\x18\n\x10\x63opy_local_disks\x18\x0e \x01(\x08\x12\x11\n\tdisks_uri\x18\x0f \x01(\tB\x08\n\x06targetB\x1f\n\x1d_max_bandwidth_mib_per_second\"H\n\x0fMigrateResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\",\n\x14MigrateCancelRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"N\n\x15MigrateCancelResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"\x89\x01\n\x1aMigrateChangeParamsRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12$\n\x1cmax_bandwidth_mib_per_second\x18\x02 \x01(\r\x12/\n\x0cmax_downtime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"T\n\x1bMigrateChangeParamsResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"1\n\x19GetMigrationStatusRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"S\n\x1aGetMigrationStatusResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"4\n\x18ListMigrationJobsRequest\x12\x18\n\x10include_finished\x18\x01 \x01(\x08\"N\n\x19ListMigrationJobsResponse\x12\x31\n\x04jobs\x18\x01 \x03(\x0b\x32#.miglane.agent.v1.MigrationProgress\"5\n\x1dWatchMigrationProgressRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"W\n\x1eWatchMigrationProgressResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"\x1e\n\x0eRestoreRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"8\n\x0fRestoreResponse\x12%\n\x02vm\x18\x01 \x01(\x0b\x32\x19.miglane.agent.v1.AgentVm\"\xe3\x07\n\x11MigrationProgress\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\r\n\x05vm_id\x18\x02 \x01(\t\x12.\n\x04mode\x18\x03 \x01(\x0e\x32 .miglane.common.v1.MigrationMode\x12\x30\n\x05phase\x18\x04 \x01(\x0e\x32!.miglane.common.v1.MigrationPhase\x12\x18\n\x10progress_percent\x18\x05 \x01(\r\x12\x18\n\x10\x64\x61ta_total_bytes\x18\x06 \x01(\x04\x12\x1c\n\x14\x64\x61ta_processed_bytes\x18\x07 \x01(\x04\x12\x1c\n\x14\x64\x61ta_remaining_bytes\x18\x08 \x01(\x04\x12#\n\x1bthroughput_bytes_per_second\x18\t \x01(\x04\x12#\n\x1b\x64irty_rate_bytes_per_second\x18\n \x01(\x04\x12\x11\n\titeration\x18\x0b \x01(\r\x12+\n\x08\x64owntime\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cmax_downtime\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x1cmax_bandwidth_mib_per_second\x18\x0e \x01(\r\x12\x11\n\tpost_copy\x18\x0f \x01(\x08\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12<\n\x0c\x66\x61ilure_kind\x18\x11 \x01(\x0e\x32&.miglane.agent.v1.MigrationFailureKind\x12/\n\x0bobserved_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmigration_uri\x18\x15 \x01(\t\x12\x0b\n\x03\x64st\x18\x16 \x01(\t\x12&\n\x03\x65ta\x18\x17 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\x18 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64isk_total_bytes\x18\x19 \x01(\x04\x12\x1c\n\x14\x64isk_processed_bytes\x18\x1a \x01(\x04\x12\x1c\n\x14\x64isk_remaining_bytes\x18\x1b \x01(\x04\x12\x36\n\x0cnic_tx_bytes\x18\x1c \x03(\x0b\x32 .miglane.agent.v1.NicTransmitted\"/\n\x0eNicTransmitted\x12\x0b\n\x03nic\x18\x01 \x01(\t\x12\x10\n\x08tx_bytes\x18\x02 \x01(\x04*\xa0\x02\n\x14MigrationFailureKind\x12&\n\"MIGRATION_FAILURE_KIND_UNSPECIFIED\x10\x00\x12$\n MIGRATION_FAILURE_KIND_CANCELLED\x10\x02\x12)\n%MIGRATION_FAILURE_KIND_NOT_CONVERGING\x10\x03\x12&\n\"MIGRATION_FAILURE_KIND_DESTINATION\x10\x04\x12\"\n\x1eMIGRATION_FAILURE_KIND_NETWORK\x10\x05\x12 \n\x1cMIGRATION_FAILURE_KIND_OTHER\x10\x06\"\x04\x08\x01\x10\x01*\x1bMIGRATION_FAILURE_KIND_NONE2\xf2\x07\n\x0c\x41gentService\x12\x66\n\x0fGetCapabilities\x12(.miglane.agent.v1.GetCapabilitiesRequest\x1a).miglane.agent.v1.GetCapabilitiesResponse\x12N\n\x07ListVms\x12 .miglane.agent.v1.ListVmsRequest\x1a!.miglane.agent.v1.ListVmsResponse\x12N\n\x07Migrate\x12 .miglane.agent.v1.MigrateRequest\x1a!.miglane.agent.v1.MigrateResponse\x12`\n\rMigrateCancel\x12&.miglane.agent.v1.MigrateCancelRequest\x1a\'.miglane.agent.v1.MigrateCancelResponse\x12r\n\x13MigrateChangeParams\x12,.miglane.agent.v1.MigrateChangeParamsRequest\x1a-.miglane.agent.v1.MigrateChangeParamsResponse\x12o\n\x12GetMigrationStatus\x12+.miglane.agent.v1.GetMigrationStatusRequest\x1a,.miglane.agent.v1.GetMigrationStatusResponse\x12l\n\x11ListMigrationJobs\x12*.miglane.agent.v1.ListMigrationJobsRequest\x1a+.miglane.agent.v1.ListMigrationJobsResponse\x12}\n\x16WatchMigrationProgress\x12/.miglane.agent.v1.WatchMigrationProgressRequest\x1a\x30.miglane.agent.v1.WatchMigrationProgressResponse0\x01\x12N\n\x07Restore\x12 .miglane.agent.v1.RestoreRequest\x1a!.miglane.agent.v1.RestoreResponse\x12V\n\tWatchHost\x12\".miglane.agent.v1.WatchHostRequest\x1a#.miglane.agent.v1.WatchHostResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16miglane/v1/agent.proto\x12\x10miglane.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17miglane/v1/common.proto\"\'\n\x10WatchHostRequest\x12\x13\n\x0binterval_ms\x18\x01 \x01(\r\"\x8f\x01\n\x11WatchHostResponse\x12?\n\x0c\x63\x61pabilities\x18\x01 \x01(\x0b\x32).miglane.agent.v1.GetCapabilitiesResponse\x12&\n\x03vms\x18\x02 \x03(\x0b\x32\x19.miglane.agent.v1.AgentVm\x12\x11\n\tunchanged\x18\x03 \x01(\x08\"\x18\n\x16GetCapabilitiesRequest\"\xd4\x02\n\x17GetCapabilitiesResponse\x12\x11\n\thost_uuid\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x17\n\x0flibvirt_version\x18\x03 \x01(\t\x12\x14\n\x0cqemu_version\x18\x04 \x01(\t\x12\x11\n\tcpu_count\x18\x05 \x01(\r\x12\x12\n\nmemory_mib\x18\x06 \x01(\x04\x12\x17\n\x0f\x66ree_memory_mib\x18\x07 \x01(\x04\x12\x18\n\x10peer_libvirt_uri\x18\x08 \x01(\t\x12$\n\x04nics\x18\t \x03(\x0b\x32\x16.miglane.common.v1.Nic\x12\x15\n\ragent_version\x18\n \x01(\t\x12$\n\x1cmax_outgoing_migration_count\x18\x0b \x01(\r\x12(\n running_outgoing_migration_count\x18\x0c \x01(\r\"\xcc\x02\n\x07\x41gentVm\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.miglane.common.v1.VmState\x12\x12\n\nmemory_mib\x18\x04 \x01(\x04\x12\x14\n\x0cmigration_id\x18\x05 \x01(\t\x12(\n\x05\x64isks\x18\x06 \x03(\x0b\x32\x19.miglane.common.v1.VmDisk\x12&\n\x04nics\x18\x07 \x03(\x0b\x32\x18.miglane.common.v1.VmNic\x12#\n\x1b\x64irty_rate_bytes_per_second\x18\x08 \x01(\x04\x12:\n\x16\x64irty_rate_measured_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17\x64irty_working_set_bytes\x18\n \x01(\x04\"\x10\n\x0eListVmsRequest\"9\n\x0fListVmsResponse\x12&\n\x03vms\x18\x01 \x03(\x0b\x32\x19.miglane.agent.v1.AgentVm\"0\n\nLiveTarget\x12\x0b\n\x03\x64st\x18\x01 \x01(\t\x12\x15\n\rmigration_uri\x18\x02 \x01(\t\"!\n\x11HibernationTarget\x12\x0c\n\x04path\x18\x01 \x01(\t\"\xd6\x04\n\x0eMigrateRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\r\n\x05vm_id\x18\x02 \x01(\t\x12,\n\x04live\x18\x03 \x01(\x0b\x32\x1c.miglane.agent.v1.LiveTargetH\x00\x12:\n\x0bhibernation\x18\x04 \x01(\x0b\x32#.miglane.agent.v1.HibernationTargetH\x00\x12)\n\x1cmax_bandwidth_mib_per_second\x18\x05 \x01(\rH\x01\x88\x01\x01\x12\x11\n\tencrypted\x18\x06 \x01(\x08\x12\x12\n\ncompressed\x18\x07 \x01(\x08\x12\x15\n\rauto_converge\x18\x08 \x01(\x08\x12\x1c\n\x14parallel_connections\x18\t \x01(\r\x12\x44\n\x14\x63onvergence_schedule\x18\n \x01(\x0b\x32&.miglane.common.v1.ConvergenceSchedule\x12\x36\n\x13no_progress_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12=\n\x1a\x63ompletion_timeout_per_gib\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x19\n\x11post_copy_allowed\x18\r \x01(\x08\x12\x18\n\x10\x63opy_local_disks\x18\x0e \x01(\x08\x12\x11\n\tdisks_uri\x18\x0f \x01(\tB\x08\n\x06targetB\x1f\n\x1d_max_bandwidth_mib_per_second\"H\n\x0fMigrateResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\",\n\x14MigrateCancelRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"N\n\x15MigrateCancelResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"\x89\x01\n\x1aMigrateChangeParamsRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12$\n\x1cmax_bandwidth_mib_per_second\x18\x02 \x01(\r\x12/\n\x0cmax_downtime\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"T\n\x1bMigrateChangeParamsResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"1\n\x19GetMigrationStatusRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"S\n\x1aGetMigrationStatusResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"4\n\x18ListMigrationJobsRequest\x12\x18\n\x10include_finished\x18\x01 \x01(\x08\"N\n\x19ListMigrationJobsResponse\x12\x31\n\x04jobs\x18\x01 \x03(\x0b\x32#.miglane.agent.v1.MigrationProgress\"5\n\x1dWatchMigrationProgressRequest\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\"W\n\x1eWatchMigrationProgressResponse\x12\x35\n\x08progress\x18\x01 \x01(\x0b\x32#.miglane.agent.v1.MigrationProgress\"\x1e\n\x0eRestoreRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"8\n\x0fRestoreResponse\x12%\n\x02vm\x18\x01 \x01(\x0b\x32\x19.miglane.agent.v1.AgentVm\"\xe3\x07\n\x11MigrationProgress\x12\x14\n\x0cmigration_id\x18\x01 \x01(\t\x12\r\n\x05vm_id\x18\x02 \x01(\t\x12.\n\x04mode\x18\x03 \x01(\x0e\x32 .miglane.common.v1.MigrationMode\x12\x30\n\x05phase\x18\x04 \x01(\x0e\x32!.miglane.common.v1.MigrationPhase\x12\x18\n\x10progress_percent\x18\x05 \x01(\r\x12\x18\n\x10\x64\x61ta_total_bytes\x18\x06 \x01(\x04\x12\x1c\n\x14\x64\x61ta_processed_bytes\x18\x07 \x01(\x04\x12\x1c\n\x14\x64\x61ta_remaining_bytes\x18\x08 \x01(\x04\x12#\n\x1bthroughput_bytes_per_second\x18\t \x01(\x04\x12#\n\x1b\x64irty_rate_bytes_per_second\x18\n \x01(\x04\x12\x11\n\titeration\x18\x0b \x01(\r\x12+\n\x08\x64owntime\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cmax_downtime\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x1cmax_bandwidth_mib_per_second\x18\x0e \x01(\r\x12\x11\n\tpost_copy\x18\x0f \x01(\x08\x12\r\n\x05\x65rror\x18\x10 \x01(\t\x12<\n\x0c\x66\x61ilure_kind\x18\x11 \x01(\x0e\x32&.miglane.agent.v1.MigrationFailureKind\x12/\n\x0bobserved_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmigration_uri\x18\x15 \x01(\t\x12\x0b\n\x03\x64st\x18\x16 \x01(\t\x12&\n\x03\x65ta\x18\x17 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x65lapsed\x18\x18 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64isk_total_bytes\x18\x19 \x01(\x04\x12\x1c\n\x14\x64isk_processed_bytes\x18\x1a \x01(\x04\x12\x1c\n\x14\x64isk_remaining_bytes\x18\x1b \x01(\x04\x12\x36\n\x0cnic_tx_bytes\x18\x1c \x03(\x0b\x32 .miglane.agent.v1.NicTransmitted\"/\n\x0eNicTransmitted\x12\x0b\n\x03nic\x18\x01 \x01(\t\x12\x10\n\x08tx_bytes\x18\x02 \x01(\x04*\xa0\x02\n\x14MigrationFailureKind\x12&\n\"MIGRATION_FAILURE_KIND_UNSPECIFIED\x10\x00\x12$\n MIGRATION_FAILURE_KIND_CANCELLED\x10\x02\x12)\n%MIGRATION_FAILURE_KIND_NOT_CONVERGING\x10\x03\x12&\n\"MIGRATION_FAILURE_KIND_DESTINATION\x10\x04\x12\"\n\x1eMIGRATION_FAILURE_KIND_NETWORK\x10\x05\x12 \n\x1cMIGRATION_FAILURE_KIND_OTHER\x10\x06\"\x04\x08\x01\x10\x01*\x1bMIGRATION_FAILURE_KIND_NONE2\xf2\x07\n\x0c\x41gentService\x12\x66\n\x0fGetCapabilities\x12(.miglane.agent.v1.GetCapabilitiesRequest\x1a).miglane.agent.v1.GetCapabilitiesResponse\x12N\n\x07ListVms\x12 .miglane.agent.v1.ListVmsRequest\x1a!.miglane.agent.v1.ListVmsResponse\x12N\n\x07Migrate\x12 .miglane.agent.v1.MigrateRequest\x1a!.miglane.agent.v1.MigrateResponse\x12`\n\rMigrateCancel\x12&.miglane.agent.v1.MigrateCancelRequest\x1a\'.miglane.agent.v1.MigrateCancelResponse\x12r\n\x13MigrateChangeParams\x12,.miglane.agent.v1.MigrateChangeParamsRequest\x1a-.miglane.agent.v1.MigrateChangeParamsResponse\x12o\n\x12GetMigrationStatus\x12+.miglane.agent.v1.GetMigrationStatusRequest\x1a,.miglane.agent.v1.GetMigrationStatusResponse\x12l\n\x11ListMigrationJobs\x12*.miglane.agent.v1.ListMigrationJobsRequest\x1a+.miglane.agent.v1.ListMigrationJobsResponse\x12}\n\x16WatchMigrationProgress\x12/.miglane.agent.v1.WatchMigrationProgressRequest\x1a\x30.miglane.agent.v1.WatchMigrationProgressResponse0\x01\x12N\n\x07Restore\x12 .miglane.agent.v1.RestoreRequest\x1a!.miglane.agent.v1.RestoreResponse\x12V\n\tWatchHost\x12\".miglane.agent.v1.WatchHostRequest\x1a#.miglane.agent.v1.WatchHostResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'miglane.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MIGRATIONFAILUREKIND']._serialized_start=3733
-  _globals['_MIGRATIONFAILUREKIND']._serialized_end=4021
+  _globals['_MIGRATIONFAILUREKIND']._serialized_start=3766
+  _globals['_MIGRATIONFAILUREKIND']._serialized_end=4054
   _globals['_WATCHHOSTREQUEST']._serialized_start=134
   _globals['_WATCHHOSTREQUEST']._serialized_end=173
   _globals['_WATCHHOSTRESPONSE']._serialized_start=176
@@ -45,47 +45,47 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCAPABILITIESRESPONSE']._serialized_start=348
   _globals['_GETCAPABILITIESRESPONSE']._serialized_end=688
   _globals['_AGENTVM']._serialized_start=691
-  _globals['_AGENTVM']._serialized_end=990
-  _globals['_LISTVMSREQUEST']._serialized_start=992
-  _globals['_LISTVMSREQUEST']._serialized_end=1008
-  _globals['_LISTVMSRESPONSE']._serialized_start=1010
-  _globals['_LISTVMSRESPONSE']._serialized_end=1067
-  _globals['_LIVETARGET']._serialized_start=1069
-  _globals['_LIVETARGET']._serialized_end=1117
-  _globals['_HIBERNATIONTARGET']._serialized_start=1119
-  _globals['_HIBERNATIONTARGET']._serialized_end=1152
-  _globals['_MIGRATEREQUEST']._serialized_start=1155
-  _globals['_MIGRATEREQUEST']._serialized_end=1753
-  _globals['_MIGRATERESPONSE']._serialized_start=1755
-  _globals['_MIGRATERESPONSE']._serialized_end=1827
-  _globals['_MIGRATECANCELREQUEST']._serialized_start=1829
-  _globals['_MIGRATECANCELREQUEST']._serialized_end=1873
-  _globals['_MIGRATECANCELRESPONSE']._serialized_start=1875
-  _globals['_MIGRATECANCELRESPONSE']._serialized_end=1953
-  _globals['_MIGRATECHANGEPARAMSREQUEST']._serialized_start=1956
-  _globals['_MIGRATECHANGEPARAMSREQUEST']._serialized_end=2093
-  _globals['_MIGRATECHANGEPARAMSRESPONSE']._serialized_start=2095
-  _globals['_MIGRATECHANGEPARAMSRESPONSE']._serialized_end=2179
-  _globals['_GETMIGRATIONSTATUSREQUEST']._serialized_start=2181
-  _globals['_GETMIGRATIONSTATUSREQUEST']._serialized_end=2230
-  _globals['_GETMIGRATIONSTATUSRESPONSE']._serialized_start=2232
-  _globals['_GETMIGRATIONSTATUSRESPONSE']._serialized_end=2315
-  _globals['_LISTMIGRATIONJOBSREQUEST']._serialized_start=2317
-  _globals['_LISTMIGRATIONJOBSREQUEST']._serialized_end=2369
-  _globals['_LISTMIGRATIONJOBSRESPONSE']._serialized_start=2371
-  _globals['_LISTMIGRATIONJOBSRESPONSE']._serialized_end=2449
-  _globals['_WATCHMIGRATIONPROGRESSREQUEST']._serialized_start=2451
-  _globals['_WATCHMIGRATIONPROGRESSREQUEST']._serialized_end=2504
-  _globals['_WATCHMIGRATIONPROGRESSRESPONSE']._serialized_start=2506
-  _globals['_WATCHMIGRATIONPROGRESSRESPONSE']._serialized_end=2593
-  _globals['_RESTOREREQUEST']._serialized_start=2595
-  _globals['_RESTOREREQUEST']._serialized_end=2625
-  _globals['_RESTORERESPONSE']._serialized_start=2627
-  _globals['_RESTORERESPONSE']._serialized_end=2683
-  _globals['_MIGRATIONPROGRESS']._serialized_start=2686
-  _globals['_MIGRATIONPROGRESS']._serialized_end=3681
-  _globals['_NICTRANSMITTED']._serialized_start=3683
-  _globals['_NICTRANSMITTED']._serialized_end=3730
-  _globals['_AGENTSERVICE']._serialized_start=4024
-  _globals['_AGENTSERVICE']._serialized_end=5034
+  _globals['_AGENTVM']._serialized_end=1023
+  _globals['_LISTVMSREQUEST']._serialized_start=1025
+  _globals['_LISTVMSREQUEST']._serialized_end=1041
+  _globals['_LISTVMSRESPONSE']._serialized_start=1043
+  _globals['_LISTVMSRESPONSE']._serialized_end=1100
+  _globals['_LIVETARGET']._serialized_start=1102
+  _globals['_LIVETARGET']._serialized_end=1150
+  _globals['_HIBERNATIONTARGET']._serialized_start=1152
+  _globals['_HIBERNATIONTARGET']._serialized_end=1185
+  _globals['_MIGRATEREQUEST']._serialized_start=1188
+  _globals['_MIGRATEREQUEST']._serialized_end=1786
+  _globals['_MIGRATERESPONSE']._serialized_start=1788
+  _globals['_MIGRATERESPONSE']._serialized_end=1860
+  _globals['_MIGRATECANCELREQUEST']._serialized_start=1862
+  _globals['_MIGRATECANCELREQUEST']._serialized_end=1906
+  _globals['_MIGRATECANCELRESPONSE']._serialized_start=1908
+  _globals['_MIGRATECANCELRESPONSE']._serialized_end=1986
+  _globals['_MIGRATECHANGEPARAMSREQUEST']._serialized_start=1989
+  _globals['_MIGRATECHANGEPARAMSREQUEST']._serialized_end=2126
+  _globals['_MIGRATECHANGEPARAMSRESPONSE']._serialized_start=2128
+  _globals['_MIGRATECHANGEPARAMSRESPONSE']._serialized_end=2212
+  _globals['_GETMIGRATIONSTATUSREQUEST']._serialized_start=2214
+  _globals['_GETMIGRATIONSTATUSREQUEST']._serialized_end=2263
+  _globals['_GETMIGRATIONSTATUSRESPONSE']._serialized_start=2265
+  _globals['_GETMIGRATIONSTATUSRESPONSE']._serialized_end=2348
+  _globals['_LISTMIGRATIONJOBSREQUEST']._serialized_start=2350
+  _globals['_LISTMIGRATIONJOBSREQUEST']._serialized_end=2402
+  _globals['_LISTMIGRATIONJOBSRESPONSE']._serialized_start=2404
+  _globals['_LISTMIGRATIONJOBSRESPONSE']._serialized_end=2482
+  _globals['_WATCHMIGRATIONPROGRESSREQUEST']._serialized_start=2484
+  _globals['_WATCHMIGRATIONPROGRESSREQUEST']._serialized_end=2537
+  _globals['_WATCHMIGRATIONPROGRESSRESPONSE']._serialized_start=2539
+  _globals['_WATCHMIGRATIONPROGRESSRESPONSE']._serialized_end=2626
+  _globals['_RESTOREREQUEST']._serialized_start=2628
+  _globals['_RESTOREREQUEST']._serialized_end=2658
+  _globals['_RESTORERESPONSE']._serialized_start=2660
+  _globals['_RESTORERESPONSE']._serialized_end=2716
+  _globals['_MIGRATIONPROGRESS']._serialized_start=2719
+  _globals['_MIGRATIONPROGRESS']._serialized_end=3714
+  _globals['_NICTRANSMITTED']._serialized_start=3716
+  _globals['_NICTRANSMITTED']._serialized_end=3763
+  _globals['_AGENTSERVICE']._serialized_start=4057
+  _globals['_AGENTSERVICE']._serialized_end=5067
 # @@protoc_insertion_point(module_scope)

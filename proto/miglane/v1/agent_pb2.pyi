@@ -76,7 +76,7 @@ class GetCapabilitiesResponse(_message.Message):
     def __init__(self, host_uuid: _Optional[str] = ..., hostname: _Optional[str] = ..., libvirt_version: _Optional[str] = ..., qemu_version: _Optional[str] = ..., cpu_count: _Optional[int] = ..., memory_mib: _Optional[int] = ..., free_memory_mib: _Optional[int] = ..., peer_libvirt_uri: _Optional[str] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.Nic, _Mapping]]] = ..., agent_version: _Optional[str] = ..., max_outgoing_migration_count: _Optional[int] = ..., running_outgoing_migration_count: _Optional[int] = ...) -> None: ...
 
 class AgentVm(_message.Message):
-    __slots__ = ("id", "name", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at")
+    __slots__ = ("id", "name", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at", "dirty_working_set_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class AgentVm(_message.Message):
     NICS_FIELD_NUMBER: _ClassVar[int]
     DIRTY_RATE_BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     DIRTY_RATE_MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     state: _common_pb2.VmState
@@ -95,7 +96,8 @@ class AgentVm(_message.Message):
     nics: _containers.RepeatedCompositeFieldContainer[_common_pb2.VmNic]
     dirty_rate_bytes_per_second: int
     dirty_rate_measured_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    dirty_working_set_bytes: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dirty_working_set_bytes: _Optional[int] = ...) -> None: ...
 
 class ListVmsRequest(_message.Message):
     __slots__ = ()

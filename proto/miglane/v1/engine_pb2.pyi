@@ -565,7 +565,7 @@ class SetHostMaintenanceResponse(_message.Message):
     def __init__(self, host: _Optional[_Union[Host, _Mapping]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[UnplacedVm, _Mapping]]] = ...) -> None: ...
 
 class Vm(_message.Message):
-    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at", "dirty_rate_history", "migration_priority")
+    __slots__ = ("id", "name", "host_id", "cluster_id", "state", "memory_mib", "migration_id", "disks", "nics", "dirty_rate_bytes_per_second", "dirty_rate_measured_at", "dirty_rate_history", "migration_priority", "dirty_working_set_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -579,6 +579,7 @@ class Vm(_message.Message):
     DIRTY_RATE_MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
     DIRTY_RATE_HISTORY_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DIRTY_WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     host_id: str
@@ -592,7 +593,8 @@ class Vm(_message.Message):
     dirty_rate_measured_at: _timestamp_pb2.Timestamp
     dirty_rate_history: _containers.RepeatedCompositeFieldContainer[DirtyRateSample]
     migration_priority: MigrationPriority
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dirty_rate_history: _Optional[_Iterable[_Union[DirtyRateSample, _Mapping]]] = ..., migration_priority: _Optional[_Union[MigrationPriority, str]] = ...) -> None: ...
+    dirty_working_set_bytes: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., host_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.VmState, str]] = ..., memory_mib: _Optional[int] = ..., migration_id: _Optional[str] = ..., disks: _Optional[_Iterable[_Union[_common_pb2.VmDisk, _Mapping]]] = ..., nics: _Optional[_Iterable[_Union[_common_pb2.VmNic, _Mapping]]] = ..., dirty_rate_bytes_per_second: _Optional[int] = ..., dirty_rate_measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dirty_rate_history: _Optional[_Iterable[_Union[DirtyRateSample, _Mapping]]] = ..., migration_priority: _Optional[_Union[MigrationPriority, str]] = ..., dirty_working_set_bytes: _Optional[int] = ...) -> None: ...
 
 class SetVmMigrationPriorityRequest(_message.Message):
     __slots__ = ("vm_id", "priority")
@@ -609,12 +611,14 @@ class SetVmMigrationPriorityResponse(_message.Message):
     def __init__(self, vm: _Optional[_Union[Vm, _Mapping]] = ...) -> None: ...
 
 class DirtyRateSample(_message.Message):
-    __slots__ = ("bytes_per_second", "measured_at")
+    __slots__ = ("bytes_per_second", "measured_at", "working_set_bytes")
     BYTES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     MEASURED_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
     bytes_per_second: int
     measured_at: _timestamp_pb2.Timestamp
-    def __init__(self, bytes_per_second: _Optional[int] = ..., measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    working_set_bytes: int
+    def __init__(self, bytes_per_second: _Optional[int] = ..., measured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., working_set_bytes: _Optional[int] = ...) -> None: ...
 
 class ListVmsRequest(_message.Message):
     __slots__ = ("cluster_id", "host_id", "page_size", "page_token")

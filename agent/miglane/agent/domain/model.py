@@ -172,10 +172,13 @@ class Capabilities:
 @dataclass(frozen=True)
 class DirtyRate:
     """One measurement of how fast a running guest dirties its memory, without migrating it:
-    bytes per second, and when (epoch seconds) the measurement finished."""
+    bytes per second, and when (epoch seconds) the measurement finished; with the working set
+    it keeps rewriting, in bytes, 0 when its dirtying is not bounded by one or not known
+    (`working_set.working_set_bytes`)."""
 
     bytes_per_second: int
     measured_at: float
+    working_set_bytes: int = 0
 
 
 @dataclass(frozen=True)

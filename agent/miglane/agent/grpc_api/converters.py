@@ -203,6 +203,7 @@ def vm_to_proto(vm: model.VmView) -> agent_pb2.AgentVm:
         nics=[common_pb2.VmNic(network=nic.network, mac=nic.mac) for nic in d.nics],
         dirty_rate_bytes_per_second=vm.dirty_rate.bytes_per_second if vm.dirty_rate else 0,
         dirty_rate_measured_at=_timestamp(vm.dirty_rate.measured_at) if vm.dirty_rate else None,
+        dirty_working_set_bytes=vm.dirty_rate.working_set_bytes if vm.dirty_rate else 0,
     )
 
 

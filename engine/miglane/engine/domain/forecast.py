@@ -128,12 +128,14 @@ def with_prediction(migration: Migration, prediction: Prediction, now: datetime)
         predicted_finish_at=finish,
         verdict=prediction.verdict,
         verdict_reason=prediction.reason,
+        working_set_bytes=prediction.working_set_bytes or 0,
     )
 
 
 def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
     """What a queued migration of `vm` must move: its memory, its local disks when the policy
-    copies them, and the dirty rate its agent last measured (0 before the first measurement)."""
+    copies them, and the dirty rate and working set its agent last measured (0 before the first
+    measurement; a working set of 0 is not known: each round may resend all memory)."""
     if vm is None:
         return MigrationLoad(memory_bytes=0)
     measured = vm.dirty_rate
@@ -143,6 +145,7 @@ def queued_load(vm: Vm | None, policy: MigrationPolicy) -> MigrationLoad:
         local_disk_bytes=(
             sum(d.size_bytes for d in vm.local_disks) if policy.local_disk_migration else 0
         ),
+        working_set_bytes=(measured.working_set_bytes or None) if measured is not None else None,
     )
 
 
@@ -218,17 +221,25 @@ def forecast_queued(
     return with_prediction(migration, queued_prediction(vm, policy, bandwidth_mibps), now)
 
 
+def running_load(migration: Migration) -> MigrationLoad:
+    """What a running migration has left to move, from its latest sample: the data remaining
+    (its local disks' part apart), QEMU's dirty rate, and the working set its VM's agent
+    measured before it started (`Migration.working_set_bytes`)."""
+    disk_left = migration.disk_remaining_bytes
+    return MigrationLoad(
+        memory_bytes=max(migration.data_remaining_bytes - disk_left, 0),
+        dirty_rate_bps=float(migration.dirty_rate_bps),
+        local_disk_bytes=disk_left,
+        working_set_bytes=migration.working_set_bytes or None,
+    )
+
+
 def forecast_running(migration: Migration, now: datetime) -> Migration:
     """`migration` (running, just sampled) with its prediction refined from the sample."""
     bandwidth = float(migration.throughput_bps) or expected_throughput_bps(
         migration.max_bandwidth_mibps
     )
-    disk_left = migration.disk_remaining_bytes
-    load = MigrationLoad(
-        memory_bytes=max(migration.data_remaining_bytes - disk_left, 0),
-        dirty_rate_bps=float(migration.dirty_rate_bps),
-        local_disk_bytes=disk_left,
-    )
+    load = running_load(migration)
     # A running record does not carry its policy: count only the help already under way.
     prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
     return with_prediction(migration, prediction, now)
@@ -243,14 +254,10 @@ def forecast_rebalanced(
     next sample (before the first sample there is no remaining data to go by)."""
     if migration.data_remaining_bytes <= 0:
         return migration
-    disk_left = migration.disk_remaining_bytes
-    load = MigrationLoad(
-        memory_bytes=max(migration.data_remaining_bytes - disk_left, 0),
-        dirty_rate_bps=float(migration.dirty_rate_bps),
-        local_disk_bytes=disk_left,
-    )
     bandwidth = expected_throughput_bps(cap_mibps, link_share_mibps)
-    prediction = predict(load, bandwidth, post_copy=migration.post_copy, already_started=True)
+    prediction = predict(
+        running_load(migration), bandwidth, post_copy=migration.post_copy, already_started=True
+    )
     return with_prediction(migration, prediction, now)
 
 

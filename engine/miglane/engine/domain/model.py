@@ -413,10 +413,13 @@ class VmNic:
 @dataclass(frozen=True)
 class DirtyRateSample:
     """How fast a running VM dirtied its memory (bytes per second), measured by its agent
-    without migrating it, and when (epoch seconds)."""
+    without migrating it, and when (epoch seconds); with the working set it kept rewriting
+    (bytes: a pre-copy round resends no more), 0 when its dirtying is not bounded by one or
+    that is not known."""
 
     bytes_per_second: int
     measured_at: float
+    working_set_bytes: int = 0
 
 
 # How many dirty-rate measurements the engine keeps per VM.
@@ -523,6 +526,10 @@ class Migration:
     data_remaining_bytes: int = 0
     throughput_bps: int = 0
     dirty_rate_bps: int = 0
+    # The working set its VM's agent had measured when it was last predicted from the VM (0: not
+    # bounded, or not known): once it runs, its refined predictions resend no more per round
+    # (QEMU's dirty rate of short rounds is that set over a short time, far above the guest's).
+    working_set_bytes: int = 0
     iteration: int = 0
     network_id: str = ""
     migration_uri: str = ""

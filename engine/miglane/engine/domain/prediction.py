@@ -3,10 +3,11 @@ pre-copy rounds, duration, data sent, downtime and whether the migration converg
 
 Pre-copy (QEMU's): round 0 sends all memory while the guest runs; round i sends what the guest
 dirtied during round i-1, at most its writable working set (a guest rewriting the same pages
-dirties no more than them, however fast it writes). Once what is left would cross within the
-allowed downtime, the guest pauses and it is sent (stop-and-copy), then the destination takes
-over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B it never shrinks.
-Local disks are copied first, at the same bandwidth, while memory waits.
+dirties no more than them, however fast it writes; its agent tells it from dirty rates over a
+short and a long period: `MigrationLoad.working_set_bytes`). Once what is left would cross
+within the allowed downtime, the guest pauses and it is sent (stop-and-copy), then the
+destination takes over. With dirty rate D and bandwidth B, round i sends M·(D/B)^i: when D ≥ B
+it never shrinks. Local disks are copied first, at the same bandwidth, while memory waits.
 
 When plain pre-copy does not converge:
 - auto-converge throttles the guest's vCPUs, up to QEMU's `cpu-throttle-max` (99%), dividing
@@ -43,7 +44,7 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 
@@ -106,6 +107,9 @@ class Prediction:
     # Seconds the guest is paused at the switch-over; math.inf when it never gets there.
     downtime_s: float = math.inf
     help: Help = Help.NONE
+    # The working set each round's resend was capped at (`MigrationLoad.working_set_bytes`);
+    # None: none, a round may resend all memory.
+    working_set_bytes: int | None = None
 
     @property
     def finishes(self) -> bool:
@@ -150,6 +154,28 @@ def predict(
 ) -> Prediction:
     """The prediction of a migration moving `load` at `bandwidth_bps`; `auto_converge` and
     `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for."""
+    prediction = _predict(
+        load,
+        bandwidth_bps,
+        allowed_downtime_s,
+        auto_converge=auto_converge,
+        post_copy=post_copy,
+        already_started=already_started,
+    )
+    if load.working_set_bytes is None:
+        return prediction
+    return replace(prediction, working_set_bytes=load.working_set_bytes)
+
+
+def _predict(
+    load: MigrationLoad,
+    bandwidth_bps: float,
+    allowed_downtime_s: float,
+    *,
+    auto_converge: bool,
+    post_copy: bool,
+    already_started: bool,
+) -> Prediction:
     if bandwidth_bps <= 0:
         return Prediction(ConvergenceVerdict.NEVER_CONVERGES, "it gets no bandwidth")
     setup_s = 0.0 if already_started else SETUP_S + ENGINE_PATH_S

@@ -350,10 +350,12 @@ def vm_to_proto(vm: model.Vm) -> engine_pb2.Vm:
             engine_pb2.DirtyRateSample(
                 bytes_per_second=sample.bytes_per_second,
                 measured_at=_epoch_timestamp(sample),
+                working_set_bytes=sample.working_set_bytes,
             )
             for sample in vm.dirty_rates
         ],
         migration_priority=_pb(vm.priority),
+        dirty_working_set_bytes=vm.dirty_rate.working_set_bytes if vm.dirty_rate else 0,
     )
 
 
@@ -558,6 +560,7 @@ def agent_vm_from_proto(message: agent_pb2.AgentVm) -> model.Vm:
                 model.DirtyRateSample(
                     message.dirty_rate_bytes_per_second,
                     message.dirty_rate_measured_at.ToNanoseconds() / 1e9,
+                    message.dirty_working_set_bytes,
                 ),
             )
             if message.HasField("dirty_rate_measured_at")
