@@ -90,6 +90,24 @@ def client_channel(address: str, credentials: Credentials, *, insecure: bool) ->
     return engine_channel(address, credentials)
 
 
+async def client_process(
+    role: str, address: str, credentials: Credentials, *flags: str
+) -> asyncio.subprocess.Process:
+    """This script again as a helper process playing `role` (a `--serve-*` flag): a client of
+    the engine at `address` with `credentials`, talking over stdin and stdout."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        role,
+        f"--address={address}",
+        f"--credentials={credentials.directory}",
+        *flags,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 30,
+    )
+
+
 async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | None:
     """`args.migrations` migrations over `args.hosts` fake hosts watched by `args.watchers`
     clients; `insecure`: engine, agents and clients all plaintext, nobody authorized. None when
@@ -152,35 +170,20 @@ async def storm(args: argparse.Namespace, *, insecure: bool = False) -> Storm | 
 
         # The watchers run in a process of their own too (so their decoding does not share
         # the engine's loop); lags compare CLOCK_MONOTONIC readings across the processes.
-        watching = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
+        watching = await client_process(
             "--serve-watchers",
-            f"--address={address}",
-            f"--credentials={admin.directory}",
+            address,
+            admin,
             f"--watchers={args.watchers}",
             f"--migrations={len(vm_ids)}",
             *plaintext,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=1 << 30,
         )
         assert watching.stdout is not None and watching.stdin is not None
         assert (await watching.stdout.readline()).strip() == b"ready"
 
         # The caller too: a client is another process, so its own work (sending, decoding
         # the reply) does not wait in the engine's loop behind the watchers' deliveries.
-        calling = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--serve-caller",
-            f"--address={address}",
-            f"--credentials={admin.directory}",
-            *plaintext,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=1 << 30,
-        )
+        calling = await client_process("--serve-caller", address, admin, *plaintext)
         assert calling.stdout is not None and calling.stdin is not None
         started = time.perf_counter()
         calling.stdin.write(json.dumps(vm_ids).encode() + b"\n")

@@ -5,6 +5,7 @@ command."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import re
@@ -106,15 +107,22 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
             roles=[MIGRATION] if i % 7 == 0 else [],  # role moves along the way
             qos_mbit_per_second=100 + i,
         )
-        for i in range(400)
+        for i in range(800)  # the kill must land mid-stream even on a busy machine
     ]
+    # Let some land, then kill the engine while the rest are in flight: killed from gRPC's own
+    # thread as the 40th success arrives (a polling test thread starved on a busy machine had
+    # let every request land first).
+    answered = itertools.count(1)
+    pid = engine.process.pid
+
+    def kill_at_the_40th(future: grpc.Future) -> None:
+        if future.exception() is None and next(answered) == 40:
+            os.kill(pid, signal.SIGKILL)
+
     pending = [stub.CreateNetwork.future(r, timeout=30) for r in requests]
-    # Let some land, then kill the engine while the rest are in flight.
-    deadline = time.monotonic() + 60
-    while sum(f.done() for f in pending) < 40 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    os.kill(engine.process.pid, signal.SIGKILL)
-    engine.process.wait(10)
+    for future in pending:
+        future.add_done_callback(kill_at_the_40th)
+    engine.process.wait(60)
     acknowledged = {}
     for request, future in zip(requests, pending, strict=True):
         with contextlib.suppress(grpc.RpcError):
