@@ -239,18 +239,41 @@ def network_values(network: Network) -> tuple[Any, ...]:
     )
 
 
+# What a host is decoded from: its row's values in this order.
+HOST_COLUMNS = (
+    "id",
+    "cluster_id",
+    "name",
+    "agent_address",
+    "status",
+    "status_reason",
+    "created_at",
+    "nics",
+    "facts",
+    "last_seen_at",
+)
+
+
 def host_from_row(row: Row) -> Host:
+    """The same Host object for the same values, as long as it is remembered (as NICs and
+    facts are): reads of a host whose row did not change can tell so by identity."""
+    return _host_from_values(tuple([row[column] for column in HOST_COLUMNS]))
+
+
+@functools.lru_cache(maxsize=_DECODED_MAX)
+def _host_from_values(values: tuple[Any, ...]) -> Host:
+    id_, cluster_id, name, agent_address, status, reason, created_at, nics, facts, seen = values
     return Host(
-        id=row["id"],
-        cluster_id=row["cluster_id"],
-        name=row["name"],
-        agent_address=row["agent_address"],
-        status=HostStatus(row["status"]),
-        status_reason=row["status_reason"],
-        created_at=required_moment(row["created_at"]),
-        nics=nics_from_json(row["nics"]),
-        facts=facts_from_json(row["facts"]),
-        last_seen_at=moment(row["last_seen_at"]),
+        id=id_,
+        cluster_id=cluster_id,
+        name=name,
+        agent_address=agent_address,
+        status=HostStatus(status),
+        status_reason=reason,
+        created_at=required_moment(created_at),
+        nics=nics_from_json(nics),
+        facts=facts_from_json(facts),
+        last_seen_at=moment(seen),
     )
 
 
