@@ -16,6 +16,7 @@ from miglane.engine.domain.model import (
     Host,
     HostFacts,
     HostStatus,
+    HostView,
     Migration,
     MigrationPhase,
     MigrationPolicy,
@@ -62,16 +63,22 @@ def store(tmp_path: Path, database_of: DatabaseOf):  # type: ignore[no-untyped-d
     opened.close()
 
 
-def read(store: Store, memo: HostViewMemo) -> list:  # type: ignore[type-arg]
+def read(store: Store, memo: HostViewMemo) -> list[HostView]:
     return memo(store, store.hosts_of_cluster("cl-1"))
 
 
+def stored(store: Store, host_id: str) -> Host:
+    found = store.get_host(host_id)
+    assert found is not None
+    return found
+
+
 def reported_again(store: Store) -> None:
-    store.update_host(replace(store.get_host("host-1"), last_seen_at=LATER))  # type: ignore[arg-type]
+    store.update_host(replace(stored(store, "host-1"), last_seen_at=LATER))
 
 
 def new_nic(store: Store) -> None:
-    store.update_host(replace(store.get_host("host-1"), nics=(nic("10.0.1.9/24", link_up=False),)))  # type: ignore[arg-type]
+    store.update_host(replace(stored(store, "host-1"), nics=(nic("10.0.1.9/24", link_up=False),)))
 
 
 def new_network(store: Store) -> None:
@@ -90,9 +97,7 @@ def migration_started(store: Store) -> None:
 
 
 def maintenance(store: Store) -> None:
-    store.update_host(
-        replace(store.get_host("host-1"), status=HostStatus.PREPARING_FOR_MAINTENANCE)  # type: ignore[arg-type]
-    )
+    store.update_host(replace(stored(store, "host-1"), status=HostStatus.PREPARING_FOR_MAINTENANCE))
 
 
 def nothing(store: Store) -> None:
