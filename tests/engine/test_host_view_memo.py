@@ -139,3 +139,27 @@ def test_a_change_rolled_back_is_not_served(store: Store) -> None:
     after = read(store, memo)
     assert after == kept
     assert after == host_views(store, store.hosts_of_cluster("cl-1"))
+
+
+def test_rows_read_again_unchanged_decode_to_the_same_objects(store: Store) -> None:
+    assert store.get_host("host-1") is store.hosts_of_cluster("cl-1")[0]
+    assert store.get_vm("vm-1") is store.get_vms(["vm-1"])[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "host_changed", "vm_changed"),
+    [
+        (reported_again, True, False),
+        (new_nic, True, False),
+        (migration_started, False, True),  # the VM row joins its active migration's id
+    ],
+)
+def test_a_changed_row_decodes_anew(
+    store: Store, change: Callable[[Store], None], host_changed: bool, vm_changed: bool
+) -> None:
+    host, vm = stored(store, "host-1"), store.get_vm("vm-1")
+    with store.transaction():
+        change(store)
+    host_after, vm_after = stored(store, "host-1"), store.get_vm("vm-1")
+    assert (host_after is not host, host_after != host) == (host_changed, host_changed)
+    assert (vm_after is not vm, vm_after != vm) == (vm_changed, vm_changed)
