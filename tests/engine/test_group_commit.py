@@ -5,6 +5,7 @@ fails alone; callers hear back, events are published and `on_commit` runs in com
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,12 @@ from miglane.engine.domain.errors import FailedPrecondition
 from miglane.engine.domain.model import Cluster, Event, EventType, MigrationPolicy
 from miglane.engine.store import Store
 from miglane.engine.store_dialect import IntegrityViolation
-from miglane.engine.unit_of_work import StoreWorker, Work
+from miglane.engine.unit_of_work import (
+    SWITCH_INTERVAL_S,
+    StoreWorker,
+    Work,
+    hand_the_gil_over_sooner,
+)
 
 pytestmark = pytest.mark.both_store_backends
 
@@ -168,3 +174,21 @@ async def test_a_write_handed_over_after_close_is_refused(store: Store) -> None:
     await worker.close()
     with pytest.raises(RuntimeError):
         await worker.transact(adding("late"))
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (0.005, SWITCH_INTERVAL_S),  # Python's default: shortened
+        (SWITCH_INTERVAL_S, SWITCH_INTERVAL_S),
+        (SWITCH_INTERVAL_S / 4, SWITCH_INTERVAL_S / 4),  # already shorter: never lengthened
+    ],
+)
+def test_the_switch_interval_is_only_ever_shortened(before: float, after: float) -> None:
+    kept = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(before)
+        hand_the_gil_over_sooner()
+        assert sys.getswitchinterval() == pytest.approx(after)
+    finally:
+        sys.setswitchinterval(kept)

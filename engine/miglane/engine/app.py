@@ -26,7 +26,7 @@ from miglane.engine.grpc_api.server import (
 )
 from miglane.engine.grpc_api.servicer import EngineServicer
 from miglane.engine.host_monitor import HostMonitor
-from miglane.engine.hosts import host_views
+from miglane.engine.hosts import HostViewMemo
 from miglane.engine.inventory import Inventory, new_id, open_inventory, utc_now
 from miglane.engine.leadership import LeaseLeadership, SoleLeadership, engine_identity
 from miglane.engine.lease_store import PostgresLease
@@ -200,7 +200,7 @@ def _migration_side(
         store, inventory.migration_records, ProgressHub(), ChangeObservers(arrivals, metrics)
     )
     metrics.read_active_from(ledger.all_active)
-    reader = ClusterReader(store, ledger, host_views)
+    reader = ClusterReader(store, ledger, HostViewMemo())
     busy = BusyMarks(clock, config.busy_retry_s)
     events = MigrationEvents(inventory.audit, clock)
     tasks = BackgroundTasks()

@@ -16,6 +16,7 @@ from miglane.engine.domain.evacuation import evacuation_finish
 from miglane.engine.domain.migratable import has_live_guest
 from miglane.engine.domain.model import Event, Host, HostSpec, HostStatus, HostView, Network
 from miglane.engine.domain.paging import Listing
+from miglane.engine.domain.placement import prepare_for_placement
 from miglane.engine.domain.validation import (
     validate_agent_address,
     validate_id,
@@ -45,24 +46,79 @@ def host_views(store: Store, hosts: Sequence[Host]) -> list[HostView]:
     """The hosts with their attachments (derived from their NICs and their cluster's
     networks), their active migration counts and, while one prepares for maintenance, its
     evacuation's progress. Store work: runs on the store worker."""
-    networks: dict[str, list[Network]] = {}
+    return _views(store, hosts, None)
+
+
+class HostViewMemo:
+    """`host_views` for the reads that decide migrations (every MigrateVm reads its cluster's
+    hosts afresh): a host's view is reused while everything it derives from reads the same:
+    the very same decoded host (`host_from_row` hands back one object per row's values), its
+    cluster's networks, its migration counts and its evacuation. A reused view equals the one
+    a rebuild would give, so it is never stale; what it saves is deriving the attachments and
+    the placement row again. Store work: used on the store worker only."""
+
+    def __init__(self) -> None:
+        # Per host id: what its view derived from, and the view.
+        self._kept: dict[str, tuple[_ViewInputs, HostView]] = {}
+        # Per cluster: its networks as last read (equal reads share this one tuple).
+        self._networks: dict[str, tuple[Network, ...]] = {}
+
+    def __call__(self, store: Store, hosts: Sequence[Host]) -> list[HostView]:
+        return _views(store, hosts, self)
+
+    def networks(self, cluster_id: str, read: list[Network]) -> tuple[Network, ...]:
+        networks = tuple(read)
+        kept = self._networks.get(cluster_id)
+        if kept is not None and kept == networks:
+            return kept
+        self._networks[cluster_id] = networks
+        return networks
+
+    def view(self, inputs: _ViewInputs) -> HostView:
+        host, networks = inputs[0], inputs[1]
+        kept = self._kept.get(host.id)
+        if (
+            kept is not None
+            and kept[0][0] is host
+            and kept[0][1] is networks
+            and kept[0][2:] == inputs[2:]
+        ):
+            return kept[1]
+        view = _view(inputs)
+        prepare_for_placement((view,))
+        self._kept[host.id] = (inputs, view)
+        return view
+
+
+# A host, its cluster's networks, its outgoing and incoming migrations, its evacuation's VMs
+# left and finish: what its view derives from.
+_ViewInputs = tuple[Host, tuple[Network, ...], int, int, int, datetime | None]
+
+
+def _view(inputs: _ViewInputs) -> HostView:
+    host, networks, outgoing, incoming, vms_left, finish = inputs
+    return HostView(
+        host=host,
+        attachments=tuple(derive_attachments(networks, host.nics)),
+        outgoing_migrations=outgoing,
+        incoming_migrations=incoming,
+        evacuation_vms_left=vms_left,
+        evacuation_finish_at=finish,
+    )
+
+
+def _views(store: Store, hosts: Sequence[Host], memo: HostViewMemo | None) -> list[HostView]:
+    networks: dict[str, tuple[Network, ...]] = {}
     counts = store.migration_counts(h.id for h in hosts)
     views = []
     for host in hosts:
         if host.cluster_id not in networks:
-            networks[host.cluster_id] = store.networks_of_cluster(host.cluster_id)
-        outgoing, incoming = counts[host.id]
-        vms_left, finish = _evacuation(store, host)
-        views.append(
-            HostView(
-                host=host,
-                attachments=tuple(derive_attachments(networks[host.cluster_id], host.nics)),
-                outgoing_migrations=outgoing,
-                incoming_migrations=incoming,
-                evacuation_vms_left=vms_left,
-                evacuation_finish_at=finish,
+            read = store.networks_of_cluster(host.cluster_id)
+            networks[host.cluster_id] = (
+                memo.networks(host.cluster_id, read) if memo is not None else tuple(read)
             )
-        )
+        inputs = (host, networks[host.cluster_id], *counts[host.id], *_evacuation(store, host))
+        views.append(memo.view(inputs) if memo is not None else _view(inputs))
     return views
 
 

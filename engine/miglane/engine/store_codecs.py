@@ -239,18 +239,41 @@ def network_values(network: Network) -> tuple[Any, ...]:
     )
 
 
+# What a host is decoded from: its row's values in this order.
+HOST_COLUMNS = (
+    "id",
+    "cluster_id",
+    "name",
+    "agent_address",
+    "status",
+    "status_reason",
+    "created_at",
+    "nics",
+    "facts",
+    "last_seen_at",
+)
+
+
 def host_from_row(row: Row) -> Host:
+    """The same Host object for the same values, as long as it is remembered (as NICs and
+    facts are): reads of a host whose row did not change can tell so by identity."""
+    return _host_from_values(tuple([row[column] for column in HOST_COLUMNS]))
+
+
+@functools.lru_cache(maxsize=_DECODED_MAX)
+def _host_from_values(values: tuple[Any, ...]) -> Host:
+    id_, cluster_id, name, agent_address, status, reason, created_at, nics, facts, seen = values
     return Host(
-        id=row["id"],
-        cluster_id=row["cluster_id"],
-        name=row["name"],
-        agent_address=row["agent_address"],
-        status=HostStatus(row["status"]),
-        status_reason=row["status_reason"],
-        created_at=required_moment(row["created_at"]),
-        nics=nics_from_json(row["nics"]),
-        facts=facts_from_json(row["facts"]),
-        last_seen_at=moment(row["last_seen_at"]),
+        id=id_,
+        cluster_id=cluster_id,
+        name=name,
+        agent_address=agent_address,
+        status=HostStatus(status),
+        status_reason=reason,
+        created_at=required_moment(created_at),
+        nics=nics_from_json(nics),
+        facts=facts_from_json(facts),
+        last_seen_at=moment(seen),
     )
 
 
@@ -290,20 +313,45 @@ def vm_nics_from_json(text: str) -> tuple[VmNic, ...]:
     return tuple(VmNic(**{k: v for k, v in raw.items() if k in known}) for raw in json.loads(text))
 
 
+# What a VM is decoded from: its row's values in this order (`migration_id` joined in).
+VM_COLUMNS = (
+    "id",
+    "name",
+    "host_id",
+    "cluster_id",
+    "state",
+    "memory_mib",
+    "migration_id",
+    "disks",
+    "nics",
+    "dirty_rates",
+    "priority",
+)
+
+
 def vm_from_row(row: Row) -> Vm:
-    """`row` carries the id of the VM's active migration, if any, as `migration_id`."""
+    """`row` carries the id of the VM's active migration, if any, as `migration_id`. Decoded
+    once per row's values while remembered (as hosts are): each read of a cluster decodes the
+    VMs of all its active migrations, whose rows change far less often."""
+    return _vm_from_values(tuple([row[column] for column in VM_COLUMNS]))
+
+
+@functools.lru_cache(maxsize=_DECODED_MAX)
+def _vm_from_values(values: tuple[Any, ...]) -> Vm:
+    id_, name, host_id, cluster_id, state, memory_mib, migration_id = values[:7]
+    disks, nics, dirty_rates, priority = values[7:]
     return Vm(
-        id=row["id"],
-        name=row["name"],
-        host_id=row["host_id"],
-        cluster_id=row["cluster_id"],
-        state=VmState(row["state"]),
-        memory_mib=row["memory_mib"],
-        migration_id=row["migration_id"] or "",
-        disks=disks_from_json(row["disks"]),
-        nics=vm_nics_from_json(row["nics"]),
-        dirty_rates=dirty_rates_from_json(row["dirty_rates"]),
-        priority=MigrationPriority(row["priority"]),
+        id=id_,
+        name=name,
+        host_id=host_id,
+        cluster_id=cluster_id,
+        state=VmState(state),
+        memory_mib=memory_mib,
+        migration_id=migration_id or "",
+        disks=disks_from_json(disks),
+        nics=vm_nics_from_json(nics),
+        dirty_rates=dirty_rates_from_json(dirty_rates),
+        priority=MigrationPriority(priority),
     )
 
 

@@ -11,6 +11,7 @@ hears back only after the commit that holds its write.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,20 @@ T = TypeVar("T")
 # Work run inside one store transaction, on the worker thread: returns its result and the
 # events to append. It must not touch event-loop state (it runs on another thread).
 Work = Callable[[Store], tuple[T, Sequence[Event]]]
+
+# The worker's thread lets go of the GIL at every SQLite call and at each commit's flush to
+# disk; taking it back while the event loop's thread runs Python waits until the interpreter
+# makes that thread let go, once per switch interval (Python's default: 5 ms). Under a storm of
+# watch deliveries a MigrateVm's transaction and commit waited out several such turns; at 1 ms
+# its engine-side time measured ~20% shorter (bench_engine), the loop's work unchanged.
+SWITCH_INTERVAL_S = 0.001
+
+
+def hand_the_gil_over_sooner() -> None:
+    """Shortens the interpreter's switch interval to `SWITCH_INTERVAL_S` (never lengthens it):
+    process-wide, for the process that runs a store worker beside its event loop."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 @dataclass
@@ -51,6 +66,7 @@ class StoreWorker:
     def __init__(self, store: Store, publish: Callable[[Sequence[Event]], None]) -> None:
         self._store = store
         self._publish = publish
+        hand_the_gil_over_sooner()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miglane-store")
         # Writes handed over and not taken up yet; `_group_due`: a group commit is queued.
         self._lock = threading.Lock()
