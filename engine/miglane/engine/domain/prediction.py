@@ -61,6 +61,10 @@ SWITCH_OVER_S = 0.02
 # to the job's end, bench_storm's lab evacuations took 1.2-3.7 s in all, median 2.1 s (19
 # migrations in 4 runs, the 2-core machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
 ENGINE_PATH_S = 1.7
+# The wall time before a migration's data that predictions count by default (`predict`'s
+# `fixed_s`): once the engine has completed a few migrations it learns its own
+# (`domain.path_cost`).
+DEFAULT_FIXED_S = SETUP_S + ENGINE_PATH_S
 # QEMU's real throughput under a bandwidth cap, as a fraction of the cap: libvirt's memory_bps
 # under a 32 MiB/s cap was 33.5-33.8 MiB/s on the lab (the cap counts only payload, QEMU's
 # rate its own framing too).
@@ -151,16 +155,19 @@ def predict(
     auto_converge: bool = False,
     post_copy: bool = False,
     already_started: bool = False,
+    fixed_s: float = DEFAULT_FIXED_S,
 ) -> Prediction:
     """The prediction of a migration moving `load` at `bandwidth_bps`; `auto_converge` and
-    `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for."""
+    `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for;
+    `fixed_s`: the wall time before its data moves (libvirt's setup and the engine's path),
+    when it has not started."""
     prediction = _predict(
         load,
         bandwidth_bps,
         allowed_downtime_s,
         auto_converge=auto_converge,
         post_copy=post_copy,
-        already_started=already_started,
+        setup_s=0.0 if already_started else fixed_s,
     )
     if load.working_set_bytes is None:
         return prediction
@@ -174,11 +181,10 @@ def _predict(
     *,
     auto_converge: bool,
     post_copy: bool,
-    already_started: bool,
+    setup_s: float,
 ) -> Prediction:
     if bandwidth_bps <= 0:
         return Prediction(ConvergenceVerdict.NEVER_CONVERGES, "it gets no bandwidth")
-    setup_s = 0.0 if already_started else SETUP_S + ENGINE_PATH_S
     disk_s = load.local_disk_bytes / bandwidth_bps
     plain = _pre_copy(load, load.dirty_rate_bps, bandwidth_bps, allowed_downtime_s)
     if plain.final_bytes is not None:
