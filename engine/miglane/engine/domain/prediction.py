@@ -31,7 +31,13 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
     destination over a libvirt connection of its own and reads its NIC counters, then
     libvirt prepares the destination, with migrations starting together on a busy 2-core
     machine) and ~0.3-0.7 s after the last (the switch-over, libvirt's finish, the agent's
-    report): `ENGINE_PATH_S` on top of the bare libvirt call's `SETUP_S`;
+    report): `ENGINE_PATH_S` on top of the bare libvirt call's `SETUP_S`. That cost follows
+    the machine's load (a constant fitted at load 5-12 was 7% off there and 12% off on a quiet
+    machine), so the engine learns it instead (`domain.path_cost`): each completed
+    migration's admission-to-completion time less its transfer at the rate its progress
+    samples showed; predictions of migrations not yet started count the median of the latest
+    (`predict`'s `fixed_s`, carried by `ClusterNetworks.path_fixed_s`), and
+    `SETUP_S` + `ENGINE_PATH_S` (`DEFAULT_FIXED_S`) only until a few have completed;
   - the payload then moves at ~0.95-1.0 of the cap (17-24 MiB/s under a 23 MiB/s cap, the
     slower ones guests busy dirtying memory under TCG) and at ~0.97 of a link it has alone
     (`PAYLOAD_PER_LINK`; an earlier fit of 0.87 had counted the engine path's fixed costs as
@@ -57,7 +63,7 @@ SETUP_S = 0.42
 # the lab's guests with next to nothing left to send was 20-22 ms.
 SWITCH_OVER_S = 0.02
 # What the engine's path adds to the bare libvirt call's fixed costs (`SETUP_S`, ~0.44 s with
-# the switch-over): from the agent's start of the job to its first byte, and from its last byte
+# the switch-over), until the engine has learned its own (`domain.path_cost`): from the agent's start of the job to its first byte, and from its last byte
 # to the job's end, bench_storm's lab evacuations took 1.2-3.7 s in all, median 2.1 s (19
 # migrations in 4 runs, the 2-core machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
 ENGINE_PATH_S = 1.7
