@@ -63,9 +63,10 @@ SETUP_S = 0.42
 # the lab's guests with next to nothing left to send was 20-22 ms.
 SWITCH_OVER_S = 0.02
 # What the engine's path adds to the bare libvirt call's fixed costs (`SETUP_S`, ~0.44 s with
-# the switch-over), until the engine has learned its own (`domain.path_cost`): from the agent's start of the job to its first byte, and from its last byte
-# to the job's end, bench_storm's lab evacuations took 1.2-3.7 s in all, median 2.1 s (19
-# migrations in 4 runs, the 2-core machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
+# the switch-over), until the engine has learned its own (`domain.path_cost`): from the agent's
+# start of the job to its first byte, and from its last byte to the job's end, bench_storm's
+# lab evacuations took 1.2-3.7 s in all, median 2.1 s (19 migrations in 4 runs, the 2-core
+# machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
 ENGINE_PATH_S = 1.7
 # The wall time before a migration's data that predictions count by default (`predict`'s
 # `fixed_s`): once the engine has completed a few migrations it learns its own
