@@ -41,6 +41,8 @@ from miglane.engine.domain.model import (
     NetworkRole,
     NetworkSpec,
 )
+from miglane.engine.domain.path_cost import MIN_OBSERVATIONS, observed_fixed_s
+from miglane.engine.domain.prediction import DEFAULT_FIXED_S
 from miglane.lab import Lab, Network
 from miglane.testing.engine_stack import start_engine
 from miglane.testing.lab_slots import claim_lab_slot
@@ -229,6 +231,7 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
         await _wait_up(engine, cluster.id)
         with_role = await _evacuate(lab, engine, host_ids[SOURCE], admissions, RUN_TIMEOUT_S)
         admissions.print_decomposition(with_role.ids, with_role.began_at)
+        await _print_path_costs(engine, with_role.ids)
 
         await inventory.networks.unset_network_role(migration.id, NetworkRole.MIGRATION)
         fresh = await _guests(lab, "storm-b")
@@ -238,6 +241,18 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
     finally:
         await engine.stop(0.5)
     return _lines(with_role, without)
+
+
+async def _print_path_costs(engine: Engine, ids: list[str]) -> None:
+    """What the engine learned of its path's fixed cost from the evacuation's migrations
+    (`domain.path_cost`): each one's observation, the value it predicts with now."""
+    observed = [observed_fixed_s(await engine.ledger.get(i)) for i in ids]
+    shown = ", ".join("-" if o is None else f"{o:.2f}" for o in observed)
+    print(
+        f"  engine path's fixed cost observed per migration: {shown} s; learned now "
+        f"{engine.path_costs.fixed_s:.2f} s (before {MIN_OBSERVATIONS} observations: "
+        f"{DEFAULT_FIXED_S:.2f} s)"
+    )
 
 
 async def _wait_up(engine: Engine, cluster_id: str) -> None:

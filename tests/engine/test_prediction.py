@@ -9,6 +9,7 @@ import pytest
 from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 from miglane.engine.domain.prediction import (
     AUTO_CONVERGE_MAX_THROTTLE,
+    DEFAULT_FIXED_S,
     ENGINE_PATH_S,
     MAX_ROUNDS,
     SETUP_S,
@@ -154,3 +155,11 @@ def test_a_started_migration_has_no_setup_left() -> None:
     fresh = predict(MigrationLoad(GIB), B)
     started = predict(MigrationLoad(GIB), B, already_started=True)
     assert fresh.duration_s - started.duration_s == pytest.approx(SETUP_S + ENGINE_PATH_S)
+
+
+def test_a_fixed_cost_given_replaces_the_calibrated_one() -> None:
+    default = predict(MigrationLoad(GIB), B)
+    learned = predict(MigrationLoad(GIB), B, fixed_s=5.0)
+    assert learned.duration_s - default.duration_s == pytest.approx(5.0 - DEFAULT_FIXED_S)
+    started = predict(MigrationLoad(GIB), B, already_started=True, fixed_s=5.0)
+    assert started.duration_s == predict(MigrationLoad(GIB), B, already_started=True).duration_s

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import grpc
@@ -40,6 +40,7 @@ from miglane.engine.migrations.cluster_view import ClusterReader
 from miglane.engine.migrations.following import JobFollower
 from miglane.engine.migrations.jobs import JobRunner
 from miglane.engine.migrations.ledger import ChangeObservers, MigrationLedger
+from miglane.engine.migrations.path_costs import PathCosts
 from miglane.engine.migrations.queue import AdmissionQueue, QueueBell
 from miglane.engine.migrations.requests import MigrationRequests
 from miglane.engine.migrations.tasks import BackgroundTasks
@@ -81,6 +82,8 @@ class Engine:
     metrics_registry: CollectorRegistry
     # None: no metrics endpoint (`metrics_listen` off, or its default address taken).
     metrics_endpoint: MetricsEndpoint | None = None
+    # What its completed migrations taught of the engine path's fixed cost.
+    path_costs: PathCosts = field(default_factory=PathCosts)
     _migrations_stopped: bool = False
     _in_charge: bool = False
     _poll_hosts: bool = True
@@ -183,6 +186,7 @@ class _MigrationSide:
     follower: JobFollower
     tasks: BackgroundTasks
     requests: MigrationRequests
+    path_costs: PathCosts
 
 
 def _migration_side(
@@ -200,7 +204,8 @@ def _migration_side(
         store, inventory.migration_records, ProgressHub(), ChangeObservers(arrivals, metrics)
     )
     metrics.read_active_from(ledger.all_active)
-    reader = ClusterReader(store, ledger, HostViewMemo())
+    path_costs = PathCosts()
+    reader = ClusterReader(store, ledger, HostViewMemo(), path_costs)
     busy = BusyMarks(clock, config.busy_retry_s)
     events = MigrationEvents(inventory.audit, clock)
     tasks = BackgroundTasks()
@@ -244,7 +249,7 @@ def _migration_side(
         clock=clock,
         new_id=new_id,
     )
-    return _MigrationSide(ledger, queue, monitor, jobs, follower, tasks, requests)
+    return _MigrationSide(ledger, queue, monitor, jobs, follower, tasks, requests, path_costs)
 
 
 def _agent_clients(
@@ -354,6 +359,7 @@ async def build_engine(
         metrics=metrics,
         metrics_registry=registry,
         metrics_endpoint=endpoint,
+        path_costs=side.path_costs,
     )
 
 

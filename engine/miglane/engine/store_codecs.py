@@ -127,6 +127,9 @@ _MIGRATION_TIMES = (
     "finished_at",
     "predicted_finish_at",
     "planned_finish_at",
+    "admitted_at",
+    "first_data_at",
+    "last_data_at",
 )
 
 

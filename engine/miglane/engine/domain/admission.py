@@ -383,6 +383,7 @@ def _at_final_sharing(admissions: list[Admission], state: _Pass) -> list[Admissi
                 admission.help,
                 caps[migration_id].mibps,
                 link_shares[migration_id],
+                fixed_s=state.networks.path_fixed_s,
             )
             admission = replace(admission, prediction=prediction)
         final.append(admission)
@@ -432,7 +433,7 @@ def _judge(admission: Admission, vm: Vm, source: HostView, state: _Pass) -> Admi
     mibps = state.after_larger_shares(placed, mibps)
     if mibps <= 0:
         return admission  # the link's speed is unknown: nothing to judge by
-    prediction = queued_prediction(vm, policy, mibps)
+    prediction = queued_prediction(vm, policy, mibps, fixed_s=state.networks.path_fixed_s)
     judged = replace(admission, prediction=prediction, help=prediction.help)
     if prediction.verdict is ConvergenceVerdict.CONVERGES and prediction.help is Help.NONE:
         return judged
@@ -510,7 +511,7 @@ def _with_larger_share(
     )
     if granted is None or granted <= fair_mibps:
         return None
-    prediction = queued_prediction(vm, policy, granted)
+    prediction = queued_prediction(vm, policy, granted, fixed_s=state.networks.path_fixed_s)
     why = stall_reason(load, expected_throughput_bps(fair_mibps))
     return replace(
         judged,

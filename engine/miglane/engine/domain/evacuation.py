@@ -257,7 +257,9 @@ def _never_converges(vm: Vm, source: HostView, networks: ClusterNetworks) -> str
     mibps = _most_mibps(vm, source, networks)
     if mibps <= 0:
         return None  # the link's speed is unknown: nothing to judge by
-    prediction = queued_prediction(vm, networks.cluster.policy, mibps)
+    prediction = queued_prediction(
+        vm, networks.cluster.policy, mibps, fixed_s=networks.path_fixed_s
+    )
     if prediction.finishes:
         return None
     return (

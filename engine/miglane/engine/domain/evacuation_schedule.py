@@ -228,7 +228,9 @@ class _Timeline:
         key = (vm.id, round(mibps, 2), None if link_mibps is None else round(link_mibps, 2))
         found = self.predictions.get(key)
         if found is None:
-            found = self.predictions[key] = queued_prediction(vm, self.policy, mibps, link_mibps)
+            found = self.predictions[key] = queued_prediction(
+                vm, self.policy, mibps, link_mibps, fixed_s=self.networks.path_fixed_s
+            )
         return found
 
     def nominal_s(self, job: EvacuationJob) -> float:

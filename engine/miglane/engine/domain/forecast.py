@@ -33,6 +33,7 @@ from miglane.engine.domain.model import (
     Vm,
 )
 from miglane.engine.domain.prediction import (
+    DEFAULT_FIXED_S,
     MigrationLoad,
     Prediction,
     expected_throughput_bps,
@@ -154,12 +155,18 @@ def queued_prediction(
     policy: MigrationPolicy,
     bandwidth_mibps: float,
     link_share_mibps: float | None = None,
+    *,
+    fixed_s: float = DEFAULT_FIXED_S,
 ) -> Prediction:
     """A queued migration's prediction at `bandwidth_mibps`, with the helps its policy allows;
-    `link_share_mibps`: its share of its link's capacity (`expected_throughput_bps`)."""
+    `link_share_mibps`: its share of its link's capacity (`expected_throughput_bps`);
+    `fixed_s`: the wall time before its data moves (`ClusterNetworks.path_fixed_s`)."""
     load = queued_load(vm, policy)
     return predict(
-        load, expected_throughput_bps(bandwidth_mibps, link_share_mibps), **_helps(policy)
+        load,
+        expected_throughput_bps(bandwidth_mibps, link_share_mibps),
+        fixed_s=fixed_s,
+        **_helps(policy),
     )
 
 
@@ -169,16 +176,19 @@ def started_prediction(
     help_: Help,
     cap_mibps: float,
     link_share_mibps: float,
+    *,
+    fixed_s: float = DEFAULT_FIXED_S,
 ) -> Prediction:
     """The prediction of a migration admitted with `help_`, at the cap it gets once every
     migration sharing its link is counted (0: none) and `link_share_mibps`, its share of the
-    link's capacity (`bandwidth.link_capacity_shares`)."""
+    link's capacity (`bandwidth.link_capacity_shares`); `fixed_s` as `queued_prediction`'s."""
     bandwidth_bps = expected_throughput_bps(cap_mibps, link_share_mibps)
     return predict(
         queued_load(vm, policy),
         bandwidth_bps,
         auto_converge=help_ is Help.AUTO_CONVERGE,
         post_copy=help_ is Help.POST_COPY,
+        fixed_s=fixed_s,
     )
 
 
@@ -215,10 +225,14 @@ def forecast_queued(
     policy: MigrationPolicy,
     bandwidth_mibps: float,
     now: datetime,
+    *,
+    fixed_s: float = DEFAULT_FIXED_S,
 ) -> Migration:
     """`migration` (queued) with its prediction, from the VM's memory, local disks and the dirty
-    rate its agent last measured (0 before the first measurement)."""
-    return with_prediction(migration, queued_prediction(vm, policy, bandwidth_mibps), now)
+    rate its agent last measured (0 before the first measurement); `fixed_s` as
+    `queued_prediction`'s."""
+    prediction = queued_prediction(vm, policy, bandwidth_mibps, fixed_s=fixed_s)
+    return with_prediction(migration, prediction, now)
 
 
 def running_load(migration: Migration) -> MigrationLoad:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from miglane.engine.domain.audit_messages import legacy_level_problem
 from miglane.engine.domain.model import Attachment, Cluster, FallbackReason, HostView, Network
+from miglane.engine.domain.prediction import DEFAULT_FIXED_S
 from miglane.engine.domain.roles import cluster_level_fallback
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -29,11 +30,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 @dataclass(frozen=True)
 class ClusterNetworks:
     """A cluster and the networks holding its management and migration roles (None when no
-    network holds the role)."""
+    network holds the role), and the fixed cost outside the data transfer that predictions of
+    its migrations not yet started count (`domain.path_cost`: learned by the engine)."""
 
     cluster: Cluster
     migration: Network | None = None
     management: Network | None = None
+    path_fixed_s: float = DEFAULT_FIXED_S
 
     @classmethod
     def of(cls, cluster: Cluster, networks: Iterable[Network]) -> ClusterNetworks:

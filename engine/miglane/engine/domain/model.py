@@ -579,6 +579,14 @@ class Migration:
     # The larger AUTO share admission gave it, MiB/s, because its fair share would never
     # converge (`domain.admission`); None: the fair share.
     granted_mibps: int | None = None
+    # When admission started it (its prediction counts from then), and its first and latest
+    # progress samples that had moved data (when seen, bytes processed then): what its fixed
+    # cost outside the transfer is learned from once it completed (`domain.path_cost`).
+    admitted_at: datetime | None = None
+    first_data_at: datetime | None = None
+    first_data_bytes: int = 0
+    last_data_at: datetime | None = None
+    last_data_bytes: int = 0
 
     @property
     def active(self) -> bool:

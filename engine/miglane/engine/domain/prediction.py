@@ -31,7 +31,13 @@ Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
     destination over a libvirt connection of its own and reads its NIC counters, then
     libvirt prepares the destination, with migrations starting together on a busy 2-core
     machine) and ~0.3-0.7 s after the last (the switch-over, libvirt's finish, the agent's
-    report): `ENGINE_PATH_S` on top of the bare libvirt call's `SETUP_S`;
+    report): `ENGINE_PATH_S` on top of the bare libvirt call's `SETUP_S`. That cost follows
+    the machine's load (a constant fitted at load 5-12 was 7% off there and 12% off on a quiet
+    machine), so the engine learns it instead (`domain.path_cost`): each completed
+    migration's admission-to-completion time less its transfer at the rate its progress
+    samples showed; predictions of migrations not yet started count the median of the latest
+    (`predict`'s `fixed_s`, carried by `ClusterNetworks.path_fixed_s`), and
+    `SETUP_S` + `ENGINE_PATH_S` (`DEFAULT_FIXED_S`) only until a few have completed;
   - the payload then moves at ~0.95-1.0 of the cap (17-24 MiB/s under a 23 MiB/s cap, the
     slower ones guests busy dirtying memory under TCG) and at ~0.97 of a link it has alone
     (`PAYLOAD_PER_LINK`; an earlier fit of 0.87 had counted the engine path's fixed costs as
@@ -57,10 +63,15 @@ SETUP_S = 0.42
 # the lab's guests with next to nothing left to send was 20-22 ms.
 SWITCH_OVER_S = 0.02
 # What the engine's path adds to the bare libvirt call's fixed costs (`SETUP_S`, ~0.44 s with
-# the switch-over): from the agent's start of the job to its first byte, and from its last byte
-# to the job's end, bench_storm's lab evacuations took 1.2-3.7 s in all, median 2.1 s (19
-# migrations in 4 runs, the 2-core machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
+# the switch-over), until the engine has learned its own (`domain.path_cost`): from the agent's
+# start of the job to its first byte, and from its last byte to the job's end, bench_storm's
+# lab evacuations took 1.2-3.7 s in all, median 2.1 s (19 migrations in 4 runs, the 2-core
+# machine at a load of 5-12; 2.3-7.0 s in a run at load 20).
 ENGINE_PATH_S = 1.7
+# The wall time before a migration's data that predictions count by default (`predict`'s
+# `fixed_s`): once the engine has completed a few migrations it learns its own
+# (`domain.path_cost`).
+DEFAULT_FIXED_S = SETUP_S + ENGINE_PATH_S
 # QEMU's real throughput under a bandwidth cap, as a fraction of the cap: libvirt's memory_bps
 # under a 32 MiB/s cap was 33.5-33.8 MiB/s on the lab (the cap counts only payload, QEMU's
 # rate its own framing too).
@@ -151,16 +162,19 @@ def predict(
     auto_converge: bool = False,
     post_copy: bool = False,
     already_started: bool = False,
+    fixed_s: float = DEFAULT_FIXED_S,
 ) -> Prediction:
     """The prediction of a migration moving `load` at `bandwidth_bps`; `auto_converge` and
-    `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for."""
+    `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for;
+    `fixed_s`: the wall time before its data moves (libvirt's setup and the engine's path),
+    when it has not started."""
     prediction = _predict(
         load,
         bandwidth_bps,
         allowed_downtime_s,
         auto_converge=auto_converge,
         post_copy=post_copy,
-        already_started=already_started,
+        setup_s=0.0 if already_started else fixed_s,
     )
     if load.working_set_bytes is None:
         return prediction
@@ -174,11 +188,10 @@ def _predict(
     *,
     auto_converge: bool,
     post_copy: bool,
-    already_started: bool,
+    setup_s: float,
 ) -> Prediction:
     if bandwidth_bps <= 0:
         return Prediction(ConvergenceVerdict.NEVER_CONVERGES, "it gets no bandwidth")
-    setup_s = 0.0 if already_started else SETUP_S + ENGINE_PATH_S
     disk_s = load.local_disk_bytes / bandwidth_bps
     plain = _pre_copy(load, load.dirty_rate_bps, bandwidth_bps, allowed_downtime_s)
     if plain.final_bytes is not None:

@@ -106,7 +106,7 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
     if sample.nic_tx_bytes:
         updated = replace(updated, path_proof=_judged_path(updated, sample.nic_tx_bytes))
     if not sample.finished:
-        return forecast_running(updated, now)
+        return forecast_running(_data_seen(updated, sample, now), now)
     return replace(
         cleared(updated),
         finished_at=sample.finished_at or now,
@@ -120,6 +120,17 @@ def apply_sample(migration: Migration, sample: JobSample, now: datetime) -> Migr
             0 if phase is MigrationPhase.COMPLETED else updated.disk_remaining_bytes
         ),
     )
+
+
+def _data_seen(migration: Migration, sample: JobSample, now: datetime) -> Migration:
+    """`migration` with a running sample that moved data kept as its latest (and its first,
+    if none was): the transfer's rate, for learning its fixed cost (`domain.path_cost`)."""
+    if sample.data_processed_bytes <= 0:
+        return migration
+    latest = replace(migration, last_data_at=now, last_data_bytes=sample.data_processed_bytes)
+    if migration.first_data_at is not None:
+        return latest
+    return replace(latest, first_data_at=now, first_data_bytes=sample.data_processed_bytes)
 
 
 def _judged_path(migration: Migration, nic_tx_bytes: tuple[tuple[str, int], ...]) -> PathProof:

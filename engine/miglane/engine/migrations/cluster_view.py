@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
@@ -18,7 +18,9 @@ from miglane.engine.domain.placement import (
     host_loads,
     prepare_for_placement,
 )
+from miglane.engine.domain.prediction import DEFAULT_FIXED_S
 from miglane.engine.domain.validation import validate_id
+from miglane.engine.migrations.path_costs import PathCosts
 from miglane.engine.migrations.ports import HostViews, StoreAccess
 from miglane.engine.store import Store
 
@@ -72,12 +74,14 @@ def read_cluster(
     vm_id: str = "",
     with_vms: bool = True,
     topology: Topology | None = None,
+    path_fixed_s: float = DEFAULT_FIXED_S,
 ) -> ClusterState | None:
     """On the store's worker thread. The cluster, its hosts, its active migrations (`active`,
     as the ledger holds them) and the VMs those concern (plus the VMs of `vms_of_host` and
     `vm_id` when given). `with_vms=False`: only the VMs of migrations holding a slot (their
     memory is promised to destinations). `topology`: the cluster's networks and hosts when the
-    caller holds a fresh copy."""
+    caller holds a fresh copy. `path_fixed_s`: the fixed cost its predictions count
+    (`PathCosts`)."""
     if topology is not None:
         networks, hosts = topology
     else:
@@ -96,6 +100,8 @@ def read_cluster(
     wanted = {m.vm_id for m in holders} | ({vm_id} if vm_id else set())
     wanted -= set(vms)
     vms.update((vm.id, vm) for vm in store.get_vms(wanted))
+    if networks.path_fixed_s != path_fixed_s:
+        networks = replace(networks, path_fixed_s=path_fixed_s)
     return ClusterState(networks, hosts, vms, list(active))
 
 
@@ -116,11 +122,18 @@ class ClusterReader:
     """Used from the event loop's thread only."""
 
     def __init__(
-        self, store: StoreAccess, migrations: ActiveMigrations, host_views: HostViews
+        self,
+        store: StoreAccess,
+        migrations: ActiveMigrations,
+        host_views: HostViews,
+        path_costs: PathCosts | None = None,
     ) -> None:
         self._store = store
         self._migrations = migrations
         self._host_views = host_views
+        # What completed migrations taught of the engine path's fixed cost: every state read
+        # carries it to the predictions made from it.
+        self.path_costs = path_costs or PathCosts()
         self._topology: dict[str, tuple[float, Topology]] = {}
 
     def forget_topology(self) -> None:
@@ -154,6 +167,7 @@ class ClusterReader:
                 vms_of_host=vms_of_host,
                 with_vms=with_vms,
                 topology=cached[1] if cached is not None and fresh else None,
+                path_fixed_s=self.path_costs.fixed_s,
             ),
             cluster_id,
             reused_topology=fresh,
@@ -186,6 +200,7 @@ class ClusterReader:
         holders' only). Raises NotFound / FailedPrecondition. The caller hands the state to
         `remember_topology` back on the loop."""
         host_views = self._host_views
+        path_fixed_s = self.path_costs.fixed_s
 
         def work(store: Store, active: Sequence[Migration]) -> tuple[Vm, ClusterState, HostView]:
             # On the store's worker thread.
@@ -199,6 +214,7 @@ class ClusterReader:
                 vm_id=vm.id,
                 with_vms=with_vms,
                 active=[m for m in active if m.cluster_id == vm.cluster_id],
+                path_fixed_s=path_fixed_s,
             )
             if state is None:
                 raise NotFound("cluster_id", "cluster", vm.cluster_id)

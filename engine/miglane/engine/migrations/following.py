@@ -176,6 +176,7 @@ class JobFollower:
         )
         if ended is None:
             return
+        self._reader.path_costs.completed(ended)
         self._bell.ring()
         await self.after_end(ended)
 

@@ -89,6 +89,7 @@ def _prepared(migration: Migration, admission: Admission, now: datetime) -> Migr
         convergence_help=admission.help,
         path_proof=PathProof(nic=path.source_attachment.nic if path.source_attachment else ""),
         granted_mibps=admission.granted_mibps,
+        admitted_at=now,
     )
 
 
@@ -109,7 +110,9 @@ def _forecasts(state: ClusterState, queued: list[Migration], now: datetime) -> d
         mibps = queued_bandwidth_mibps(
             migration, vm, hosts, state.networks, leaving.get(source, 0), weights.get(source, 0)
         )
-        forecasts[migration.id] = forecast_queued(migration, vm, policy, mibps, now)
+        forecasts[migration.id] = forecast_queued(
+            migration, vm, policy, mibps, now, fixed_s=state.networks.path_fixed_s
+        )
     return forecasts
 
 
