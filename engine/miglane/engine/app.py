@@ -47,6 +47,7 @@ from miglane.engine.migrations.tasks import BackgroundTasks
 from miglane.engine.progress_hub import ProgressHub
 from miglane.engine.store import Store
 from miglane.engine.store_dialect import POSTGRES_SCHEMES, scheme_of
+from miglane.engine.unit_of_work import hand_the_gil_over_sooner
 from miglane.grpctls import ReloadingServerCredentials
 from miglane.metrics.endpoint import MetricsEndpoint, start_metrics_endpoint
 from miglane.metrics.grpc_server import GrpcServerMetrics
@@ -293,6 +294,8 @@ async def build_engine(
     """The engine of `config`, built and bound (not started). `clock` and `new_id` stamp and
     name every record (tests freeze them). Raises StoreError when the database cannot be
     opened, OSError when the address cannot be bound."""
+    # The store worker's thread runs beside the event loop: it should get the GIL back soon.
+    hand_the_gil_over_sooner()
     hub = EventHub() if config.event_queue_size is None else EventHub(config.event_queue_size)
     # Created on first start (idempotent): a fresh engine needs no extra step to have one.
     authority = CertificateAuthority.init(config.pki_path)

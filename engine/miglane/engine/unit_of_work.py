@@ -38,7 +38,7 @@ SWITCH_INTERVAL_S = 0.001
 
 def hand_the_gil_over_sooner() -> None:
     """Shortens the interpreter's switch interval to `SWITCH_INTERVAL_S` (never lengthens it):
-    process-wide, for the process that runs a store worker beside its event loop."""
+    process-wide, so the engine's builder calls it (`app.build_engine`), not the worker."""
     if sys.getswitchinterval() > SWITCH_INTERVAL_S:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
 
@@ -66,7 +66,6 @@ class StoreWorker:
     def __init__(self, store: Store, publish: Callable[[Sequence[Event]], None]) -> None:
         self._store = store
         self._publish = publish
-        hand_the_gil_over_sooner()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miglane-store")
         # Writes handed over and not taken up yet; `_group_due`: a group commit is queued.
         self._lock = threading.Lock()
