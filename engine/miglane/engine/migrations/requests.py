@@ -4,8 +4,9 @@ GetMigration, SetHostMaintenance, and AddHost, which polls the new host at once)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Protocol
 
 from miglane.engine.domain import migration_messages as say
@@ -67,6 +68,13 @@ def _check_destination(store: Store, vm: Vm, state: ClusterState, host_id: str) 
         )
 
 
+def _decision_context(
+    state: ClusterState, now: datetime, busy_until: Mapping[str, datetime]
+) -> PlacementContext:
+    """What a placement decided at `now` reads besides the hosts."""
+    return PlacementContext(state.loads(), (), now, busy_until)
+
+
 class PollTrigger(Protocol):
     def poll_soon(self) -> None: ...
 
@@ -123,8 +131,7 @@ class MigrationRequests:
         return assess_in_context(vm, source, state.hosts, state.networks, self._context(state))
 
     def _context(self, state: ClusterState) -> PlacementContext:
-        """What a decision made now reads besides the hosts."""
-        return PlacementContext(state.loads(), (), self._clock(), self._busy.current())
+        return _decision_context(state, self._clock(), self._busy.current())
 
     async def set_bandwidth(self, migration_id: str, mibps: int) -> Migration:
         return await self._balancer.set_bandwidth(migration_id, mibps)
@@ -162,7 +169,7 @@ class MigrationRequests:
             if destination_host_id:
                 _check_destination(store, vm, state, destination_host_id)
             else:
-                context = PlacementContext(state.loads(), (), now, busy)
+                context = _decision_context(state, now, busy)
                 decision = choose_in_context(vm, source, state.hosts, state.networks, context)
                 if decision.outcome is PlacementOutcome.NO_HOST:
                     raise FailedPrecondition(decision.reason)
