@@ -107,7 +107,7 @@ def test_kill_9_mid_request_loses_nothing_acknowledged(
             roles=[MIGRATION] if i % 7 == 0 else [],  # role moves along the way
             qos_mbit_per_second=100 + i,
         )
-        for i in range(800)  # the kill must land mid-stream even on a busy machine
+        for i in range(400)
     ]
     # Let some land, then kill the engine while the rest are in flight: killed from gRPC's own
     # thread as the 40th success arrives (a polling test thread starved on a busy machine had
