@@ -208,8 +208,12 @@ async def test_storm_of_200_vms_over_20_hosts_keeps_every_limit(tmp_path: Path) 
         # and a destination.
         vm_ids = [vm for host in world.vm_ids for vm in host]
         started = await asyncio.gather(*(migrate(world, vm) for vm in vm_ids))
-        assert sum(1 for m in started if m.phase == QUEUED) > 150
+        # A reply that was not QUEUED took a slot of the 16; a slot is given again only once
+        # its migration has ended, so those replies number at most 16 plus the migrations that
+        # had already ended (on a loaded machine the 200 calls take long enough for some).
+        ended = len(vm_ids) - len(world.engine.ledger.all_active())
         queued = [m for m in started if m.phase == QUEUED]
+        assert len(vm_ids) - len(queued) <= policy.max_concurrent_per_cluster + ended, ended
         assert all(m.queue_reason for m in queued)
         results = await asyncio.gather(*(world.wait_final(m.id, timeout=120) for m in started))
         stop.set()
