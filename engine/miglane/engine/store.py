@@ -25,6 +25,7 @@ from miglane.engine.domain.model import (
     Host,
     Migration,
     MigrationFilter,
+    MigrationPhase,
     MigrationPriority,
     Network,
     NetworkRole,
@@ -409,6 +410,14 @@ class Store:
                 ],
             )
         return [migration_from_json(r["body"]) for r in self._all(sql + " ORDER BY seq", args)]
+
+    def latest_completed_migrations(self, limit: int) -> list[Migration]:
+        """The `limit` completed migrations created last, oldest first."""
+        rows = self._all(
+            "SELECT body FROM migrations WHERE phase = ? ORDER BY seq DESC LIMIT ?",
+            [int(MigrationPhase.COMPLETED), limit],
+        )
+        return [migration_from_json(r["body"]) for r in reversed(rows)]
 
     def migration_counts(self, host_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per host: (outgoing, incoming) active migrations."""
