@@ -12,10 +12,11 @@ by tc) evacuated through an in-process engine over the lab's real agents, twice.
   role taken away (data falls back to management, within the cluster's management budget).
   The second is bounded to FALLBACK_WINDOW_S (its guests crawl at the budget), then cancelled.
 
-Before the evacuation the engine completes WARMUP_GUESTS migrations of other guests (printed,
-not counted): an engine in service has a history to learn its path's fixed cost from
-(`domain.path_cost`, read back from its store when it restarts); a fresh one predicts with the
-calibrated constants until MIN_OBSERVATIONS migrations have completed.
+Before the evacuation, its guests already running, the engine completes migrations of other
+guests (WARMUP_GUESTS_MIB; printed, not counted): an engine in service has a history, made on
+its hosts as loaded as they are, to learn its path's fixed cost from (`domain.path_cost`, read
+back from its store when it restarts); a fresh one predicts with the calibrated constants until
+MIN_OBSERVATIONS migrations have completed.
 
 Runs in a lab slot of its own (claimed like the test sessions'), taken down at the end.
 """
@@ -234,9 +235,9 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
         admissions = Admissions()
         admissions.record(engine)
 
-        await _warm_up(lab, engine, cluster.id)
         names = await _guests(lab, "storm-a")
         await _known(engine, cluster.id, names, time.time())
+        await _warm_up(lab, engine, cluster.id)
         await _wait_up(engine, cluster.id)
         with_role = await _evacuate(lab, engine, host_ids[SOURCE], admissions, RUN_TIMEOUT_S)
         admissions.print_decomposition(with_role.ids, with_role.began_at)
@@ -254,7 +255,8 @@ async def _measure(lab: Lab, tmp: Path) -> list[str]:
 
 async def _warm_up(lab: Lab, engine: Engine, cluster_id: str) -> None:
     """WARMUP_GUESTS_MIB's guests migrated off SOURCE, WARMUP_AT_ONCE at a time, then destroyed:
-    the engine's history before the evacuation (not counted)."""
+    the engine's history before the evacuation (not counted), made while the evacuation's
+    guests run (the path's cost follows the machine's load)."""
     names = [f"storm-w{i}" for i in range(len(WARMUP_GUESTS_MIB))]
     for name, mib in zip(names, WARMUP_GUESTS_MIB, strict=True):
         await asyncio.to_thread(lab.create_vm, SOURCE, name, mib)
@@ -274,7 +276,8 @@ async def _warm_up(lab: Lab, engine: Engine, cluster_id: str) -> None:
             await asyncio.to_thread(lab.destroy_vm, vm.host, vm.name)
     print(
         f"  warm-up, not counted: {len(names)} migrations of idle {WARMUP_GUESTS_MIB[0]} MiB "
-        f"guests before the evacuation (an engine in service has a history); the engine's "
+        f"guests beside the evacuation's before it (an engine in service has a history); the "
+        f"engine's "
         f"path's fixed cost then {engine.path_costs.fixed_s:.2f} s (a fresh engine: "
         f"{DEFAULT_FIXED_S:.2f} s until {MIN_OBSERVATIONS} have completed)",
         flush=True,
