@@ -19,7 +19,12 @@ from miglane.engine.domain.model import (
     MigrationPhase,
     MigrationPolicy,
 )
-from miglane.engine.domain.prediction import MigrationLoad, expected_throughput_bps, predict
+from miglane.engine.domain.prediction import (
+    LADDER_STEP_S,
+    MigrationLoad,
+    expected_throughput_bps,
+    predict,
+)
 from miglane.testing.builders import vm
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -62,9 +67,13 @@ def test_the_working_set_its_agent_measured_bounds_the_predicted_resends() -> No
     assert capped == predict(
         MigrationLoad(160 * MIB, 8 * MIB, working_set_bytes=4 * MIB), expected_throughput_bps(23.0)
     )
-    # Memory once and the set once more (within the downtime), not a geometric tail of the rate.
+    # Memory once and the set once more (within the downtime), not a geometric tail of the rate;
+    # and the set resent while the engine's downtime ladder climbs from 100 ms to the 200 ms
+    # that fits it at 24 MiB/s (two steps, the first half a monitor sample on average).
     assert capped.rounds == (160 * MIB,)
-    assert capped.data_sent_bytes == (160 + 4) * MIB
+    bandwidth = expected_throughput_bps(23.0)
+    climbing = int(1.5 * LADDER_STEP_S * bandwidth)
+    assert capped.data_sent_bytes == (160 + 4) * MIB + climbing
     assert len(rate_only.rounds) > 1
     assert calm.duration_s < capped.duration_s < rate_only.duration_s
 
