@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from miglane.engine.domain.forecast import (
+    FINISH_DRIFT_S,
+    at_planned_finish,
     forecast_queued,
     forecast_running,
+    moved_enough,
     queued_load,
     queued_prediction,
     running_load,
@@ -98,3 +101,31 @@ def test_a_running_migration_keeps_resending_no_more_than_its_working_set() -> N
     assert refined.working_set_bytes == 4 * MIB
     unbounded = forecast_running(replace(running, working_set_bytes=0), NOW)
     assert unbounded.verdict is ConvergenceVerdict.NEVER_CONVERGES
+
+
+def test_a_queued_migration_its_plan_placed_finishes_at_the_plans_finish() -> None:
+    # At its share now it would finish in seconds; the plan has it wait behind others first.
+    guest = vm(memory_mib=160)
+    planned = replace(_queued(guest.id), planned_finish_at=NOW + timedelta(seconds=95))
+    forecast = forecast_queued(planned, guest, MigrationPolicy(), 23.0, NOW)
+    assert forecast.predicted_finish_at is not None
+    assert forecast.predicted_finish_at < NOW + timedelta(seconds=20)
+    carried = at_planned_finish(forecast)
+    assert carried.predicted_finish_at == planned.planned_finish_at
+    assert carried.verdict is forecast.verdict
+    # Without a plan, or when it would never finish, the forecast stands.
+    unplanned = forecast_queued(_queued(guest.id), guest, MigrationPolicy(), 23.0, NOW)
+    assert at_planned_finish(unplanned) == unplanned
+    never = replace(forecast, predicted_finish_at=None)
+    assert at_planned_finish(never) == never
+
+
+def test_a_plans_finish_is_written_when_it_moved_a_forecast_only_past_the_drift() -> None:
+    guest = vm(memory_mib=160)
+    before = forecast_queued(_queued(guest.id), guest, MigrationPolicy(), 23.0, NOW)
+    assert before.predicted_finish_at is not None
+    nudged = before.predicted_finish_at + timedelta(seconds=FINISH_DRIFT_S / 2)
+    assert not moved_enough(before, replace(before, predicted_finish_at=nudged))
+    planned = at_planned_finish(replace(before, planned_finish_at=nudged))
+    assert moved_enough(before, planned)
+    assert not moved_enough(planned, planned)
