@@ -263,23 +263,27 @@ async def _warm_up(lab: Lab, engine: Engine, cluster_id: str) -> None:
     await _known(engine, cluster_id, names, time.time())
     vms = (await engine.inventory.vms.list_vms(cluster_id, page_size=1000)).items
     vm_ids = [vm.id for vm in vms if vm.name in names]
+    ids = []
     for first in range(0, len(vm_ids), WARMUP_AT_ONCE):
         started = [
             await engine.migrations.migrate_vm(vm_id)
             for vm_id in vm_ids[first : first + WARMUP_AT_ONCE]
         ]
+        ids += [m.id for m in started]
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while any(engine.ledger.active(m.id) for m in started) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+    ended = [await engine.ledger.get(i) for i in ids]
+    done = sum(m.phase is MigrationPhase.COMPLETED for m in ended)
     for vm in await asyncio.to_thread(lab.list_vms):
         if vm.name in names:
             await asyncio.to_thread(lab.destroy_vm, vm.host, vm.name)
     print(
-        f"  warm-up, not counted: {len(names)} migrations of idle {WARMUP_GUESTS_MIB[0]} MiB "
-        f"guests beside the evacuation's before it (an engine in service has a history); the "
-        f"engine's "
-        f"path's fixed cost then {engine.path_costs.fixed_s:.2f} s (a fresh engine: "
-        f"{DEFAULT_FIXED_S:.2f} s until {MIN_OBSERVATIONS} have completed)",
+        f"  warm-up, not counted: {done} of {len(ids)} migrations of idle "
+        f"{WARMUP_GUESTS_MIB[0]} MiB guests completed beside the evacuation's guests before it "
+        f"(an engine in service has a history); the engine's path's fixed cost then "
+        f"{engine.path_costs.fixed_s:.2f} s (a fresh engine: {DEFAULT_FIXED_S:.2f} s until "
+        f"{MIN_OBSERVATIONS} have completed)",
         flush=True,
     )
 
