@@ -148,3 +148,24 @@ async def test_a_destination_lost_mid_evacuation_is_planned_around(tmp_path: Pat
             planned_to, lambda plan: plan and world.host_ids[lost] not in plan.values(), 30
         )
         assert all(replanned.values())
+
+
+async def test_a_queued_evacuation_migration_carries_its_plans_finish(tmp_path: Path) -> None:
+    async with orchestrated(
+        tmp_path, hosts=3, vms_per_host=3, speed=1, policy=ONE_AT_A_TIME
+    ) as world:
+        reply = await maintenance(world, 0)
+        ids = [m.id for m in reply.migrations]
+
+        async def waiting() -> list[Migration]:
+            found = [await record(world, i) for i in ids]
+            return [m for m in found if m.phase is MigrationPhase.QUEUED]
+
+        # One figure for a migration waiting its turn: the plan's, which counts the wait
+        # (as if admitted now, it would finish within its own duration from now).
+        queued = await wait_for(
+            waiting,
+            lambda ms: bool(ms) and all(m.planned_finish_at and m.predicted_finish_at for m in ms),
+        )
+        for migration in queued:
+            assert migration.predicted_finish_at == migration.planned_finish_at

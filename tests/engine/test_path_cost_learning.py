@@ -93,3 +93,31 @@ async def test_completed_migrations_set_the_fixed_cost_of_the_next_prediction(
         assert admitted.seconds[after] - admitted.seconds[before] == pytest.approx(
             learned - DEFAULT_FIXED_S, abs=1e-6
         )
+
+
+async def test_a_restarted_engine_predicts_with_what_it_learned_before(tmp_path: Path) -> None:
+    async with orchestrated(tmp_path, hosts=3, vms_per_host=2, vm_memory_mib=VM_MIB, speed=1) as (
+        world
+    ):
+        before_restart = AdmittedDurations(world)
+        vms = world.vm_ids
+        done = [
+            await _migrated(world, vms[0][0], to=1),
+            await _migrated(world, vms[1][0], to=2),
+            await _migrated(world, vms[2][0], to=0),
+        ]
+        observed = [observed_fixed_s(await _stored(world, i)) for i in done]
+        assert None not in observed
+        learned = learned_fixed_s([o for o in observed if o is not None])
+        assert abs(learned - DEFAULT_FIXED_S) > 0.1
+
+        await world.restart_engine()
+
+        # Read back from the store's completed migrations, not started over from the constants.
+        assert world.engine.path_costs.fixed_s == pytest.approx(learned)
+        after_restart = AdmittedDurations(world)
+        after = await _migrated(world, vms[0][1], to=1)
+        # The same size of guest, route and cap as the first, alone on its link as it was.
+        assert after_restart.seconds[after] - before_restart.seconds[done[0]] == pytest.approx(
+            learned - DEFAULT_FIXED_S, abs=1e-6
+        )

@@ -11,6 +11,7 @@ from miglane.engine.domain.prediction import (
     AUTO_CONVERGE_MAX_THROTTLE,
     DEFAULT_FIXED_S,
     ENGINE_PATH_S,
+    LADDER_STEP_S,
     MAX_ROUNDS,
     SETUP_S,
     SWITCH_OVER_S,
@@ -39,7 +40,10 @@ def test_a_slow_dirtier_converges_in_one_round_when_what_it_dirtied_fits_the_dow
     prediction = predict(MigrationLoad(GIB, dirty_rate_bps=2 * MIB), B, 0.3)
     assert prediction.verdict is ConvergenceVerdict.CONVERGES
     assert len(prediction.rounds) == 1
-    assert prediction.downtime_s == pytest.approx(20.48 * MIB / B + SWITCH_OVER_S)
+    # The engine starts at a 100 ms downtime: QEMU goes on with one more round (20.48 MiB,
+    # still shrinking), which leaves 0.41 MiB for the switch-over.
+    assert prediction.data_sent_bytes == GIB + int(20.48 * MIB) + int(0.4096 * MIB)
+    assert prediction.downtime_s == pytest.approx(0.4096 * MIB / B + SWITCH_OVER_S, abs=1e-6)
 
 
 def test_a_busier_guest_needs_several_rounds_each_smaller_by_the_dirty_to_bandwidth_ratio() -> None:
@@ -105,7 +109,8 @@ def test_a_working_set_bounds_what_a_round_dirties() -> None:
     ("memory_mib", "dirty_mibps", "set_mib", "verdict", "sent_mib"),
     [
         # The lab's storm guest rewriting 4 MiB at a measured 8 MiB/s: memory, then the set
-        # within the downtime, where the rate alone resends a geometric tail.
+        # within the downtime, where the rate alone resends a geometric tail (and the set
+        # resent while the downtime ladder climbs: `test_the_downtime_ladder_climbs_...`).
         (160, 8, 4, ConvergenceVerdict.CONVERGES, 164),
         # A set bigger than a round dirties bounds nothing: as if unbounded.
         (160, 8, 128, ConvergenceVerdict.CONVERGES, None),
@@ -131,7 +136,9 @@ def test_a_working_set_caps_each_rounds_resend(
     assert prediction.verdict is verdict
     assert prediction.working_set_bytes == set_mib * MIB
     if sent_mib is not None:
-        assert prediction.data_sent_bytes == sent_mib * MIB
+        # 4 MiB at 23 MiB/s (0.17 s) fits the ladder's third downtime (200 ms): two steps.
+        climbing = int(1.5 * LADDER_STEP_S * bandwidth)
+        assert prediction.data_sent_bytes == sent_mib * MIB + climbing
     elif verdict is ConvergenceVerdict.CONVERGES:
         assert prediction.rounds == predict(unbounded, bandwidth).rounds
     assert predict(unbounded, bandwidth).working_set_bytes is None
@@ -163,3 +170,43 @@ def test_a_fixed_cost_given_replaces_the_calibrated_one() -> None:
     assert learned.duration_s - default.duration_s == pytest.approx(5.0 - DEFAULT_FIXED_S)
     started = predict(MigrationLoad(GIB), B, already_started=True, fixed_s=5.0)
     assert started.duration_s == predict(MigrationLoad(GIB), B, already_started=True).duration_s
+
+
+@pytest.mark.parametrize(
+    ("set_mib", "bandwidth_mibps", "steps"),
+    [
+        # Fits the first downtime (100 ms): switched over at once.
+        (2, 23, 0),
+        # The lab's 4 MiB guest at its 23 MiB/s share: 174 ms, the third (200 ms).
+        (4, 23, 2),
+        # The same guest alone on the link: 85 ms.
+        (4, 47, 0),
+        # 6 MiB at 23 MiB/s: 261 ms, the fourth (300 ms).
+        (6, 23, 3),
+    ],
+)
+def test_the_downtime_ladder_climbs_a_step_per_monitor_sample_while_the_set_is_resent(
+    set_mib: int, bandwidth_mibps: int, steps: int
+) -> None:
+    load = MigrationLoad(160 * MIB, 50 * MIB, working_set_bytes=set_mib * MIB)
+    bandwidth = bandwidth_mibps * MIB
+    prediction = predict(load, bandwidth)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    # Each step waits for a monitor sample seeing a stalled iteration, the first half of one.
+    climbing_s = (steps - 0.5) * LADDER_STEP_S if steps else 0.0
+    assert prediction.data_sent_bytes == 160 * MIB + set_mib * MIB + int(climbing_s * bandwidth)
+    assert prediction.duration_s == pytest.approx(
+        DEFAULT_FIXED_S + (160 + set_mib) * MIB / bandwidth + climbing_s + SWITCH_OVER_S,
+        abs=1e-6,
+    )
+
+
+def test_rounds_that_still_shrink_go_on_below_the_first_downtime_without_a_climb() -> None:
+    # 1 GiB at 100 MiB/s dirtying 2.5 MiB/s: 25.6 MiB after round 0 fits 300 ms, not 100 ms;
+    # the next round dirties 0.64 MiB (6 ms).
+    prediction = predict(MigrationLoad(GIB, 2.5 * MIB), B)
+    assert prediction.rounds == (GIB,)
+    assert prediction.data_sent_bytes == GIB + int(25.6 * MIB) + int(0.64 * MIB)
+    assert prediction.duration_s == pytest.approx(
+        DEFAULT_FIXED_S + (GIB + 26.24 * MIB) / B + SWITCH_OVER_S, abs=1e-3
+    )

@@ -113,10 +113,12 @@ class Engine:
         await self.server.start()
 
     async def _take_charge(self, term: int) -> None:
-        """What a restarted engine does: takes up the migrations an earlier engine left active,
-        starts polling hosts (unless told not to: tests of the inventory alone), the queue and
+        """What a restarted engine does: reads back what its completed migrations taught of
+        the path's fixed cost, takes up the migrations an earlier engine left active, starts
+        polling hosts (unless told not to: tests of the inventory alone), the queue and
         the progress flushes; then answers SERVING."""
         self._in_charge = True
+        await self.path_costs.read_back(self.inventory.worker)
         active = await self.ledger.load()
         self._jobs.take_up(active)
         if active:

@@ -25,6 +25,7 @@ from miglane.engine.domain.model import (
     Host,
     Migration,
     MigrationFilter,
+    MigrationPhase,
     MigrationPriority,
     Network,
     NetworkRole,
@@ -400,15 +401,15 @@ class Store:
         if cluster_id:
             sql, args = sql + " AND cluster_id = ?", [*args, cluster_id]
         if host_id:
-            sql, args = (
-                sql + " AND (source_host_id = ? OR destination_host_id = ?)",
-                [
-                    *args,
-                    host_id,
-                    host_id,
-                ],
-            )
+            sql += " AND (source_host_id = ? OR destination_host_id = ?)"
+            args = [*args, host_id, host_id]
         return [migration_from_json(r["body"]) for r in self._all(sql + " ORDER BY seq", args)]
+
+    def latest_completed_migrations(self, limit: int) -> list[Migration]:
+        """The `limit` completed migrations created last, oldest first."""
+        sql = "SELECT body FROM migrations WHERE phase = ? ORDER BY seq DESC LIMIT ?"
+        rows = self._all(sql, [int(MigrationPhase.COMPLETED), limit])
+        return [migration_from_json(r["body"]) for r in reversed(rows)]
 
     def migration_counts(self, host_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
         """Per host: (outgoing, incoming) active migrations."""

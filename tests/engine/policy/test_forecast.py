@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from miglane.engine.domain.forecast import (
+    FINISH_DRIFT_S,
+    at_planned_finish,
     forecast_queued,
     forecast_running,
+    moved_enough,
     queued_load,
     queued_prediction,
     running_load,
@@ -19,7 +22,12 @@ from miglane.engine.domain.model import (
     MigrationPhase,
     MigrationPolicy,
 )
-from miglane.engine.domain.prediction import MigrationLoad, expected_throughput_bps, predict
+from miglane.engine.domain.prediction import (
+    LADDER_STEP_S,
+    MigrationLoad,
+    expected_throughput_bps,
+    predict,
+)
 from miglane.testing.builders import vm
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -62,9 +70,13 @@ def test_the_working_set_its_agent_measured_bounds_the_predicted_resends() -> No
     assert capped == predict(
         MigrationLoad(160 * MIB, 8 * MIB, working_set_bytes=4 * MIB), expected_throughput_bps(23.0)
     )
-    # Memory once and the set once more (within the downtime), not a geometric tail of the rate.
+    # Memory once and the set once more (within the downtime), not a geometric tail of the rate;
+    # and the set resent while the engine's downtime ladder climbs from 100 ms to the 200 ms
+    # that fits it at 24 MiB/s (two steps, the first half a monitor sample on average).
     assert capped.rounds == (160 * MIB,)
-    assert capped.data_sent_bytes == (160 + 4) * MIB
+    bandwidth = expected_throughput_bps(23.0)
+    climbing = int(1.5 * LADDER_STEP_S * bandwidth)
+    assert capped.data_sent_bytes == (160 + 4) * MIB + climbing
     assert len(rate_only.rounds) > 1
     assert calm.duration_s < capped.duration_s < rate_only.duration_s
 
@@ -89,3 +101,31 @@ def test_a_running_migration_keeps_resending_no_more_than_its_working_set() -> N
     assert refined.working_set_bytes == 4 * MIB
     unbounded = forecast_running(replace(running, working_set_bytes=0), NOW)
     assert unbounded.verdict is ConvergenceVerdict.NEVER_CONVERGES
+
+
+def test_a_queued_migration_its_plan_placed_finishes_at_the_plans_finish() -> None:
+    # At its share now it would finish in seconds; the plan has it wait behind others first.
+    guest = vm(memory_mib=160)
+    planned = replace(_queued(guest.id), planned_finish_at=NOW + timedelta(seconds=95))
+    forecast = forecast_queued(planned, guest, MigrationPolicy(), 23.0, NOW)
+    assert forecast.predicted_finish_at is not None
+    assert forecast.predicted_finish_at < NOW + timedelta(seconds=20)
+    carried = at_planned_finish(forecast)
+    assert carried.predicted_finish_at == planned.planned_finish_at
+    assert carried.verdict is forecast.verdict
+    # Without a plan, or when it would never finish, the forecast stands.
+    unplanned = forecast_queued(_queued(guest.id), guest, MigrationPolicy(), 23.0, NOW)
+    assert at_planned_finish(unplanned) == unplanned
+    never = replace(forecast, predicted_finish_at=None)
+    assert at_planned_finish(never) == never
+
+
+def test_a_plans_finish_is_written_when_it_moved_a_forecast_only_past_the_drift() -> None:
+    guest = vm(memory_mib=160)
+    before = forecast_queued(_queued(guest.id), guest, MigrationPolicy(), 23.0, NOW)
+    assert before.predicted_finish_at is not None
+    nudged = before.predicted_finish_at + timedelta(seconds=FINISH_DRIFT_S / 2)
+    assert not moved_enough(before, replace(before, predicted_finish_at=nudged))
+    planned = at_planned_finish(replace(before, planned_finish_at=nudged))
+    assert moved_enough(before, planned)
+    assert not moved_enough(planned, planned)

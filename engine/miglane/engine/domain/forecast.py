@@ -4,7 +4,8 @@ should finish and whether it converges.
 - Queued: as if admitted now, from the VM's memory and local disks, its dirty rate when known,
   and the bandwidth it would get (`domain.bandwidth`: the cap the policy or the override gives
   it, sharing the source's link with the migrations already leaving it; without a cap, the
-  link's budget, which QEMU would fill).
+  link's budget, which QEMU would fill); one an evacuation plan placed finishes at the plan's
+  finish (`at_planned_finish`).
 - Running: from the remaining data, the measured dirty rate and the measured throughput (the
   cap in force until QEMU measured one).
 """
@@ -275,10 +276,23 @@ def forecast_rebalanced(
     return with_prediction(migration, prediction, now)
 
 
+def at_planned_finish(forecast: Migration) -> Migration:
+    """A queued migration's `forecast` finishing when its evacuation plan has it finish: the
+    plan's timeline (`evacuation_schedule`) counts its wait behind the migrations ahead of it,
+    which a forecast as if admitted now does not. Admission predicts it afresh over the same
+    timeline when it starts (`timeline_forecast`)."""
+    if forecast.planned_finish_at is None or forecast.predicted_finish_at is None:
+        return forecast
+    return replace(forecast, predicted_finish_at=forecast.planned_finish_at)
+
+
 def moved_enough(before: Migration, after: Migration) -> bool:
-    """Whether a queued migration's new prediction is worth writing."""
+    """Whether a queued migration's new prediction is worth writing: one finishing at its
+    plan's finish is written whenever that moved (the plan's marks move little)."""
     if (before.verdict, before.verdict_reason) != (after.verdict, after.verdict_reason):
         return True
+    if after.planned_finish_at is not None and after.predicted_finish_at == after.planned_finish_at:
+        return before.predicted_finish_at != after.predicted_finish_at
     if (before.predicted_finish_at is None) != (after.predicted_finish_at is None):
         return True
     if before.predicted_finish_at is None or after.predicted_finish_at is None:

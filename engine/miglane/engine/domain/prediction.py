@@ -16,6 +16,11 @@ When plain pre-copy does not converge:
   finishes while there is bandwidth.
 The verdict counts only the helps the cluster's policy allows.
 
+The engine starts every migration at a 100 ms downtime and raises it step by step as the
+agent sees iterations stall (`domain.convergence`): the verdict is judged at the allowed
+downtime, and the duration counts the way there (QEMU's further rounds while they shrink, then
+the set resent while the ladder climbs: `_downtime_climb`).
+
 Calibration (the lab: 3 hosts in network namespaces, tiny guests under TCG):
 - bench/bench_lab.py's libvirt job statistics: setup ~1 ms;
 - tests/engine/test_prediction_lab.py (128 MiB guests migrated by libvirt at 32 MiB/s): QEMU's
@@ -52,6 +57,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from miglane.engine.domain.convergence import DOWNTIME_LADDER, INITIAL_DOWNTIME_MS
 from miglane.engine.domain.model import MIB, ConvergenceVerdict, Help
 
 # Wall time before the first byte of memory moves: libvirt's job setup is ~1-3 ms
@@ -85,6 +91,18 @@ DEFAULT_ALLOWED_DOWNTIME_S = 0.3
 AUTO_CONVERGE_MAX_THROTTLE = 0.99
 # QEMU keeps iterating forever; the model stops counting here and calls it "not converging".
 MAX_ROUNDS = 30
+# The downtimes the engine's convergence schedule allows in turn (`domain.convergence`): every
+# migration starts at the first, and the agent raises it one step for each stalled iteration
+# its job monitor sees. The verdict counts the allowed downtime; the duration counts the climb.
+_LADDER_S = (INITIAL_DOWNTIME_MS / 1000, *(ms / 1000 for _, ms in DOWNTIME_LADDER))
+# The agent sees iterations through its job monitor's samples, every 0.5 s (its default
+# `--poll-interval`): a step of the ladder costs a sample's time of resending, the first one
+# half of it on average. The lab's guest rewriting 4 MiB at a 23 MiB/s cap (0.17 s, above the
+# first two steps) sent 13-22 MiB beyond its memory in 8 evacuations; 0.75 s at 23 MiB/s is 17.
+LADDER_STEP_S = 0.5
+# A round at least this much smaller than the one before is progress to the agent's stall
+# detection (its NEW_LOW_MARGIN), not a stalled iteration.
+_NEW_LOW_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,41 @@ def _pre_copy(
     return _Run(tuple(rounds), None)
 
 
+@dataclass(frozen=True)
+class _Climb:
+    """What reaching the switch-over from the ladder's first downtime adds to a run: more
+    live rounds while they still shrink, then the time resending while the ladder climbs."""
+
+    more_rounds_bytes: int
+    final_bytes: int
+    climbing_s: float
+
+
+def _downtime_climb(
+    load: MigrationLoad, dirty_bps: float, bandwidth_bps: float, final_bytes: int
+) -> _Climb:
+    """From a run's `final_bytes` (what fits the allowed downtime): QEMU keeps iterating while
+    what is left does not fit the ladder's first downtime; rounds that still shrink are
+    progress, and once they stop the ladder climbs one step per `LADDER_STEP_S` to the first
+    downtime that fits, the guest's set resent meanwhile."""
+    more, send = 0, final_bytes
+    for _ in range(MAX_ROUNDS):
+        if send / bandwidth_bps <= _LADDER_S[0]:
+            return _Climb(more, send, 0.0)
+        # A guest with a working set rewrites all of it faster than its agent's shortest
+        # measurement (what bounded it there): each of these short rounds finds it dirty.
+        dirtied = (
+            load.dirtied_cap
+            if load.working_set_bytes is not None
+            else int(min(dirty_bps * send / bandwidth_bps, load.dirtied_cap))
+        )
+        if dirtied >= send * (1 - _NEW_LOW_MARGIN):
+            break
+        more, send = more + send, dirtied
+    fits = next((k for k, d in enumerate(_LADDER_S) if send / bandwidth_bps <= d), len(_LADDER_S))
+    return _Climb(more, send, (fits - 0.5) * LADDER_STEP_S)
+
+
 def _mib(bps: float) -> str:
     return f"{bps / MIB:.0f} MiB/s"
 
@@ -203,6 +256,7 @@ def _predict(
             setup_s + disk_s,
             ConvergenceVerdict.CONVERGES,
             _converges_reason(load, plain, bandwidth_bps, allowed_downtime_s),
+            climb=_downtime_climb(load, load.dirty_rate_bps, bandwidth_bps, plain.final_bytes),
         )
     why = stall_reason(load, bandwidth_bps, allowed_downtime_s)
     throttled = _pre_copy(
@@ -221,6 +275,12 @@ def _predict(
             ConvergenceVerdict.CONVERGES_ONLY_WITH_HELP,
             f"{why}: auto-converge throttling the guest finishes it",
             Help.AUTO_CONVERGE,
+            climb=_downtime_climb(
+                load,
+                load.dirty_rate_bps * (1 - AUTO_CONVERGE_MAX_THROTTLE),
+                bandwidth_bps,
+                throttled.final_bytes,
+            ),
         )
     if post_copy:
         first = load.memory_bytes
@@ -256,16 +316,28 @@ def _finished(
     help_: Help = Help.NONE,
     *,
     post_copy: bool = False,
+    climb: _Climb | None = None,
 ) -> Prediction:
+    """`rounds` and `final_bytes` reach the allowed downtime; `climb`: what the engine's
+    downtime ladder adds to get there (`_downtime_climb`), counted in the duration and the
+    data sent."""
+    more_bytes, climbing_s = 0, 0.0
+    if climb is not None:
+        more_bytes, final_bytes, climbing_s = (
+            climb.more_rounds_bytes,
+            climb.final_bytes,
+            climb.climbing_s,
+        )
     final_s = final_bytes / bandwidth_bps
     # Post-copy pulls the last pages while the guest already runs on the destination.
     downtime_s = SWITCH_OVER_S if post_copy else final_s + SWITCH_OVER_S
-    sent = load.local_disk_bytes + sum(rounds) + final_bytes
+    live = sum(rounds) + more_bytes + int(climbing_s * bandwidth_bps)
+    sent = load.local_disk_bytes + live + final_bytes
     return Prediction(
         verdict,
         reason,
         rounds=rounds,
-        duration_s=before_s + sum(rounds) / bandwidth_bps + final_s + SWITCH_OVER_S,
+        duration_s=before_s + live / bandwidth_bps + final_s + SWITCH_OVER_S,
         data_sent_bytes=sent,
         downtime_s=downtime_s,
         help=help_,

@@ -24,6 +24,7 @@ from miglane.engine.domain.admission import (
 )
 from miglane.engine.domain.errors import FailedPrecondition
 from miglane.engine.domain.forecast import (
+    at_planned_finish,
     forecast_queued,
     moved_enough,
     queued_bandwidth_mibps,
@@ -157,6 +158,8 @@ def decide_admissions(
         if admission.prediction is not None:
             # The prediction admission judged it by (its destination counted).
             forecast = with_prediction(admission.migration, admission.prediction, now)
+        if admission.verdict is AdmissionVerdict.WAIT:
+            forecast = at_planned_finish(forecast)
         if (
             admission.verdict is AdmissionVerdict.WAIT
             and admission.migration.queue_reason == admission.reason
