@@ -34,8 +34,12 @@ Work = Callable[[Store], tuple[T, Sequence[Event]]]
 # disk; taking it back while the event loop's thread runs Python waits until the interpreter
 # makes that thread let go, once per switch interval (Python's default: 5 ms). Under a storm of
 # watch deliveries a MigrateVm's transaction and commit waited out several such turns; at 1 ms
-# its engine-side time measured ~20% shorter (bench_engine), the loop's work unchanged.
-SWITCH_INTERVAL_S = 0.001
+# its engine-side time measured ~20% shorter (bench_engine), the loop's work unchanged. At
+# 0.2 ms the wait from handing a MigrateVm over to its transaction starting fell from ~3 ms to
+# ~1.2 ms at p50 (the worker's own wake-up is such a turn too), its engine-side time from ~11
+# to ~9.5 ms. The interpreter asks for a switch only when another thread waits for the GIL, so
+# a loop with nobody waiting pays nothing for it.
+SWITCH_INTERVAL_S = 0.0002
 
 # The most writes one group commit takes. Every caller of a group waits for the whole group, so
 # an unbounded group is as slow as everything that queued up: 800 CreateNetwork handed over at
