@@ -410,18 +410,28 @@ class Store:
             )
         return [migration_from_json(r["body"]) for r in self._all(sql + " ORDER BY seq", args)]
 
-    def migration_counts(self, host_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """Per host: (outgoing, incoming) active migrations."""
+    def migration_counts(
+        self, host_ids: Iterable[str], *, clusters: Iterable[str] = ()
+    ) -> dict[str, tuple[int, int]]:
+        """Per host: (outgoing, incoming) active migrations. `clusters`: the hosts' clusters,
+        when the caller has them: a host's migrations are all of its cluster, and given them
+        the database finds the active migrations by its (cluster, phase) index rather than
+        reading every migration ever recorded."""
         ids = list(host_ids)
         counts = {host_id: (0, 0) for host_id in ids}
         if not ids:
             return counts
         marks, id_args = in_clause(ids)
+        scope, scope_args = "", list[Any]()
+        cluster_ids = sorted(set(clusters))
+        if cluster_ids:
+            cluster_marks, cluster_args = in_clause(cluster_ids)
+            scope, scope_args = f" AND cluster_id IN {cluster_marks}", cluster_args
         for column, index in (("source_host_id", 0), ("destination_host_id", 1)):
             rows = self._all(
                 f"SELECT {column} AS host, COUNT(*) AS n FROM migrations WHERE phase IN"
-                f" {ACTIVE_SQL} AND {column} IN {marks} GROUP BY {column}",
-                [*ACTIVE_ARGS, *id_args],
+                f" {ACTIVE_SQL}{scope} AND {column} IN {marks} GROUP BY {column}",
+                [*ACTIVE_ARGS, *scope_args, *id_args],
             )
             for row in rows:
                 pair = list(counts[row["host"]])
