@@ -198,6 +198,9 @@ def test_migration_queries(store: Store) -> None:
     assert store.active_migrations("other") == []
     assert len(store.active_migrations(host_id="h2")) == 3
     assert store.migration_counts(["h1", "h2", "h3"]) == {"h1": (3, 0), "h2": (0, 3), "h3": (0, 0)}
+    counted = store.migration_counts(["h1", "h2", "h3"])
+    assert store.migration_counts(["h1", "h2", "h3"], clusters=["cl-1"]) == counted
+    assert store.migration_counts(["h1", "h2"], clusters=["other"]) == {"h1": (0, 0), "h2": (0, 0)}
     finished = store.list_migrations(
         MigrationFilter(phases=frozenset({MigrationPhase.FAILED, MigrationPhase.CANCELLED})), 0, 10
     )

@@ -19,6 +19,7 @@ from miglane.engine.domain.model import Cluster, Event, EventType, MigrationPoli
 from miglane.engine.store import Store
 from miglane.engine.store_dialect import IntegrityViolation
 from miglane.engine.unit_of_work import (
+    MAX_GROUP_WRITES,
     SWITCH_INTERVAL_S,
     StoreWorker,
     Work,
@@ -105,6 +106,68 @@ async def test_writes_queued_meanwhile_commit_as_one_group_in_order(store: Store
     stored = await worker.read(lambda s: [c.name for c in s.list_clusters(0, 100).items])
     assert sorted(stored) == sorted(names)
     await worker.close()
+
+
+async def test_a_group_takes_at_most_its_cap_and_the_rest_follow_in_order(store: Store) -> None:
+    published: list[Event] = []
+    worker = StoreWorker(store, publish=published.extend)
+    committed: list[str] = []
+    names = [f"c{i:03}" for i in range(MAX_GROUP_WRITES + 3)]
+    groups, grouped = worker.groups, worker.grouped_writes
+
+    results = await queued_together(worker, [adding(n) for n in names], committed.append)
+
+    assert results == names
+    assert worker.groups == groups + 2
+    assert worker.grouped_writes == grouped + len(names)
+    assert committed == names
+    assert [e.message for e in published] == [created(n).message for n in names]
+    stored = await worker.read(lambda s: [c.name for c in s.list_clusters(0, 1000).items])
+    assert sorted(stored) == names
+    await worker.close()
+
+
+async def test_a_write_whose_caller_gave_up_is_not_run(store: Store) -> None:
+    worker = StoreWorker(store, publish=lambda events: None)
+    committed: list[str] = []
+    ran: list[str] = []
+
+    def recording(name: str) -> Work[str]:
+        def work(store: Store) -> tuple[str, Sequence[Event]]:
+            ran.append(name)
+            return adding(name)(store)
+
+        return work
+
+    async with Held(worker):
+        calls = {
+            name: asyncio.create_task(worker.transact(recording(name), on_commit=committed.append))
+            for name in ("kept", "abandoned", "also-kept")
+        }
+        await asyncio.sleep(0)  # every call has handed its write over
+        calls["abandoned"].cancel()
+        await asyncio.gather(calls["abandoned"], return_exceptions=True)
+
+    assert await calls["kept"] == "kept"
+    assert await calls["also-kept"] == "also-kept"
+    assert calls["abandoned"].cancelled()
+    assert ran == committed == ["kept", "also-kept"]
+    stored = await worker.read(lambda s: sorted(c.name for c in s.list_clusters(0, 100).items))
+    assert stored == ["also-kept", "kept"]
+    await worker.close()
+
+
+async def test_writes_left_over_when_closing_are_still_committed(store: Store) -> None:
+    worker = StoreWorker(store, publish=lambda events: None)
+    names = [f"c{i:03}" for i in range(MAX_GROUP_WRITES * 2 + 1)]
+    async with Held(worker):
+        calls = [asyncio.create_task(worker.transact(adding(n))) for n in names]
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(worker.close())
+        await asyncio.sleep(0)  # closing has begun: the executor takes no more work
+    # Writes lost on the way out would leave their callers waiting for ever.
+    assert await asyncio.wait_for(asyncio.gather(*calls), 30) == names
+    await closing
 
 
 def failing_after_insert(name: str) -> Work[str]:

@@ -109,7 +109,7 @@ def _view(inputs: _ViewInputs) -> HostView:
 
 def _views(store: Store, hosts: Sequence[Host], memo: HostViewMemo | None) -> list[HostView]:
     networks: dict[str, tuple[Network, ...]] = {}
-    counts = store.migration_counts(h.id for h in hosts)
+    counts = store.migration_counts([h.id for h in hosts], clusters={h.cluster_id for h in hosts})
     views = []
     for host in hosts:
         if host.cluster_id not in networks:

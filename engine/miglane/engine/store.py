@@ -411,20 +411,17 @@ class Store:
         rows = self._all(sql, [int(MigrationPhase.COMPLETED), limit])
         return [migration_from_json(r["body"]) for r in reversed(rows)]
 
-    def migration_counts(self, host_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """Per host: (outgoing, incoming) active migrations."""
+    def migration_counts(
+        self, host_ids: Iterable[str], *, clusters: Iterable[str] = ()
+    ) -> dict[str, tuple[int, int]]:
+        """Per host: (outgoing, incoming) active migrations; `clusters`: the hosts' clusters,
+        when the caller has them (`_counting` says why)."""
         ids = list(host_ids)
         counts = {host_id: (0, 0) for host_id in ids}
         if not ids:
             return counts
-        marks, id_args = in_clause(ids)
         for column, index in (("source_host_id", 0), ("destination_host_id", 1)):
-            rows = self._all(
-                f"SELECT {column} AS host, COUNT(*) AS n FROM migrations WHERE phase IN"
-                f" {ACTIVE_SQL} AND {column} IN {marks} GROUP BY {column}",
-                [*ACTIVE_ARGS, *id_args],
-            )
-            for row in rows:
+            for row in self._all(*_counting(column, ids, clusters)):
                 pair = list(counts[row["host"]])
                 pair[index] = int(row["n"])
                 counts[row["host"]] = (pair[0], pair[1])
@@ -476,6 +473,24 @@ class Store:
 
     def last_event_sequence(self) -> int:
         return self._count("SELECT COALESCE(MAX(sequence), 0) AS n FROM events")
+
+
+def _counting(column: str, host_ids: list[str], clusters: Iterable[str]) -> tuple[str, list[Any]]:
+    """The query counting the active migrations of each of `host_ids` by `column`. Given the
+    hosts' clusters (a host's migrations are all of its cluster), the database finds the
+    active migrations by its (cluster, phase) index rather than reading every migration ever
+    recorded."""
+    marks, id_args = in_clause(host_ids)
+    scope, scope_args = "", list[Any]()
+    cluster_ids = sorted(set(clusters))
+    if cluster_ids:
+        cluster_marks, cluster_args = in_clause(cluster_ids)
+        scope, scope_args = f" AND cluster_id IN {cluster_marks}", cluster_args
+    sql = (
+        f"SELECT {column} AS host, COUNT(*) AS n FROM migrations WHERE phase IN {ACTIVE_SQL}"
+        f"{scope} AND {column} IN {marks} GROUP BY {column}"
+    )
+    return sql, [*ACTIVE_ARGS, *scope_args, *id_args]
 
 
 __all__ = ["DATABASE_NAME", "Page", "Store", "StoreError"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -57,6 +57,31 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+# Values JSON writes as they are (enums among them: they are ints and strs).
+_LEAVES = (str, int, float, type(None))
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def plain(value: Any) -> Any:
+    """A model as JSON-ready values: what `dataclasses.asdict` gives for it (dataclasses as
+    dicts in field order, tuples and lists as lists, which JSON writes alike), without its
+    deep copy of every leaf. The copy guards nothing here (the models are frozen, their leaves
+    immutable) and made encoding a migration a fifth of the store worker's time."""
+    if isinstance(value, _LEAVES):
+        return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: plain(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
 def micros(when: datetime | None) -> int | None:
     if when is None:
         return None
@@ -79,7 +104,7 @@ def required_moment(count: int) -> datetime:
 
 
 def policy_json(policy: MigrationPolicy) -> str:
-    return json.dumps({k: int(v) if isinstance(v, bool) else v for k, v in asdict(policy).items()})
+    return json.dumps({k: int(v) if isinstance(v, bool) else v for k, v in plain(policy).items()})
 
 
 def policy_from_json(text: str) -> MigrationPolicy:
@@ -96,7 +121,7 @@ def policy_from_json(text: str) -> MigrationPolicy:
 
 
 def nics_json(nics: Sequence[Nic]) -> str:
-    return json.dumps([{**asdict(nic), "addresses": list(nic.addresses)} for nic in nics])
+    return json.dumps([{**plain(nic), "addresses": list(nic.addresses)} for nic in nics])
 
 
 # Hosts are read far more often than agents report new NICs or facts; the decoded values are
@@ -134,7 +159,7 @@ _MIGRATION_TIMES = (
 
 
 def migration_json(migration: Migration) -> str:
-    body = asdict(migration)
+    body = plain(migration)
     for name in _MIGRATION_TIMES:
         body[name] = micros(getattr(migration, name))
     body["phase"] = int(migration.phase)
@@ -289,12 +314,12 @@ def host_state_values(host: Host) -> tuple[Any, ...]:
         host.status_reason,
         micros(host.last_seen_at),
         nics_json(host.nics),
-        json.dumps(asdict(host.facts)),
+        json.dumps(plain(host.facts)),
     )
 
 
 def disks_json(disks: Sequence[VmDisk]) -> str:
-    return json.dumps([{**asdict(disk), "kind": int(disk.kind)} for disk in disks])
+    return json.dumps([{**plain(disk), "kind": int(disk.kind)} for disk in disks])
 
 
 def disks_from_json(text: str) -> tuple[VmDisk, ...]:
@@ -308,7 +333,7 @@ def disks_from_json(text: str) -> tuple[VmDisk, ...]:
 
 
 def vm_nics_json(nics: Sequence[VmNic]) -> str:
-    return json.dumps([asdict(nic) for nic in nics])
+    return json.dumps([plain(nic) for nic in nics])
 
 
 def vm_nics_from_json(text: str) -> tuple[VmNic, ...]:
