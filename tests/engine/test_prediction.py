@@ -201,6 +201,20 @@ def test_the_downtime_ladder_climbs_a_step_per_monitor_sample_while_the_set_is_r
     )
 
 
+@pytest.mark.parametrize("set_mib", [2, 4, 6])
+def test_without_the_ladder_the_allowed_downtime_holds_from_the_start(set_mib: int) -> None:
+    # A bare libvirt call: the set is sent once more, in the switch-over, and nothing climbs.
+    load = MigrationLoad(160 * MIB, 50 * MIB, working_set_bytes=set_mib * MIB)
+    bandwidth = 23 * MIB
+    prediction = predict(load, bandwidth, downtime_ladder=False)
+    assert prediction.verdict is ConvergenceVerdict.CONVERGES
+    assert prediction.data_sent_bytes == (160 + set_mib) * MIB
+    assert prediction.duration_s == pytest.approx(
+        DEFAULT_FIXED_S + (160 + set_mib) * MIB / bandwidth + SWITCH_OVER_S, abs=1e-6
+    )
+    assert prediction.duration_s <= predict(load, bandwidth).duration_s
+
+
 def test_rounds_that_still_shrink_go_on_below_the_first_downtime_without_a_climb() -> None:
     # 1 GiB at 100 MiB/s dirtying 2.5 MiB/s: 25.6 MiB after round 0 fits 300 ms, not 100 ms;
     # the next round dirties 0.64 MiB (6 ms).

@@ -216,11 +216,13 @@ def predict(
     post_copy: bool = False,
     already_started: bool = False,
     fixed_s: float = DEFAULT_FIXED_S,
+    downtime_ladder: bool = True,
 ) -> Prediction:
     """The prediction of a migration moving `load` at `bandwidth_bps`; `auto_converge` and
     `post_copy`: the helps its policy allows; `already_started`: no setup left to wait for;
     `fixed_s`: the wall time before its data moves (libvirt's setup and the engine's path),
-    when it has not started."""
+    when it has not started; `downtime_ladder`: whether the downtime climbs the engine's ladder
+    (every migration the engine starts) or is allowed from the start (a bare libvirt call)."""
     prediction = _predict(
         load,
         bandwidth_bps,
@@ -228,6 +230,7 @@ def predict(
         auto_converge=auto_converge,
         post_copy=post_copy,
         setup_s=0.0 if already_started else fixed_s,
+        ladder=downtime_ladder,
     )
     if load.working_set_bytes is None:
         return prediction
@@ -242,6 +245,7 @@ def _predict(
     auto_converge: bool,
     post_copy: bool,
     setup_s: float,
+    ladder: bool,
 ) -> Prediction:
     if bandwidth_bps <= 0:
         return Prediction(ConvergenceVerdict.NEVER_CONVERGES, "it gets no bandwidth")
@@ -256,7 +260,9 @@ def _predict(
             setup_s + disk_s,
             ConvergenceVerdict.CONVERGES,
             _converges_reason(load, plain, bandwidth_bps, allowed_downtime_s),
-            climb=_downtime_climb(load, load.dirty_rate_bps, bandwidth_bps, plain.final_bytes),
+            climb=_downtime_climb(load, load.dirty_rate_bps, bandwidth_bps, plain.final_bytes)
+            if ladder
+            else None,
         )
     why = stall_reason(load, bandwidth_bps, allowed_downtime_s)
     throttled = _pre_copy(
@@ -280,7 +286,9 @@ def _predict(
                 load.dirty_rate_bps * (1 - AUTO_CONVERGE_MAX_THROTTLE),
                 bandwidth_bps,
                 throttled.final_bytes,
-            ),
+            )
+            if ladder
+            else None,
         )
     if post_copy:
         first = load.memory_bytes
