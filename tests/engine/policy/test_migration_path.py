@@ -1,5 +1,6 @@
 """choose_migration_uri: the migration network when usable on both ends, otherwise management
-with a reason and a sentence — every FallbackReason reachable."""
+with a reason and a sentence — every FallbackReason reachable; path_taken: a launched migration
+keeps its path."""
 
 from __future__ import annotations
 
@@ -7,15 +8,28 @@ from dataclasses import replace
 
 import pytest
 
+from miglane.engine.domain.bandwidth import link_budget
 from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     agent_host,
     choose_migration_uri,
+    path_taken,
     tcp_uri,
 )
-from miglane.engine.domain.model import FallbackReason, HostView
+from miglane.engine.domain.model import FallbackReason, HostView, MigrationPhase
 
-from .builders import MGMT_ID, MIG_ID, MIGRATION, host, mgmt, mig, networks, without_migration
+from .builders import (
+    MGMT_ID,
+    MIG_ID,
+    MIGRATION,
+    host,
+    mgmt,
+    mig,
+    migration,
+    networks,
+    vm,
+    without_migration,
+)
 
 R = FallbackReason
 
@@ -256,3 +270,39 @@ def test_tcp_uri(address: str, uri: str) -> None:
 )
 def test_agent_host(agent_address: str, expected: str) -> None:
     assert agent_host(agent_address) == expected
+
+
+@pytest.mark.parametrize(
+    ("phase", "keeps_its_path"),
+    [
+        (MigrationPhase.PREPARING, True),
+        (MigrationPhase.RUNNING, True),
+        # Not launched yet (or sent back to the queue): it takes the path there is now.
+        (MigrationPhase.QUEUED, False),
+    ],
+)
+def test_a_launched_migration_keeps_the_path_it_was_launched_on(
+    phase: MigrationPhase, keeps_its_path: bool
+) -> None:
+    cluster_networks = networks()
+    launched_on = choose_migration_uri(cluster_networks, host(1), host(2))
+    record = replace(
+        migration("m1", vm("v1", on=1), to=2, phase=phase),
+        network_id=launched_on.network_id,
+        migration_uri=launched_on.migration_uri,
+        fallback_reason=launched_on.fallback_reason,
+    )
+    # The destination's migration link went down after the launch.
+    link_down = host(2, mig_link_up=False)
+    path = path_taken(cluster_networks, host(1), link_down, record)
+    now = choose_migration_uri(cluster_networks, host(1), link_down)
+    assert now.fallback_reason is R.DESTINATION_LINK_DOWN
+    expected = launched_on if keeps_its_path else now
+    assert (path.network_id, path.migration_uri, path.fallback_reason) == (
+        expected.network_id,
+        expected.migration_uri,
+        expected.fallback_reason,
+    )
+    # Its AUTO budget is the budget of the network its data is on.
+    assert link_budget(path, cluster_networks) == link_budget(expected, cluster_networks)
+    assert path.source_attachment == expected.source_attachment

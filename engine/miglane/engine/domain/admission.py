@@ -58,6 +58,7 @@ from miglane.engine.domain.migration_path import (
     ClusterNetworks,
     MigrationPath,
     choose_migration_uri,
+    path_taken,
 )
 from miglane.engine.domain.model import (
     MIB,
@@ -231,7 +232,7 @@ class _Pass:
         """`migration` (placed) as a flow on its link, with what it must move."""
         source = self.by_id[migration.source_host_id]
         destination = self.by_id[migration.destination_host_id]
-        path = choose_migration_uri(self.networks, source, destination)
+        path = path_taken(self.networks, source, destination, migration)
         vm = self.vms.get(migration.vm_id)
         flow = MigrationFlow(
             migration.id,

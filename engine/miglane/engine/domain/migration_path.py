@@ -10,6 +10,9 @@ When several reasons hold at once, the first in this order wins: no migration ne
 cluster level, destination not attached, destination link down, source not attached, source
 link down, no usable address. Cluster-wide reasons come first because fixing a host would not
 help; then the destination, because it is what the operator chooses.
+
+A migration the engine has launched keeps the path it was launched on (`path_taken`): QEMU's
+stream goes to the URI it was given, whatever happens to the links afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from miglane.engine.domain.audit_messages import legacy_level_problem
-from miglane.engine.domain.model import Attachment, Cluster, FallbackReason, HostView, Network
+from miglane.engine.domain.model import (
+    Attachment,
+    Cluster,
+    FallbackReason,
+    HostView,
+    Migration,
+    MigrationPhase,
+    Network,
+)
 from miglane.engine.domain.prediction import DEFAULT_FIXED_S
 from miglane.engine.domain.roles import cluster_level_fallback
 
@@ -263,4 +274,23 @@ def choose_migration_uri(
         fallback_reason=FallbackReason.NONE,
         source_attachment=source_attachment,
         destination_attachment=destination_attachment,
+    )
+
+
+def path_taken(
+    networks: ClusterNetworks, source: HostView, destination: HostView, migration: Migration
+) -> MigrationPath:
+    """The path `migration` travels: the one it was launched on once admitted (its data goes
+    to that URI even if a link on it went down since: its budget and link stay that network's),
+    else the one it would take now (`choose_migration_uri`)."""
+    launched = migration.phase in (MigrationPhase.PREPARING, MigrationPhase.RUNNING)
+    if not launched or not migration.migration_uri:
+        return choose_migration_uri(networks, source, destination)
+    return MigrationPath(
+        network_id=migration.network_id,
+        migration_uri=migration.migration_uri,
+        fallback_reason=migration.fallback_reason,
+        fallback_detail=migration.fallback_detail,
+        source_attachment=attachment_on(source, migration.network_id),
+        destination_attachment=attachment_on(destination, migration.network_id),
     )

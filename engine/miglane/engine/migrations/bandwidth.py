@@ -20,7 +20,7 @@ from miglane.engine.domain.bandwidth import (
 )
 from miglane.engine.domain.errors import FailedPrecondition, NotFound
 from miglane.engine.domain.forecast import forecast_rebalanced
-from miglane.engine.domain.migration_path import choose_migration_uri
+from miglane.engine.domain.migration_path import path_taken
 from miglane.engine.domain.model import Event, Migration, MigrationPhase
 from miglane.engine.domain.vm_devices import copies_local_disks
 from miglane.engine.migrations.cluster_view import ClusterReader, ClusterState
@@ -63,7 +63,7 @@ class BandwidthBalancer:
             destination = by_id.get(migration.destination_host_id)
             if source is None or destination is None:
                 continue
-            path = choose_migration_uri(state.networks, source, destination)
+            path = path_taken(state.networks, source, destination, migration)
             flows.append(
                 MigrationFlow(
                     migration_id=migration.id,
