@@ -2,7 +2,7 @@
 
 import pytest
 
-from miglane.agent.domain.job import JobStatus, apply_sample
+from miglane.agent.domain.job import STALLED_AFTER_MS, JobStatus, apply_sample
 from miglane.agent.domain.model import JobStats, MigrationMode
 from miglane.agent.domain.progress import Progress, eta_seconds
 
@@ -88,3 +88,32 @@ def test_progress_runs_on_from_the_disk_copy_into_the_memory_copy(
     assert seen == expected
     assert status.disk_total == samples[-1].disk_total
     assert status.data_total == samples[-1].data_total
+
+
+@pytest.mark.parametrize(
+    ("processed", "elapsed_ms", "throughput"),
+    [
+        # Data moved since the last sample: the hypervisor's rate.
+        (600, 1500, 50),
+        # Nothing moved for half a second of the job's clock (the stream's link dead): none,
+        # though the hypervisor still says 50.
+        (400, 1500, 0),
+        # Nothing moved, the job's clock ran less than STALLED_AFTER_MS: too soon to tell.
+        (400, 1000 + STALLED_AFTER_MS - 1, 50),
+        (400, 1000 + STALLED_AFTER_MS, 0),
+        # The job's clock held (a simulated job paused): not a stall.
+        (400, 1000, 50),
+    ],
+)
+def test_a_sample_without_data_moved_reports_no_throughput(
+    processed: int, elapsed_ms: int, throughput: int
+) -> None:
+    before = JobStatus("m", "vm", MigrationMode.LIVE)
+    before = apply_sample(before, JobStats(1000, 400, 600, memory_bps=50, elapsed_ms=1000), 1.0)
+    assert before.throughput_bps == 50
+    after = apply_sample(
+        before, JobStats(1000, processed, 1000 - processed, memory_bps=50, elapsed_ms=elapsed_ms), 2
+    )
+    assert after.throughput_bps == throughput
+    if throughput == 0:
+        assert after.eta_s == 0  # no ETA without a rate

@@ -22,6 +22,12 @@ from miglane.agent.domain.progress import Progress, eta_seconds
 # Bytes sent so far by each NIC of the host, by NIC name (the kernel's tx_bytes counters).
 NicCounters = Mapping[str, int]
 
+# The hypervisor's `memory_bps` is the rate of its last measured stretch and holds while nothing
+# moves (the link under the stream dead): a sample after the job's own clock ran at least this
+# long without a byte sent since the one before reports no throughput (and so no ETA). The job's
+# clock, not the agent's: a simulated job whose clock is held has not stalled.
+STALLED_AFTER_MS = 250
+
 
 @dataclass(frozen=True)
 class JobStatus:
@@ -76,6 +82,7 @@ def apply_sample(
     if status.finished:
         return status
     uncounted = 0
+    throughput = _throughput(status, stats)
     if stats.disk_total:
         uncounted = max(0, stats.disk_total + memory_bytes - stats.data_total)
     return dataclasses.replace(
@@ -89,14 +96,26 @@ def apply_sample(
         disk_total=stats.disk_total or status.disk_total,
         disk_processed=max(stats.disk_processed, status.disk_processed),
         disk_remaining=stats.disk_remaining,
-        throughput_bps=stats.memory_bps,
+        throughput_bps=throughput,
         dirty_rate_bps=stats.dirty_rate_bps,
         iteration=max(stats.iteration, status.iteration),
         post_copy=status.post_copy or stats.post_copy,
         observed_at=now,
         elapsed_ms=stats.elapsed_ms or int((now - status.started_at) * 1000),
-        eta_s=eta_seconds(stats.data_remaining, stats.memory_bps, stats.dirty_rate_bps),
+        eta_s=eta_seconds(stats.data_remaining, throughput, stats.dirty_rate_bps),
     )
+
+
+def _throughput(status: JobStatus, stats: JobStats) -> int:
+    """The sample's throughput: the hypervisor's, unless no data moved while the job's clock
+    ran `STALLED_AFTER_MS` since the last sample."""
+    ran_ms = stats.elapsed_ms - status.elapsed_ms
+    stalled = (
+        status.elapsed_ms > 0
+        and ran_ms >= STALLED_AFTER_MS
+        and stats.data_processed <= status.data_processed
+    )
+    return 0 if stalled else stats.memory_bps
 
 
 def complete(status: JobStatus, final: JobStats | None, now: float) -> JobStatus:
