@@ -173,6 +173,12 @@ async def _known(engine: Engine, cluster_id: str, names: list[str], ready_at: fl
         await asyncio.sleep(0.2)
 
 
+async def _while_active(engine: Engine, ids: list[str], deadline: float) -> None:
+    """Waits until none of `ids` is active any more, or the monotonic clock reaches `deadline`."""
+    while any(engine.ledger.active(i) for i in ids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 async def _evacuate(
     lab: Lab, engine: Engine, source_id: str, admissions: Admissions, window_s: float
 ) -> Evacuation:
@@ -180,9 +186,7 @@ async def _evacuate(
     began_at = datetime.now(UTC)
     result = await engine.migrations.set_host_maintenance(source_id, True)
     ids = [m.id for m in result.migrations]
-    deadline = began + window_s
-    while any(engine.ledger.active(i) for i in ids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _while_active(engine, ids, began + window_s)
     seconds, used = time.monotonic() - began, _mgmt_bytes(lab) - before
     for migration_id in ids:
         if engine.ledger.active(migration_id) is not None:
@@ -270,9 +274,7 @@ async def _warm_up(lab: Lab, engine: Engine, cluster_id: str) -> None:
             for vm_id in vm_ids[first : first + WARMUP_AT_ONCE]
         ]
         ids += [m.id for m in started]
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while any(engine.ledger.active(m.id) for m in started) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await _while_active(engine, [m.id for m in started], time.monotonic() + RUN_TIMEOUT_S)
     ended = [await engine.ledger.get(i) for i in ids]
     done = sum(m.phase is MigrationPhase.COMPLETED for m in ended)
     for vm in await asyncio.to_thread(lab.list_vms):
